@@ -1,0 +1,26 @@
+"""Errors a user can cause. The CLI prints their message on one line and exits with status 2;
+pages show it with st.error. Anything else is a bug and keeps its traceback."""
+
+
+class MaskappError(Exception):
+    """Base class: the message names what was wrong and what is allowed."""
+
+
+class ImageError(MaskappError):
+    """An image that cannot be decoded, is empty, or is over a size limit."""
+
+
+class CheckpointError(MaskappError):
+    """A weights file that is missing, corrupt, or made for other classes or another model."""
+
+
+class DataError(MaskappError):
+    """A data folder without class subfolders, with an empty class, or with no readable images."""
+
+
+class VideoError(MaskappError):
+    """A video file or stream that cannot be opened or read."""
+
+
+class RunFormatError(MaskappError):
+    """A run directory with missing or malformed files."""
