@@ -1,0 +1,138 @@
+"""Classification metrics, and the `evaluate` command: class folders of face crops -> figures."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from maskapp import DEFAULT_WEIGHTS
+from maskapp.classify import MaskClassifier
+from maskapp.data import scan_class_folders
+from maskapp.errors import DataError, ImageError
+from maskapp.images import read_image
+from maskapp.presets import to_model_input
+from maskapp.runs import ClassMetrics, EvalMetrics
+
+logger = logging.getLogger(__name__)
+
+EVAL_BATCH = 64  # large enough to amortise per-call overhead, small enough for any laptop's RAM
+
+
+def roc_auc(positive_scores: np.ndarray, is_positive: np.ndarray) -> float | None:
+    """Mann-Whitney form of ROC AUC (ties count half); None when one class is absent."""
+    positives, negatives = positive_scores[is_positive], positive_scores[~is_positive]
+    if len(positives) == 0 or len(negatives) == 0:
+        return None
+    order = np.argsort(np.concatenate([positives, negatives]), kind="mergesort")
+    ranks = np.empty(len(order))
+    ranks[order] = np.arange(1, len(order) + 1)
+    combined = np.concatenate([positives, negatives])
+    for value in np.unique(combined):  # average ranks over ties
+        tied = combined == value
+        ranks[tied] = ranks[tied].mean()
+    return float(
+        (ranks[: len(positives)].sum() - len(positives) * (len(positives) + 1) / 2)
+        / (len(positives) * len(negatives))
+    )
+
+
+def compute_metrics(true_labels: np.ndarray, probs: np.ndarray, class_names: tuple[str, ...]) -> EvalMetrics:
+    predicted = probs.argmax(axis=1)
+    n = len(class_names)
+    confusion = np.zeros((n, n), dtype=int)
+    np.add.at(confusion, (true_labels, predicted), 1)
+    per_class = {}
+    for index, name in enumerate(class_names):
+        true_positive = confusion[index, index]
+        precision = true_positive / max(confusion[:, index].sum(), 1)
+        recall = true_positive / max(confusion[index].sum(), 1)
+        f1 = 2 * precision * recall / max(precision + recall, 1e-12)
+        per_class[name] = ClassMetrics(
+            float(precision), float(recall), float(f1), int(confusion[index].sum())
+        )
+    recalls = [m.recall for m in per_class.values() if m.support > 0]
+    auc = roc_auc(probs[:, 0], true_labels == 0) if n == 2 else None
+    return EvalMetrics(
+        accuracy=float((predicted == true_labels).mean()) if len(true_labels) else 0.0,
+        balanced_accuracy=float(np.mean(recalls)) if recalls else 0.0,
+        labels=list(class_names),
+        per_class=per_class,
+        confusion_matrix=confusion.tolist(),
+        roc_auc=auc,
+    )
+
+
+def predict_rgb(classifier: MaskClassifier, images_rgb, desc: str = "evaluate") -> np.ndarray:
+    """Probabilities for RGB images of any size, through the serving transform."""
+    chunks = []
+    for start in tqdm(range(0, len(images_rgb), EVAL_BATCH), desc=desc, unit="batch", leave=False):
+        batch = torch.stack(
+            [to_model_input(img, classifier.spec) for img in images_rgb[start : start + EVAL_BATCH]]
+        )
+        chunks.append(classifier.probabilities(batch))
+    return np.concatenate(chunks) if chunks else np.zeros((0, len(classifier.class_names)))
+
+
+def evaluate_folder(folder: Path, classifier: MaskClassifier) -> tuple[EvalMetrics, int]:
+    """Every image is an already-cropped face; unreadable files are skipped and counted."""
+    samples = scan_class_folders(folder, folder.name, None)
+    unknown = {s.label for s in samples} - set(classifier.class_names)
+    if unknown:
+        raise DataError(
+            f"{folder} has classes {sorted(unknown)} the model does not know; "
+            f"allowed: {list(classifier.class_names)}"
+        )
+    images, labels, skipped = [], [], 0
+    for sample in samples:
+        try:
+            images.append(cv2.cvtColor(read_image(sample.path), cv2.COLOR_BGR2RGB))
+        except ImageError as error:
+            logger.warning("skipped %s", error)
+            skipped += 1
+            continue
+        labels.append(classifier.class_names.index(sample.label))
+    if not images:
+        raise DataError(f"{folder} holds no readable images")
+    probs = predict_rgb(classifier, images)
+    return compute_metrics(np.array(labels), probs, classifier.class_names), skipped
+
+
+def format_report(metrics: EvalMetrics) -> str:
+    lines = [
+        f"accuracy {metrics.accuracy:.4f}  balanced accuracy {metrics.balanced_accuracy:.4f}  "
+        f"macro-F1 {metrics.macro_f1:.4f}" + (f"  ROC AUC {metrics.roc_auc:.4f}" if metrics.roc_auc else "")
+    ]
+    lines.append(f"{'class':<16}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}")
+    for name, m in metrics.per_class.items():
+        lines.append(f"{name:<16}{m.precision:>10.4f}{m.recall:>10.4f}{m.f1:>10.4f}{m.support:>10}")
+    lines.append("confusion matrix (rows: true, columns: predicted) " + " ".join(metrics.labels))
+    lines.extend("  " + " ".join(f"{c:>6}" for c in row) for row in metrics.confusion_matrix)
+    return "\n".join(lines)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    classifier = MaskClassifier.from_checkpoint(args.weights)
+    metrics, skipped = evaluate_folder(Path(args.data_dir), classifier)
+    print(format_report(metrics))
+    if skipped:
+        print(f"skipped {skipped} unreadable images")
+    if args.json:
+        Path(args.json).write_text(json.dumps(metrics.to_dict(), indent=2) + "\n")
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate", help="accuracy, per-class P/R/F1, confusion matrix on face crops"
+    )
+    parser.add_argument("data_dir", help="folder with one subfolder per class (with_mask/, without_mask/)")
+    parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="checkpoint (default: shipped model)")
+    parser.add_argument("--json", help="write the figures to this JSON file")
+    parser.set_defaults(func=run_evaluate)
