@@ -86,18 +86,20 @@ def scan_dataset(folder: str | Path) -> list[Sample]:
     return scan_class_folders(folder, folder.name, None)
 
 
-def difference_hash(path: Path) -> int | None:
-    """64-bit dHash: survives resizing and re-encoding, so copies of one photo collide."""
+HASH_SIDE = 16  # 256-bit dHash: 8x8 is too coarse for aligned faces, which all look alike at that size
+
+
+def difference_hash(path: Path) -> np.ndarray | None:
+    """256-bit dHash as 4 uint64 words: survives resizing and re-encoding, so copies of one photo collide."""
     try:
         gray = cv2.cvtColor(read_image(path), cv2.COLOR_BGR2GRAY)
     except ImageError:
         return None
-    small = cv2.resize(gray, (9, 8), interpolation=cv2.INTER_AREA)
-    bits = (small[:, 1:] > small[:, :-1]).flatten()
-    return int(np.packbits(bits).view(">u8")[0])
+    small = cv2.resize(gray, (HASH_SIDE + 1, HASH_SIDE), interpolation=cv2.INTER_AREA)
+    return np.packbits((small[:, 1:] > small[:, :-1]).flatten()).view(">u8").astype(np.uint64)
 
 
-def group_near_duplicates(hashes: list[int | None], max_distance: int) -> list[int]:
+def group_near_duplicates(hashes: list[np.ndarray | None], max_distance: int) -> list[int]:
     """Union-find over pairs whose hashes differ in at most max_distance bits -> group id per item."""
     parent = list(range(len(hashes)))
 
@@ -108,9 +110,11 @@ def group_near_duplicates(hashes: list[int | None], max_distance: int) -> list[i
         return i
 
     valid = [i for i, h in enumerate(hashes) if h is not None]
-    values = np.array([hashes[i] for i in valid], dtype=np.uint64)
+    if not valid:
+        return parent
+    values = np.stack([hashes[i] for i in valid])
     for position, i in enumerate(valid):
-        distances = np.bitwise_count(values[position + 1 :] ^ values[position])
+        distances = np.bitwise_count(values[position + 1 :] ^ values[position]).sum(axis=1)
         for offset in np.nonzero(distances <= max_distance)[0]:
             parent[root(valid[position + 1 + offset])] = root(i)
     return [root(i) for i in range(len(hashes))]

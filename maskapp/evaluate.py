@@ -117,9 +117,39 @@ def format_report(metrics: EvalMetrics) -> str:
     return "\n".join(lines)
 
 
+def evaluate_split(
+    folder: Path, split_name: str, weights: Path, classifier: MaskClassifier
+) -> tuple[EvalMetrics, int]:
+    """The images of `folder` that fell in `split_name` of the checkpoint's own seeded split,
+    prepared as training prepared them (whole photos cut to the detected face)."""
+    from maskapp.config import TrainConfig
+    from maskapp.data import split_samples
+    from maskapp.model import load_checkpoint
+    from maskapp.prepare import detector_cropper, prepare
+
+    saved = load_checkpoint(weights).config
+    config = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
+    split = split_samples(
+        config.data_paths(),
+        seed=config.seed,
+        fractions=tuple(config.split),
+        max_hash_distance=config.hash_distance,
+    )
+    chosen = [s for s in split.of(split_name) if s.path.is_relative_to(folder.resolve())]
+    if not chosen:
+        raise DataError(f"{folder} is not one of the model's training folders {list(config.data)}")
+    prepared = prepare(chosen, classifier.class_names, classifier.spec, detector_cropper(), desc=split_name)
+    probs = predict_rgb(classifier, prepared.images)
+    return compute_metrics(prepared.labels, probs, classifier.class_names), prepared.unreadable
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     classifier = MaskClassifier.from_checkpoint(args.weights)
-    metrics, skipped = evaluate_folder(Path(args.data_dir), classifier)
+    folder = Path(args.data_dir)
+    if args.split:
+        metrics, skipped = evaluate_split(folder, args.split, Path(args.weights), classifier)
+    else:
+        metrics, skipped = evaluate_folder(folder, classifier)
     print(format_report(metrics))
     if skipped:
         print(f"skipped {skipped} unreadable images")
@@ -135,4 +165,9 @@ def register(subparsers) -> None:
     parser.add_argument("data_dir", help="folder with one subfolder per class (with_mask/, without_mask/)")
     parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="checkpoint (default: shipped model)")
     parser.add_argument("--json", help="write the figures to this JSON file")
+    parser.add_argument(
+        "--split",
+        choices=("train", "val", "test"),
+        help="only this part of the checkpoint's own seeded split of DATA_DIR (a training folder)",
+    )
     parser.set_defaults(func=run_evaluate)

@@ -20,7 +20,7 @@ from maskapp import PROJECT_ROOT
 from maskapp.data import Sample
 from maskapp.errors import ImageError
 from maskapp.images import read_image
-from maskapp.presets import InputSpec, resize_center_crop
+from maskapp.presets import InputSpec, resize_square
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +67,7 @@ def _prepare_one(sample: Sample, spec: InputSpec, cropper: FaceCropper | None) -
     might_be_photo = max(image.shape[:2]) >= WHOLE_PHOTO_MIN_SIDE
     cropped = cropper(image) if cropper is not None and might_be_photo else None
     chosen = cropped if cropped is not None else image
-    square = InputSpec(spec.resize_size, 1.0, spec.mean, spec.std)
-    return resize_center_crop(cv2.cvtColor(chosen, cv2.COLOR_BGR2RGB), square), cropped is not None
+    return resize_square(cv2.cvtColor(chosen, cv2.COLOR_BGR2RGB), spec), cropped is not None
 
 
 def _cache_path(samples: list[Sample], spec: InputSpec, cropper_key: str) -> Path:

@@ -24,7 +24,9 @@ class InputSpec:
 
     @property
     def resize_size(self) -> int:
-        return round(self.input_size * self.resize_ratio)
+        # An even border keeps two successive centre crops (training's cached squares, then the
+        # input crop) pixel-identical to serving's single crop.
+        return self.input_size + 2 * round(self.input_size * (self.resize_ratio - 1) / 2)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -48,6 +50,12 @@ def resize_center_crop(rgb: np.ndarray, spec: InputSpec) -> np.ndarray:
     resized = cv2.resize(rgb, (new_w, new_h), interpolation=interpolation)
     top, left = (new_h - spec.input_size) // 2, (new_w - spec.input_size) // 2
     return resized[top : top + spec.input_size, left : left + spec.input_size]
+
+
+def resize_square(rgb: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """Training's cached image: serving's resize, centre-cropped to a resize_size square, so that
+    augmentation has a border to work with and the eval view equals serving's crop."""
+    return resize_center_crop(rgb, InputSpec(spec.resize_size, 1.0, spec.mean, spec.std))
 
 
 def normalize(rgb_square: np.ndarray | torch.Tensor, spec: InputSpec) -> torch.Tensor:

@@ -1,0 +1,95 @@
+import pickle
+
+import pytest
+import torch
+
+from maskapp.classify import MaskClassifier
+from maskapp.errors import CheckpointError
+from maskapp.model import (
+    IMAGENET_WEIGHTS_SHA256,
+    BaselineCNN,
+    MaskMobileNetV2,
+    imagenet_weights_path,
+    load_checkpoint,
+    save_checkpoint,
+)
+from maskapp.presets import InputSpec
+
+CLASSES = ("with_mask", "without_mask")
+
+
+def test_mobilenet_head_matches_the_papers():
+    model = MaskMobileNetV2(2, pretrained=False)
+    linear_layers = [m for m in model.head if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linear_layers] == [(1280, 128), (128, 2)]
+    assert any(isinstance(m, torch.nn.Dropout) and m.p == 0.5 for m in model.head)
+    assert model(torch.zeros(1, 3, 224, 224)).shape == (1, 2)
+    assert model(torch.zeros(1, 3, 128, 128)).shape == (1, 2)
+
+
+def test_imagenet_backbone_comes_from_the_checked_package_file():
+    import hashlib
+
+    assert hashlib.sha256(imagenet_weights_path().read_bytes()).hexdigest() == IMAGENET_WEIGHTS_SHA256
+    pretrained, random = MaskMobileNetV2(2), MaskMobileNetV2(2, pretrained=False)
+    assert not torch.equal(pretrained.features[0][0].weight, random.features[0][0].weight)
+
+
+def test_baseline_cnn_shape():
+    model = BaselineCNN(2, input_size=224)
+    conv = model.layers[0]
+    assert conv.kernel_size == (7, 7) and conv.out_channels == 32 and conv.padding == (3, 3)
+    assert model(torch.zeros(2, 3, 224, 224)).shape == (2, 2)
+
+
+def test_checkpoint_round_trip_keeps_classes_size_and_normalisation(tmp_path):
+    spec = InputSpec(input_size=96)
+    save_checkpoint(tmp_path / "m.pt", BaselineCNN(2, input_size=96), "cnn", CLASSES, spec, {"seed": 1})
+    checkpoint = load_checkpoint(tmp_path / "m.pt", expected_classes=CLASSES)
+    assert checkpoint.input_spec == spec and checkpoint.config == {"seed": 1}
+    classifier = MaskClassifier.from_checkpoint(tmp_path / "m.pt")
+    assert classifier.spec == spec and classifier.class_names == CLASSES
+
+
+def test_missing_checkpoint(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_corrupt_checkpoint(tmp_path):
+    (tmp_path / "bad.pt").write_bytes(b"\x00not a checkpoint" * 10)
+    with pytest.raises(CheckpointError, match="not a readable maskapp checkpoint"):
+        load_checkpoint(tmp_path / "bad.pt")
+
+
+class ArbitraryObject:
+    """Unpickling this would run code of the file's choosing; weights_only must refuse it."""
+
+
+def test_pickle_that_is_not_a_checkpoint_is_refused_by_weights_only(tmp_path):
+    with open(tmp_path / "evil.pt", "wb") as handle:
+        pickle.dump(ArbitraryObject(), handle)
+    with pytest.raises(CheckpointError, match="not a readable maskapp checkpoint"):
+        load_checkpoint(tmp_path / "evil.pt")
+
+
+def test_plain_state_dict_is_not_a_checkpoint(tmp_path):
+    torch.save(BaselineCNN(2, input_size=64).state_dict(), tmp_path / "sd.pt")
+    with pytest.raises(CheckpointError, match="not a maskapp checkpoint"):
+        load_checkpoint(tmp_path / "sd.pt")
+
+
+def test_checkpoint_for_other_classes(tmp_path):
+    save_checkpoint(
+        tmp_path / "m.pt", BaselineCNN(3, input_size=64), "cnn", ("a", "b", "c"), InputSpec(64), {}
+    )
+    with pytest.raises(CheckpointError, match="trained for classes"):
+        load_checkpoint(tmp_path / "m.pt", expected_classes=CLASSES)
+
+
+def test_checkpoint_for_another_architecture(tmp_path):
+    save_checkpoint(
+        tmp_path / "m.pt", BaselineCNN(2, input_size=64), "mobilenet_v2", CLASSES, InputSpec(64), {}
+    )
+    with pytest.raises(CheckpointError, match="do not fit a mobilenet_v2 model"):
+        MaskClassifier.from_checkpoint(tmp_path / "m.pt")
