@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import logging
 import pickle
 import zipfile
@@ -94,7 +95,9 @@ def load_imagenet_state_dict() -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def build_model(architecture: str, num_classes: int, *, input_size: int, pretrained: bool = True) -> nn.Module:
+def build_model(
+    architecture: str, num_classes: int, *, input_size: int, pretrained: bool = True
+) -> nn.Module:
     if architecture == "mobilenet_v2":
         return MaskMobileNetV2(num_classes, pretrained=pretrained)
     if architecture == "cnn":
@@ -122,14 +125,17 @@ class Checkpoint:
         return model.eval()
 
 
-def save_checkpoint(path: Path, model: nn.Module, architecture: str, class_names, spec: InputSpec, config: dict):
+def save_checkpoint(
+    path: Path, model: nn.Module, architecture: str, class_names, spec: InputSpec, config: dict
+):
     payload = {
         "format": CHECKPOINT_FORMAT,
         "architecture": architecture,
         "class_names": list(class_names),
         "input_spec": spec.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "config": config,
+        # Plain JSON types only, so that weights_only loading accepts every field.
+        "config": json.loads(json.dumps(config, default=str)),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(payload, path)
