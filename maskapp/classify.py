@@ -30,7 +30,9 @@ class Prediction:
 class MaskClassifier:
     """A loaded checkpoint in eval mode. Safe to call from several threads (no per-call state)."""
 
-    def __init__(self, model: torch.nn.Module, class_names: tuple[str, ...], spec: InputSpec, architecture: str):
+    def __init__(
+        self, model: torch.nn.Module, class_names: tuple[str, ...], spec: InputSpec, architecture: str
+    ):
         self.model = model.eval()
         self.class_names = class_names
         self.spec = spec

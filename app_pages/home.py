@@ -1,0 +1,52 @@
+"""Home: what the app does, the loaded model and detector, where to go next."""
+
+import streamlit as st
+
+from maskapp import ui
+from maskapp.errors import MaskappError
+
+st.title("Face-mask compliance")
+st.markdown(
+    "This app finds the faces in a picture or a video and tells, for each face, whether it wears "
+    "a mask. Two models work in turn:\n\n"
+    "1. a **face detector** finds every face and its box;\n"
+    "2. a **mask classifier** (MobileNetV2 fine-tuned from ImageNet, or a small baseline CNN) labels "
+    "each face crop `with_mask` or `without_mask`, with its probability.\n\n"
+    "Green boxes are masked faces, red boxes unmasked ones; compliance is the share of masked faces."
+)
+
+st.subheader("Loaded model")
+try:
+    card = ui.load_model_card()
+except MaskappError as error:
+    st.warning(
+        ui.plain(f"No classifier is available yet: {error}. The Metrics page still works."),
+        icon=":material/warning:",
+    )
+else:
+    columns = st.columns(4)
+    columns[0].metric("Architecture", card.architecture)
+    columns[1].metric("Input size", f"{card.input_size} px")
+    columns[2].metric("Test accuracy", "n/a" if card.test_accuracy is None else f"{card.test_accuracy:.1%}")
+    columns[3].metric("Macro F1", "n/a" if card.macro_f1 is None else f"{card.macro_f1:.3f}")
+    st.markdown(
+        f"Classes: {', '.join(f'`{name}`' for name in card.class_names)}. "
+        f"Weights: {ui.plain(ui.shown_path(card.weights))}"
+        + (f", trained in run `{card.run_name}`." if card.run_name else ".")
+    )
+st.markdown(
+    f"Face detectors: {', '.join(f'`{name}`' for name in ui.detector_names())} "
+    "(choose one in the sidebar of the Images, Live and Video pages)."
+)
+
+st.subheader("Where to go next")
+st.page_link(
+    "app_pages/images.py", label="Images: upload photos, get annotated results", icon=":material/image:"
+)
+st.page_link(
+    "app_pages/live.py", label="Live webcam: real-time detection with alert", icon=":material/videocam:"
+)
+st.page_link("app_pages/video.py", label="Video & IP camera: files and streams", icon=":material/movie:")
+st.page_link(
+    "app_pages/metrics.py", label="Metrics: training curves, test figures", icon=":material/monitoring:"
+)

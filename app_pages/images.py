@@ -1,0 +1,85 @@
+"""Images: upload photos (or pick a sample), get every face boxed and labelled, download the results."""
+
+import json
+
+import streamlit as st
+
+from maskapp import samples, ui
+from maskapp.errors import MaskappError
+from maskapp.images import IMAGE_SUFFIXES, encode_png
+
+st.title("Images")
+settings = ui.pipeline_sidebar()
+
+sample_names = [sample.name for sample in samples.available_samples()]
+source = st.radio("Image source", ["Upload", "Sample"] if sample_names else ["Upload"], horizontal=True)
+if source == "Upload":
+    uploads = st.file_uploader(
+        "Upload one or more images",
+        type=sorted({suffix.lstrip(".") for suffix in IMAGE_SUFFIXES}),
+        accept_multiple_files=True,
+    )
+    inputs = [(upload.name, upload.getvalue()) for upload in uploads or []]
+else:
+    name = st.selectbox(
+        "Sample picture",
+        sample_names,
+        format_func=lambda n: f"{n}: {next(s.description for s in samples.SAMPLES if s.name == n)}",
+    )
+    inputs = [(f"sample {name}.png", samples.sample_png(name))]
+one_face = st.toggle(
+    "This image is one face",
+    help="Skip face detection and classify the whole image, for pictures that are already a face crop.",
+)
+if not inputs:
+    st.info("Upload an image (jpg, png, webp, bmp) or pick a sample to start.")
+    st.stop()
+
+pipeline = settings.load()
+for index, (name, data) in enumerate(inputs):
+    st.divider()
+    st.subheader(ui.plain(name), anchor=False)
+    try:
+        analysis = ui.analyze_image(pipeline, data, name, one_face=one_face)
+    except MaskappError as error:
+        st.error(ui.plain(error), icon=":material/error:")
+        continue
+    result = analysis.result
+    picture, numbers = st.columns([3, 1])
+    picture.image(analysis.annotated, channels="BGR", caption=f"{len(result.faces)} face(s)")
+    with numbers:
+        st.metric("Faces", len(result.faces))
+        st.metric("Masked", result.masked_count)
+        st.metric("Unmasked", result.unmasked_count)
+        st.metric("Compliance", "n/a" if result.compliance is None else f"{result.compliance:.0%}")
+        st.caption(f"{result.timings.total_ms:.0f} ms (detect {result.timings.detect_ms:.0f} ms)")
+    if result.faces:
+        st.dataframe(
+            ui.face_rows(analysis),
+            hide_index=True,
+            column_config={
+                "crop": st.column_config.ImageColumn("crop", width="small"),
+                "probability": st.column_config.ProgressColumn("probability", min_value=0.0, max_value=1.0),
+            },
+            row_height=64,
+        )
+    else:
+        st.info("No face found. Lower the face threshold in the sidebar, or use 'This image is one face'.")
+    stem = ui.stem(name)
+    left, right = st.columns(2)
+    left.download_button(
+        "Download annotated PNG",
+        encode_png(analysis.annotated),
+        file_name=f"{stem}_annotated.png",
+        mime="image/png",
+        key=f"png_{index}",
+        icon=":material/download:",
+    )
+    right.download_button(
+        "Download JSON",
+        json.dumps(ui.detection_json(analysis), indent=2),
+        file_name=f"{stem}.json",
+        mime="application/json",
+        key=f"json_{index}",
+        icon=":material/data_object:",
+    )

@@ -1,0 +1,55 @@
+"""Metrics: the training runs under weights/runs/ and runs/, their curves, test figures and comparison."""
+
+import streamlit as st
+
+from maskapp import plots, ui
+
+st.title("Training runs")
+listing = ui.load_runs()
+
+for problem in listing.problems:
+    st.error(ui.plain(f"Run {problem.name} could not be read: {problem.message}"), icon=":material/error:")
+if not listing.runs:
+    roots = ", ".join(ui.plain(root) for root in ui.run_roots())
+    st.info(f"No training runs found under {roots}. Train one with `python -m maskapp train`.")
+    st.stop()
+
+by_name = {run.name: run for run in listing.runs}
+selected_names = st.multiselect(
+    "Runs", list(by_name), default=list(by_name), help="Pick runs to compare side by side."
+)
+selected = [by_name[name] for name in selected_names]
+if not selected:
+    st.info("Select at least one run.")
+    st.stop()
+
+for run in selected:
+    for warning in run.warnings:
+        st.warning(ui.plain(f"{run.name}: {warning}"), icon=":material/warning:")
+
+st.subheader("Comparison")
+st.dataframe(plots.comparison_rows(selected), hide_index=True)
+st.plotly_chart(plots.comparison_figure(selected), key="comparison")
+
+st.subheader("Training curves")
+st.caption("Solid: training; dashed: validation.")
+st.plotly_chart(plots.training_curves(selected), key="curves")
+
+st.subheader("Test set")
+columns = st.columns(min(len(selected), 3))
+for index, run in enumerate(selected):
+    with columns[index % len(columns)]:
+        st.markdown(f"**{ui.plain(run.name)}** ({ui.plain(run.architecture)})")
+        if run.metrics is None:
+            st.info("No test metrics in this run.")
+            continue
+        st.plotly_chart(plots.confusion_matrix_figure(run.metrics), key=f"cm_{index}")
+        st.dataframe(plots.per_class_rows(run.metrics), hide_index=True)
+
+st.subheader("System usage during training")
+for index, run in enumerate(selected):
+    with st.expander(ui.plain(run.name), expanded=index == 0):
+        if not run.system:
+            st.info("No system samples in this run.")
+            continue
+        st.plotly_chart(plots.system_usage_figure(run), key=f"system_{index}")

@@ -1,0 +1,94 @@
+"""Video & IP camera: annotate an uploaded video file, or watch an rtsp:// / http(s):// stream live."""
+
+import streamlit as st
+
+from maskapp import plots, ui
+from maskapp.errors import MaskappError
+from maskapp.video import STREAM_TIMEOUT_S
+
+
+def show_summary(run: ui.VideoRun, key: str) -> None:
+    """Totals, the counts-over-time chart, and why processing stopped (when it did early)."""
+    summary = run.summary
+    faces = sum(c.faces for c in summary.counts)
+    masked = sum(c.masked for c in summary.counts)
+    columns = st.columns(4)
+    columns[0].metric("Frames", summary.frames)
+    columns[1].metric("Faces seen", faces)
+    columns[2].metric("Compliance", f"{masked / faces:.0%}" if faces else "n/a")
+    columns[3].metric("Processing", f"{summary.processing_fps:.1f} FPS")
+    if summary.stopped_early:
+        st.info(ui.plain(f"Stopped early: {summary.stopped_early}. The frames processed so far are kept."))
+    st.plotly_chart(plots.counts_over_time_figure(run.samples()), key=key)
+
+
+st.title("Video & IP camera")
+settings = ui.pipeline_sidebar()
+file_tab, stream_tab = st.tabs(["Video file", "IP camera / stream"])
+
+with file_tab:
+    upload = st.file_uploader("Upload a video", type=list(ui.VIDEO_SUFFIXES))
+    cached = None
+    if upload is None:
+        st.info("Upload a video file (mp4, avi, mov, mkv, webm) to annotate every frame.")
+    else:
+        pipeline = settings.load()
+        # Keep the result across reruns (a download click reruns the page): only new input reprocesses.
+        key = (upload.file_id, settings)
+        cached = st.session_state.get("video_file_run")
+        if cached is not None and cached[0] != key:
+            cached = None
+        if cached is None:
+            progress = st.progress(0.0, text="Processing…")
+            preview = st.empty()
+
+            def on_progress(fraction, image):
+                progress.progress(fraction, text=f"Processing… {fraction:.0%}")
+                if image is not None:
+                    preview.image(image, channels="BGR", caption="Preview")
+
+            try:
+                cached = (key, ui.analyze_video(pipeline, upload.getvalue(), upload.name, on_progress))
+            except MaskappError as error:
+                st.error(ui.plain(error), icon=":material/error:")
+            finally:
+                progress.empty()
+                preview.empty()
+            st.session_state["video_file_run"] = cached
+    if cached is not None:
+        run = cached[1]
+        player, _ = st.columns([3, 1])
+        player.video(run.video_mp4, format="video/mp4")
+        st.download_button(
+            "Download annotated video",
+            run.video_mp4,
+            file_name=f"{ui.stem(upload.name)}_annotated.mp4",
+            mime="video/mp4",
+            icon=":material/download:",
+        )
+        show_summary(run, "file_chart")
+
+with stream_tab:
+    url = st.text_input(
+        "Stream URL", placeholder="rtsp://camera.local:554/stream or https://example.org/live.mjpg"
+    )
+    max_seconds = st.number_input("Stop after (seconds)", min_value=5, max_value=3600, value=60, step=5)
+    st.caption(f"The URL must answer within {STREAM_TIMEOUT_S:g} s. Press Stop (top right) to end early.")
+    if st.button("Watch stream", icon=":material/play_arrow:", disabled=not url.strip()):
+        pipeline = settings.load()
+        frame_slot, numbers_slot = st.empty(), st.empty()
+
+        def on_frame(index, annotated, result):
+            frame_slot.image(annotated, channels="BGR", caption=f"frame {index + 1}")
+            numbers_slot.caption(
+                f"faces {len(result.faces)} · masked {result.masked_count} · unmasked {result.unmasked_count}"
+            )
+
+        with st.spinner("Watching the stream…"):
+            try:
+                run = ui.watch_stream(pipeline, url, max_seconds=float(max_seconds), on_frame=on_frame)
+            except MaskappError as error:
+                ui.fail(error)
+        if not run.summary.stopped_early:
+            st.info(f"The stream ended after {run.summary.frames} frames.")
+        show_summary(run, "stream_chart")

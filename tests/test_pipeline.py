@@ -1,0 +1,210 @@
+"""The per-frame pipeline with the shipped classifier: crops, labels, batching, threads, ONNX parity."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from maskapp import DEFAULT_WEIGHTS, SHARED_DATASETS
+from maskapp.classify import MaskClassifier
+from maskapp.crops import FACE_MARGIN, crop_face, expand_box
+from maskapp.detect import DetectorError, create_detector
+from maskapp.detection_metrics import load_annotations
+from maskapp.onnx_export import OnnxMaskClassifier, crops_to_array
+from maskapp.pipeline import FrameResult, MaskPipeline, load_pipeline
+from maskapp.presets import bgr_crops_to_batch
+from tests.test_detect import DEV, best_iou, dev_annotation, dev_photo
+
+WEIGHTS = DEFAULT_WEIGHTS  # the shipped classifier
+TWELVE_K_TEST = SHARED_DATASETS / "face-mask-12k" / "test"
+CLEAR_FACE_PX = 40
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> MaskPipeline:
+    return load_pipeline(WEIGHTS)
+
+
+def clear_photos(count: int) -> list[str]:
+    """Dev photos whose annotated faces are all big enough to judge (>= 40 px), first by name."""
+    stems = []
+    for annotation in load_annotations(DEV / "annotations"):
+        if annotation.objects and all(obj.short_side >= CLEAR_FACE_PX for obj in annotation.objects):
+            stems.append(Path(annotation.filename).stem)
+    return stems[:count]
+
+
+# --- crops ------------------------------------------------------------------------------------------
+def test_expand_box_adds_the_margin_and_squares_the_box():
+    x1, y1, x2, y2 = expand_box((100, 100, 140, 160), 0.25, 1000, 1000)
+    assert x2 - x1 == y2 - y1 == 90  # long side 60 * (1 + 2 * 0.25)
+    assert x1 <= 100 and y1 <= 100 and x2 >= 140 and y2 >= 160
+
+
+@pytest.mark.parametrize(
+    "box", [(0, 0, 30, 40), (600, 440, 640, 480), (-20, 200, 15, 260), (630, 0, 700, 20)]
+)
+def test_faces_cut_by_the_border_give_a_clipped_non_empty_crop(box):
+    frame = cv2.resize(dev_photo(), (640, 480))
+    x1, y1, x2, y2 = expand_box(box, FACE_MARGIN, 640, 480)
+    assert 0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 480
+    crop = crop_face(frame, box)
+    assert crop.size > 0 and crop.shape[2] == 3
+
+
+def test_a_face_at_the_frame_border_is_found_and_classified(pipeline):
+    photo = dev_photo()
+    truth = dev_annotation().objects[0]  # the face at x 79-109
+    left = int(truth.box[0] + (truth.box[2] - truth.box[0]) * 0.3)
+    cut = np.ascontiguousarray(photo[:, left:])  # the frame border runs through the face
+    result = pipeline.process(cut)
+    for face in result.faces:
+        x1, y1, x2, y2 = face.box
+        assert 0 <= x1 < x2 <= cut.shape[1] and 0 <= y1 < y2 <= cut.shape[0]
+    assert any(face.box[0] == 0 for face in result.faces)
+
+
+# --- results --------------------------------------------------------------------------------------
+def test_labels_match_the_annotations_on_clear_street_photos(pipeline):
+    agree = found = 0
+    for stem in clear_photos(8):
+        result = pipeline.process(dev_photo(stem))
+        for obj in dev_annotation(stem).objects:
+            hits = [f for f in result.faces if best_iou(f.face, [obj.box]) >= 0.5]
+            found += bool(hits)
+            agree += bool(hits) and hits[0].label == obj.label
+    assert found >= 6
+    assert agree / found >= 0.8
+
+
+def test_whole_image_classification_of_real_face_crops(pipeline):
+    correct = total = 0
+    for label in ("with_mask", "without_mask"):
+        for path in sorted((TWELVE_K_TEST / label).iterdir())[:10]:
+            result = pipeline.classify_whole(cv2.imread(str(path)))
+            (face,) = result.faces
+            assert face.box == (0, 0, result.frame_width, result.frame_height)
+            assert result.timings.detect_ms == 0.0
+            correct += face.label == label
+            total += 1
+    assert correct / total >= 0.8
+
+
+def test_frame_result_counts_compliance_and_json(pipeline):
+    result = pipeline.process(dev_photo("maksssksksss104"))
+    assert result.faces
+    assert result.masked_count + result.unmasked_count == len(result.faces)
+    assert result.compliance == pytest.approx(result.masked_count / len(result.faces))
+    assert (result.frame_width, result.frame_height) == (400, 267)
+    t = result.timings
+    assert 0 < t.detect_ms <= t.total_ms and 0 < t.classify_ms <= t.total_ms
+    for face, entry in zip(result.faces, result.to_json(), strict=True):
+        assert set(entry) == {"box", "label", "score", "face_score", "probs"}
+        assert entry["box"] == list(face.box)
+        assert entry["label"] in ("with_mask", "without_mask")
+        assert entry["label"] == max(entry["probs"], key=entry["probs"].get)
+        assert entry["score"] == pytest.approx(entry["face_score"] * entry["probs"][entry["label"]])
+        assert sum(entry["probs"].values()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_frame_without_faces(pipeline):
+    result = pipeline.process(np.ascontiguousarray(dev_photo()[200:]))
+    assert result.faces == () and result.compliance is None
+    assert result.masked_count == result.unmasked_count == 0 and result.to_json() == []
+
+
+def test_bad_frames_are_clear_errors(pipeline):
+    with pytest.raises(DetectorError):
+        pipeline.process(np.zeros((0, 0, 3), np.uint8))
+    with pytest.raises(DetectorError):
+        pipeline.classify_whole(np.zeros((5, 5), np.uint8))
+
+
+# --- batching, threads, ONNX --------------------------------------------------------------------------
+def assert_same_results(first: FrameResult, second: FrameResult):
+    assert [f.face for f in first.faces] == [f.face for f in second.faces]
+    for a, b in zip(first.faces, second.faces, strict=True):
+        assert a.label == b.label
+        for name in a.prediction.probs:
+            assert a.prediction.probs[name] == pytest.approx(b.prediction.probs[name], abs=1e-4)
+
+
+def test_one_batch_per_frame_equals_one_face_at_a_time(pipeline):
+    one_by_one = MaskPipeline(pipeline.detector, pipeline.classifier, pipeline.margin, batched=False)
+    frame = dev_photo("maksssksksss104")
+    batched = pipeline.process(frame)
+    assert len(batched.faces) >= 3
+    assert_same_results(batched, one_by_one.process(frame))
+
+
+def test_the_pipeline_is_thread_safe(pipeline):
+    """The live page calls one pipeline from several worker threads: same results as in sequence."""
+    for name in ("res10", "centerface"):
+        shared = MaskPipeline(create_detector(name), pipeline.classifier)
+        frames = [dev_photo(stem) for stem in ("maksssksksss0", "maksssksksss104", "maksssksksss105")]
+        expected = [shared.process(frame) for frame in frames]
+        results, errors = [], []
+
+        def work(worker: int, shared=shared, frames=frames, results=results, errors=errors):
+            try:
+                for round_ in range(3):
+                    index = (worker + round_) % len(frames)
+                    results.append((index, shared.process(frames[index])))
+            except Exception as error:  # a failure in a thread must fail the test
+                errors.append(error)
+
+        threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors and len(results) == 12
+        for index, result in results:
+            assert_same_results(result, expected[index])
+
+
+def test_onnx_classifier_matches_pytorch_on_real_crops():
+    torch_classifier = MaskClassifier.from_checkpoint(WEIGHTS)
+    onnx_classifier = OnnxMaskClassifier(torch_classifier)
+    crops = [
+        cv2.imread(str(p))
+        for label in ("with_mask", "without_mask")
+        for p in sorted((TWELVE_K_TEST / label).iterdir())[:4]
+    ]
+    for a, b in zip(torch_classifier.classify(crops), onnx_classifier.classify(crops), strict=True):
+        assert a.label == b.label
+        for name in a.probs:
+            assert a.probs[name] == pytest.approx(b.probs[name], abs=1e-4)
+
+
+def test_numpy_preprocessing_matches_the_shared_torch_preprocessing():
+    spec = MaskClassifier.from_checkpoint(WEIGHTS).spec
+    photo = dev_photo()
+    crops = [photo[100:150, 80:110], photo[:300, :200], photo[90:145, 320:365], photo[:1, :1]]
+    np.testing.assert_allclose(
+        crops_to_array(crops, spec), bgr_crops_to_batch(crops, spec).numpy(), atol=1e-5
+    )
+
+
+# --- bench helpers (the full `bench` is a measurement, not a test) -------------------------------------
+def test_bench_frames_are_real_photos_with_the_faces_asked_for(pipeline):
+    from maskapp.bench import BENCH_SIZE, bench_frame
+
+    for faces in (1, 5):
+        frame = bench_frame(faces)
+        assert frame.frame.shape == (BENCH_SIZE[1], BENCH_SIZE[0], 3) and frame.annotated_faces == faces
+        assert len(pipeline.process(frame.frame).faces) == faces
+
+
+def test_bench_latency_and_speedups():
+    from maskapp.bench import SOURCE, Latency, PipelineBench, speedups
+
+    latency = Latency.of([10.0, 20.0, 30.0, 40.0, 1000.0])
+    assert latency.p50_ms == 30.0 and latency.fps == pytest.approx(1000 / 30)
+    assert latency.p95_ms > latency.p50_ms
+    rows = [PipelineBench("ours", 5, 5, Latency.of([20.0])), PipelineBench(SOURCE, 5, 4, Latency.of([60.0]))]
+    assert speedups(rows) == {"ours, 5 face(s)": pytest.approx(3.0)}

@@ -1,0 +1,145 @@
+"""Plotly figures from the shipped training runs, from odd runs written to disk, and from video counts."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import plotly.graph_objects as go
+import pytest
+
+from maskapp import WEIGHTS_DIR, plots
+from maskapp.runs import (
+    CONFIG_FILE,
+    HISTORY_FILE,
+    METRICS_FILE,
+    SYSTEM_FILE,
+    EpochRecord,
+    SystemSample,
+    append_jsonl,
+    find_runs,
+    load_run,
+    write_json,
+)
+
+SHIPPED_RUNS = WEIGHTS_DIR / "runs"
+
+
+@pytest.fixture(scope="module")
+def shipped_runs():
+    paths = find_runs(SHIPPED_RUNS)
+    assert len(paths) >= 2, f"expected the MobileNetV2 and CNN runs under {SHIPPED_RUNS}, found {paths}"
+    return [load_run(path) for path in paths]
+
+
+def write_run(root, name, *, epochs=3, nan_epoch=None, metrics=True, system=True):
+    """A run directory in the format training writes (for the odd cases the shipped runs lack)."""
+    run_dir = root / name
+    run_dir.mkdir()
+    write_json(run_dir / CONFIG_FILE, {"model": "cnn", "epochs": epochs})
+    for epoch in range(1, epochs + 1):
+        loss = math.nan if epoch == nan_epoch else 1.0 / epoch
+        append_jsonl(run_dir / HISTORY_FILE, EpochRecord(epoch, loss, 0.7, loss, 0.65, 1e-3, 12.0))
+    if system:
+        for second in range(3):
+            append_jsonl(run_dir / SYSTEM_FILE, SystemSample(second * 30.0, 90.0, 40.0, 800.0 + second))
+    if metrics:
+        per_class = {"with_mask": {"precision": 0.9, "recall": 0.8, "f1": 0.85, "support": 50}}
+        per_class["without_mask"] = {"precision": 0.82, "recall": 0.91, "f1": 0.86, "support": 45}
+        write_json(
+            run_dir / METRICS_FILE,
+            {
+                "accuracy": 0.85,
+                "balanced_accuracy": 0.855,
+                "labels": ["with_mask", "without_mask"],
+                "per_class": per_class,
+                "confusion_matrix": [[40, 10], [4, 41]],
+            },
+        )
+    return load_run(run_dir)
+
+
+def test_training_curves_show_train_and_val_of_each_shipped_run(shipped_runs):
+    figure = plots.training_curves(shipped_runs)
+    assert isinstance(figure, go.Figure)
+    # loss and accuracy, train and val, per run
+    assert len(figure.data) == 4 * len(shipped_runs)
+    for trace in figure.data:
+        assert len(trace.x) == len(trace.y) >= 1
+    names = {trace.name for trace in figure.data}
+    assert {f"{run.name} val" for run in shipped_runs} <= names
+    json.loads(figure.to_json())  # serialisable, as st.plotly_chart needs
+
+
+def test_confusion_matrix_of_shipped_run_shows_counts_and_row_shares(shipped_runs):
+    run = next(r for r in shipped_runs if r.metrics is not None)
+    figure = plots.confusion_matrix_figure(run.metrics, title=run.name)
+    heatmap = figure.data[0]
+    assert list(heatmap.x) == run.metrics.labels
+    assert [[int(t) for t in row] for row in heatmap.text] == run.metrics.confusion_matrix
+    for row in heatmap.z:
+        assert sum(row) == pytest.approx(1.0) or sum(row) == 0
+
+
+def test_per_class_rows_end_with_macro_average(shipped_runs):
+    run = next(r for r in shipped_runs if r.metrics is not None)
+    rows = plots.per_class_rows(run.metrics)
+    assert [row["class"] for row in rows] == [*run.metrics.per_class, "macro average"]
+    assert rows[-1]["f1"] == pytest.approx(run.metrics.macro_f1)
+
+
+def test_comparison_covers_mobilenet_and_cnn(shipped_runs):
+    rows = plots.comparison_rows(shipped_runs)
+    assert {row["model"] for row in rows} >= {"mobilenet_v2", "cnn"}
+    for row in rows:
+        assert 0.0 <= row["test accuracy"] <= 1.0
+    figure = plots.comparison_figure(shipped_runs)
+    assert len(figure.data) == len(shipped_runs)
+
+
+def test_system_usage_of_shipped_run(shipped_runs):
+    run = next(r for r in shipped_runs if r.system)
+    figure = plots.system_usage_figure(run)
+    assert "CPU %" in {trace.name for trace in figure.data}
+
+
+def test_nan_loss_becomes_a_gap_not_an_error(tmp_path):
+    run = write_run(tmp_path, "nan-run", nan_epoch=2)
+    figure = plots.training_curves([run])
+    train_loss = next(trace for trace in figure.data if trace.name == "nan-run train" and trace.xaxis == "x")
+    assert list(train_loss.y) == [1.0, None, pytest.approx(1 / 3)]
+    json.loads(figure.to_json())
+
+
+def test_run_without_metrics_or_system_still_compares(tmp_path):
+    run = write_run(tmp_path, "bare", metrics=False, system=False)
+    (row,) = plots.comparison_rows([run])
+    assert row["test accuracy"] is None and row["epochs"] == 3
+    assert plots.system_usage_figure(run).data == ()
+    plots.comparison_figure([run]).to_json()
+
+
+def test_run_names_are_escaped_in_figures(tmp_path):
+    run = write_run(tmp_path, "<img src=x onerror=alert(1)>")
+    figure = plots.training_curves([run])
+    assert all("<img" not in trace.name for trace in figure.data)
+    assert any("&lt;img src=x" in trace.name for trace in figure.data)
+
+
+def test_counts_over_time_plots_counts_and_compliance():
+    samples = [
+        plots.CountSample(0.0, 2, 0),
+        plots.CountSample(0.5, 1, 1),
+        plots.CountSample(1.0, 0, 0),
+    ]
+    figure = plots.counts_over_time_figure(samples)
+    by_name = {trace.name: trace for trace in figure.data}
+    assert list(by_name["masked"].y) == [2, 1, 0]
+    assert list(by_name["unmasked"].y) == [0, 1, 0]
+    assert list(by_name["compliance"].y) == [1.0, 0.5, None]
+    assert by_name["compliance"].yaxis == "y2"
+
+
+def test_counts_over_time_accepts_no_frames():
+    figure = plots.counts_over_time_figure([])
+    assert all(len(trace.x) == 0 for trace in figure.data)
