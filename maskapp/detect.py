@@ -70,6 +70,8 @@ def check_frame(frame_bgr: np.ndarray) -> tuple[int, int]:
     if not isinstance(frame_bgr, np.ndarray) or frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
         shape = getattr(frame_bgr, "shape", None)
         raise DetectorError(f"a frame must be a BGR image of shape HxWx3, got shape {shape}")
+    if frame_bgr.dtype != np.uint8:
+        raise DetectorError(f"a frame must be a BGR image of 8-bit values (uint8), got {frame_bgr.dtype}")
     if frame_bgr.shape[0] == 0 or frame_bgr.shape[1] == 0:
         raise DetectorError("a frame must not be empty (0 pixels wide or high)")
     return frame_bgr.shape[1], frame_bgr.shape[0]

@@ -127,6 +127,10 @@ def _read_json(path: Path) -> dict:
     return data
 
 
+def _is_number_or_none(value) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
 def _read_jsonl(path: Path, record_type, warnings: list[str]) -> list:
     """Malformed lines are skipped with a warning, so one bad line does not hide a whole run."""
     if not path.is_file():
@@ -137,9 +141,15 @@ def _read_jsonl(path: Path, record_type, warnings: list[str]) -> list:
         if not line.strip():
             continue
         try:
-            records.append(record_type(**json.loads(line)))
+            record = record_type(**json.loads(line))
         except (json.JSONDecodeError, TypeError) as error:
             warnings.append(f"{path.name} line {number} skipped: {error}")
+            continue
+        wrong = [k for k, v in asdict(record).items() if not _is_number_or_none(v)]
+        if wrong:
+            warnings.append(f"{path.name} line {number} skipped: {', '.join(wrong)} must be numbers")
+            continue
+        records.append(record)
     return records
 
 
@@ -156,7 +166,7 @@ def load_run(path: str | Path) -> Run:
     if (path / METRICS_FILE).is_file():
         try:
             metrics = EvalMetrics.from_dict(_read_json(path / METRICS_FILE))
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError, RunFormatError) as error:
             warnings.append(f"{METRICS_FILE} is malformed: {error}")
     else:
         warnings.append(f"{METRICS_FILE} is missing")

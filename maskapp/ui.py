@@ -28,7 +28,7 @@ import streamlit as st
 
 from maskapp import DEFAULT_WEIGHTS, PROJECT_ROOT, WEIGHTS_DIR
 from maskapp.crops import crop_face
-from maskapp.detect import DEFAULT_DETECTOR, DETECTOR_NAMES, DETECTORS
+from maskapp.detect import DEFAULT_DETECTOR, DETECTOR_NAMES, DETECTORS, LIVE_DETECTOR
 from maskapp.draw import annotate
 from maskapp.errors import CheckpointError, MaskappError, RunFormatError, VideoError
 from maskapp.images import decode_image, encode_png
@@ -110,29 +110,31 @@ def _remember(key: str, value) -> None:
     st.session_state[f"saved_{key}"] = value
 
 
-def pipeline_sidebar() -> PipelineSettings:
-    """Detector and threshold in the sidebar."""
-
+def pipeline_sidebar(*, live: bool = False) -> PipelineSettings:
+    """Detector and threshold in the sidebar; the live page defaults to the faster detector and
+    remembers its own choice."""
+    default, scope = (LIVE_DETECTOR, "live") if live else (DEFAULT_DETECTOR, "photo")
     names = detector_names()
     with st.sidebar:
         st.header("Detection settings")
-        saved = _remembered("detector", DEFAULT_DETECTOR)
+        saved = _remembered(f"{scope}_detector", default)
         detector = st.selectbox(
             "Face detector",
             names,
             index=names.index(saved) if saved in names else 0,
-            help="centerface finds small and turned faces; res10 is the detector of the original write-ups.",
+            help="centerface finds small and turned faces; centerface-fast runs it at 320 px for live video "
+            "(misses the smallest faces); res10 is the detector of the original write-ups.",
         )
         threshold = st.slider(
             "Face confidence threshold",
             min_value=0.05,
             max_value=0.95,
-            value=float(_remembered(f"threshold_{detector}", default_threshold(detector))),
+            value=float(_remembered(f"{scope}_threshold_{detector}", default_threshold(detector))),
             step=0.05,
             help="Detections below this score are ignored. Lower finds more faces and more false ones.",
         )
-    _remember("detector", detector)
-    _remember(f"threshold_{detector}", threshold)
+    _remember(f"{scope}_detector", detector)
+    _remember(f"{scope}_threshold_{detector}", threshold)
     return PipelineSettings(str(weights_path()), detector, float(threshold))
 
 

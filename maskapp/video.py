@@ -164,6 +164,14 @@ def _counts(index: int, result) -> FrameCounts:
     )
 
 
+def _early_end(frames: FrameSource, done: int) -> str | None:
+    """Why a file ended before the frame count its header gives (truncated or damaged); None when it
+    did not. A stream's end cannot be told from a drop: the caller reports how many frames it gave."""
+    if not frames.is_stream and frames.frame_count is not None and 0 < done < frames.frame_count:
+        return f"the video ended after {done} of {frames.frame_count} frames (truncated or damaged)"
+    return None
+
+
 def process_video(
     source: str | FrameSource,
     pipeline,
@@ -199,6 +207,8 @@ def process_video(
         writer.close()
         frames.close()
     elapsed = time.perf_counter() - start
+    if stopped is None:
+        stopped = _early_end(frames, len(counts))
     fps = len(counts) / elapsed if elapsed > 0 else 0.0
     return VideoSummary(
         frames.source, len(counts), tuple(counts), stopped, fps, str(out_path) if out_path else None
@@ -234,6 +244,11 @@ def run(args: argparse.Namespace) -> int:
         frames.close()
         raise
     summary = process_video(frames, pipeline, args.out, progress=True, max_frames=args.max_frames)
+    if summary.frames == 0:
+        raise VideoError(
+            f"no frame could be read from {frames.source} (it ended, dropped or stayed silent at once); "
+            f"allowed: {ALLOWED_SOURCES}"
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(summary.to_dict(), indent=2))
@@ -244,4 +259,6 @@ def run(args: argparse.Namespace) -> int:
     )
     if summary.stopped_early:
         print(f"stopped early: {summary.stopped_early}")
+    elif frames.is_stream:
+        print(f"the stream ended after {summary.frames} frames (it closed, dropped or went silent)")
     return 0

@@ -22,6 +22,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from maskapp import PROJECT_ROOT, SHARED_DATASETS, samples, ui
+from maskapp.detect import LIVE_DETECTOR
 from maskapp.images import DEFAULT_MAX_BYTES
 from maskapp.runs import CONFIG_FILE, HISTORY_FILE, find_runs, write_json
 
@@ -295,6 +296,7 @@ def test_live_page_renders_the_webrtc_component(app):
     assert args["rtc_configuration"] == {"iceServers": []}  # loopback needs no STUN or TURN
     assert any("Press START" in info.value for info in at.info)
     assert "live_processor" in at.session_state
+    assert at.selectbox[0].value == LIVE_DETECTOR  # frame rate first on a live camera
 
 
 TURN = {"urls": ["turn:turn.example.org:3478"], "username": "maskapp", "credential": "secret"}
