@@ -11,7 +11,7 @@ STALE_SECONDS = 2.0  # no frame for this long: the stream is stalled or stopping
 REFRESH_SECONDS = 0.5
 
 st.title("Live webcam")
-settings = ui.pipeline_sidebar()
+settings = ui.pipeline_sidebar(live=True)
 with st.sidebar:
     st.header("Alert")
     trigger_frames = st.slider(
