@@ -167,6 +167,7 @@ def load_checkpoint(path: str | Path, expected_classes: tuple[str, ...] | None =
         raise CheckpointError(f"{path} is for model {checkpoint.architecture!r}; supported: {ARCHITECTURES}")
     if expected_classes is not None and tuple(expected_classes) != checkpoint.class_names:
         raise CheckpointError(
-            f"{path} was trained for classes {list(checkpoint.class_names)}, expected {list(expected_classes)}"
+            f"{path} was trained for classes {list(checkpoint.class_names)}, "
+            f"expected {list(expected_classes)}"
         )
     return checkpoint

@@ -1,5 +1,6 @@
 """End to end in a real headless browser: `streamlit run` on a free port, Debian's chromium driven by
-Playwright, a fake webcam made from real photos. Saves a screenshot of each page to docs/screenshots/.
+Playwright, a fake webcam made from real photos. Saves a screenshot of each page to
+test-artifacts/screenshots/ (the README shows copies of them from docs/screenshots/).
 
 Needs `chromium` on PATH (`make browser-deps`); never a browser downloaded by Playwright.
 """
@@ -25,7 +26,7 @@ from maskapp import PROJECT_ROOT, SHARED_DATASETS, samples
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
+SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "screenshots"
 STREET_PHOTO = SHARED_DATASETS / "face-mask-detection-dev" / "images" / "maksssksksss0.png"
 WEBCAM_SIZE = (640, 480)
 WEBCAM_FPS = 15
