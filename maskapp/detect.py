@@ -93,88 +93,25 @@ def clip_box(
 
 # --- ONNX graphs with a fixed input size -------------------------------------------------------
 # centerface.onnx declares a fixed 10x3x32x32 input, which onnxruntime enforces. The graph itself is
-# fully convolutional, so rewriting the declared input/output dims as symbolic ones lets it run at
-# the frame's size. The `onnx` package would do this but is not a runtime dependency: the protobuf
-# wire format is simple enough to edit the few fields involved directly.
-_MODEL_GRAPH, _GRAPH_INITIALIZER, _GRAPH_INPUT, _GRAPH_OUTPUT, _GRAPH_VALUE_INFO = 7, 5, 11, 12, 13
-
-
-def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return result, pos
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _fields(buf: bytes):
-    """Yield (field number, raw bytes of the field, payload if length-delimited else None)."""
-    pos = 0
-    while pos < len(buf):
-        start = pos
-        key, pos = _read_varint(buf, pos)
-        wire, payload = key & 7, None
-        if wire == 0:
-            _, pos = _read_varint(buf, pos)
-        elif wire in (1, 5):
-            pos += 8 if wire == 1 else 4
-        elif wire == 2:
-            length, pos = _read_varint(buf, pos)
-            payload, pos = buf[pos : pos + length], pos + length
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-        yield key >> 3, buf[start:pos], payload
-
-
-def _message(number: int, payload: bytes) -> bytes:
-    return _varint((number << 3) | 2) + _varint(len(payload)) + payload
-
-
-def _first(buf: bytes, number: int) -> bytes:
-    return next(payload for n, _, payload in _fields(buf) if n == number)
-
-
-def _symbolic_value_info(info: bytes) -> bytes:
-    """ValueInfoProto with every dim of its tensor shape replaced by a named (free) dim."""
-    tensor = _first(_first(info, 2), 1)  # type -> tensor_type
-    rank = sum(1 for n, _, _ in _fields(_first(tensor, 2)) if n == 1)
-    shape = b"".join(_message(1, _message(2, f"dim{i}".encode())) for i in range(rank))
-    tensor = b"".join(_message(2, shape) if n == 2 else raw for n, raw, _ in _fields(tensor))
-    return b"".join(_message(2, _message(1, tensor)) if n == 2 else raw for n, raw, _ in _fields(info))
-
-
-def _free_graph(graph: bytes) -> bytes:
-    # Initializers listed as graph inputs block constant folding in onnxruntime: drop them there.
-    initializers = {_first(p, 8).decode() for n, _, p in _fields(graph) if n == _GRAPH_INITIALIZER}
-    out = bytearray()
-    for number, raw, payload in _fields(graph):
-        if number == _GRAPH_INPUT and _first(payload, 1).decode() in initializers:
-            continue
-        if number == _GRAPH_VALUE_INFO:  # shape hints for the old fixed size
-            continue
-        if number in (_GRAPH_INPUT, _GRAPH_OUTPUT):
-            raw = _message(number, _symbolic_value_info(payload))
-        out += raw
-    return bytes(out)
+# fully convolutional, so declaring its inputs and outputs with symbolic dims lets it run at the frame's size.
 
 
 def free_input_size(model_bytes: bytes) -> bytes:
     """An ONNX model whose graph inputs and outputs accept any shape."""
-    return b"".join(
-        _message(n, _free_graph(p)) if n == _MODEL_GRAPH else raw for n, raw, p in _fields(model_bytes)
-    )
+    import onnx
+
+    model = onnx.load_from_string(model_bytes)
+    graph = model.graph
+    # Initializers listed as graph inputs block constant folding in onnxruntime: drop them there.
+    initializers = {initializer.name for initializer in graph.initializer}
+    inputs = [value for value in graph.input if value.name not in initializers]
+    del graph.input[:]
+    graph.input.extend(inputs)
+    del graph.value_info[:]  # shape hints for the old fixed size
+    for value in (*graph.input, *graph.output):
+        for index, dim in enumerate(value.type.tensor_type.shape.dim):
+            dim.dim_param = f"dim{index}"  # a oneof: clears the fixed dim_value
+    return model.SerializeToString()
 
 
 # --- CenterFace (onnxruntime) ------------------------------------------------------------------
