@@ -3,6 +3,7 @@
 import streamlit as st
 
 from maskapp import ui
+from maskapp.analysis import plain, shown_path
 from maskapp.errors import MaskappError
 
 st.title("Face-mask compliance")
@@ -20,7 +21,7 @@ try:
     card = ui.load_model_card()
 except MaskappError as error:
     st.warning(
-        ui.plain(f"No classifier is available yet: {error}. The Metrics page still works."),
+        plain(f"No classifier is available yet: {error}. The Metrics page still works."),
         icon=":material/warning:",
     )
 else:
@@ -31,7 +32,7 @@ else:
     columns[3].metric("Macro F1", "n/a" if card.macro_f1 is None else f"{card.macro_f1:.3f}")
     st.markdown(
         f"Classes: {', '.join(f'`{name}`' for name in card.class_names)}. "
-        f"Weights: {ui.plain(ui.shown_path(card.weights))}"
+        f"Weights: {plain(shown_path(card.weights))}"
         + (f", trained in run `{card.run_name}`." if card.run_name else ".")
     )
 st.markdown(

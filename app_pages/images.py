@@ -5,6 +5,7 @@ import json
 import streamlit as st
 
 from maskapp import samples, ui
+from maskapp.analysis import analyze_image, detection_json, face_rows, plain, stem
 from maskapp.errors import MaskappError
 from maskapp.images import IMAGE_SUFFIXES, encode_png
 
@@ -38,11 +39,11 @@ if not inputs:
 pipeline = settings.load()
 for index, (name, data) in enumerate(inputs):
     st.divider()
-    st.subheader(ui.plain(name), anchor=False)
+    st.subheader(plain(name), anchor=False)
     try:
-        analysis = ui.analyze_image(pipeline, data, name, one_face=one_face)
+        analysis = analyze_image(pipeline, data, name, one_face=one_face)
     except MaskappError as error:
-        st.error(ui.plain(error), icon=":material/error:")
+        st.error(plain(error), icon=":material/error:")
         continue
     result = analysis.result
     picture, numbers = st.columns([3, 1])
@@ -55,7 +56,7 @@ for index, (name, data) in enumerate(inputs):
         st.caption(f"{result.timings.total_ms:.0f} ms (detect {result.timings.detect_ms:.0f} ms)")
     if result.faces:
         st.dataframe(
-            ui.face_rows(analysis),
+            face_rows(analysis),
             hide_index=True,
             column_config={
                 "crop": st.column_config.ImageColumn("crop", width="small"),
@@ -65,20 +66,20 @@ for index, (name, data) in enumerate(inputs):
         )
     else:
         st.info("No face found. Lower the face threshold in the sidebar, or use 'This image is one face'.")
-    stem = ui.stem(name)
+    file_stem = stem(name)
     left, right = st.columns(2)
     left.download_button(
         "Download annotated PNG",
         encode_png(analysis.annotated),
-        file_name=f"{stem}_annotated.png",
+        file_name=f"{file_stem}_annotated.png",
         mime="image/png",
         key=f"png_{index}",
         icon=":material/download:",
     )
     right.download_button(
         "Download JSON",
-        json.dumps(ui.detection_json(analysis), indent=2),
-        file_name=f"{stem}.json",
+        json.dumps(detection_json(analysis), indent=2),
+        file_name=f"{file_stem}.json",
         mime="application/json",
         key=f"json_{index}",
         icon=":material/data_object:",

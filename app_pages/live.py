@@ -4,6 +4,7 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from maskapp import ui
+from maskapp.analysis import plain
 from maskapp.errors import MaskappError
 from maskapp.live import ALERT_TEXT, DEFAULT_TRIGGER_FRAMES, LiveProcessor, alert_wav
 
@@ -66,7 +67,7 @@ def show_live_stats() -> None:
     else:
         st.success("No alert", icon=":material/check_circle:")
     if stats.error:
-        st.warning(ui.plain(stats.error), icon=":material/warning:")
+        st.warning(plain(stats.error), icon=":material/warning:")
     first, second = st.columns(2)
     first.metric("Faces", stats.faces)
     second.metric("Compliance", "n/a" if stats.compliance is None else f"{stats.compliance:.0%}")

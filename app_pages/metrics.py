@@ -2,15 +2,17 @@
 
 import streamlit as st
 
-from maskapp import plots, ui
+from maskapp import plots
+from maskapp.analysis import plain
+from maskapp.runs import load_runs, run_roots
 
 st.title("Training runs")
-listing = ui.load_runs()
+listing = load_runs()
 
 for problem in listing.problems:
-    st.error(ui.plain(f"Run {problem.name} could not be read: {problem.message}"), icon=":material/error:")
+    st.error(plain(f"Run {problem.name} could not be read: {problem.message}"), icon=":material/error:")
 if not listing.runs:
-    roots = ", ".join(ui.plain(root) for root in ui.run_roots())
+    roots = ", ".join(plain(root) for root in run_roots())
     st.info(f"No training runs found under {roots}. Train one with `python -m maskapp train`.")
     st.stop()
 
@@ -25,7 +27,7 @@ if not selected:
 
 for run in selected:
     for warning in run.warnings:
-        st.warning(ui.plain(f"{run.name}: {warning}"), icon=":material/warning:")
+        st.warning(plain(f"{run.name}: {warning}"), icon=":material/warning:")
 
 st.subheader("Comparison")
 st.dataframe(plots.comparison_rows(selected), hide_index=True)
@@ -39,7 +41,7 @@ st.subheader("Test set")
 columns = st.columns(min(len(selected), 3))
 for index, run in enumerate(selected):
     with columns[index % len(columns)]:
-        st.markdown(f"**{ui.plain(run.name)}** ({ui.plain(run.architecture)})")
+        st.markdown(f"**{plain(run.name)}** ({plain(run.architecture)})")
         if run.metrics is None:
             st.info("No test metrics in this run.")
             continue
@@ -48,7 +50,7 @@ for index, run in enumerate(selected):
 
 st.subheader("System usage during training")
 for index, run in enumerate(selected):
-    with st.expander(ui.plain(run.name), expanded=index == 0):
+    with st.expander(plain(run.name), expanded=index == 0):
         if not run.system:
             st.info("No system samples in this run.")
             continue

@@ -3,11 +3,12 @@
 import streamlit as st
 
 from maskapp import plots, ui
+from maskapp.analysis import plain, stem
 from maskapp.errors import MaskappError
-from maskapp.video import STREAM_TIMEOUT_S
+from maskapp.video import STREAM_TIMEOUT_S, VIDEO_SUFFIXES, VideoRun, analyze_video, watch_stream
 
 
-def show_summary(run: ui.VideoRun, key: str) -> None:
+def show_summary(run: VideoRun, key: str) -> None:
     """Totals, the counts-over-time chart, and why processing stopped (when it did early)."""
     summary = run.summary
     faces = sum(c.faces for c in summary.counts)
@@ -18,7 +19,7 @@ def show_summary(run: ui.VideoRun, key: str) -> None:
     columns[2].metric("Compliance", f"{masked / faces:.0%}" if faces else "n/a")
     columns[3].metric("Processing", f"{summary.processing_fps:.1f} FPS")
     if summary.stopped_early:
-        st.info(ui.plain(f"Stopped early: {summary.stopped_early}. The frames processed so far are kept."))
+        st.info(plain(f"Stopped early: {summary.stopped_early}. The frames processed so far are kept."))
     st.plotly_chart(plots.counts_over_time_figure(run.samples()), key=key)
 
 
@@ -27,7 +28,7 @@ settings = ui.pipeline_sidebar()
 file_tab, stream_tab = st.tabs(["Video file", "IP camera / stream"])
 
 with file_tab:
-    upload = st.file_uploader("Upload a video", type=list(ui.VIDEO_SUFFIXES))
+    upload = st.file_uploader("Upload a video", type=list(VIDEO_SUFFIXES))
     cached = None
     if upload is None:
         st.info("Upload a video file (mp4, avi, mov, mkv, webm) to annotate every frame.")
@@ -48,9 +49,9 @@ with file_tab:
                     preview.image(image, channels="BGR", caption="Preview")
 
             try:
-                cached = (key, ui.analyze_video(pipeline, upload.getvalue(), upload.name, on_progress))
+                cached = (key, analyze_video(pipeline, upload.getvalue(), upload.name, on_progress))
             except MaskappError as error:
-                st.error(ui.plain(error), icon=":material/error:")
+                st.error(plain(error), icon=":material/error:")
             finally:
                 progress.empty()
                 preview.empty()
@@ -62,7 +63,7 @@ with file_tab:
         st.download_button(
             "Download annotated video",
             run.video_mp4,
-            file_name=f"{ui.stem(upload.name)}_annotated.mp4",
+            file_name=f"{stem(upload.name)}_annotated.mp4",
             mime="video/mp4",
             icon=":material/download:",
         )
@@ -86,7 +87,7 @@ with stream_tab:
 
         with st.spinner("Watching the stream…"):
             try:
-                run = ui.watch_stream(pipeline, url, max_seconds=float(max_seconds), on_frame=on_frame)
+                run = watch_stream(pipeline, url, max_seconds=float(max_seconds), on_frame=on_frame)
             except MaskappError as error:
                 ui.fail(error)
         if not run.summary.stopped_early:

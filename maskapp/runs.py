@@ -6,12 +6,16 @@ samples), metrics.json (test figures, as `evaluate --json` writes them, plus roc
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
+import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from maskapp import PROJECT_ROOT, WEIGHTS_DIR
 from maskapp.errors import RunFormatError
 
 logger = logging.getLogger(__name__)
@@ -21,6 +25,10 @@ HISTORY_FILE = "history.jsonl"
 SYSTEM_FILE = "system.jsonl"
 METRICS_FILE = "metrics.json"
 MODEL_FILE = "model.pt"
+
+RUN_ROOTS = (WEIGHTS_DIR / "runs", PROJECT_ROOT / "runs")
+# Extra folders holding run directories, separated by os.pathsep (e.g. runs kept on another disk).
+RUN_DIRS_ENV = "MASKAPP_RUN_DIRS"
 
 
 @dataclass(frozen=True)
@@ -180,3 +188,87 @@ def find_runs(*roots: str | Path) -> list[Path]:
         if root.is_dir():
             found.extend(sorted(p for p in root.iterdir() if (p / CONFIG_FILE).is_file()))
     return found
+
+
+# --- the runs the app lists ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunProblem:
+    name: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RunListing:
+    runs: tuple[Run, ...]
+    problems: tuple[RunProblem, ...]
+
+
+def run_roots() -> tuple[Path, ...]:
+    """weights/runs/, runs/ and the folders named in MASKAPP_RUN_DIRS."""
+    extra = [Path(p) for p in os.environ.get(RUN_DIRS_ENV, "").split(os.pathsep) if p.strip()]
+    return (*RUN_ROOTS, *extra)
+
+
+def load_runs(roots: Iterable[Path] | None = None) -> RunListing:
+    """Every run under the roots; one that cannot be read becomes a problem, the others still load."""
+    roots = run_roots() if roots is None else tuple(roots)
+    runs, problems = [], []
+    for path in find_runs(*roots):
+        try:
+            runs.append(load_run(path))
+        except (RunFormatError, OSError) as error:
+            logger.warning("run %s skipped: %s", path, error)
+            problems.append(RunProblem(path.name, str(error)))
+    return RunListing(tuple(runs), tuple(problems))
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_for_weights(weights: Path, runs: Iterable[Run], checkpoint_config: dict | None = None) -> Run | None:
+    """The run that made the served weights: its model.pt is byte-identical, or (for a checkpoint
+    copied another way) its config.json is the config saved in the checkpoint."""
+    runs = list(runs)
+    if weights.is_file():
+        size, digest = weights.stat().st_size, None
+        for run in runs:
+            candidate = run.path / MODEL_FILE
+            if candidate.is_file() and candidate.stat().st_size == size:
+                digest = digest or _sha256(weights)
+                if _sha256(candidate) == digest:
+                    return run
+    if checkpoint_config:
+        for run in runs:
+            if run.config == json.loads(json.dumps(checkpoint_config, default=str)):
+                return run
+    return None
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    weights: str
+    architecture: str
+    class_names: tuple[str, ...]
+    input_size: int
+    run_name: str | None
+    test_accuracy: float | None
+    macro_f1: float | None
+
+
+def model_card(weights: str) -> ModelCard:
+    """What the checkpoint is and how it scored (the run that made it, when one is found)."""
+    from maskapp.model import load_checkpoint  # torch: only when a card is asked for
+
+    checkpoint = load_checkpoint(weights)
+    run = run_for_weights(Path(weights), load_runs().runs, checkpoint.config)
+    metrics = run.metrics if run else None
+    return ModelCard(
+        weights=weights,
+        architecture=checkpoint.architecture,
+        class_names=checkpoint.class_names,
+        input_size=checkpoint.input_spec.input_size,
+        run_name=run.name if run else None,
+        test_accuracy=metrics.accuracy if metrics else None,
+        macro_f1=metrics.macro_f1 if metrics and metrics.per_class else None,
+    )

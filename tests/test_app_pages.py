@@ -22,9 +22,10 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from maskapp import PROJECT_ROOT, SHARED_DATASETS, samples, ui
+from maskapp.analysis import analyze_image, detection_json
 from maskapp.detect import LIVE_DETECTOR
 from maskapp.images import DEFAULT_MAX_BYTES
-from maskapp.runs import CONFIG_FILE, HISTORY_FILE, find_runs, write_json
+from maskapp.runs import CONFIG_FILE, HISTORY_FILE, RUN_DIRS_ENV, find_runs, write_json
 
 APP = PROJECT_ROOT / "streamlit_app.py"
 TIMEOUT = 300  # first runs load the models on a busy 2-core machine
@@ -36,7 +37,7 @@ MASKED_PHOTOS = SHARED_DATASETS / "face-mask-2class" / "with_mask"
 
 @pytest.fixture
 def app(monkeypatch) -> AppTest:
-    for name in (ui.ICE_SERVERS_ENV, ui.RUN_DIRS_ENV):
+    for name in (ui.ICE_SERVERS_ENV, RUN_DIRS_ENV):
         monkeypatch.delenv(name, raising=False)
     # AppTest runs pages against a stand-in Runtime without the session manager that streamlit-webrtc
     # looks up; answer as outside a live server (its own fallback). The browser test runs the real one.
@@ -257,8 +258,8 @@ def test_one_face_switch_classifies_a_face_crop_without_detection(app):
 
 def test_json_download_follows_the_detect_command_schema():
     pipeline = ui.get_pipeline(str(ui.weights_path()), "centerface", None)
-    analysis = ui.analyze_image(pipeline, STREET_PHOTO.read_bytes(), "street.png")
-    payload = json.loads(json.dumps(ui.detection_json(analysis)))
+    analysis = analyze_image(pipeline, STREET_PHOTO.read_bytes(), "street.png")
+    payload = json.loads(json.dumps(detection_json(analysis)))
     (faces,) = payload["images"].values()
     assert list(payload["images"]) == ["street.png"] and len(faces) == len(analysis.result.faces)
     assert set(faces[0]) == {"box", "label", "score", "face_score", "probs"}
@@ -444,7 +445,7 @@ def test_a_malformed_run_shows_an_error_for_that_run_only(app, monkeypatch, tmp_
         '{"epoch": 1, "train_loss": NaN, "train_accuracy": 0.5, "val_loss": NaN, "val_accuracy": 0.5, '
         '"lr": 0.001, "seconds": 3}\nnot json at all\n{"epoch": 2}\n'
     )
-    monkeypatch.setenv(ui.RUN_DIRS_ENV, str(tmp_path))
+    monkeypatch.setenv(RUN_DIRS_ENV, str(tmp_path))
     at = open_page(app, "app_pages/metrics.py")
     shown = errors(at)
     assert len(shown) == 1 and "broken-run" in shown[0] and "not valid JSON" in shown[0]
