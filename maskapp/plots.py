@@ -228,37 +228,15 @@ def counts_over_time_figure(samples: Sequence[CountSample]) -> go.Figure:
     """Masked and unmasked face counts (left axis) and compliance (right axis) over video time."""
     figure = make_subplots(specs=[[{"secondary_y": True}]])
     seconds = [sample.seconds for sample in samples]
-    figure.add_trace(
-        go.Scatter(
-            x=seconds,
-            y=[s.masked for s in samples],
-            name="masked",
-            mode="lines",
-            line={"color": MASKED_COLOR},
-        ),
-        secondary_y=False,
+    series = (
+        ("masked", {"color": MASKED_COLOR}, False),
+        ("unmasked", {"color": UNMASKED_COLOR}, False),
+        ("compliance", {"color": COMPLIANCE_COLOR, "dash": "dot"}, True),
     )
-    figure.add_trace(
-        go.Scatter(
-            x=seconds,
-            y=[s.unmasked for s in samples],
-            name="unmasked",
-            mode="lines",
-            line={"color": UNMASKED_COLOR},
-        ),
-        secondary_y=False,
-    )
-    figure.add_trace(
-        go.Scatter(
-            x=seconds,
-            y=[s.compliance for s in samples],
-            name="compliance",
-            mode="lines",
-            connectgaps=False,
-            line={"color": COMPLIANCE_COLOR, "dash": "dot"},
-        ),
-        secondary_y=True,
-    )
+    for name, line, on_right_axis in series:
+        values = [getattr(sample, name) for sample in samples]
+        trace = go.Scatter(x=seconds, y=values, name=name, mode="lines", connectgaps=False, line=line)
+        figure.add_trace(trace, secondary_y=on_right_axis)
     figure.update_xaxes(title_text="seconds")
     figure.update_yaxes(title_text="faces", rangemode="tozero", secondary_y=False)
     figure.update_yaxes(title_text="compliance", range=[0, 1.05], tickformat=".0%", secondary_y=True)

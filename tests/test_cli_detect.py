@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import cv2
 import pytest
 
-from maskapp import PROJECT_ROOT
 from maskapp.__main__ import main
 from maskapp.classify import MASK_LABEL, NO_MASK_LABEL
+from tests.cli import run_cli
 from tests.test_detect import DEV
 from tests.test_pipeline import WEIGHTS
 
 PHOTOS = ("maksssksksss0.png", "maksssksksss104.png")
-
-
-def run_cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "maskapp", *args],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 @pytest.fixture

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from maskapp import PROJECT_ROOT
 from maskapp.detection_metrics import (
     SMALL_FACE_PX,
     Box,
@@ -19,6 +16,7 @@ from maskapp.detection_metrics import (
     parse_annotation,
 )
 from maskapp.errors import DataError
+from tests.cli import run_cli
 from tests.test_detect import DEV
 from tests.test_pipeline import WEIGHTS
 
@@ -125,16 +123,6 @@ def test_bad_annotations_are_clear_errors(tmp_path):
     (tmp_path / "x.xml").write_text("<annotation><object><name>hat</name></object></annotation>")
     with pytest.raises(DataError, match=r"x\.xml"):
         load_annotations(tmp_path)
-
-
-def run_cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "maskapp", *args],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def test_evaluate_detection_command_on_real_photos(tmp_path):

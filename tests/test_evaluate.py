@@ -1,8 +1,6 @@
 """`evaluate` with the shipped weights on small real subsets, and its bad-input paths."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -10,13 +8,8 @@ import pytest
 from maskapp import DEFAULT_WEIGHTS
 from maskapp.classify import MaskClassifier
 from maskapp.evaluate import compute_metrics, evaluate_folder, roc_auc
+from tests.cli import run_cli
 from tests.realdata import TWELVE_K, make_class_folders
-
-
-def _cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "maskapp", *args], capture_output=True, text=True, timeout=300
-    )
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +27,7 @@ def test_shipped_model_is_highly_accurate_on_real_held_out_crops(tmp_path, shipp
 
 def test_evaluate_json_schema(tmp_path):
     data = make_class_folders(tmp_path / "crops", per_class=5, source=TWELVE_K / "test")
-    result = _cli("evaluate", str(data), "--json", str(tmp_path / "m.json"))
+    result = run_cli("evaluate", str(data), "--json", str(tmp_path / "m.json"))
     assert result.returncode == 0, result.stderr
     figures = json.loads((tmp_path / "m.json").read_text())
     assert set(figures) >= {"accuracy", "balanced_accuracy", "labels", "per_class", "confusion_matrix"}
@@ -53,7 +46,7 @@ def test_unreadable_images_are_skipped_and_counted(tmp_path, shipped):
 
 def test_missing_weights_exit_2(tmp_path):
     data = make_class_folders(tmp_path / "crops", per_class=1, source=TWELVE_K / "test")
-    result = _cli("evaluate", str(data), "--weights", str(tmp_path / "none.pt"))
+    result = run_cli("evaluate", str(data), "--weights", str(tmp_path / "none.pt"))
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: weights file") and "Traceback" not in result.stderr
 
@@ -61,7 +54,7 @@ def test_missing_weights_exit_2(tmp_path):
 def test_folder_with_unknown_class_exit_2(tmp_path):
     data = make_class_folders(tmp_path / "crops", per_class=1, source=TWELVE_K / "test")
     (data / "with_mask").rename(data / "masked_incorrectly")
-    result = _cli("evaluate", str(data))
+    result = run_cli("evaluate", str(data))
     assert result.returncode == 2 and "the model does not know" in result.stderr
 
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -27,13 +25,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from maskapp import DEFAULT_WEIGHTS, PROJECT_ROOT
+from maskapp import DEFAULT_WEIGHTS
 from maskapp.__main__ import main
 from maskapp.crops import crop_face
 from maskapp.errors import MaskappError, VideoError
 from maskapp.pipeline import FrameResult, load_pipeline
 from maskapp.video import open_source, process_video
 from tests.badfiles import BAD_IMAGE_CASES, ODD_VALID_CASES
+from tests.cli import run_cli
 from tests.test_detect import dev_photo
 
 STEMS = ("maksssksksss0", "maksssksksss104", "maksssksksss105")
@@ -45,17 +44,6 @@ FUZZ_EXAMPLES = 100  # per hypothesis test below; docs/reliability.md quotes it
 @pytest.fixture(scope="module")
 def pipeline():
     return load_pipeline(DEFAULT_WEIGHTS)
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    """The real command in a fresh interpreter, so a traceback would show on stderr."""
-    return subprocess.run(
-        [sys.executable, "-m", "maskapp", *args],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def error_lines(stderr: str) -> list[str]:
