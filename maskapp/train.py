@@ -9,6 +9,7 @@ Runs under torchrun as DistributedDataParallel (gloo on CPU, nccl on GPU).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import logging
 import os
@@ -33,6 +34,7 @@ from maskapp.augment import AugmentConfig, augment
 from maskapp.classify import MaskClassifier
 from maskapp.config import TrainConfig, add_config_arguments, config_from_args
 from maskapp.data import SPLITS, split_samples
+from maskapp.errors import DataError, MaskappError
 from maskapp.evaluate import compute_metrics, predict_rgb
 from maskapp.model import build_model, save_checkpoint
 from maskapp.prepare import PreparedSet, detector_cropper, prepare
@@ -303,8 +305,6 @@ def load_data(config: TrainConfig, spec: InputSpec, dist: Distributed):
 
 
 def raise_empty(split_name: str, config: TrainConfig):
-    from maskapp.errors import DataError
-
     raise DataError(f"the {split_name} split of {list(config.data)} is empty; give more images per class")
 
 
@@ -352,15 +352,9 @@ def fit(config: TrainConfig) -> Path:
     trainer_type = (
         CachedTrainer if config.model == "mobilenet_v2" and config.frozen_blocks > 0 else FullTrainer
     )
-    monitor = SystemMonitor(run_dir / SYSTEM_FILE) if dist.is_main else None
-    if monitor:
-        monitor.__enter__()
-    try:
+    with SystemMonitor(run_dir / SYSTEM_FILE) if dist.is_main else contextlib.nullcontext():
         trainer = trainer_type(model, config, data, spec, dist, rng)
         best_state = train_epochs(trainer, model, config, dist, rng, run_dir)
-    finally:
-        if monitor:
-            monitor.__exit__(None, None, None)
     if dist.is_main:
         model.load_state_dict(best_state)
         save_checkpoint(run_dir / MODEL_FILE, model, config.model, split.class_names, spec, description)
@@ -415,8 +409,6 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         config = config_from_args(args)
     except ValueError as error:
-        from maskapp.errors import MaskappError
-
         raise MaskappError(str(error)) from None
     fit(config)
     return 0
