@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from maskapp import PROJECT_ROOT, SHARED_DATASETS, samples
+from tests.realdata import letterbox
 
 pytestmark = pytest.mark.browser
 
@@ -40,14 +41,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def letterbox(image: np.ndarray, size=WEBCAM_SIZE) -> np.ndarray:
-    width, height = size
-    scale = min(width / image.shape[1], height / image.shape[0])
-    resized = cv2.resize(image, (int(image.shape[1] * scale), int(image.shape[0] * scale)))
-    frame = np.full((height, width, 3), 40, np.uint8)
-    top, left = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
-    frame[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
-    return frame
+def sample_frame(name: str) -> np.ndarray:
+    """One of the app's bundled sample pictures as a webcam frame."""
+    return letterbox(samples.compose(next(s for s in samples.SAMPLES if s.name == name)), *WEBCAM_SIZE)
 
 
 def write_y4m(path: Path, frames: list[np.ndarray], fps: int = WEBCAM_FPS) -> Path:
@@ -64,7 +60,9 @@ def write_y4m(path: Path, frames: list[np.ndarray], fps: int = WEBCAM_FPS) -> Pa
 @pytest.fixture(scope="module")
 def webcam_frame() -> np.ndarray:
     """Two real people without masks: the alert should fire."""
-    return letterbox(samples.compose(next(s for s in samples.SAMPLES if s.name == "Nobody masked")))
+    return letterbox(
+        samples.compose(next(s for s in samples.SAMPLES if s.name == "Nobody masked")), *WEBCAM_SIZE
+    )
 
 
 @pytest.fixture(scope="module")
@@ -293,7 +291,9 @@ def test_two_live_sessions_both_receive_annotated_frames(app_url, browser, webca
 
 def test_video_page_annotates_an_uploaded_video(app_url, page, tmp_path, webcam_frame):
     video = tmp_path / "clip.avi"
-    group = letterbox(samples.compose(next(s for s in samples.SAMPLES if s.name == "Mixed group")))
+    group = letterbox(
+        samples.compose(next(s for s in samples.SAMPLES if s.name == "Mixed group")), *WEBCAM_SIZE
+    )
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 8, WEBCAM_SIZE)
     for index in range(16):
         writer.write(group if index < 8 else webcam_frame)

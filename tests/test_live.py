@@ -30,6 +30,7 @@ from maskapp.live import (
     parse_ice_servers,
 )
 from maskapp.pipeline import load_pipeline
+from tests.realdata import letterbox
 
 PHOTOS = SHARED_DATASETS / "face-mask-detection-dev" / "images"
 UNMASKED_PHOTO = PHOTOS / "maksssksksss609.png"  # one person, no mask, large face
@@ -43,14 +44,7 @@ def pipeline():
 
 
 def webcam_frame(path, width=640, height=480) -> np.ndarray:
-    """A photo letterboxed into a webcam-sized frame."""
-    image = read_image(path)
-    scale = min(width / image.shape[1], height / image.shape[0])
-    resized = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)))
-    frame = np.full((height, width, 3), 30, np.uint8)
-    top, left = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
-    frame[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
-    return frame
+    return letterbox(read_image(path), width, height)
 
 
 def test_alert_starts_after_n_consecutive_unmasked_frames_once_per_episode():
