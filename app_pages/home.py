@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from maskapp import ui
-from maskapp.analysis import plain, shown_path
+from maskapp.app import ui
+from maskapp.app.text import plain, shown_path
 from maskapp.errors import MaskappError
 
 st.title("Face-mask compliance")

@@ -4,10 +4,11 @@ import json
 
 import streamlit as st
 
-from maskapp import samples, ui
-from maskapp.analysis import analyze_image, detection_json, face_rows, plain, stem
+from maskapp.app import samples, ui
+from maskapp.app.analysis import analyze_image, detection_json, face_rows
+from maskapp.app.text import plain, stem
 from maskapp.errors import MaskappError
-from maskapp.images import IMAGE_SUFFIXES, encode_png
+from maskapp.media.images import IMAGE_SUFFIXES, encode_png
 
 st.title("Images")
 settings = ui.pipeline_sidebar()
@@ -36,7 +37,7 @@ if not inputs:
     st.info("Upload an image (jpg, png, webp, bmp) or pick a sample to start.")
     st.stop()
 
-pipeline = settings.load()
+pipeline = ui.pipeline_for(settings)
 for index, (name, data) in enumerate(inputs):
     st.divider()
     st.subheader(plain(name), anchor=False)

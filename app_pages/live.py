@@ -3,10 +3,10 @@
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-from maskapp import ui
-from maskapp.analysis import plain
+from maskapp.app import ui
+from maskapp.app.live import ALERT_TEXT, DEFAULT_TRIGGER_FRAMES, LiveProcessor, alert_wav
+from maskapp.app.text import plain
 from maskapp.errors import MaskappError
-from maskapp.live import ALERT_TEXT, DEFAULT_TRIGGER_FRAMES, LiveProcessor, alert_wav
 
 STALE_SECONDS = 2.0  # no frame for this long: the stream is stalled or stopping
 REFRESH_SECONDS = 0.5
@@ -24,7 +24,7 @@ with st.sidebar:
     )
     muted = st.toggle("Mute the sound", value=False)
 
-pipeline = settings.load()
+pipeline = ui.pipeline_for(settings)
 try:
     rtc_configuration = ui.rtc_configuration()
 except MaskappError as error:

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from maskapp import plots
-from maskapp.analysis import plain
-from maskapp.runs import load_runs, run_roots
+from maskapp.app import plots
+from maskapp.app.text import plain
+from maskapp.training.runs import load_runs, run_roots
 
 st.title("Training runs")
 listing = load_runs()

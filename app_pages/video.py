@@ -2,21 +2,20 @@
 
 import streamlit as st
 
-from maskapp import plots, ui
-from maskapp.analysis import plain, stem
+from maskapp.app import plots, ui
+from maskapp.app.text import plain, stem
+from maskapp.app.video import VIDEO_SUFFIXES, VideoRun, analyze_video, watch_stream
+from maskapp.config import STREAM_TIMEOUT_S
 from maskapp.errors import MaskappError
-from maskapp.video import STREAM_TIMEOUT_S, VIDEO_SUFFIXES, VideoRun, analyze_video, watch_stream
 
 
 def show_summary(run: VideoRun, key: str) -> None:
     """Totals, the counts-over-time chart, and why processing stopped (when it did early)."""
     summary = run.summary
-    faces = sum(c.faces for c in summary.counts)
-    masked = sum(c.masked for c in summary.counts)
     columns = st.columns(4)
     columns[0].metric("Frames", summary.frames)
-    columns[1].metric("Faces seen", faces)
-    columns[2].metric("Compliance", f"{masked / faces:.0%}" if faces else "n/a")
+    columns[1].metric("Faces seen", summary.faces_seen)
+    columns[2].metric("Compliance", "n/a" if summary.compliance is None else f"{summary.compliance:.0%}")
     columns[3].metric("Processing", f"{summary.processing_fps:.1f} FPS")
     if summary.stopped_early:
         st.info(plain(f"Stopped early: {summary.stopped_early}. The frames processed so far are kept."))
@@ -33,7 +32,7 @@ with file_tab:
     if upload is None:
         st.info("Upload a video file (mp4, avi, mov, mkv, webm) to annotate every frame.")
     else:
-        pipeline = settings.load()
+        pipeline = ui.pipeline_for(settings)
         # Keep the result across reruns (a download click reruns the page): only new input reprocesses.
         key = (upload.file_id, settings)
         cached = st.session_state.get("video_file_run")
@@ -76,7 +75,7 @@ with stream_tab:
     max_seconds = st.number_input("Stop after (seconds)", min_value=5, max_value=3600, value=60, step=5)
     st.caption(f"The URL must answer within {STREAM_TIMEOUT_S:g} s. Press Stop (top right) to end early.")
     if st.button("Watch stream", icon=":material/play_arrow:", disabled=not url.strip()):
-        pipeline = settings.load()
+        pipeline = ui.pipeline_for(settings)
         frame_slot, numbers_slot = st.empty(), st.empty()
 
         def on_frame(index, annotated, result):

@@ -1,13 +1,18 @@
-"""Training settings: a frozen dataclass whose fields (with their reasons) also build the CLI."""
+"""Settings as frozen dataclasses whose fields (each with its reason) also build the command line:
+TrainConfig for training, InferenceConfig for the pipeline that serves (weights, detector, threshold,
+margin)."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import types
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from maskapp import PROJECT_ROOT
+from maskapp import DEFAULT_WEIGHTS, PROJECT_ROOT
+from maskapp.errors import DetectorError
 
 DEFAULT_DATA = ("../shared/datasets/face-mask-2class", "../shared/datasets/face-mask-12k")
 
@@ -75,24 +80,110 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, config_type=TrainConfig) -> None:
-    """One --flag per field, typed from the annotation, with the field's reason as help."""
+# --- inference ---------------------------------------------------------------------------------------
+# The face score each detector keeps by default, chosen on face-mask-detection-dev (docs/detection.md).
+# These names are the detectors maskapp.vision.detect provides.
+DETECTOR_THRESHOLDS: dict[str, float] = {"centerface": 0.4, "centerface-fast": 0.4, "res10": 0.5}
+DETECTOR_NAMES: tuple[str, ...] = tuple(DETECTOR_THRESHOLDS)
+# Best mAP on face-mask-detection-dev: photos, the CLI and evaluation use it.
+DEFAULT_DETECTOR = "centerface"
+# For a live camera, where frame rate matters more than the smallest faces of a crowd.
+LIVE_DETECTOR = "centerface-fast"
+# Fraction of the face box added on each side before classifying. Detector boxes run from brows to chin;
+# the training crops show the whole head, so the classifier sees the mask edges and some context either way.
+FACE_MARGIN = 0.15
+
+
+def check_threshold(threshold: float) -> float:
+    if not 0.0 <= threshold <= 1.0:
+        raise DetectorError(f"face threshold {threshold} is out of range; allowed: 0 to 1")
+    return float(threshold)
+
+
+def check_detector(name: str) -> str:
+    if name not in DETECTOR_THRESHOLDS:
+        raise DetectorError(f"unknown face detector {name!r}; choose one of {', '.join(DETECTOR_NAMES)}")
+    return name
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """What a serving pipeline is built from (maskapp.vision.pipeline.load_pipeline)."""
+
+    weights: Path = field(
+        default=DEFAULT_WEIGHTS, metadata={"help": "classifier checkpoint; the default is the shipped model"}
+    )
+    detector: str = field(
+        default=DEFAULT_DETECTOR,
+        metadata={
+            "help": "face detector; centerface has the best mAP on street photos",
+            "choices": DETECTOR_NAMES,
+        },
+    )
+    face_threshold: float | None = field(
+        default=None,
+        metadata={
+            "help": "face score threshold, 0 to 1; none: the detector's measured one ("
+            + ", ".join(f"{name} {value}" for name, value in DETECTOR_THRESHOLDS.items())
+            + ")"
+        },
+    )
+    margin: float = field(
+        default=FACE_MARGIN,
+        metadata={"help": "share of the face box added on each side of a crop, as training cut them"},
+    )
+
+    def __post_init__(self):
+        check_detector(self.detector)
+        if self.face_threshold is not None:
+            check_threshold(self.face_threshold)
+        if not 0.0 <= self.margin <= 2.0:
+            raise DetectorError(f"face margin {self.margin} is out of range; allowed: 0 to 2")
+
+    @property
+    def threshold(self) -> float:
+        """The face threshold in use: the given one, else the detector's default."""
+        return DETECTOR_THRESHOLDS[self.detector] if self.face_threshold is None else self.face_threshold
+
+
+# --- video sources -------------------------------------------------------------------------------------
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://")
+STREAM_TIMEOUT_S = 10.0  # an unreachable camera fails within this, not after the OS's TCP timeout
+ALLOWED_SOURCES = "a video file, a camera index such as 0, or an rtsp:// or http(s):// stream URL"
+
+
+# --- the command line ----------------------------------------------------------------------------------
+def _flag_type(hint):
+    """`float | None` -> float; other annotations as they are."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    return hint
+
+
+def add_config_arguments(
+    parser: argparse.ArgumentParser, config_type=TrainConfig, only: tuple[str, ...] | None = None
+) -> None:
+    """One --flag per field (or per field named in `only`), typed from the annotation, with the field's
+    reason as help."""
     hints = typing.get_type_hints(config_type)
     for item in dataclasses.fields(config_type):
+        if only is not None and item.name not in only:
+            continue
         flag = "--" + item.name.replace("_", "-")
-        hint = hints[item.name]
+        hint = _flag_type(hints[item.name])
         help_text = f"{item.metadata.get('help', '')} (default: {item.default})"
+        options = {"choices": item.metadata["choices"]} if "choices" in item.metadata else {}
         if typing.get_origin(hint) is tuple:
             element = typing.get_args(hint)[0]
             repeat = typing.get_args(hint)[-1] is Ellipsis
-            action = {"action": "append"} if repeat else {"nargs": len(typing.get_args(hint))}
-            parser.add_argument(flag, type=element, default=None, help=help_text, **action)
-        else:
-            parser.add_argument(flag, type=hint, default=None, help=help_text)
+            options.update({"action": "append"} if repeat else {"nargs": len(typing.get_args(hint))})
+            hint = element
+        parser.add_argument(flag, type=hint, default=None, help=help_text, **options)
 
 
 def config_from_args(args: argparse.Namespace, config_type=TrainConfig):
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_type)}
+    """The config with every flag given; fields without a flag, or not given, keep their default."""
+    given = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(config_type)}
     return config_type(
         **{k: tuple(v) if isinstance(v, list) else v for k, v in given.items() if v is not None}
     )

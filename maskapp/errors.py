@@ -24,3 +24,29 @@ class VideoError(MaskappError):
 
 class RunFormatError(MaskappError):
     """A run directory with missing or malformed files."""
+
+
+class DetectorError(MaskappError):
+    """An unknown detector name, a face threshold or margin out of range, or a frame a detector cannot
+    read."""
+
+
+class LiveConfigError(MaskappError):
+    """A malformed ICE server configuration or an out-of-range live setting."""
+
+
+class OutputError(MaskappError):
+    """A result file or folder that cannot be written."""
+
+
+class EventStoreError(MaskappError):
+    """An events database that cannot be created or written, is corrupt, locked or not a maskapp log;
+    or an event-log setting outside what is allowed (e.g. a negative aggregate window)."""
+
+
+class HookError(MaskappError):
+    """A violation hook set up with a URL or settings it cannot use (only http:// and https:// URLs)."""
+
+
+class AnonymizeError(MaskappError):
+    """An anonymisation mode other than the allowed ones (none, blur, fill)."""

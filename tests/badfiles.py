@@ -26,7 +26,7 @@ import pytest
 from PIL import Image
 
 from maskapp import SHARED_DATASETS
-from maskapp.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from maskapp.media.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 
 SOURCE_PHOTO = SHARED_DATASETS / "face-mask-detection-dev" / "images" / "maksssksksss0.png"
 TEXT_FILE = SHARED_DATASETS / "face-mask-2class" / "manifest.csv"

@@ -21,18 +21,21 @@ import streamlit_webrtc.component
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from maskapp import PROJECT_ROOT, SHARED_DATASETS, samples, ui
-from maskapp.analysis import analyze_image, detection_json
-from maskapp.detect import LIVE_DETECTOR
-from maskapp.images import DEFAULT_MAX_BYTES
-from maskapp.runs import CONFIG_FILE, HISTORY_FILE, RUN_DIRS_ENV, find_runs, write_json
+from maskapp import PROJECT_ROOT
+from maskapp.app import samples, ui
+from maskapp.app.analysis import analyze_image, detection_json
+from maskapp.app.live import alert_wav
+from maskapp.config import LIVE_DETECTOR, InferenceConfig
+from maskapp.media.images import DEFAULT_MAX_BYTES
+from maskapp.training.runs import CONFIG_FILE, HISTORY_FILE, RUN_DIRS_ENV, find_runs, write_json
+from tests.conftest import DEV, TWELVE_K, TWO_CLASS, free_port, letterbox
 
 APP = PROJECT_ROOT / "streamlit_app.py"
 TIMEOUT = 300  # first runs load the models on a busy 2-core machine
-STREET_PHOTO = SHARED_DATASETS / "face-mask-detection-dev" / "images" / "maksssksksss0.png"
-ONE_FACE_PHOTO = SHARED_DATASETS / "face-mask-detection-dev" / "images" / "maksssksksss609.png"
-FACE_CROPS = SHARED_DATASETS / "face-mask-12k" / "test" / "without_mask"
-MASKED_PHOTOS = SHARED_DATASETS / "face-mask-2class" / "with_mask"
+STREET_PHOTO = DEV / "images" / "maksssksksss0.png"
+ONE_FACE_PHOTO = DEV / "images" / "maksssksksss609.png"
+FACE_CROPS = TWELVE_K / "test" / "without_mask"
+MASKED_PHOTOS = TWO_CLASS / "with_mask"
 
 
 @pytest.fixture
@@ -69,20 +72,9 @@ def webcam_video(path: Path, frames: int = 8) -> Path:
     pictures = [samples.compose(samples.SAMPLES[0]), samples.compose(samples.SAMPLES[2])]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 8, (640, 480))
     for index in range(frames):
-        picture = pictures[index * len(pictures) // frames]
-        scale = min(640 / picture.shape[1], 480 / picture.shape[0])
-        resized = cv2.resize(picture, (int(picture.shape[1] * scale), int(picture.shape[0] * scale)))
-        frame = np.full((480, 640, 3), 40, np.uint8)
-        frame[: resized.shape[0], : resized.shape[1]] = resized
-        writer.write(frame)
+        writer.write(letterbox(pictures[index * len(pictures) // frames]))
     writer.release()
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- Home --------------------------------------------------------------------------------------------
@@ -257,7 +249,7 @@ def test_one_face_switch_classifies_a_face_crop_without_detection(app):
 
 
 def test_json_download_follows_the_detect_command_schema():
-    pipeline = ui.get_pipeline(str(ui.weights_path()), "centerface", None)
+    pipeline = ui.get_pipeline(InferenceConfig(weights=ui.weights_path(), detector="centerface"))
     analysis = analyze_image(pipeline, STREET_PHOTO.read_bytes(), "street.png")
     payload = json.loads(json.dumps(detection_json(analysis)))
     (faces,) = payload["images"].values()
@@ -347,8 +339,6 @@ def test_corrupt_video_upload_shows_an_error(app):
 
 
 def test_a_file_with_no_video_stream_shows_an_error(app):
-    from maskapp.live import alert_wav
-
     at = open_page(app, "app_pages/video.py")
     at.file_uploader[0].set_value(("sound.mp4", alert_wav(), "video/mp4")).run()
     assert_no_exception(at)

@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,23 +21,18 @@ import cv2
 import numpy as np
 import pytest
 
-from maskapp import PROJECT_ROOT, SHARED_DATASETS, samples
-from tests.realdata import letterbox
+from maskapp import PROJECT_ROOT
+from maskapp.app import samples
+from tests.conftest import DEV, free_port, letterbox
 
 pytestmark = pytest.mark.browser
 
 SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "screenshots"
-STREET_PHOTO = SHARED_DATASETS / "face-mask-detection-dev" / "images" / "maksssksksss0.png"
+STREET_PHOTO = DEV / "images" / "maksssksksss0.png"
 WEBCAM_SIZE = (640, 480)
 WEBCAM_FPS = 15
 SERVER_START_S = 90
 PAGE_WAIT_MS = 180_000  # the first analysis loads the models on a busy 2-core machine
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def sample_frame(name: str) -> np.ndarray:

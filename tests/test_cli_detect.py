@@ -7,11 +7,9 @@ import json
 import cv2
 import pytest
 
-from maskapp.__main__ import main
-from maskapp.classify import MASK_LABEL, NO_MASK_LABEL
-from tests.cli import run_cli
-from tests.test_detect import DEV
-from tests.test_pipeline import WEIGHTS
+from maskapp.cli import main
+from maskapp.results import MASK_LABEL, NO_MASK_LABEL
+from tests.conftest import DEV, WEIGHTS, run_cli
 
 PHOTOS = ("maksssksksss0.png", "maksssksksss104.png")
 

@@ -2,9 +2,9 @@ import cv2
 import numpy as np
 import pytest
 
-from maskapp.data import difference_hash, group_near_duplicates, scan_dataset, split_samples
 from maskapp.errors import DataError
-from tests.realdata import TWELVE_K, TWO_CLASS, make_class_folders, real_images
+from maskapp.training.data import difference_hash, group_near_duplicates, scan_dataset, split_samples
+from tests.conftest import TWELVE_K, TWO_CLASS, make_class_folders, real_images
 
 
 def _split(folders, seed=7):

@@ -2,46 +2,22 @@
 
 from __future__ import annotations
 
-import threading
-from functools import cache
-
 import cv2
 import numpy as np
 import pytest
 
-from maskapp import SHARED_DATASETS
-from maskapp.detect import (
+from maskapp.config import DEFAULT_DETECTOR, DETECTOR_NAMES, DETECTOR_THRESHOLDS
+from maskapp.errors import DetectorError
+from maskapp.results import Face
+from maskapp.vision.detect import (
     CENTERFACE_OUTPUTS,
-    DEFAULT_DETECTOR,
-    DETECTOR_NAMES,
+    DETECTORS,
     CenterFaceDetector,
-    DetectorError,
-    Face,
     InputSize,
     create_detector,
-    package_file,
 )
-from maskapp.detection_metrics import ImageAnnotation, iou, parse_annotation
-
-DEV = SHARED_DATASETS / "face-mask-detection-dev"
-# A street photo, 512x366, with three annotated faces of 30 px or more (1 masked, 2 not).
-PHOTO = "maksssksksss0"
-
-
-@cache
-def dev_photo(stem: str = PHOTO) -> np.ndarray:
-    image = cv2.imread(str(DEV / "images" / f"{stem}.png"))
-    assert image is not None, f"dataset photo {stem} is missing"
-    image.flags.writeable = False
-    return image
-
-
-def dev_annotation(stem: str = PHOTO) -> ImageAnnotation:
-    return parse_annotation(DEV / "annotations" / f"{stem}.xml")
-
-
-def best_iou(face: Face, boxes: list[tuple[float, ...]]) -> float:
-    return float(iou(face.box, np.array(boxes, dtype=float)).max()) if boxes else 0.0
+from maskapp.vision.model_files import package_file
+from tests.conftest import best_iou, dev_annotation, dev_photo, run_in_threads
 
 
 def matched(truth_box, faces: list[Face]) -> bool:
@@ -56,6 +32,12 @@ def detector(request):
 def test_default_detector_is_one_of_the_names():
     assert DEFAULT_DETECTOR in DETECTOR_NAMES
     assert len(DETECTOR_NAMES) >= 2
+
+
+def test_the_config_names_every_detector_with_its_default_threshold():
+    assert tuple(DETECTORS) == DETECTOR_NAMES
+    for name in DETECTOR_NAMES:
+        assert create_detector(name).threshold == DETECTOR_THRESHOLDS[name]
 
 
 def test_every_annotated_face_of_a_street_photo_is_found(detector):
@@ -137,11 +119,7 @@ def test_detectors_are_thread_safe(detector):
             index = (worker + round_) % len(frames)
             results[(worker, round_)] = (index, detector.detect(frames[index]))
 
-    threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_in_threads(work, [(w,) for w in range(4)])
     assert len(results) == 12
     for index, faces in results.values():
         assert faces == expected[index]

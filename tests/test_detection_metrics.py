@@ -7,18 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from maskapp.detection_metrics import (
-    SMALL_FACE_PX,
-    Box,
-    all_point_ap,
-    evaluate_predictions,
-    load_annotations,
-    parse_annotation,
-)
 from maskapp.errors import DataError
-from tests.cli import run_cli
-from tests.test_detect import DEV
-from tests.test_pipeline import WEIGHTS
+from maskapp.metrics.detection import SMALL_FACE_PX, all_point_ap, evaluate_predictions
+from maskapp.metrics.voc import Box, load_annotations, parse_annotation
+from tests.conftest import DEV, WEIGHTS, run_cli
 
 VOC = """<annotation><filename>{name}</filename><size><width>400</width><height>300</height></size>{objects}
 </annotation>"""

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from maskapp.classify import Prediction
-from maskapp.detect import Face
-from maskapp.draw import MASK_COLOR, NO_MASK_COLOR, annotate, face_caption, summary_caption
-from maskapp.pipeline import FaceResult, FrameResult, StageTimings
-from tests.test_detect import dev_photo
+from maskapp.results import Face, FaceResult, FrameResult, Prediction, StageTimings
+from maskapp.vision.draw import MASK_COLOR, NO_MASK_COLOR, annotate, face_caption, summary_caption
+from tests.conftest import dev_photo
 
 TIMINGS = StageTimings(10.0, 5.0, 15.0)
 

@@ -5,16 +5,14 @@ import json
 import numpy as np
 import pytest
 
-from maskapp import DEFAULT_WEIGHTS
-from maskapp.classify import MaskClassifier
-from maskapp.evaluate import compute_metrics, evaluate_folder, roc_auc
-from tests.cli import run_cli
-from tests.realdata import TWELVE_K, make_class_folders
+from maskapp.training.evaluate import compute_metrics, evaluate_folder, roc_auc
+from maskapp.vision.classify import MaskClassifier
+from tests.conftest import TWELVE_K, WEIGHTS, make_class_folders, run_cli
 
 
 @pytest.fixture(scope="module")
 def shipped():
-    return MaskClassifier.from_checkpoint(DEFAULT_WEIGHTS)
+    return MaskClassifier.from_checkpoint(WEIGHTS)
 
 
 def test_shipped_model_is_highly_accurate_on_real_held_out_crops(tmp_path, shipped):

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from maskapp.errors import ImageError
-from maskapp.images import decode_image
+from maskapp.media.images import decode_image
 from tests.badfiles import EXIF_ORIENTATION, encoded, second_frame_rgb, source_rgb
 
 FUZZ_SETTINGS = {

@@ -1,4 +1,4 @@
-"""maskapp.images on real files made from a dataset photo: every bad file refused with one clear
+"""maskapp.media.images on real files made from a dataset photo: every bad file refused with one clear
 sentence, every odd-but-valid file decoded to the right BGR pixels."""
 
 from __future__ import annotations
@@ -21,14 +21,12 @@ from PIL import Image, ImageFile
 import maskapp
 from maskapp import SHARED_DATASETS
 from maskapp.errors import ImageError
-from maskapp.images import (
+from maskapp.media.images import (
     DEFAULT_MAX_BYTES,
     IMAGE_SUFFIXES,
-    ImageLoadReport,
     decode_image,
     encode_png,
     list_images,
-    load_many,
     read_image,
 )
 from tests.badfiles import (
@@ -297,8 +295,8 @@ def test_limits_must_be_positive():
 @pytest.mark.slow  # imports torch, streamlit, ...
 def test_truncated_images_stay_errors_after_importing_every_maskapp_module():
     """Someone setting ImageFile.LOAD_TRUNCATED_IMAGES = True would turn truncation into grey pixels."""
-    for module in pkgutil.iter_modules(maskapp.__path__):
-        importlib.import_module(f"maskapp.{module.name}")
+    for module in pkgutil.walk_packages(maskapp.__path__, "maskapp."):
+        importlib.import_module(module.name)
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
 
 
@@ -421,19 +419,21 @@ def test_list_images_refuses_missing_folder_and_file(tmp_path):
         list_images(path)
 
 
-def test_load_many_skips_and_reports_bad_files_in_order(tmp_path):
+def test_a_mixed_list_of_files_gives_the_good_images_and_a_reason_for_each_bad_one(tmp_path):
     good = [ODD_VALID_CASES[c](tmp_path) for c in ("bmp", "cmyk_jpeg", "one_pixel_png")]
     bad = [BAD_IMAGE_CASES[c](tmp_path) for c in ("empty", "truncated_png", "pdf_as_jpg")]
     missing = tmp_path / "gone.jpg"
-    paths = [good[0], bad[0], good[1], bad[1], missing, bad[2], good[2]]
-    images, report = load_many(paths)
-    assert report == ImageLoadReport(loaded=good, skipped=report.skipped)
-    assert [p for p, _ in report.skipped] == [bad[0], bad[1], missing, bad[2]]
-    assert [img.shape for img in images] == [(366, 512, 3), (366, 512, 3), (1, 1, 3)]
-    reasons = [reason for _, reason in report.skipped]
-    assert "is empty" in reasons[0] and "truncated" in reasons[1]
-    assert "does not exist" in reasons[2] and "PDF" in reasons[3]
-    assert report.summary() == "loaded 3 images, skipped 4"
+    images, reasons = {}, {}
+    for path in [good[0], bad[0], good[1], bad[1], missing, bad[2], good[2]]:
+        try:
+            images[path] = read_image(path)
+        except ImageError as error:
+            reasons[path] = str(error)
+    assert list(images) == good
+    assert [img.shape for img in images.values()] == [(366, 512, 3), (366, 512, 3), (1, 1, 3)]
+    assert list(reasons) == [bad[0], bad[1], missing, bad[2]]
+    assert "is empty" in reasons[bad[0]] and "truncated" in reasons[bad[1]]
+    assert "does not exist" in reasons[missing] and "PDF" in reasons[bad[2]]
 
 
 def test_encode_png_round_trips_exactly():

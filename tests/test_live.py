@@ -17,30 +17,27 @@ import numpy as np
 import psutil
 import pytest
 
-from maskapp import PROJECT_ROOT, SHARED_DATASETS, ui
-from maskapp.images import read_image
-from maskapp.live import (
+from maskapp import PROJECT_ROOT
+from maskapp.app import ui
+from maskapp.app.live import (
     AlertDebouncer,
     FpsMeter,
     LatestResult,
-    LiveConfigError,
     LiveProcessor,
     LiveStats,
     alert_wav,
     parse_ice_servers,
 )
-from maskapp.pipeline import load_pipeline
-from tests.realdata import letterbox
+from maskapp.config import InferenceConfig
+from maskapp.errors import LiveConfigError
+from maskapp.media.images import read_image
+from maskapp.vision.pipeline import load_pipeline
+from tests.conftest import DEV, letterbox, run_in_threads
 
-PHOTOS = SHARED_DATASETS / "face-mask-detection-dev" / "images"
+PHOTOS = DEV / "images"
 UNMASKED_PHOTO = PHOTOS / "maksssksksss609.png"  # one person, no mask, large face
 MASKED_PHOTO = PHOTOS / "maksssksksss313.png"  # one person with a mask
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
-
-
-@pytest.fixture(scope="module")
-def pipeline():
-    return load_pipeline(weights=ui.weights_path())
 
 
 def webcam_frame(path, width=640, height=480) -> np.ndarray:
@@ -147,26 +144,14 @@ def test_two_sessions_share_one_pipeline_from_two_threads(pipeline):
     frames = [webcam_frame(UNMASKED_PHOTO), webcam_frame(MASKED_PHOTO)]
     expected = [pipeline.process(frame) for frame in frames]
     processors = [LiveProcessor(pipeline), LiveProcessor(pipeline)]
-    errors = []
 
     def session(processor, frame, result):
-        try:
-            for _ in range(5):
-                processor.process(frame)
-                stats = processor.latest()
-                assert (stats.masked, stats.unmasked) == (result.masked_count, result.unmasked_count)
-        except AssertionError as error:  # surfaced in the main thread below
-            errors.append(error)
+        for _ in range(5):
+            processor.process(frame)
+            stats = processor.latest()
+            assert (stats.masked, stats.unmasked) == (result.masked_count, result.unmasked_count)
 
-    threads = [
-        threading.Thread(target=session, args=(p, f, r))
-        for p, f, r in zip(processors, frames, expected, strict=True)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    run_in_threads(session, zip(processors, frames, expected, strict=True))
     assert [p.latest().frame_index for p in processors] == [5, 5]
 
 
@@ -227,7 +212,7 @@ SOAK_WARMUP = 300  # allocator and torch caches settle during these
 def test_soak_live_callback_memory_stays_flat():
     """The frame callback over SOAK_FRAMES real frames: RSS after warm-up and at the end stay close.
     Figures go to test-artifacts/live_soak.json (the README's reliability section quotes them)."""
-    pipeline = load_pipeline(weights=ui.weights_path(), detector="res10")  # the cheaper detector
+    pipeline = load_pipeline(InferenceConfig(weights=ui.weights_path(), detector="res10"))  # cheaper detector
     processor = LiveProcessor(pipeline, trigger_frames=5)
     frames = [
         av.VideoFrame.from_ndarray(cv2.resize(webcam_frame(path), (320, 240)), format="bgr24")

@@ -3,9 +3,9 @@ import pickle
 import pytest
 import torch
 
-from maskapp.classify import MaskClassifier
 from maskapp.errors import CheckpointError
-from maskapp.model import (
+from maskapp.vision.classify import MaskClassifier
+from maskapp.vision.model import (
     IMAGENET_WEIGHTS_SHA256,
     BaselineCNN,
     MaskMobileNetV2,
@@ -13,7 +13,7 @@ from maskapp.model import (
     load_checkpoint,
     save_checkpoint,
 )
-from maskapp.presets import InputSpec
+from maskapp.vision.presets import InputSpec
 
 CLASSES = ("with_mask", "without_mask")
 

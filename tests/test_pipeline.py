@@ -2,31 +2,27 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from maskapp import DEFAULT_WEIGHTS, SHARED_DATASETS
-from maskapp.classify import MaskClassifier
-from maskapp.crops import FACE_MARGIN, crop_face, expand_box
-from maskapp.detect import DetectorError, create_detector
-from maskapp.detection_metrics import load_annotations
-from maskapp.onnx_export import OnnxMaskClassifier, crops_to_array
-from maskapp.pipeline import FrameResult, MaskPipeline, load_pipeline
-from maskapp.presets import bgr_crops_to_batch
-from tests.test_detect import DEV, best_iou, dev_annotation, dev_photo
+from maskapp.config import FACE_MARGIN, InferenceConfig
+from maskapp.errors import DetectorError
+from maskapp.metrics.bench import BENCH_SIZE, SOURCE, Latency, PipelineBench, bench_frame, speedups
+from maskapp.metrics.voc import load_annotations
+from maskapp.results import FrameResult
+from maskapp.vision.classify import MaskClassifier
+from maskapp.vision.crops import clip_box, crop_face, expand_box
+from maskapp.vision.detect import create_detector
+from maskapp.vision.onnx_export import OnnxMaskClassifier, crops_to_array
+from maskapp.vision.pipeline import MaskPipeline, load_pipeline
+from maskapp.vision.presets import bgr_crops_to_batch
+from tests.conftest import DEV, TWELVE_K, WEIGHTS, best_iou, dev_annotation, dev_photo, run_in_threads
 
-WEIGHTS = DEFAULT_WEIGHTS  # the shipped classifier
-TWELVE_K_TEST = SHARED_DATASETS / "face-mask-12k" / "test"
+TWELVE_K_TEST = TWELVE_K / "test"
 CLEAR_FACE_PX = 40
-
-
-@pytest.fixture(scope="module")
-def pipeline() -> MaskPipeline:
-    return load_pipeline(WEIGHTS)
 
 
 def clear_photos(count: int) -> list[str]:
@@ -39,6 +35,19 @@ def clear_photos(count: int) -> list[str]:
 
 
 # --- crops ------------------------------------------------------------------------------------------
+def test_clip_box_rounds_and_keeps_at_least_one_pixel_inside_the_frame():
+    assert clip_box(-5.2, 3.6, 20.4, 9.5, 100, 50) == (0, 4, 20, 10)
+    assert clip_box(120.0, 60.0, 130.0, 70.0, 100, 50) == (99, 49, 100, 50)
+    assert clip_box(10.0, 10.0, 10.2, 10.1, 100, 50) == (10, 10, 11, 11)
+
+
+def test_the_pipeline_is_built_from_the_inference_config(pipeline):
+    assert pipeline.margin == FACE_MARGIN == InferenceConfig().margin
+    assert pipeline.detector.name == InferenceConfig().detector
+    custom = load_pipeline(InferenceConfig(detector="res10", face_threshold=0.7, margin=0.3))
+    assert (custom.detector.name, custom.detector.threshold, custom.margin) == ("res10", 0.7, 0.3)
+
+
 def test_expand_box_adds_the_margin_and_squares_the_box():
     x1, y1, x2, y2 = expand_box((100, 100, 140, 160), 0.25, 1000, 1000)
     assert x2 - x1 == y2 - y1 == 90  # long side 60 * (1 + 2 * 0.25)
@@ -147,22 +156,15 @@ def test_the_pipeline_is_thread_safe(pipeline):
         shared = MaskPipeline(create_detector(name), pipeline.classifier)
         frames = [dev_photo(stem) for stem in ("maksssksksss0", "maksssksksss104", "maksssksksss105")]
         expected = [shared.process(frame) for frame in frames]
-        results, errors = [], []
+        results = []
 
-        def work(worker: int, shared=shared, frames=frames, results=results, errors=errors):
-            try:
-                for round_ in range(3):
-                    index = (worker + round_) % len(frames)
-                    results.append((index, shared.process(frames[index])))
-            except Exception as error:  # a failure in a thread must fail the test
-                errors.append(error)
+        def work(worker: int, shared=shared, frames=frames, results=results):
+            for round_ in range(3):
+                index = (worker + round_) % len(frames)
+                results.append((index, shared.process(frames[index])))
 
-        threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert not errors and len(results) == 12
+        run_in_threads(work, [(w,) for w in range(4)])
+        assert len(results) == 12
         for index, result in results:
             assert_same_results(result, expected[index])
 
@@ -192,8 +194,6 @@ def test_numpy_preprocessing_matches_the_shared_torch_preprocessing():
 
 # --- bench helpers (the full `bench` is a measurement, not a test) -------------------------------------
 def test_bench_frames_are_real_photos_with_the_faces_asked_for(pipeline):
-    from maskapp.bench import BENCH_SIZE, bench_frame
-
     for faces in (1, 5):
         frame = bench_frame(faces)
         assert frame.frame.shape == (BENCH_SIZE[1], BENCH_SIZE[0], 3) and frame.annotated_faces == faces
@@ -201,8 +201,6 @@ def test_bench_frames_are_real_photos_with_the_faces_asked_for(pipeline):
 
 
 def test_bench_latency_and_speedups():
-    from maskapp.bench import SOURCE, Latency, PipelineBench, speedups
-
     latency = Latency.of([10.0, 20.0, 30.0, 40.0, 1000.0])
     assert latency.p50_ms == 30.0 and latency.fps == pytest.approx(1000 / 30)
     assert latency.p95_ms > latency.p50_ms

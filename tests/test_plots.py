@@ -8,8 +8,9 @@ import math
 import plotly.graph_objects as go
 import pytest
 
-from maskapp import WEIGHTS_DIR, plots
-from maskapp.runs import (
+from maskapp import WEIGHTS_DIR
+from maskapp.app import plots
+from maskapp.training.runs import (
     CONFIG_FILE,
     HISTORY_FILE,
     METRICS_FILE,

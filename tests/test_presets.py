@@ -4,12 +4,12 @@ import cv2
 import numpy as np
 import torch
 
-from maskapp.classify import MaskClassifier
-from maskapp.evaluate import predict_rgb
-from maskapp.model import BaselineCNN
-from maskapp.presets import InputSpec, bgr_crops_to_batch, resize_square, to_model_input
-from maskapp.train import eval_batch
-from tests.realdata import TWO_CLASS, real_images
+from maskapp.training.evaluate import predict_rgb
+from maskapp.training.train import eval_batch
+from maskapp.vision.classify import MaskClassifier
+from maskapp.vision.model import BaselineCNN
+from maskapp.vision.presets import InputSpec, bgr_crops_to_batch, resize_square, to_model_input
+from tests.conftest import TWO_CLASS, real_images
 
 
 def _real_bgr(count=3):

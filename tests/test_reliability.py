@@ -25,25 +25,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from maskapp import DEFAULT_WEIGHTS
-from maskapp.__main__ import main
-from maskapp.crops import crop_face
-from maskapp.errors import MaskappError, VideoError
-from maskapp.pipeline import FrameResult, load_pipeline
-from maskapp.video import open_source, process_video
+from maskapp.app import plots
+from maskapp.cli import main
+from maskapp.errors import MaskappError, RunFormatError, VideoError
+from maskapp.media.video import open_source, process_video
+from maskapp.results import FrameResult
+from maskapp.training.runs import CONFIG_FILE, load_run
+from maskapp.vision.crops import crop_face
 from tests.badfiles import BAD_IMAGE_CASES, ODD_VALID_CASES
-from tests.cli import run_cli
-from tests.test_detect import dev_photo
+from tests.conftest import WEIGHTS, dev_photo, run_cli
 
 STEMS = ("maksssksksss0", "maksssksksss104", "maksssksksss105")
 SIZE = (320, 240)
 CLIP_FRAMES = 20
 FUZZ_EXAMPLES = 100  # per hypothesis test below; docs/reliability.md quotes it
-
-
-@pytest.fixture(scope="module")
-def pipeline():
-    return load_pipeline(DEFAULT_WEIGHTS)
 
 
 def error_lines(stderr: str) -> list[str]:
@@ -63,7 +58,7 @@ def test_detect_cli_over_every_bad_and_odd_file_keeps_the_good_ones(tmp_path):
     odd = {make(folder).name for make in ODD_VALID_CASES.values()}
     assert len(bad) == len(BAD_IMAGE_CASES) and len(odd) == len(ODD_VALID_CASES) and not bad & odd
     out = tmp_path / "detections.json"
-    done = run_cli("detect", str(folder), "--json", str(out), "--weights", str(DEFAULT_WEIGHTS))
+    done = run_cli("detect", str(folder), "--json", str(out), "--weights", str(WEIGHTS))
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr and not error_lines(done.stderr)
     skipped = [line for line in done.stderr.splitlines() if line.startswith("skipped ")]
@@ -85,7 +80,7 @@ def test_detect_cli_with_nothing_readable_is_one_error_line_and_exit_2(tmp_path,
     if contents == "only_bad":
         for make in BAD_IMAGE_CASES.values():
             make(folder)
-    done = run_cli("detect", str(folder), "--weights", str(DEFAULT_WEIGHTS))
+    done = run_cli("detect", str(folder), "--weights", str(WEIGHTS))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     (line,) = error_lines(done.stderr)
     if contents == "only_bad":
@@ -186,7 +181,7 @@ def test_a_truncated_video_keeps_and_reports_the_frames_before_the_cut(tmp_path,
 def test_the_video_cli_keeps_a_truncated_files_frames(tmp_path, capsys):
     clip = truncated(write_clip(tmp_path / "clip.avi", "MJPG"))
     counts, out = tmp_path / "counts.json", tmp_path / "annotated.mp4"
-    argv = ["video", str(clip), "--json", str(counts), "--out", str(out), "--weights", str(DEFAULT_WEIGHTS)]
+    argv = ["video", str(clip), "--json", str(counts), "--out", str(out), "--weights", str(WEIGHTS)]
     assert main(argv) == 0
     data = json.loads(counts.read_text())
     assert 0 < data["frames"] == len(data["counts"]) < CLIP_FRAMES and out.is_file()
@@ -264,7 +259,7 @@ def test_the_video_cli_reports_a_stream_that_drops_midway(tmp_path, capsys, then
             "--json",
             str(counts),
             "--weights",
-            str(DEFAULT_WEIGHTS),
+            str(WEIGHTS),
         ]
         assert main(argv) == 0
     assert json.loads(counts.read_text())["frames"] == 12
@@ -284,7 +279,7 @@ def test_the_video_cli_on_an_unreachable_or_silent_stream_is_one_error_line(sour
     """A closed port is refused at once; a silent server is given up after the 2 s timeout."""
     if source in SILENT_SERVERS:
         with SILENT_SERVERS[source]() as server:
-            assert main(["video", server.url, "--timeout", "2", "--weights", str(DEFAULT_WEIGHTS)]) == 2
+            assert main(["video", server.url, "--timeout", "2", "--weights", str(WEIGHTS)]) == 2
     else:
         assert main(["video", source, "--timeout", "2"]) == 2
     (line,) = error_lines(capsys.readouterr().err)
@@ -429,9 +424,6 @@ BAD_RUN_FILES = {
 
 @pytest.mark.parametrize("case", list(BAD_RUN_FILES))
 def test_malformed_run_files_become_warnings_and_the_plots_still_draw(tmp_path, case):
-    from maskapp import plots
-    from maskapp.runs import CONFIG_FILE, load_run
-
     name, text, expected_warnings = BAD_RUN_FILES[case]
     run_dir = tmp_path / case
     run_dir.mkdir()
@@ -453,9 +445,6 @@ def test_malformed_run_files_become_warnings_and_the_plots_still_draw(tmp_path, 
 
 @pytest.mark.parametrize("case", ["no_directory", "no_config", "config_not_json", "config_a_list"])
 def test_a_run_without_a_readable_config_is_one_clear_error(tmp_path, case):
-    from maskapp.errors import RunFormatError
-    from maskapp.runs import CONFIG_FILE, load_run
-
     run_dir = tmp_path / "run"
     if case != "no_directory":
         run_dir.mkdir()

@@ -9,10 +9,10 @@ import sys
 import pytest
 
 from maskapp.config import TrainConfig
-from maskapp.model import load_checkpoint
-from maskapp.runs import load_run
-from maskapp.train import fit
-from tests.realdata import make_class_folders
+from maskapp.training.runs import load_run
+from maskapp.training.train import fit
+from maskapp.vision.model import load_checkpoint
+from tests.conftest import make_class_folders
 
 pytestmark = pytest.mark.slow
 

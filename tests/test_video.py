@@ -9,20 +9,13 @@ import cv2
 import numpy as np
 import pytest
 
-from maskapp.__main__ import main
+from maskapp.cli import main
 from maskapp.errors import VideoError
-from maskapp.pipeline import load_pipeline
-from maskapp.video import FrameSource, open_source, process_video
-from tests.test_detect import dev_photo
-from tests.test_pipeline import WEIGHTS
+from maskapp.media.video import FrameSource, open_source, process_video
+from tests.conftest import WEIGHTS, dev_photo
 
 STEMS = ("maksssksksss0", "maksssksksss104", "maksssksksss105", "maksssksksss0")
 FRAMES = 8
-
-
-@pytest.fixture(scope="module")
-def pipeline():
-    return load_pipeline(WEIGHTS)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,76 @@
+"""One uploaded image analysed for the Images page.
+
+No Streamlit here: the page calls these functions and draws the results.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from maskapp.media.images import decode_image, encode_png
+from maskapp.results import FrameResult
+from maskapp.vision.crops import crop_face
+from maskapp.vision.draw import annotate
+from maskapp.vision.pipeline import MaskPipeline
+
+
+@dataclass(frozen=True)
+class ImageAnalysis:
+    """One analysed image: the decoded frame, the pipeline result, the annotated copy, face crops."""
+
+    name: str
+    image: np.ndarray
+    result: FrameResult
+    annotated: np.ndarray
+    crops: tuple[np.ndarray, ...] = field(default_factory=tuple)
+
+
+def analyze_image(pipeline: MaskPipeline, data: bytes, name: str, *, one_face: bool = False) -> ImageAnalysis:
+    """Decode uploaded bytes, run the pipeline (or classify the whole image as one face), annotate.
+
+    Raises ImageError (a MaskappError) for bytes that are not a usable image.
+    """
+    image = decode_image(data, name=name)
+    result = pipeline.classify_whole(image) if one_face else pipeline.process(image)
+    crops = tuple(image if one_face else crop_face(image, face.box) for face in result.faces)
+    return ImageAnalysis(name, image, result, annotate(image, result), crops)
+
+
+def png_data_url(image_bgr: np.ndarray, max_side: int = 96) -> str:
+    """A small PNG thumbnail as a data: URL, for an image column of a table."""
+
+    height, width = image_bgr.shape[:2]
+    scale = min(1.0, max_side / max(height, width, 1))
+    if scale < 1.0:
+        image_bgr = cv2.resize(
+            image_bgr,
+            (max(1, round(width * scale)), max(1, round(height * scale))),
+            interpolation=cv2.INTER_AREA,
+        )
+    return "data:image/png;base64," + base64.b64encode(encode_png(image_bgr)).decode("ascii")
+
+
+def face_rows(analysis: ImageAnalysis) -> list[dict]:
+    """One table row per face: thumbnail, label, probability, detector score, box."""
+    rows = []
+    for index, (face, crop) in enumerate(zip(analysis.result.faces, analysis.crops, strict=True), start=1):
+        rows.append(
+            {
+                "face": index,
+                "crop": png_data_url(crop),
+                "label": face.label,
+                "probability": round(float(face.probability), 4),
+                "face score": round(float(face.face.score), 4),
+                "box (x1, y1, x2, y2)": ", ".join(str(int(v)) for v in face.box),
+            }
+        )
+    return rows
+
+
+def detection_json(analysis: ImageAnalysis) -> dict:
+    """The JSON of one image, in the schema of `python -m maskapp detect --json`."""
+    return {"images": {analysis.name: analysis.result.to_json()}}

@@ -1,0 +1,36 @@
+"""The served checkpoint's card for the Home page: what it is, and how the run that made it scored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from maskapp.training.runs import load_runs, run_for_weights
+from maskapp.vision.model import load_checkpoint
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    weights: str
+    architecture: str
+    class_names: tuple[str, ...]
+    input_size: int
+    run_name: str | None
+    test_accuracy: float | None
+    macro_f1: float | None
+
+
+def model_card(weights: str) -> ModelCard:
+    """What the checkpoint is and how it scored (the run that made it, when one is found)."""
+    checkpoint = load_checkpoint(weights)
+    run = run_for_weights(Path(weights), load_runs().runs, checkpoint.config)
+    metrics = run.metrics if run else None
+    return ModelCard(
+        weights=weights,
+        architecture=checkpoint.architecture,
+        class_names=checkpoint.class_names,
+        input_size=checkpoint.input_spec.input_size,
+        run_name=run.name if run else None,
+        test_accuracy=metrics.accuracy if metrics else None,
+        macro_f1=metrics.macro_f1 if metrics and metrics.per_class else None,
+    )

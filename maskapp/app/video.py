@@ -1,0 +1,110 @@
+"""The Video page's work: an uploaded video file annotated into a browser-playable MP4, a network stream
+watched frame by frame (no Streamlit here: the page draws what these return)."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+
+from maskapp.app.plots import CountSample
+from maskapp.config import STREAM_SCHEMES, STREAM_TIMEOUT_S
+from maskapp.errors import VideoError
+from maskapp.media.video import VideoSummary, open_source, process_video
+from maskapp.vision.draw import annotate
+from maskapp.vision.pipeline import MaskPipeline
+
+VIDEO_SUFFIXES = ("mp4", "avi", "mov", "mkv", "webm", "mpeg", "mpg", "m4v")
+PREVIEW_EVERY = 10  # frames between preview images while a file is processed
+
+
+@dataclass(frozen=True)
+class VideoRun:
+    """A processed video file or stream: its summary, the source frame rate, the annotated H.264 video."""
+
+    summary: VideoSummary
+    fps: float
+    video_mp4: bytes | None = None
+
+    def samples(self) -> list[CountSample]:
+        return [CountSample(c.frame / self.fps, c.masked, c.unmasked) for c in self.summary.counts]
+
+
+def to_browser_mp4(source: Path, target: Path, fps: float) -> None:
+    """Re-encode a video as H.264 in MP4 (yuv420p), which every browser plays; OpenCV writes MPEG-4
+    part 2, which browsers do not."""
+
+    with (
+        av.open(str(source)) as reader,
+        av.open(str(target), "w", options={"movflags": "faststart"}) as writer,
+    ):
+        video = reader.streams.video[0]
+        stream = writer.add_stream("libx264", rate=max(1, round(fps)))
+        stream.width, stream.height = video.width // 2 * 2, video.height // 2 * 2  # yuv420p: even sides
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"preset": "veryfast", "crf": "23"}
+        for frame in reader.decode(video):
+            image = frame.reformat(width=stream.width, height=stream.height, format="yuv420p")
+            image.pts = None
+            writer.mux(stream.encode(image))
+        writer.mux(stream.encode(None))
+
+
+def analyze_video(pipeline: MaskPipeline, data: bytes, name: str, on_progress=None) -> VideoRun:
+    """Run the pipeline over an uploaded video file; `on_progress(fraction, preview_bgr | None)`.
+
+    Raises VideoError (a MaskappError) for bytes that are not a readable video.
+    """
+
+    suffix = Path(name).suffix.lower()
+    suffix = suffix if suffix.lstrip(".") in VIDEO_SUFFIXES else ".mp4"
+    with tempfile.TemporaryDirectory(prefix="maskapp-video-") as folder:
+        upload, annotated, playable = Path(folder, "upload" + suffix), Path(folder, "annotated.avi"), None
+        upload.write_bytes(data)
+        try:
+            source = open_source(str(upload))
+        except VideoError:
+            raise VideoError(
+                f"{name} is not a readable video; allowed: a video file such as "
+                f"{', '.join(VIDEO_SUFFIXES[:4])}"
+            ) from None
+        total = source.frame_count
+
+        def on_frame(index, frame, result):
+            if on_progress is not None:
+                preview = annotate(frame, result) if index % PREVIEW_EVERY == 0 else None
+                on_progress(min(1.0, (index + 1) / total) if total else 0.0, preview)
+
+        summary = process_video(source, pipeline, annotated, progress=False, on_frame=on_frame)
+        if summary.frames == 0:
+            raise VideoError(f"{name} has no video frame that could be decoded")
+        playable = Path(folder, "annotated.mp4")
+        to_browser_mp4(annotated, playable, source.fps)
+        return VideoRun(summary, source.fps, playable.read_bytes())
+
+
+def watch_stream(
+    pipeline, url: str, *, max_seconds: float, on_frame=None, timeout_s: float = STREAM_TIMEOUT_S
+) -> VideoRun:
+    """Run the pipeline over a network stream until it ends or `max_seconds` pass.
+
+    `on_frame(index, annotated_bgr, result)` sees every frame. Only rtsp/rtmp/http(s) URLs are accepted
+    (never a local path or camera of the server). Raises VideoError.
+    """
+
+    url = url.strip()
+    if not url.lower().startswith(STREAM_SCHEMES):
+        raise VideoError(f"{url or 'an empty URL'} is not a stream URL; allowed: {', '.join(STREAM_SCHEMES)}")
+    source = open_source(url, timeout_s)
+    deadline = time.monotonic() + max_seconds
+
+    def handle(index, frame, result):
+        if on_frame is not None:
+            on_frame(index, annotate(frame, result), result)
+        return time.monotonic() < deadline
+
+    summary = process_video(source, pipeline, None, progress=False, on_frame=handle)
+    return VideoRun(summary, source.fps)

@@ -1,0 +1,403 @@
+"""Read an event log: summaries, people per hour, compliance over time, the events table and its CSV.
+
+Everything here is plain data (dataclasses, lists, dicts) for the Compliance log page and the `events` CLI
+command to render. The database is opened read-only, so a report can run beside a live writer.
+
+Counting rules (the same as the recorder's):
+- A person is one (source, run, person) of the per-person rows, counted once, with their final verdict:
+  the `person_left` label, or, for a person without one (a run killed, or still going), their last label.
+- Aggregate windows add their counts of people to their source.
+- Date ranges are half-open [start, end) in UTC; a naive datetime is UTC; a `date` as `end` means through
+  that day. A person falls in a range, and in a time bucket, by the time of their last event in the
+  range (normally when they left); an aggregate window by its start.
+- Compliance = people whose verdict is compliant (`with_mask` only by default) / people.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import sqlite3
+from collections import Counter
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TextIO
+
+from maskapp.errors import EventStoreError
+from maskapp.events.recorder import COMPLIANT_LABELS
+from maskapp.events.store import (
+    EVENT_KINDS,
+    AggregateWindow,
+    Event,
+    check_schema,
+    floor_time,
+    iso_utc,
+    sqlite_problem,
+)
+
+logger = logging.getLogger(__name__)
+
+CSV_COLUMNS = ("time", "source", "run", "person", "kind", "label", "frame")
+
+
+@dataclass(frozen=True)
+class PersonRecord:
+    source: str
+    run: str
+    person: int
+    label: str  # final verdict (see the module docstring)
+    first_time: str
+    last_time: str
+    left: bool  # has a person_left row
+    violation: bool  # has a violation row
+
+
+@dataclass(frozen=True)
+class SourceSummary:
+    source: str
+    people: int  # per-person rows and aggregate windows together
+    by_verdict: dict[str, int]
+    compliant: int
+    violations: int  # violation rows (per-person runs only)
+    still_present: int  # seen, never left: a run killed, or still going
+    aggregate_windows: int
+    first_time: str | None
+    last_time: str | None
+
+    @property
+    def compliance(self) -> float | None:
+        return self.compliant / self.people if self.people else None
+
+
+@dataclass(frozen=True)
+class LogSummary:
+    path: str
+    events: int  # event rows in the range
+    sources: list[SourceSummary]
+    windows: list[AggregateWindow]  # aggregate-only rows in the range, oldest first
+
+    @property
+    def people(self) -> int:
+        return sum(source.people for source in self.sources)
+
+    @property
+    def compliance(self) -> float | None:
+        compliant = sum(source.compliant for source in self.sources)
+        return compliant / self.people if self.people else None
+
+
+@dataclass(frozen=True)
+class PeriodCounts:
+    """People by verdict for one source in one time bucket."""
+
+    start: str  # bucket start, ISO-8601 UTC
+    source: str
+    by_verdict: dict[str, int]
+    compliant: int
+
+    @property
+    def people(self) -> int:
+        return sum(self.by_verdict.values())
+
+    @property
+    def compliance(self) -> float | None:
+        return self.compliant / self.people if self.people else None
+
+
+@dataclass(frozen=True)
+class CompliancePoint:
+    start: str
+    source: str
+    people: int
+    compliance: float
+
+
+DateBound = datetime | date | None
+
+
+@dataclass
+class _PersonSoFar:
+    first_time: str
+    last_time: str = ""
+    label: str = ""
+    left: bool = False
+    violation: bool = False
+
+    def add(self, event: Event) -> None:
+        if not self.left:  # the person_left label is final
+            self.label = event.label
+        self.last_time = event.time
+        self.left |= event.kind == "person_left"
+        self.violation |= event.kind == "violation"
+
+    def record(self, source: str, run: str, person: int) -> PersonRecord:
+        return PersonRecord(
+            source, run, person, self.label, self.first_time, self.last_time, self.left, self.violation
+        )
+
+
+class EventLog:
+    """An events database opened read-only. Raises EventStoreError for a missing, corrupt or non-maskapp
+    file. Use as a context manager, or call close()."""
+
+    def __init__(self, path: Path | str, *, compliant_labels: Collection[str] = COMPLIANT_LABELS) -> None:
+        self.path = Path(path)
+        self._compliant = frozenset(compliant_labels)
+        self._conn = _open_read_only(self.path)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- rows ---
+
+    def events(
+        self,
+        *,
+        start: DateBound = None,
+        end: DateBound = None,
+        kinds: Collection[str] | None = None,
+        source: str | None = None,
+    ) -> list[Event]:
+        """Event rows in time order (all kinds unless `kinds` is given)."""
+        return self._select_events(start, end, kinds, source, order="time, id")
+
+    def _select_events(
+        self,
+        start: DateBound,
+        end: DateBound,
+        kinds: Collection[str] | None,
+        source: str | None,
+        *,
+        order: str,
+    ) -> list[Event]:
+        _check_kinds(kinds)
+        sql, params = _range_sql("time", start, end)
+        if kinds is not None:
+            sql += f" AND kind IN ({', '.join('?' * len(kinds))})"
+            params.extend(kinds)
+        if source is not None:
+            sql += " AND source = ?"
+            params.append(source)
+        columns = "time, source, run, person, kind, label, frame"
+        query = f"SELECT {columns} FROM events WHERE {sql} ORDER BY {order}"
+        return [Event(*row) for row in self._query(query, params)]
+
+    def violations(self, *, start: DateBound = None, end: DateBound = None) -> list[Event]:
+        return self.events(start=start, end=end, kinds=("violation",))
+
+    def windows(self, *, start: DateBound = None, end: DateBound = None) -> list[AggregateWindow]:
+        sql, params = _range_sql("window_start", start, end)
+        columns = "window_start, window_end, source, counts"
+        query = f"SELECT {columns} FROM aggregates WHERE {sql} ORDER BY window_start, id"
+        return [AggregateWindow(s, e, src, _counts(raw)) for s, e, src, raw in self._query(query, params)]
+
+    def people(self, *, start: DateBound = None, end: DateBound = None) -> list[PersonRecord]:
+        """One record per person of the per-person runs, in order of their last event."""
+        found: dict[tuple[str, str, int], _PersonSoFar] = {}
+        # Insertion order, not time order: a clock stepping back must not put person_left before the rest.
+        for event in self._select_events(start, end, None, None, order="id"):
+            key = (event.source, event.run, event.person)
+            found.setdefault(key, _PersonSoFar(event.time)).add(event)
+        people = [so_far.record(*key) for key, so_far in found.items()]
+        return sorted(people, key=lambda person: person.last_time)
+
+    # --- summaries ---
+
+    def summary(self, *, start: DateBound = None, end: DateBound = None) -> LogSummary:
+        people, windows = self.people(start=start, end=end), self.windows(start=start, end=end)
+        sources = sorted({p.source for p in people} | {w.source for w in windows})
+        where, params = _range_sql("time", start, end)
+        ((events,),) = self._query(f"SELECT COUNT(*) FROM events WHERE {where}", params)
+        return LogSummary(
+            path=str(self.path),
+            events=events,
+            sources=[self._source_summary(s, people, windows) for s in sources],
+            windows=windows,
+        )
+
+    def people_by_period(
+        self, *, minutes: float = 60, start: DateBound = None, end: DateBound = None
+    ) -> list[PeriodCounts]:
+        """People by verdict per source per `minutes`-long bucket (UTC, aligned to the epoch), oldest first;
+        buckets without people are left out."""
+        if not minutes > 0:
+            raise EventStoreError(f"time bucket must be a positive number of minutes, got {minutes!r}")
+        length = timedelta(minutes=minutes)
+        buckets: dict[tuple[str, str], Counter[str]] = {}
+        for moment, source, counts in self._dated_counts(start, end):
+            key = (iso_utc(floor_time(moment, length)), source)
+            buckets.setdefault(key, Counter()).update(counts)
+        return [
+            PeriodCounts(bucket, source, dict(counts), self._compliant_count(counts))
+            for (bucket, source), counts in sorted(buckets.items())
+            if counts.total() > 0  # an idle aggregate window has no people to show
+        ]
+
+    def people_per_hour(self, *, start: DateBound = None, end: DateBound = None) -> list[PeriodCounts]:
+        return self.people_by_period(minutes=60, start=start, end=end)
+
+    def compliance_over_time(
+        self, *, minutes: float = 60, start: DateBound = None, end: DateBound = None
+    ) -> list[CompliancePoint]:
+        """Compliance of people per source per bucket, oldest first (buckets with people only)."""
+        periods = self.people_by_period(minutes=minutes, start=start, end=end)
+        return [CompliancePoint(p.start, p.source, p.people, p.compliant / p.people) for p in periods]
+
+    # --- CSV ---
+
+    def events_csv(
+        self,
+        *,
+        start: DateBound = None,
+        end: DateBound = None,
+        kinds: Collection[str] | None = None,
+        source: str | None = None,
+    ) -> str:
+        """The events table as CSV text (the same filters as events()), e.g. for a download button."""
+        buffer = io.StringIO()
+        write_csv(self.events(start=start, end=end, kinds=kinds, source=source), buffer)
+        return buffer.getvalue()
+
+    def export_csv(
+        self,
+        out: Path | str,
+        *,
+        start: DateBound = None,
+        end: DateBound = None,
+        kinds: Collection[str] | None = None,
+        source: str | None = None,
+    ) -> int:
+        """Write the events table to `out`; returns the number of rows. Written through a temporary file,
+        so a failed export leaves no half file behind."""
+        out = Path(out)
+        events = self.events(start=start, end=end, kinds=kinds, source=source)
+        partial = out.with_name(out.name + ".partial")
+        try:
+            with partial.open("w", newline="", encoding="utf-8") as handle:
+                write_csv(events, handle)
+            os.replace(partial, out)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise EventStoreError(
+                f"cannot write CSV {out} ({exc.strerror or exc}); give a writable path"
+            ) from exc
+        logger.info("wrote %d event(s) to %s", len(events), out)
+        return len(events)
+
+    # --- helpers ---
+
+    def _source_summary(
+        self, source: str, people: list[PersonRecord], windows: list[AggregateWindow]
+    ) -> SourceSummary:
+        mine = [p for p in people if p.source == source]
+        own_windows = [w for w in windows if w.source == source]
+        verdicts = Counter(p.label for p in mine)
+        for window in own_windows:
+            verdicts.update(window.counts)
+        times = [p.first_time for p in mine] + [p.last_time for p in mine]
+        times += [w.window_start for w in own_windows] + [w.window_end for w in own_windows]
+        return SourceSummary(
+            source=source,
+            people=sum(verdicts.values()),
+            by_verdict=dict(verdicts),
+            compliant=self._compliant_count(verdicts),
+            violations=sum(p.violation for p in mine),
+            still_present=sum(not p.left for p in mine),
+            aggregate_windows=len(own_windows),
+            first_time=min(times, default=None),
+            last_time=max(times, default=None),
+        )
+
+    def _dated_counts(self, start: DateBound, end: DateBound) -> Iterable[tuple[datetime, str, Counter[str]]]:
+        for person in self.people(start=start, end=end):
+            yield datetime.fromisoformat(person.last_time), person.source, Counter({person.label: 1})
+        for window in self.windows(start=start, end=end):
+            yield datetime.fromisoformat(window.window_start), window.source, Counter(window.counts)
+
+    def _compliant_count(self, counts: Counter[str]) -> int:
+        return sum(n for label, n in counts.items() if label in self._compliant)
+
+    def _query(self, sql: str, params: list) -> list[tuple]:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise EventStoreError(f"cannot read events database {self.path}: {sqlite_problem(exc)}") from exc
+
+
+def write_csv(events: Iterable[Event], handle: TextIO) -> None:
+    writer = csv.writer(handle)
+    writer.writerow(CSV_COLUMNS)
+    for event in events:
+        row = event.to_dict()
+        writer.writerow([_csv_cell(row[column]) for column in CSV_COLUMNS])
+
+
+def _csv_cell(value: object) -> object:
+    """Text starting with = + - @ would run as a formula in a spreadsheet (a source name is user input)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    if not path.is_file():
+        raise EventStoreError(
+            f"no events database at {path} (missing, or not a file); give an events .sqlite file"
+        )
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise EventStoreError(f"cannot open events database {path}: {sqlite_problem(exc)}") from exc
+    try:
+        check_schema(conn, path)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise EventStoreError(f"cannot read events database {path}: {sqlite_problem(exc)}") from exc
+    except EventStoreError:
+        conn.close()
+        raise
+    return conn
+
+
+def _range_sql(column: str, start: DateBound, end: DateBound) -> tuple[str, list]:
+    clauses, params = ["1 = 1"], []
+    if start is not None:
+        clauses.append(f"{column} >= ?")
+        params.append(iso_utc(start))
+    if end is not None:
+        clauses.append(f"{column} < ?")
+        params.append(_end_bound(end))
+    return " AND ".join(clauses), params
+
+
+def _end_bound(end: datetime | date) -> str:
+    if isinstance(end, datetime):
+        return iso_utc(end)
+    return iso_utc(end + timedelta(days=1))  # a date means through that day
+
+
+def _check_kinds(kinds: Collection[str] | None) -> None:
+    unknown = set(kinds or ()) - set(EVENT_KINDS)
+    if unknown:
+        raise EventStoreError(f"unknown event kind(s) {sorted(unknown)}; allowed: {', '.join(EVENT_KINDS)}")
+
+
+def _counts(raw: str) -> dict[str, int]:
+    try:
+        counts = json.loads(raw)
+    except json.JSONDecodeError:
+        counts = None
+    if not isinstance(counts, dict):
+        raise EventStoreError(f"an aggregate row holds malformed counts {raw[:80]!r}")
+    return {str(label): int(n) for label, n in counts.items()}

@@ -1,0 +1,357 @@
+"""The event log: a small store interface and its embedded SQLite implementation.
+
+SQLite in WAL mode, one transaction per write, synchronous=FULL: a row is on disk when a write returns, so
+a crash, a SIGKILL or Ctrl-C loses at most the write in flight, and a reader (the Compliance log page)
+never blocks the writer. No image data is ever stored: a row holds a time, a source name, a run id, a
+per-run person number, a kind, a class label and a frame index.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from maskapp import PROJECT_ROOT
+from maskapp.errors import EventStoreError
+
+logger = logging.getLogger(__name__)
+
+# Git-ignored (see .gitignore): an event log is operational data, never part of the repository.
+DEFAULT_EVENTS_DIR = PROJECT_ROOT / "events"
+DEFAULT_EVENTS_PATH = DEFAULT_EVENTS_DIR / "events.sqlite"
+
+EVENT_KINDS = ("person_seen", "violation", "person_left")
+# The aggregate table's named columns; any other class name is still kept in its `counts` JSON.
+VERDICT_COLUMNS = ("with_mask", "mask_worn_incorrectly", "without_mask")
+SCHEMA_NAME = "maskapp-events"
+SCHEMA_VERSION = 1
+_TABLES = ("meta", "events", "aggregates")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    time TEXT NOT NULL,      -- ISO-8601 UTC, fixed width: text order is time order
+    source TEXT NOT NULL,
+    run TEXT NOT NULL,       -- person numbers restart with every run
+    person INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('person_seen', 'violation', 'person_left')),
+    label TEXT NOT NULL,
+    frame INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_time ON events (time);
+CREATE TABLE IF NOT EXISTS aggregates (
+    id INTEGER PRIMARY KEY,
+    window_start TEXT NOT NULL,
+    window_end TEXT NOT NULL,
+    source TEXT NOT NULL,
+    with_mask INTEGER NOT NULL,
+    mask_worn_incorrectly INTEGER NOT NULL,
+    without_mask INTEGER NOT NULL,
+    total INTEGER NOT NULL,
+    counts TEXT NOT NULL     -- JSON {label: people}, for any class names
+);
+CREATE INDEX IF NOT EXISTS aggregates_start ON aggregates (window_start);
+"""
+
+
+# --- values --------------------------------------------------------------------------------------------
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso_utc(moment: datetime | date) -> str:
+    """Fixed-width ISO-8601 UTC text ('2026-11-26T10:22:01.123+00:00'), so that SQL text order is time
+    order. A naive datetime is taken as UTC (not local time), a date as its midnight UTC."""
+    if not isinstance(moment, datetime):
+        moment = datetime.combine(moment, dtime())
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def floor_time(moment: datetime, length: timedelta) -> datetime:
+    """The start of the `length`-long window holding `moment`, windows aligned to the Unix epoch in UTC
+    (so that windows of two runs or two cameras line up)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    seconds = moment.timestamp()
+    return datetime.fromtimestamp(seconds - seconds % length.total_seconds(), UTC)
+
+
+def redact_source(source: str) -> str:
+    """A source name safe to log: a stream URL loses its user:password and query (tokens live there)."""
+    if "://" not in source:
+        return source
+    parts = urlsplit(source)
+    netloc = parts.netloc.rpartition("@")[2]  # the host and port, as written (even a malformed port)
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+@dataclass(frozen=True)
+class Event:
+    time: str  # ISO-8601 UTC (iso_utc)
+    source: str
+    run: str
+    person: int
+    kind: str  # one of EVENT_KINDS
+    label: str
+    frame: int
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AggregateWindow:
+    """People counted by final verdict in one time window; no per-person data."""
+
+    window_start: str
+    window_end: str
+    source: str
+    counts: Mapping[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    events_written: int
+    windows_written: int
+    dropped_writes: int  # writes given up (locked database, disk full...): logged, processing went on
+    dropped_rows: int
+
+
+class EventStore(Protocol):
+    """What a recorder needs from an event log. SQLite is the embedded default; a server database for many
+    cameras would implement the same four methods. Writes never raise for a runtime database problem: they
+    log, count the dropped write and return False, so that the frame loop goes on."""
+
+    def write_events(self, events: Sequence[Event]) -> bool: ...
+
+    def write_window(self, window: AggregateWindow) -> bool: ...
+
+    def stats(self) -> StoreStats: ...
+
+    def close(self) -> None: ...
+
+
+# --- SQLite errors and schema, shared with the report reader ----------------------------------------------
+
+
+def sqlite_problem(exc: sqlite3.Error) -> str:
+    """One phrase for what went wrong, from SQLite's error code."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return "it is locked by another connection or process"
+    if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")):
+        return "it is corrupt or not an SQLite database"
+    if name.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_PERM", "SQLITE_IOERR", "SQLITE_FULL")):
+        return f"it cannot be opened or written ({exc})"
+    return f"SQLite error: {exc}"
+
+
+def table_names(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    return {row[0] for row in rows}
+
+
+def check_schema(conn: sqlite3.Connection, path: Path) -> None:
+    """Raise EventStoreError unless the database holds maskapp's event tables in a version we read."""
+    tables = table_names(conn)
+    if not set(_TABLES) <= tables:
+        found = ", ".join(sorted(tables)) or "no tables"
+        raise EventStoreError(
+            f"{path} is an SQLite database but not a maskapp events log (it has {found}; expected tables "
+            f"{', '.join(_TABLES)}); give a file written by maskapp or a new path"
+        )
+    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    if meta.get("schema") != SCHEMA_NAME:
+        raise EventStoreError(f"{path} is not a maskapp events log (meta schema {meta.get('schema')!r})")
+    version = meta.get("version", "")
+    if not version.isdigit() or int(version) > SCHEMA_VERSION:
+        raise EventStoreError(
+            f"{path} is a maskapp events log of version {version!r}; this maskapp reads versions "
+            f"1 to {SCHEMA_VERSION}: use a newer maskapp or a new file"
+        )
+
+
+# --- the SQLite store -----------------------------------------------------------------------------------
+
+
+class SqliteEventStore:
+    """The embedded event log. Safe to share between threads (one lock around the connection).
+
+    Opening raises EventStoreError (path not writable, corrupt file, another schema, locked). Writing never
+    raises for a database problem: a locked database is retried briefly, then the write is dropped, logged
+    and counted, because a frame loop must not stop for its log."""
+
+    def __init__(
+        self, path: Path | str = DEFAULT_EVENTS_PATH, *, busy_timeout_s: float = 0.05, attempts: int = 3
+    ) -> None:
+        self.path = Path(path)
+        self._attempts = max(1, attempts)
+        self._lock = threading.Lock()
+        self._events_written = self._windows_written = self._dropped_writes = self._dropped_rows = 0
+        self._conn: sqlite3.Connection | None = _open_for_writing(self.path, busy_timeout_s)
+        logger.info("event log: %s", self.path)
+
+    def write_events(self, events: Sequence[Event]) -> bool:
+        if not events:
+            return True
+        rows = [(e.time, e.source, e.run, e.person, e.kind, e.label, e.frame) for e in events]
+        sql = (
+            "INSERT INTO events (time, source, run, person, kind, label, frame) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        )
+        return self._write(sql, rows, window=False)
+
+    def write_window(self, window: AggregateWindow) -> bool:
+        named = [int(window.counts.get(label, 0)) for label in VERDICT_COLUMNS]
+        row = (window.window_start, window.window_end, window.source, *named, window.total)
+        sql = (
+            "INSERT INTO aggregates (window_start, window_end, source, with_mask, mask_worn_incorrectly, "
+            "without_mask, total, counts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        return self._write(sql, [(*row, json.dumps(dict(window.counts), sort_keys=True))], window=True)
+
+    def stats(self) -> StoreStats:
+        with self._lock:
+            return StoreStats(
+                self._events_written, self._windows_written, self._dropped_writes, self._dropped_rows
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()  # the last connection checkpoints the WAL into the file
+                self._conn = None
+
+    def __enter__(self) -> SqliteEventStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _write(self, sql: str, rows: list[tuple], *, window: bool) -> bool:
+        with self._lock:
+            if self._conn is None:
+                raise RuntimeError(f"event log {self.path} is closed")
+            problem = ""
+            for attempt in range(self._attempts):
+                try:
+                    _transaction(self._conn, sql, rows)
+                    self._count_written(len(rows), window)
+                    return True
+                except sqlite3.Error as exc:
+                    problem = sqlite_problem(exc)
+                    if not _is_busy(exc):
+                        break
+                    time.sleep(0.01 * 2**attempt)  # brief: the frame loop is waiting
+            self._dropped_writes += 1
+            self._dropped_rows += len(rows)
+            logger.warning(
+                "event log %s: %s; %d row(s) dropped (%d write(s) dropped so far), processing goes on",
+                self.path,
+                problem,
+                len(rows),
+                self._dropped_writes,
+            )
+            return False
+
+    def _count_written(self, rows: int, window: bool) -> None:
+        if window:
+            self._windows_written += rows
+        else:
+            self._events_written += rows
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    return (getattr(exc, "sqlite_errorname", "") or "").startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
+
+
+def _transaction(conn: sqlite3.Connection, sql: str, rows: list[tuple]) -> None:
+    """All rows or none: BEGIN IMMEDIATE takes the write lock up front, so a busy database fails here."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany(sql, rows)
+        conn.execute("COMMIT")
+    except BaseException:  # KeyboardInterrupt too: roll back, keep every earlier commit
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _open_for_writing(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
+    if path.is_dir():
+        raise EventStoreError(
+            f"events path {path} is a folder; give a file path such as {path}/events.sqlite"
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EventStoreError(
+            f"cannot create the folder of events database {path} ({exc.strerror or exc}); "
+            "give a path in a writable folder"
+        ) from exc
+    try:
+        # Autocommit mode (isolation_level=None): every write opens its own explicit transaction.
+        conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise EventStoreError(
+            f"cannot open events database {path}: {sqlite_problem(exc)}; give a writable file path"
+        ) from exc
+    try:
+        _prepare(conn, path)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _prepare(conn: sqlite3.Connection, path: Path) -> None:
+    try:
+        fresh = not table_names(conn)  # the first read: a file that is not SQLite fails here
+        if not fresh:
+            check_schema(conn, path)
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        conn.execute("PRAGMA synchronous=FULL")  # a commit survives power loss too; events are rare
+        if fresh:
+            _create_schema(conn)
+    except sqlite3.Error as exc:
+        raise EventStoreError(
+            f"cannot use events database {path}: {sqlite_problem(exc)}; "
+            "give a writable path to a new file or to a maskapp events log"
+        ) from exc
+    if str(mode).lower() != "wal":
+        logger.warning(
+            "event log %s: journal mode %s, not WAL (file system without shared memory?)", path, mode
+        )
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        meta = [("schema", SCHEMA_NAME), ("version", str(SCHEMA_VERSION))]
+        conn.executemany("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", meta)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise

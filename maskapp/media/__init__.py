@@ -1,0 +1,1 @@
+"""Reading media safely: image files and uploads, video files, cameras and streams."""

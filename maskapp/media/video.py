@@ -1,0 +1,223 @@
+"""Video files, cameras and network streams (what `python -m maskapp video SOURCE` and the Video page run).
+
+`open_source` gives a FrameSource (an iterator of BGR frames); `process_video` runs the pipeline over
+it, writes the annotated video and per-frame counts, and stops cleanly at the end of the stream or on
+Ctrl-C, keeping what was processed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from maskapp.config import ALLOWED_SOURCES, STREAM_SCHEMES, STREAM_TIMEOUT_S
+from maskapp.errors import VideoError
+from maskapp.vision.draw import annotate
+
+logger = logging.getLogger(__name__)
+
+FALLBACK_FPS = 25.0  # containers and cameras that do not say their frame rate
+
+
+class FrameSource:
+    """BGR frames from an opened cv2.VideoCapture. Iterate it once; close it (or use `with`)."""
+
+    def __init__(self, capture: cv2.VideoCapture, source: str, is_stream: bool):
+        self.capture = capture
+        self.source = source
+        self.is_stream = is_stream
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if fps and math.isfinite(fps) and 0 < fps < 1000 else FALLBACK_FPS
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.frame_count: int | None = count if count > 0 and not is_stream else None
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        while True:
+            ok, frame = self.capture.read()
+            if not ok or frame is None:
+                return
+            yield frame
+
+    def close(self) -> None:
+        self.capture.release()
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def _open_camera(index: int) -> FrameSource:
+    capture = cv2.VideoCapture(index)
+    if not capture.isOpened():
+        capture.release()
+        raise VideoError(f"camera {index} could not be opened; allowed: the index of a connected camera")
+    return FrameSource(capture, str(index), is_stream=True)
+
+
+def _open_stream(url: str, timeout_s: float) -> FrameSource:
+    timeout_ms = int(timeout_s * 1000)
+    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms]
+    capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
+    if not capture.isOpened():
+        capture.release()
+        raise VideoError(
+            f"stream {url} could not be opened within {timeout_s:g} s (unreachable, refused or not a video); "
+            "allowed: a reachable rtsp:// or http(s):// video stream"
+        )
+    return FrameSource(capture, url, is_stream=True)
+
+
+def _open_file(path: Path) -> FrameSource:
+    if not path.is_file():
+        raise VideoError(f"video file {path} does not exist; allowed: {ALLOWED_SOURCES}")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened() or not capture.grab():
+        capture.release()
+        raise VideoError(
+            f"{path} is not a readable video; allowed: a video file OpenCV can decode (mp4, avi...)"
+        )
+    capture.set(cv2.CAP_PROP_POS_FRAMES, 0)  # undo the probing grab
+    return FrameSource(capture, str(path), is_stream=False)
+
+
+def open_source(source: str, timeout_s: float = STREAM_TIMEOUT_S) -> FrameSource:
+    """A file path, a camera index ("0") or a stream URL; anything that cannot be read is a VideoError."""
+    source = str(source).strip()
+    if not source:
+        raise VideoError(f"an empty video source was given; allowed: {ALLOWED_SOURCES}")
+    if source.isdigit():
+        return _open_camera(int(source))
+    if source.lower().startswith(STREAM_SCHEMES):
+        return _open_stream(source, timeout_s)
+    if "://" in source:
+        raise VideoError(f"unsupported stream scheme in {source}; allowed: {', '.join(STREAM_SCHEMES)}")
+    return _open_file(Path(source))
+
+
+@dataclass(frozen=True)
+class FrameCounts:
+    frame: int
+    faces: int
+    masked: int
+    unmasked: int
+    compliance: float | None
+    latency_ms: float
+
+
+@dataclass(frozen=True)
+class VideoSummary:
+    source: str
+    frames: int
+    counts: tuple[FrameCounts, ...]
+    stopped_early: str | None  # None: the source ended; else why processing stopped
+    processing_fps: float
+    out_path: str | None
+
+    @property
+    def faces_seen(self) -> int:
+        """Faces over all frames (a person in view for 10 frames counts 10 times)."""
+        return sum(c.faces for c in self.counts)
+
+    @property
+    def masked_seen(self) -> int:
+        return sum(c.masked for c in self.counts)
+
+    @property
+    def compliance(self) -> float | None:
+        """Share of the faces seen that wore a mask; None when no face was seen."""
+        return self.masked_seen / self.faces_seen if self.faces_seen else None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class _Writer:
+    """An annotated-video writer opened on the first frame (its size is known only then)."""
+
+    def __init__(self, path: Path | None, fps: float):
+        self.path, self.fps, self.writer = path, fps, None
+
+    def write(self, image: np.ndarray) -> None:
+        if self.path is None:
+            return
+        if self.writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
+            self.writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (image.shape[1], image.shape[0]))
+            if not self.writer.isOpened():
+                raise VideoError(f"cannot write video {self.path}; allowed: a writable .mp4 or .avi path")
+        self.writer.write(image)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+
+
+def _counts(index: int, result) -> FrameCounts:
+    return FrameCounts(
+        index,
+        len(result.faces),
+        result.masked_count,
+        result.unmasked_count,
+        result.compliance,
+        result.timings.total_ms,
+    )
+
+
+def _early_end(frames: FrameSource, done: int) -> str | None:
+    """Why a file ended before the frame count its header gives (truncated or damaged); None when it
+    did not. A stream's end cannot be told from a drop: the caller reports how many frames it gave."""
+    if not frames.is_stream and frames.frame_count is not None and 0 < done < frames.frame_count:
+        return f"the video ended after {done} of {frames.frame_count} frames (truncated or damaged)"
+    return None
+
+
+def process_video(
+    source: str | FrameSource,
+    pipeline,
+    out_path: str | Path | None = None,
+    progress: bool = True,
+    on_frame: Callable[[int, np.ndarray, object], bool | None] | None = None,
+    max_frames: int | None = None,
+) -> VideoSummary:
+    """Run the pipeline on every frame. `on_frame(index, frame, result)` returning False stops early.
+    Ctrl-C stops too; the frames done so far are kept (video written, counts returned)."""
+    frames = source if isinstance(source, FrameSource) else open_source(source)
+    writer = _Writer(Path(out_path) if out_path else None, frames.fps)
+    counts, stopped, start = [], None, time.perf_counter()
+    bar = tqdm(total=frames.frame_count, desc="video", unit="frame", disable=not progress)
+    try:
+        for index, frame in enumerate(frames):
+            result = pipeline.process(frame)
+            counts.append(_counts(index, result))
+            writer.write(annotate(frame, result, overlay=f"{result.timings.total_ms:.0f} ms/frame"))
+            bar.update()
+            if on_frame is not None and on_frame(index, frame, result) is False:
+                stopped = "stopped by the caller"
+                break
+            if max_frames is not None and index + 1 >= max_frames:
+                stopped = f"reached the {max_frames}-frame limit"
+                break
+    except KeyboardInterrupt:
+        stopped = "interrupted (Ctrl-C)"
+    finally:
+        bar.close()
+        writer.close()
+        frames.close()
+    elapsed = time.perf_counter() - start
+    if stopped is None:
+        stopped = _early_end(frames, len(counts))
+    fps = len(counts) / elapsed if elapsed > 0 else 0.0
+    return VideoSummary(
+        frames.source, len(counts), tuple(counts), stopped, fps, str(out_path) if out_path else None
+    )

@@ -1,0 +1,1 @@
+"""Measuring the pipeline: VOC annotations, detection AP, speed, and their reports."""

@@ -1,0 +1,195 @@
+"""Speed on this machine (what `python -m maskapp bench` measures).
+
+Per-frame latency (p50, p95) and FPS at 640x480 with 1 and with 5 faces (real photos from the shared
+data), for our pipeline and, in the same run, the source write-ups' pipeline (ResNet-10 SSD at 300x300,
+then MobileNetV2 at 224 one face at a time); each detector alone; the classifier alone per face at
+batch 1 and 8.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from maskapp import DEFAULT_WEIGHTS, SHARED_DATASETS
+from maskapp.config import DEFAULT_DETECTOR, DETECTOR_NAMES, LIVE_DETECTOR, InferenceConfig
+from maskapp.errors import DataError
+from maskapp.metrics.voc import load_annotations
+from maskapp.vision.classify import MaskClassifier
+from maskapp.vision.detect import create_detector
+from maskapp.vision.onnx_export import OnnxMaskClassifier
+from maskapp.vision.onnx_runtime import default_threads
+from maskapp.vision.pipeline import MaskPipeline, load_pipeline, load_source_pipeline
+
+logger = logging.getLogger(__name__)
+
+BENCH_SIZE = (640, 480)
+BENCH_DATASET = SHARED_DATASETS / "face-mask-detection-dev"
+SOURCE = "source (res10 300 + MobileNetV2 224, 1 face at a time)"
+MIN_BENCH_FACE_PX = 32  # faces both detectors can see, so both pipelines classify the same number
+
+
+@dataclass(frozen=True)
+class BenchFrame:
+    name: str  # the source photo
+    frame: np.ndarray  # resized to BENCH_SIZE
+    annotated_faces: int
+
+
+@dataclass(frozen=True)
+class Latency:
+    p50_ms: float
+    p95_ms: float
+    mean_ms: float
+    fps: float  # 1000 / p50: the rate a steady stream runs at, robust to the odd stall of a shared CPU
+
+    @classmethod
+    def of(cls, samples_ms: list[float]) -> Latency:
+        p50, p95 = (float(np.percentile(samples_ms, q)) for q in (50, 95))
+        return cls(p50, p95, float(np.mean(samples_ms)), 1000.0 / p50)
+
+
+@dataclass(frozen=True)
+class PipelineBench:
+    pipeline: str
+    faces_in_frame: int  # annotated
+    faces_found: int
+    latency: Latency
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    pipelines: tuple[PipelineBench, ...]
+    detectors: dict[str, Latency]  # detector alone on the 5-face frame
+    classifier_ms_per_face: dict[str, float]  # e.g. "onnx batch 8"
+    speedup: dict[str, float]  # "<pipeline>, <n> face(s)": its FPS / the source pipeline's FPS
+    settings: dict
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def bench_frame(faces: int, dataset: Path = BENCH_DATASET) -> BenchFrame:
+    """The first photo (by name) with exactly `faces` annotated faces, all >= 32 px once at 640x480."""
+    for annotation in load_annotations(dataset / "annotations"):
+        if len(annotation.objects) != faces:
+            continue
+        frame = cv2.imread(str(dataset / "images" / annotation.filename))
+        if frame is None:
+            continue
+        scale = min(BENCH_SIZE[0] / frame.shape[1], BENCH_SIZE[1] / frame.shape[0])
+        if all(obj.short_side * scale >= MIN_BENCH_FACE_PX for obj in annotation.objects):
+            return BenchFrame(annotation.filename, cv2.resize(frame, BENCH_SIZE), faces)
+    raise DataError(f"no photo in {dataset} has exactly {faces} faces of >= {MIN_BENCH_FACE_PX} px")
+
+
+def time_calls(call: Callable[[], object], repeats: int, warmup: int = 3) -> list[float]:
+    for _ in range(warmup):
+        call()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - start) * 1000.0)
+    return samples
+
+
+def bench_pipelines(pipelines: dict[str, object], frame: BenchFrame, repeats: int) -> list[PipelineBench]:
+    """The pipelines take turns frame by frame, so a load spike on this shared CPU hits them alike."""
+    samples: dict[str, list[float]] = {name: [] for name in pipelines}
+    for pipeline in pipelines.values():
+        time_calls(lambda p=pipeline: p.process(frame.frame), 0, warmup=3)
+    for _ in range(repeats):
+        for name, pipeline in pipelines.items():
+            samples[name] += time_calls(lambda p=pipeline: p.process(frame.frame), 1, warmup=0)
+    return [
+        PipelineBench(
+            name, frame.annotated_faces, len(pipeline.process(frame.frame).faces), Latency.of(samples[name])
+        )
+        for name, pipeline in pipelines.items()
+    ]
+
+
+def bench_detector(name: str, frame: BenchFrame, repeats: int) -> Latency:
+    detector = create_detector(name)
+    return Latency.of(time_calls(lambda: detector.detect(frame.frame), repeats))
+
+
+def bench_classifier(classifier, frame: BenchFrame, repeats: int) -> dict[int, float]:
+    """ms per face at batch 1 and 8, on real face crops."""
+    face = create_detector().detect(frame.frame)[0]
+    x1, y1, x2, y2 = face.box
+    crop = frame.frame[y1:y2, x1:x2]
+    return {
+        batch: float(np.median(time_calls(lambda b=batch: classifier.classify([crop] * b), repeats))) / batch
+        for batch in (1, 8)
+    }
+
+
+def speedups(results: list[PipelineBench]) -> dict[str, float]:
+    """FPS of each of our pipelines over the source pipeline's, on the same frame."""
+    source = {row.faces_in_frame: row.latency.fps for row in results if row.pipeline == SOURCE}
+    return {
+        f"{row.pipeline}, {row.faces_in_frame} face(s)": row.latency.fps / source[row.faces_in_frame]
+        for row in results
+        if row.pipeline != SOURCE
+    }
+
+
+def run_bench(
+    weights: Path = DEFAULT_WEIGHTS,
+    repeats: int = 50,
+    progress: bool = True,
+    torch_threads: int | None = None,
+) -> BenchReport:
+    """`torch_threads`: PyTorch's thread count (the source pipeline's classifier); None keeps its default."""
+    if repeats < 1:
+        raise DataError(f"--repeats must be at least 1, got {repeats}")
+    if torch_threads is not None:
+        if torch_threads < 1:
+            raise DataError(f"--torch-threads must be at least 1, got {torch_threads}")
+        torch.set_num_threads(torch_threads)
+    load_before = os.getloadavg()[0]
+    ours = load_pipeline(InferenceConfig(weights=weights))
+    pipelines = {
+        f"ours ({DEFAULT_DETECTOR})": ours,
+        f"ours live ({LIVE_DETECTOR})": MaskPipeline(create_detector(LIVE_DETECTOR), ours.classifier),
+        SOURCE: load_source_pipeline(weights),
+    }
+    frames = {"1 face": bench_frame(1), "5 faces": bench_frame(5)}
+    results = []
+    for frame in tqdm(frames.values(), desc="bench", unit="frame", disable=not progress):
+        results += bench_pipelines(pipelines, frame, repeats)
+    detectors = {name: bench_detector(name, frames["5 faces"], repeats) for name in DETECTOR_NAMES}
+    torch_classifier = MaskClassifier.from_checkpoint(weights)
+    per_face = {}
+    for engine, classifier in (
+        ("pytorch", torch_classifier),
+        ("onnxruntime", OnnxMaskClassifier(torch_classifier)),
+    ):
+        for batch, ms in bench_classifier(classifier, frames["5 faces"], repeats).items():
+            per_face[f"{engine} batch {batch}"] = ms
+    speedup = speedups(results)
+    settings = {
+        "frames": {label: frame.name for label, frame in frames.items()},
+        "frame_size": list(BENCH_SIZE),
+        "repeats": repeats,
+        "detector": ours.detector.name,
+        "classifier_input": ours.classifier.spec.input_size,
+        "classifier_engine": type(ours.classifier).__name__,
+        "opencv_threads": cv2.getNumThreads(),
+        "torch_threads": torch.get_num_threads(),
+        "onnxruntime_threads": default_threads(),
+        # Other processes on the same cores slow everything, PyTorch's thread pool most: say how busy it was.
+        "load_average_1min": [load_before, os.getloadavg()[0]],
+    }
+    return BenchReport(tuple(results), detectors, per_face, speedup, settings)

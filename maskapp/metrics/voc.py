@@ -1,0 +1,71 @@
+"""PASCAL VOC annotations of faces, read in the 2-class compliance view (a mask worn incorrectly counts
+as no mask), and the box type detection metrics compare them with."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+from maskapp.errors import DataError
+from maskapp.results import MASK_LABEL, NO_MASK_LABEL
+
+# The 2-class compliance view of the annotation names.
+COMPLIANCE_LABELS = {
+    "with_mask": MASK_LABEL,
+    "without_mask": NO_MASK_LABEL,
+    "mask_weared_incorrect": NO_MASK_LABEL,
+}
+
+
+@dataclass(frozen=True)
+class Box:
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2
+    label: str
+    score: float = 1.0
+    face_score: float | None = None  # the detector's confidence alone; ranks the face-only figures
+
+    @property
+    def short_side(self) -> float:
+        return min(self.box[2] - self.box[0], self.box[3] - self.box[1])
+
+
+@dataclass(frozen=True)
+class ImageAnnotation:
+    filename: str
+    objects: tuple[Box, ...]
+
+
+def parse_annotation(path: Path) -> ImageAnnotation:
+    try:
+        root = ET.parse(path).getroot()
+        objects = tuple(
+            Box(
+                tuple(float(obj.find(f"bndbox/{k}").text) for k in ("xmin", "ymin", "xmax", "ymax")),
+                label(obj),
+            )
+            for obj in root.iter("object")
+        )
+        filename = root.findtext("filename") or f"{path.stem}.png"
+    except (ET.ParseError, AttributeError, TypeError, ValueError) as error:
+        raise DataError(
+            f"annotation {path} is not a PASCAL VOC file with numeric bndbox fields ({error})"
+        ) from None
+    return ImageAnnotation(filename, objects)
+
+
+def label(obj: ET.Element) -> str:
+    name = (obj.findtext("name") or "").strip()
+    if name not in COMPLIANCE_LABELS:
+        raise ValueError(f"object class {name!r}; allowed: {', '.join(COMPLIANCE_LABELS)}")
+    return COMPLIANCE_LABELS[name]
+
+
+def load_annotations(folder: str | Path) -> list[ImageAnnotation]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"annotations folder {folder} does not exist")
+    paths = sorted(folder.glob("*.xml"))
+    if not paths:
+        raise DataError(f"annotations folder {folder} has no PASCAL VOC .xml files")
+    return [parse_annotation(path) for path in paths]

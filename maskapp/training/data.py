@@ -1,0 +1,171 @@
+"""Class folders -> labelled samples -> leakage-free seeded splits.
+
+A data folder either has one subfolder per class (split it ourselves, seeded) or
+train/, validation/ (or val/) and test/ subfolders that each hold the class subfolders (kept as given).
+Near-duplicates (resized or re-encoded copies) are grouped by a perceptual hash, and a group
+never straddles two splits.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from maskapp.errors import DataError, ImageError
+from maskapp.media.images import list_images, read_image
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+SPLIT_FOLDER_NAMES = {"train": "train", "validation": "val", "val": "val", "test": "test"}
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    label: str
+    dataset: str
+    given_split: str | None  # the split the data set ships with, if any
+
+
+@dataclass(frozen=True)
+class SplitSamples:
+    train: list[Sample]
+    val: list[Sample]
+    test: list[Sample]
+    class_names: tuple[str, ...]
+    near_duplicate_groups: int  # groups with more than one member
+
+    def of(self, split: str) -> list[Sample]:
+        return getattr(self, split)
+
+    def counts(self) -> dict:
+        """{dataset: {split: {label: n}}} for config.json."""
+        table: dict = {}
+        for split in SPLITS:
+            for sample in self.of(split):
+                per_label = table.setdefault(sample.dataset, {}).setdefault(split, {})
+                per_label[sample.label] = per_label.get(sample.label, 0) + 1
+        return table
+
+
+def _class_folders(folder: Path) -> dict[str, Path]:
+    return {p.name: p for p in sorted(folder.iterdir()) if p.is_dir()}
+
+
+def scan_class_folders(folder: Path, dataset: str, given_split: str | None) -> list[Sample]:
+    classes = _class_folders(folder)
+    if not classes:
+        raise DataError(
+            f"{folder} has no class subfolders; expected e.g. {folder}/with_mask/ and without_mask/"
+        )
+    samples = []
+    for label, class_dir in classes.items():
+        paths = list_images(class_dir)
+        if not paths:
+            raise DataError(f"class folder {class_dir} holds no images (allowed: jpg, png, webp, bmp, ...)")
+        samples.extend(Sample(p, label, dataset, given_split) for p in paths)
+    return samples
+
+
+def scan_dataset(folder: str | Path) -> list[Sample]:
+    """All samples of one data folder, with the split it ships with when it has one."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"data folder {folder} does not exist")
+    subfolders = _class_folders(folder)
+    given = {SPLIT_FOLDER_NAMES[n]: p for n, p in subfolders.items() if n in SPLIT_FOLDER_NAMES}
+    if given and set(given.values()) == set(subfolders.values()):
+        return [s for split, path in given.items() for s in scan_class_folders(path, folder.name, split)]
+    return scan_class_folders(folder, folder.name, None)
+
+
+HASH_SIDE = 16  # 256-bit dHash: 8x8 is too coarse for aligned faces, which all look alike at that size
+
+
+def difference_hash(path: Path) -> np.ndarray | None:
+    """256-bit dHash as 4 uint64 words: survives resizing and re-encoding, so copies of one photo collide."""
+    try:
+        gray = cv2.cvtColor(read_image(path), cv2.COLOR_BGR2GRAY)
+    except ImageError:
+        return None
+    small = cv2.resize(gray, (HASH_SIDE + 1, HASH_SIDE), interpolation=cv2.INTER_AREA)
+    return np.packbits((small[:, 1:] > small[:, :-1]).flatten()).view(">u8").astype(np.uint64)
+
+
+def group_near_duplicates(hashes: list[np.ndarray | None], max_distance: int) -> list[int]:
+    """Union-find over pairs whose hashes differ in at most max_distance bits -> group id per item."""
+    parent = list(range(len(hashes)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    valid = [i for i, h in enumerate(hashes) if h is not None]
+    if not valid:
+        return parent
+    values = np.stack([hashes[i] for i in valid])
+    for position, i in enumerate(valid):
+        distances = np.bitwise_count(values[position + 1 :] ^ values[position]).sum(axis=1)
+        for offset in np.nonzero(distances <= max_distance)[0]:
+            parent[root(valid[position + 1 + offset])] = root(i)
+    return [root(i) for i in range(len(hashes))]
+
+
+def _assign_group_splits(samples, groups, fractions, seed) -> dict[int, str]:
+    """A group takes the given split of any member (test wins over val over train), else a seeded draw."""
+    members: dict[int, list[Sample]] = {}
+    for sample, group in zip(samples, groups, strict=True):
+        members.setdefault(group, []).append(sample)
+    assignment = {}
+    free_groups = []
+    for group, group_samples in members.items():
+        given = {s.given_split for s in group_samples} - {None}
+        if given:
+            assignment[group] = next(s for s in ("test", "val", "train") if s in given)
+        else:
+            free_groups.append(group)
+    rng = random.Random(seed)
+    rng.shuffle(free_groups)
+    n_train = round(len(free_groups) * fractions[0])
+    n_val = round(len(free_groups) * fractions[1])
+    for index, group in enumerate(free_groups):
+        assignment[group] = "train" if index < n_train else "val" if index < n_train + n_val else "test"
+    return assignment
+
+
+def split_samples(
+    folders: list[str | Path], *, seed: int, fractions: tuple[float, float, float], max_hash_distance: int
+) -> SplitSamples:
+    samples = [s for folder in folders for s in scan_dataset(folder)]
+    class_names = tuple(sorted({s.label for s in samples}))
+    if len(class_names) < 2:
+        raise DataError(
+            f"need at least two classes, found {list(class_names)} in {[str(f) for f in folders]}"
+        )
+    hashes = [difference_hash(s.path) for s in samples]
+    unreadable = sum(h is None for h in hashes)
+    if unreadable:
+        logger.warning("skipped %d unreadable images", unreadable)
+    groups = group_near_duplicates(hashes, max_hash_distance)
+    assignment = _assign_group_splits(samples, groups, fractions, seed)
+    by_split: dict[str, list[Sample]] = {split: [] for split in SPLITS}
+    for sample, group, image_hash in zip(samples, groups, hashes, strict=True):
+        if image_hash is not None:
+            by_split[assignment[group]].append(sample)
+    duplicates = sum(1 for n in Counter(groups).values() if n > 1)
+    logger.info(
+        "split %s into %s (%d near-duplicate groups kept on one side)",
+        [str(f) for f in folders],
+        {k: len(v) for k, v in by_split.items()},
+        duplicates,
+    )
+    return SplitSamples(by_split["train"], by_split["val"], by_split["test"], class_names, duplicates)

@@ -1,0 +1,125 @@
+"""Samples -> the square RGB images training sees, cached on disk outside git.
+
+Whole photos are cut to the face the project's detector finds, with the margin serving uses,
+so the classifier trains on what it will see at inference; tight crops are kept as they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from maskapp import PROJECT_ROOT
+from maskapp.config import DEFAULT_DETECTOR, FACE_MARGIN
+from maskapp.errors import ImageError
+from maskapp.media.images import read_image
+from maskapp.training.data import Sample
+from maskapp.vision.crops import crop_face
+from maskapp.vision.detect import create_detector
+from maskapp.vision.presets import InputSpec, resize_square
+
+logger = logging.getLogger(__name__)
+
+CACHE_DIR = PROJECT_ROOT / ".cache" / "prepared"
+# A face covering less than this share of the image means a whole photo, not a tight crop.
+WHOLE_PHOTO_FACE_SHARE = 0.4
+# Smaller images are face crops already (face-mask-12k's are <= 224 px): no detector run needed.
+WHOLE_PHOTO_MIN_SIDE = 256
+
+FaceCropper = Callable[[np.ndarray], np.ndarray | None]
+
+
+@dataclass(frozen=True)
+class PreparedSet:
+    images: np.ndarray  # N x S x S x 3 RGB uint8, S = spec.resize_size
+    labels: np.ndarray  # N int64 indices into class_names
+    datasets: np.ndarray  # N str: which data folder each came from
+    cropped_from_photo: int
+    unreadable: int
+
+
+def detector_cropper(detector_name: str | None = None) -> tuple[str, FaceCropper]:
+    """The serving detector and margin, applied to whole photos only."""
+    detector = create_detector(detector_name or DEFAULT_DETECTOR)
+
+    def crop(image_bgr: np.ndarray) -> np.ndarray | None:
+        faces = detector.detect(image_bgr)
+        if not faces:
+            return None
+        face = max(faces, key=lambda f: f.width * f.height)
+        height, width = image_bgr.shape[:2]
+        if face.width * face.height >= WHOLE_PHOTO_FACE_SHARE * width * height:
+            return None
+        return crop_face(image_bgr, face.box, FACE_MARGIN)
+
+    return f"{detector.name}@{detector.threshold}/margin{FACE_MARGIN}", crop
+
+
+def _prepare_one(sample: Sample, spec: InputSpec, cropper: FaceCropper | None) -> tuple[np.ndarray, bool]:
+    image = read_image(sample.path)
+    might_be_photo = max(image.shape[:2]) >= WHOLE_PHOTO_MIN_SIDE
+    cropped = cropper(image) if cropper is not None and might_be_photo else None
+    chosen = cropped if cropped is not None else image
+    return resize_square(cv2.cvtColor(chosen, cv2.COLOR_BGR2RGB), spec), cropped is not None
+
+
+def _cache_path(samples: list[Sample], spec: InputSpec, cropper_key: str) -> Path:
+    digest = hashlib.sha1()
+    for sample in samples:
+        digest.update(f"{sample.path}|{sample.label}|{sample.given_split}\n".encode())
+    digest.update(f"{spec.resize_size}|{cropper_key}".encode())
+    return CACHE_DIR / f"{digest.hexdigest()[:16]}.npz"
+
+
+def prepare(
+    samples: list[Sample],
+    class_names: tuple[str, ...],
+    spec: InputSpec,
+    cropper: tuple[str, FaceCropper] | None = None,
+    desc: str = "prepare",
+) -> PreparedSet:
+    cropper_key, crop = cropper if cropper else ("none", None)
+    cache = _cache_path(samples, spec, cropper_key)
+    if cache.is_file():
+        with np.load(cache) as stored:
+            return PreparedSet(
+                stored["images"], stored["labels"], stored["datasets"], *stored["counts"].tolist()
+            )
+    images, labels, datasets, cropped_count, unreadable = [], [], [], 0, 0
+    for sample in tqdm(samples, desc=desc, unit="img", leave=False):
+        try:
+            square, was_cropped = _prepare_one(sample, spec, crop)
+        except ImageError as error:
+            logger.warning("skipped %s", error)
+            unreadable += 1
+            continue
+        images.append(square)
+        labels.append(class_names.index(sample.label))
+        datasets.append(sample.dataset)
+        cropped_count += was_cropped
+    if unreadable:
+        logger.warning("%s: skipped %d unreadable images", desc, unreadable)
+    size = spec.resize_size
+    prepared = PreparedSet(
+        np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8),
+        np.array(labels, dtype=np.int64),
+        np.array(datasets),
+        cropped_count,
+        unreadable,
+    )
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(
+        cache,
+        images=prepared.images,
+        labels=prepared.labels,
+        datasets=prepared.datasets,
+        counts=np.array([cropped_count, unreadable]),
+    )
+    return prepared

@@ -1,0 +1,245 @@
+"""The run format on disk, written by training and read by the metrics page.
+
+A run directory holds config.json, history.jsonl (one line per epoch), system.jsonl (resource
+samples), metrics.json (test figures, as `evaluate --json` writes them, plus roc_auc) and model.pt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from maskapp import PROJECT_ROOT, WEIGHTS_DIR
+from maskapp.errors import RunFormatError
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+HISTORY_FILE = "history.jsonl"
+SYSTEM_FILE = "system.jsonl"
+METRICS_FILE = "metrics.json"
+MODEL_FILE = "model.pt"
+
+RUN_ROOTS = (WEIGHTS_DIR / "runs", PROJECT_ROOT / "runs")
+# Extra folders holding run directories, separated by os.pathsep (e.g. runs kept on another disk).
+RUN_DIRS_ENV = "MASKAPP_RUN_DIRS"
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    lr: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SystemSample:
+    seconds: float  # since the run started
+    cpu_percent: float
+    ram_percent: float
+    rss_mb: float
+    gpu_util_percent: float | None = None
+    gpu_memory_mb: float | None = None
+
+
+@dataclass(frozen=True)
+class ClassMetrics:
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass(frozen=True)
+class EvalMetrics:
+    accuracy: float
+    balanced_accuracy: float
+    labels: list[str]
+    per_class: dict[str, ClassMetrics]
+    confusion_matrix: list[list[int]]
+    roc_auc: float | None = None
+
+    @property
+    def macro_f1(self) -> float:
+        return sum(m.f1 for m in self.per_class.values()) / len(self.per_class)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        if self.roc_auc is None:
+            data.pop("roc_auc")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> EvalMetrics:
+        return cls(
+            accuracy=float(data["accuracy"]),
+            balanced_accuracy=float(data["balanced_accuracy"]),
+            labels=list(data["labels"]),
+            per_class={k: ClassMetrics(**v) for k, v in data["per_class"].items()},
+            confusion_matrix=[[int(c) for c in row] for row in data["confusion_matrix"]],
+            roc_auc=None if data.get("roc_auc") is None else float(data["roc_auc"]),
+        )
+
+
+@dataclass(frozen=True)
+class Run:
+    path: Path
+    config: dict
+    history: list[EpochRecord]
+    system: list[SystemSample]
+    metrics: EvalMetrics | None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def architecture(self) -> str:
+        return str(self.config.get("model", "?"))
+
+
+def _finite_or_none(value):
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def append_jsonl(path: Path, record) -> None:
+    data = asdict(record) if hasattr(record, "__dataclass_fields__") else record
+    with path.open("a") as handle:
+        handle.write(json.dumps({k: _finite_or_none(v) for k, v in data.items()}) + "\n")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunFormatError(f"{path.parent.name}: {path.name} is missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RunFormatError(f"{path.parent.name}: {path.name} is not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise RunFormatError(f"{path.parent.name}: {path.name} must hold a JSON object")
+    return data
+
+
+def _is_number_or_none(value) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
+def _read_jsonl(path: Path, record_type, warnings: list[str]) -> list:
+    """Malformed lines are skipped with a warning, so one bad line does not hide a whole run."""
+    if not path.is_file():
+        warnings.append(f"{path.name} is missing")
+        return []
+    records = []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = record_type(**json.loads(line))
+        except (json.JSONDecodeError, TypeError) as error:
+            warnings.append(f"{path.name} line {number} skipped: {error}")
+            continue
+        wrong = [k for k, v in asdict(record).items() if not _is_number_or_none(v)]
+        if wrong:
+            warnings.append(f"{path.name} line {number} skipped: {', '.join(wrong)} must be numbers")
+            continue
+        records.append(record)
+    return records
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run directory; raises RunFormatError when config.json is missing or malformed."""
+    path = Path(path)
+    if not path.is_dir():
+        raise RunFormatError(f"run directory {path} does not exist")
+    config = _read_json(path / CONFIG_FILE)
+    warnings: list[str] = []
+    history = _read_jsonl(path / HISTORY_FILE, EpochRecord, warnings)
+    system = _read_jsonl(path / SYSTEM_FILE, SystemSample, warnings)
+    metrics = None
+    if (path / METRICS_FILE).is_file():
+        try:
+            metrics = EvalMetrics.from_dict(_read_json(path / METRICS_FILE))
+        except (KeyError, TypeError, ValueError, AttributeError, RunFormatError) as error:
+            warnings.append(f"{METRICS_FILE} is malformed: {error}")
+    else:
+        warnings.append(f"{METRICS_FILE} is missing")
+    return Run(path, config, history, system, metrics, warnings)
+
+
+def find_runs(*roots: str | Path) -> list[Path]:
+    """Run directories (those holding config.json) directly under each root, newest name last."""
+    found = []
+    for root in map(Path, roots):
+        if root.is_dir():
+            found.extend(sorted(p for p in root.iterdir() if (p / CONFIG_FILE).is_file()))
+    return found
+
+
+# --- the runs the app lists ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunProblem:
+    name: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RunListing:
+    runs: tuple[Run, ...]
+    problems: tuple[RunProblem, ...]
+
+
+def run_roots() -> tuple[Path, ...]:
+    """weights/runs/, runs/ and the folders named in MASKAPP_RUN_DIRS."""
+    extra = [Path(p) for p in os.environ.get(RUN_DIRS_ENV, "").split(os.pathsep) if p.strip()]
+    return (*RUN_ROOTS, *extra)
+
+
+def load_runs(roots: Iterable[Path] | None = None) -> RunListing:
+    """Every run under the roots; one that cannot be read becomes a problem, the others still load."""
+    roots = run_roots() if roots is None else tuple(roots)
+    runs, problems = [], []
+    for path in find_runs(*roots):
+        try:
+            runs.append(load_run(path))
+        except (RunFormatError, OSError) as error:
+            logger.warning("run %s skipped: %s", path, error)
+            problems.append(RunProblem(path.name, str(error)))
+    return RunListing(tuple(runs), tuple(problems))
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_for_weights(weights: Path, runs: Iterable[Run], checkpoint_config: dict | None = None) -> Run | None:
+    """The run that made the served weights: its model.pt is byte-identical, or (for a checkpoint
+    copied another way) its config.json is the config saved in the checkpoint."""
+    runs = list(runs)
+    if weights.is_file():
+        size, digest = weights.stat().st_size, None
+        for run in runs:
+            candidate = run.path / MODEL_FILE
+            if candidate.is_file() and candidate.stat().st_size == size:
+                digest = digest or _sha256(weights)
+                if _sha256(candidate) == digest:
+                    return run
+    if checkpoint_config:
+        for run in runs:
+            if run.config == json.loads(json.dumps(checkpoint_config, default=str)):
+                return run
+    return None

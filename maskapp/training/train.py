@@ -1,0 +1,404 @@
+"""`python -m maskapp train`: data folders -> seeded split -> augmentation -> training -> a run directory.
+
+MobileNetV2 keeps its first `frozen_blocks` blocks frozen; their outputs for several augmented views
+of each image are computed once, so each epoch only runs the last blocks and the head (what the
+field does when compute is short). The baseline CNN trains end to end on augmented images.
+Runs under torchrun as DistributedDataParallel (gloo on CPU, nccl on GPU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import os
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.distributed as torch_dist
+import torchvision
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from maskapp import PROJECT_ROOT
+from maskapp.config import TrainConfig
+from maskapp.errors import DataError
+from maskapp.training.augment import AugmentConfig, augment
+from maskapp.training.data import SPLITS, split_samples
+from maskapp.training.evaluate import compute_metrics, predict_rgb
+from maskapp.training.prepare import PreparedSet, detector_cropper, prepare
+from maskapp.training.runs import (
+    CONFIG_FILE,
+    HISTORY_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    SYSTEM_FILE,
+    EpochRecord,
+    append_jsonl,
+    write_json,
+)
+from maskapp.training.sysmon import SystemMonitor
+from maskapp.vision.classify import MaskClassifier
+from maskapp.vision.model import build_model, save_checkpoint
+from maskapp.vision.presets import InputSpec, to_model_input
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Distributed:
+    rank: int
+    world_size: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            torch_dist.barrier()
+
+
+def setup_distributed() -> Distributed:
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1:
+        return Distributed(0, 1, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    torch_dist.init_process_group(backend)
+    rank = torch_dist.get_rank()
+    if backend == "nccl":
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local_rank)
+        return Distributed(rank, world_size, torch.device("cuda", local_rank))
+    return Distributed(rank, world_size, torch.device("cpu"))
+
+
+def augmented_batch(images: np.ndarray, spec: InputSpec, rng: np.random.Generator) -> torch.Tensor:
+    config = AugmentConfig()
+    return torch.stack([to_model_input(augment(image, config, rng), spec) for image in images])
+
+
+def eval_batch(images: np.ndarray, spec: InputSpec) -> torch.Tensor:
+    return torch.stack([to_model_input(image, spec) for image in images])
+
+
+class TailModel(nn.Module):
+    """The trainable part of a MobileNetV2 whose first blocks' outputs are cached."""
+
+    def __init__(self, model: nn.Module, first_block: int):
+        super().__init__()
+        self.model, self.first_block = model, first_block
+
+    def forward(self, cached: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_from(cached.float(), self.first_block)
+
+
+@torch.inference_mode()
+def cache_block_outputs(model, first_block, images, spec, rng, views, batch_size, desc) -> list[torch.Tensor]:
+    """Outputs of model.features[:first_block] for `views` augmented views (0 views: the eval view)."""
+    prefix = model.features[:first_block].eval()
+    per_view = []
+    for view in range(max(views, 1)):
+        chunks = []
+        for start in tqdm(range(0, len(images), batch_size), desc=f"{desc} view {view + 1}", leave=False):
+            chunk = images[start : start + batch_size]
+            batch = augmented_batch(chunk, spec, rng) if views else eval_batch(chunk, spec)
+            chunks.append(prefix(batch).half())
+        per_view.append(torch.cat(chunks))
+    return per_view
+
+
+def make_optimizer(config: TrainConfig, parameters) -> torch.optim.Optimizer:
+    trainable = [p for p in parameters if p.requires_grad]
+    if config.optimizer == "adam":
+        return torch.optim.Adam(trainable, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(
+        trainable, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+
+
+@dataclass(frozen=True)
+class EpochFigures:
+    loss: float
+    accuracy: float
+
+
+def train_one_epoch(network, optimizer, batches, total, desc, show) -> EpochFigures:
+    network.train()
+    loss_sum, correct, seen = 0.0, 0, 0
+    progress = tqdm(batches, total=total, desc=desc, unit="batch", disable=not show, leave=False)
+    for inputs, targets in progress:
+        optimizer.zero_grad(set_to_none=True)
+        logits = network(inputs)
+        loss = nn.functional.cross_entropy(logits, targets)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.item() * len(targets)
+        correct += (logits.argmax(1) == targets).sum().item()
+        seen += len(targets)
+        progress.set_postfix(loss=f"{loss.item():.4f}")
+    return EpochFigures(loss_sum / max(seen, 1), correct / max(seen, 1))
+
+
+@torch.inference_mode()
+def evaluate_batches(network, batches) -> EpochFigures:
+    network.eval()
+    loss_sum, correct, seen = 0.0, 0, 0
+    for inputs, targets in batches:
+        logits = network(inputs)
+        loss_sum += nn.functional.cross_entropy(logits, targets, reduction="sum").item()
+        correct += (logits.argmax(1) == targets).sum().item()
+        seen += len(targets)
+    return EpochFigures(loss_sum / max(seen, 1), correct / max(seen, 1))
+
+
+def batches_of(inputs, labels: torch.Tensor, batch_size: int, order: np.ndarray | None = None):
+    order = np.arange(len(labels)) if order is None else order
+    for start in range(0, len(order), batch_size):
+        index = torch.from_numpy(order[start : start + batch_size])
+        yield (inputs(index) if callable(inputs) else inputs[index]), labels[index]
+
+
+class CachedTrainer:
+    """MobileNetV2 with frozen early blocks: epochs run over cached block outputs."""
+
+    def __init__(
+        self, model, config: TrainConfig, data: dict[str, PreparedSet], spec, dist: Distributed, rng
+    ):
+        first_block = config.frozen_blocks
+        for parameter in model.features[:first_block].parameters():
+            parameter.requires_grad = False
+        shard = slice(dist.rank, None, dist.world_size)
+        train = data["train"]
+        self.train_views = cache_block_outputs(
+            model,
+            first_block,
+            train.images[shard],
+            spec,
+            rng,
+            config.augment_views,
+            config.batch_size,
+            "cache train",
+        )
+        self.train_labels = torch.from_numpy(train.labels[shard])
+        self.val_inputs = cache_block_outputs(
+            model, first_block, data["val"].images, spec, rng, 0, config.batch_size, "cache val"
+        )[0]
+        self.val_labels = torch.from_numpy(data["val"].labels)
+        self.tail = TailModel(model, first_block)
+        self.network = DistributedDataParallel(self.tail) if dist.world_size > 1 else self.tail
+        self.steps = -(-len(self.train_labels) // config.batch_size)
+
+    def train_batches(self, epoch: int, batch_size: int, rng: np.random.Generator):
+        view = self.train_views[epoch % len(self.train_views)]
+        return batches_of(view, self.train_labels, batch_size, rng.permutation(len(self.train_labels)))
+
+    def val_batches(self, batch_size: int):
+        return batches_of(self.val_inputs, self.val_labels, batch_size)
+
+
+class FullTrainer:
+    """End-to-end training with augmentation on the fly (the baseline CNN)."""
+
+    def __init__(
+        self, model, config: TrainConfig, data: dict[str, PreparedSet], spec, dist: Distributed, rng
+    ):
+        shard = slice(dist.rank, None, dist.world_size)
+        self.train_images, self.spec, self.rng = data["train"].images[shard], spec, rng
+        self.train_labels = torch.from_numpy(data["train"].labels[shard])
+        self.val_images = data["val"].images
+        self.val_labels = torch.from_numpy(data["val"].labels)
+        self.network = DistributedDataParallel(model) if dist.world_size > 1 else model
+        self.steps = -(-len(self.train_labels) // config.batch_size)
+
+    def train_batches(self, epoch: int, batch_size: int, rng: np.random.Generator):
+        def load(index):
+            return augmented_batch(self.train_images[index.numpy()], self.spec, self.rng)
+
+        return batches_of(load, self.train_labels, batch_size, rng.permutation(len(self.train_labels)))
+
+    def val_batches(self, batch_size: int):
+        return batches_of(
+            lambda i: eval_batch(self.val_images[i.numpy()], self.spec), self.val_labels, batch_size
+        )
+
+
+def _git_commit() -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True
+        )
+    except OSError:
+        return None
+    return result.stdout.strip() or None
+
+
+def _run_dir(config: TrainConfig) -> Path:
+    name = config.name or f"{config.model}-{datetime.now():%Y%m%d-%H%M%S}"
+    path = (
+        (PROJECT_ROOT / config.out / name) if not Path(config.out).is_absolute() else Path(config.out) / name
+    )
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in (HISTORY_FILE, SYSTEM_FILE):
+        (path / stale).unlink(missing_ok=True)
+    return path
+
+
+def describe_run(config, split, data, dist, cropper_key, run_dir) -> dict:
+    return {
+        **config.to_dict(),
+        "class_names": list(split.class_names),
+        "data_counts": split.counts(),
+        "near_duplicate_groups": split.near_duplicate_groups,
+        "prepared": {
+            s: {
+                "images": len(d.labels),
+                "cropped_from_photo": d.cropped_from_photo,
+                "unreadable": d.unreadable,
+            }
+            for s, d in data.items()
+        },
+        "face_cropper": cropper_key,
+        "world_size": dist.world_size,
+        "device": str(dist.device),
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+            "opencv": cv2.__version__,
+            "numpy": np.__version__,
+        },
+        "git_commit": _git_commit(),
+        "started": datetime.now().isoformat(timespec="seconds"),
+        "run_dir": str(run_dir),
+    }
+
+
+def load_data(config: TrainConfig, spec: InputSpec, dist: Distributed):
+    split = split_samples(
+        config.data_paths(), seed=config.seed, fractions=config.split, max_hash_distance=config.hash_distance
+    )
+    if config.max_per_class:
+        split = cap_per_class(split, config.max_per_class, config.seed)
+    cropper = detector_cropper()
+    data = {}
+    for name in SPLITS:
+        if dist.is_main:  # one process fills the cache, the others read it
+            data[name] = prepare(split.of(name), split.class_names, spec, cropper, desc=f"prepare {name}")
+        dist.barrier()
+        if not dist.is_main:
+            data[name] = prepare(split.of(name), split.class_names, spec, cropper, desc=f"prepare {name}")
+    for name, prepared in data.items():
+        if len(prepared.labels) == 0:
+            raise_empty(name, config)
+    return split, data, cropper[0]
+
+
+def raise_empty(split_name: str, config: TrainConfig):
+    raise DataError(f"the {split_name} split of {list(config.data)} is empty; give more images per class")
+
+
+def cap_per_class(split, limit: int, seed: int):
+    rng = np.random.default_rng(seed)
+
+    def cap(samples):
+        kept = []
+        for label in split.class_names:
+            of_label = [s for s in samples if s.label == label]
+            picks = rng.permutation(len(of_label))[:limit]
+            kept.extend(of_label[i] for i in sorted(picks))
+        return kept
+
+    return type(split)(
+        cap(split.train), cap(split.val), cap(split.test), split.class_names, split.near_duplicate_groups
+    )
+
+
+def test_metrics(model, class_names, spec, test: PreparedSet) -> dict:
+    """Test figures through the serving classifier, overall and per data folder."""
+    classifier = MaskClassifier(model.cpu().eval(), class_names, spec, "")
+    probs = predict_rgb(classifier, test.images, desc="test")
+    metrics = compute_metrics(test.labels, probs, class_names).to_dict()
+    metrics["per_dataset"] = {
+        name: compute_metrics(
+            test.labels[test.datasets == name], probs[test.datasets == name], class_names
+        ).to_dict()
+        for name in sorted(set(test.datasets.tolist()))
+    }
+    return metrics
+
+
+def fit(config: TrainConfig) -> Path:
+    dist = setup_distributed()
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed + dist.rank)
+    spec = InputSpec(input_size=config.input_size)
+    split, data, cropper_key = load_data(config, spec, dist)
+    model = build_model(config.model, len(split.class_names), input_size=spec.input_size).to(dist.device)
+    run_dir = _run_dir(config) if dist.is_main else None
+    description = describe_run(config, split, data, dist, cropper_key, run_dir) if dist.is_main else {}
+    if dist.is_main:
+        write_json(run_dir / CONFIG_FILE, description)
+    trainer_type = (
+        CachedTrainer if config.model == "mobilenet_v2" and config.frozen_blocks > 0 else FullTrainer
+    )
+    with SystemMonitor(run_dir / SYSTEM_FILE) if dist.is_main else contextlib.nullcontext():
+        trainer = trainer_type(model, config, data, spec, dist, rng)
+        best_state = train_epochs(trainer, model, config, dist, rng, run_dir)
+    if dist.is_main:
+        model.load_state_dict(best_state)
+        save_checkpoint(run_dir / MODEL_FILE, model, config.model, split.class_names, spec, description)
+        metrics = test_metrics(model, split.class_names, spec, data["test"])
+        write_json(run_dir / METRICS_FILE, metrics)
+        logger.info("test accuracy %.4f, run written to %s", metrics["accuracy"], run_dir)
+    if dist.world_size > 1:
+        torch_dist.destroy_process_group()
+    return run_dir
+
+
+def train_epochs(trainer, model, config, dist, rng, run_dir) -> dict:
+    optimizer = make_optimizer(config, model.parameters())
+    best_loss, best_state = float("inf"), copy.deepcopy(model.state_dict())
+    for epoch in range(config.epochs):
+        started = time.monotonic()
+        batches = trainer.train_batches(epoch, config.batch_size, rng)
+        figures = train_one_epoch(
+            trainer.network,
+            optimizer,
+            batches,
+            trainer.steps,
+            f"epoch {epoch + 1}/{config.epochs}",
+            dist.is_main,
+        )
+        val = evaluate_batches(trainer.network, trainer.val_batches(config.batch_size * 2))
+        if val.loss < best_loss:  # keep the best epoch by validation loss
+            best_loss, best_state = val.loss, copy.deepcopy(model.state_dict())
+        if dist.is_main:
+            record = EpochRecord(
+                epoch + 1,
+                figures.loss,
+                figures.accuracy,
+                val.loss,
+                val.accuracy,
+                optimizer.param_groups[0]["lr"],
+                round(time.monotonic() - started, 2),
+            )
+            append_jsonl(run_dir / HISTORY_FILE, record)
+            logger.info(
+                "epoch %d: train loss %.4f acc %.4f | val loss %.4f acc %.4f",
+                epoch + 1,
+                figures.loss,
+                figures.accuracy,
+                val.loss,
+                val.accuracy,
+            )
+    return best_state

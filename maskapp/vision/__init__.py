@@ -1,0 +1,2 @@
+"""Frames to faces and labels: detectors, crops, the classifier and its preprocessing, the pipeline,
+drawing."""

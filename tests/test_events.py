@@ -1,0 +1,518 @@
+"""The event log on real SQLite files: rows once per person, aggregate-only mode, crash safety, bad files,
+a locked database, and the report on a hand-made log with hand-checked numbers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from maskapp import PROJECT_ROOT
+from maskapp.errors import EventStoreError, MaskappError
+from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservation
+from maskapp.events.report import EventLog
+from maskapp.events.store import (
+    DEFAULT_EVENTS_PATH,
+    AggregateWindow,
+    Event,
+    SqliteEventStore,
+    iso_utc,
+    redact_source,
+)
+
+T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """Time that moves only when a test says so."""
+
+    def __init__(self, start: datetime = T0) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class ListHook:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def notify(self, event: Event) -> None:
+        self.events.append(event)
+
+
+def rows(path: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def see(person: int, label: str, settled: bool = True) -> PersonObservation:
+    return PersonObservation(person, label, settled)
+
+
+# --- once per person ---------------------------------------------------------------------------------
+
+
+def run_scene(recorder: EventRecorder, clock: FakeClock) -> None:
+    """60 frames: 1 compliant; 2 non-compliant, settles at frame 10, flips to with_mask at 20 and back at 25;
+    3 settles mask_worn_incorrectly at 3 and leaves at 30; 4 is unsettled without_mask and leaves at 42."""
+    for frame in range(60):
+        seen = [see(1, "with_mask", settled=frame >= 5)]
+        label2 = "with_mask" if 20 <= frame < 25 else "without_mask"
+        seen.append(see(2, label2, settled=frame >= 10))
+        if frame < 30:
+            seen.append(see(3, "mask_worn_incorrectly", settled=frame >= 3))
+        if 40 <= frame < 42:
+            seen.append(see(4, "without_mask", settled=False))
+        ended = [EndedPerson(3, "mask_worn_incorrectly")] if frame == 30 else []
+        ended += [EndedPerson(4, "without_mask")] if frame == 42 else []
+        recorder.observe(frame, seen, ended)
+        clock.advance(0.1)
+    recorder.close(60)
+
+
+def test_one_violation_per_non_compliant_person_across_many_frames(tmp_path):
+    path, clock, hook = tmp_path / "log.sqlite", FakeClock(), ListHook()
+    with SqliteEventStore(path) as store:
+        recorder = EventRecorder(store, "door", hook=hook, clock=clock)
+        run_scene(recorder, clock)
+        summary = recorder.summary()
+
+    table = rows(path, "SELECT kind, person, label, frame FROM events ORDER BY id")
+    seen = [(p, label, f) for kind, p, label, f in table if kind == "person_seen"]
+    violations = [(p, label, f) for kind, p, label, f in table if kind == "violation"]
+    left = sorted((p, label, f) for kind, p, label, f in table if kind == "person_left")
+    assert seen == [
+        (1, "with_mask", 0),
+        (2, "without_mask", 0),
+        (3, "mask_worn_incorrectly", 0),
+        (4, "without_mask", 40),
+    ]
+    # Person 2 flips to with_mask and back: still one violation. Person 4 never settled: none.
+    assert violations == [(3, "mask_worn_incorrectly", 3), (2, "without_mask", 10)]
+    assert left == [
+        (1, "with_mask", 60),
+        (2, "without_mask", 60),
+        (3, "mask_worn_incorrectly", 30),
+        (4, "without_mask", 42),
+    ]
+    assert [(e.person, e.kind) for e in hook.events] == [(3, "violation"), (2, "violation")]
+    assert summary.people_seen == 4 and summary.people_present == 0 and summary.violations == 2
+    assert summary.people_by_verdict == {"with_mask": 1, "without_mask": 2, "mask_worn_incorrectly": 1}
+    assert summary.compliance == pytest.approx(0.25)
+    assert summary.events_written == len(table) == 10 and summary.dropped_writes == 0
+
+
+def test_rows_hold_iso_utc_time_source_run_and_no_image(tmp_path):
+    path, clock = tmp_path / "log.sqlite", FakeClock()
+    with SqliteEventStore(path) as store:
+        EventRecorder(store, "door", clock=clock, run="r1").observe(7, [see(1, "without_mask")])
+    ((time_, source, run, person, kind, label, frame),) = rows(
+        path, "SELECT time, source, run, person, kind, label, frame FROM events WHERE kind = 'violation'"
+    )
+    assert (time_, source, run, person, kind, label, frame) == (
+        "2026-11-26T09:00:00.000+00:00",
+        "door",
+        "r1",
+        1,
+        "violation",
+        "without_mask",
+        7,
+    )
+    columns = {c[1]: c[2] for c in rows(path, "PRAGMA table_info(events)")}
+    assert "BLOB" not in columns.values()
+    assert rows(path, "PRAGMA journal_mode") == [("wal",)]
+
+
+def test_close_ends_everyone_still_present_as_on_a_dropped_stream(tmp_path):
+    path = tmp_path / "log.sqlite"
+    with SqliteEventStore(path) as store:
+        recorder = EventRecorder(store, "rtsp://cam", clock=FakeClock())
+        recorder.observe(0, [see(1, "with_mask"), see(2, "without_mask", settled=False)])
+        recorder.observe(1, [see(1, "with_mask"), see(2, "mask_worn_incorrectly", settled=False)])
+        closed = recorder.close(2)
+        assert recorder.close(3) == []  # a second close does nothing
+    assert [(e.kind, e.person, e.label, e.frame) for e in closed] == [
+        ("person_left", 1, "with_mask", 2),
+        ("person_left", 2, "mask_worn_incorrectly", 2),
+    ]
+    assert rows(path, "SELECT COUNT(*) FROM events WHERE kind = 'person_left'") == [(2,)]
+    with pytest.raises(RuntimeError):
+        recorder.observe(4, [])
+
+
+def test_any_class_names_and_compliant_labels(tmp_path):
+    with SqliteEventStore(tmp_path / "log.sqlite") as store:
+        recorder = EventRecorder(store, "x", compliant_labels=("mask",), clock=FakeClock())
+        events = recorder.observe(0, [see(1, "mask"), see(2, "no_mask")])
+        recorder.close(1)
+    assert [(e.kind, e.person) for e in events if e.kind == "violation"] == [("violation", 2)]
+    assert recorder.summary().people_by_verdict == {"mask": 1, "no_mask": 1}
+    assert recorder.summary().compliance == 0.5
+
+
+def test_a_failing_hook_is_logged_and_recording_goes_on(tmp_path, caplog):
+    class BrokenHook:
+        def notify(self, event: Event) -> None:
+            raise ConnectionError("gate unplugged")
+
+    with SqliteEventStore(tmp_path / "log.sqlite") as store:
+        recorder = EventRecorder(store, "door", hook=BrokenHook(), clock=FakeClock())
+        with caplog.at_level(logging.WARNING):
+            recorder.observe(0, [see(1, "without_mask")])
+        recorder.close(1)
+        assert store.stats().events_written == 3
+    assert recorder.summary().hook_errors == 1
+    assert "violation hook failed" in caplog.text
+
+
+def test_stream_credentials_never_reach_the_log(tmp_path):
+    assert redact_source("rtsp://admin:secret@10.0.0.5:554/live?token=abc") == "rtsp://10.0.0.5:554/live"
+    assert redact_source("0") == "0"
+    path = tmp_path / "log.sqlite"
+    with SqliteEventStore(path) as store:
+        recorder = EventRecorder(store, "rtsp://admin:secret@cam/live", clock=FakeClock())
+        recorder.observe(0, [see(1, "with_mask")])
+    assert rows(path, "SELECT DISTINCT source FROM events") == [("rtsp://cam/live",)]
+    assert b"secret" not in b"".join(f.read_bytes() for f in tmp_path.glob("log.sqlite*"))
+
+
+# --- aggregate-only mode -------------------------------------------------------------------------------
+
+
+def test_aggregate_mode_stores_only_counts_per_window(tmp_path):
+    """10 minutes at one frame per second, 5-minute windows; people leave at known times."""
+    path, clock = tmp_path / "agg.sqlite", FakeClock(T0 + timedelta(minutes=2))  # starts mid-window
+    leaves = {
+        30: (1, "with_mask"),
+        200: (2, "without_mask"),
+        400: (3, "with_mask"),
+        500: (4, "mask_worn_incorrectly"),
+    }
+    hook = ListHook()
+    with SqliteEventStore(path) as store:
+        recorder = EventRecorder(store, "hall", aggregate_minutes=5, clock=clock, hook=hook)
+        for frame in range(600):
+            present = [see(p, label) for left_at, (p, label) in leaves.items() if left_at > frame]
+            present.append(see(5, "without_mask"))
+            ended = [EndedPerson(*leaves[frame])] if frame in leaves else []
+            recorder.observe(frame, present, ended)
+            clock.advance(1)
+        recorder.close(600)  # person 5 is counted on close, in the last window
+
+    assert rows(path, "SELECT COUNT(*) FROM events") == [(0,)]
+    windows = rows(
+        path,
+        "SELECT window_start, window_end, source, with_mask, mask_worn_incorrectly, without_mask, total "
+        "FROM aggregates ORDER BY window_start",
+    )
+    # Left at 09:02:30 (1) -> the 09:00 window; 09:05:20 (2) and 09:08:40 (3) -> 09:05;
+    # 09:10:20 (4) and the close at 09:12:00 (5) -> 09:10.
+    assert windows == [
+        ("2026-11-26T09:00:00.000+00:00", "2026-11-26T09:05:00.000+00:00", "hall", 1, 0, 0, 1),
+        ("2026-11-26T09:05:00.000+00:00", "2026-11-26T09:10:00.000+00:00", "hall", 1, 0, 1, 2),
+        ("2026-11-26T09:10:00.000+00:00", "2026-11-26T09:15:00.000+00:00", "hall", 0, 1, 1, 2),
+    ]
+    assert sum(w[-1] for w in windows) == 5  # each person counted exactly once
+    # The gate is still told in real time (the hook gets no image), once per non-compliant person.
+    assert sorted(e.person for e in hook.events) == [2, 4, 5]
+
+
+def test_aggregate_mode_keeps_any_class_name_in_its_counts(tmp_path):
+    path = tmp_path / "agg.sqlite"
+    with SqliteEventStore(path) as store:
+        recorder = EventRecorder(
+            store, "x", aggregate_minutes=1, clock=FakeClock(), compliant_labels=("mask",)
+        )
+        recorder.observe(0, [see(1, "mask"), see(2, "no_mask")])
+        recorder.close(1)
+    assert rows(path, "SELECT total, counts FROM aggregates") == [(2, '{"mask": 1, "no_mask": 1}')]
+    assert rows(path, "SELECT COUNT(*) FROM events") == [(0,)]
+
+
+@pytest.mark.parametrize("minutes", [-5, float("nan"), float("inf")])
+def test_aggregate_window_must_be_positive(tmp_path, minutes):
+    with SqliteEventStore(tmp_path / "a.sqlite") as store, pytest.raises(EventStoreError, match="positive"):
+        EventRecorder(store, "x", aggregate_minutes=minutes)
+
+
+# --- crash safety ------------------------------------------------------------------------------------
+
+CHILD = """
+import sys, time
+from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservation
+from maskapp.events.store import SqliteEventStore
+
+recorder = EventRecorder(SqliteEventStore(sys.argv[1]), "crash-cam")
+frame = 0
+while True:
+    frame += 1
+    ended = [EndedPerson(frame - 1, "without_mask")] if frame > 1 else []
+    recorder.observe(frame, [PersonObservation(frame, "without_mask", True)], ended)
+    print(frame, flush=True)  # after the commit: every printed frame must be on disk
+    time.sleep(0.002)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "Ctrl-C"])
+def test_rows_written_before_a_kill_survive(tmp_path, sig):
+    path = tmp_path / "crash.sqlite"
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(path)], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        last = 0
+        while last < 40:
+            line = child.stdout.readline()
+            assert line, "the child died before recording 40 frames"
+            last = int(line)
+        os.kill(child.pid, sig)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.stdout.close()
+    assert child.returncode != 0
+
+    assert rows(path, "PRAGMA integrity_check") == [("ok",)]
+    seen = {p for (p,) in rows(path, "SELECT person FROM events WHERE kind = 'person_seen'")}
+    violated = {p for (p,) in rows(path, "SELECT person FROM events WHERE kind = 'violation'")}
+    assert set(range(1, last + 1)) <= seen and set(range(1, last + 1)) <= violated
+    with EventLog(path) as log:  # the report reads the killed run; its last person never left
+        (source,) = log.summary().sources
+    assert source.source == "crash-cam" and source.still_present == 1 and source.people == len(seen)
+    with SqliteEventStore(path) as store:  # and a new run can append to it
+        assert store.write_events([Event(iso_utc(T0), "cam", "r2", 1, "person_seen", "with_mask", 0)])
+
+
+# --- bad paths and files -------------------------------------------------------------------------------
+
+
+def test_a_path_that_cannot_be_written_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where a folder should be")
+    with pytest.raises(EventStoreError, match=r"not_a_folder.*writable folder"):
+        SqliteEventStore(blocker / "events.sqlite")
+    with pytest.raises(EventStoreError, match="is a folder"):
+        SqliteEventStore(tmp_path)
+
+
+def test_a_corrupt_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "events.sqlite"
+    path.write_bytes(os.urandom(8192))
+    with pytest.raises(EventStoreError, match=r"events\.sqlite.*corrupt or not an SQLite database"):
+        SqliteEventStore(path)
+    with pytest.raises(EventStoreError, match="corrupt or not an SQLite database"):
+        EventLog(path)
+
+
+def test_another_programs_database_is_refused(tmp_path):
+    path = tmp_path / "other.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE users (name TEXT)")
+    for opener in (SqliteEventStore, EventLog):
+        with pytest.raises(
+            EventStoreError, match=r"other\.sqlite is an SQLite database but not a maskapp events log"
+        ):
+            opener(path)
+    assert rows(path, "SELECT name FROM sqlite_master") == [("users",)]  # left as it was
+
+
+def test_report_needs_an_existing_maskapp_log(tmp_path):
+    with pytest.raises(EventStoreError, match="no events database"):
+        EventLog(tmp_path / "missing.sqlite")
+    (tmp_path / "empty.sqlite").touch()
+    with pytest.raises(EventStoreError, match="not a maskapp events log"):
+        EventLog(tmp_path / "empty.sqlite")
+    assert issubclass(EventStoreError, MaskappError)
+
+
+def test_a_locked_database_drops_the_write_logs_and_goes_on(tmp_path, caplog):
+    path, clock = tmp_path / "locked.sqlite", FakeClock()
+    with SqliteEventStore(path) as store:
+        recorder = EventRecorder(store, "door", clock=clock)
+        recorder.observe(0, [see(1, "with_mask")])
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING):
+            events = recorder.observe(1, [see(2, "without_mask")])
+        blocked = time.monotonic() - started
+        other.execute("ROLLBACK")
+        other.close()
+        recorder.observe(2, [see(3, "with_mask")])
+        recorder.close(3)
+        stats = store.stats()
+    assert blocked < 1.0  # retried briefly, did not hang the frame loop
+    assert [e.kind for e in events] == ["person_seen", "violation"]  # still returned for the page
+    assert "locked" in caplog.text and "dropped" in caplog.text
+    assert (stats.dropped_writes, stats.dropped_rows) == (1, 2)
+    assert recorder.summary().dropped_writes == 1
+    assert rows(path, "SELECT person, kind FROM events ORDER BY id") == [
+        (1, "person_seen"),
+        (3, "person_seen"),
+        (1, "person_left"),
+        (2, "person_left"),
+        (3, "person_left"),
+    ]
+
+
+def test_a_database_locked_before_start_is_a_clear_error(tmp_path):
+    path = tmp_path / "busy.sqlite"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # a fresh file, rollback journal: even reading waits
+    try:
+        with pytest.raises(EventStoreError, match=r"busy\.sqlite.*locked by another"):
+            SqliteEventStore(path)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+def test_the_default_log_lives_in_a_git_ignored_folder():
+    assert DEFAULT_EVENTS_PATH.parent == PROJECT_ROOT / "events"
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", str(DEFAULT_EVENTS_PATH)], cwd=PROJECT_ROOT, check=False
+    )
+    assert ignored.returncode == 0
+
+
+# --- the report on a hand-made log ---------------------------------------------------------------------
+
+
+def at(hour: int, minute: int) -> str:
+    return iso_utc(datetime(2026, 11, 26, hour, minute, tzinfo=UTC))
+
+
+HAND_MADE = [
+    Event(at(9, 10), "door", "r1", 1, "person_seen", "with_mask", 10),
+    Event(at(9, 15), "door", "r1", 2, "person_seen", "without_mask", 20),
+    Event(at(9, 16), "door", "r1", 2, "violation", "without_mask", 25),
+    Event(at(9, 20), "door", "r1", 1, "person_left", "with_mask", 30),
+    Event(at(10, 5), "door", "r1", 2, "person_left", "without_mask", 40),
+    Event(at(10, 30), "door", "r1", 3, "person_seen", "with_mask", 50),  # provisional label
+    Event(at(10, 31), "door", "r1", 3, "violation", "mask_worn_incorrectly", 55),
+    Event(at(10, 40), "door", "r1", 3, "person_left", "mask_worn_incorrectly", 60),
+    # A new run: person number 1 again, a different person; never left.
+    Event(at(10, 50), "door", "r2", 1, "person_seen", "with_mask", 1),
+]
+HAND_WINDOWS = [
+    AggregateWindow(at(9, 0), at(9, 15), "hall", {"with_mask": 3, "without_mask": 1}),
+    AggregateWindow(at(10, 0), at(10, 15), "hall", {"with_mask": 2}),
+]
+
+
+@pytest.fixture
+def hand_made_log(tmp_path) -> Path:
+    path = tmp_path / "hand.sqlite"
+    with SqliteEventStore(path) as store:
+        assert store.write_events(HAND_MADE)
+        for window in HAND_WINDOWS:
+            assert store.write_window(window)
+    return path
+
+
+def test_report_summary_by_source(hand_made_log):
+    with EventLog(hand_made_log) as log:
+        summary = log.summary()
+    door, hall = summary.sources
+    assert (door.source, door.people, door.violations, door.still_present) == ("door", 4, 2, 1)
+    assert door.by_verdict == {"with_mask": 2, "without_mask": 1, "mask_worn_incorrectly": 1}
+    assert door.compliance == 0.5
+    assert (door.first_time, door.last_time) == (at(9, 10), at(10, 50))
+    assert (hall.source, hall.people, hall.aggregate_windows, hall.violations) == ("hall", 6, 2, 0)
+    assert hall.by_verdict == {"with_mask": 5, "without_mask": 1}
+    assert hall.compliance == pytest.approx(5 / 6)
+    assert (hall.first_time, hall.last_time) == (at(9, 0), at(10, 15))
+    assert (summary.events, summary.people, len(summary.windows)) == (9, 10, 2)
+    assert summary.compliance == pytest.approx(7 / 10)
+
+
+def test_report_people_per_hour_and_compliance_over_time(hand_made_log):
+    with EventLog(hand_made_log) as log:
+        hours = log.people_per_hour()
+        points = log.compliance_over_time()
+    assert [(h.start[11:16], h.source, h.by_verdict) for h in hours] == [
+        ("09:00", "door", {"with_mask": 1}),
+        ("09:00", "hall", {"with_mask": 3, "without_mask": 1}),
+        ("10:00", "door", {"without_mask": 1, "mask_worn_incorrectly": 1, "with_mask": 1}),
+        ("10:00", "hall", {"with_mask": 2}),
+    ]
+    assert [(p.source, p.people, round(p.compliance, 4)) for p in points] == [
+        ("door", 1, 1.0),
+        ("hall", 4, 0.75),
+        ("door", 3, 0.3333),
+        ("hall", 2, 1.0),
+    ]
+
+
+def test_report_on_idle_windows_only(tmp_path):
+    path = tmp_path / "idle.sqlite"
+    with SqliteEventStore(path) as store:
+        store.write_window(AggregateWindow(at(9, 0), at(9, 5), "hall", {}))
+    with EventLog(path) as log:
+        (hall,) = log.summary().sources
+        assert (hall.people, hall.aggregate_windows, hall.compliance) == (0, 1, None)
+        assert log.people_per_hour() == [] and log.compliance_over_time() == []
+
+
+def test_report_date_filter(hand_made_log):
+    since_ten = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+    with EventLog(hand_made_log) as log:
+        door, hall = log.summary(start=since_ten).sources
+        assert (door.people, door.violations, hall.people) == (3, 1, 2)
+        assert [e.person for e in log.violations(start=since_ten)] == [3]
+        assert log.summary(end=date(2026, 11, 25)).sources == []  # the day before: nothing
+        assert log.summary(start=date(2026, 11, 26), end=date(2026, 11, 26)).events == 9  # through that day
+        naive_nine_thirty = datetime(2026, 11, 26, 9, 30)  # naive = UTC
+        assert len(log.events(end=naive_nine_thirty)) == 4
+        with pytest.raises(EventStoreError, match="allowed: person_seen, violation, person_left"):
+            log.events(kinds=("arrival",))
+
+
+def test_report_csv_export(hand_made_log, tmp_path):
+    out = tmp_path / "events.csv"
+    with EventLog(hand_made_log) as log:
+        assert log.export_csv(out) == 9
+        text = log.events_csv(kinds=("violation",))
+    exported = list(csv.DictReader(out.open(newline="")))
+    assert list(exported[0]) == ["time", "source", "run", "person", "kind", "label", "frame"]
+    assert exported[2] == {
+        "time": at(9, 16),
+        "source": "door",
+        "run": "r1",
+        "person": "2",
+        "kind": "violation",
+        "label": "without_mask",
+        "frame": "25",
+    }
+    assert [row["person"] for row in csv.DictReader(io.StringIO(text))] == ["2", "3"]
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_csv_cells_cannot_run_as_spreadsheet_formulas(tmp_path):
+    path = tmp_path / "f.sqlite"
+    with SqliteEventStore(path) as store:
+        store.write_events([Event(at(9, 0), "=HYPERLINK(1)", "r", 1, "person_seen", "with_mask", 0)])
+    with EventLog(path) as log:
+        (row,) = csv.DictReader(io.StringIO(log.events_csv()))
+    assert row["source"] == "'=HYPERLINK(1)"
+
+
+def test_csv_to_an_unwritable_place_is_a_clear_error(hand_made_log, tmp_path):
+    with EventLog(hand_made_log) as log, pytest.raises(EventStoreError, match="cannot write CSV"):
+        log.export_csv(tmp_path / "no_such_folder" / "out.csv")
