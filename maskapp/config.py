@@ -14,13 +14,22 @@ from pathlib import Path
 from maskapp import DEFAULT_WEIGHTS, PROJECT_ROOT
 from maskapp.errors import DetectorError
 
-DEFAULT_DATA = ("../shared/datasets/face-mask-2class", "../shared/datasets/face-mask-12k")
+DEFAULT_DATA = (
+    "../shared/datasets/face-mask-ilc",
+    "../shared/datasets/maskedface-net-sample",
+    "../shared/datasets/face-mask-2class",
+    "../shared/datasets/face-mask-12k",
+)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     data: tuple[str, ...] = field(
-        default=DEFAULT_DATA, metadata={"help": "class folders (repeat --data); relative to the project root"}
+        default=DEFAULT_DATA,
+        metadata={
+            "help": "class folders (repeat --data), relative to the project root; real badly worn masks "
+            "(ilc), synthetic ones (maskedface-net, non-commercial licence) and the two 2-class sets"
+        },
     )
     model: str = field(default="mobilenet_v2", metadata={"help": "mobilenet_v2 (transfer) or cnn (baseline)"})
     epochs: int = field(default=12, metadata={"help": "the papers train 12 epochs"})
@@ -54,7 +63,8 @@ class TrainConfig:
         },
     )
     augment_views: int = field(
-        default=4, metadata={"help": "augmented views cached per training image when blocks are frozen"}
+        default=3,
+        metadata={"help": "augmented views cached per training image when blocks are frozen (CPU budget)"},
     )
     max_per_class: int = field(
         default=0, metadata={"help": "cap images per class and split (0: all); for smoke runs"}

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from maskapp.training.occlude import occlude
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -21,6 +23,8 @@ class AugmentConfig:
     # resolution at random so "blurry means no mask" cannot be learned.
     downscale_probability: float = 0.5
     downscale_min_side: int = 16
+    # Share of unmasked training views with a hand, phone, paper, ... over the mouth (still unmasked).
+    occlude_probability: float = 0.3
 
 
 def _random_affine(image: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
@@ -50,8 +54,13 @@ def _photometric(image: np.ndarray, config: AugmentConfig, rng: np.random.Genera
     return np.clip((image.astype(np.float32) - mean) * alpha + mean + beta, 0, 255).astype(np.uint8)
 
 
-def augment(image: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
-    """One random view of a square RGB uint8 image, same size."""
+def augment(
+    image: np.ndarray, config: AugmentConfig, rng: np.random.Generator, *, may_occlude: bool = False
+) -> np.ndarray:
+    """One random view of a square RGB uint8 image, same size. `may_occlude`: an unmasked face, which
+    may get a hand or an object over its mouth and stays unmasked."""
+    if may_occlude and rng.random() < config.occlude_probability:
+        image = occlude(image, rng)
     if rng.random() < config.flip_probability:
         image = image[:, ::-1]
     image = _random_affine(np.ascontiguousarray(image), config, rng)

@@ -8,6 +8,7 @@ never straddles two splits.
 
 from __future__ import annotations
 
+import csv
 import logging
 import random
 from collections import Counter
@@ -18,6 +19,7 @@ import cv2
 import numpy as np
 
 from maskapp.errors import DataError, ImageError
+from maskapp.labels import canonical_label, ordered_classes
 from maskapp.media.images import list_images, read_image
 
 logger = logging.getLogger(__name__)
@@ -32,6 +34,8 @@ class Sample:
     label: str
     dataset: str
     given_split: str | None  # the split the data set ships with, if any
+    source_photo: str | None = None  # crops of one photo must stay in one split
+    face_box: tuple[int, int, int, int] | None = None  # the labelled face inside a crop with context
 
 
 @dataclass(frozen=True)
@@ -59,8 +63,30 @@ def _class_folders(folder: Path) -> dict[str, Path]:
     return {p.name: p for p in sorted(folder.iterdir()) if p.is_dir()}
 
 
+@dataclass(frozen=True)
+class ManifestEntry:
+    source_photo: str | None
+    face_box: tuple[int, int, int, int] | None
+
+
+def read_manifest(folder: Path) -> dict[str, ManifestEntry]:
+    """manifest.csv rows by relative file path, when the folder ships one with source photos or boxes."""
+    path = folder / "manifest.csv"
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    entries = {}
+    for row in rows:
+        box_fields = [row.get(f"face_{k}") for k in ("x1", "y1", "x2", "y2")]
+        box = tuple(int(float(v)) for v in box_fields) if all(box_fields) else None
+        entries[row["file"]] = ManifestEntry(row.get("source_photo") or None, box)
+    return entries
+
+
 def scan_class_folders(folder: Path, dataset: str, given_split: str | None) -> list[Sample]:
     classes = _class_folders(folder)
+    manifest = read_manifest(folder)
     if not classes:
         raise DataError(
             f"{folder} has no class subfolders; expected e.g. {folder}/with_mask/ and without_mask/"
@@ -70,7 +96,10 @@ def scan_class_folders(folder: Path, dataset: str, given_split: str | None) -> l
         paths = list_images(class_dir)
         if not paths:
             raise DataError(f"class folder {class_dir} holds no images (allowed: jpg, png, webp, bmp, ...)")
-        samples.extend(Sample(p, label, dataset, given_split) for p in paths)
+        canonical = canonical_label(label)
+        for path in paths:
+            entry = manifest.get(f"{label}/{path.name}", ManifestEntry(None, None))
+            samples.append(Sample(path, canonical, dataset, given_split, entry.source_photo, entry.face_box))
     return samples
 
 
@@ -120,6 +149,23 @@ def group_near_duplicates(hashes: list[np.ndarray | None], max_distance: int) ->
     return [root(i) for i in range(len(hashes))]
 
 
+def join_source_photos(samples: list[Sample], groups: list[int]) -> list[int]:
+    """Crops cut from one photo share a group, so a photo never straddles two splits."""
+    parent = {group: group for group in groups}
+
+    def root(group: int) -> int:
+        while parent[group] != group:
+            group = parent[group]
+        return group
+
+    anchor_of_photo: dict[tuple[str, str], int] = {}
+    for sample, group in zip(samples, groups, strict=True):
+        if sample.source_photo is not None:
+            anchor = anchor_of_photo.setdefault((sample.dataset, sample.source_photo), group)
+            parent[root(group)] = root(anchor)
+    return [root(group) for group in groups]
+
+
 def _assign_group_splits(samples, groups, fractions, seed) -> dict[int, str]:
     """A group takes the given split of any member (test wins over val over train), else a seeded draw."""
     members: dict[int, list[Sample]] = {}
@@ -146,7 +192,7 @@ def split_samples(
     folders: list[str | Path], *, seed: int, fractions: tuple[float, float, float], max_hash_distance: int
 ) -> SplitSamples:
     samples = [s for folder in folders for s in scan_dataset(folder)]
-    class_names = tuple(sorted({s.label for s in samples}))
+    class_names = ordered_classes(s.label for s in samples)
     if len(class_names) < 2:
         raise DataError(
             f"need at least two classes, found {list(class_names)} in {[str(f) for f in folders]}"
@@ -155,7 +201,7 @@ def split_samples(
     unreadable = sum(h is None for h in hashes)
     if unreadable:
         logger.warning("skipped %d unreadable images", unreadable)
-    groups = group_near_duplicates(hashes, max_hash_distance)
+    groups = join_source_photos(samples, group_near_duplicates(hashes, max_hash_distance))
     assignment = _assign_group_splits(samples, groups, fractions, seed)
     by_split: dict[str, list[Sample]] = {split: [] for split in SPLITS}
     for sample, group, image_hash in zip(samples, groups, hashes, strict=True):

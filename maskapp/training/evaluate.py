@@ -14,6 +14,7 @@ from tqdm import tqdm
 from maskapp import DEFAULT_WEIGHTS
 from maskapp.config import TrainConfig
 from maskapp.errors import DataError, ImageError
+from maskapp.labels import COMPLIANT_LABEL
 from maskapp.media.images import read_image
 from maskapp.training.data import scan_class_folders, split_samples
 from maskapp.training.prepare import detector_cropper, prepare
@@ -69,6 +70,28 @@ def compute_metrics(true_labels: np.ndarray, probs: np.ndarray, class_names: tup
         confusion_matrix=confusion.tolist(),
         roc_auc=auc,
     )
+
+
+# The threshold keeps at least this share of masked validation faces compliant...
+THRESHOLD_MASKED_RECALL = 0.98
+# ...and stays in this range, so that a small or easy validation set cannot push it to an extreme.
+THRESHOLD_RANGE = (0.2, 0.5)
+
+
+def choose_noncompliant_threshold(
+    true_labels: np.ndarray, probs: np.ndarray, class_names: tuple[str, ...]
+) -> float | None:
+    """The lowest P(non-compliant) threshold (most non-compliant faces caught) that still keeps
+    THRESHOLD_MASKED_RECALL of the masked faces compliant; None for a model without with_mask."""
+    if COMPLIANT_LABEL not in class_names or len(true_labels) == 0:
+        return None
+    compliant = class_names.index(COMPLIANT_LABEL)
+    masked = true_labels == compliant
+    noncompliant_score = 1.0 - probs[:, compliant]
+    for threshold in np.round(np.arange(THRESHOLD_RANGE[0], THRESHOLD_RANGE[1] + 1e-9, 0.01), 2):
+        if not masked.any() or (noncompliant_score[masked] < threshold).mean() >= THRESHOLD_MASKED_RECALL:
+            return float(threshold)
+    return THRESHOLD_RANGE[1]
 
 
 def predict_rgb(classifier: MaskClassifier, images_rgb, desc: str = "evaluate") -> np.ndarray:

@@ -33,7 +33,10 @@ WHOLE_PHOTO_FACE_SHARE = 0.4
 # Smaller images are face crops already (face-mask-12k's are <= 224 px): no detector run needed.
 WHOLE_PHOTO_MIN_SIDE = 256
 
-FaceCropper = Callable[[np.ndarray], np.ndarray | None]
+# (image, the labelled face box if the data gives one) -> the face crop, or None to keep the image whole
+FaceCropper = Callable[[np.ndarray, tuple[int, int, int, int] | None], np.ndarray | None]
+# A detection must overlap the labelled box this much to stand in for it.
+MIN_LABELLED_BOX_IOU = 0.3
 
 
 @dataclass(frozen=True)
@@ -45,27 +48,45 @@ class PreparedSet:
     unreadable: int
 
 
+def box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    inter_w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    inter_h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = inter_w * inter_h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
 def detector_cropper(detector_name: str | None = None) -> tuple[str, FaceCropper]:
-    """The serving detector and margin, applied to whole photos only."""
+    """The serving detector and margin. A labelled face is cut where the detector sees it (the box
+    shape serving will give), or at its label when the detector misses it; whole photos without a
+    label are cut to their largest face."""
     detector = create_detector(detector_name or DEFAULT_DETECTOR)
 
-    def crop(image_bgr: np.ndarray) -> np.ndarray | None:
+    def crop_labelled(image_bgr: np.ndarray, face_box) -> np.ndarray:
+        overlaps = [(box_iou(f.box, face_box), f.box) for f in detector.detect(image_bgr)]
+        best_iou, best_box = max(overlaps, default=(0.0, face_box))
+        return crop_face(image_bgr, best_box if best_iou >= MIN_LABELLED_BOX_IOU else face_box, FACE_MARGIN)
+
+    def crop(image_bgr: np.ndarray, face_box) -> np.ndarray | None:
+        if face_box is not None:
+            return crop_labelled(image_bgr, face_box)
+        height, width = image_bgr.shape[:2]
+        if max(height, width) < WHOLE_PHOTO_MIN_SIDE:
+            return None
         faces = detector.detect(image_bgr)
         if not faces:
             return None
         face = max(faces, key=lambda f: f.width * f.height)
-        height, width = image_bgr.shape[:2]
         if face.width * face.height >= WHOLE_PHOTO_FACE_SHARE * width * height:
             return None
         return crop_face(image_bgr, face.box, FACE_MARGIN)
 
-    return f"{detector.name}@{detector.threshold}/margin{FACE_MARGIN}", crop
+    return f"{detector.name}@{detector.threshold}/margin{FACE_MARGIN}/labelled-boxes", crop
 
 
 def _prepare_one(sample: Sample, spec: InputSpec, cropper: FaceCropper | None) -> tuple[np.ndarray, bool]:
     image = read_image(sample.path)
-    might_be_photo = max(image.shape[:2]) >= WHOLE_PHOTO_MIN_SIDE
-    cropped = cropper(image) if cropper is not None and might_be_photo else None
+    cropped = cropper(image, sample.face_box) if cropper is not None else None
     chosen = cropped if cropped is not None else image
     return resize_square(cv2.cvtColor(chosen, cv2.COLOR_BGR2RGB), spec), cropped is not None
 

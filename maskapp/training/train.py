@@ -31,9 +31,10 @@ from tqdm import tqdm
 from maskapp import PROJECT_ROOT
 from maskapp.config import TrainConfig
 from maskapp.errors import DataError
+from maskapp.labels import WITHOUT_MASK
 from maskapp.training.augment import AugmentConfig, augment
 from maskapp.training.data import SPLITS, split_samples
-from maskapp.training.evaluate import compute_metrics, predict_rgb
+from maskapp.training.evaluate import choose_noncompliant_threshold, compute_metrics, predict_rgb
 from maskapp.training.prepare import PreparedSet, detector_cropper, prepare
 from maskapp.training.runs import (
     CONFIG_FILE,
@@ -82,13 +83,34 @@ def setup_distributed() -> Distributed:
     return Distributed(rank, world_size, torch.device("cpu"))
 
 
-def augmented_batch(images: np.ndarray, spec: InputSpec, rng: np.random.Generator) -> torch.Tensor:
+def augmented_batch(
+    images: np.ndarray, spec: InputSpec, rng: np.random.Generator, occludable: np.ndarray
+) -> torch.Tensor:
+    """`occludable`: per image, whether it is an unmasked face that may get an object over its mouth."""
     config = AugmentConfig()
-    return torch.stack([to_model_input(augment(image, config, rng), spec) for image in images])
+    return torch.stack(
+        [
+            to_model_input(augment(image, config, rng, may_occlude=bool(flag)), spec)
+            for image, flag in zip(images, occludable, strict=True)
+        ]
+    )
 
 
 def eval_batch(images: np.ndarray, spec: InputSpec) -> torch.Tensor:
     return torch.stack([to_model_input(image, spec) for image in images])
+
+
+def occludable_mask(prepared: PreparedSet, class_names: tuple[str, ...]) -> np.ndarray:
+    if WITHOUT_MASK not in class_names:
+        return np.zeros(len(prepared.labels), dtype=bool)
+    return prepared.labels == class_names.index(WITHOUT_MASK)
+
+
+def class_weights(labels: np.ndarray, n_classes: int) -> torch.Tensor:
+    """Inverse square-root frequency: the rare badly-worn class counts more without swamping the rest."""
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    weights = 1.0 / np.sqrt(np.maximum(counts, 1.0))
+    return torch.tensor(weights * n_classes / weights.sum(), dtype=torch.float32)
 
 
 class TailModel(nn.Module):
@@ -103,7 +125,9 @@ class TailModel(nn.Module):
 
 
 @torch.inference_mode()
-def cache_block_outputs(model, first_block, images, spec, rng, views, batch_size, desc) -> list[torch.Tensor]:
+def cache_block_outputs(
+    model, first_block, images, occludable, spec, rng, views, batch_size, desc
+) -> list[torch.Tensor]:
     """Outputs of model.features[:first_block] for `views` augmented views (0 views: the eval view)."""
     prefix = model.features[:first_block].eval()
     per_view = []
@@ -111,7 +135,10 @@ def cache_block_outputs(model, first_block, images, spec, rng, views, batch_size
         chunks = []
         for start in tqdm(range(0, len(images), batch_size), desc=f"{desc} view {view + 1}", leave=False):
             chunk = images[start : start + batch_size]
-            batch = augmented_batch(chunk, spec, rng) if views else eval_batch(chunk, spec)
+            if views:
+                batch = augmented_batch(chunk, spec, rng, occludable[start : start + batch_size])
+            else:
+                batch = eval_batch(chunk, spec)
             chunks.append(prefix(batch).half())
         per_view.append(torch.cat(chunks))
     return per_view
@@ -132,14 +159,14 @@ class EpochFigures:
     accuracy: float
 
 
-def train_one_epoch(network, optimizer, batches, total, desc, show) -> EpochFigures:
+def train_one_epoch(network, optimizer, batches, total, desc, show, weights) -> EpochFigures:
     network.train()
     loss_sum, correct, seen = 0.0, 0, 0
     progress = tqdm(batches, total=total, desc=desc, unit="batch", disable=not show, leave=False)
     for inputs, targets in progress:
         optimizer.zero_grad(set_to_none=True)
         logits = network(inputs)
-        loss = nn.functional.cross_entropy(logits, targets)
+        loss = nn.functional.cross_entropy(logits, targets, weight=weights)
         loss.backward()
         optimizer.step()
         loss_sum += loss.item() * len(targets)
@@ -150,12 +177,12 @@ def train_one_epoch(network, optimizer, batches, total, desc, show) -> EpochFigu
 
 
 @torch.inference_mode()
-def evaluate_batches(network, batches) -> EpochFigures:
+def evaluate_batches(network, batches, weights) -> EpochFigures:
     network.eval()
     loss_sum, correct, seen = 0.0, 0, 0
     for inputs, targets in batches:
         logits = network(inputs)
-        loss_sum += nn.functional.cross_entropy(logits, targets, reduction="sum").item()
+        loss_sum += nn.functional.cross_entropy(logits, targets, weight=weights, reduction="sum").item()
         correct += (logits.argmax(1) == targets).sum().item()
         seen += len(targets)
     return EpochFigures(loss_sum / max(seen, 1), correct / max(seen, 1))
@@ -172,7 +199,14 @@ class CachedTrainer:
     """MobileNetV2 with frozen early blocks: epochs run over cached block outputs."""
 
     def __init__(
-        self, model, config: TrainConfig, data: dict[str, PreparedSet], spec, dist: Distributed, rng
+        self,
+        model,
+        config: TrainConfig,
+        data: dict[str, PreparedSet],
+        spec,
+        dist: Distributed,
+        rng,
+        class_names: tuple[str, ...],
     ):
         first_block = config.frozen_blocks
         for parameter in model.features[:first_block].parameters():
@@ -183,6 +217,7 @@ class CachedTrainer:
             model,
             first_block,
             train.images[shard],
+            occludable_mask(train, class_names)[shard],
             spec,
             rng,
             config.augment_views,
@@ -191,7 +226,7 @@ class CachedTrainer:
         )
         self.train_labels = torch.from_numpy(train.labels[shard])
         self.val_inputs = cache_block_outputs(
-            model, first_block, data["val"].images, spec, rng, 0, config.batch_size, "cache val"
+            model, first_block, data["val"].images, None, spec, rng, 0, config.batch_size, "cache val"
         )[0]
         self.val_labels = torch.from_numpy(data["val"].labels)
         self.tail = TailModel(model, first_block)
@@ -210,10 +245,18 @@ class FullTrainer:
     """End-to-end training with augmentation on the fly (the baseline CNN)."""
 
     def __init__(
-        self, model, config: TrainConfig, data: dict[str, PreparedSet], spec, dist: Distributed, rng
+        self,
+        model,
+        config: TrainConfig,
+        data: dict[str, PreparedSet],
+        spec,
+        dist: Distributed,
+        rng,
+        class_names: tuple[str, ...],
     ):
         shard = slice(dist.rank, None, dist.world_size)
         self.train_images, self.spec, self.rng = data["train"].images[shard], spec, rng
+        self.occludable = occludable_mask(data["train"], class_names)[shard]
         self.train_labels = torch.from_numpy(data["train"].labels[shard])
         self.val_images = data["val"].images
         self.val_labels = torch.from_numpy(data["val"].labels)
@@ -222,7 +265,8 @@ class FullTrainer:
 
     def train_batches(self, epoch: int, batch_size: int, rng: np.random.Generator):
         def load(index):
-            return augmented_batch(self.train_images[index.numpy()], self.spec, self.rng)
+            rows = index.numpy()
+            return augmented_batch(self.train_images[rows], self.spec, self.rng, self.occludable[rows])
 
         return batches_of(load, self.train_labels, batch_size, rng.permutation(len(self.train_labels)))
 
@@ -323,6 +367,13 @@ def cap_per_class(split, limit: int, seed: int):
     )
 
 
+def validation_threshold(model, class_names, spec, val: PreparedSet) -> float | None:
+    """The P(non-compliant) threshold the classifier ships with, chosen on validation data."""
+    classifier = MaskClassifier(model.cpu().eval(), class_names, spec, "")
+    probs = predict_rgb(classifier, val.images, desc="val")
+    return choose_noncompliant_threshold(val.labels, probs, class_names)
+
+
 def test_metrics(model, class_names, spec, test: PreparedSet) -> dict:
     """Test figures through the serving classifier, overall and per data folder."""
     classifier = MaskClassifier(model.cpu().eval(), class_names, spec, "")
@@ -352,10 +403,14 @@ def fit(config: TrainConfig) -> Path:
         CachedTrainer if config.model == "mobilenet_v2" and config.frozen_blocks > 0 else FullTrainer
     )
     with SystemMonitor(run_dir / SYSTEM_FILE) if dist.is_main else contextlib.nullcontext():
-        trainer = trainer_type(model, config, data, spec, dist, rng)
-        best_state = train_epochs(trainer, model, config, dist, rng, run_dir)
+        trainer = trainer_type(model, config, data, spec, dist, rng, split.class_names)
+        weights = class_weights(data["train"].labels, len(split.class_names))
+        best_state = train_epochs(trainer, model, config, dist, rng, run_dir, weights)
     if dist.is_main:
         model.load_state_dict(best_state)
+        threshold = validation_threshold(model, split.class_names, spec, data["val"])
+        description["noncompliant_threshold"] = threshold
+        write_json(run_dir / CONFIG_FILE, description)
         save_checkpoint(run_dir / MODEL_FILE, model, config.model, split.class_names, spec, description)
         metrics = test_metrics(model, split.class_names, spec, data["test"])
         write_json(run_dir / METRICS_FILE, metrics)
@@ -365,7 +420,7 @@ def fit(config: TrainConfig) -> Path:
     return run_dir
 
 
-def train_epochs(trainer, model, config, dist, rng, run_dir) -> dict:
+def train_epochs(trainer, model, config, dist, rng, run_dir, weights) -> dict:
     optimizer = make_optimizer(config, model.parameters())
     best_loss, best_state = float("inf"), copy.deepcopy(model.state_dict())
     for epoch in range(config.epochs):
@@ -378,8 +433,9 @@ def train_epochs(trainer, model, config, dist, rng, run_dir) -> dict:
             trainer.steps,
             f"epoch {epoch + 1}/{config.epochs}",
             dist.is_main,
+            weights,
         )
-        val = evaluate_batches(trainer.network, trainer.val_batches(config.batch_size * 2))
+        val = evaluate_batches(trainer.network, trainer.val_batches(config.batch_size * 2), weights)
         if val.loss < best_loss:  # keep the best epoch by validation loss
             best_loss, best_state = val.loss, copy.deepcopy(model.state_dict())
         if dist.is_main:

@@ -1,0 +1,59 @@
+"""The three mask states, their order and what counts as compliant (no torch: drawing and pages use it)."""
+
+from __future__ import annotations
+
+from maskapp.errors import DataError
+
+WITH_MASK = "with_mask"
+WORN_INCORRECTLY = "mask_worn_incorrectly"
+WITHOUT_MASK = "without_mask"
+
+# The order every model, metric table and page uses: from compliant to least compliant.
+CLASS_NAMES = (WITH_MASK, WORN_INCORRECTLY, WITHOUT_MASK)
+COMPLIANT_LABEL = WITH_MASK
+NON_COMPLIANT_LABELS = (WORN_INCORRECTLY, WITHOUT_MASK)
+
+# Folder and annotation names other data sets use for the same states.
+LABEL_ALIASES = {
+    "mask_correct": WITH_MASK,
+    "mask_incorrect": WORN_INCORRECTLY,
+    "mask_weared_incorrect": WORN_INCORRECTLY,
+}
+
+
+def canonical_label(name: str) -> str:
+    """A class folder or annotation name -> one of CLASS_NAMES; anything else is refused."""
+    label = LABEL_ALIASES.get(name, name)
+    if label not in CLASS_NAMES:
+        allowed = ", ".join(CLASS_NAMES + tuple(LABEL_ALIASES))
+        raise DataError(f"unknown class name {name!r}; allowed: {allowed}")
+    return label
+
+
+def ordered_classes(labels) -> tuple[str, ...]:
+    """The given labels in the canonical order (a 2-class set keeps with_mask first)."""
+    present = set(labels)
+    return tuple(name for name in CLASS_NAMES if name in present)
+
+
+def is_compliant(label: str) -> bool:
+    return label == COMPLIANT_LABEL
+
+
+def noncompliant_probability(probs_row, class_names: tuple[str, ...]) -> float:
+    """P(not wearing a mask properly) = 1 - P(with_mask)."""
+    return 1.0 - float(probs_row[class_names.index(COMPLIANT_LABEL)])
+
+
+def decide_labels(probs, class_names: tuple[str, ...], threshold: float | None) -> list[int]:
+    """Class index per row. With a threshold, a face is non-compliant once P(non-compliant) reaches it
+    (then the likelier non-compliant class wins); without one, the most likely class wins."""
+    decided = []
+    for row in probs:
+        best = max(range(len(class_names)), key=lambda i: row[i])
+        if threshold is not None and COMPLIANT_LABEL in class_names:
+            compliant = class_names.index(COMPLIANT_LABEL)
+            others = [i for i in range(len(class_names)) if i != compliant]
+            best = compliant if 1.0 - row[compliant] < threshold else max(others, key=lambda i: row[i])
+        decided.append(best)
+    return decided
