@@ -142,6 +142,13 @@ class InferenceConfig:
         default=FACE_MARGIN,
         metadata={"help": "share of the face box added on each side of a crop, as training cut them"},
     )
+    noncompliant_threshold: float | None = field(
+        default=None,
+        metadata={
+            "help": "call a face non-compliant once P(no mask or badly worn) reaches this (0-1); lower "
+            "catches more people; none: the checkpoint's, chosen on validation data"
+        },
+    )
 
     def __post_init__(self):
         check_detector(self.detector)
@@ -149,6 +156,10 @@ class InferenceConfig:
             check_threshold(self.face_threshold)
         if not 0.0 <= self.margin <= 2.0:
             raise DetectorError(f"face margin {self.margin} is out of range; allowed: 0 to 2")
+        if self.noncompliant_threshold is not None and not 0.0 < self.noncompliant_threshold < 1.0:
+            raise DetectorError(
+                f"non-compliant threshold {self.noncompliant_threshold} is out of range; allowed: 0 to 1"
+            )
 
     @property
     def threshold(self) -> float:

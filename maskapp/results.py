@@ -9,8 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from operator import attrgetter
 
-MASK_LABEL = "with_mask"
-NO_MASK_LABEL = "without_mask"
+from maskapp.labels import CLASS_NAMES, WITH_MASK, WITHOUT_MASK, is_compliant
+
+# The 2-class names, kept for the 2-class compliance view of detection metrics.
+MASK_LABEL = WITH_MASK
+NO_MASK_LABEL = WITHOUT_MASK
 
 
 @dataclass(frozen=True)
@@ -34,13 +37,21 @@ class Face:
 
 @dataclass(frozen=True)
 class Prediction:
-    label: str
-    probability: float  # probability of `label`, the most likely class
+    label: str  # the decided class (the likeliest, or non-compliant once P(non-compliant) >= threshold)
+    probability: float  # probability of `label`
     probs: dict[str, float]
 
     @property
-    def masked(self) -> bool:
-        return self.label == MASK_LABEL
+    def compliant(self) -> bool:
+        """Only a mask worn over nose and mouth is compliant."""
+        return is_compliant(self.label)
+
+    # Kept as the 2-class word for compliant.
+    masked = compliant
+
+    @property
+    def noncompliant_probability(self) -> float:
+        return 1.0 - self.probs.get(WITH_MASK, 0.0)
 
 
 @dataclass(frozen=True)
@@ -56,13 +67,16 @@ class StageTimings:
 @dataclass(frozen=True)
 class FaceResult:
     face: Face
-    prediction: Prediction
+    prediction: Prediction  # for a tracked face: the person's smoothed verdict
+    person: int | None = None  # the tracked person's id; None untracked or not yet confirmed
+    frame_label: str | None = None  # tracked: this frame's own label when it was classified
 
     # The face's box and its prediction's label, probability and verdict, read through.
     box = property(attrgetter("face.box"))
     label = property(attrgetter("prediction.label"))
     probability = property(attrgetter("prediction.probability"))
-    masked = property(attrgetter("prediction.masked"))
+    compliant = property(attrgetter("prediction.compliant"))
+    masked = compliant
 
     @property
     def score(self) -> float:
@@ -77,6 +91,7 @@ class FaceResult:
             "score": float(self.score),
             "face_score": float(self.face.score),
             "probs": {name: float(p) for name, p in self.prediction.probs.items()},
+            "compliant": self.compliant,
         }
 
 
@@ -88,16 +103,26 @@ class FrameResult:
     frame_height: int
 
     @property
+    def label_counts(self) -> dict[str, int]:
+        """Faces per class, every class of the three named (0 when absent), in the canonical order."""
+        counts = dict.fromkeys(CLASS_NAMES, 0)
+        for face in self.faces:
+            counts[face.label] = counts.get(face.label, 0) + 1
+        return counts
+
+    @property
     def masked_count(self) -> int:
-        return sum(1 for face in self.faces if face.masked)
+        """Faces wearing a mask properly (compliant)."""
+        return sum(1 for face in self.faces if face.compliant)
 
     @property
     def unmasked_count(self) -> int:
+        """Faces not compliant: no mask or a badly worn one."""
         return len(self.faces) - self.masked_count
 
     @property
     def compliance(self) -> float | None:
-        """Fraction of faces wearing a mask; None when there is no face to judge."""
+        """Masked faces / faces; None when there is no face to judge."""
         return self.masked_count / len(self.faces) if self.faces else None
 
     def to_json(self) -> list[dict]:

@@ -112,7 +112,7 @@ def test_frame_result_counts_compliance_and_json(pipeline):
     t = result.timings
     assert 0 < t.detect_ms <= t.total_ms and 0 < t.classify_ms <= t.total_ms
     for face, entry in zip(result.faces, result.to_json(), strict=True):
-        assert set(entry) == {"box", "label", "score", "face_score", "probs"}
+        assert set(entry) == {"box", "label", "score", "face_score", "probs", "compliant"}
         assert entry["box"] == list(face.box)
         assert entry["label"] in ("with_mask", "without_mask")
         assert entry["label"] == max(entry["probs"], key=entry["probs"].get)

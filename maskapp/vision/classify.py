@@ -8,6 +8,8 @@ import numpy as np
 import torch
 
 from maskapp import DEFAULT_WEIGHTS
+from maskapp.errors import CheckpointError
+from maskapp.labels import decide_labels
 from maskapp.results import Prediction
 from maskapp.vision.model import load_checkpoint
 from maskapp.vision.presets import InputSpec, bgr_crops_to_batch
@@ -17,17 +19,36 @@ class MaskClassifier:
     """A loaded checkpoint in eval mode. Safe to call from several threads (no per-call state)."""
 
     def __init__(
-        self, model: torch.nn.Module, class_names: tuple[str, ...], spec: InputSpec, architecture: str
+        self,
+        model: torch.nn.Module,
+        class_names: tuple[str, ...],
+        spec: InputSpec,
+        architecture: str,
+        noncompliant_threshold: float | None = None,
     ):
         self.model = model.eval()
         self.class_names = class_names
         self.spec = spec
         self.architecture = architecture
+        # None: the likeliest class wins; a value: non-compliant once 1 - P(with_mask) reaches it.
+        self.noncompliant_threshold = check_noncompliant_threshold(noncompliant_threshold)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path = DEFAULT_WEIGHTS) -> MaskClassifier:
+    def from_checkpoint(
+        cls, path: str | Path = DEFAULT_WEIGHTS, noncompliant_threshold: float | None = None
+    ) -> MaskClassifier:
+        """`noncompliant_threshold` None: the one the checkpoint was validated with, if any."""
         checkpoint = load_checkpoint(path)
-        return cls(checkpoint.build(), checkpoint.class_names, checkpoint.input_spec, checkpoint.architecture)
+        threshold = noncompliant_threshold
+        if threshold is None:
+            threshold = checkpoint.config.get("noncompliant_threshold")
+        return cls(
+            checkpoint.build(),
+            checkpoint.class_names,
+            checkpoint.input_spec,
+            checkpoint.architecture,
+            threshold,
+        )
 
     @torch.inference_mode()
     def probabilities(self, batch: torch.Tensor) -> np.ndarray:
@@ -42,8 +63,14 @@ class MaskClassifier:
 
     def predictions_from(self, probs: np.ndarray) -> list[Prediction]:
         predictions = []
-        for row in probs:
-            best = int(np.argmax(row))
+        decided = decide_labels(probs, self.class_names, self.noncompliant_threshold)
+        for row, chosen in zip(probs, decided, strict=True):
             named = {name: float(p) for name, p in zip(self.class_names, row, strict=True)}
-            predictions.append(Prediction(self.class_names[best], float(row[best]), named))
+            predictions.append(Prediction(self.class_names[chosen], float(row[chosen]), named))
         return predictions
+
+
+def check_noncompliant_threshold(value: float | None) -> float | None:
+    if value is not None and not 0.0 < float(value) < 1.0:
+        raise CheckpointError(f"non-compliant threshold {value} is out of range; allowed: between 0 and 1")
+    return None if value is None else float(value)

@@ -52,7 +52,13 @@ class OnnxMaskClassifier(MaskClassifier):
     An onnxruntime session may be run from several threads at once."""
 
     def __init__(self, classifier: MaskClassifier, threads: int | None = None):
-        super().__init__(classifier.model, classifier.class_names, classifier.spec, classifier.architecture)
+        super().__init__(
+            classifier.model,
+            classifier.class_names,
+            classifier.spec,
+            classifier.architecture,
+            classifier.noncompliant_threshold,
+        )
         self.session = new_session(export_onnx(classifier), threads)
 
     def probabilities(self, batch: torch.Tensor | np.ndarray) -> np.ndarray:

@@ -62,7 +62,8 @@ class MaskPipeline:
 def load_pipeline(config: InferenceConfig | None = None) -> MaskPipeline:
     """The serving pipeline: the configured detector, the checkpoint's classifier run by onnxruntime."""
     config = config or InferenceConfig()
-    classifier = OnnxMaskClassifier(MaskClassifier.from_checkpoint(config.weights))
+    checkpoint = MaskClassifier.from_checkpoint(config.weights, config.noncompliant_threshold)
+    classifier = OnnxMaskClassifier(checkpoint)
     return MaskPipeline(create_detector(config.detector, config.face_threshold), classifier, config.margin)
 
 
