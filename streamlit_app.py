@@ -15,6 +15,12 @@ PAGES = [
     st.Page("app_pages/images.py", url_path="images", title="Images", icon=":material/image:"),
     st.Page("app_pages/live.py", url_path="live", title="Live webcam", icon=":material/videocam:"),
     st.Page("app_pages/video.py", url_path="video", title="Video & IP camera", icon=":material/movie:"),
+    st.Page(
+        "app_pages/compliance_log.py",
+        url_path="compliance-log",
+        title="Compliance log",
+        icon=":material/fact_check:",
+    ),
     st.Page("app_pages/metrics.py", url_path="metrics", title="Metrics", icon=":material/monitoring:"),
 ]
 

@@ -9,12 +9,14 @@ from maskapp.errors import MaskappError
 st.title("Face-mask compliance")
 st.markdown(
     "This app finds the faces in a picture or a video and tells, for each face, whether it wears "
-    "a mask. Two models work in turn:\n\n"
+    "a mask, and wears it properly. Two models work in turn:\n\n"
     "1. a **face detector** finds every face and its box;\n"
     "2. a **mask classifier** (MobileNetV2 fine-tuned from ImageNet, or a small baseline CNN) labels "
-    "each face crop `with_mask` or `without_mask`, with its probability.\n\n"
-    "Green boxes are masked faces, red boxes unmasked ones; compliance is the share of masked faces."
+    "each face crop `with_mask`, `mask_worn_incorrectly` (nose or mouth uncovered, mask under the chin) "
+    "or `without_mask` (a hand, scarf or phone over the mouth is no mask), with its probability.\n\n"
+    "Only a mask over nose and mouth is compliant; compliance is the share of faces wearing one."
 )
+ui.color_legend()
 
 st.subheader("Loaded model")
 try:
@@ -25,11 +27,18 @@ except MaskappError as error:
         icon=":material/warning:",
     )
 else:
-    columns = st.columns(4)
+    threshold = card.noncompliant_threshold
+    columns = st.columns(5)
     columns[0].metric("Architecture", card.architecture)
     columns[1].metric("Input size", f"{card.input_size} px")
     columns[2].metric("Test accuracy", "n/a" if card.test_accuracy is None else f"{card.test_accuracy:.1%}")
     columns[3].metric("Macro F1", "n/a" if card.macro_f1 is None else f"{card.macro_f1:.3f}")
+    columns[4].metric(
+        "Non-compliant threshold",
+        "none" if threshold is None else f"{threshold:.2f}",
+        help="A face is non-compliant once P(no mask or badly worn) reaches this (chosen on validation "
+        "data; none: the likeliest class wins). The Images, Live and Video pages can change it.",
+    )
     st.markdown(
         f"Classes: {', '.join(f'`{name}`' for name in card.class_names)}. "
         f"Weights: {plain(shown_path(card.weights))}"

@@ -12,6 +12,7 @@ from maskapp.media.images import IMAGE_SUFFIXES, encode_png
 
 st.title("Images")
 settings = ui.pipeline_sidebar()
+anonymize = ui.privacy_sidebar("images")
 
 sample_names = [sample.name for sample in samples.available_samples()]
 source = st.radio("Image source", ["Upload", "Sample"] if sample_names else ["Upload"], horizontal=True)
@@ -38,11 +39,12 @@ if not inputs:
     st.stop()
 
 pipeline = ui.pipeline_for(settings)
+ui.color_legend()
 for index, (name, data) in enumerate(inputs):
     st.divider()
     st.subheader(plain(name), anchor=False)
     try:
-        analysis = analyze_image(pipeline, data, name, one_face=one_face)
+        analysis = analyze_image(pipeline, data, name, one_face=one_face, anonymize=anonymize)
     except MaskappError as error:
         st.error(plain(error), icon=":material/error:")
         continue
@@ -51,9 +53,7 @@ for index, (name, data) in enumerate(inputs):
     picture.image(analysis.annotated, channels="BGR", caption=f"{len(result.faces)} face(s)")
     with numbers:
         st.metric("Faces", len(result.faces))
-        st.metric("Masked", result.masked_count)
-        st.metric("Unmasked", result.unmasked_count)
-        st.metric("Compliance", "n/a" if result.compliance is None else f"{result.compliance:.0%}")
+        ui.count_metrics(result.label_counts, result.compliance)
         st.caption(f"{result.timings.total_ms:.0f} ms (detect {result.timings.detect_ms:.0f} ms)")
     if result.faces:
         st.dataframe(

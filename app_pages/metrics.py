@@ -47,6 +47,35 @@ for index, run in enumerate(selected):
             continue
         st.plotly_chart(plots.confusion_matrix_figure(run.metrics), key=f"cm_{index}")
         st.dataframe(plots.per_class_rows(run.metrics), hide_index=True)
+        if run.metrics.compliance is not None:
+            st.dataframe(plots.compliance_rows(run.metrics), hide_index=True)
+        if run.metrics.per_dataset:
+            st.dataframe(plots.per_dataset_rows(run.metrics), hide_index=True)
+
+st.subheader("Non-compliant precision and recall")
+with_curves = [run for run in selected if run.metrics and run.metrics.noncompliant_pr]
+if not with_curves:
+    st.info(
+        "No precision-recall curve in these runs' metrics.json. Write one from a run's checkpoint: "
+        "`python -m maskapp evaluate --split test --weights RUN/model.pt --json RUN/metrics.json`."
+    )
+else:
+    st.caption(
+        "A face is flagged non-compliant (no mask, or a mask worn badly) once 1 − P(with_mask) reaches the "
+        "threshold. Lower thresholds flag more people (recall) at the cost of more false alarms "
+        "(precision). Star: the threshold each model ships with, chosen on validation data."
+    )
+    st.plotly_chart(plots.noncompliant_pr_figure(with_curves), key="noncompliant_pr")
+    first = with_curves[0]
+    chosen = st.select_slider(
+        "Threshold to consider",
+        options=first.metrics.noncompliant_pr.thresholds,
+        value=plots.point_at(
+            first.metrics.noncompliant_pr, plots.decision_threshold(first.metrics) or 0.5
+        ).threshold,
+    )
+    st.dataframe(plots.threshold_rows(with_curves, chosen), hide_index=True)
+    st.caption(f"Serve with it: `python -m maskapp detect PHOTO --noncompliant-threshold {chosen:.2f}`.")
 
 st.subheader("System usage during training")
 for index, run in enumerate(selected):

@@ -7,23 +7,56 @@ from maskapp.app.text import plain, stem
 from maskapp.app.video import VIDEO_SUFFIXES, VideoRun, analyze_video, watch_stream
 from maskapp.config import STREAM_TIMEOUT_S
 from maskapp.errors import MaskappError
+from maskapp.events.session import EventSettings
+from maskapp.vision.draw import summary_caption
 
 
 def show_summary(run: VideoRun, key: str) -> None:
     """Totals, the counts-over-time chart, and why processing stopped (when it did early)."""
     summary = run.summary
-    columns = st.columns(4)
+    columns = st.columns(3)
     columns[0].metric("Frames", summary.frames)
     columns[1].metric("Faces seen", summary.faces_seen)
-    columns[2].metric("Compliance", "n/a" if summary.compliance is None else f"{summary.compliance:.0%}")
-    columns[3].metric("Processing", f"{summary.processing_fps:.1f} FPS")
+    columns[2].metric("Processing", f"{summary.processing_fps:.1f} FPS")
+    ui.count_metrics(summary.label_counts_seen, summary.compliance, columns=4)
     if summary.stopped_early:
         st.info(plain(f"Stopped early: {summary.stopped_early}. The frames processed so far are kept."))
     st.plotly_chart(plots.counts_over_time_figure(run.samples()), key=key)
+    if run.people is not None:
+        show_people(run, f"{key}_people")
+
+
+def show_people(run: VideoRun, key: str) -> None:
+    """People, not face-frames: each tracked person counted once with their verdict."""
+    st.subheader("People", anchor=False)
+    ui.people_metrics(run.people.counts)
+    st.plotly_chart(plots.people_over_time_figure(run.people_points()), key=key)
+    log = run.people.events
+    if log is not None and log.path is not None:
+        stored = (
+            f"{log.recorder.windows_written} aggregate window(s)"
+            if log.recorder.aggregate_minutes
+            else f"{log.recorder.events_written} event(s)"
+        )
+        st.caption(
+            plain(f"Event log: {stored} written to {log.path}; {log.recorder.violations} violation(s).")
+        )
+    if log is not None and log.hook is not None:
+        st.caption(f"Webhook: {log.hook.sent} sent, {log.hook.failed} failed, {log.hook.dropped} dropped.")
 
 
 st.title("Video & IP camera")
 settings = ui.pipeline_sidebar()
+with st.sidebar:
+    st.header("People")
+    track = st.toggle(
+        "Follow people",
+        value=True,
+        help="Each person keeps an id and one steady verdict over the frames, and is counted once.",
+    )
+anonymize = ui.privacy_sidebar("video")
+event_settings = ui.events_sidebar("video") if track else EventSettings()
+ui.color_legend()
 file_tab, stream_tab = st.tabs(["Video file", "IP camera / stream"])
 
 with file_tab:
@@ -34,7 +67,7 @@ with file_tab:
     else:
         pipeline = ui.pipeline_for(settings)
         # Keep the result across reruns (a download click reruns the page): only new input reprocesses.
-        key = (upload.file_id, settings)
+        key = (upload.file_id, settings, track, anonymize, event_settings)
         cached = st.session_state.get("video_file_run")
         if cached is not None and cached[0] != key:
             cached = None
@@ -47,8 +80,15 @@ with file_tab:
                 if image is not None:
                     preview.image(image, channels="BGR", caption="Preview")
 
+            # An events file or webhook that cannot be used: its error shows, and nothing is processed.
+            log = ui.open_people_log(event_settings, upload.name) if track else None
             try:
-                cached = (key, analyze_video(pipeline, upload.getvalue(), upload.name, on_progress))
+                if not track or log is not None:
+                    data = upload.getvalue()
+                    run = analyze_video(
+                        pipeline, data, upload.name, on_progress, track=track, log=log, anonymize=anonymize
+                    )
+                    cached = (key, run)
             except MaskappError as error:
                 st.error(plain(error), icon=":material/error:")
             finally:
@@ -80,13 +120,22 @@ with stream_tab:
 
         def on_frame(index, annotated, result):
             frame_slot.image(annotated, channels="BGR", caption=f"frame {index + 1}")
-            numbers_slot.caption(
-                f"faces {len(result.faces)} · masked {result.masked_count} · unmasked {result.unmasked_count}"
-            )
+            numbers_slot.caption(f"Faces {len(result.faces)} · {summary_caption(result)}")
 
+        log = ui.open_people_log(event_settings, url.strip()) if track else None
+        if track and log is None:
+            st.stop()
         with st.spinner("Watching the stream…"):
             try:
-                run = watch_stream(pipeline, url, max_seconds=float(max_seconds), on_frame=on_frame)
+                run = watch_stream(
+                    pipeline,
+                    url,
+                    max_seconds=float(max_seconds),
+                    on_frame=on_frame,
+                    track=track,
+                    log=log,
+                    anonymize=anonymize,
+                )
             except MaskappError as error:
                 ui.fail(error)
         if not run.summary.stopped_early:

@@ -167,6 +167,12 @@ class InferenceConfig:
         return DETECTOR_THRESHOLDS[self.detector] if self.face_threshold is None else self.face_threshold
 
 
+# --- privacy -------------------------------------------------------------------------------------------
+# How faces are hidden in what maskapp shows or writes (maskapp.vision.anonymize): fill is the safe choice
+# for anything shared; blur can be partly undone by recognition models.
+ANONYMIZE_MODES = ("none", "blur", "fill")
+
+
 # --- video sources -------------------------------------------------------------------------------------
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://")
 STREAM_TIMEOUT_S = 10.0  # an unreachable camera fails within this, not after the OS's TCP timeout

@@ -127,3 +127,8 @@ class FrameResult:
 
     def to_json(self) -> list[dict]:
         return [face.to_dict() for face in self.faces]
+
+    def summary(self) -> dict:
+        """Faces, faces per class (every class of the three, 0 when absent) and compliance: one entry of
+        the `summary` of `detect --json`."""
+        return {"faces": len(self.faces), **self.label_counts, "compliance": self.compliance}

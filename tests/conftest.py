@@ -7,11 +7,14 @@ fixtures by name; no test file imports another.
 
 from __future__ import annotations
 
+import functools
+import http.server
 import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -32,6 +35,12 @@ CLASSES = ("with_mask", "without_mask")
 PHOTO = "maksssksksss0"
 WEIGHTS = DEFAULT_WEIGHTS  # the shipped classifier
 CNN_WEIGHTS = PROJECT_ROOT / "weights" / "runs" / "cnn" / "model.pt"  # the shipped baseline run
+# The 2-class MobileNetV2 (with_mask, without_mask): older checkpoints must keep working everywhere.
+TWO_CLASS_WEIGHTS = PROJECT_ROOT / "weights" / "runs" / "mobilenet_v2" / "model.pt"
+# The 3-class MobileNetV2 run; used by `three_class_weights` once its run is complete.
+THREE_CLASS_RUN = PROJECT_ROOT / "weights" / "runs" / "mobilenet_v2_3class"
+# Real web photos, each image centred on one labelled face, with real badly worn masks.
+ILC = SHARED_DATASETS / "face-mask-ilc"
 
 
 @cache
@@ -58,9 +67,12 @@ def real_images(source: Path, label: str, count: int, start: int = 0) -> list[Pa
     return sorted((source / label).iterdir())[start : start + count]
 
 
-def make_class_folders(root: Path, per_class: int, source: Path = TWO_CLASS, start: int = 0) -> Path:
-    """root/with_mask/*.jpg and root/without_mask/*.jpg as symlinks to real images."""
-    for label in CLASSES:
+def make_class_folders(
+    root: Path, per_class: int, source: Path = TWO_CLASS, start: int = 0, classes: tuple[str, ...] = CLASSES
+) -> Path:
+    """root/with_mask/*.jpg and root/without_mask/*.jpg (or the folders of `classes`) as symlinks to
+    real images."""
+    for label in classes:
         (root / label).mkdir(parents=True, exist_ok=True)
         for image in real_images(source, label, per_class, start):
             (root / label / image.name).symlink_to(image)
@@ -75,6 +87,34 @@ def letterbox(image_bgr: np.ndarray, width: int = 640, height: int = 480) -> np.
     top, left = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
     frame[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
     return frame
+
+
+# Scenes of a camera clip with people (issue 9): a street with 3 faces (2 without a mask, 1 with), then
+# one unmasked face, then one masked face; each face >= 50 px, found by both detectors.
+PEOPLE_SCENES = ("maksssksksss0", "maksssksksss609", "maksssksksss313")
+PEOPLE_IN_SCENES = {"maksssksksss0": ("without_mask", "without_mask", "with_mask")}
+PEOPLE_IN_SCENES |= {"maksssksksss609": ("without_mask",), "maksssksksss313": ("with_mask",)}
+
+
+def drifting_frames(image_bgr: np.ndarray, count: int, step_px: float = 1.5) -> list[np.ndarray]:
+    """A photo in a 640x480 frame, panned `step_px` further each frame: people standing in front of a
+    camera that drifts slowly."""
+    frame = letterbox(image_bgr)
+    shifts = [np.float32([[1, 0, step_px * i], [0, 1, step_px * i / 2]]) for i in range(count)]
+    return [cv2.warpAffine(frame, m, (640, 480), borderMode=cv2.BORDER_REPLICATE) for m in shifts]
+
+
+def write_people_clip(
+    path: Path, stems: tuple[str, ...] = PEOPLE_SCENES, frames_per_scene: int = 15, fps: float = 15.0
+) -> Path:
+    """An mp4 (or MJPG .avi) of drifting dev-set photos, one scene per photo, in `stems` order."""
+    fourcc = cv2.VideoWriter_fourcc(*("MJPG" if path.suffix == ".avi" else "mp4v"))
+    writer = cv2.VideoWriter(str(path), fourcc, fps, (640, 480))
+    for stem in stems:
+        for frame in drifting_frames(dev_photo(stem), frames_per_scene):
+            writer.write(frame)
+    writer.release()
+    return path
 
 
 # --- processes and threads -------------------------------------------------------------------------
@@ -94,6 +134,21 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def http_folder(folder: Path) -> Iterator[str]:
+    """A local HTTP server over `folder` (a network camera or stream URL serving a video file), on a
+    real socket; yields its base URL, e.g. http://127.0.0.1:PORT/ + a file name."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def run_in_threads(work: Callable[..., object], arguments: Iterable[tuple]) -> None:
@@ -117,6 +172,37 @@ def run_in_threads(work: Callable[..., object], arguments: Iterable[tuple]) -> N
 
 
 # --- fixtures ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def tiny_three_class_weights(tmp_path_factory) -> Path:
+    """A small 3-class CNN trained here with this code for one epoch on 30 real face-mask-ilc crops per
+    class and split (about a minute): a real model, if a weak one, whose seeded split is quick to redo."""
+    out = tmp_path_factory.mktemp("three_class")
+    done = run_cli(
+        "train", "--model", "cnn", "--epochs", "1", "--max-per-class", "30", "--data", str(ILC),
+        "--out", str(out), "--name", "cnn3",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out / "cnn3" / "model.pt"
+
+
+@pytest.fixture(scope="session")
+def three_class_weights(request) -> Path:
+    """A 3-class checkpoint (with_mask, mask_worn_incorrectly, without_mask): the MobileNetV2 run once
+    it is complete (its metrics.json is written last), else `tiny_three_class_weights`."""
+    if (THREE_CLASS_RUN / "metrics.json").is_file():
+        return THREE_CLASS_RUN / "model.pt"
+    return request.getfixturevalue("tiny_three_class_weights")
+
+
+@pytest.fixture(scope="session")
+def three_class_pipeline(three_class_weights):
+    """The serving pipeline (default detector) around the 3-class checkpoint, loaded once."""
+    from maskapp.config import InferenceConfig
+    from maskapp.vision.pipeline import load_pipeline
+
+    return load_pipeline(InferenceConfig(weights=three_class_weights))
+
+
 @pytest.fixture(scope="session")
 def pipeline():
     """The serving pipeline with the shipped weights and the default detector, loaded once."""

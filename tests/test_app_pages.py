@@ -4,13 +4,10 @@ streams). A page may show st.error; it must never raise."""
 
 from __future__ import annotations
 
-import functools
-import http.server
 import io
 import json
 import socket
 import struct
-import threading
 import zlib
 from pathlib import Path
 
@@ -26,9 +23,12 @@ from maskapp.app import samples, ui
 from maskapp.app.analysis import analyze_image, detection_json
 from maskapp.app.live import alert_wav
 from maskapp.config import LIVE_DETECTOR, InferenceConfig
+from maskapp.labels import CLASS_NAMES
 from maskapp.media.images import DEFAULT_MAX_BYTES
 from maskapp.training.runs import CONFIG_FILE, HISTORY_FILE, RUN_DIRS_ENV, find_runs, write_json
-from tests.conftest import DEV, TWELVE_K, TWO_CLASS, free_port, letterbox
+from maskapp.vision.crops import crop_face
+from maskapp.vision.draw import LABEL_STYLES
+from tests.conftest import DEV, TWELVE_K, TWO_CLASS, TWO_CLASS_WEIGHTS, free_port, http_folder, letterbox
 
 APP = PROJECT_ROOT / "streamlit_app.py"
 TIMEOUT = 300  # first runs load the models on a busy 2-core machine
@@ -105,7 +105,7 @@ def test_uploaded_photo_gives_annotated_image_face_table_and_downloads(app):
     assert len(at.image) >= 1  # the annotated picture
     table = at.dataframe[0].value
     assert len(table) == faces
-    assert set(table["label"]) <= {"with_mask", "without_mask"}
+    assert set(table["label"]) <= set(CLASS_NAMES)
     assert all(str(url).startswith("data:image/png;base64,") for url in table["crop"])
     labels = [button.label for button in at.download_button]
     assert labels == ["Download annotated PNG", "Download JSON"]
@@ -224,7 +224,8 @@ def test_mixed_group_sample_finds_two_masked_and_two_unmasked(app):
     at.radio[0].set_value("Sample").run()
     assert_no_exception(at)
     shown = metrics(at)
-    assert (shown["Faces"], shown["Masked"], shown["Unmasked"]) == ("4", "2", "2")
+    assert (shown["Faces"], shown["Mask"]) == ("4", "2")
+    assert int(shown["No mask"]) + int(shown["Mask worn incorrectly"]) == 2
     assert shown["Compliance"] == "50%"
 
 
@@ -254,7 +255,21 @@ def test_json_download_follows_the_detect_command_schema():
     payload = json.loads(json.dumps(detection_json(analysis)))
     (faces,) = payload["images"].values()
     assert list(payload["images"]) == ["street.png"] and len(faces) == len(analysis.result.faces)
-    assert set(faces[0]) == {"box", "label", "score", "face_score", "probs"}
+    assert set(faces[0]) == {"box", "label", "score", "face_score", "probs", "compliant"}
+    assert payload["classes"] == list(pipeline.classifier.class_names)
+    assert payload["summary"]["street.png"]["faces"] == len(faces)
+
+
+def test_face_thumbnails_are_cut_with_the_pipelines_margin():
+    """The table's crop is what the classifier saw: the pipeline's margin, not the default one."""
+    margin = 0.6
+    config = InferenceConfig(weights=ui.weights_path(), detector="centerface", margin=margin)
+    pipeline = ui.get_pipeline(config)
+    analysis = analyze_image(pipeline, STREET_PHOTO.read_bytes(), "street.png")
+    assert analysis.result.faces
+    for face, crop in zip(analysis.result.faces, analysis.crops, strict=True):
+        assert np.array_equal(crop, crop_face(analysis.image, face.box, margin))
+        assert crop.shape != crop_face(analysis.image, face.box).shape  # the default margin differs
 
 
 def test_images_page_with_missing_weights_shows_an_error(app, monkeypatch, tmp_path):
@@ -352,13 +367,8 @@ def http_stream(tmp_path):
     camera = webcam_video(tmp_path / "camera.avi", frames=6)
     data = camera.read_bytes()
     (tmp_path / "dropped.avi").write_bytes(data[: len(data) // 2])
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/camera.avi"
-    server.shutdown()
-    server.server_close()
+    with http_folder(tmp_path) as url:
+        yield url + "camera.avi"
 
 
 def test_stream_url_is_played_through_the_pipeline(app, http_stream):
@@ -444,3 +454,178 @@ def test_a_malformed_run_shows_an_error_for_that_run_only(app, monkeypatch, tmp_
     assert set(path.name for path in find_runs(SHIPPED_RUNS)) <= set(runs)
     warnings = " ".join(w.value for w in at.warning)
     assert "history.jsonl line 2 skipped" in warnings and "metrics.json is missing" in warnings
+
+
+def chart_specs(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def test_metrics_page_shows_3x3_confusion_per_class_and_the_precision_recall_curve(
+    app, monkeypatch, tiny_three_class_weights
+):
+    run_dir = tiny_three_class_weights.parent  # trained by this code: its metrics.json has the curve
+    monkeypatch.setenv(RUN_DIRS_ENV, str(run_dir.parent))
+    at = open_page(app, "app_pages/metrics.py")
+    assert not errors(at)
+    shown_runs = at.multiselect[0].value
+    assert run_dir.name in shown_runs and {"mobilenet_v2", "cnn"} <= set(shown_runs)
+    class_columns = [list(frame.value["class"]) for frame in at.dataframe if "class" in frame.value.columns]
+    assert [*CLASS_NAMES, "macro average"] in class_columns  # the three class rows
+    assert ["with_mask", "without_mask", "macro average"] in class_columns  # the 2-class runs still show
+    heatmaps = [trace for spec in chart_specs(at) for trace in spec["data"] if trace["type"] == "heatmap"]
+    assert sorted(len(trace["x"]) for trace in heatmaps).count(3) >= 1 and len(heatmaps) >= 3
+    curves = [
+        trace
+        for spec in chart_specs(at)
+        for trace in spec["data"]
+        if trace.get("name", "").endswith("its threshold") or trace.get("customdata") is not None
+    ]
+    assert any(trace["name"] == run_dir.name for trace in curves)  # its precision-recall curve
+    assert any(trace["name"] == f"{run_dir.name}: its threshold" for trace in curves)  # its threshold
+    compliance = [frame.value for frame in at.dataframe if "figure" in frame.value.columns]
+    assert compliance and "non-compliant recall" in list(compliance[0]["figure"])
+    at.select_slider[0].set_value(0.1).run()  # a site that must not miss anyone considers 0.1
+    assert_no_exception(at)
+    (table,) = [frame.value for frame in at.dataframe if "its own threshold" in frame.value.columns]
+    assert run_dir.name in list(table["run"]) and set(table["threshold"]) == {0.1}
+
+
+# --- three classes: counts, colours, the non-compliant threshold, 2-class checkpoints ---------------
+CLASS_METRICS = ("Mask", "Mask worn incorrectly", "No mask", "Compliance")
+# A street photo with one face of each class at 41 px or more (2 masked, 1 badly worn, 1 unmasked).
+THREE_CLASS_PHOTO = DEV / "images" / "maksssksksss387.png"
+
+
+def class_counts(shown: dict[str, str]) -> dict[str, int]:
+    return {name: int(shown[LABEL_STYLES[name].caption]) for name in CLASS_NAMES}
+
+
+def assert_legend(at: AppTest) -> None:
+    """The colour legend: each class's caption on its box colour."""
+    (legend,) = [m.value for m in at.markdown if m.value.startswith("Box colours")]
+    for name in CLASS_NAMES:
+        style = LABEL_STYLES[name]
+        assert f"background:{style.hex}" in legend and style.caption in legend
+    assert legend.index("#00c800") < legend.index("#ffbf00") < legend.index("#ff0000")  # green amber red
+
+
+def threshold_slider(at: AppTest):
+    (slider,) = [s for s in at.sidebar.slider if s.label == "Non-compliant threshold"]
+    return slider
+
+
+@pytest.fixture
+def three_class_app(app, monkeypatch, three_class_weights) -> AppTest:
+    monkeypatch.setenv(ui.WEIGHTS_ENV, str(three_class_weights))
+    return app
+
+
+def test_images_page_shows_three_counts_the_legend_and_the_checkpoints_threshold(
+    three_class_app, three_class_weights
+):
+    at = open_page(three_class_app, "app_pages/images.py")
+    at.file_uploader[0].set_value(("street.png", THREE_CLASS_PHOTO.read_bytes(), "image/png")).run()
+    assert_no_exception(at)
+    assert not errors(at)
+    shown = metrics(at)
+    assert set(CLASS_METRICS) <= set(shown)
+    counts = class_counts(shown)
+    assert sum(counts.values()) == int(shown["Faces"]) >= 3
+    assert shown["Compliance"] == f"{counts['with_mask'] / int(shown['Faces']):.0%}"
+    assert set(at.dataframe[0].value["label"]) <= set(CLASS_NAMES)
+    assert_legend(at)
+    default = ui.model_card(
+        str(three_class_weights), three_class_weights.stat().st_mtime
+    ).noncompliant_threshold
+    assert default is not None and threshold_slider(at).value == pytest.approx(round(default, 2))
+    assert any(f"Checkpoint default: {default:.2f}" in c.value for c in at.sidebar.caption)
+
+
+def test_a_lower_non_compliant_threshold_flags_more_faces_on_the_images_page(three_class_app):
+    at = open_page(three_class_app, "app_pages/images.py")
+    at.file_uploader[0].set_value(("street.png", THREE_CLASS_PHOTO.read_bytes(), "image/png")).run()
+    at_default = class_counts(metrics(at))
+    threshold_slider(at).set_value(0.01).run()
+    assert_no_exception(at)
+    strict = class_counts(metrics(at))
+    assert sum(strict.values()) == sum(at_default.values())  # the same faces, judged more strictly
+    assert strict["with_mask"] <= at_default["with_mask"]
+    threshold_slider(at).set_value(0.99).run()
+    lenient = class_counts(metrics(at))
+    assert lenient["with_mask"] >= at_default["with_mask"] >= strict["with_mask"]
+
+
+def sidebar_config_script():
+    """A page drawing only the pipeline settings, and the config they give."""
+    import streamlit as st
+
+    from maskapp.app import ui
+
+    config = ui.pipeline_sidebar()
+    st.text(f"noncompliant_threshold={config.noncompliant_threshold}")
+
+
+def test_the_threshold_slider_flows_into_the_inference_config(monkeypatch, three_class_weights):
+    monkeypatch.setenv(ui.WEIGHTS_ENV, str(three_class_weights))
+    at = AppTest.from_function(sidebar_config_script, default_timeout=TIMEOUT).run()
+    assert_no_exception(at)
+    assert at.text[0].value == "noncompliant_threshold=None"  # the checkpoint's own rule
+    threshold_slider(at).set_value(0.2).run()
+    assert at.text[0].value == "noncompliant_threshold=0.2"
+
+
+def test_live_page_has_the_legend_threshold_and_non_compliant_alert_delay(three_class_app):
+    at = open_page(three_class_app, "app_pages/live.py")
+    assert not errors(at)
+    assert_legend(at)
+    assert threshold_slider(at).value > 0
+    assert any(s.label == "Alert after this many frames with a non-compliant face" for s in at.sidebar.slider)
+
+
+def test_uploaded_video_shows_the_three_counts_over_all_frames(three_class_app, tmp_path):
+    video = webcam_video(tmp_path / "clip.avi", frames=4)
+    at = open_page(three_class_app, "app_pages/video.py")
+    at.file_uploader[0].set_value(("clip.avi", video.read_bytes(), "video/x-msvideo")).run()
+    assert_no_exception(at)
+    assert not errors(at)
+    shown = metrics(at)
+    assert shown["Frames"] == "4" and set(CLASS_METRICS) <= set(shown)
+    assert sum(class_counts(shown).values()) == int(shown["Faces seen"]) >= 4
+    assert_legend(at)
+    names = [trace["name"] for trace in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
+    assert names == ["Mask", "Mask worn incorrectly", "No mask", "compliance"]
+
+
+def test_home_shows_the_three_classes_and_the_threshold(three_class_app, three_class_weights):
+    at = three_class_app.run()
+    assert_no_exception(at)
+    assert_legend(at)
+    default = ui.model_card(
+        str(three_class_weights), three_class_weights.stat().st_mtime
+    ).noncompliant_threshold
+    assert metrics(at)["Non-compliant threshold"] == f"{default:.2f}"
+    assert any("`mask_worn_incorrectly`" in m.value for m in at.markdown if m.value.startswith("Classes"))
+
+
+def test_a_two_class_checkpoint_still_runs_every_page(app, monkeypatch, tmp_path):
+    monkeypatch.setenv(ui.WEIGHTS_ENV, str(TWO_CLASS_WEIGHTS))
+    at = app.run()
+    assert_no_exception(at)
+    assert metrics(at)["Non-compliant threshold"] == "none"  # the likeliest class wins
+    at.switch_page("app_pages/images.py").run()
+    at.file_uploader[0].set_value(("street.png", STREET_PHOTO.read_bytes(), "image/png")).run()
+    assert_no_exception(at)
+    assert not errors(at)
+    assert threshold_slider(at).value == 0.5
+    assert any("has no threshold" in c.value for c in at.sidebar.caption)
+    shown = metrics(at)
+    assert shown["Mask worn incorrectly"] == "0"  # a class the model does not have
+    assert int(shown["Mask"]) + int(shown["No mask"]) == int(shown["Faces"]) >= 2
+    at.switch_page("app_pages/video.py").run()
+    video = webcam_video(tmp_path / "clip.avi", frames=3)
+    at.file_uploader[0].set_value(("clip.avi", video.read_bytes(), "video/x-msvideo")).run()
+    assert_no_exception(at)
+    assert not errors(at) and metrics(at)["Frames"] == "3"
+    at.switch_page("app_pages/live.py").run()
+    assert_no_exception(at)
+    assert not errors(at)

@@ -1,15 +1,19 @@
-"""`python -m maskapp detect`: the JSON schema, annotated copies, and bad input."""
+"""`python -m maskapp detect`: the JSON schema (three classes, and a 2-class checkpoint), annotated
+copies, and bad input."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import pytest
 
 from maskapp.cli import main
+from maskapp.labels import CLASS_NAMES, WITH_MASK
+from maskapp.media.photos import annotated_names, result_keys
 from maskapp.results import MASK_LABEL, NO_MASK_LABEL
-from tests.conftest import DEV, WEIGHTS, run_cli
+from tests.conftest import DEV, TWO_CLASS_WEIGHTS, WEIGHTS, run_cli
 
 PHOTOS = ("maksssksksss0.png", "maksssksksss104.png")
 
@@ -23,15 +27,29 @@ def photo_folder(tmp_path):
     return folder
 
 
-def check_entry(entry: dict, width: int, height: int):
-    assert set(entry) == {"box", "label", "score", "face_score", "probs"}
+def check_entry(entry: dict, width: int, height: int, classes=(MASK_LABEL, NO_MASK_LABEL)):
+    """One face: its box inside the image, one of the model's classes, a probability for every class of
+    the model, and whether it is compliant (with_mask only)."""
+    assert set(entry) == {"box", "label", "score", "face_score", "probs", "compliant"}
     x1, y1, x2, y2 = entry["box"]
     assert all(isinstance(v, int) for v in entry["box"])
     assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
-    assert entry["label"] in (MASK_LABEL, NO_MASK_LABEL)
-    assert set(entry["probs"]) == {MASK_LABEL, NO_MASK_LABEL}
+    assert entry["label"] in classes
+    assert list(entry["probs"]) == list(classes)
+    assert sum(entry["probs"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert entry["compliant"] is (entry["label"] == WITH_MASK)
     assert 0.0 <= entry["face_score"] <= 1.0
     assert entry["score"] == pytest.approx(entry["face_score"] * entry["probs"][entry["label"]])
+
+
+def check_summary(summary: dict, entries: list[dict]):
+    """Per image: faces, faces per class of the three (0 for a class the model lacks), compliance."""
+    assert list(summary) == ["faces", *CLASS_NAMES, "compliance"]
+    assert summary["faces"] == len(entries)
+    for name in CLASS_NAMES:
+        assert summary[name] == sum(entry["label"] == name for entry in entries)
+    compliant = sum(entry["compliant"] for entry in entries)
+    assert summary["compliance"] == (pytest.approx(compliant / len(entries)) if entries else None)
 
 
 def test_folder_with_a_bad_file_gives_json_and_annotated_copies(photo_folder, tmp_path):
@@ -49,16 +67,50 @@ def test_folder_with_a_bad_file_gives_json_and_annotated_copies(photo_folder, tm
     )
     assert done.returncode == 0, done.stderr
     assert "notes.jpg" in done.stderr and "Traceback" not in done.stderr
-    images = json.loads(out.read_text())["images"]
-    assert set(images) == set(PHOTOS)
+    data = json.loads(out.read_text())
+    images = data["images"]
+    assert set(images) == set(data["summary"]) == set(PHOTOS)
     for name, entries in images.items():
         height, width = cv2.imread(str(DEV / "images" / name)).shape[:2]
         assert entries, f"no face found in {name}"
         for entry in entries:
-            check_entry(entry, width, height)
+            check_entry(entry, width, height, tuple(data["classes"]))
+        check_summary(data["summary"][name], entries)
         written = cv2.imread(str(annotated / name))
         assert written is not None and written.shape == (height, width, 3)
     assert f"{PHOTOS[0]}: {len(images[PHOTOS[0]])} faces" in done.stdout
+
+
+def test_inputs_that_share_a_name_keep_their_own_key_and_annotated_copy(tmp_path):
+    """a/x.png and b/x.png (two different photos) and b/x.jpg (a third): nothing overwrites anything.
+    Inputs sharing a file name are all keyed by the path as given; the others by their file name."""
+    inputs = {tmp_path / "a" / "x.png": PHOTOS[0], tmp_path / "b" / "x.png": PHOTOS[1]}
+    for path, name in inputs.items():
+        path.parent.mkdir(exist_ok=True)
+        path.symlink_to(DEV / "images" / name)
+    jpeg = tmp_path / "b" / "x.jpg"
+    cv2.imwrite(str(jpeg), cv2.resize(cv2.imread(str(DEV / "images" / PHOTOS[0])), (300, 200)))
+    out, annotated = tmp_path / "detections.json", tmp_path / "annotated"
+    paths = [*map(str, inputs), str(jpeg)]
+    done = run_cli(
+        "detect", *paths, "--json", str(out), "--annotate", str(annotated), "--weights", str(WEIGHTS)
+    )
+    assert done.returncode == 0, done.stderr
+    data = json.loads(out.read_text())
+    keys = [paths[0], paths[1], "x.jpg"]
+    assert list(data["images"]) == keys
+    assert sorted(path.name for path in annotated.iterdir()) == ["x-1.png", "x-2.png", "x-3.png"]
+    assert data["annotated"] == {key: str(annotated / f"x-{n}.png") for n, key in enumerate(keys, start=1)}
+    for key, path in zip(keys, paths, strict=True):
+        written = cv2.imread(data["annotated"][key])
+        assert written.shape == cv2.imread(path).shape, f"{key}: the annotated copy of another input"
+        assert f"{key}: {len(data['images'][key])} faces" in done.stdout
+
+
+def test_numbered_copies_never_take_the_name_of_another_input():
+    a, b, c, d = Path("a/x.png"), Path("b/x.png"), Path("c/x-1.png"), Path("y.jpg")
+    assert annotated_names([a, b, c, d, a]) == {c: "x-1.png", d: "y.png", a: "x-2.png", b: "x-3.png"}
+    assert result_keys([a, b, c, d]) == {a: "a/x.png", b: "b/x.png", c: "x-1.png", d: "y.jpg"}
 
 
 def test_detector_and_threshold_options(photo_folder, tmp_path):
@@ -87,6 +139,7 @@ def test_detector_and_threshold_options(photo_folder, tmp_path):
         (["{tmp}/empty"], "has no images"),
         (["{tmp}/bad.png"], "none of the 1 files could be read"),
         (["{photo}", "--face-threshold", "1.5"], "out of range; allowed: 0 to 1"),
+        (["{photo}", "--noncompliant-threshold", "1.5"], "non-compliant threshold 1.5 is out of range"),
         (["{photo}", "--weights", "{tmp}/missing.pt"], "does not exist"),
     ],
 )
@@ -105,3 +158,62 @@ def test_a_bad_input_run_prints_no_traceback(tmp_path):
     done = run_cli("detect", str(tmp_path / "missing.jpg"))
     assert done.returncode == 2
     assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
+
+
+# --- three classes ---------------------------------------------------------------------------------
+# Street photos with badly worn masks among masked and unmasked faces.
+MIXED_PHOTOS = ("maksssksksss387.png", "maksssksksss250.png")
+
+
+def detect_json(tmp_path, weights, *flags: str) -> dict:
+    out = tmp_path / f"detect{len(list(tmp_path.iterdir()))}.json"
+    paths = [str(DEV / "images" / name) for name in MIXED_PHOTOS]
+    done = run_cli("detect", *paths, "--json", str(out), "--weights", str(weights), *flags)
+    assert done.returncode == 0, done.stderr
+    return json.loads(out.read_text()) | {"stdout": done.stdout}
+
+
+def test_three_class_json_schema(tmp_path, three_class_weights):
+    data = detect_json(tmp_path, three_class_weights)
+    assert data["classes"] == list(CLASS_NAMES)
+    for name in MIXED_PHOTOS:
+        height, width = cv2.imread(str(DEV / "images" / name)).shape[:2]
+        entries = data["images"][name]
+        assert entries, f"no face found in {name}"
+        for entry in entries:
+            check_entry(entry, width, height, CLASS_NAMES)
+        check_summary(data["summary"][name], entries)
+        assert (
+            f"{name}: {len(entries)} faces, {data['summary'][name]['with_mask']} with_mask, "
+            in data["stdout"]
+        )
+
+
+def test_a_two_class_checkpoint_still_gives_the_schema_with_a_zero_for_the_missing_class(tmp_path):
+    data = detect_json(tmp_path, TWO_CLASS_WEIGHTS)
+    assert data["classes"] == [MASK_LABEL, NO_MASK_LABEL]
+    for name in MIXED_PHOTOS:
+        height, width = cv2.imread(str(DEV / "images" / name)).shape[:2]
+        for entry in data["images"][name]:
+            check_entry(entry, width, height, (MASK_LABEL, NO_MASK_LABEL))
+        check_summary(data["summary"][name], data["images"][name])
+        assert data["summary"][name]["mask_worn_incorrectly"] == 0
+
+
+def test_a_lower_non_compliant_threshold_flags_at_least_as_many_faces(tmp_path, three_class_weights):
+    strict = detect_json(tmp_path, three_class_weights, "--noncompliant-threshold", "0.01")
+    lenient = detect_json(tmp_path, three_class_weights, "--noncompliant-threshold", "0.99")
+    for name in MIXED_PHOTOS:
+        a, b = strict["summary"][name], lenient["summary"][name]
+        assert a["faces"] == b["faces"] and a["with_mask"] <= b["with_mask"]
+        for entry in strict["images"][name]:
+            assert entry["compliant"] == (1 - entry["probs"][WITH_MASK] < 0.01)
+
+
+def test_a_photo_without_faces_gives_an_empty_result_not_an_error(tmp_path):
+    street = tmp_path / "street.png"  # the street below the faces of a real photo: bodies, no face
+    cv2.imwrite(str(street), cv2.imread(str(DEV / "images" / "maksssksksss0.png"))[200:, :])
+    done = run_cli("detect", str(street), "--json", str(tmp_path / "out.json"))
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert json.loads((tmp_path / "out.json").read_text())["images"]["street.png"] == []
+    assert "street.png: 0 faces" in done.stdout

@@ -1,30 +1,47 @@
-"""Annotation draws on a copy: green boxes with a mask, red without, captions and counts."""
+"""Annotation draws on a copy: a box per face in its class colour (green mask, amber badly worn, red no
+mask, grey for a label the app does not know), captions with the probability and the person's id, and
+the three counts with compliance."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from maskapp.labels import CLASS_NAMES, WITH_MASK, WITHOUT_MASK, WORN_INCORRECTLY
 from maskapp.results import Face, FaceResult, FrameResult, Prediction, StageTimings
-from maskapp.vision.draw import MASK_COLOR, NO_MASK_COLOR, annotate, face_caption, summary_caption
+from maskapp.vision.draw import (
+    LABEL_STYLES,
+    UNKNOWN_COLOR,
+    annotate,
+    face_caption,
+    label_style,
+    summary_caption,
+)
 from tests.conftest import dev_photo
 
 TIMINGS = StageTimings(10.0, 5.0, 15.0)
 
 
-def face_result(box, label: str, probability: float) -> FaceResult:
-    other = "without_mask" if label == "with_mask" else "with_mask"
-    prediction = Prediction(label, probability, {label: probability, other: 1 - probability})
-    return FaceResult(Face(box, 0.9), prediction)
+def face_result(box, label: str, probability: float, person: int | None = None) -> FaceResult:
+    others = [name for name in CLASS_NAMES if name != label]
+    probs = {label: probability, **{name: (1 - probability) / len(others) for name in others}}
+    return FaceResult(Face(box, 0.9), Prediction(label, probability, probs), person)
 
 
 def street_result() -> FrameResult:
-    """The three faces of the test photo at their annotated places and labels."""
+    """Three faces of the test photo at their annotated places, one of each class."""
     faces = (
-        face_result((79, 105, 110, 143), "without_mask", 0.91),
-        face_result((185, 100, 227, 145), "with_mask", 0.97),
-        face_result((325, 90, 361, 142), "without_mask", 0.88),
+        face_result((79, 105, 110, 143), WITHOUT_MASK, 0.91),
+        face_result((185, 100, 227, 145), WITH_MASK, 0.97),
+        face_result((325, 90, 361, 142), WORN_INCORRECTLY, 0.88),
     )
     return FrameResult(faces, TIMINGS, 512, 366)
+
+
+def left_edge(image: np.ndarray, face: FaceResult) -> np.ndarray:
+    """The middle of a box's left side: no caption there."""
+    x1, y1, _, y2 = face.box
+    return image[(y1 + y2) // 2, x1]
 
 
 def test_annotate_returns_a_new_image_and_leaves_the_input_alone():
@@ -36,38 +53,62 @@ def test_annotate_returns_a_new_image_and_leaves_the_input_alone():
     assert not np.array_equal(out, frame)
 
 
-def test_boxes_are_green_with_a_mask_and_red_without():
+def test_one_colour_per_class_green_amber_red():
+    assert [LABEL_STYLES[name].hex for name in CLASS_NAMES] == ["#00c800", "#ffbf00", "#ff0000"]
     out = annotate(dev_photo(), street_result())
     for face in street_result().faces:
-        x1, y1, _, y2 = face.box
-        left_edge = out[(y1 + y2) // 2, x1]  # middle of the left side: no caption there
-        expected = MASK_COLOR if face.masked else NO_MASK_COLOR
-        np.testing.assert_array_equal(left_edge, expected)
+        np.testing.assert_array_equal(left_edge(out, face), LABEL_STYLES[face.label].color)
+
+
+def test_a_label_the_app_does_not_know_is_grey_and_written_as_it_is():
+    face = face_result((185, 100, 227, 145), "hat", 0.7)
+    assert label_style("hat").color == UNKNOWN_COLOR and face_caption(face) == "hat 70%"
+    out = annotate(dev_photo(), FrameResult((face,), TIMINGS, 512, 366))
+    np.testing.assert_array_equal(left_edge(out, face), UNKNOWN_COLOR)
 
 
 def test_captions_and_counts():
     result = street_result()
-    assert face_caption(result.faces[1]) == "Mask 97%"
-    assert face_caption(result.faces[0]) == "No mask 91%"
-    assert summary_caption(result) == "Masked 1  Unmasked 2  Compliance 33%"
+    assert [face_caption(face) for face in result.faces] == [
+        "No mask 91%",
+        "Mask 97%",
+        "Mask worn incorrectly 88%",
+    ]
+    assert summary_caption(result) == "Mask 1 · Incorrect 1 · No mask 1 · Compliance 33%"
     empty = FrameResult((), TIMINGS, 512, 366)
-    assert summary_caption(empty) == "Masked 0  Unmasked 0  Compliance -"
+    assert summary_caption(empty) == "Mask 0 · Incorrect 0 · No mask 0 · Compliance -"
+
+
+def test_a_tracked_face_shows_its_person_id():
+    assert face_caption(face_result((0, 0, 40, 40), WITHOUT_MASK, 0.91, person=7)) == "#7 No mask 91%"
+    assert face_caption(face_result((0, 0, 40, 40), WITH_MASK, 0.6, person=0)) == "#0 Mask 60%"
+
+
+@pytest.mark.parametrize("shape", [(480, 640, 3), (240, 320, 3)])
+def test_the_counts_are_chips_in_the_class_colours(shape):
+    """The summary is a legend too: each count on its class colour, wrapped on narrow frames."""
+    frame = np.zeros(shape, np.uint8)
+    out = annotate(frame, FrameResult((), TIMINGS, shape[1], shape[0]), overlay="30 FPS  12 ms")
+    band = out[: shape[0] // 3]
+    for name in CLASS_NAMES:
+        assert np.all(band == LABEL_STYLES[name].color, axis=-1).any(), name
+    assert not out[shape[0] // 2 :].any()  # nothing drawn below the summary
 
 
 def test_overlay_text_and_faces_at_the_border_are_drawn_inside_the_image():
     frame = dev_photo()
     faces = (
-        face_result((0, 0, 40, 40), "with_mask", 0.6),
-        face_result((470, 320, 512, 366), "without_mask", 0.7),
+        face_result((0, 0, 40, 40), WITH_MASK, 0.6),
+        face_result((470, 320, 512, 366), WITHOUT_MASK, 0.7),
     )
     result = FrameResult(faces, TIMINGS, 512, 366)
     plain, with_overlay = annotate(frame, result), annotate(frame, result, overlay="31 FPS  32 ms")
     assert not np.array_equal(plain, with_overlay)
-    np.testing.assert_array_equal(with_overlay[0, 20], MASK_COLOR)  # top edge of the corner face
+    np.testing.assert_array_equal(with_overlay[365, 490], LABEL_STYLES[WITHOUT_MASK].color)  # bottom edge
 
 
 def test_tiny_and_huge_frames():
     for shape in ((20, 30, 3), (2160, 3840, 3)):
         frame = np.zeros(shape, np.uint8)
-        result = FrameResult((face_result((2, 2, 10, 10), "with_mask", 0.8),), TIMINGS, shape[1], shape[0])
+        result = FrameResult((face_result((2, 2, 10, 10), WITH_MASK, 0.8),), TIMINGS, shape[1], shape[0])
         assert annotate(frame, result).shape == shape

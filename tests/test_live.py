@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import gc
 import io
+import itertools
 import json
 import os
+import sys
 import threading
 import time
 import wave
@@ -20,19 +22,24 @@ import pytest
 from maskapp import PROJECT_ROOT
 from maskapp.app import ui
 from maskapp.app.live import (
+    NO_MASK_ALERT,
+    WORN_INCORRECTLY_ALERT,
     AlertDebouncer,
     FpsMeter,
     LatestResult,
     LiveProcessor,
     LiveStats,
+    alert_text,
     alert_wav,
     parse_ice_servers,
 )
 from maskapp.config import InferenceConfig
 from maskapp.errors import LiveConfigError
+from maskapp.labels import CLASS_NAMES, WITH_MASK, WITHOUT_MASK, WORN_INCORRECTLY
 from maskapp.media.images import read_image
+from maskapp.results import Face, FaceResult, FrameResult, Prediction, StageTimings
 from maskapp.vision.pipeline import load_pipeline
-from tests.conftest import DEV, letterbox, run_in_threads
+from tests.conftest import DEV, ILC, letterbox, real_images, run_in_threads
 
 PHOTOS = DEV / "images"
 UNMASKED_PHOTO = PHOTOS / "maksssksksss609.png"  # one person, no mask, large face
@@ -80,29 +87,122 @@ def test_fps_meter_averages_over_its_window():
     assert fps == pytest.approx(10.0)
 
 
-def test_latest_result_never_shows_a_torn_value_across_threads():
-    holder = LatestResult()
-    stop = threading.Event()
-    seen = []
+def test_error_frames_neither_clear_nor_extend_an_unmasked_run():
+    debouncer = AlertDebouncer(trigger_frames=2, clear_frames=2)
+    states = [debouncer.update(flag) for flag in (True, None, True, None, None, None, False, False)]
+    assert [s.active for s in states] == [False, False, True, True, True, True, True, False]
+    assert [s.started for s in states].count(True) == 1 and states[-1].episode == 1
 
-    def write():
-        index = 0
+
+def test_frames_that_raised_an_error_do_not_count_as_clear(pipeline):
+    """A camera that hiccups (frames the pipeline refuses) shows nobody: not 'everyone masked'."""
+    processor = LiveProcessor(pipeline, trigger_frames=2, clear_frames=2)
+    unmasked, refused = webcam_frame(UNMASKED_PHOTO), np.zeros((0, 0, 3), np.uint8)
+    for _ in range(2):
+        processor.process(unmasked)
+    assert (processor.latest().alert, processor.latest().episode) == (True, 1)
+    for _ in range(3):  # more refused frames in a row than clear_frames
+        processor.process(refused)
+        stats = processor.latest()
+        assert stats.error and stats.alert, "a refused frame ended the alert episode"
+    processor.process(unmasked)
+    assert (processor.latest().alert, processor.latest().episode) == (True, 1)  # no second sound
+
+
+def test_frames_published_from_several_threads_are_all_counted_and_never_read_out_of_order(pipeline):
+    """Several threads publish through one LiveProcessor while the page's thread reads `latest()`:
+    no frame is lost from the count, and the reader never sees an older frame after a newer one."""
+    processor = LiveProcessor(pipeline)
+    refused = np.zeros((0, 0, 3), np.uint8)  # refused at once: the publishing is what runs
+    writers, per_writer = 4, 2000
+    stop, seen = threading.Event(), []
+
+    def read():
         while not stop.is_set():
-            index += 1
-            holder.put(LiveStats(index, index, index, 0, 0.0, 0.0, False, 0, 0.0))
+            stats = processor.latest()
+            if stats is not None:
+                seen.append(stats.frame_index)
 
-    writer = threading.Thread(target=write)
-    writer.start()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: races show up
+    reader = threading.Thread(target=read)
+    reader.start()
     try:
-        for _ in range(20_000):
-            value = holder.get()
-            if value is not None:
-                seen.append(value)
-                assert value.frame_index == value.faces == value.masked
+        run_in_threads(lambda: [processor.process(refused) for _ in range(per_writer)], [()] * writers)
     finally:
         stop.set()
-        writer.join()
-    assert seen and seen[-1].frame_index >= seen[0].frame_index
+        reader.join()
+        sys.setswitchinterval(interval)
+    assert processor.latest().frame_index == writers * per_writer
+    went_back = [(a, b) for a, b in itertools.pairwise(seen) if b < a]
+    assert len(seen) > 100 and not went_back, went_back[:5]
+
+
+class GatedResult(LatestResult):
+    """The real result holder, whose first `put` waits (up to `wait_s`) until another one has been made:
+    the first frame's stats arrive late, as when its thread is descheduled just before publishing."""
+
+    def __init__(self, wait_s: float):
+        super().__init__()
+        self.wait_s, self.first_waiting, self.later_put = wait_s, threading.Event(), threading.Event()
+
+    def put(self, value: LiveStats) -> None:
+        if not self.first_waiting.is_set():
+            self.first_waiting.set()
+            self.later_put.wait(self.wait_s)
+        else:
+            self.later_put.set()
+        super().put(value)
+
+
+def test_a_frame_published_late_never_replaces_a_newer_one(pipeline):
+    """Frame 1's thread stalls while publishing and frame 2's thread goes on: the page must end up
+    showing frame 2, never frame 1 after it (the count and the alert state are frame 2's)."""
+    processor = LiveProcessor(pipeline)
+    gated = processor.results = GatedResult(wait_s=2)
+    refused = np.zeros((0, 0, 3), np.uint8)  # refused at once: the publishing is what runs
+    first = threading.Thread(target=processor.process, args=(refused,))
+    first.start()
+    assert gated.first_waiting.wait(30)
+    second = threading.Thread(target=processor.process, args=(refused,))
+    second.start()
+    for thread in (first, second):
+        thread.join(30)
+    assert processor.latest().frame_index == 2
+
+
+class HeldPipeline:
+    """The real pipeline, held inside `process` until released: a frame stays in flight as long as the
+    test needs."""
+
+    def __init__(self, pipeline):
+        self.pipeline, self.entered, self.release = pipeline, threading.Event(), threading.Event()
+
+    def process(self, frame):
+        self.entered.set()
+        assert self.release.wait(60), "never released"
+        return self.pipeline.process(frame)
+
+
+def test_the_page_reads_and_configures_while_a_frame_is_in_flight(pipeline):
+    """The page's thread (latest, configure) never waits for the worker's frame to finish: a lock held
+    around the pipeline would freeze the page for as long as a frame takes."""
+    held = HeldPipeline(pipeline)
+    processor = LiveProcessor(held, trigger_frames=5)
+    worker = threading.Thread(target=processor.process, args=(webcam_frame(UNMASKED_PHOTO),))
+    worker.start()
+    try:
+        assert held.entered.wait(60)
+        page = threading.Thread(target=lambda: (processor.latest(), processor.configure(trigger_frames=1)))
+        page.start()
+        page.join(timeout=10)
+        assert not page.is_alive(), "the page's thread waited for the frame in flight"
+        assert processor.latest() is None  # nothing published yet: the frame is still in flight
+    finally:
+        held.release.set()
+        worker.join()
+    stats = processor.latest()
+    assert stats.frame_index == 1 and stats.unmasked >= 1 and stats.alert  # trigger_frames=1 applied
 
 
 def test_callback_annotates_real_webcam_frames_and_reports_counts(pipeline):
@@ -244,3 +344,78 @@ def test_soak_live_callback_memory_stays_flat():
     assert stats.frame_index == SOAK_FRAMES and stats.error is None
     assert stats.episode >= SOAK_FRAMES // 100 - 1  # one alert per unmasked stretch, not one per frame
     assert end_rss - warm_rss < 40 * 2**20, report
+
+
+# --- the alert's words: no mask, or a mask worn badly ----------------------------------------------
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        ([], None),
+        ([WITH_MASK, WITH_MASK], None),
+        ([WITH_MASK, WORN_INCORRECTLY], WORN_INCORRECTLY_ALERT),
+        ([WORN_INCORRECTLY, WORN_INCORRECTLY], WORN_INCORRECTLY_ALERT),
+        ([WITHOUT_MASK], NO_MASK_ALERT),
+        ([WORN_INCORRECTLY, WITHOUT_MASK, WITH_MASK], NO_MASK_ALERT),  # no mask comes first
+        (["hat"], NO_MASK_ALERT),  # a label that is not a mask is not compliant
+    ],
+)
+def test_alert_text_asks_for_a_mask_or_for_it_over_nose_and_mouth(labels, expected):
+    assert alert_text(labels) == expected
+    assert alert_text(iter(labels)) == expected  # any iterable, read once
+    assert NO_MASK_ALERT == "Please wear a face mask"
+    assert WORN_INCORRECTLY_ALERT == "Please wear your mask over your nose and mouth"
+
+
+class FixedLabels:
+    """A pipeline stand-in whose frame holds one face per label given to `show` (the alert's logic,
+    apart from what a model decides; the real pipeline is tested below)."""
+
+    def __init__(self):
+        self.labels: tuple[str, ...] = ()
+
+    def process(self, frame):
+        faces = tuple(
+            FaceResult(Face((10 + 60 * i, 10, 60 + 60 * i, 70), 0.9), Prediction(label, 0.9, {label: 0.9}))
+            for i, label in enumerate(self.labels)
+        )
+        return FrameResult(faces, StageTimings(1.0, 1.0, 2.0), frame.shape[1], frame.shape[0])
+
+
+def test_badly_worn_masks_raise_the_alert_with_their_own_words():
+    pipeline, frame = FixedLabels(), np.zeros((240, 320, 3), np.uint8)
+    processor = LiveProcessor(pipeline, trigger_frames=2, clear_frames=2)
+
+    def show(*labels):
+        pipeline.labels = labels
+        processor.process(frame)
+        return processor.latest()
+
+    show(WORN_INCORRECTLY, WITH_MASK)
+    stats = show(WORN_INCORRECTLY, WITH_MASK)
+    assert (stats.alert, stats.alert_text) == (True, WORN_INCORRECTLY_ALERT)  # counted like no mask
+    assert (stats.masked, stats.unmasked, stats.faces) == (1, 1, 2)
+    assert stats.label_counts == {WITH_MASK: 1, WORN_INCORRECTLY: 1, WITHOUT_MASK: 0}
+    assert show(WITHOUT_MASK, WORN_INCORRECTLY).alert_text == NO_MASK_ALERT  # the same episode, now no mask
+    stats = show(WITH_MASK)  # a clear frame: the episode goes on with the last words
+    assert (stats.alert, stats.alert_text, stats.episode) == (True, NO_MASK_ALERT, 1)
+    stats = show(WITH_MASK)
+    assert (stats.alert, stats.alert_text) == (False, None)
+
+
+def test_live_counts_and_alert_words_follow_a_three_class_model_on_real_badly_worn_faces(three_class_weights):
+    """Real badly worn masks through a real 3-class pipeline: the stats hold the frame's counts per
+    class, and the alert's words are those its labels call for."""
+    config = InferenceConfig(weights=three_class_weights, detector="centerface", noncompliant_threshold=0.01)
+    pipeline = load_pipeline(config)  # 0.01: any doubt makes a face non-compliant, so the alert rises
+    processor = LiveProcessor(pipeline, trigger_frames=1)
+    assert pipeline.classifier.class_names == CLASS_NAMES
+    for path in real_images(ILC, WORN_INCORRECTLY, 3):
+        frame = webcam_frame(path)
+        result = pipeline.process(frame)
+        processor.process(frame)
+        stats = processor.latest()
+        assert stats.label_counts == result.label_counts and stats.faces == len(result.faces)
+        assert stats.unmasked == result.unmasked_count
+        if result.unmasked_count:
+            assert stats.alert and stats.alert_text == alert_text(face.label for face in result.faces)
+    assert processor.latest().episode >= 1

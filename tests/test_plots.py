@@ -127,20 +127,84 @@ def test_run_names_are_escaped_in_figures(tmp_path):
     assert any("&lt;img src=x" in trace.name for trace in figure.data)
 
 
-def test_counts_over_time_plots_counts_and_compliance():
+def test_counts_over_time_plots_three_counts_in_the_box_colours_and_compliance():
     samples = [
         plots.CountSample(0.0, 2, 0),
-        plots.CountSample(0.5, 1, 1),
+        plots.CountSample(0.5, 1, 3, incorrect=1),
         plots.CountSample(1.0, 0, 0),
     ]
     figure = plots.counts_over_time_figure(samples)
     by_name = {trace.name: trace for trace in figure.data}
-    assert list(by_name["masked"].y) == [2, 1, 0]
-    assert list(by_name["unmasked"].y) == [0, 1, 0]
-    assert list(by_name["compliance"].y) == [1.0, 0.5, None]
+    assert list(by_name["Mask"].y) == [2, 1, 0]
+    assert list(by_name["Mask worn incorrectly"].y) == [0, 1, 0]
+    assert list(by_name["No mask"].y) == [0, 2, 0]
+    assert [by_name[name].line.color for name in ("Mask", "Mask worn incorrectly", "No mask")] == [
+        "#00c800",
+        "#ffbf00",
+        "#ff0000",
+    ]
+    assert list(by_name["compliance"].y) == [1.0, 0.25, None]
     assert by_name["compliance"].yaxis == "y2"
 
 
 def test_counts_over_time_accepts_no_frames():
     figure = plots.counts_over_time_figure([])
     assert all(len(trace.x) == 0 for trace in figure.data)
+
+
+# --- the compliance view and the non-compliant precision-recall curve -----------------------------------
+def three_class_run(tmp_path, threshold: float | None = 0.3):
+    """A run whose metrics.json is what training writes for a 3-class model (figures from real code)."""
+    import numpy as np
+
+    from maskapp.labels import CLASS_NAMES
+    from maskapp.training.evaluate import compute_metrics
+
+    probs = np.array(
+        [[0.9, 0.05, 0.05], [0.65, 0.3, 0.05], [0.4, 0.5, 0.1], [0.7, 0.1, 0.2], [0.1, 0.2, 0.7]]
+    )
+    truth = np.array([0, 0, 1, 2, 2])
+    datasets = np.array(["ilc", "ilc", "ilc", "12k", "12k"])
+    run = write_run(tmp_path, "three", metrics=False)
+    write_json(
+        run.path / METRICS_FILE, compute_metrics(truth, probs, CLASS_NAMES, threshold, datasets).to_dict()
+    )
+    return load_run(run.path)
+
+
+def test_compliance_and_per_dataset_rows(tmp_path):
+    metrics = three_class_run(tmp_path).metrics
+    rows = {row["figure"]: row for row in plots.compliance_rows(metrics)}
+    assert rows["non-compliant recall"]["value"] == pytest.approx(1.0)  # 0.6, 0.3, 0.9 all >= 0.3
+    assert rows["non-compliant recall"]["faces"] == 3 and rows["with_mask recall"]["faces"] == 2
+    assert rows["with_mask recall"]["value"] == pytest.approx(0.5)  # 0.35 >= 0.3: flagged
+    assert [row["data set"] for row in plots.per_dataset_rows(metrics)] == ["12k", "ilc"]
+    assert [row["class"] for row in plots.per_class_rows(metrics)][:3] == [
+        "with_mask",
+        "mask_worn_incorrectly",
+        "without_mask",
+    ]
+
+
+def test_the_precision_recall_figure_stars_each_runs_threshold(tmp_path):
+    run = three_class_run(tmp_path)
+    figure = plots.noncompliant_pr_figure([run])
+    line, star = figure.data
+    assert list(line.customdata) == run.metrics.noncompliant_pr.thresholds
+    point = plots.point_at(run.metrics.noncompliant_pr, 0.3)
+    assert (star.x[0], star.y[0]) == (point.recall, point.precision) == (1.0, pytest.approx(3 / 4))
+    (row,) = plots.threshold_rows([run], 0.6)
+    assert row["threshold"] == 0.6 and row["its own threshold"] == 0.3
+    assert row["non-compliant recall"] == pytest.approx(2 / 3)  # 0.6 and 0.9 of 0.6, 0.3, 0.9
+    figure.to_json()
+
+
+def test_runs_without_a_curve_or_threshold_are_drawn_without_one(tmp_path, shipped_runs):
+    old = write_run(tmp_path, "old-format")  # metrics.json from before the compliance view
+    assert plots.compliance_rows(old.metrics) == [] and plots.threshold_rows([old], 0.5) == []
+    assert plots.noncompliant_pr_figure([old]).data == ()
+    likeliest = three_class_run(tmp_path, None)
+    assert plots.decision_threshold(likeliest.metrics) is None  # 3 classes: no single threshold
+    assert len(plots.noncompliant_pr_figure([likeliest]).data) == 1  # the curve, no star
+    two_class = next(run for run in shipped_runs if run.metrics and len(run.metrics.labels) == 2)
+    assert plots.decision_threshold(two_class.metrics) == 0.5  # the likelier of two classes

@@ -110,3 +110,18 @@ def test_folder_without_classes_exits_2(tmp_path):
     )
     assert result.returncode == 2
     assert "no class subfolders" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_folder_with_an_unknown_class_name_exits_2_naming_the_allowed(tmp_path):
+    data = make_class_folders(tmp_path / "data", per_class=2)
+    (data / "with_mask").rename(data / "cats")
+    result = subprocess.run(
+        [sys.executable, "-m", "maskapp", "train", "--data", str(data), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: unknown class name 'cats'")
+    assert "allowed: with_mask, mask_worn_incorrectly, without_mask" in line

@@ -9,24 +9,44 @@ import cv2
 import numpy as np
 import pytest
 
+from maskapp.app import video as video_page
 from maskapp.cli import main
 from maskapp.errors import VideoError
+from maskapp.labels import CLASS_NAMES, WITH_MASK, WITHOUT_MASK, WORN_INCORRECTLY
+from maskapp.media import video
 from maskapp.media.video import FrameSource, open_source, process_video
-from tests.conftest import WEIGHTS, dev_photo
+from maskapp.vision.draw import annotate
+from tests.conftest import TWO_CLASS_WEIGHTS, WEIGHTS, dev_photo, http_folder
 
 STEMS = ("maksssksksss0", "maksssksksss104", "maksssksksss105", "maksssksksss0")
 FRAMES = 8
 
 
+def write_clip(path, frames: int, fourcc: str = "mp4v"):
+    """`frames` 640x480 frames of real street photos, two frames each, at 10 fps."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 10.0, (640, 480))
+    for index in range(frames):
+        writer.write(cv2.resize(dev_photo(STEMS[index // 2 % len(STEMS)]), (640, 480)))
+    writer.release()
+    return path
+
+
+def plain_opencv_frames(path) -> list[np.ndarray]:
+    """Every frame as a bare cv2.VideoCapture reads it, from the start, with no probing or seeking."""
+    capture, frames = cv2.VideoCapture(str(path)), []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
     """An 8-frame 640x480 video of real street photos, two frames each."""
-    path = tmp_path_factory.mktemp("video") / "street.mp4"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (640, 480))
-    for index in range(FRAMES):
-        writer.write(cv2.resize(dev_photo(STEMS[index // 2]), (640, 480)))
-    writer.release()
-    return path
+    return write_clip(tmp_path_factory.mktemp("video") / "street.mp4", FRAMES)
 
 
 def test_a_file_source_iterates_bgr_frames(clip):
@@ -36,6 +56,66 @@ def test_a_file_source_iterates_bgr_frames(clip):
         frames = list(source)
     assert len(frames) == FRAMES
     assert all(frame.shape == (480, 640, 3) and frame.dtype == np.uint8 for frame in frames)
+
+
+def test_a_file_source_gives_every_frame_from_the_first(clip):
+    with open_source(str(clip)) as source:
+        frames = list(source)
+    expected = plain_opencv_frames(clip)
+    assert len(frames) == len(expected) == FRAMES
+    assert all(np.array_equal(got, want) for got, want in zip(frames, expected, strict=True))
+
+
+@pytest.mark.parametrize(("name", "fourcc"), [("one.mp4", "mp4v"), ("one.avi", "MJPG")])
+def test_a_one_frame_video_gives_its_frame(tmp_path, pipeline, name, fourcc):
+    path = write_clip(tmp_path / name, 1, fourcc)
+    (expected,) = plain_opencv_frames(path)
+    with open_source(str(path)) as source:
+        frames = list(source)
+    assert len(frames) == 1 and np.array_equal(frames[0], expected)
+    summary = process_video(str(path), pipeline, progress=False)
+    assert summary.frames == 1 and summary.stopped_early is None and summary.counts[0].faces > 0
+
+
+def test_the_video_command_reads_a_one_frame_video(tmp_path, capsys):
+    path = write_clip(tmp_path / "one.mp4", 1)
+    assert main(["video", str(path), "--weights", str(WEIGHTS)]) == 0
+    assert capsys.readouterr().out.startswith("1 frames at")
+
+
+@pytest.fixture
+def annotate_calls(monkeypatch) -> list[int]:
+    """Counts the calls of the real annotate() from the video loop and the Video page's helpers."""
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return annotate(*args, **kwargs)
+
+    for module in (video, video_page):
+        monkeypatch.setattr(module, "annotate", counted)
+    return calls
+
+
+def test_frames_are_annotated_only_when_an_annotated_video_is_written(
+    clip, pipeline, tmp_path, annotate_calls
+):
+    summary = process_video(str(clip), pipeline, None, progress=False, max_frames=3)
+    assert summary.frames == 3 and annotate_calls == []
+    process_video(str(clip), pipeline, tmp_path / "out.avi", progress=False, max_frames=3)
+    assert len(annotate_calls) == 3
+
+
+def test_a_watched_stream_annotates_each_frame_once(tmp_path, pipeline, annotate_calls):
+    write_clip(tmp_path / "camera.avi", 4, "MJPG")
+    shown = []
+    with http_folder(tmp_path) as url:
+        run = video_page.watch_stream(
+            pipeline, url + "camera.avi", max_seconds=300, on_frame=lambda i, image, r: shown.append(image)
+        )
+    assert run.summary.frames == len(shown) == 4
+    assert len(annotate_calls) == 4
+    assert not np.array_equal(shown[0], cv2.resize(dev_photo(STEMS[0]), (640, 480)))  # boxes drawn
 
 
 def test_process_video_writes_the_annotated_video_and_counts(clip, pipeline, tmp_path):
@@ -113,3 +193,46 @@ def test_a_stream_that_never_answers_times_out(scheme):
         url = f"{scheme}://127.0.0.1:{server.getsockname()[1]}/stream"
         with pytest.raises(VideoError, match="could not be opened within 1 s"):
             open_source(url, timeout_s=1)
+
+
+# --- three classes ---------------------------------------------------------------------------------
+FRAME_KEYS = ["frame", "faces", "masked", "unmasked", "compliance", "latency_ms", *CLASS_NAMES]
+
+
+def test_per_frame_counts_by_class_from_a_three_class_model(clip, three_class_pipeline):
+    summary = process_video(str(clip), three_class_pipeline, None, progress=False, max_frames=4)
+    assert summary.frames == 4 and summary.faces_seen > 0
+    for counts in summary.counts:
+        assert counts.with_mask == counts.masked  # compliant: with_mask only
+        assert counts.mask_worn_incorrectly + counts.without_mask == counts.unmasked
+        assert sum(counts.label_counts.values()) == counts.faces
+    seen = summary.label_counts_seen
+    assert list(seen) == list(CLASS_NAMES) and sum(seen.values()) == summary.faces_seen
+    assert summary.compliance == pytest.approx(seen[WITH_MASK] / summary.faces_seen)
+
+
+def run_video_json(clip, tmp_path, weights) -> dict:
+    out = tmp_path / f"{weights.stem}-{len(list(tmp_path.iterdir()))}.json"
+    assert main(["video", str(clip), "--json", str(out), "--weights", str(weights), "--max-frames", "3"]) == 0
+    return json.loads(out.read_text())
+
+
+def test_video_json_three_class_schema(clip, tmp_path, three_class_weights, capsys):
+    data = run_video_json(clip, tmp_path, three_class_weights)
+    assert data["classes"] == list(CLASS_NAMES) and data["frames"] == 3
+    for counts in data["counts"]:
+        assert list(counts)[: len(FRAME_KEYS)] == FRAME_KEYS
+        assert counts["with_mask"] == counts["masked"]
+        assert counts["mask_worn_incorrectly"] + counts["without_mask"] == counts["unmasked"]
+    totals = data["label_counts"]
+    assert list(totals) == list(CLASS_NAMES) and sum(totals.values()) == data["faces_seen"] > 0
+    assert data["compliance"] == pytest.approx(totals[WITH_MASK] / data["faces_seen"])
+    assert f"{totals[WORN_INCORRECTLY]} {WORN_INCORRECTLY}" in capsys.readouterr().out
+
+
+def test_video_json_from_a_two_class_checkpoint_keeps_its_keys_and_counts_no_badly_worn_mask(clip, tmp_path):
+    data = run_video_json(clip, tmp_path, TWO_CLASS_WEIGHTS)
+    assert data["classes"] == [WITH_MASK, WITHOUT_MASK]
+    assert all(counts["mask_worn_incorrectly"] == 0 for counts in data["counts"])
+    assert all(counts["without_mask"] == counts["unmasked"] for counts in data["counts"])
+    assert data["label_counts"][WORN_INCORRECTLY] == 0 and data["faces_seen"] > 0

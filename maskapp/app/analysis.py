@@ -13,6 +13,7 @@ import numpy as np
 
 from maskapp.media.images import decode_image, encode_png
 from maskapp.results import FrameResult
+from maskapp.vision.anonymize import anonymize_faces
 from maskapp.vision.crops import crop_face
 from maskapp.vision.draw import annotate
 from maskapp.vision.pipeline import MaskPipeline
@@ -27,17 +28,24 @@ class ImageAnalysis:
     result: FrameResult
     annotated: np.ndarray
     crops: tuple[np.ndarray, ...] = field(default_factory=tuple)
+    classes: tuple[str, ...] = ()  # the classifier's classes
 
 
-def analyze_image(pipeline: MaskPipeline, data: bytes, name: str, *, one_face: bool = False) -> ImageAnalysis:
+def analyze_image(
+    pipeline: MaskPipeline, data: bytes, name: str, *, one_face: bool = False, anonymize: str = "none"
+) -> ImageAnalysis:
     """Decode uploaded bytes, run the pipeline (or classify the whole image as one face), annotate.
+    `anonymize` (none, blur, fill) hides the faces in the annotated image and in the thumbnails.
 
     Raises ImageError (a MaskappError) for bytes that are not a usable image.
     """
     image = decode_image(data, name=name)
     result = pipeline.classify_whole(image) if one_face else pipeline.process(image)
-    crops = tuple(image if one_face else crop_face(image, face.box) for face in result.faces)
-    return ImageAnalysis(name, image, result, annotate(image, result), crops)
+    shown = anonymize_faces(image, result, anonymize)
+    # The thumbnails are what the classifier saw (hidden as the picture is): cut with the pipeline's margin.
+    crops = tuple(shown if one_face else crop_face(shown, face.box, pipeline.margin) for face in result.faces)
+    classes = tuple(pipeline.classifier.class_names)
+    return ImageAnalysis(name, image, result, annotate(shown, result), crops, classes)
 
 
 def png_data_url(image_bgr: np.ndarray, max_side: int = 96) -> str:
@@ -73,4 +81,8 @@ def face_rows(analysis: ImageAnalysis) -> list[dict]:
 
 def detection_json(analysis: ImageAnalysis) -> dict:
     """The JSON of one image, in the schema of `python -m maskapp detect --json`."""
-    return {"images": {analysis.name: analysis.result.to_json()}}
+    return {
+        "classes": list(analysis.classes),
+        "images": {analysis.name: analysis.result.to_json()},
+        "summary": {analysis.name: analysis.result.summary()},
+    }

@@ -15,25 +15,43 @@ import threading
 import time
 import wave
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from functools import cache
 
 import av
 import numpy as np
 
 from maskapp.errors import LiveConfigError, MaskappError
+from maskapp.events.session import EventSettings, PeopleLog
+from maskapp.events.store import Event
+from maskapp.labels import CLASS_NAMES, WORN_INCORRECTLY, is_compliant
+from maskapp.vision.anonymize import anonymize_faces, check_mode
 from maskapp.vision.draw import annotate
+from maskapp.vision.tracked import PeopleCounts, TrackedPipeline, TrackedResult
 
 logger = logging.getLogger(__name__)
 
 # ~0.7 s at 15 fps: long enough to ignore a one-frame misclassification, short enough to feel live.
 DEFAULT_TRIGGER_FRAMES = 10
-# An episode ends after this many frames in a row with no unmasked face (a person who turns away for a
-# frame or two does not start a new episode and a new sound).
+# An episode ends after this many frames in a row with no non-compliant face (a person who turns away
+# for a frame or two does not start a new episode and a new sound).
 DEFAULT_CLEAR_FRAMES = 15
+DEFAULT_LIVE_FPS = 15.0  # a browser webcam over WebRTC; sets how long a missed face keeps its id (~1 s)
 FPS_WINDOW = 30  # frames the FPS figure averages over
-ALERT_TEXT = "Please wear a face mask"
+NO_MASK_ALERT = "Please wear a face mask"
+WORN_INCORRECTLY_ALERT = "Please wear your mask over your nose and mouth"
+ALERT_TEXT = NO_MASK_ALERT  # the 2-class name
+
+
+def alert_text(labels: Iterable[str]) -> str | None:
+    """What the alert asks of the people in view: to put a mask on when anyone has none (that comes
+    first), to pull it over nose and mouth when the only non-compliant faces wear one badly; None when
+    every face is compliant."""
+    noncompliant = {label for label in labels if not is_compliant(label)}
+    if noncompliant - {WORN_INCORRECTLY}:
+        return NO_MASK_ALERT
+    return WORN_INCORRECTLY_ALERT if noncompliant else None
 
 
 @dataclass(frozen=True)
@@ -44,8 +62,8 @@ class AlertState:
 
 
 class AlertDebouncer:
-    """Unmasked face for `trigger_frames` consecutive frames -> one alert episode, until
-    `clear_frames` consecutive frames without an unmasked face end it. Not thread-safe by itself:
+    """A non-compliant face (no mask or a badly worn one) for `trigger_frames` consecutive frames -> one
+    alert episode, until `clear_frames` consecutive frames without one end it. Not thread-safe by itself:
     `LiveProcessor` calls it under its lock."""
 
     def __init__(
@@ -58,7 +76,11 @@ class AlertDebouncer:
         self._unmasked_run = 0
         self._clear_run = 0
 
-    def update(self, unmasked_present: bool) -> AlertState:
+    def update(self, unmasked_present: bool | None) -> AlertState:
+        """`unmasked_present` None: the frame could not be processed (nobody was seen, which is not
+        'nobody unmasked'); it neither clears nor extends the runs, and the state stays as it was."""
+        if unmasked_present is None:
+            return AlertState(self.active, False, self.episode)
         if unmasked_present:
             self._unmasked_run += 1
             self._clear_run = 0
@@ -97,19 +119,64 @@ class FpsMeter:
 
 
 @dataclass(frozen=True)
+class PeoplePoint:
+    """People in view at one moment of a live session, compliant or not."""
+
+    seconds: float  # since the session's first frame
+    compliant: int
+    noncompliant: int
+
+
+class PersonAlert:
+    """The tracked alert: one episode per non-compliant person (at their violation event, once their
+    verdict has settled), on while any such person is in view and still non-compliant; never repeated for
+    a person who stays, even one who puts a mask on and takes it off again."""
+
+    def __init__(self):
+        self.episode = 0
+        self._alerted: dict[int, str] = {}  # person -> current label, until the tracker ends them
+
+    def update(self, result: TrackedResult, events: Iterable[Event]) -> AlertState:
+        started = False
+        for event in events:
+            if event.kind == "violation" and event.person not in self._alerted:
+                self._alerted[event.person] = event.label
+                self.episode += 1
+                started = True
+        for person in result.ended:
+            self._alerted.pop(person.id, None)
+        for person, label in result.people_in_view().items():
+            if person in self._alerted:
+                self._alerted[person] = label
+        return AlertState(bool(self.noncompliant_labels()), started, self.episode)
+
+    def noncompliant_labels(self) -> list[str]:
+        return [label for label in self._alerted.values() if not is_compliant(label)]
+
+    def reset(self) -> None:
+        self._alerted.clear()
+
+
+@dataclass(frozen=True)
 class LiveStats:
     """What the page shows beside the video; written by the callback thread, read by the page."""
 
     frame_index: int
     faces: int
-    masked: int
-    unmasked: int
+    masked: int  # compliant faces
+    unmasked: int  # non-compliant faces: no mask or a badly worn one
     fps: float
     latency_ms: float  # pipeline + drawing for this frame
     alert: bool
     episode: int
     updated_at: float  # time.monotonic() when written
     error: str | None = None
+    label_counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CLASS_NAMES, 0))
+    alert_text: str | None = None  # while the alert is on: what it asks (see `alert_text`)
+    # Tracked sessions only (None / empty otherwise): people, not face-frames.
+    people: PeopleCounts | None = None  # every person of the session so far, by verdict
+    people_in_view: int = 0
+    timeline: tuple[PeoplePoint, ...] = ()  # people in view, about once a second
 
     @property
     def compliance(self) -> float | None:
@@ -140,10 +207,74 @@ def overlay_text(fps: float, latency_ms: float) -> str:
     return f"{fps:4.1f} FPS  {latency_ms:4.0f} ms"
 
 
+TIMELINE_POINTS = 600  # people-in-view points kept for the chart: ten minutes at one a second
+LIVE_SOURCE = "live webcam"  # the source name of a live session's events
+
+
+class LivePeople:
+    """A tracked live session's people: a TrackedPipeline over the shared pipeline, the session's event
+    log (a PeopleLog: nothing stored unless an events file is set), the per-person alert and the
+    people-in-view timeline. Used by LiveProcessor from the stream's worker thread, under its stream lock.
+    """
+
+    def __init__(self, pipeline, settings: EventSettings | None = None, fps: float = DEFAULT_LIVE_FPS):
+        self.tracked = TrackedPipeline(pipeline, fps)
+        self.settings = settings or EventSettings()
+        self.log: PeopleLog | None = None  # opened at the first frame of a stream
+        self.log_error: str | None = None  # why the events file could not be reopened (logged too)
+        self.alert = PersonAlert()
+        self.timeline: deque[PeoplePoint] = deque(maxlen=TIMELINE_POINTS)
+        self._start: float | None = None
+
+    def process(self, frame_bgr: np.ndarray) -> tuple[TrackedResult, AlertState]:
+        result = self.tracked.process(frame_bgr)
+        events = self._open_log().observe(result)
+        alert = self.alert.update(result, events)
+        now = time.monotonic()
+        self._start = now if self._start is None else self._start
+        seconds = now - self._start
+        if not self.timeline or seconds - self.timeline[-1].seconds >= 1.0:
+            in_view = PeopleCounts.of(result.people_in_view().values())
+            self.timeline.append(PeoplePoint(seconds, in_view.compliant, in_view.noncompliant))
+        return result, alert
+
+    def use_log(self, log: PeopleLog | None, settings: EventSettings) -> None:
+        """Record into `log` from the next frame on (None: reopen from `settings` then); the old log ends
+        the people it holds and is closed."""
+        if self.log is not None:
+            self.log.close()
+        self.log, self.settings, self.log_error = log, settings, None
+
+    def end_stream(self) -> None:
+        """The camera stopped: everyone leaves (person_left), the log is closed (reopened by the next
+        frame), the alert and the timeline start again."""
+        ended = self.tracked.close()
+        if self.log is not None:
+            self.log.close(ended)
+            self.log = None
+        self.alert.reset()
+
+    def counts(self) -> PeopleCounts:
+        return PeopleCounts.of_people(self.tracked.people())
+
+    def _open_log(self) -> PeopleLog:
+        if self.log is None:
+            try:
+                self.log = PeopleLog(self.settings, LIVE_SOURCE)
+            except MaskappError as error:  # the file went away or got locked since the page checked it
+                logger.warning("live event log not reopened (%s); going on without it", error)
+                self.log_error = f"event log off: {error}"
+                self.log = PeopleLog(None, LIVE_SOURCE)
+        return self.log
+
+
 class LiveProcessor:
     """One browser session's live state: pipeline, alert debouncer, FPS meter and the latest stats.
 
     `process` runs in the webrtc worker thread; `configure` and `latest` run in the page's thread.
+    With `track=True` (the Live page) the session follows people: a `LivePeople` holds the session's
+    tracks, event log and per-person alert (instead of the frame debouncer), behind a stream lock that the
+    page's `configure(events=...)` and `end_stream()` take too.
     """
 
     def __init__(
@@ -152,21 +283,60 @@ class LiveProcessor:
         *,
         trigger_frames: int = DEFAULT_TRIGGER_FRAMES,
         clear_frames: int = DEFAULT_CLEAR_FRAMES,
+        track: bool = False,
+        events: EventSettings | None = None,
+        anonymize: str = "none",
     ):
         self._lock = threading.Lock()
         self._pipeline = pipeline
         self._alert = AlertDebouncer(trigger_frames, clear_frames)
         self._fps = FpsMeter()
         self._frames = 0
+        self._alert_text: str | None = None  # what the latest frame with a non-compliant face asks
+        self._anonymize = check_mode(anonymize)
+        self._stream_lock = threading.Lock()  # one tracked frame at a time; the page waits for it
+        self._people = LivePeople(pipeline, events) if track else None
         self.results = LatestResult()
 
-    def configure(self, *, pipeline=None, trigger_frames: int | None = None) -> None:
-        """Change the pipeline or the alert delay between frames (from the page's thread)."""
+    def configure(
+        self,
+        *,
+        pipeline=None,
+        trigger_frames: int | None = None,
+        anonymize: str | None = None,
+        events: PeopleLog | EventSettings | None = None,
+    ) -> None:
+        """Change the pipeline, the alert delay or the anonymising between frames (from the page's
+        thread). `events`: a PeopleLog the page opened (so that a bad file shows there), or settings with
+        nothing to store; tracked sessions only."""
         with self._lock:
             if pipeline is not None:
                 self._pipeline = pipeline
+                if self._people is not None:
+                    self._people.tracked.pipeline = pipeline  # the tracks go on with the new models
             if trigger_frames is not None:
                 self._alert.trigger_frames = check_frames("trigger_frames", trigger_frames)
+            if anonymize is not None:
+                self._anonymize = check_mode(anonymize)
+        if events is not None and self._people is not None:
+            log = events if isinstance(events, PeopleLog) else None
+            settings = events.settings if isinstance(events, PeopleLog) else events
+            with self._stream_lock:
+                self._people.use_log(log, settings)
+
+    @property
+    def tracks(self) -> bool:
+        return self._people is not None
+
+    @property
+    def event_settings(self) -> EventSettings | None:
+        return None if self._people is None else self._people.settings
+
+    def end_stream(self) -> None:
+        """The camera stopped (tracked sessions): the people leave and the event log is closed."""
+        if self._people is not None:
+            with self._stream_lock:
+                self._people.end_stream()
 
     @property
     def pipeline(self):
@@ -179,6 +349,8 @@ class LiveProcessor:
     def process(self, frame_bgr: np.ndarray) -> np.ndarray:
         """One frame in, its annotated copy out; the stats go to `results`. Never raises: a frame the
         pipeline refuses comes back unchanged with the reason in `LiveStats.error`."""
+        if self._people is not None:
+            return self._process_people(frame_bgr)
         start = time.perf_counter()
         pipeline = self.pipeline
         try:
@@ -193,15 +365,74 @@ class LiveProcessor:
         with self._lock:
             fps = self._fps.tick()
         latency_ms = (time.perf_counter() - start) * 1000
-        annotated = annotate(frame_bgr, result, overlay=overlay_text(fps, latency_ms))
+        shown = anonymize_faces(frame_bgr, result, self._anonymize)
+        annotated = annotate(shown, result, overlay=overlay_text(fps, latency_ms))
         latency_ms = (time.perf_counter() - start) * 1000
-        self._publish(result.masked_count, result.unmasked_count, latency_ms, None, fps)
+        self._publish(result.masked_count, result.unmasked_count, latency_ms, None, fps, result.label_counts)
         return annotated
 
-    def _publish(self, masked: int, unmasked: int, latency_ms: float, error: str | None, fps: float = 0.0):
+    def _process_people(self, frame_bgr: np.ndarray) -> np.ndarray:
+        """The tracked frame: people ids and verdicts, events, the per-person alert."""
+        start = time.perf_counter()
+        people = self._people
+        try:
+            with self._stream_lock:
+                result, alert = people.process(frame_bgr)
+                counts, timeline, log_error = people.counts(), tuple(people.timeline), people.log_error
+                words = alert_text(people.alert.noncompliant_labels())
+        except MaskappError as error:
+            self._publish(0, 0, (time.perf_counter() - start) * 1000, str(error))
+            return frame_bgr
+        except Exception:  # a bug: keep its traceback in the log, keep the stream alive
+            logger.exception("live frame processing failed")
+            self._publish(0, 0, (time.perf_counter() - start) * 1000, "internal error; see the server log")
+            return frame_bgr
+        with self._lock:
+            fps = self._fps.tick()
+            mode = self._anonymize
+        annotated = annotate(
+            anonymize_faces(frame_bgr, result, mode),
+            result,
+            overlay=overlay_text(fps, (time.perf_counter() - start) * 1000),
+        )
+        latency_ms = (time.perf_counter() - start) * 1000
         with self._lock:
             self._frames += 1
-            alert = self._alert.update(unmasked > 0)
+            stats = LiveStats(
+                frame_index=self._frames,
+                faces=len(result.faces),
+                masked=result.masked_count,
+                unmasked=result.unmasked_count,
+                fps=fps,
+                latency_ms=latency_ms,
+                alert=alert.active,
+                episode=alert.episode,
+                updated_at=time.monotonic(),
+                error=log_error,
+                label_counts=dict.fromkeys(CLASS_NAMES, 0) | result.label_counts,
+                alert_text=words if alert.active else None,
+                people=counts,
+                people_in_view=len(result.people_in_view()),
+                timeline=timeline,
+            )
+            self.results.put(stats)
+        return annotated
+
+    def _publish(
+        self,
+        masked: int,
+        unmasked: int,
+        latency_ms: float,
+        error: str | None,
+        fps: float = 0.0,
+        label_counts: dict[str, int] | None = None,
+    ):
+        counts = dict.fromkeys(CLASS_NAMES, 0) | (label_counts or {})
+        with self._lock:
+            self._frames += 1
+            alert = self._alert.update(None if error is not None else unmasked > 0)
+            if unmasked > 0:
+                self._alert_text = alert_text(label for label, n in counts.items() if n) or self._alert_text
             stats = LiveStats(
                 frame_index=self._frames,
                 faces=masked + unmasked,
@@ -213,8 +444,11 @@ class LiveProcessor:
                 episode=alert.episode,
                 updated_at=time.monotonic(),
                 error=error,
+                label_counts=counts,
+                alert_text=self._alert_text if alert.active else None,
             )
-        self.results.put(stats)
+            # Under the lock: a thread that computed an older frame cannot publish it after a newer one.
+            self.results.put(stats)
 
     def callback(self, frame):
         """The `video_frame_callback` for streamlit-webrtc: av.VideoFrame in, av.VideoFrame out."""

@@ -18,6 +18,9 @@ class ModelCard:
     run_name: str | None
     test_accuracy: float | None
     macro_f1: float | None
+    # P(non-compliant) from which a face is called non-compliant, chosen on validation data when the
+    # model was trained; None: the likeliest class wins.
+    noncompliant_threshold: float | None = None
 
 
 def model_card(weights: str) -> ModelCard:
@@ -33,4 +36,5 @@ def model_card(weights: str) -> ModelCard:
         run_name=run.name if run else None,
         test_accuracy=metrics.accuracy if metrics else None,
         macro_f1=metrics.macro_f1 if metrics and metrics.per_class else None,
+        noncompliant_threshold=checkpoint.config.get("noncompliant_threshold"),
     )

@@ -15,11 +15,11 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from maskapp.training.runs import EvalMetrics, Run
+from maskapp.labels import CLASS_NAMES, WITH_MASK, WITHOUT_MASK, WORN_INCORRECTLY
+from maskapp.training.runs import EvalMetrics, PrecisionRecallCurve, Run
+from maskapp.vision.draw import label_style
 
 PALETTE = qualitative.Plotly
-MASKED_COLOR = "#2ca02c"
-UNMASKED_COLOR = "#d62728"
 COMPLIANCE_COLOR = "#1f77b4"
 
 
@@ -124,6 +124,128 @@ def per_class_rows(metrics: EvalMetrics) -> list[dict]:
     return rows
 
 
+def compliance_rows(metrics: EvalMetrics) -> list[dict]:
+    """The view a site acts on: non-compliant faces (no mask or badly worn) flagged, masked ones let
+    through; empty for figures written before it existed."""
+    c = metrics.compliance
+    if c is None:
+        return []
+    return [
+        {
+            "figure": "non-compliant recall",
+            "value": _number(c.noncompliant_recall),
+            "faces": c.noncompliant_support,
+        },
+        {"figure": "non-compliant precision", "value": _number(c.noncompliant_precision), "faces": None},
+        {"figure": "with_mask recall", "value": _number(c.with_mask_recall), "faces": c.with_mask_support},
+        {"figure": "balanced accuracy", "value": _number(c.balanced_accuracy), "faces": None},
+    ]
+
+
+def per_dataset_rows(metrics: EvalMetrics) -> list[dict]:
+    """One row per data set of a run's test split."""
+    rows = []
+    for name, figures in metrics.per_dataset.items():
+        c = figures.compliance
+        rows.append(
+            {
+                "data set": name,
+                "faces": sum(m.support for m in figures.per_class.values()),
+                "accuracy": _number(figures.accuracy),
+                "balanced accuracy": _number(figures.balanced_accuracy),
+                "non-compliant recall": _number(c.noncompliant_recall) if c else None,
+                "with_mask recall": _number(c.with_mask_recall) if c else None,
+            }
+        )
+    return rows
+
+
+def decision_threshold(metrics: EvalMetrics) -> float | None:
+    """The P(non-compliant) threshold the figures were decided with. A 2-class model without one picks
+    the likelier class, which is the threshold 0.5; a 3-class one has no single threshold then."""
+    if metrics.noncompliant_threshold is not None:
+        return metrics.noncompliant_threshold
+    return 0.5 if len(metrics.labels) == 2 else None
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    threshold: float
+    precision: float | None
+    recall: float
+
+
+def point_at(curve: PrecisionRecallCurve, threshold: float) -> CurvePoint:
+    """The curve's point at the grid threshold nearest to `threshold`."""
+    index = min(range(len(curve.thresholds)), key=lambda i: abs(curve.thresholds[i] - threshold))
+    return CurvePoint(curve.thresholds[index], curve.precision[index], curve.recall[index])
+
+
+def noncompliant_pr_figure(runs: Sequence[Run]) -> go.Figure:
+    """Non-compliant precision against recall as the threshold on 1 - P(with_mask) moves, one line per
+    run (hover: the threshold), each run's own threshold starred: a site that must not miss anyone
+    picks a point further right."""
+    figure = go.Figure()
+    for index, run in enumerate(runs):
+        curve = run.metrics.noncompliant_pr if run.metrics else None
+        if curve is None:
+            continue
+        name = _label(run.name)
+        figure.add_trace(
+            go.Scatter(
+                x=curve.recall,
+                y=[_number(p) for p in curve.precision],
+                customdata=curve.thresholds,
+                mode="lines",
+                name=name,
+                line={"color": _color(index)},
+                hovertemplate="threshold %{customdata:.2f}<br>recall %{x:.3f}<br>precision %{y:.3f}"
+                f"<extra>{name}</extra>",
+            )
+        )
+        shipped = decision_threshold(run.metrics)
+        if shipped is not None:
+            point = point_at(curve, shipped)
+            figure.add_trace(
+                go.Scatter(
+                    x=[point.recall],
+                    y=[_number(point.precision)],
+                    mode="markers+text",
+                    marker={"symbol": "star", "size": 14, "color": _color(index)},
+                    text=[f"{shipped:.2f}"],
+                    textposition="bottom left",
+                    name=f"{name}: its threshold",
+                    hovertemplate=f"its threshold {shipped:.2f}<br>recall %{{x:.3f}}<br>precision %{{y:.3f}}"
+                    "<extra></extra>",
+                )
+            )
+    figure.update_xaxes(title_text="non-compliant recall (people without a proper mask flagged)")
+    figure.update_yaxes(title_text="non-compliant precision")
+    figure.update_layout(height=400, margin={"t": 30, "b": 40}, legend={"orientation": "h", "y": -0.25})
+    return figure
+
+
+def threshold_rows(runs: Sequence[Run], threshold: float) -> list[dict]:
+    """Each run's non-compliant recall and precision at a threshold a site considers."""
+    rows = []
+    for run in runs:
+        curve = run.metrics.noncompliant_pr if run.metrics else None
+        if curve is None:
+            continue
+        point = point_at(curve, threshold)
+        shipped = decision_threshold(run.metrics)
+        rows.append(
+            {
+                "run": run.name,
+                "threshold": point.threshold,
+                "non-compliant recall": _number(point.recall),
+                "non-compliant precision": _number(point.precision),
+                "its own threshold": shipped,
+            }
+        )
+    return rows
+
+
 def system_usage_figure(run: Run) -> go.Figure:
     """CPU, RAM and GPU utilisation (%) above process RSS and GPU memory (MB), over run time."""
     figure = make_subplots(
@@ -215,8 +337,17 @@ class CountSample:
     """Faces counted in one video frame."""
 
     seconds: float
-    masked: int
-    unmasked: int
+    masked: int  # compliant
+    unmasked: int  # not compliant: no mask or a badly worn one
+    incorrect: int = 0  # of the unmasked: badly worn masks
+
+    @property
+    def label_counts(self) -> dict[str, int]:
+        return {
+            WITH_MASK: self.masked,
+            WORN_INCORRECTLY: self.incorrect,
+            WITHOUT_MASK: self.unmasked - self.incorrect,
+        }
 
     @property
     def compliance(self) -> float | None:
@@ -225,20 +356,107 @@ class CountSample:
 
 
 def counts_over_time_figure(samples: Sequence[CountSample]) -> go.Figure:
-    """Masked and unmasked face counts (left axis) and compliance (right axis) over video time."""
+    """Face counts per class (left axis, in the boxes' colours) and compliance (right axis) over video
+    time."""
     figure = make_subplots(specs=[[{"secondary_y": True}]])
     seconds = [sample.seconds for sample in samples]
-    series = (
-        ("masked", {"color": MASKED_COLOR}, False),
-        ("unmasked", {"color": UNMASKED_COLOR}, False),
-        ("compliance", {"color": COMPLIANCE_COLOR, "dash": "dot"}, True),
+    for name in CLASS_NAMES:
+        style = label_style(name)
+        values = [sample.label_counts[name] for sample in samples]
+        line = {"color": style.hex}
+        figure.add_trace(go.Scatter(x=seconds, y=values, name=style.caption, mode="lines", line=line))
+    compliance = go.Scatter(
+        x=seconds,
+        y=[sample.compliance for sample in samples],
+        name="compliance",
+        mode="lines",
+        connectgaps=False,
+        line={"color": COMPLIANCE_COLOR, "dash": "dot"},
     )
-    for name, line, on_right_axis in series:
-        values = [getattr(sample, name) for sample in samples]
-        trace = go.Scatter(x=seconds, y=values, name=name, mode="lines", connectgaps=False, line=line)
-        figure.add_trace(trace, secondary_y=on_right_axis)
+    figure.add_trace(compliance, secondary_y=True)
     figure.update_xaxes(title_text="seconds")
     figure.update_yaxes(title_text="faces", rangemode="tozero", secondary_y=False)
     figure.update_yaxes(title_text="compliance", range=[0, 1.05], tickformat=".0%", secondary_y=True)
     figure.update_layout(height=340, margin={"t": 30, "b": 40}, legend={"orientation": "h", "y": -0.25})
+    return figure
+
+
+# --- people (tracked video, live sessions, the event log) ---------------------------------------------
+NONCOMPLIANT_COLOR = label_style(WITHOUT_MASK).hex
+COMPLIANT_COLOR = label_style(WITH_MASK).hex
+
+
+def people_over_time_figure(points: Sequence) -> go.Figure:
+    """People in view, compliant and not (left axis), and their compliance (right axis) over time.
+    `points`: objects with seconds, compliant, noncompliant (a live PeoplePoint, a video's PeopleSample
+    with seconds added)."""
+    figure = make_subplots(specs=[[{"secondary_y": True}]])
+    seconds = [point.seconds for point in points]
+    for name, attribute, color in (
+        ("compliant people", "compliant", COMPLIANT_COLOR),
+        ("non-compliant people", "noncompliant", NONCOMPLIANT_COLOR),
+    ):
+        values = [getattr(point, attribute) for point in points]
+        figure.add_trace(go.Scatter(x=seconds, y=values, name=name, mode="lines", line={"color": color}))
+    shares = [
+        p.compliant / (p.compliant + p.noncompliant) if p.compliant + p.noncompliant else None for p in points
+    ]
+    compliance = go.Scatter(
+        x=seconds,
+        y=shares,
+        name="compliance of people in view",
+        mode="lines",
+        connectgaps=False,
+        line={"color": COMPLIANCE_COLOR, "dash": "dot"},
+    )
+    figure.add_trace(compliance, secondary_y=True)
+    figure.update_xaxes(title_text="seconds")
+    figure.update_yaxes(title_text="people in view", rangemode="tozero", secondary_y=False)
+    figure.update_yaxes(title_text="compliance", range=[0, 1.05], tickformat=".0%", secondary_y=True)
+    figure.update_layout(height=320, margin={"t": 30, "b": 40}, legend={"orientation": "h", "y": -0.25})
+    return figure
+
+
+def compliance_by_source_figure(points: Sequence) -> go.Figure:
+    """Compliance of people per source over time (maskapp.events.report.CompliancePoint), one line each."""
+    figure = go.Figure()
+    sources = sorted({point.source for point in points})
+    for index, source in enumerate(sources):
+        mine = [point for point in points if point.source == source]
+        figure.add_trace(
+            go.Scatter(
+                x=[point.start for point in mine],
+                y=[point.compliance for point in mine],
+                customdata=[point.people for point in mine],
+                hovertemplate="%{x}<br>compliance %{y:.0%} of %{customdata} people",
+                name=_label(source),
+                mode="lines+markers",
+                line={"color": _color(index)},
+            )
+        )
+    figure.update_yaxes(title_text="compliance of people", range=[0, 1.05], tickformat=".0%")
+    figure.update_xaxes(title_text="time (UTC)")
+    figure.update_layout(height=340, margin={"t": 30, "b": 40}, legend={"orientation": "h", "y": -0.3})
+    return figure
+
+
+def people_per_hour_figure(periods: Sequence) -> go.Figure:
+    """People by verdict per hour, stacked, all sources together (maskapp.events.report.PeriodCounts)."""
+    hours = sorted({period.start for period in periods})
+    labels = [name for name in CLASS_NAMES if any(period.by_verdict.get(name) for period in periods)]
+    labels += sorted({name for p in periods for name in p.by_verdict} - set(CLASS_NAMES))
+    figure = go.Figure()
+    for name in labels:
+        per_hour = dict.fromkeys(hours, 0)
+        for period in periods:
+            per_hour[period.start] += period.by_verdict.get(name, 0)
+        style = label_style(name)
+        figure.add_trace(
+            go.Bar(x=hours, y=list(per_hour.values()), name=_label(style.caption), marker_color=style.hex)
+        )
+    figure.update_layout(
+        barmode="stack", height=340, margin={"t": 30, "b": 40}, legend={"orientation": "h", "y": -0.3}
+    )
+    figure.update_yaxes(title_text="people")
+    figure.update_xaxes(title_text="hour (UTC)")
     return figure

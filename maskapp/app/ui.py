@@ -9,9 +9,11 @@ card in maskapp.app.model_card).
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import NoReturn
 
@@ -23,6 +25,7 @@ from maskapp.app.model_card import ModelCard
 from maskapp.app.model_card import model_card as read_model_card
 from maskapp.app.text import plain
 from maskapp.config import (
+    ANONYMIZE_MODES,
     DEFAULT_DETECTOR,
     DETECTOR_NAMES,
     DETECTOR_THRESHOLDS,
@@ -30,7 +33,12 @@ from maskapp.config import (
     InferenceConfig,
 )
 from maskapp.errors import CheckpointError, MaskappError
+from maskapp.events.session import EventSettings, PeopleLog
+from maskapp.events.store import DEFAULT_EVENTS_PATH
+from maskapp.labels import CLASS_NAMES
+from maskapp.vision.draw import label_style
 from maskapp.vision.pipeline import MaskPipeline, load_pipeline
+from maskapp.vision.tracked import PeopleCounts
 
 logger = logging.getLogger(__name__)
 
@@ -103,9 +111,154 @@ def pipeline_sidebar(*, live: bool = False) -> InferenceConfig:
             step=0.05,
             help="Detections below this score are ignored. Lower finds more faces and more false ones.",
         )
+        noncompliant = noncompliant_threshold_input()
     _remember(f"{scope}_detector", detector)
     _remember(f"{scope}_threshold_{detector}", threshold)
-    return InferenceConfig(weights=weights_path(), detector=detector, face_threshold=float(threshold))
+    return InferenceConfig(
+        weights=weights_path(),
+        detector=detector,
+        face_threshold=float(threshold),
+        noncompliant_threshold=noncompliant,
+    )
+
+
+def checkpoint_threshold() -> float | None:
+    """The served checkpoint's non-compliant threshold; None when it has none or cannot be read (the
+    page says why when it loads the pipeline)."""
+    try:
+        return load_model_card().noncompliant_threshold
+    except MaskappError:
+        return None
+
+
+def noncompliant_threshold_input() -> float | None:
+    """The 'Non-compliant threshold' slider, shared by every page; None while it stays at the
+    checkpoint's own (so the pipeline keeps the checkpoint's decision rule)."""
+    default = checkpoint_threshold()
+    shown_default = 0.5 if default is None else round(float(default), 2)
+    key = f"noncompliant_{weights_path()}"
+    value = st.slider(
+        "Non-compliant threshold",
+        min_value=0.01,
+        max_value=0.99,
+        value=float(_remembered(key, shown_default)),
+        step=0.01,
+        help="A face is called non-compliant (no mask, or a mask worn badly) once the model's "
+        "P(non-compliant) reaches this. Lower it to miss fewer people, at the cost of more false alerts.",
+    )
+    st.caption(
+        f"Checkpoint default: {default:.2f} (chosen on validation data)"
+        if default is not None
+        else "The checkpoint has no threshold: the likeliest class wins (0.50 for two classes)."
+    )
+    _remember(key, value)
+    return None if value == shown_default else float(value)
+
+
+# --- counts and colours ----------------------------------------------------------------------------
+def count_metrics(label_counts: Mapping[str, int], compliance: float | None, *, columns: int = 1) -> None:
+    """One st.metric per class (Mask, Mask worn incorrectly, No mask) and compliance, laid out in
+    `columns` columns."""
+    cells = [(label_style(name).caption, label_counts.get(name, 0)) for name in CLASS_NAMES]
+    cells.append(("Compliance", "n/a" if compliance is None else f"{compliance:.0%}"))
+    places = st.columns(columns) if columns > 1 else [st.container()]
+    for index, (label, value) in enumerate(cells):
+        places[index % len(places)].metric(label, value)
+
+
+CHIP_CSS = "padding:0.1em 0.5em;border-radius:0.3em;margin-right:0.4em;white-space:nowrap"
+
+
+def color_legend() -> None:
+    """The box colours: one chip per class, in the colours the annotated images use."""
+    chips = []
+    for name in CLASS_NAMES:
+        style = label_style(name)
+        css = f"background:{style.hex};color:{style.text_hex};" + CHIP_CSS
+        chips.append(f'<span style="{css}">{html.escape(style.caption)}</span>')
+    st.markdown("Box colours: " + "".join(chips), unsafe_allow_html=True)
+
+
+# --- people, events, privacy -----------------------------------------------------------------------
+ANONYMIZE_LABELS = {"none": "Show faces", "blur": "Blur faces", "fill": "Fill faces (safest to share)"}
+
+
+def privacy_sidebar(scope: str) -> str:
+    """The 'Hide faces' choice (none, blur, fill) for what a page shows and lets you download."""
+    key = f"{scope}_anonymize"
+    with st.sidebar:
+        st.header("Privacy")
+        mode = st.selectbox(
+            "Hide faces",
+            ANONYMIZE_MODES,
+            index=ANONYMIZE_MODES.index(_remembered(key, "none")),
+            format_func=ANONYMIZE_LABELS.get,
+            help="Hides every detected face in the annotated picture or video; the coloured box and the "
+            "verdict stay. Fill leaves nothing to recover: use it for anything you share. Blur can be "
+            "partly undone by face recognition models.",
+        )
+    _remember(key, mode)
+    return mode
+
+
+def events_sidebar(scope: str) -> EventSettings:
+    """The event log switch, its file, aggregate-only mode and the gate webhook."""
+    with st.sidebar:
+        st.header("Event log")
+        on = st.toggle(
+            "Log people to an events file",
+            value=_remembered(f"{scope}_events_on", False),
+            help="One person_seen and one person_left row per person, one violation row per "
+            "non-compliant person; a time, a source, a person number and a label, never an image.",
+        )
+        path = st.text_input(
+            "Events file", value=_remembered("events_path", str(DEFAULT_EVENTS_PATH)), disabled=not on
+        )
+        aggregate = st.toggle(
+            "Aggregate counts only",
+            value=_remembered(f"{scope}_aggregate", False),
+            disabled=not on,
+            help="Store only the number of people by verdict per time window, no per-person row (the "
+            "mode French rules for mask-compliance cameras ask for).",
+        )
+        minutes = st.number_input(
+            "Window (minutes)", min_value=1, max_value=1440, value=15, disabled=not (on and aggregate)
+        )
+        webhook = st.text_input(
+            "Violation webhook (optional)",
+            placeholder="http://gate.local:8080/violation",
+            help="Each violation is POSTed there as JSON, on a background thread.",
+        )
+    _remember(f"{scope}_events_on", on)
+    _remember(f"{scope}_aggregate", aggregate)
+    if on:
+        _remember("events_path", path)
+    events_path = Path(path.strip()) if on and path.strip() else None
+    return EventSettings(
+        events_path, float(minutes) if events_path and aggregate else None, webhook.strip() or None
+    )
+
+
+def open_people_log(settings: EventSettings, source: str) -> PeopleLog | None:
+    """The log the settings ask for; a file or URL that cannot be used is one st.error, and None."""
+    try:
+        return PeopleLog(settings, source)
+    except MaskappError as error:
+        st.error(plain(error), icon=":material/error:")
+        return None
+
+
+def people_metrics(counts: PeopleCounts, *, columns: int = 4, in_view: int | None = None) -> None:
+    """People (not face-frames): how many, by verdict, and the compliance of people."""
+    cells = [("People", counts.total)] + ([("In view", in_view)] if in_view is not None else [])
+    cells += [
+        (f"People: {label_style(name).caption}", counts.by_verdict.get(name, 0)) for name in CLASS_NAMES
+    ]
+    compliance = "n/a" if counts.compliance is None else f"{counts.compliance:.0%}"
+    cells.append(("Compliance of people", compliance))
+    places = st.columns(columns)
+    for index, (label, value) in enumerate(cells):
+        places[index % len(places)].metric(label, value)
 
 
 # --- model card ------------------------------------------------------------------------------------

@@ -10,10 +10,13 @@ from pathlib import Path
 
 import av
 
+from maskapp.app.live import PeoplePoint
 from maskapp.app.plots import CountSample
 from maskapp.config import STREAM_SCHEMES, STREAM_TIMEOUT_S
 from maskapp.errors import VideoError
-from maskapp.media.video import VideoSummary, open_source, process_video
+from maskapp.events.session import PeopleLog, PeopleVideo, watch_people
+from maskapp.media.video import VideoSummary, open_source
+from maskapp.vision.anonymize import anonymize_faces
 from maskapp.vision.draw import annotate
 from maskapp.vision.pipeline import MaskPipeline
 
@@ -28,9 +31,18 @@ class VideoRun:
     summary: VideoSummary
     fps: float
     video_mp4: bytes | None = None
+    people: PeopleVideo | None = None  # people, their verdicts and events (tracked runs)
+
+    def people_points(self) -> list[PeoplePoint]:
+        """People in view over video time, compliant or not (tracked runs; else empty)."""
+        samples = self.people.samples if self.people is not None else ()
+        return [PeoplePoint(s.frame / self.fps, s.compliant, s.noncompliant) for s in samples]
 
     def samples(self) -> list[CountSample]:
-        return [CountSample(c.frame / self.fps, c.masked, c.unmasked) for c in self.summary.counts]
+        return [
+            CountSample(c.frame / self.fps, c.masked, c.unmasked, c.mask_worn_incorrectly)
+            for c in self.summary.counts
+        ]
 
 
 def to_browser_mp4(source: Path, target: Path, fps: float) -> None:
@@ -53,8 +65,19 @@ def to_browser_mp4(source: Path, target: Path, fps: float) -> None:
         writer.mux(stream.encode(None))
 
 
-def analyze_video(pipeline: MaskPipeline, data: bytes, name: str, on_progress=None) -> VideoRun:
+def analyze_video(
+    pipeline: MaskPipeline,
+    data: bytes,
+    name: str,
+    on_progress=None,
+    *,
+    track: bool = True,
+    log: PeopleLog | None = None,
+    anonymize: str = "none",
+) -> VideoRun:
     """Run the pipeline over an uploaded video file; `on_progress(fraction, preview_bgr | None)`.
+    Tracked unless `track` is False; `log` (opened by the page) records the people; `anonymize` hides
+    the faces in the annotated video and the previews.
 
     Raises VideoError (a MaskappError) for bytes that are not a readable video.
     """
@@ -67,6 +90,8 @@ def analyze_video(pipeline: MaskPipeline, data: bytes, name: str, on_progress=No
         try:
             source = open_source(str(upload))
         except VideoError:
+            if log is not None:
+                log.close()
             raise VideoError(
                 f"{name} is not a readable video; allowed: a video file such as "
                 f"{', '.join(VIDEO_SUFFIXES[:4])}"
@@ -75,36 +100,65 @@ def analyze_video(pipeline: MaskPipeline, data: bytes, name: str, on_progress=No
 
         def on_frame(index, frame, result):
             if on_progress is not None:
-                preview = annotate(frame, result) if index % PREVIEW_EVERY == 0 else None
+                shown = anonymize_faces(frame, result, anonymize) if index % PREVIEW_EVERY == 0 else None
+                preview = None if shown is None else annotate(shown, result)
                 on_progress(min(1.0, (index + 1) / total) if total else 0.0, preview)
 
-        summary = process_video(source, pipeline, annotated, progress=False, on_frame=on_frame)
+        people = watch_people(
+            source,
+            pipeline,
+            out_path=annotated,
+            track=track,
+            anonymize=anonymize,
+            keep_faces=False,
+            on_frame=on_frame,
+            log=log,
+        )
+        summary = people.summary
         if summary.frames == 0:
             raise VideoError(f"{name} has no video frame that could be decoded")
         playable = Path(folder, "annotated.mp4")
         to_browser_mp4(annotated, playable, source.fps)
-        return VideoRun(summary, source.fps, playable.read_bytes())
+        return VideoRun(summary, source.fps, playable.read_bytes(), people if track else None)
 
 
 def watch_stream(
-    pipeline, url: str, *, max_seconds: float, on_frame=None, timeout_s: float = STREAM_TIMEOUT_S
+    pipeline,
+    url: str,
+    *,
+    max_seconds: float,
+    on_frame=None,
+    timeout_s: float = STREAM_TIMEOUT_S,
+    track: bool = True,
+    log: PeopleLog | None = None,
+    anonymize: str = "none",
 ) -> VideoRun:
     """Run the pipeline over a network stream until it ends or `max_seconds` pass.
 
     `on_frame(index, annotated_bgr, result)` sees every frame. Only rtsp/rtmp/http(s) URLs are accepted
-    (never a local path or camera of the server). Raises VideoError.
+    (never a local path or camera of the server). Tracked, `log` and `anonymize` as analyze_video; a
+    stream that drops closes its people (person_left). Raises VideoError.
     """
 
     url = url.strip()
-    if not url.lower().startswith(STREAM_SCHEMES):
-        raise VideoError(f"{url or 'an empty URL'} is not a stream URL; allowed: {', '.join(STREAM_SCHEMES)}")
-    source = open_source(url, timeout_s)
+    try:
+        if not url.lower().startswith(STREAM_SCHEMES):
+            raise VideoError(
+                f"{url or 'an empty URL'} is not a stream URL; allowed: {', '.join(STREAM_SCHEMES)}"
+            )
+        source = open_source(url, timeout_s)
+    except BaseException:
+        if log is not None:
+            log.close()
+        raise
     deadline = time.monotonic() + max_seconds
 
     def handle(index, frame, result):
         if on_frame is not None:
-            on_frame(index, annotate(frame, result), result)
+            on_frame(index, annotate(anonymize_faces(frame, result, anonymize), result), result)
         return time.monotonic() < deadline
 
-    summary = process_video(source, pipeline, None, progress=False, on_frame=handle)
-    return VideoRun(summary, source.fps)
+    people = watch_people(
+        source, pipeline, track=track, anonymize=anonymize, keep_faces=False, on_frame=handle, log=log
+    )
+    return VideoRun(people.summary, source.fps, None, people if track else None)

@@ -401,3 +401,37 @@ def _counts(raw: str) -> dict[str, int]:
     if not isinstance(counts, dict):
         raise EventStoreError(f"an aggregate row holds malformed counts {raw[:80]!r}")
     return {str(label): int(n) for label, n in counts.items()}
+
+
+# --- text --------------------------------------------------------------------------------------------------
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def format_summary(summary: LogSummary) -> str:
+    """The `events` command's report: per source, people by verdict, violations, compliance of people and
+    the time span; then the aggregate windows."""
+    lines = [
+        f"{summary.path}: {summary.events} event rows, {summary.people} people, "
+        f"compliance of people {_share(summary.compliance)}"
+    ]
+    if not summary.sources:
+        lines.append("no people or aggregate windows in this range")
+    for source in summary.sources:
+        verdicts = ", ".join(f"{n} {label}" for label, n in sorted(source.by_verdict.items())) or "none"
+        lines += [
+            "",
+            f"source {source.source}",
+            f"  people {source.people} ({verdicts}), compliance {_share(source.compliance)}",
+            f"  violations {source.violations}, still present at the end of the log {source.still_present}, "
+            f"aggregate windows {source.aggregate_windows}",
+            f"  from {source.first_time or '-'} to {source.last_time or '-'}",
+        ]
+    if summary.windows:
+        lines += ["", "aggregate windows (people by verdict, no per-person rows):"]
+        for window in summary.windows:
+            counts = ", ".join(f"{n} {label}" for label, n in sorted(window.counts.items()) if n) or "nobody"
+            lines.append(f"  {window.window_start} to {window.window_end}  {window.source}: {counts}")
+    return "\n".join(lines)

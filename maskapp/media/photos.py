@@ -3,7 +3,8 @@ unreadable files are reported and skipped, never fatal; annotated copies are wri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -18,6 +19,8 @@ from maskapp.vision.draw import annotate
 class DetectRun:
     results: dict[str, list[dict]]  # file name -> detect-JSON entries
     skipped: tuple[tuple[Path, str], ...]  # (file, why)
+    summaries: dict[str, dict] = field(default_factory=dict)  # file name -> FrameResult.summary()
+    annotated: dict[str, Path] = field(default_factory=dict)  # file name -> its annotated copy
 
 
 def expand_paths(paths: list[Path]) -> list[Path]:
@@ -36,20 +39,39 @@ def expand_paths(paths: list[Path]) -> list[Path]:
     return files
 
 
-def result_key(path: Path, taken: dict) -> str:
-    """The file name, or the whole path when two inputs share a name."""
-    return path.name if path.name not in taken else str(path)
+def result_keys(files: list[Path]) -> dict[Path, str]:
+    """Each input's key in the results: its file name; inputs that share a file name (a/x.png and
+    b/x.png) are all keyed by the path as given, so that no key of that name is bare."""
+    names = Counter(path.name for path in set(files))
+    return {path: path.name if names[path.name] == 1 else str(path) for path in files}
 
 
-def write_annotated(folder: Path, path: Path, image) -> None:
-    target = folder / f"{path.stem}.png"
+def annotated_names(files: list[Path]) -> dict[Path, str]:
+    """Each input's annotated copy: STEM.png; inputs that share a stem (a/x.png and b/x.png, x.jpg
+    and x.png) get STEM-1.png, STEM-2.png... in input order, never the name of another copy."""
+    unique = list(dict.fromkeys(files))
+    stems = Counter(path.stem for path in unique)
+    names = {path: f"{path.stem}.png" for path in unique if stems[path.stem] == 1}
+    taken, numbers = set(names.values()), Counter()
+    for path in unique:
+        while path not in names:
+            numbers[path.stem] += 1
+            name = f"{path.stem}-{numbers[path.stem]}.png"
+            if name not in taken:
+                names[path] = name
+                taken.add(name)
+    return names
+
+
+def write_annotated(target: Path, image) -> None:
     if not cv2.imwrite(str(target), image):
         raise OutputError(f"cannot write the annotated image {target}; allowed: a writable folder")
 
 
 def detect_files(pipeline, files: list[Path], annotate_dir: Path | None = None) -> DetectRun:
     """Run the pipeline on each file; unreadable files are reported and skipped, not fatal."""
-    results, skipped = {}, []
+    results, skipped, summaries, annotated = {}, [], {}, {}
+    keys, copy_names = result_keys(files), annotated_names(files)
     for path in tqdm(files, desc="detect", unit="image", disable=len(files) < 10):
         try:
             frame = read_image(path)
@@ -57,7 +79,9 @@ def detect_files(pipeline, files: list[Path], annotate_dir: Path | None = None) 
             skipped.append((path, str(error)))
             continue
         result = pipeline.process(frame)
-        results[result_key(path, results)] = result.to_json()
+        key = keys[path]
+        results[key], summaries[key] = result.to_json(), result.summary()
         if annotate_dir is not None:
-            write_annotated(annotate_dir, path, annotate(frame, result))
-    return DetectRun(results, tuple(skipped))
+            annotated[key] = annotate_dir / copy_names[path]
+            write_annotated(annotated[key], annotate(frame, result))
+    return DetectRun(results, tuple(skipped), summaries, annotated)

@@ -20,6 +20,8 @@ from tqdm import tqdm
 
 from maskapp.config import ALLOWED_SOURCES, STREAM_SCHEMES, STREAM_TIMEOUT_S
 from maskapp.errors import VideoError
+from maskapp.labels import CLASS_NAMES
+from maskapp.vision.anonymize import anonymize_faces, check_mode
 from maskapp.vision.draw import annotate
 
 logger = logging.getLogger(__name__)
@@ -28,18 +30,25 @@ FALLBACK_FPS = 25.0  # containers and cameras that do not say their frame rate
 
 
 class FrameSource:
-    """BGR frames from an opened cv2.VideoCapture. Iterate it once; close it (or use `with`)."""
+    """BGR frames from an opened cv2.VideoCapture. Iterate it once; close it (or use `with`).
+    `first_frame`: a frame already read from the capture (the probe of a file), given first."""
 
-    def __init__(self, capture: cv2.VideoCapture, source: str, is_stream: bool):
+    def __init__(
+        self, capture: cv2.VideoCapture, source: str, is_stream: bool, first_frame: np.ndarray | None = None
+    ):
         self.capture = capture
         self.source = source
         self.is_stream = is_stream
+        self._first_frame = first_frame
         fps = capture.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and math.isfinite(fps) and 0 < fps < 1000 else FALLBACK_FPS
         count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.frame_count: int | None = count if count > 0 and not is_stream else None
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        if self._first_frame is not None:
+            frame, self._first_frame = self._first_frame, None
+            yield frame
         while True:
             ok, frame = self.capture.read()
             if not ok or frame is None:
@@ -81,13 +90,15 @@ def _open_file(path: Path) -> FrameSource:
     if not path.is_file():
         raise VideoError(f"video file {path} does not exist; allowed: {ALLOWED_SOURCES}")
     capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened() or not capture.grab():
+    # The probe reads the first frame and keeps it: seeking back to frame 0 is unreliable across codecs
+    # (on a one-frame mp4 it loses the only frame).
+    ok, first = capture.read() if capture.isOpened() else (False, None)
+    if not ok or first is None:
         capture.release()
         raise VideoError(
             f"{path} is not a readable video; allowed: a video file OpenCV can decode (mp4, avi...)"
         )
-    capture.set(cv2.CAP_PROP_POS_FRAMES, 0)  # undo the probing grab
-    return FrameSource(capture, str(path), is_stream=False)
+    return FrameSource(capture, str(path), is_stream=False, first_frame=first)
 
 
 def open_source(source: str, timeout_s: float = STREAM_TIMEOUT_S) -> FrameSource:
@@ -108,10 +119,18 @@ def open_source(source: str, timeout_s: float = STREAM_TIMEOUT_S) -> FrameSource
 class FrameCounts:
     frame: int
     faces: int
-    masked: int
-    unmasked: int
+    masked: int  # compliant: with_mask
+    unmasked: int  # not compliant: mask_worn_incorrectly + without_mask
     compliance: float | None
     latency_ms: float
+    # Faces per class (0 for a class the model lacks).
+    with_mask: int = 0
+    mask_worn_incorrectly: int = 0
+    without_mask: int = 0
+
+    @property
+    def label_counts(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in CLASS_NAMES}
 
 
 @dataclass(frozen=True)
@@ -133,12 +152,19 @@ class VideoSummary:
         return sum(c.masked for c in self.counts)
 
     @property
+    def label_counts_seen(self) -> dict[str, int]:
+        """Faces over all frames per class."""
+        return {name: sum(getattr(c, name) for c in self.counts) for name in CLASS_NAMES}
+
+    @property
     def compliance(self) -> float | None:
         """Share of the faces seen that wore a mask; None when no face was seen."""
         return self.masked_seen / self.faces_seen if self.faces_seen else None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The `video --json` output: every field, then the totals over all frames per class."""
+        totals = {"faces_seen": self.faces_seen, "label_counts": self.label_counts_seen}
+        return {**asdict(self), **totals, "compliance": self.compliance}
 
 
 class _Writer:
@@ -164,6 +190,7 @@ class _Writer:
 
 
 def _counts(index: int, result) -> FrameCounts:
+    by_label = result.label_counts
     return FrameCounts(
         index,
         len(result.faces),
@@ -171,6 +198,7 @@ def _counts(index: int, result) -> FrameCounts:
         result.unmasked_count,
         result.compliance,
         result.timings.total_ms,
+        **{name: by_label.get(name, 0) for name in CLASS_NAMES},
     )
 
 
@@ -189,9 +217,12 @@ def process_video(
     progress: bool = True,
     on_frame: Callable[[int, np.ndarray, object], bool | None] | None = None,
     max_frames: int | None = None,
+    anonymize: str = "none",
 ) -> VideoSummary:
     """Run the pipeline on every frame. `on_frame(index, frame, result)` returning False stops early.
-    Ctrl-C stops too; the frames done so far are kept (video written, counts returned)."""
+    Ctrl-C stops too; the frames done so far are kept (video written, counts returned).
+    `anonymize` (none, blur, fill): how the faces are hidden in the annotated video."""
+    check_mode(anonymize)
     frames = source if isinstance(source, FrameSource) else open_source(source)
     writer = _Writer(Path(out_path) if out_path else None, frames.fps)
     counts, stopped, start = [], None, time.perf_counter()
@@ -200,7 +231,9 @@ def process_video(
         for index, frame in enumerate(frames):
             result = pipeline.process(frame)
             counts.append(_counts(index, result))
-            writer.write(annotate(frame, result, overlay=f"{result.timings.total_ms:.0f} ms/frame"))
+            if writer.path is not None:  # drawing costs time: only for the video asked for
+                shown = anonymize_faces(frame, result, anonymize)
+                writer.write(annotate(shown, result, overlay=f"{result.timings.total_ms:.0f} ms/frame"))
             bar.update()
             if on_frame is not None and on_frame(index, frame, result) is False:
                 stopped = "stopped by the caller"

@@ -29,6 +29,7 @@ from maskapp.vision.detect import create_detector
 from maskapp.vision.onnx_export import OnnxMaskClassifier
 from maskapp.vision.onnx_runtime import default_threads
 from maskapp.vision.pipeline import MaskPipeline, load_pipeline, load_source_pipeline
+from maskapp.vision.tracked import TrackedPipeline
 
 logger = logging.getLogger(__name__)
 
@@ -67,12 +68,29 @@ class PipelineBench:
 
 
 @dataclass(frozen=True)
+class TrackedBench:
+    """One pipeline untracked and tracked, taking turns frame by frame on the same moving frames."""
+
+    pipeline: str
+    faces_in_frame: int
+    untracked: Latency
+    tracked: Latency
+    classified_share: float  # of the tracked pipeline's detected faces, those it classified
+
+    @property
+    def ratio(self) -> float:
+        """Tracked FPS / untracked FPS."""
+        return self.tracked.fps / self.untracked.fps
+
+
+@dataclass(frozen=True)
 class BenchReport:
     pipelines: tuple[PipelineBench, ...]
     detectors: dict[str, Latency]  # detector alone on the 5-face frame
     classifier_ms_per_face: dict[str, float]  # e.g. "onnx batch 8"
     speedup: dict[str, float]  # "<pipeline>, <n> face(s)": its FPS / the source pipeline's FPS
     settings: dict
+    tracked: tuple[TrackedBench, ...] = ()
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -135,6 +153,67 @@ def bench_classifier(classifier, frame: BenchFrame, repeats: int) -> dict[int, f
     }
 
 
+TRACKED_WARMUP = 10  # frames before timing: the people are confirmed and their verdicts settle
+MOTION_RADIUS_PX = 3.0  # the bench frame drifts along a circle this wide: a camera held by hand
+MOTION_PERIOD = 40  # frames per turn
+
+
+def moving_frames(frame: BenchFrame, count: int) -> list[np.ndarray]:
+    """The bench frame shifted a little more each frame along a small circle: the same faces, moving
+    slightly, as a camera sees people standing at a door (what lets tracking reuse verdicts)."""
+    height, width = frame.frame.shape[:2]
+    frames = []
+    for index in range(count):
+        angle = 2 * np.pi * index / MOTION_PERIOD
+        shift = np.float32(
+            [[1, 0, MOTION_RADIUS_PX * np.cos(angle)], [0, 1, MOTION_RADIUS_PX * np.sin(angle)]]
+        )
+        frames.append(cv2.warpAffine(frame.frame, shift, (width, height), borderMode=cv2.BORDER_REPLICATE))
+    return frames
+
+
+def bench_tracked(name: str, pipeline: MaskPipeline, frame: BenchFrame, repeats: int) -> TrackedBench:
+    """Untracked and tracked take turns on each moving frame, so a load spike hits both alike."""
+    frames = moving_frames(frame, TRACKED_WARMUP + repeats)
+    tracked = TrackedPipeline(pipeline)
+    untracked_ms, tracked_ms = [], []
+    for index, image in enumerate(frames):
+        start = time.perf_counter()
+        pipeline.process(image)
+        middle = time.perf_counter()
+        tracked.process(image, index)
+        end = time.perf_counter()
+        if index >= TRACKED_WARMUP:
+            untracked_ms.append((middle - start) * 1000.0)
+            tracked_ms.append((end - middle) * 1000.0)
+    share = tracked.classified_faces / tracked.detected_faces if tracked.detected_faces else 0.0
+    return TrackedBench(name, frame.annotated_faces, Latency.of(untracked_ms), Latency.of(tracked_ms), share)
+
+
+def tracked_pipelines(weights: Path) -> dict[str, MaskPipeline]:
+    """Our pipeline with the live detector (video, the Live page) and with the default one."""
+    live = load_pipeline(InferenceConfig(weights=weights, detector=LIVE_DETECTOR))
+    default = MaskPipeline(create_detector(DEFAULT_DETECTOR), live.classifier, live.margin)
+    return {f"ours live ({LIVE_DETECTOR})": live, f"ours ({DEFAULT_DETECTOR})": default}
+
+
+def run_tracked_bench(weights: Path = DEFAULT_WEIGHTS, repeats: int = 50) -> BenchReport:
+    """`bench --tracked`: only the tracked mode, tracked vs untracked at 640x480 with 5 faces."""
+    if repeats < 1:
+        raise DataError(f"--repeats must be at least 1, got {repeats}")
+    load_before = os.getloadavg()[0]
+    frame = bench_frame(5)
+    rows = tuple(bench_tracked(name, p, frame, repeats) for name, p in tracked_pipelines(weights).items())
+    settings = {
+        "frames": {"5 faces": frame.name},
+        "frame_size": list(BENCH_SIZE),
+        "repeats": repeats,
+        "motion": f"{MOTION_RADIUS_PX:g} px circle every {MOTION_PERIOD} frames",
+        "load_average_1min": [load_before, os.getloadavg()[0]],
+    }
+    return BenchReport((), {}, {}, {}, settings, rows)
+
+
 def speedups(results: list[PipelineBench]) -> dict[str, float]:
     """FPS of each of our pipelines over the source pipeline's, on the same frame."""
     source = {row.faces_in_frame: row.latency.fps for row in results if row.pipeline == SOURCE}
@@ -179,12 +258,16 @@ def run_bench(
         for batch, ms in bench_classifier(classifier, frames["5 faces"], repeats).items():
             per_face[f"{engine} batch {batch}"] = ms
     speedup = speedups(results)
+    tracked = tuple(
+        bench_tracked(name, p, frames["5 faces"], repeats) for name, p in tracked_pipelines(weights).items()
+    )
     settings = {
         "frames": {label: frame.name for label, frame in frames.items()},
         "frame_size": list(BENCH_SIZE),
         "repeats": repeats,
         "detector": ours.detector.name,
         "classifier_input": ours.classifier.spec.input_size,
+        "classes": list(ours.classifier.class_names),
         "classifier_engine": type(ours.classifier).__name__,
         "opencv_threads": cv2.getNumThreads(),
         "torch_threads": torch.get_num_threads(),
@@ -192,4 +275,4 @@ def run_bench(
         # Other processes on the same cores slow everything, PyTorch's thread pool most: say how busy it was.
         "load_average_1min": [load_before, os.getloadavg()[0]],
     }
-    return BenchReport(tuple(results), detectors, per_face, speedup, settings)
+    return BenchReport(tuple(results), detectors, per_face, speedup, settings, tracked)

@@ -2,8 +2,9 @@
 computes): the AP maths, a pipeline run over annotated photos, and the detector/threshold sweep.
 
 VOC-style average precision at IoU 0.5 with all-point interpolation, in the 2-class compliance view
-(a mask worn incorrectly counts as no mask), over all boxes and over boxes with short side >= 32 px,
-plus face-only AP and recall (is there a face, whatever its label).
+(a mask worn incorrectly counts as no mask, in the annotations and in the predictions) and, on request,
+in the three-class view (with_mask, mask_worn_incorrectly, without_mask), over all boxes and over boxes
+with short side >= 32 px, plus face-only AP and recall (is there a face, whatever its label).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from tqdm import tqdm
 
 from maskapp.config import DETECTOR_NAMES
 from maskapp.errors import DataError, MaskappError
+from maskapp.labels import CLASS_NAMES
 from maskapp.media.images import read_image
 from maskapp.metrics.bench import bench_frame, time_calls
-from maskapp.metrics.voc import Box, ImageAnnotation, load_annotations
+from maskapp.metrics.voc import Box, ImageAnnotation, as_compliance, load_annotations
 from maskapp.results import MASK_LABEL, NO_MASK_LABEL, FrameResult
 from maskapp.vision.detect import create_detector
 
@@ -29,7 +31,8 @@ logger = logging.getLogger(__name__)
 IOU_THRESHOLD = 0.5
 SMALL_FACE_PX = 32  # the `>= 32 px` view: faces below this short side are ignored, like VOC 'difficult'
 FACE_LABEL = "face"
-CLASSES = (MASK_LABEL, NO_MASK_LABEL)
+CLASSES = (MASK_LABEL, NO_MASK_LABEL)  # the 2-class compliance view
+SIDES = (0, SMALL_FACE_PX)  # the views: all boxes, boxes >= 32 px
 
 
 @dataclass(frozen=True)
@@ -50,30 +53,33 @@ class ViewReport:
     """Figures over the boxes with short side >= min_short_side (0: all boxes)."""
 
     min_short_side: int
-    classes: dict[str, APResult]  # per compliance class
+    classes: dict[str, APResult]  # per class of the view (2-class compliance or three-class)
     face: APResult  # face-only: every face, label ignored
     face_by_class: dict[str, APResult]  # face-only, counting the faces of one class (others ignored)
 
     @property
     def mean_ap(self) -> float:
-        return float(np.mean([result.ap for result in self.classes.values()]))
+        """Over the classes with ground truths in the view (a class nobody shows has no AP)."""
+        aps = [result.ap for result in self.classes.values() if result.ground_truths]
+        return float(np.mean(aps)) if aps else 0.0
 
 
 @dataclass(frozen=True)
 class DetectionReport:
     images: int
-    views: tuple[ViewReport, ...]
+    views: tuple[ViewReport, ...]  # the 2-class compliance view
     settings: dict = field(default_factory=dict)
+    three_class_views: tuple[ViewReport, ...] = ()  # when asked for
 
     def to_dict(self) -> dict:
-        return {
-            "images": self.images,
-            "settings": self.settings,
-            "views": [
-                {**asdict(view), "mAP": view.mean_ap, "name": view_name(view.min_short_side)}
-                for view in self.views
-            ],
-        }
+        data = {"images": self.images, "settings": self.settings, "views": views_dict(self.views)}
+        if self.three_class_views:
+            data["three_class_views"] = views_dict(self.three_class_views)
+        return data
+
+
+def views_dict(views: tuple[ViewReport, ...]) -> list[dict]:
+    return [{**asdict(view), "mAP": view.mean_ap, "name": view_name(view.min_short_side)} for view in views]
 
 
 def view_name(min_short_side: int) -> str:
@@ -159,8 +165,12 @@ def average_precision(
 
 
 def view_report(
-    predictions: dict[str, list[Box]], annotations: list[ImageAnnotation], min_side: int
+    predictions: dict[str, list[Box]],
+    annotations: list[ImageAnnotation],
+    min_side: int,
+    class_names: tuple[str, ...] = CLASSES,
 ) -> ViewReport:
+    """AP per class of `class_names` (boxes and annotations already carry the view's labels)."""
     classes = {
         name: average_precision(
             predictions,
@@ -169,7 +179,7 @@ def view_report(
             lambda obj, n=name: obj.label == n,
             lambda det, n=name: det.label == n,
         )
-        for name in CLASSES
+        for name in class_names
     }
     faces = {name: [as_face(det) for det in dets] for name, dets in predictions.items()}
     face = average_precision(faces, annotations, min_side, lambda _: True, lambda _: True)
@@ -177,7 +187,7 @@ def view_report(
         name: average_precision(
             faces, annotations, min_side, lambda obj, n=name: obj.label == n, lambda _: True
         )
-        for name in CLASSES
+        for name in class_names
     }
     return ViewReport(min_side, classes, face, face_by_class)
 
@@ -186,12 +196,29 @@ def as_face(det: Box) -> Box:
     return Box(det.box, FACE_LABEL, det.score if det.face_score is None else det.face_score)
 
 
+def compliance_view(
+    predictions: dict[str, list[Box]], annotations: list[ImageAnnotation]
+) -> tuple[dict[str, list[Box]], list[ImageAnnotation]]:
+    """Predictions and annotations with 2-class labels: mask_worn_incorrectly is without_mask in both."""
+    boxes = {name: [as_compliance(det) for det in dets] for name, dets in predictions.items()}
+    return boxes, [annotation.compliance_view() for annotation in annotations]
+
+
 def evaluate_predictions(
-    predictions: dict[str, list[Box]], annotations: list[ImageAnnotation], settings: dict | None = None
+    predictions: dict[str, list[Box]],
+    annotations: list[ImageAnnotation],
+    settings: dict | None = None,
+    *,
+    three_class: bool = False,
 ) -> DetectionReport:
-    """Both views (all boxes, boxes >= SMALL_FACE_PX) of predictions keyed by image file name."""
-    views = tuple(view_report(predictions, annotations, min_side) for min_side in (0, SMALL_FACE_PX))
-    return DetectionReport(len(annotations), views, dict(settings or {}))
+    """Both box ranges (all boxes, boxes >= SMALL_FACE_PX) of predictions keyed by image file name, in
+    the 2-class compliance view and, with `three_class`, in the three-class view."""
+    two_class = compliance_view(predictions, annotations)
+    views = tuple(view_report(*two_class, min_side) for min_side in SIDES)
+    three = ()
+    if three_class:
+        three = tuple(view_report(predictions, annotations, side, CLASS_NAMES) for side in SIDES)
+    return DetectionReport(len(annotations), views, dict(settings or {}), three)
 
 
 # --- running a pipeline over annotated images ------------------------------------------------------
@@ -218,7 +245,9 @@ def predict_annotated(
     return predictions, used
 
 
-def evaluate_pipeline(pipeline, images_dir: str | Path, annotations_dir: str | Path, progress=True):
+def evaluate_pipeline(
+    pipeline, images_dir: str | Path, annotations_dir: str | Path, progress=True, *, three_class=False
+):
     images_dir = Path(images_dir)
     if not images_dir.is_dir():
         raise DataError(f"images folder {images_dir} does not exist")
@@ -227,9 +256,12 @@ def evaluate_pipeline(pipeline, images_dir: str | Path, annotations_dir: str | P
     settings = {
         "detector": pipeline.detector.name,
         "face_threshold": pipeline.detector.threshold,
+        "classes": list(pipeline.classifier.class_names),
+        "noncompliant_threshold": pipeline.classifier.noncompliant_threshold,
+        "classifier_input_size": pipeline.classifier.spec.input_size,
         "skipped_images": len(annotations) - len(used),
     }
-    return evaluate_predictions(predictions, used, settings)
+    return evaluate_predictions(predictions, used, settings, three_class=three_class)
 
 
 # --- choosing a face detector and its threshold ------------------------------------------------------
@@ -262,7 +294,7 @@ def detector_ms(detector) -> float:
 def compare_detectors(images_dir: Path, annotations_dir: Path, progress=True) -> list[DetectorRow]:
     """Every detector at every threshold of THRESHOLD_GRID: face AP and recall, and its speed.
     One run per detector at the lowest threshold; higher thresholds are that run filtered."""
-    annotations = load_annotations(annotations_dir)
+    annotations = [annotation.compliance_view() for annotation in load_annotations(annotations_dir)]
     rows = []
     for name in DETECTOR_NAMES:
         detector = create_detector(name, min(THRESHOLD_GRID))
@@ -270,6 +302,6 @@ def compare_detectors(images_dir: Path, annotations_dir: Path, progress=True) ->
         ms = detector_ms(detector)
         for threshold in THRESHOLD_GRID:
             kept = {k: [b for b in v if b.score >= threshold] for k, v in predictions.items()}
-            views = tuple(view_report(kept, annotations, side) for side in (0, SMALL_FACE_PX))
+            views = tuple(view_report(kept, annotations, side) for side in SIDES)
             rows.append(DetectorRow(name, threshold, ms, views))
     return rows

@@ -3,22 +3,77 @@ markdown tables for detection and speed (docs/detection.md quotes them)."""
 
 from __future__ import annotations
 
+from maskapp.labels import CLASS_NAMES
 from maskapp.metrics.bench import BenchReport
 from maskapp.metrics.detection import DetectionReport, DetectorRow, view_name
 from maskapp.results import MASK_LABEL, NO_MASK_LABEL
 from maskapp.training.runs import EvalMetrics
 
 
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def format_compliance(metrics: EvalMetrics) -> str:
+    """The decision rule, then masked vs non-compliant (no mask or badly worn, called either)."""
+    rule = (
+        "the likeliest class"
+        if metrics.noncompliant_threshold is None
+        else f"non-compliant once 1 - P(with_mask) >= {metrics.noncompliant_threshold:.2f}"
+    )
+    lines = [f"decision: {rule}"]
+    c = metrics.compliance
+    if c is not None:
+        lines.append(
+            f"compliance: non-compliant recall {_figure(c.noncompliant_recall)} (n={c.noncompliant_support})"
+            f"  precision {_figure(c.noncompliant_precision)}"
+            f"  with_mask recall {_figure(c.with_mask_recall)} (n={c.with_mask_support})"
+            f"  balanced accuracy {_figure(c.balanced_accuracy)}"
+        )
+    return "\n".join(lines)
+
+
 def format_classification(metrics: EvalMetrics) -> str:
+    width = max(len(name) for name in [*metrics.labels, "class"]) + 2
     lines = [
         f"accuracy {metrics.accuracy:.4f}  balanced accuracy {metrics.balanced_accuracy:.4f}  "
-        f"macro-F1 {metrics.macro_f1:.4f}" + (f"  ROC AUC {metrics.roc_auc:.4f}" if metrics.roc_auc else "")
+        f"macro-F1 {metrics.macro_f1:.4f}" + (f"  ROC AUC {metrics.roc_auc:.4f}" if metrics.roc_auc else ""),
+        format_compliance(metrics),
     ]
-    lines.append(f"{'class':<16}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}")
+    lines.append(f"{'class':<{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}")
     for name, m in metrics.per_class.items():
-        lines.append(f"{name:<16}{m.precision:>10.4f}{m.recall:>10.4f}{m.f1:>10.4f}{m.support:>10}")
-    lines.append("confusion matrix (rows: true, columns: predicted) " + " ".join(metrics.labels))
-    lines.extend("  " + " ".join(f"{c:>6}" for c in row) for row in metrics.confusion_matrix)
+        lines.append(f"{name:<{width}}{m.precision:>10.4f}{m.recall:>10.4f}{m.f1:>10.4f}{m.support:>10}")
+    lines.append("confusion matrix (rows: true, columns: predicted)")
+    lines.append(" " * width + "".join(f"{name:>{width}}" for name in metrics.labels))
+    lines.extend(
+        f"{name:<{width}}" + "".join(f"{count:>{width}}" for count in row)
+        for name, row in zip(metrics.labels, metrics.confusion_matrix, strict=True)
+    )
+    for name, figures in metrics.per_dataset.items():
+        c = figures.compliance
+        lines.append(
+            f"{name}: accuracy {figures.accuracy:.4f}  balanced accuracy {figures.balanced_accuracy:.4f}"
+            + (
+                f"  non-compliant recall {_figure(c.noncompliant_recall)}"
+                f"  with_mask recall {_figure(c.with_mask_recall)}"
+                if c
+                else ""
+            )
+        )
+    return "\n".join(lines)
+
+
+def format_occlusion(occlusion: dict) -> str:
+    """`evaluate --occlude`: unmasked faces called with_mask, bare and covered (OcclusionReport.to_dict)."""
+    lines = [
+        f"covered faces (seed {occlusion['seed']}): of {occlusion['faces']} without_mask faces, "
+        f"{occlusion['bare_called_with_mask']} called with_mask bare; with an occluder over the mouth "
+        f"{occlusion['occluded_called_with_mask']} of {occlusion['occluded_faces']}"
+    ]
+    lines.extend(
+        f"  {kind:<14}{row['called_with_mask']:>5} of {row['faces']} called with_mask"
+        for kind, row in occlusion["per_kind"].items()
+    )
     return "\n".join(lines)
 
 
@@ -48,8 +103,32 @@ def table_rows(report: DetectionReport, prefix: str = "") -> list[str]:
     return rows
 
 
+THREE_CLASS_HEADER = (
+    "| boxes | AP with_mask | AP mask_worn_incorrectly | AP without_mask | mAP "
+    "| recall masked | recall worn incorrectly | recall unmasked |\n"
+    "|---|---|---|---|---|---|---|---|"
+)
+
+
+def three_class_rows(report: DetectionReport) -> list[str]:
+    """AP per class of the three and face recall per class (n: ground truths)."""
+    rows = []
+    for view in report.three_class_views:
+        c, f = view.classes, view.face_by_class
+        cells = [view_name(view.min_short_side)]
+        cells += [f"{c[name].ap:.3f}" if c[name].ground_truths else "-" for name in CLASS_NAMES]
+        cells.append(f"**{view.mean_ap:.3f}**")
+        cells += [f"{f[name].recall:.3f} (n={f[name].ground_truths})" for name in CLASS_NAMES]
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
 def format_detection(report: DetectionReport) -> str:
-    return "\n".join([TABLE_HEADER, *table_rows(report)])
+    lines = ["2-class compliance view (mask_worn_incorrectly counts as without_mask):", "", TABLE_HEADER]
+    lines += table_rows(report)
+    if report.three_class_views:
+        lines += ["", "three-class view:", "", THREE_CLASS_HEADER, *three_class_rows(report)]
+    return "\n".join(lines)
 
 
 def format_detector_rows(rows: list[DetectorRow]) -> str:
@@ -94,5 +173,68 @@ def format_bench(report: BenchReport) -> str:
     ]
     lines += [
         f"classifier {name}: {ms:.2f} ms per face" for name, ms in report.classifier_ms_per_face.items()
+    ]
+    if report.tracked:
+        lines += ["", format_tracked_bench(report)]
+    return "\n".join(lines)
+
+
+def format_tracked_bench(report: BenchReport) -> str:
+    """`bench` tracked mode: untracked vs tracked, taking turns on the same slightly moving frames."""
+    lines = [
+        "| pipeline | frame | untracked p50 ms | tracked p50 ms | untracked FPS | tracked FPS | ratio "
+        "| faces classified |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in report.tracked:
+        lines.append(
+            f"| {row.pipeline} | 640x480, {row.faces_in_frame} faces, moving | {row.untracked.p50_ms:.1f} "
+            f"| {row.tracked.p50_ms:.1f} | {row.untracked.fps:.1f} | {row.tracked.fps:.1f} "
+            f"| **{row.ratio:.2f}x** | {row.classified_share:.0%} |"
+        )
+    if not report.pipelines:  # the tracked mode alone: say how busy the machine was
+        load = ", ".join(f"{value:.1f}" for value in report.settings["load_average_1min"])
+        lines += ["", f"load average (1 min) before, after: {load}"]
+    return "\n".join(lines)
+
+
+# --- tracking ----------------------------------------------------------------------------------------
+TRACKING_FIGURES = (  # TrackingReport attribute, shown name, format
+    ("coverage", "person-frames covered", "{:.1%}"),
+    ("ids_per_person", "ids per person", "{:.3f}"),
+    ("label_agreement", "shown label agrees with the person's majority", "{:.2%}"),
+    ("verdict_accuracy", "per-person verdicts right (compliant or not)", "{:.1%}"),
+    ("false_people_per_45", "false people per 45", "{:.1f}"),
+)
+
+
+def format_tracking(report) -> str:
+    """`evaluate-tracking`: the figures, each with its issue-9 target and whether it is met
+    (report: maskapp.metrics.tracking.PipelineTrackingReport)."""
+    t = report.tracking
+    targets = t.to_dict()["targets"]
+    lines = [
+        f"{t.frames} frames, {t.people} people, detector {report.detector}, "
+        f"{report.settings.get('fps', 0):g} fps clip",
+        "",
+        "| figure | value | target | met |",
+        "|---|---|---|---|",
+    ]
+    for name, shown, form in TRACKING_FIGURES:
+        target = targets[name]
+        sign = ">=" if name in ("coverage", "label_agreement", "verdict_accuracy") else "<="
+        value, goal = form.format(getattr(t, name)), form.format(target["target"])
+        lines.append(f"| {shown} | {value} | {sign} {goal} | {'yes' if target['met'] else 'NO'} |")
+    share = "-" if report.classified_share is None else f"{report.classified_share:.1%}"
+    lines += [
+        "",
+        f"ID switches {t.id_switches}, people never covered {t.people_never_covered}, false people "
+        f"{t.false_people}, tracks holding two people {t.merged_tracks}, tracks {t.tracks}",
+        f"faces classified {report.faces_classified} of {report.faces_detected} detected ({share}): "
+        "the rest reused a settled verdict",
+        f"speed: {t.fps:.1f} FPS end to end (detect, track, classify), {t.analyze_seconds:.1f} s"
+        if t.fps
+        else "speed: -",
+        f"targets met: {sum(report.checks().values())} of {len(report.checks())}",
     ]
     return "\n".join(lines)

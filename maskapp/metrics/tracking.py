@@ -656,3 +656,59 @@ def run_evaluation(
         predictions.append(list(analyze(frame, index)))
         seconds += time.perf_counter() - start
     return replace(evaluate_tracks(clip, predictions, compliant_labels), analyze_seconds=seconds)
+
+
+# ---------------------------------------------------------------- the real pipeline, tracked
+
+
+@dataclass(frozen=True)
+class PipelineTrackingReport:
+    """`evaluate-tracking`: the tracking figures of the real detector + classifier + tracker on a clip."""
+
+    tracking: TrackingReport
+    detector: str
+    faces_detected: int
+    faces_classified: int  # crops the tracked pipeline classified (an untracked one classifies them all)
+    settings: dict
+
+    @property
+    def classified_share(self) -> float | None:
+        return self.faces_classified / self.faces_detected if self.faces_detected else None
+
+    def checks(self) -> dict[str, bool]:
+        return self.tracking.checks()
+
+    def to_dict(self) -> dict:
+        return {
+            "detector": self.detector,
+            "faces_detected": self.faces_detected,
+            "faces_classified": self.faces_classified,
+            "classified_share": self.classified_share,
+            "settings": self.settings,
+            **self.tracking.to_dict(),
+        }
+
+
+def evaluate_tracked_pipeline(pipeline, clip: SyntheticClip | None = None, **tracked_settings):
+    """Every frame of the clip through `TrackedPipeline(pipeline, clip fps, **tracked_settings)`; the
+    figures of what it shows (predicted, coasted boxes included: they are on screen)."""
+    from maskapp.vision.tracked import TrackedPipeline  # OpenCV and the tracker: only when measuring
+
+    clip = clip or build_clip()
+    tracked = TrackedPipeline(pipeline, clip.spec.fps, **tracked_settings)
+
+    def analyze(frame: np.ndarray, index: int) -> list[PredictedFace]:
+        result = tracked.process(frame, index)
+        return [PredictedFace(tuple(float(v) for v in f.box), f.person, f.label) for f in result.faces]
+
+    report = run_evaluation(analyze, clip)
+    tracked.close()
+    settings = {
+        "fps": clip.spec.fps,
+        "frames": len(clip),
+        "coast_frames": tracked.coast_frames,
+        **{k: v for k, v in tracked_settings.items() if isinstance(v, int | float | bool | str)},
+    }
+    return PipelineTrackingReport(
+        report, pipeline.detector.name, tracked.detected_faces, tracked.classified_faces, settings
+    )

@@ -1,21 +1,21 @@
-"""PASCAL VOC annotations of faces, read in the 2-class compliance view (a mask worn incorrectly counts
-as no mask), and the box type detection metrics compare them with."""
+"""PASCAL VOC annotations of faces, read with the three class names (`mask_weared_incorrect` becomes
+`mask_worn_incorrectly`), their 2-class compliance view (a mask worn incorrectly counts as no mask), and
+the box type detection metrics compare them with."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from maskapp.errors import DataError
+from maskapp.labels import canonical_label, is_compliant
 from maskapp.results import MASK_LABEL, NO_MASK_LABEL
 
-# The 2-class compliance view of the annotation names.
-COMPLIANCE_LABELS = {
-    "with_mask": MASK_LABEL,
-    "without_mask": NO_MASK_LABEL,
-    "mask_weared_incorrect": NO_MASK_LABEL,
-}
+
+def compliance_label(label: str) -> str:
+    """The 2-class compliance view of a class: with_mask stays, anything else is without_mask."""
+    return MASK_LABEL if is_compliant(label) else NO_MASK_LABEL
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,14 @@ class ImageAnnotation:
     filename: str
     objects: tuple[Box, ...]
 
+    def compliance_view(self) -> ImageAnnotation:
+        """The same boxes with 2-class labels (a mask worn incorrectly is no mask)."""
+        return replace(self, objects=tuple(as_compliance(obj) for obj in self.objects))
+
+
+def as_compliance(box: Box) -> Box:
+    return replace(box, label=compliance_label(box.label))
+
 
 def parse_annotation(path: Path) -> ImageAnnotation:
     try:
@@ -47,7 +55,7 @@ def parse_annotation(path: Path) -> ImageAnnotation:
             for obj in root.iter("object")
         )
         filename = root.findtext("filename") or f"{path.stem}.png"
-    except (ET.ParseError, AttributeError, TypeError, ValueError) as error:
+    except (ET.ParseError, AttributeError, TypeError, ValueError, DataError) as error:
         raise DataError(
             f"annotation {path} is not a PASCAL VOC file with numeric bndbox fields ({error})"
         ) from None
@@ -55,10 +63,8 @@ def parse_annotation(path: Path) -> ImageAnnotation:
 
 
 def label(obj: ET.Element) -> str:
-    name = (obj.findtext("name") or "").strip()
-    if name not in COMPLIANCE_LABELS:
-        raise ValueError(f"object class {name!r}; allowed: {', '.join(COMPLIANCE_LABELS)}")
-    return COMPLIANCE_LABELS[name]
+    """The object's class as one of the three names; an unknown class is a DataError naming the allowed."""
+    return canonical_label((obj.findtext("name") or "").strip())
 
 
 def load_annotations(folder: str | Path) -> list[ImageAnnotation]:

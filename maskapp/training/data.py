@@ -12,6 +12,7 @@ import csv
 import logging
 import random
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import cv2
 import numpy as np
 
 from maskapp.errors import DataError, ImageError
-from maskapp.labels import canonical_label, ordered_classes
+from maskapp.labels import LABEL_ALIASES, canonical_label, ordered_classes
 from maskapp.media.images import list_images, read_image
 
 logger = logging.getLogger(__name__)
@@ -84,7 +85,10 @@ def read_manifest(folder: Path) -> dict[str, ManifestEntry]:
     return entries
 
 
-def scan_class_folders(folder: Path, dataset: str, given_split: str | None) -> list[Sample]:
+def scan_class_folders(
+    folder: Path, dataset: str, given_split: str | None, only: Collection[str] | None = None
+) -> list[Sample]:
+    """`only`: the classes to read (canonical names); other folders, known or not, are left out."""
     classes = _class_folders(folder)
     manifest = read_manifest(folder)
     if not classes:
@@ -93,6 +97,8 @@ def scan_class_folders(folder: Path, dataset: str, given_split: str | None) -> l
         )
     samples = []
     for label, class_dir in classes.items():
+        if only is not None and LABEL_ALIASES.get(label, label) not in only:
+            continue
         paths = list_images(class_dir)
         if not paths:
             raise DataError(f"class folder {class_dir} holds no images (allowed: jpg, png, webp, bmp, ...)")
@@ -215,3 +221,20 @@ def split_samples(
         duplicates,
     )
     return SplitSamples(by_split["train"], by_split["val"], by_split["test"], class_names, duplicates)
+
+
+def cap_per_class(split: SplitSamples, limit: int, seed: int) -> SplitSamples:
+    """At most `limit` samples per class in each split, drawn with `seed` (smoke runs)."""
+    rng = np.random.default_rng(seed)
+
+    def cap(samples):
+        kept = []
+        for label in split.class_names:
+            of_label = [s for s in samples if s.label == label]
+            picks = rng.permutation(len(of_label))[:limit]
+            kept.extend(of_label[i] for i in sorted(picks))
+        return kept
+
+    return SplitSamples(
+        cap(split.train), cap(split.val), cap(split.test), split.class_names, split.near_duplicate_groups
+    )

@@ -1,9 +1,13 @@
-"""Classification metrics (what `python -m maskapp evaluate` prints): class folders of face crops, or a
-checkpoint's own test split, -> figures."""
+"""Classification metrics (what `python -m maskapp evaluate` prints, and training's metrics.json): face
+crops from class folders or from a checkpoint's own seeded split -> the confusion matrix over the model's
+classes, per-class figures for the classes present, the compliance view, the non-compliant
+precision-recall curve and, on request, the covered-face check (occluders pasted on unmasked faces)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -12,16 +16,18 @@ import torch
 from tqdm import tqdm
 
 from maskapp import DEFAULT_WEIGHTS
-from maskapp.config import TrainConfig
+from maskapp.config import FACE_MARGIN, TrainConfig
 from maskapp.errors import DataError, ImageError
-from maskapp.labels import COMPLIANT_LABEL
+from maskapp.labels import COMPLIANT_LABEL, LABEL_ALIASES, WITHOUT_MASK, canonical_label, decide_labels
 from maskapp.media.images import read_image
-from maskapp.training.data import scan_class_folders, split_samples
+from maskapp.training.data import SPLIT_FOLDER_NAMES, cap_per_class, scan_class_folders, split_samples
+from maskapp.training.occlude import OCCLUDERS
 from maskapp.training.prepare import detector_cropper, prepare
-from maskapp.training.runs import ClassMetrics, EvalMetrics
+from maskapp.training.runs import ClassMetrics, ComplianceMetrics, EvalMetrics, PrecisionRecallCurve
 from maskapp.vision.classify import MaskClassifier
+from maskapp.vision.crops import crop_face
 from maskapp.vision.model import load_checkpoint
-from maskapp.vision.presets import to_model_input
+from maskapp.vision.presets import resize_square, to_model_input
 
 logger = logging.getLogger(__name__)
 
@@ -46,22 +52,97 @@ def roc_auc(positive_scores: np.ndarray, is_positive: np.ndarray) -> float | Non
     )
 
 
-def compute_metrics(true_labels: np.ndarray, probs: np.ndarray, class_names: tuple[str, ...]) -> EvalMetrics:
-    predicted = probs.argmax(axis=1)
+def _share(part, whole) -> float | None:
+    return float(part / whole) if whole else None
+
+
+def compliance_metrics(
+    true_labels: np.ndarray, decided: np.ndarray, class_names: tuple[str, ...]
+) -> ComplianceMetrics | None:
+    """Masked vs non-compliant (no mask or a badly worn one, called either); None without with_mask."""
+    if COMPLIANT_LABEL not in class_names:
+        return None
+    compliant = class_names.index(COMPLIANT_LABEL)
+    truly_masked, called_masked = true_labels == compliant, decided == compliant
+    caught = int((~truly_masked & ~called_masked).sum())
+    noncompliant_recall = _share(caught, int((~truly_masked).sum()))
+    with_mask_recall = _share(int((truly_masked & called_masked).sum()), int(truly_masked.sum()))
+    recalls = [r for r in (noncompliant_recall, with_mask_recall) if r is not None]
+    return ComplianceMetrics(
+        noncompliant_recall=noncompliant_recall,
+        noncompliant_precision=_share(caught, int((~called_masked).sum())),
+        with_mask_recall=with_mask_recall,
+        balanced_accuracy=float(np.mean(recalls)) if recalls else None,
+        noncompliant_support=int((~truly_masked).sum()),
+        with_mask_support=int(truly_masked.sum()),
+    )
+
+
+# The thresholds on P(non-compliant) = 1 - P(with_mask) the precision-recall curve is taken at.
+PR_THRESHOLDS = tuple(round(0.01 * step, 2) for step in range(1, 100))
+
+
+def noncompliant_pr_curve(
+    true_labels: np.ndarray, probs: np.ndarray, class_names: tuple[str, ...]
+) -> PrecisionRecallCurve | None:
+    """Non-compliant precision and recall at each threshold of PR_THRESHOLDS (a face is flagged once
+    1 - P(with_mask) reaches it); None without with_mask or without non-compliant faces."""
+    if COMPLIANT_LABEL not in class_names:
+        return None
+    compliant = class_names.index(COMPLIANT_LABEL)
+    positive = true_labels != compliant
+    if not positive.any():
+        return None
+    score = 1.0 - probs[:, compliant]
+    precision, recall = [], []
+    for threshold in PR_THRESHOLDS:
+        flagged = score >= threshold
+        caught = int((flagged & positive).sum())
+        precision.append(_share(caught, int(flagged.sum())))
+        recall.append(caught / int(positive.sum()))
+    return PrecisionRecallCurve(list(PR_THRESHOLDS), precision, recall)
+
+
+def compute_metrics(
+    true_labels: np.ndarray,
+    probs: np.ndarray,
+    class_names: tuple[str, ...],
+    threshold: float | None = None,
+    datasets: np.ndarray | None = None,
+) -> EvalMetrics:
+    """Figures of `probs` (N x classes) against true class indices, each face decided as serving decides
+    it (`threshold`: the non-compliant threshold; None: the likeliest class). The confusion matrix covers
+    the model's classes, per-class figures the classes present. `datasets`: each face's data set, for
+    figures per data set too."""
+    true_labels = np.asarray(true_labels, dtype=int)
+    predicted = np.array(decide_labels(probs, class_names, threshold), dtype=int)
     n = len(class_names)
     confusion = np.zeros((n, n), dtype=int)
     np.add.at(confusion, (true_labels, predicted), 1)
     per_class = {}
     for index, name in enumerate(class_names):
+        support = int(confusion[index].sum())
+        if support == 0:  # a class this data does not hold (face-mask-12k has no badly worn masks)
+            continue
         true_positive = confusion[index, index]
         precision = true_positive / max(confusion[:, index].sum(), 1)
-        recall = true_positive / max(confusion[index].sum(), 1)
+        recall = true_positive / support
         f1 = 2 * precision * recall / max(precision + recall, 1e-12)
-        per_class[name] = ClassMetrics(
-            float(precision), float(recall), float(f1), int(confusion[index].sum())
-        )
-    recalls = [m.recall for m in per_class.values() if m.support > 0]
-    auc = roc_auc(probs[:, 0], true_labels == 0) if n == 2 else None
+        per_class[name] = ClassMetrics(float(precision), float(recall), float(f1), support)
+    recalls = [m.recall for m in per_class.values()]
+    auc = None
+    if COMPLIANT_LABEL in class_names:
+        compliant = class_names.index(COMPLIANT_LABEL)
+        auc = roc_auc(probs[:, compliant], true_labels == compliant)
+    per_dataset = {}
+    if datasets is not None:
+        datasets = np.asarray(datasets)
+        per_dataset = {
+            name: compute_metrics(
+                true_labels[datasets == name], probs[datasets == name], class_names, threshold
+            )
+            for name in sorted(set(datasets.tolist()))
+        }
     return EvalMetrics(
         accuracy=float((predicted == true_labels).mean()) if len(true_labels) else 0.0,
         balanced_accuracy=float(np.mean(recalls)) if recalls else 0.0,
@@ -69,6 +150,10 @@ def compute_metrics(true_labels: np.ndarray, probs: np.ndarray, class_names: tup
         per_class=per_class,
         confusion_matrix=confusion.tolist(),
         roc_auc=auc,
+        noncompliant_threshold=threshold,
+        compliance=compliance_metrics(true_labels, predicted, class_names),
+        noncompliant_pr=noncompliant_pr_curve(true_labels, probs, class_names),
+        per_dataset=per_dataset,
     )
 
 
@@ -105,58 +190,240 @@ def predict_rgb(classifier: MaskClassifier, images_rgb, desc: str = "evaluate") 
     return np.concatenate(chunks) if chunks else np.zeros((0, len(classifier.class_names)))
 
 
-def evaluate_folder(folder: Path, classifier: MaskClassifier) -> tuple[EvalMetrics, int]:
-    """Every image is an already-cropped face; unreadable files are skipped and counted."""
-    samples = scan_class_folders(folder, folder.name, None)
-    unknown = {s.label for s in samples} - set(classifier.class_names)
+# --- what is measured ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Scored:
+    """Faces put through a classifier."""
+
+    labels: np.ndarray  # true class, as an index into the classifier's class_names
+    probs: np.ndarray  # N x classes
+    images: Sequence[np.ndarray]  # the RGB faces (any size): the covered-face check pastes onto them
+    datasets: np.ndarray | None = None  # each face's data set, when figures per data set are wanted
+    unreadable: int = 0
+
+
+def select_classes(
+    found: Collection[str], model_classes: tuple[str, ...], only: Sequence[str] | None, where: str
+) -> set[str]:
+    """The classes to evaluate: those found in the data, which the model must know. `only` (--classes)
+    names them instead, and the faces of the other classes are left out."""
+    allowed = ", ".join(model_classes)
+    if only:
+        chosen = {canonical_label(name) for name in only}
+        unknown = sorted(chosen - set(model_classes))
+        if unknown:
+            raise DataError(f"--classes {','.join(unknown)}: the model does not know it; allowed: {allowed}")
+        return chosen
+    unknown = sorted(set(found) - set(model_classes))
     if unknown:
-        raise DataError(
-            f"{folder} has classes {sorted(unknown)} the model does not know; "
-            f"allowed: {list(classifier.class_names)}"
-        )
-    images, labels, skipped = [], [], 0
+        known = [name for name in model_classes if name in set(found)]
+        hint = f", or pass --classes {','.join(known)} to leave the others out" if known else ""
+        raise DataError(f"{where} has classes {unknown} the model does not know; allowed: {allowed}{hint}")
+    return set(found)
+
+
+def score_folder(folder: Path, classifier: MaskClassifier, only: Sequence[str] | None = None) -> Scored:
+    """Each image of the class folders is one face: cut at its box with the serving margin when the
+    folder's manifest.csv gives one (face-mask-ilc), else taken whole (an already-cropped face).
+    Unreadable files are skipped and counted."""
+    if not folder.is_dir():
+        raise DataError(f"data folder {folder} does not exist")
+    names = [path.name for path in sorted(folder.iterdir()) if path.is_dir()]
+    if names and set(names) <= set(SPLIT_FOLDER_NAMES):
+        raise DataError(f"{folder} holds split folders {names}; give one of them, e.g. {folder / names[-1]}")
+    found = {LABEL_ALIASES.get(name, name) for name in names}
+    chosen = select_classes(found, classifier.class_names, only, str(folder))
+    samples = scan_class_folders(folder, folder.name, None, only=chosen)
+    images, labels, unreadable = [], [], 0
     for sample in samples:
         try:
-            images.append(cv2.cvtColor(read_image(sample.path), cv2.COLOR_BGR2RGB))
+            image = read_image(sample.path)
         except ImageError as error:
             logger.warning("skipped %s", error)
-            skipped += 1
+            unreadable += 1
             continue
+        if sample.face_box is not None:
+            image = crop_face(image, sample.face_box, FACE_MARGIN)
+        images.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
         labels.append(classifier.class_names.index(sample.label))
     if not images:
-        raise DataError(f"{folder} holds no readable images")
-    probs = predict_rgb(classifier, images)
-    return compute_metrics(np.array(labels), probs, classifier.class_names), skipped
+        raise DataError(f"{folder} holds no readable images of the classes {sorted(chosen)}")
+    return Scored(np.array(labels), predict_rgb(classifier, images), images, unreadable=unreadable)
 
 
-def evaluate_split(
-    folder: Path, split_name: str, weights: Path, classifier: MaskClassifier
-) -> tuple[EvalMetrics, int]:
-    """The images of `folder` that fell in `split_name` of the checkpoint's own seeded split,
-    prepared as training prepared them (whole photos cut to the detected face)."""
+def training_config(weights: Path) -> TrainConfig:
+    """The TrainConfig a checkpoint was trained with (its data folders, seed and split)."""
     saved = load_checkpoint(weights).config
-    config = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
+    if "data" not in saved:
+        raise DataError(f"{weights} holds no training config; --split needs a checkpoint `train` wrote")
+    fields = TrainConfig.__dataclass_fields__
+    config = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k in fields}
+    return TrainConfig(**config)
+
+
+def score_split(
+    classifier: MaskClassifier,
+    split_name: str,
+    split_weights: Path,
+    folder: Path | None = None,
+    only: Sequence[str] | None = None,
+) -> Scored:
+    """The faces of `split_name` of the seeded split `split_weights` was trained with (of one training
+    folder, or of all), prepared as training prepared them (whole photos cut to the detected face)."""
+    config = training_config(split_weights)
+    if folder is not None and not any(folder.resolve().is_relative_to(p) for p in config.data_paths()):
+        raise DataError(
+            f"{folder} is not one of the training folders of {split_weights}: {list(config.data)}"
+        )
     split = split_samples(
-        config.data_paths(),
-        seed=config.seed,
-        fractions=tuple(config.split),
-        max_hash_distance=config.hash_distance,
+        config.data_paths(), seed=config.seed, fractions=config.split, max_hash_distance=config.hash_distance
     )
-    chosen = [s for s in split.of(split_name) if s.path.is_relative_to(folder.resolve())]
-    if not chosen:
-        raise DataError(f"{folder} is not one of the model's training folders {list(config.data)}")
-    prepared = prepare(chosen, classifier.class_names, classifier.spec, detector_cropper(), desc=split_name)
-    probs = predict_rgb(classifier, prepared.images)
-    return compute_metrics(prepared.labels, probs, classifier.class_names), prepared.unreadable
+    if config.max_per_class:
+        split = cap_per_class(split, config.max_per_class, config.seed)
+    samples = split.of(split_name)
+    where = f"the {split_name} split of {split_weights}"
+    if folder is not None:
+        samples = [s for s in samples if s.path.is_relative_to(folder.resolve())]
+        if not samples:
+            raise DataError(f"{folder} holds no faces of the {split_name} split of {split_weights}")
+        where = f"{folder} ({where})"
+    chosen = select_classes({s.label for s in samples}, classifier.class_names, only, where)
+    samples = [s for s in samples if s.label in chosen]
+    if not samples:
+        raise DataError(f"{where} has no faces of the classes {sorted(chosen)}")
+    prepared = prepare(samples, split.class_names, classifier.spec, detector_cropper(), desc=split_name)
+    if len(prepared.labels) == len(samples):  # nothing skipped: the samples name each face's class
+        names = [s.label for s in samples]
+    else:
+        names = [split.class_names[i] for i in prepared.labels]
+    labels = np.array([classifier.class_names.index(name) for name in names], dtype=int)
+    probs = predict_rgb(classifier, prepared.images, desc=split_name)
+    return Scored(labels, probs, prepared.images, prepared.datasets, prepared.unreadable)
+
+
+# --- a covered face is not a masked face ---------------------------------------------------------------
+# Not training's seed (TrainConfig.seed, 42, plus the process rank): the check sees fresh occluders.
+OCCLUSION_SEED = 2027
+
+
+@dataclass(frozen=True)
+class OcclusionReport:
+    """Unmasked faces called with_mask: bare, and with each training occluder over the mouth."""
+
+    seed: int
+    faces: int  # without_mask faces checked
+    bare_called_masked: int
+    called_masked: dict[str, int]  # per occluder kind, each pasted on every one of the faces
+
+    @property
+    def occluded_faces(self) -> int:
+        return self.faces * len(self.called_masked)
+
+    @property
+    def occluded_called_masked(self) -> int:
+        return sum(self.called_masked.values())
+
+    def to_dict(self) -> dict:
+        return {
+            "seed": self.seed,
+            "faces": self.faces,
+            "bare_called_with_mask": self.bare_called_masked,
+            "bare_share": _share(self.bare_called_masked, self.faces),
+            "occluded_faces": self.occluded_faces,
+            "occluded_called_with_mask": self.occluded_called_masked,
+            "occluded_share": _share(self.occluded_called_masked, self.occluded_faces),
+            "per_kind": {
+                kind: {"faces": self.faces, "called_with_mask": n, "share": _share(n, self.faces)}
+                for kind, n in self.called_masked.items()
+            },
+        }
+
+
+def _called_masked(classifier: MaskClassifier, probs: np.ndarray) -> int:
+    decided = decide_labels(probs, classifier.class_names, classifier.noncompliant_threshold)
+    return sum(1 for index in decided if classifier.class_names[index] == COMPLIANT_LABEL)
+
+
+def occlusion_check(
+    classifier: MaskClassifier, scored: Scored, seed: int = OCCLUSION_SEED
+) -> OcclusionReport | None:
+    """Every training occluder (maskapp.training.occlude) pasted on every without_mask face, on the
+    square training pastes onto; None when the data holds no unmasked face."""
+    if WITHOUT_MASK not in classifier.class_names or COMPLIANT_LABEL not in classifier.class_names:
+        return None
+    unmasked = np.flatnonzero(scored.labels == classifier.class_names.index(WITHOUT_MASK))
+    if not len(unmasked):
+        return None
+    rng = np.random.default_rng(seed)
+    squares = [resize_square(scored.images[i], classifier.spec) for i in unmasked]
+    called = {}
+    for kind, paste in OCCLUDERS.items():
+        covered = [paste(np.ascontiguousarray(square), rng) for square in squares]
+        called[kind] = _called_masked(classifier, predict_rgb(classifier, covered, desc=f"occlude {kind}"))
+    bare = _called_masked(classifier, scored.probs[unmasked])
+    return OcclusionReport(seed, len(unmasked), bare, called)
+
+
+# --- the command -----------------------------------------------------------------------------------------
+ALL_FOLDERS = "all"  # DATA_DIR with --split: every training folder of the checkpoint
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    figures: EvalMetrics
+    unreadable: int
+    source: dict  # what was measured: weights, data, split, ...
+    occlusion: OcclusionReport | None = None
+
+    def to_dict(self) -> dict:
+        """The figures as metrics.json holds them, plus what was measured."""
+        data = {**self.figures.to_dict(), "unreadable": self.unreadable, "source": self.source}
+        if self.occlusion is not None:
+            data["occlusion"] = self.occlusion.to_dict()
+        return data
+
+
+def summarise(classifier: MaskClassifier, scored: Scored, source: dict, occlude: bool = False) -> Evaluation:
+    figures = compute_metrics(
+        scored.labels,
+        scored.probs,
+        classifier.class_names,
+        classifier.noncompliant_threshold,
+        scored.datasets,
+    )
+    occlusion = occlusion_check(classifier, scored) if occlude else None
+    return Evaluation(figures, scored.unreadable, source, occlusion)
 
 
 def evaluate(
-    data_dir: str | Path, weights: str | Path = DEFAULT_WEIGHTS, split: str | None = None
-) -> tuple[EvalMetrics, int]:
-    """Figures of the checkpoint on DATA_DIR (or on its part of the checkpoint's `split`), and how many
-    images could not be read."""
-    classifier = MaskClassifier.from_checkpoint(weights)
-    folder = Path(data_dir)
+    data_dir: str | Path | None,
+    weights: str | Path = DEFAULT_WEIGHTS,
+    split: str | None = None,
+    *,
+    split_from: str | Path | None = None,
+    classes: Sequence[str] | None = None,
+    noncompliant_threshold: float | None = None,
+    occlude: bool = False,
+) -> Evaluation:
+    """The checkpoint on the class folders of DATA_DIR, or on `split` of a checkpoint's own seeded split
+    (`split_from`, default the evaluated one) of DATA_DIR or of all its training folders."""
+    if split_from is not None and not split:
+        raise DataError("--split-from names whose split to use; give --split train, val or test with it")
+    every_folder = data_dir is None or str(data_dir) == ALL_FOLDERS
+    if every_folder and not split:
+        raise DataError(
+            "give DATA_DIR (class folders of face crops), or --split to use the checkpoint's own split "
+            "of all its training folders"
+        )
+    classifier = MaskClassifier.from_checkpoint(weights, noncompliant_threshold)
+    source = {"weights": str(weights), "data": ALL_FOLDERS if every_folder else str(data_dir)}
     if split:
-        return evaluate_split(folder, split, Path(weights), classifier)
-    return evaluate_folder(folder, classifier)
+        split_weights = Path(split_from or weights)
+        folder = None if every_folder else Path(data_dir)
+        scored = score_split(classifier, split, split_weights, folder, classes)
+        source.update(split=split, split_from=str(split_weights))
+    else:
+        scored = score_folder(Path(data_dir), classifier, classes)
+    if classes:
+        source["classes"] = list(classes)
+    return summarise(classifier, scored, source, occlude)

@@ -1,7 +1,8 @@
 """The run format on disk, written by training and read by the metrics page.
 
 A run directory holds config.json, history.jsonl (one line per epoch), system.jsonl (resource
-samples), metrics.json (test figures, as `evaluate --json` writes them, plus roc_auc) and model.pt.
+samples), metrics.json (test figures, as `evaluate --split test --json` writes them: confusion matrix,
+per class, the compliance view, the non-compliant precision-recall curve, per data set) and model.pt.
 """
 
 from __future__ import annotations
@@ -61,13 +62,66 @@ class ClassMetrics:
 
 
 @dataclass(frozen=True)
+class ComplianceMetrics:
+    """The view a site acts on: is a non-compliant face (no mask or a badly worn one) flagged, and is a
+    masked face let through? None where the data holds no face of that side."""
+
+    noncompliant_recall: float | None  # non-compliant faces called either non-compliant class
+    noncompliant_precision: float | None  # faces called non-compliant that are
+    with_mask_recall: float | None  # masked faces called with_mask
+    balanced_accuracy: float | None  # mean of the two recalls present
+    noncompliant_support: int
+    with_mask_support: int
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ComplianceMetrics:
+        def number(key):
+            return None if data.get(key) is None else float(data[key])
+
+        return cls(
+            number("noncompliant_recall"),
+            number("noncompliant_precision"),
+            number("with_mask_recall"),
+            number("balanced_accuracy"),
+            int(data["noncompliant_support"]),
+            int(data["with_mask_support"]),
+        )
+
+
+@dataclass(frozen=True)
+class PrecisionRecallCurve:
+    """Non-compliant precision and recall when a face is flagged once 1 - P(with_mask) >= threshold;
+    precision is None where no face is flagged."""
+
+    thresholds: list[float]
+    precision: list[float | None]
+    recall: list[float]
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PrecisionRecallCurve:
+        curve = cls(
+            [float(t) for t in data["thresholds"]],
+            [None if p is None else float(p) for p in data["precision"]],
+            [float(r) for r in data["recall"]],
+        )
+        if not len(curve.thresholds) == len(curve.precision) == len(curve.recall):
+            raise ValueError("noncompliant_pr: thresholds, precision and recall differ in length")
+        return curve
+
+
+@dataclass(frozen=True)
 class EvalMetrics:
     accuracy: float
     balanced_accuracy: float
-    labels: list[str]
-    per_class: dict[str, ClassMetrics]
+    labels: list[str]  # the model's classes: the confusion matrix's rows and columns
+    per_class: dict[str, ClassMetrics]  # the classes present in the data
     confusion_matrix: list[list[int]]
-    roc_auc: float | None = None
+    roc_auc: float | None = None  # P(with_mask) separating masked from non-compliant faces
+    # The decision rule the figures were taken with: None, the likeliest class wins.
+    noncompliant_threshold: float | None = None
+    compliance: ComplianceMetrics | None = None
+    noncompliant_pr: PrecisionRecallCurve | None = None
+    per_dataset: dict[str, EvalMetrics] = field(default_factory=dict)
 
     @property
     def macro_f1(self) -> float:
@@ -75,12 +129,17 @@ class EvalMetrics:
 
     def to_dict(self) -> dict:
         data = asdict(self)
-        if self.roc_auc is None:
-            data.pop("roc_auc")
+        for optional in ("roc_auc", "compliance", "noncompliant_pr"):
+            if data[optional] is None:
+                data.pop(optional)
+        data["per_dataset"] = {name: figures.to_dict() for name, figures in self.per_dataset.items()}
+        if not data["per_dataset"]:
+            data.pop("per_dataset")
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> EvalMetrics:
+        """What training and `evaluate --json` write; files from before the compliance view still load."""
         return cls(
             accuracy=float(data["accuracy"]),
             balanced_accuracy=float(data["balanced_accuracy"]),
@@ -88,6 +147,18 @@ class EvalMetrics:
             per_class={k: ClassMetrics(**v) for k, v in data["per_class"].items()},
             confusion_matrix=[[int(c) for c in row] for row in data["confusion_matrix"]],
             roc_auc=None if data.get("roc_auc") is None else float(data["roc_auc"]),
+            noncompliant_threshold=(
+                None if data.get("noncompliant_threshold") is None else float(data["noncompliant_threshold"])
+            ),
+            compliance=(
+                None if data.get("compliance") is None else ComplianceMetrics.from_dict(data["compliance"])
+            ),
+            noncompliant_pr=(
+                None
+                if data.get("noncompliant_pr") is None
+                else PrecisionRecallCurve.from_dict(data["noncompliant_pr"])
+            ),
+            per_dataset={k: cls.from_dict(v) for k, v in (data.get("per_dataset") or {}).items()},
         )
 
 

@@ -33,7 +33,7 @@ from maskapp.config import TrainConfig
 from maskapp.errors import DataError
 from maskapp.labels import WITHOUT_MASK
 from maskapp.training.augment import AugmentConfig, augment
-from maskapp.training.data import SPLITS, split_samples
+from maskapp.training.data import SPLITS, cap_per_class, split_samples
 from maskapp.training.evaluate import choose_noncompliant_threshold, compute_metrics, predict_rgb
 from maskapp.training.prepare import PreparedSet, detector_cropper, prepare
 from maskapp.training.runs import (
@@ -351,22 +351,6 @@ def raise_empty(split_name: str, config: TrainConfig):
     raise DataError(f"the {split_name} split of {list(config.data)} is empty; give more images per class")
 
 
-def cap_per_class(split, limit: int, seed: int):
-    rng = np.random.default_rng(seed)
-
-    def cap(samples):
-        kept = []
-        for label in split.class_names:
-            of_label = [s for s in samples if s.label == label]
-            picks = rng.permutation(len(of_label))[:limit]
-            kept.extend(of_label[i] for i in sorted(picks))
-        return kept
-
-    return type(split)(
-        cap(split.train), cap(split.val), cap(split.test), split.class_names, split.near_duplicate_groups
-    )
-
-
 def validation_threshold(model, class_names, spec, val: PreparedSet) -> float | None:
     """The P(non-compliant) threshold the classifier ships with, chosen on validation data."""
     classifier = MaskClassifier(model.cpu().eval(), class_names, spec, "")
@@ -374,18 +358,12 @@ def validation_threshold(model, class_names, spec, val: PreparedSet) -> float | 
     return choose_noncompliant_threshold(val.labels, probs, class_names)
 
 
-def test_metrics(model, class_names, spec, test: PreparedSet) -> dict:
-    """Test figures through the serving classifier, overall and per data folder."""
-    classifier = MaskClassifier(model.cpu().eval(), class_names, spec, "")
+def test_metrics(model, class_names, spec, test: PreparedSet, threshold: float | None) -> dict:
+    """Test figures through the serving classifier and its non-compliant threshold, overall and per
+    data folder: what `evaluate --split test` reports (the same compute_metrics)."""
+    classifier = MaskClassifier(model.cpu().eval(), class_names, spec, "", threshold)
     probs = predict_rgb(classifier, test.images, desc="test")
-    metrics = compute_metrics(test.labels, probs, class_names).to_dict()
-    metrics["per_dataset"] = {
-        name: compute_metrics(
-            test.labels[test.datasets == name], probs[test.datasets == name], class_names
-        ).to_dict()
-        for name in sorted(set(test.datasets.tolist()))
-    }
-    return metrics
+    return compute_metrics(test.labels, probs, class_names, threshold, test.datasets).to_dict()
 
 
 def fit(config: TrainConfig) -> Path:
@@ -412,7 +390,7 @@ def fit(config: TrainConfig) -> Path:
         description["noncompliant_threshold"] = threshold
         write_json(run_dir / CONFIG_FILE, description)
         save_checkpoint(run_dir / MODEL_FILE, model, config.model, split.class_names, spec, description)
-        metrics = test_metrics(model, split.class_names, spec, data["test"])
+        metrics = test_metrics(model, split.class_names, spec, data["test"], threshold)
         write_json(run_dir / METRICS_FILE, metrics)
         logger.info("test accuracy %.4f, run written to %s", metrics["accuracy"], run_dir)
     if dist.world_size > 1:

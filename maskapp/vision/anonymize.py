@@ -18,11 +18,11 @@ from collections.abc import Iterable, Sequence
 import cv2
 import numpy as np
 
+from maskapp.config import ANONYMIZE_MODES
 from maskapp.errors import AnonymizeError
 
 logger = logging.getLogger(__name__)
 
-ANONYMIZE_MODES = ("none", "blur", "fill")
 DEFAULT_MODE = "fill"
 FILL_BGR = (128, 128, 128)  # mid grey: stands out on dark and light scenes; a coloured box stays readable
 MARGIN = 0.15  # of the box's width / height, on each side
@@ -93,3 +93,11 @@ def _smear(region: np.ndarray) -> np.ndarray:
     smooth = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
     sigma = max(height, width) / 4
     return cv2.GaussianBlur(smooth, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE)
+
+
+def anonymize_faces(frame_bgr: np.ndarray, result, mode: str) -> np.ndarray:
+    """`anonymize` over every face of a FrameResult (predicted boxes of tracked people included): the
+    frame to draw the annotations on. Mode none returns the frame itself, uncopied (drawing copies it)."""
+    if check_mode(mode) == "none":
+        return frame_bgr
+    return anonymize(frame_bgr, [face.box for face in result.faces], mode)

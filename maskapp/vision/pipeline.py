@@ -75,6 +75,10 @@ def load_source_pipeline(weights: str | Path = DEFAULT_WEIGHTS) -> MaskPipeline:
     threshold, the bare face box, MobileNetV2 at 224 one face at a time. Their Keras classifier needs
     TensorFlow, which this project does not ship, so our MobileNetV2 weights stand in for it."""
     ours = MaskClassifier.from_checkpoint(weights)
-    spec = replace(ours.spec, input_size=SOURCE_CLASSIFIER_SIZE)
-    classifier = MaskClassifier(ours.model, ours.class_names, spec, ours.architecture)
+    # MobileNetV2 pools globally, so it runs at the write-ups' 224; the baseline CNN's head needs its own.
+    size = SOURCE_CLASSIFIER_SIZE if ours.architecture == "mobilenet_v2" else ours.spec.input_size
+    spec = replace(ours.spec, input_size=size)
+    classifier = MaskClassifier(
+        ours.model, ours.class_names, spec, ours.architecture, ours.noncompliant_threshold
+    )
     return MaskPipeline(Res10Detector(threshold=0.5, input_size=300), classifier, margin=0.0, batched=False)

@@ -219,6 +219,15 @@ class FaceTracker:
     def active_persons(self) -> tuple[int, ...]:
         return tuple(t.person for t in self._tracks if t.person is not None)
 
+    def missed(self, frame_index: int, max_missed: int) -> list[tuple[int, np.ndarray]]:
+        """(track id, predicted box) of each confirmed track without a detection on `frame_index` (the
+        latest update) and missed for at most `max_missed` frames: what a caller may keep showing."""
+        return [
+            (t.track_id, t.kalman.box)
+            for t in self._tracks
+            if t.person is not None and 0 < frame_index - t.last_hit_frame <= max_missed
+        ]
+
     def _advance_to(self, frame_index: int) -> int:
         if self._last_frame is not None and frame_index <= self._last_frame:
             raise ValueError(f"frame_index must increase: got {frame_index} after {self._last_frame}")
@@ -439,6 +448,8 @@ class TrackedFace:
     score: float | None  # smoothed probability of `label`
     frame_label: str | None  # raw label of this frame's classification; None when not re-classified
     probs: tuple[float, ...]  # smoothed, in class order
+    settled: bool = False  # the shown label has settled (see VerdictSmoother.settled)
+    predicted: bool = False  # not detected this frame: the track's predicted box (PeopleTracker.coasting)
 
     @property
     def classified(self) -> bool:
@@ -522,6 +533,7 @@ class PeopleTracker:
         self._ended: list[PersonSummary] = []
         self._unreported_ended: list[PersonSummary] = []
         self._pending: FramePlan | None = None
+        self._last_frame: int | None = None
 
     def plan(
         self,
@@ -534,6 +546,7 @@ class PeopleTracker:
             logger.debug("frame %d was planned but never committed", self._pending.frame_index)
         boxes = as_boxes(boxes)
         update = self.tracker.update(boxes, frame_index, scores)
+        self._last_frame = frame_index
         self._end_tracks(update.removed_tracks)
         classify = []
         for i, (track, person) in enumerate(zip(update.tracks, update.persons, strict=True)):
@@ -586,6 +599,31 @@ class PeopleTracker:
         ended, self._unreported_ended = tuple(self._unreported_ended), []
         return ended
 
+    def coasting(self, max_missed: int) -> tuple[TrackedFace, ...]:
+        """People with a shown label whose face was not detected on the latest frame, missed for at most
+        `max_missed` frames: their predicted boxes and current verdicts (`predicted` True), so a display
+        can keep showing a person through a short detector miss. Changes no state."""
+        if self._last_frame is None or max_missed < 1:
+            return ()
+        faces = []
+        for track, box in self.tracker.missed(self._last_frame, max_missed):
+            state = self._states.get(track)
+            if state is None or state.person is None or state.smoother.label is None:
+                continue
+            faces.append(
+                TrackedFace(
+                    tuple(float(v) for v in box),
+                    state.person,
+                    state.smoother.label,
+                    state.smoother.score,
+                    None,
+                    state.smoother.probs,
+                    settled=state.smoother.settled,
+                    predicted=True,
+                )
+            )
+        return tuple(faces)
+
     def people(self) -> tuple[PersonSummary, ...]:
         """Every confirmed person so far, ended or still in view, by id."""
         active = [s.summary() for s in self._states.values() if s.person is not None]
@@ -630,6 +668,7 @@ class PeopleTracker:
             state.smoother.score,
             frame_label,
             state.smoother.probs,
+            settled=state.smoother.settled,
         )
 
     def _end_tracks(self, tracks: Sequence[int]) -> None:

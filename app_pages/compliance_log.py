@@ -1,0 +1,86 @@
+"""Compliance log: an event database read back: compliance per source over time, people by verdict per
+hour, the violations with a CSV download, a date filter."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from maskapp.app import plots, ui
+from maskapp.app.compliance_log import date_range, read_log, source_rows
+from maskapp.app.text import plain
+from maskapp.errors import MaskappError
+from maskapp.events.store import DEFAULT_EVENTS_PATH
+
+st.title("Compliance log")
+path_text = st.text_input(
+    "Events file",
+    value=str(DEFAULT_EVENTS_PATH),
+    help="An SQLite events log written by the Live or Video page (Event log switch) or by "
+    "`python -m maskapp video SOURCE --events FILE.sqlite`.",
+)
+path = Path(path_text.strip()) if path_text.strip() else None
+if path is None or not path.exists():
+    st.info(
+        plain(
+            f"No event log at {path_text.strip() or '(no path)'} yet. Turn on 'Log people to an events file' "
+            "on the Live or Video page, or run `python -m maskapp video SOURCE --events FILE.sqlite`, "
+            "then come back."
+        ),
+        icon=":material/info:",
+    )
+    st.stop()
+
+try:
+    whole = read_log(path)
+except MaskappError as error:
+    ui.fail(error)
+if whole.first_day is None:
+    st.info("The event log is empty: nobody has been seen yet.", icon=":material/info:")
+    st.stop()
+
+picked = st.date_input(
+    "Dates (UTC)",
+    value=(whole.first_day, whole.last_day),
+    help="Both days included. A person counts on the day of their last event (normally when they left).",
+)
+start, end = date_range(picked)
+try:
+    view = read_log(path, start, end)
+except MaskappError as error:
+    ui.fail(error)
+
+summary = view.summary
+columns = st.columns(4)
+columns[0].metric("People", summary.people)
+columns[1].metric(
+    "Compliance of people", "n/a" if summary.compliance is None else f"{summary.compliance:.0%}"
+)
+columns[2].metric("Violations", len(view.violations))
+columns[3].metric("Sources", len(summary.sources))
+if not summary.sources:
+    st.info("Nobody in this date range.", icon=":material/info:")
+    st.stop()
+st.dataframe(
+    source_rows(summary),
+    hide_index=True,
+    column_config={"compliance": st.column_config.NumberColumn("compliance", format="percent")},
+)
+
+st.subheader("Compliance per source over time", anchor=False)
+st.plotly_chart(plots.compliance_by_source_figure(view.compliance), key="compliance_chart")
+st.subheader("People by verdict per hour", anchor=False)
+st.plotly_chart(plots.people_per_hour_figure(view.per_hour), key="per_hour_chart")
+
+st.subheader("Violations", anchor=False)
+if view.violations:
+    st.dataframe(view.violations, hide_index=True)
+else:
+    st.caption("No violation in this range (aggregate-only runs store none: only counts).")
+st.download_button(
+    "Download violations (CSV)",
+    view.violations_csv,
+    file_name=f"violations_{start}_{end}.csv",
+    mime="text/csv",
+    icon=":material/download:",
+    disabled=not view.violations,
+)

@@ -1,0 +1,239 @@
+"""One stream's people bookkeeping: tracked frames -> events (log, aggregate windows, gate hook).
+
+`PeopleLog(settings, source)` opens what the settings ask for before the stream starts (an error there is a
+MaskappError: an events file that cannot be written, a corrupt or foreign database, a webhook URL of another
+scheme, an aggregate window without an events file), then turns each `TrackedResult` into the recorder's
+person observations. Without an events file it still decides violations (once per non-compliant person,
+the Live page's alert), storing nothing.
+
+`watch_people` is the `video` command's and the Video page's loop: a `TrackedPipeline` over the shared
+pipeline, `process_video` for the frames, the annotated video (faces hidden when asked) and the people,
+closed with `person_left` when the source ends, drops or is interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from maskapp.errors import EventStoreError
+from maskapp.events.hooks import HookStats, WebhookNotifier
+from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservation, RecorderSummary
+from maskapp.events.store import AggregateWindow, Event, SqliteEventStore, StoreStats
+from maskapp.media.video import FrameSource, VideoSummary, process_video
+from maskapp.vision.track import PersonSummary
+from maskapp.vision.tracked import PeopleCounts, TrackedPipeline, TrackedResult, frame_entries
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EventSettings:
+    """What to record about people. All off: violations are still decided (for an alert), not stored."""
+
+    path: Path | None = None  # the SQLite events file; None: no event log
+    aggregate_minutes: float | None = None  # > 0: only people counts per window of this many minutes
+    webhook_url: str | None = None  # POST each violation here (a gate)
+
+    def __post_init__(self):
+        if self.aggregate_minutes and self.path is None:
+            raise EventStoreError(
+                "aggregate-only mode stores counts in an events file: give one (--events FILE.sqlite)"
+            )
+
+
+class NullEventStore:
+    """An EventStore that keeps nothing (no events file): the recorder still decides the events."""
+
+    def write_events(self, events: Sequence[Event]) -> bool:
+        return True
+
+    def write_window(self, window: AggregateWindow) -> bool:
+        return True
+
+    def stats(self) -> StoreStats:
+        return StoreStats(0, 0, 0, 0)
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class PeopleLogSummary:
+    path: str | None
+    recorder: RecorderSummary
+    hook: HookStats | None
+
+    def to_dict(self) -> dict:
+        recorder = asdict(self.recorder)
+        return {
+            "path": self.path,
+            **recorder,
+            "compliance": self.recorder.compliance,
+            "webhook": None if self.hook is None else asdict(self.hook),
+        }
+
+
+class PeopleLog:
+    """A stream's EventRecorder with its store and hook; call `observe` and `close` from the stream's
+    thread. `close` ends the people still present (person_left) and closes the store and the hook."""
+
+    def __init__(self, settings: EventSettings | None, source: str) -> None:
+        settings = settings or EventSettings()
+        self.settings = settings
+        self._store = NullEventStore() if settings.path is None else SqliteEventStore(settings.path)
+        try:
+            self._hook = None if not settings.webhook_url else WebhookNotifier(settings.webhook_url)
+            self.recorder = EventRecorder(
+                self._store, source, aggregate_minutes=settings.aggregate_minutes, hook=self._hook
+            )
+        except BaseException:
+            self._close_outputs()
+            raise
+        self._last_frame = 0
+        self._summary: PeopleLogSummary | None = None
+
+    @property
+    def stores(self) -> bool:
+        return self.settings.path is not None
+
+    def observe(self, result: TrackedResult) -> list[Event]:
+        """The frame's people -> events (returned; stored unless there is no file or only aggregates)."""
+        self._last_frame = result.frame_index
+        observations = [
+            PersonObservation(face.person, face.label, face.person in result.settled)
+            for face in result.faces
+            if face.person is not None and face.label is not None
+        ]
+        return self.recorder.observe(result.frame_index, observations, ended_people(result.ended))
+
+    def close(self, ended: Sequence[PersonSummary] = (), frame_index: int | None = None) -> PeopleLogSummary:
+        """`ended`: the tracker's final summaries (TrackedPipeline.close()); anyone else still present
+        leaves with their last label. Idempotent."""
+        if self._summary is not None:
+            return self._summary
+        frame = self._last_frame if frame_index is None else frame_index
+        try:
+            if ended:
+                self.recorder.observe(frame, [], ended_people(ended))
+            self.recorder.close(frame)
+        finally:
+            hook = self._close_outputs()
+        self._summary = PeopleLogSummary(
+            None if self.settings.path is None else str(self.settings.path), self.recorder.summary(), hook
+        )
+        return self._summary
+
+    def _close_outputs(self) -> HookStats | None:
+        hook = getattr(self, "_hook", None)
+        stats = None if hook is None else hook.close()
+        self._store.close()
+        return stats
+
+
+def ended_people(people: Sequence[PersonSummary]) -> list[EndedPerson]:
+    return [EndedPerson(p.id, p.label) for p in people if p.label is not None]
+
+
+# --- a video file, camera or stream with people ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PeopleSample:
+    """People in view on one frame (tracked faces), compliant or not."""
+
+    frame: int
+    compliant: int
+    noncompliant: int
+
+
+@dataclass(frozen=True)
+class PeopleVideo:
+    summary: VideoSummary
+    tracked: bool
+    people: tuple[PersonSummary, ...]  # () when untracked
+    samples: tuple[PeopleSample, ...]  # () when untracked
+    faces_by_frame: tuple[list[dict], ...] | None  # None unless kept
+    events: PeopleLogSummary | None
+
+    @property
+    def counts(self) -> PeopleCounts:
+        return PeopleCounts.of_people(self.people)
+
+    def to_dict(self) -> dict:
+        """`video --json`: the VideoSummary keys, then people, faces_by_frame and the event log's figures."""
+        data = {
+            **self.summary.to_dict(),
+            "tracked": self.tracked,
+            "people": [person.to_dict() for person in self.people],
+            "people_summary": self.counts.to_dict() if self.tracked else None,
+        }
+        if self.faces_by_frame is not None:
+            data["faces_by_frame"] = list(self.faces_by_frame)
+        data["events"] = None if self.events is None else self.events.to_dict()
+        return data
+
+
+def watch_people(
+    frames: FrameSource,
+    pipeline,
+    *,
+    out_path: str | Path | None = None,
+    track: bool = True,
+    events: EventSettings | None = None,
+    anonymize: str = "none",
+    max_frames: int | None = None,
+    progress: bool = False,
+    keep_faces: bool = True,
+    on_frame: Callable[[int, np.ndarray, object], bool | None] | None = None,
+    log: PeopleLog | None = None,
+) -> PeopleVideo:
+    """Every frame of `frames` through `pipeline` (tracked unless `track` is False); see the module
+    docstring. `log`: an already opened PeopleLog (opened before the models load, so that a bad events
+    path fails first); else one is opened from `events`. `on_frame(index, frame, result)` as in
+    process_video. The log and the people are closed whatever happens."""
+    if not track and (log is not None or (events and (events.path or events.webhook_url))):
+        raise EventStoreError("the event log and the violation hook count people: they need tracking")
+    log = log if log is not None else (PeopleLog(events, frames.source) if track else None)
+    runner = TrackedPipeline(pipeline, frames.fps) if track else pipeline
+    faces_by_frame: list[list[dict]] = []
+    samples: list[PeopleSample] = []
+    ended: tuple[PersonSummary, ...] = ()
+
+    def handle(index: int, frame: np.ndarray, result) -> bool | None:
+        if keep_faces:
+            faces_by_frame.append(frame_entries(result))
+        if isinstance(result, TrackedResult):
+            in_view = PeopleCounts.of(result.people_in_view().values())
+            samples.append(PeopleSample(index, in_view.compliant, in_view.noncompliant))
+            if log is not None:
+                log.observe(result)
+        return None if on_frame is None else on_frame(index, frame, result)
+
+    try:
+        summary = process_video(
+            frames,
+            runner,
+            out_path,
+            progress=progress,
+            on_frame=handle,
+            max_frames=max_frames,
+            anonymize=anonymize,
+        )
+    finally:
+        if track:
+            ended = runner.close()  # the source ended, dropped or was stopped: everyone leaves
+        events_summary = None if log is None else log.close(ended)
+    people = runner.people() if track else ()
+    return PeopleVideo(
+        summary,
+        track,
+        people,
+        tuple(samples),
+        tuple(faces_by_frame) if keep_faces else None,
+        events_summary,
+    )

@@ -1,0 +1,308 @@
+"""The pipeline with people: detect -> track -> classify only the faces that need it -> smoothed verdicts.
+
+`TrackedPipeline(pipeline, fps)` wraps a shared `MaskPipeline` for one stream (a video file, a camera, a
+browser session): it holds that stream's tracks, so each stream needs its own, while the detector and the
+classifier inside the `MaskPipeline` stay shared. `process(frame, frame_index)` returns a `TrackedResult`
+(a `FrameResult`) whose faces carry the person id, the person's smoothed verdict as their prediction and
+this frame's own label as `frame_label` (None when the face was not classified again this frame).
+
+Where the speed comes from: once a person's verdict has settled, the face is cropped and classified only
+every few frames or when its box changes a lot (`ReclassifyPolicy`); the other frames reuse the verdict.
+
+Two additions to `PeopleTracker`, each kept because it measured better on the tracking clip
+(`python -m maskapp evaluate-tracking`, README):
+- coasting: a person whose face the detector misses for a frame or two stays on screen at the track's
+  predicted box (`predicted=True` faces, score 0), instead of blinking out;
+- scene cuts: a frame that differs abruptly from the previous one in layout and colour (a camera switch,
+  the next clip of an edit) ends every track, so a new face where a lost one was predicted is not merged
+  with it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from maskapp.labels import CLASS_NAMES, COMPLIANT_LABEL, is_compliant
+from maskapp.results import Face, FaceResult, FrameResult, Prediction, StageTimings
+from maskapp.vision.crops import clip_box, crop_face
+from maskapp.vision.detect import check_frame
+from maskapp.vision.track import (
+    DEFAULT_FPS,
+    FaceTracker,
+    PeopleTracker,
+    PersonSummary,
+    ReclassifyPolicy,
+    SmoothingSettings,
+    TrackedFace,
+)
+
+# A person missed by the detector stays on screen at its predicted box for up to this long (then the box
+# disappears; the track itself lives on for the tracker's full allowed gap, about a second).
+DEFAULT_COAST_S = 0.2
+
+
+def _ms_since(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0
+
+
+class SceneCutDetector:
+    """An abrupt change of the whole picture between two consecutive frames.
+
+    Two cheap signals must agree: the mean absolute difference of 32x24 grey thumbnails (layout) and the
+    correlation distance of hue-saturation histograms (colour, insensitive to brightness, so an exposure
+    change alone is no cut). Measured on the tracking clip: within a scene at most 5.7 and 0.013, at its 9
+    cuts at least 49.9 and 0.33; the thresholds sit far from both.
+    """
+
+    def __init__(self, min_difference: float = 30.0, min_colour_change: float = 0.2):
+        self.min_difference = min_difference
+        self.min_colour_change = min_colour_change
+        self._previous: tuple[np.ndarray, np.ndarray] | None = None
+
+    def __call__(self, frame_bgr: np.ndarray) -> bool:
+        small = cv2.resize(frame_bgr, (32, 24), interpolation=cv2.INTER_AREA)
+        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
+        histogram = cv2.calcHist([hsv], [0, 1], None, [16, 8], [0, 180, 0, 256])
+        cv2.normalize(histogram, histogram)
+        previous, self._previous = self._previous, (grey, histogram)
+        if previous is None:
+            return False
+        difference = float(np.mean(np.abs(grey - previous[0])))
+        if difference < self.min_difference:
+            return False
+        return 1.0 - cv2.compareHist(previous[1], histogram, cv2.HISTCMP_CORREL) >= self.min_colour_change
+
+    def reset(self) -> None:
+        self._previous = None
+
+
+@dataclass(frozen=True)
+class TrackedResult(FrameResult):
+    """A FrameResult with what tracking decided on this frame."""
+
+    frame_index: int = 0
+    settled: frozenset[int] = frozenset()  # people in this frame whose verdict has settled
+    ended: tuple[PersonSummary, ...] = ()  # people who left on this frame, with their final verdicts
+    classified: int = 0  # faces cropped and classified this frame
+    predicted: int = 0  # faces shown at a predicted box (coasting), not detected this frame
+    scene_cut: bool = False  # every track was ended before this frame
+
+    def people_in_view(self) -> dict[int, str]:
+        """Person id -> shown label, for the tracked faces of this frame."""
+        return {face.person: face.label for face in self.faces if face.person is not None}
+
+
+class TrackedPipeline:
+    """One stream's tracked view of a shared MaskPipeline (see the module docstring).
+
+    Not thread-safe: call `process` from one thread (the stream's loop). `pipeline` may be swapped between
+    frames (a new detector on the Live page); the tracks go on.
+    """
+
+    def __init__(
+        self,
+        pipeline,
+        fps: float = DEFAULT_FPS,
+        *,
+        max_gap_s: float = 1.0,
+        coast_s: float = DEFAULT_COAST_S,
+        scene_cuts: bool = True,
+        smoothing: SmoothingSettings | None = None,
+        policy: ReclassifyPolicy | None = None,
+    ):
+        self.pipeline = pipeline
+        self.fps = float(fps)
+        self.coast_frames = max(0, round(coast_s * self.fps))
+        self._people = PeopleTracker(
+            pipeline.classifier.class_names,
+            tracker=FaceTracker.for_fps(self.fps, max_gap_s),
+            smoothing=smoothing,
+            policy=policy,
+        )
+        self._cuts = SceneCutDetector() if scene_cuts else None
+        self._next_index = 0
+        self.classified_faces = 0  # crops classified so far (for the speed-up figures)
+        self.detected_faces = 0
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self._people.class_names
+
+    def process(self, frame_bgr: np.ndarray, frame_index: int | None = None) -> TrackedResult:
+        """One frame of the stream; `frame_index` counts on from the last one when not given."""
+        width, height = check_frame(frame_bgr)
+        index = self._next_index if frame_index is None else int(frame_index)
+        start = time.perf_counter()
+        ended: tuple[PersonSummary, ...] = ()
+        cut = self._cuts is not None and self._cuts(frame_bgr)
+        if cut:
+            ended = self._people.close()
+        pipeline = self.pipeline
+        faces = pipeline.detector.detect(frame_bgr)
+        detect_ms = _ms_since(start)
+        classify_start = time.perf_counter()
+        plan = self._people.plan([f.box for f in faces], index, [f.score for f in faces])
+        self._next_index = index + 1
+        probs = self._classify(pipeline, frame_bgr, [faces[i].box for i in plan.classify])
+        tracked = self._people.commit(plan, probs)
+        coasting = self._people.coasting(self.coast_frames)
+        results = [
+            self._face_result(face, tracked_face)
+            for face, tracked_face in zip(faces, tracked.faces, strict=True)
+        ]
+        results += [self._coasted_result(face, width, height) for face in coasting]
+        self.classified_faces += len(plan.classify)
+        self.detected_faces += len(faces)
+        timings = StageTimings(detect_ms, _ms_since(classify_start), _ms_since(start))
+        settled = frozenset(
+            f.person for f in (*tracked.faces, *coasting) if f.settled and f.person is not None
+        )
+        return TrackedResult(
+            tuple(results),
+            timings,
+            width,
+            height,
+            frame_index=index,
+            settled=settled,
+            ended=ended + tracked.ended,
+            classified=len(plan.classify),
+            predicted=len(coasting),
+            scene_cut=cut,
+        )
+
+    def close(self) -> tuple[PersonSummary, ...]:
+        """End every person (end of the video, the stream dropped or stopped); their final summaries.
+        The pipeline may go on afterwards: new faces become new people."""
+        if self._cuts is not None:
+            self._cuts.reset()
+        return self._people.close()
+
+    def people(self) -> tuple[PersonSummary, ...]:
+        """Every person so far, left or still in view, by id, with their verdict (the label shown most)."""
+        return self._people.people()
+
+    def _classify(self, pipeline, frame_bgr: np.ndarray, boxes: list) -> np.ndarray | None:
+        """Class probabilities, one row per box, in the tracker's class order; one batched call."""
+        if not boxes:
+            return None
+        crops = [crop_face(frame_bgr, box, pipeline.margin) for box in boxes]
+        if getattr(pipeline, "batched", True):
+            predictions = pipeline.classifier.classify(crops)
+        else:
+            predictions = [p for crop in crops for p in pipeline.classifier.classify([crop])]
+        rows = np.array([[p.probs[name] for name in self.class_names] for p in predictions])
+        return to_decision_space(rows, self.class_names, self._threshold(pipeline))
+
+    def _threshold(self, pipeline=None) -> float | None:
+        return getattr((pipeline or self.pipeline).classifier, "noncompliant_threshold", None)
+
+    def _prediction(self, face: TrackedFace) -> Prediction:
+        probs = from_decision_space(np.asarray(face.probs), self.class_names, self._threshold())
+        named = dict(zip(self.class_names, (float(p) for p in probs), strict=True))
+        return Prediction(face.label, named[face.label], named)
+
+    def _face_result(self, face: Face, tracked: TrackedFace) -> FaceResult:
+        return FaceResult(face, self._prediction(tracked), tracked.person, tracked.frame_label)
+
+    def _coasted_result(self, tracked: TrackedFace, width: int, height: int) -> FaceResult:
+        box = clip_box(*tracked.box, width, height)
+        return FaceResult(Face(box, 0.0), self._prediction(tracked), tracked.person, None)
+
+
+# --- the non-compliant threshold, kept by the smoothing ---------------------------------------------------
+# The smoother shows the class that leads its running average (an argmax). A classifier with a
+# non-compliant threshold t decides otherwise: non-compliant once P(non-compliant) >= t. So the tracker
+# smooths probabilities reweighted so that their argmax is that decision, frame by frame: with_mask weighs
+# t * P(with_mask), the likeliest non-compliant class (1 - t) * P(non-compliant), the other non-compliant
+# classes in proportion to it. What is shown is mapped back (exact for two classes).
+
+
+def to_decision_space(rows: np.ndarray, class_names: tuple[str, ...], threshold: float | None) -> np.ndarray:
+    if threshold is None or COMPLIANT_LABEL not in class_names or len(rows) == 0:
+        return rows
+    compliant = class_names.index(COMPLIANT_LABEL)
+    others = [i for i in range(len(class_names)) if i != compliant]
+    out = np.empty_like(rows, dtype=np.float64)
+    noncompliant = rows[:, others].sum(axis=1)
+    leader = np.maximum(rows[:, others].max(axis=1), 1e-12)
+    out[:, compliant] = threshold * rows[:, compliant]
+    out[:, others] = (1 - threshold) * noncompliant[:, None] * rows[:, others] / leader[:, None]
+    return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-12)
+
+
+def from_decision_space(
+    probs: np.ndarray, class_names: tuple[str, ...], threshold: float | None
+) -> np.ndarray:
+    if threshold is None or COMPLIANT_LABEL not in class_names or probs.size == 0:
+        return probs
+    compliant = class_names.index(COMPLIANT_LABEL)
+    weights = np.full(len(class_names), 1 - threshold)
+    weights[compliant] = threshold
+    raw = probs / weights
+    return raw / max(raw.sum(), 1e-12)
+
+
+# --- what the pages and the command line show about people -----------------------------------------------
+
+
+def frame_entries(result: FrameResult) -> list[dict]:
+    """The faces of one frame as `video --json` writes them in faces_by_frame: the shown label (a tracked
+    person's smoothed verdict) and its probability, the person id (None: untracked, or not yet confirmed),
+    this frame's own label as frame_label (None when a tracked face was not classified again this frame;
+    untracked: the label itself), and predicted (True: shown at the track's predicted box, not detected)."""
+    tracked = isinstance(result, TrackedResult)
+    first_predicted = len(result.faces) - (result.predicted if tracked else 0)
+    return [
+        {
+            "box": [int(v) for v in face.box],
+            "label": face.label,
+            "score": round(float(face.probability), 4),
+            "person": face.person,
+            "frame_label": face.frame_label if tracked else face.label,
+            "predicted": index >= first_predicted,
+        }
+        for index, face in enumerate(result.faces)
+    ]
+
+
+@dataclass(frozen=True)
+class PeopleCounts:
+    """People (not face-frames) by verdict; compliance is the share whose verdict is compliant."""
+
+    by_verdict: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, labels: Iterable[str | None]) -> PeopleCounts:
+        counts = Counter(label for label in labels if label is not None)
+        ordered = {name: counts.pop(name, 0) for name in CLASS_NAMES}
+        return cls({**ordered, **counts})
+
+    @classmethod
+    def of_people(cls, people: Sequence[PersonSummary]) -> PeopleCounts:
+        return cls.of(person.label for person in people)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_verdict.values())
+
+    @property
+    def compliant(self) -> int:
+        return sum(n for label, n in self.by_verdict.items() if is_compliant(label))
+
+    @property
+    def noncompliant(self) -> int:
+        return self.total - self.compliant
+
+    @property
+    def compliance(self) -> float | None:
+        return self.compliant / self.total if self.total else None
+
+    def to_dict(self) -> dict:
+        return {"people": self.total, "by_verdict": dict(self.by_verdict), "compliance": self.compliance}

@@ -1,0 +1,354 @@
+"""People, not frames, end to end: `video` tracked with --json people and faces_by_frame, --events (one
+violation per non-compliant person), --aggregate-minutes (no per-person row), --on-violation to a real
+local HTTP server and to a closed port, --anonymize fill (no original face pixel left), a stream that
+drops mid-way, bad events files and URLs, the `events` command, and the Live page's worker (one alert per
+person, people counts, the event log, hidden faces)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import sqlite3
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from maskapp.app.live import LiveProcessor
+from maskapp.cli import main
+from maskapp.events.session import EventSettings, PeopleLog, watch_people
+from maskapp.media.video import open_source
+from maskapp.vision.anonymize import FILL_BGR
+from tests.conftest import (
+    PEOPLE_IN_SCENES,
+    PEOPLE_SCENES,
+    WEIGHTS,
+    dev_photo,
+    drifting_frames,
+    free_port,
+    http_folder,
+    write_people_clip,
+)
+
+FRAMES_PER_SCENE = 15
+FRAMES = FRAMES_PER_SCENE * len(PEOPLE_SCENES)
+PEOPLE = sum(len(labels) for labels in PEOPLE_IN_SCENES.values())  # 5: 3 without a mask, 2 with
+NONCOMPLIANT = sum(label != "with_mask" for labels in PEOPLE_IN_SCENES.values() for label in labels)
+
+
+class Gate:
+    """A local HTTP server that records the JSON bodies POSTed to it."""
+
+    def __init__(self) -> None:
+        self.received: list[dict] = []
+        gate = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                gate.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/violation"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@contextlib.contextmanager
+def no_proxy():
+    """A proxy from the environment must not capture requests to 127.0.0.1."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+            patch.delenv(name, raising=False)
+        patch.setenv("no_proxy", "127.0.0.1,localhost")
+        yield
+
+
+def run_main(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(list(argv))
+    return status, out.getvalue(), err.getvalue()
+
+
+def rows(database: Path, sql: str) -> list[tuple]:
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def read_frames(path: Path) -> list[np.ndarray]:
+    with open_source(str(path)) as frames:
+        return list(frames)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """45 frames at 15 fps: a street with 3 people, then 1 person without a mask, then 1 with."""
+    return write_people_clip(
+        tmp_path_factory.mktemp("people") / "door.mp4", frames_per_scene=FRAMES_PER_SCENE
+    )
+
+
+@pytest.fixture(scope="module")
+def logged_run(clip, tmp_path_factory):
+    """One tracked `video` run: annotated video with faces filled, --json, --events, and a webhook."""
+    folder = tmp_path_factory.mktemp("logged")
+    gate = Gate()
+    try:
+        with no_proxy():
+            status, out, err = run_main(
+                "video",
+                str(clip),
+                "--weights",
+                str(WEIGHTS),
+                "--out",
+                str(folder / "annotated.mp4"),
+                "--json",
+                str(folder / "run.json"),
+                "--events",
+                str(folder / "events.sqlite"),
+                "--on-violation",
+                gate.url,
+                "--anonymize",
+                "fill",
+            )
+    finally:
+        gate.stop()
+    assert status == 0, err
+    return {"folder": folder, "out": out, "data": json.loads((folder / "run.json").read_text()), "gate": gate}
+
+
+def test_video_json_keeps_its_keys_and_adds_people_and_faces_by_frame(logged_run):
+    data = logged_run["data"]
+    for key in ("source", "frames", "counts", "stopped_early", "processing_fps", "out_path", "faces_seen"):
+        assert key in data  # today's keys
+    assert data["frames"] == FRAMES and len(data["counts"]) == FRAMES
+    people = data["people"]
+    assert len(people) == PEOPLE, people
+    assert [p["id"] for p in people] == list(range(1, PEOPLE + 1))
+    assert all(set(p) == {"id", "label", "first_frame", "last_frame", "frames"} for p in people)
+    assert sorted(p["label"] for p in people) == sorted(
+        label for labels in PEOPLE_IN_SCENES.values() for label in labels
+    )
+    assert all(p["last_frame"] - p["first_frame"] + 1 >= p["frames"] >= FRAMES_PER_SCENE - 2 for p in people)
+    faces_by_frame = data["faces_by_frame"]
+    assert len(faces_by_frame) == FRAMES
+    assert [len(faces) for faces in faces_by_frame] == [count["faces"] for count in data["counts"]]
+    face = faces_by_frame[10][0]
+    assert set(face) >= {"box", "label", "score", "person", "frame_label"}
+    assert len(face["box"]) == 4 and 0 <= face["score"] <= 1
+    # A person's shown label holds over the frames (no flicker): one label per person id.
+    shown: dict[int, set[str]] = {}
+    for faces in faces_by_frame:
+        for entry in faces:
+            if entry["person"] is not None:
+                shown.setdefault(entry["person"], set()).add(entry["label"])
+    assert set(shown) == {p["id"] for p in people} and all(len(labels) == 1 for labels in shown.values())
+    # Only some faces were classified again: settled people reuse their verdict.
+    raw = [entry["frame_label"] for faces in faces_by_frame for entry in faces]
+    assert raw.count(None) > len(raw) / 2
+    assert f"{PEOPLE} people" in logged_run["out"]
+
+
+def test_events_hold_one_violation_per_non_compliant_person_and_everyone_leaves(logged_run):
+    database = logged_run["folder"] / "events.sqlite"
+    kinds = dict(rows(database, "SELECT kind, COUNT(*) FROM events GROUP BY kind"))
+    assert kinds == {"person_seen": PEOPLE, "person_left": PEOPLE, "violation": NONCOMPLIANT}
+    violators = rows(database, "SELECT person, label FROM events WHERE kind = 'violation' ORDER BY person")
+    assert len({person for person, _ in violators}) == NONCOMPLIANT  # once per person, never per frame
+    assert all(label != "with_mask" for _, label in violators)
+    (source,) = rows(database, "SELECT DISTINCT source FROM events")
+    assert source[0].endswith("door.mp4")
+    assert "no image" and not rows(database, "SELECT * FROM events WHERE typeof(label) = 'blob'")
+
+
+def test_the_gate_receives_each_violation_as_json(logged_run):
+    received = logged_run["gate"].received
+    assert len(received) == NONCOMPLIANT
+    assert {event["kind"] for event in received} == {"violation"}
+    assert set(received[0]) == {"time", "source", "run", "person", "kind", "label", "frame"}
+    assert "webhook: 3 sent, 0 failed" in logged_run["out"]
+
+
+def test_anonymized_output_holds_no_original_face_pixels(logged_run, clip):
+    originals = read_frames(clip)
+    written = read_frames(logged_run["folder"] / "annotated.mp4")
+    assert len(written) == FRAMES
+    checked = 0
+    for index, faces in enumerate(logged_run["data"]["faces_by_frame"]):
+        for face in faces:
+            x1, y1, x2, y2 = face["box"]
+            if x2 - x1 < 100:
+                continue  # the street's small faces: a neighbour's label may be drawn over the fill
+            # Inside the drawn box lines, below the caption (drawn inside a box at the frame's top).
+            inner = (slice(y1 + (y2 - y1) // 3, y2 - 5), slice(x1 + 5, x2 - 5))
+            before, after = originals[index][inner].astype(int), written[index][inner].astype(int)
+            assert before.std() > 15  # a face has detail ...
+            assert np.abs(after - np.array(FILL_BGR)).mean() < 8  # ... the output holds only the fill,
+            assert after.std() < 6  # flat up to the video codec's noise: no trace of the face's detail
+            checked += 1
+    assert checked >= 2 * FRAMES_PER_SCENE - 2  # the one-person scenes
+
+
+def test_events_command_prints_a_summary_and_exports_csv(logged_run):
+    database, csv_path = logged_run["folder"] / "events.sqlite", logged_run["folder"] / "events.csv"
+    status, out, err = run_main("events", str(database), "--csv", str(csv_path))
+    assert status == 0, err
+    assert f"{PEOPLE} people" in out and f"violations {NONCOMPLIANT}" in out
+    assert "compliance 40%" in out  # 2 of 5 people wore a mask
+    lines = csv_path.read_text().splitlines()
+    assert (
+        lines[0] == "time,source,run,person,kind,label,frame" and len(lines) == 1 + 2 * PEOPLE + NONCOMPLIANT
+    )
+    status, out, _ = run_main("events", str(database), "--from", "2000-01-01", "--to", "2000-01-02")
+    assert status == 0 and "no people" in out
+    status, _, err = run_main("events", str(database.with_name("missing.sqlite")))
+    assert status == 2 and err.startswith("error: no events database")
+
+
+def test_aggregate_mode_stores_no_per_person_row_and_a_closed_gate_does_not_stop_the_video(
+    clip, tmp_path, caplog
+):
+    database = tmp_path / "counts.sqlite"
+    closed = f"http://127.0.0.1:{free_port()}/violation"
+    with no_proxy(), caplog.at_level(logging.WARNING):
+        status, out, err = run_main(
+            "video",
+            str(clip),
+            "--weights",
+            str(WEIGHTS),
+            "--events",
+            str(database),
+            "--aggregate-minutes",
+            "60",
+            "--on-violation",
+            closed,
+        )
+    assert status == 0, err
+    assert f"{FRAMES} frames" in out and f"webhook: 0 sent, {NONCOMPLIANT} failed" in out
+    assert rows(database, "SELECT COUNT(*) FROM events") == [(0,)]  # never a per-person row
+    (total,) = rows(database, "SELECT SUM(total) FROM aggregates")
+    assert total == (PEOPLE,)
+    assert any("not delivered" in record.getMessage() for record in caplog.records)
+
+
+def test_a_stream_that_drops_midway_closes_its_people(pipeline, tmp_path):
+    whole = write_people_clip(tmp_path / "camera.avi", PEOPLE_SCENES[1:], frames_per_scene=12)
+    data = whole.read_bytes()
+    (tmp_path / "dropped.avi").write_bytes(data[: len(data) * 3 // 4])  # cut off in the second scene
+    database = tmp_path / "events.sqlite"
+    with http_folder(tmp_path) as url:
+        frames = open_source(url + "dropped.avi", timeout_s=5)
+        run = watch_people(frames, pipeline, log=PeopleLog(EventSettings(database), frames.source))
+    assert 12 < run.summary.frames < 24
+    seen = rows(database, "SELECT person FROM events WHERE kind = 'person_seen' ORDER BY person")
+    left = rows(database, "SELECT person FROM events WHERE kind = 'person_left' ORDER BY person")
+    assert len(seen) == 2 and left == seen  # everyone in view when it dropped has left
+    assert run.events.recorder.people_present == 0
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--events", "{tmp}"], "is a folder"),
+        (["--events", "{tmp}/corrupt.sqlite"], "corrupt or not an SQLite database"),
+        (["--events", "{tmp}/other.sqlite"], "not a maskapp events log"),
+        (["--on-violation", "ftp://gate.local/x"], "only http:// and https:// are allowed"),
+        (["--aggregate-minutes", "5"], "add --events"),
+        (["--events", "{tmp}/e.sqlite", "--aggregate-minutes", "-1"], "positive number of minutes"),
+        (["--no-track", "--events", "{tmp}/e.sqlite"], "needs tracking"),
+    ],
+)
+def test_bad_events_files_and_urls_are_one_error_line_before_starting(clip, tmp_path, flags, message):
+    (tmp_path / "corrupt.sqlite").write_bytes(b"not a database at all" * 100)
+    with contextlib.closing(sqlite3.connect(tmp_path / "other.sqlite")) as other:
+        other.execute("CREATE TABLE songs (title TEXT)")
+    argv = [flag.format(tmp=tmp_path) for flag in flags]
+    status, out, err = run_main("video", str(clip), "--weights", str(WEIGHTS), *argv)
+    assert status == 2 and not out
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+
+
+def test_untracked_video_json_has_faces_without_people(clip, tmp_path):
+    status, out, err = run_main(
+        "video",
+        str(clip),
+        "--weights",
+        str(WEIGHTS),
+        "--no-track",
+        "--max-frames",
+        "3",
+        "--json",
+        str(tmp_path / "r.json"),
+    )
+    assert status == 0, err
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["people"] == [] and len(data["faces_by_frame"]) == 3
+    assert all(f["person"] is None and f["frame_label"] == f["label"] for f in data["faces_by_frame"][0])
+    assert "people" not in out
+
+
+# --- the Live page's worker ---------------------------------------------------------------------------
+
+
+def webcam(stem: str, count: int) -> list[np.ndarray]:
+    return drifting_frames(dev_photo(stem), count)
+
+
+def test_live_alerts_once_per_non_compliant_person_and_counts_people(pipeline):
+    processor = LiveProcessor(pipeline, track=True)
+    unmasked = [processor.process(f) and processor.latest() for f in webcam("maksssksksss609", 20)]
+    assert unmasked[1].alert is False  # the verdict settles first
+    assert [s.episode for s in unmasked].count(1) >= 10 and unmasked[-1].alert  # on while the person stays
+    assert max(s.episode for s in unmasked) == 1  # and never repeated for them
+    masked = [processor.process(f) and processor.latest() for f in webcam("maksssksksss313", 10)]
+    assert not masked[-1].alert and masked[-1].episode == 1  # the unmasked person left
+    again = [processor.process(f) and processor.latest() for f in webcam("maksssksksss609", 10)]
+    assert again[-1].alert and again[-1].episode == 2  # a new person: a new alert
+    stats = again[-1]
+    assert stats.people.total == 3 and stats.people.compliant == 1 and stats.people_in_view == 1
+    assert stats.people.compliance == pytest.approx(1 / 3)
+    assert len(stats.timeline) >= 1
+
+
+def test_live_session_logs_people_and_closes_them_when_the_camera_stops(pipeline, tmp_path):
+    database = tmp_path / "live.sqlite"
+    processor = LiveProcessor(pipeline, track=True)
+    processor.configure(events=PeopleLog(EventSettings(database), "live webcam"))
+    assert processor.event_settings.path == database
+    for frame in webcam("maksssksksss609", 8):
+        processor.process(frame)
+    processor.end_stream()
+    kinds = [kind for (kind,) in rows(database, "SELECT kind FROM events ORDER BY id")]
+    assert kinds == ["person_seen", "violation", "person_left"]
+    for frame in webcam("maksssksksss609", 4):  # START again: the log reopens, a new person
+        processor.process(frame)
+    processor.end_stream()
+    assert rows(database, "SELECT COUNT(DISTINCT run) FROM events") == [(2,)]
+
+
+def test_live_view_hides_faces_when_asked(pipeline):
+    processor = LiveProcessor(pipeline, track=True, anonymize="fill")
+    frame = webcam("maksssksksss609", 1)[0]
+    shown = processor.process(frame)
+    (face,) = pipeline.process(frame).faces
+    x1, y1, x2, y2 = face.box
+    inner = shown[y1 + 5 : y2 - 5, x1 + 5 : x2 - 5].astype(int)
+    assert np.abs(inner - np.array(FILL_BGR)).max() == 0
+    processor.configure(anonymize="none")
+    shown = processor.process(webcam("maksssksksss609", 2)[1])
+    assert np.abs(shown[y1 + 5 : y2 - 5, x1 + 5 : x2 - 5].astype(int) - np.array(FILL_BGR)).mean() > 25
+    assert cv2.countNonZero(cv2.absdiff(frame, frame)[..., 0]) == 0  # the input is never changed
