@@ -340,7 +340,7 @@ def test_uploaded_video_is_annotated_with_chart_and_download(app, tmp_path):
     assert shown["Frames"] == "8"
     assert int(shown["Faces seen"]) >= 8
     assert [b.label for b in at.download_button] == ["Download annotated video"]
-    assert len(at.get("plotly_chart")) == 1
+    assert len(at.get("plotly_chart")) == 2  # faces over time, then people over time
     at.run()  # a rerun (e.g. after a download click) reuses the result
     assert metrics(at)["Frames"] == "8"
 
@@ -379,7 +379,7 @@ def test_stream_url_is_played_through_the_pipeline(app, http_stream):
     assert not errors(at)
     assert metrics(at)["Frames"] == "6"
     assert any("stream ended after 6 frames" in info.value for info in at.info)
-    assert len(at.get("plotly_chart")) == 1
+    assert len(at.get("plotly_chart")) == 2  # faces over time, then people over time
 
 
 def test_a_stream_that_drops_midway_keeps_what_was_processed(app, http_stream):

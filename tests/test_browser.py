@@ -211,6 +211,29 @@ def wait_for_live_faces(page, min_faces: int = 1) -> None:
         time.sleep(0.5)
 
 
+def metric_value(page, label: str) -> int:
+    """The value of the st.metric whose label is exactly `label` (0 while it is not shown yet)."""
+    exact = page.locator('[data-testid="stMetricLabel"]', has_text=re.compile(f"^{re.escape(label)}$"))
+    metric = page.locator('[data-testid="stMetric"]').filter(has=exact).first
+    if not metric.count():
+        return 0
+    return int(metric.locator('[data-testid="stMetricValue"]').inner_text() or 0)
+
+
+def wait_for_metric(page, label: str, at_least: int) -> int:
+    deadline = time.monotonic() + PAGE_WAIT_MS / 1000
+    while (value := metric_value(page, label)) < at_least:
+        assert time.monotonic() < deadline, f"the live page never showed {label} >= {at_least}"
+        time.sleep(0.5)
+    return value
+
+
+def alert_episodes(page) -> int:
+    """'... alert episodes: N' under the live counts: alerts raised so far (one per non-compliant person)."""
+    caption = page.get_by_text(re.compile(r"alert episodes: \d+")).first.inner_text()
+    return int(re.search(r"alert episodes: (\d+)", caption).group(1))
+
+
 def red_pixels(bgr: np.ndarray) -> int:
     """Pixels of the red 'No mask' box colour (after video compression)."""
     blue, green, red = (bgr[..., i].astype(int) for i in range(3))
@@ -240,6 +263,9 @@ def test_live_page_annotates_the_fake_webcam_and_raises_the_alert(app_url, page,
     component = start_live(page, app_url)
     wait_for_annotated_video(component, red_pixels(webcam_frame))
     wait_for_live_faces(page, min_faces=2)
+    # People, not frames: the two unmasked people of the webcam are counted once each.
+    assert wait_for_metric(page, "People", at_least=2) == 2
+    assert wait_for_metric(page, "People: No mask", at_least=2) == 2
     page.get_by_text("Please wear a face mask").wait_for()
     chime = page.locator('[data-testid="stAudio"]')
     chime.first.wait_for()  # the chime, shown (and played) once per alert episode
@@ -258,6 +284,10 @@ def test_live_page_annotates_the_fake_webcam_and_raises_the_alert(app_url, page,
     # Once, not a flood: half-second page refreshes must not restart the ~1 s chime.
     page.wait_for_timeout(3000)
     assert chime.first.evaluate("a => a.ended"), "the chime restarted while the alert went on"
+    # One alert per non-compliant person, never repeated while they stay in view (the webcam loops).
+    assert alert_episodes(page) == 2
+    page.wait_for_timeout(3000)
+    assert alert_episodes(page) == 2 and metric_value(page, "People") == 2
     no_exception_on(page)
     screenshot(page, "live")
     component.get_by_role("button", name="STOP").click()

@@ -308,15 +308,24 @@ def webcam(stem: str, count: int) -> list[np.ndarray]:
     return drifting_frames(dev_photo(stem), count)
 
 
+def show(processor: LiveProcessor, stem: str, count: int) -> list:
+    """`count` webcam frames of a photo through the processor; the stats after each."""
+    stats = []
+    for frame in webcam(stem, count):
+        processor.process(frame)
+        stats.append(processor.latest())
+    return stats
+
+
 def test_live_alerts_once_per_non_compliant_person_and_counts_people(pipeline):
     processor = LiveProcessor(pipeline, track=True)
-    unmasked = [processor.process(f) and processor.latest() for f in webcam("maksssksksss609", 20)]
+    unmasked = show(processor, "maksssksksss609", 20)
     assert unmasked[1].alert is False  # the verdict settles first
     assert [s.episode for s in unmasked].count(1) >= 10 and unmasked[-1].alert  # on while the person stays
     assert max(s.episode for s in unmasked) == 1  # and never repeated for them
-    masked = [processor.process(f) and processor.latest() for f in webcam("maksssksksss313", 10)]
+    masked = show(processor, "maksssksksss313", 10)
     assert not masked[-1].alert and masked[-1].episode == 1  # the unmasked person left
-    again = [processor.process(f) and processor.latest() for f in webcam("maksssksksss609", 10)]
+    again = show(processor, "maksssksksss609", 10)
     assert again[-1].alert and again[-1].episode == 2  # a new person: a new alert
     stats = again[-1]
     assert stats.people.total == 3 and stats.people.compliant == 1 and stats.people_in_view == 1

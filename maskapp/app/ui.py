@@ -183,56 +183,63 @@ def color_legend() -> None:
 ANONYMIZE_LABELS = {"none": "Show faces", "blur": "Blur faces", "fill": "Fill faces (safest to share)"}
 
 
+def _kept(key: str, default):
+    """A widget key whose value survives pages that do not draw the widget (Streamlit drops the state
+    of widgets a page run does not draw): the widget is drawn with `key=` and no changing default, so
+    its identity stays the same and every edit is kept."""
+    if key not in st.session_state:
+        st.session_state[key] = _remembered(key, default)
+    return key
+
+
+def _keep(key: str) -> object:
+    value = st.session_state[key]
+    _remember(key, value)
+    return value
+
+
 def privacy_sidebar(scope: str) -> str:
     """The 'Hide faces' choice (none, blur, fill) for what a page shows and lets you download."""
-    key = f"{scope}_anonymize"
     with st.sidebar:
         st.header("Privacy")
-        mode = st.selectbox(
+        st.selectbox(
             "Hide faces",
             ANONYMIZE_MODES,
-            index=ANONYMIZE_MODES.index(_remembered(key, "none")),
+            key=_kept(f"{scope}_anonymize", "none"),
             format_func=ANONYMIZE_LABELS.get,
             help="Hides every detected face in the annotated picture or video; the coloured box and the "
             "verdict stay. Fill leaves nothing to recover: use it for anything you share. Blur can be "
             "partly undone by face recognition models.",
         )
-    _remember(key, mode)
-    return mode
+    return _keep(f"{scope}_anonymize")
 
 
 def events_sidebar(scope: str) -> EventSettings:
     """The event log switch, its file, aggregate-only mode and the gate webhook."""
+    keys = {name: f"{scope}_events_{name}" for name in ("on", "path", "aggregate", "minutes", "webhook")}
     with st.sidebar:
         st.header("Event log")
-        on = st.toggle(
+        st.toggle(
             "Log people to an events file",
-            value=_remembered(f"{scope}_events_on", False),
+            key=_kept(keys["on"], False),
             help="One person_seen and one person_left row per person, one violation row per "
             "non-compliant person; a time, a source, a person number and a label, never an image.",
         )
-        path = st.text_input(
-            "Events file", value=_remembered("events_path", str(DEFAULT_EVENTS_PATH)), disabled=not on
-        )
-        aggregate = st.toggle(
+        st.text_input("Events file", key=_kept(keys["path"], str(DEFAULT_EVENTS_PATH)))
+        st.toggle(
             "Aggregate counts only",
-            value=_remembered(f"{scope}_aggregate", False),
-            disabled=not on,
+            key=_kept(keys["aggregate"], False),
             help="Store only the number of people by verdict per time window, no per-person row (the "
             "mode French rules for mask-compliance cameras ask for).",
         )
-        minutes = st.number_input(
-            "Window (minutes)", min_value=1, max_value=1440, value=15, disabled=not (on and aggregate)
-        )
-        webhook = st.text_input(
+        st.number_input("Window (minutes)", min_value=1, max_value=1440, key=_kept(keys["minutes"], 15))
+        st.text_input(
             "Violation webhook (optional)",
+            key=_kept(keys["webhook"], ""),
             placeholder="http://gate.local:8080/violation",
             help="Each violation is POSTed there as JSON, on a background thread.",
         )
-    _remember(f"{scope}_events_on", on)
-    _remember(f"{scope}_aggregate", aggregate)
-    if on:
-        _remember("events_path", path)
+    on, path, aggregate, minutes, webhook = (_keep(key) for key in keys.values())
     events_path = Path(path.strip()) if on and path.strip() else None
     return EventSettings(
         events_path, float(minutes) if events_path and aggregate else None, webhook.strip() or None

@@ -1,0 +1,173 @@
+"""The pages' people features through AppTest: the Compliance log page on a real SQLite log (charts,
+violations, CSV download, date filter, missing and broken files), the Live page's people, privacy and
+event-log settings, the Video page with the event log on; and hidden faces on the Images page's work."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit_webrtc.component
+from streamlit.testing.v1 import AppTest
+
+from maskapp import PROJECT_ROOT
+from maskapp.app import ui
+from maskapp.app.analysis import analyze_image
+from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservation
+from maskapp.events.store import SqliteEventStore
+from maskapp.media.images import encode_png
+from maskapp.training.runs import RUN_DIRS_ENV
+from maskapp.vision.anonymize import FILL_BGR
+from tests.conftest import dev_photo, write_people_clip
+
+APP = PROJECT_ROOT / "streamlit_app.py"
+TIMEOUT = 300
+DAY = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def app(monkeypatch) -> AppTest:
+    for name in (ui.ICE_SERVERS_ENV, RUN_DIRS_ENV):
+        monkeypatch.delenv(name, raising=False)
+    # AppTest's stand-in Runtime has no session manager for streamlit-webrtc (see test_app_pages.py).
+    monkeypatch.setattr(streamlit_webrtc.component, "get_this_session_info", lambda: None)
+    return AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+
+
+def open_page(at: AppTest, page: str) -> AppTest:
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def record_day(path: Path) -> Path:
+    """Two doors over two days: 'door' 4 people (2 without a mask, 1 badly worn), 'hall' 2 (compliant)."""
+    with SqliteEventStore(path) as store:
+        plan = {
+            "door": [
+                ("without_mask", 0),
+                ("with_mask", 0),
+                ("mask_worn_incorrectly", 1),
+                ("without_mask", 1),
+            ],
+            "hall": [("with_mask", 0), ("with_mask", 1)],
+        }
+        for source, people in plan.items():
+            for day in (0, 1):
+                day_moments = iter(DAY + timedelta(days=day, minutes=7 * i) for i in range(1000))
+                recorder = EventRecorder(store, source, clock=lambda it=day_moments: next(it))
+                mine = [(i + 1, label) for i, (label, d) in enumerate(people) if d == day]
+                for frame in range(3):
+                    recorder.observe(frame, [PersonObservation(p, label, frame > 0) for p, label in mine])
+                recorder.observe(3, [], [EndedPerson(p, label) for p, label in mine])
+                recorder.close(3)
+    return path
+
+
+def test_compliance_log_shows_sources_charts_violations_and_a_csv(app, tmp_path):
+    database = record_day(tmp_path / "log.sqlite")
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    assert not at.exception and not at.error
+    shown = metrics(at)
+    assert shown["People"] == "6" and shown["Violations"] == "3" and shown["Sources"] == "2"
+    assert shown["Compliance of people"] == "50%"
+    sources = at.dataframe[0].value
+    assert list(sources["source"]) == ["door", "hall"] and list(sources["people"]) == [4, 2]
+    assert len(at.get("plotly_chart")) == 2  # compliance per source over time, people per hour
+    violations = at.dataframe[1].value
+    assert len(violations) == 3 and set(violations["label"]) == {"without_mask", "mask_worn_incorrectly"}
+    (download,) = at.get("download_button")
+    assert "violations" in download.proto.label.lower()
+    # The date filter: the first day only.
+    at.date_input[0].set_value((DAY.date(), DAY.date())).run()
+    shown = metrics(at)
+    assert shown["People"] == "3" and shown["Violations"] == "1"
+
+
+def test_compliance_log_without_a_file_says_how_to_start_one(app, tmp_path):
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(tmp_path / "none.sqlite")).run()
+    assert not at.exception and not at.error
+    assert any("No event log" in info.value for info in at.info)
+
+
+@pytest.mark.parametrize("content", [b"garbage" * 200, None])
+def test_compliance_log_with_a_broken_or_foreign_file_shows_an_error(app, tmp_path, content):
+    path = tmp_path / "bad.sqlite"
+    if content is None:
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            conn.execute("CREATE TABLE songs (title TEXT)")
+    else:
+        path.write_bytes(content)
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(path)).run()
+    assert not at.exception
+    assert len(at.error) == 1 and "events" in at.error[0].value
+
+
+def sidebar_toggle(at: AppTest, label: str):
+    (toggle,) = [t for t in at.sidebar.toggle if t.label == label]
+    return toggle
+
+
+def events_file(at: AppTest):
+    (text,) = [t for t in at.sidebar.text_input if t.label == "Events file"]
+    return text
+
+
+def test_live_page_follows_people_and_takes_privacy_and_event_log_settings(app, tmp_path):
+    at = open_page(app, "app_pages/live.py")
+    processor = at.session_state["live_processor"]
+    assert processor.tracks and processor.event_settings.path is None
+    (hide,) = [s for s in at.sidebar.selectbox if s.label == "Hide faces"]
+    hide.set_value("fill").run()
+    assert at.session_state["live_processor"]._anonymize == "fill"
+    events_file(at).set_value(str(tmp_path)).run()  # a folder: one clear error, the session goes on
+    sidebar_toggle(at, "Log people to an events file").set_value(True).run()
+    assert not at.exception and any("is a folder" in e.value for e in at.error)
+    events_file(at).set_value(str(tmp_path / "live.sqlite")).run()
+    assert not at.error
+    assert at.session_state["live_processor"].event_settings.path == tmp_path / "live.sqlite"
+    assert (tmp_path / "live.sqlite").is_file()
+    sidebar_toggle(at, "Follow people").set_value(False).run()
+    assert not at.session_state["live_processor"].tracks  # frames on their own, debounced alert
+
+
+def test_video_page_counts_people_and_logs_them(app, tmp_path):
+    clip = write_people_clip(tmp_path / "door.avi", frames_per_scene=10)
+    database = tmp_path / "video.sqlite"
+    at = open_page(app, "app_pages/video.py")
+    events_file(at).set_value(str(database)).run()
+    sidebar_toggle(at, "Log people to an events file").set_value(True).run()
+    at.file_uploader[0].set_value(("door.avi", clip.read_bytes(), "video/x-msvideo")).run()
+    assert not at.exception and not at.error
+    shown = metrics(at)
+    assert shown["People"] == "5" and shown["Compliance of people"] == "40%"
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        kinds = dict(conn.execute("SELECT kind, COUNT(*) FROM events GROUP BY kind").fetchall())
+    assert kinds == {"person_seen": 5, "violation": 3, "person_left": 5}
+    assert any("Event log" in caption.value for caption in at.caption)
+
+
+def test_images_work_hides_every_face_and_its_thumbnail(pipeline):
+    data = encode_png(dev_photo("maksssksksss0"))
+    analysis = analyze_image(pipeline, data, "street.png", anonymize="fill")
+    assert len(analysis.result.faces) == 3
+    for face, crop in zip(analysis.result.faces, analysis.crops, strict=True):
+        x1, y1, x2, y2 = face.box
+        lower = analysis.annotated[y1 + (y2 - y1) // 2 : y2 - 3, x1 + 3 : x2 - 3]  # below the caption
+        assert (lower == np.array(FILL_BGR, np.uint8)).all()
+        filled = (crop == np.array(FILL_BGR, np.uint8)).all(axis=2).mean()
+        assert filled > 0.6  # the thumbnail is the hidden face (and a rim of what was around it)
+    plain = analyze_image(pipeline, data, "street.png")
+    assert not np.array_equal(plain.annotated, analysis.annotated)
