@@ -16,13 +16,15 @@ from maskapp import PROJECT_ROOT
 PACKAGE = PROJECT_ROOT / "maskapp"
 BASICS = ("maskapp", "maskapp.results", "maskapp.config", "maskapp.errors")
 # Folder -> the folders it must never import (what sits above it). Imports point one way:
-# app -> training/media/vision -> results/config/errors; metrics and training use vision and media.
+# app -> metrics/events -> training/media/vision -> results/config/errors; metrics and training use vision
+# and media.
 NEVER_IMPORTS = {
     "maskapp.results": (
         "maskapp.vision",
         "maskapp.media",
         "maskapp.training",
         "maskapp.metrics",
+        "maskapp.events",
         "maskapp.app",
     ),
     "maskapp.config": (
@@ -30,6 +32,7 @@ NEVER_IMPORTS = {
         "maskapp.media",
         "maskapp.training",
         "maskapp.metrics",
+        "maskapp.events",
         "maskapp.app",
     ),
     "maskapp.errors": (
@@ -37,12 +40,21 @@ NEVER_IMPORTS = {
         "maskapp.media",
         "maskapp.training",
         "maskapp.metrics",
+        "maskapp.events",
         "maskapp.app",
     ),
-    "maskapp.vision": ("maskapp.media", "maskapp.training", "maskapp.metrics", "maskapp.app"),
-    "maskapp.media": ("maskapp.training", "maskapp.metrics", "maskapp.app"),
-    "maskapp.training": ("maskapp.metrics", "maskapp.app"),
+    "maskapp.vision": (
+        "maskapp.media",
+        "maskapp.training",
+        "maskapp.metrics",
+        "maskapp.events",
+        "maskapp.app",
+    ),
+    "maskapp.media": ("maskapp.training", "maskapp.metrics", "maskapp.events", "maskapp.app"),
+    "maskapp.training": ("maskapp.metrics", "maskapp.events", "maskapp.app"),
     "maskapp.metrics": ("maskapp.app",),
+    # The event log sits beside metrics: it uses media and vision (a stream's people), never the app.
+    "maskapp.events": ("maskapp.app",),
 }
 STREAMLIT_GLUE = {"maskapp.app.ui"}  # besides app_pages/*.py and streamlit_app.py, outside the package
 

@@ -28,6 +28,7 @@ from hypothesis.extra import numpy as hnp
 from maskapp.app import plots
 from maskapp.cli import main
 from maskapp.errors import MaskappError, RunFormatError, VideoError
+from maskapp.labels import CLASS_NAMES
 from maskapp.media.video import open_source, process_video
 from maskapp.results import FrameResult
 from maskapp.training.runs import CONFIG_FILE, load_run
@@ -306,7 +307,7 @@ def check_result(result: FrameResult, frame: np.ndarray) -> None:
     for face in result.faces:
         x1, y1, x2, y2 = face.box
         assert 0 <= x1 < x2 <= frame.shape[1] and 0 <= y1 < y2 <= frame.shape[0]
-        assert face.label in ("with_mask", "without_mask") and 0.0 <= face.probability <= 1.0
+        assert face.label in CLASS_NAMES and 0.0 <= face.probability <= 1.0
 
 
 @settings(
@@ -390,7 +391,7 @@ def test_crop_face_named_bad_boxes_feed_the_classifier(pipeline, box):
     crop = crop_face(cv2.resize(dev_photo(), (64, 48)), box)
     assert crop.size > 0
     (prediction,) = pipeline.classifier.classify([crop])
-    assert prediction.label in ("with_mask", "without_mask")
+    assert prediction.label in CLASS_NAMES
 
 
 # --- 4. runs for the metrics page: missing files, malformed lines and values, NaN losses ------------

@@ -136,13 +136,13 @@ def noncompliant_threshold_input() -> float | None:
     checkpoint's own (so the pipeline keeps the checkpoint's decision rule)."""
     default = checkpoint_threshold()
     shown_default = 0.5 if default is None else round(float(default), 2)
-    key = f"noncompliant_{weights_path()}"
-    value = st.slider(
+    key = f"noncompliant_{weights_path()}"  # per checkpoint: each has its own default
+    st.slider(
         "Non-compliant threshold",
         min_value=0.01,
         max_value=0.99,
-        value=float(_remembered(key, shown_default)),
         step=0.01,
+        key=_kept(key, shown_default),
         help="A face is called non-compliant (no mask, or a mask worn badly) once the model's "
         "P(non-compliant) reaches this. Lower it to miss fewer people, at the cost of more false alerts.",
     )
@@ -151,8 +151,8 @@ def noncompliant_threshold_input() -> float | None:
         if default is not None
         else "The checkpoint has no threshold: the likeliest class wins (0.50 for two classes)."
     )
-    _remember(key, value)
-    return None if value == shown_default else float(value)
+    value = float(_keep(key))
+    return None if value == shown_default else value
 
 
 # --- counts and colours ----------------------------------------------------------------------------

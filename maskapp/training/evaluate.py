@@ -271,34 +271,34 @@ def score_split(
     """The faces of `split_name` of the seeded split `split_weights` was trained with (of one training
     folder, or of all), prepared as training prepared them (whole photos cut to the detected face)."""
     config = training_config(split_weights)
-    if folder is not None and not any(folder.resolve().is_relative_to(p) for p in config.data_paths()):
-        raise DataError(
-            f"{folder} is not one of the training folders of {split_weights}: {list(config.data)}"
-        )
+    dataset = None
+    if folder is not None:
+        matches = [path for path in config.data_paths() if path == folder.resolve()]
+        if not matches:
+            raise DataError(
+                f"{folder} is not one of the training folders of {split_weights}: {list(config.data)}"
+            )
+        dataset = matches[0].name  # what the samples of that folder are tagged with
     split = split_samples(
         config.data_paths(), seed=config.seed, fractions=config.split, max_hash_distance=config.hash_distance
     )
     if config.max_per_class:
         split = cap_per_class(split, config.max_per_class, config.seed)
-    samples = split.of(split_name)
-    where = f"the {split_name} split of {split_weights}"
-    if folder is not None:
-        samples = [s for s in samples if s.path.is_relative_to(folder.resolve())]
-        if not samples:
-            raise DataError(f"{folder} holds no faces of the {split_name} split of {split_weights}")
-        where = f"{folder} ({where})"
-    chosen = select_classes({s.label for s in samples}, classifier.class_names, only, where)
-    samples = [s for s in samples if s.label in chosen]
-    if not samples:
+    # The whole split, as training prepared it (its cache), then the faces asked for.
+    prepared = prepare(
+        split.of(split_name), split.class_names, classifier.spec, detector_cropper(), split_name
+    )
+    names = np.array(split.class_names)[prepared.labels]
+    rows = np.ones(len(names), dtype=bool) if dataset is None else prepared.datasets == dataset
+    where = f"the {split_name} split of {split_weights}" + (f", {dataset}" if dataset else "")
+    chosen = select_classes(set(names[rows].tolist()), classifier.class_names, only, where)
+    rows &= np.isin(names, sorted(chosen))
+    if not rows.any():
         raise DataError(f"{where} has no faces of the classes {sorted(chosen)}")
-    prepared = prepare(samples, split.class_names, classifier.spec, detector_cropper(), desc=split_name)
-    if len(prepared.labels) == len(samples):  # nothing skipped: the samples name each face's class
-        names = [s.label for s in samples]
-    else:
-        names = [split.class_names[i] for i in prepared.labels]
-    labels = np.array([classifier.class_names.index(name) for name in names], dtype=int)
-    probs = predict_rgb(classifier, prepared.images, desc=split_name)
-    return Scored(labels, probs, prepared.images, prepared.datasets, prepared.unreadable)
+    labels = np.array([classifier.class_names.index(name) for name in names[rows]], dtype=int)
+    images = prepared.images[rows]
+    probs = predict_rgb(classifier, images, desc=split_name)
+    return Scored(labels, probs, images, prepared.datasets[rows], prepared.unreadable)
 
 
 # --- a covered face is not a masked face ---------------------------------------------------------------
