@@ -15,7 +15,7 @@ import os
 import platform
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 
@@ -195,19 +195,28 @@ def batches_of(inputs, labels: torch.Tensor, batch_size: int, order: np.ndarray 
         yield (inputs(index) if callable(inputs) else inputs[index]), labels[index]
 
 
+@dataclass(frozen=True)
+class TrainingSetup:
+    """What both trainers start from."""
+
+    model: nn.Module
+    config: TrainConfig
+    data: dict[str, PreparedSet]
+    spec: InputSpec
+    dist: Distributed
+    rng: np.random.Generator
+    class_names: tuple[str, ...]
+
+
+def astuple_shallow(setup: TrainingSetup) -> tuple:
+    return tuple(getattr(setup, item.name) for item in fields(setup))
+
+
 class CachedTrainer:
     """MobileNetV2 with frozen early blocks: epochs run over cached block outputs."""
 
-    def __init__(
-        self,
-        model,
-        config: TrainConfig,
-        data: dict[str, PreparedSet],
-        spec,
-        dist: Distributed,
-        rng,
-        class_names: tuple[str, ...],
-    ):
+    def __init__(self, setup: TrainingSetup):
+        model, config, data, spec, dist, rng, class_names = astuple_shallow(setup)
         first_block = config.frozen_blocks
         for parameter in model.features[:first_block].parameters():
             parameter.requires_grad = False
@@ -244,16 +253,8 @@ class CachedTrainer:
 class FullTrainer:
     """End-to-end training with augmentation on the fly (the baseline CNN)."""
 
-    def __init__(
-        self,
-        model,
-        config: TrainConfig,
-        data: dict[str, PreparedSet],
-        spec,
-        dist: Distributed,
-        rng,
-        class_names: tuple[str, ...],
-    ):
+    def __init__(self, setup: TrainingSetup):
+        model, config, data, spec, dist, rng, class_names = astuple_shallow(setup)
         shard = slice(dist.rank, None, dist.world_size)
         self.train_images, self.spec, self.rng = data["train"].images[shard], spec, rng
         self.occludable = occludable_mask(data["train"], class_names)[shard]
@@ -381,7 +382,7 @@ def fit(config: TrainConfig) -> Path:
         CachedTrainer if config.model == "mobilenet_v2" and config.frozen_blocks > 0 else FullTrainer
     )
     with SystemMonitor(run_dir / SYSTEM_FILE) if dist.is_main else contextlib.nullcontext():
-        trainer = trainer_type(model, config, data, spec, dist, rng, split.class_names)
+        trainer = trainer_type(TrainingSetup(model, config, data, spec, dist, rng, split.class_names))
         weights = class_weights(data["train"].labels, len(split.class_names))
         best_state = train_epochs(trainer, model, config, dist, rng, run_dir, weights)
     if dist.is_main:
