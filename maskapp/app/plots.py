@@ -365,19 +365,20 @@ def counts_over_time_figure(samples: Sequence[CountSample]) -> go.Figure:
         values = [sample.label_counts[name] for sample in samples]
         line = {"color": style.hex}
         figure.add_trace(go.Scatter(x=seconds, y=values, name=style.caption, mode="lines", line=line))
-    compliance = go.Scatter(
-        x=seconds,
-        y=[sample.compliance for sample in samples],
-        name="compliance",
-        mode="lines",
-        connectgaps=False,
-        line={"color": COMPLIANCE_COLOR, "dash": "dot"},
+    return with_compliance_axis(
+        figure, seconds, [sample.compliance for sample in samples], "compliance", "faces", 340
     )
-    figure.add_trace(compliance, secondary_y=True)
+
+
+def with_compliance_axis(figure: go.Figure, seconds, shares, name: str, count_title: str, height: int):
+    """Adds the dotted compliance line on the right axis (0-100%) and lays out a counts-over-time chart."""
+    line = {"color": COMPLIANCE_COLOR, "dash": "dot"}
+    trace = go.Scatter(x=seconds, y=shares, name=name, mode="lines", connectgaps=False, line=line)
+    figure.add_trace(trace, secondary_y=True)
     figure.update_xaxes(title_text="seconds")
-    figure.update_yaxes(title_text="faces", rangemode="tozero", secondary_y=False)
+    figure.update_yaxes(title_text=count_title, rangemode="tozero", secondary_y=False)
     figure.update_yaxes(title_text="compliance", range=[0, 1.05], tickformat=".0%", secondary_y=True)
-    figure.update_layout(height=340, margin={"t": 30, "b": 40}, legend={"orientation": "h", "y": -0.25})
+    figure.update_layout(height=height, margin={"t": 30, "b": 40}, legend={"orientation": "h", "y": -0.25})
     return figure
 
 
@@ -401,20 +402,9 @@ def people_over_time_figure(points: Sequence) -> go.Figure:
     shares = [
         p.compliant / (p.compliant + p.noncompliant) if p.compliant + p.noncompliant else None for p in points
     ]
-    compliance = go.Scatter(
-        x=seconds,
-        y=shares,
-        name="compliance of people in view",
-        mode="lines",
-        connectgaps=False,
-        line={"color": COMPLIANCE_COLOR, "dash": "dot"},
+    return with_compliance_axis(
+        figure, seconds, shares, "compliance of people in view", "people in view", 320
     )
-    figure.add_trace(compliance, secondary_y=True)
-    figure.update_xaxes(title_text="seconds")
-    figure.update_yaxes(title_text="people in view", rangemode="tozero", secondary_y=False)
-    figure.update_yaxes(title_text="compliance", range=[0, 1.05], tickformat=".0%", secondary_y=True)
-    figure.update_layout(height=320, margin={"t": 30, "b": 40}, legend={"orientation": "h", "y": -0.25})
-    return figure
 
 
 def compliance_by_source_figure(points: Sequence) -> go.Figure:
