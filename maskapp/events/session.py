@@ -197,6 +197,8 @@ def watch_people(
     path fails first); else one is opened from `events`. `on_frame(index, frame, result)` as in
     process_video. The log and the people are closed whatever happens."""
     if not track and (log is not None or (events and (events.path or events.webhook_url))):
+        if log is not None:
+            log.close()
         raise EventStoreError("the event log and the violation hook count people: they need tracking")
     log = log if log is not None else (PeopleLog(events, frames.source) if track else None)
     runner = TrackedPipeline(pipeline, frames.fps) if track else pipeline
