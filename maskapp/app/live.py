@@ -355,12 +355,8 @@ class LiveProcessor:
         pipeline = self.pipeline
         try:
             result = pipeline.process(frame_bgr)
-        except MaskappError as error:
-            self._publish(0, 0, (time.perf_counter() - start) * 1000, str(error))
-            return frame_bgr
-        except Exception:  # a bug: keep its traceback in the log, keep the stream alive
-            logger.exception("live frame processing failed")
-            self._publish(0, 0, (time.perf_counter() - start) * 1000, "internal error; see the server log")
+        except Exception as error:  # a frame must never end the stream
+            self._publish_failure(start, error)
             return frame_bgr
         with self._lock:
             fps = self._fps.tick()
@@ -371,6 +367,15 @@ class LiveProcessor:
         self._publish(result.masked_count, result.unmasked_count, latency_ms, None, fps, result.label_counts)
         return annotated
 
+    def _publish_failure(self, start: float, error: Exception) -> None:
+        """A refused frame shows its reason; a bug keeps its traceback in the log and a generic reason."""
+        if isinstance(error, MaskappError):
+            reason = str(error)
+        else:
+            logger.exception("live frame processing failed")
+            reason = "internal error; see the server log"
+        self._publish(0, 0, (time.perf_counter() - start) * 1000, reason)
+
     def _process_people(self, frame_bgr: np.ndarray) -> np.ndarray:
         """The tracked frame: people ids and verdicts, events, the per-person alert."""
         start = time.perf_counter()
@@ -380,12 +385,8 @@ class LiveProcessor:
                 result, alert = people.process(frame_bgr)
                 counts, timeline, log_error = people.counts(), tuple(people.timeline), people.log_error
                 words = alert_text(people.alert.noncompliant_labels())
-        except MaskappError as error:
-            self._publish(0, 0, (time.perf_counter() - start) * 1000, str(error))
-            return frame_bgr
-        except Exception:  # a bug: keep its traceback in the log, keep the stream alive
-            logger.exception("live frame processing failed")
-            self._publish(0, 0, (time.perf_counter() - start) * 1000, "internal error; see the server log")
+        except Exception as error:  # a frame must never end the stream
+            self._publish_failure(start, error)
             return frame_bgr
         with self._lock:
             fps = self._fps.tick()
