@@ -24,6 +24,7 @@ from maskapp.training.data import Sample
 from maskapp.vision.crops import crop_face
 from maskapp.vision.detect import create_detector
 from maskapp.vision.presets import InputSpec, resize_square
+from maskapp.vision.track import box_iou
 
 logger = logging.getLogger(__name__)
 
@@ -46,14 +47,6 @@ class PreparedSet:
     datasets: np.ndarray  # N str: which data folder each came from
     cropped_from_photo: int
     unreadable: int
-
-
-def box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    inter_w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    inter_h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = inter_w * inter_h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def detector_cropper(detector_name: str | None = None) -> tuple[str, FaceCropper]:
