@@ -1,5 +1,5 @@
 """`python -m maskapp detect`: the JSON schema (three classes, and a 2-class checkpoint), annotated
-copies, and bad input."""
+copies (faces hidden with --anonymize), and bad input."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ import json
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from maskapp.cli import main
 from maskapp.labels import CLASS_NAMES, WITH_MASK
 from maskapp.media.photos import annotated_names, result_keys
 from maskapp.results import MASK_LABEL, NO_MASK_LABEL
+from maskapp.vision.anonymize import FILL_BGR, hidden_region
+from maskapp.vision.draw import label_style
 from tests.conftest import DEV, TWO_CLASS_WEIGHTS, WEIGHTS, run_cli
 
 PHOTOS = ("maksssksksss0.png", "maksssksksss104.png")
@@ -217,3 +220,46 @@ def test_a_photo_without_faces_gives_an_empty_result_not_an_error(tmp_path):
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert json.loads((tmp_path / "out.json").read_text())["images"]["street.png"] == []
     assert "street.png: 0 faces" in done.stdout
+
+
+# --- hiding faces in the annotated copies ----------------------------------------------------------
+def annotated_run(tmp_path, mode: str) -> tuple[np.ndarray, list[dict]]:
+    """`detect --annotate --anonymize MODE` on the street photo: its annotated copy and its faces."""
+    out, folder = tmp_path / f"{mode}.json", tmp_path / mode
+    args = [str(DEV / "images" / PHOTOS[0]), "--annotate", str(folder), "--json", str(out)]
+    assert main(["detect", *args, "--anonymize", mode, "--weights", str(WEIGHTS)]) == 0
+    return cv2.imread(str(folder / PHOTOS[0])), json.loads(out.read_text())["images"][PHOTOS[0]]
+
+
+def test_anonymize_hides_the_faces_of_the_annotated_copy_and_keeps_box_and_verdict(tmp_path):
+    photo = cv2.imread(str(DEV / "images" / PHOTOS[0]))
+    shown, faces = annotated_run(tmp_path, "none")
+    assert faces, "the street photo should have faces"
+    hidden = np.zeros(photo.shape[:2], bool)
+    for face in faces:
+        left, top, right, bottom = hidden_region(face["box"], photo.shape)
+        hidden[top:bottom, left:right] = True
+    # The face pixels: in a hidden region and left as they were by the drawing of boxes and captions.
+    undrawn = (shown == photo).all(axis=2)
+    face_pixels = hidden & undrawn
+    assert face_pixels.sum() > 0.5 * hidden.sum()  # none keeps the faces as the photo has them
+    for mode in ("fill", "blur"):
+        out, mode_faces = annotated_run(tmp_path, mode)
+        assert mode_faces == faces  # hiding changes the picture, never the results
+        assert np.array_equal(out[~hidden], shown[~hidden])  # nothing else changes
+        for face in faces:  # the coloured box stays: its bottom edge, below any caption
+            x1, _, x2, y2 = face["box"]
+            assert tuple(out[y2 - 1, (x1 + x2) // 2]) == label_style(face["label"]).color
+        if mode == "fill":  # not one original face pixel is left (unless the photo was that grey)
+            assert (out[face_pixels] == FILL_BGR).all()
+        else:
+            kept = (out == photo).all(axis=2) & face_pixels
+            assert kept.sum() < 0.1 * face_pixels.sum()
+
+
+def test_anonymize_without_annotated_copies_is_refused(capsys):
+    assert main(["detect", str(DEV / "images" / PHOTOS[0]), "--anonymize", "fill"]) == 2
+    assert (
+        "error: --anonymize hides faces in the annotated copies: add --annotate DIR"
+        in capsys.readouterr().err
+    )

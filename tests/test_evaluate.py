@@ -12,6 +12,7 @@ from maskapp.labels import CLASS_NAMES
 from maskapp.training.evaluate import (
     OCCLUSION_SEED,
     PR_THRESHOLDS,
+    WORN_INCORRECTLY_OUTSIDE_MODEL,
     compute_metrics,
     evaluate,
     noncompliant_pr_curve,
@@ -135,6 +136,38 @@ def test_a_class_the_model_does_not_know_is_one_error_line_unless_left_out(tmp_p
     assert figures["source"]["classes"] == list(TWO)
 
 
+def test_a_2_class_model_counts_badly_worn_masks_as_non_compliant_on_request(tmp_path):
+    """The 2-class model's "before" figure: a badly worn mask it calls with_mask is a missed
+    non-compliant face. The class figures stay those of its own two classes."""
+    data = make_class_folders(tmp_path / "three", per_class=8, source=ILC, classes=CLASS_NAMES)
+    assert_one_error_line(run_cli("evaluate", str(data), *TWO_CLASS), "--worn-incorrectly-as-noncompliant")
+    two = run_json(tmp_path, str(data), *TWO_CLASS, "--classes", "with_mask,without_mask")
+    done = run_cli(
+        "evaluate",
+        str(data),
+        *TWO_CLASS,
+        "--worn-incorrectly-as-noncompliant",
+        "--json",
+        str(tmp_path / "w.json"),
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    worn = json.loads((tmp_path / "w.json").read_text())
+    for key in ("labels", "per_class", "confusion_matrix", "accuracy", "balanced_accuracy"):
+        assert worn[key] == two[key], key
+    assert worn["outside_model"].keys() == {"mask_worn_incorrectly"}
+    outside = worn["outside_model"]["mask_worn_incorrectly"]
+    assert outside["faces"] == 8 and 0 <= outside["called_with_mask"] <= 8
+    compliance, own = worn["compliance"], two["compliance"]
+    assert compliance["with_mask_recall"] == own["with_mask_recall"]
+    assert compliance["noncompliant_support"] == own["noncompliant_support"] + 8
+    caught = own["noncompliant_recall"] * own["noncompliant_support"] + 8 - outside["called_with_mask"]
+    assert compliance["noncompliant_recall"] == pytest.approx(caught / compliance["noncompliant_support"])
+    assert worn["source"]["worn_incorrectly_as_noncompliant"] is True
+    assert (
+        "mask_worn_incorrectly (not a class of the model, counted as non-compliant): 8 faces" in done.stdout
+    )
+
+
 def test_an_unknown_class_folder_names_the_allowed_classes(tmp_path):
     data = make_class_folders(tmp_path / "crops", per_class=1, source=TWELVE_K / "test")
     (data / "with_mask").rename(data / "cats")
@@ -213,6 +246,16 @@ def test_a_2_class_model_on_another_checkpoints_test_split(tmp_path, tiny_three_
     own = json.loads((tiny_three_class_weights.parent / "metrics.json").read_text())
     assert [figures["per_class"][n]["support"] for n in TWO] == [own["per_class"][n]["support"] for n in TWO]
     assert figures["source"]["split_from"] == tiny and figures["source"]["weights"] == str(TWO_CLASS_WEIGHTS)
+    # The same test faces, badly worn ones included: the compliance view counts them as the 3-class one does.
+    worn = run_json(
+        tmp_path, "--split", "test", "--split-from", tiny, *TWO_CLASS, "--worn-incorrectly-as-noncompliant"
+    )
+    supports = ("noncompliant_support", "with_mask_support")
+    assert [worn["compliance"][k] for k in supports] == [own["compliance"][k] for k in supports]
+    assert (
+        worn["outside_model"]["mask_worn_incorrectly"]["faces"]
+        == own["per_class"]["mask_worn_incorrectly"]["support"]
+    )
 
 
 def test_a_folder_that_is_not_a_training_folder_of_the_split(tmp_path, tiny_three_class_weights):
@@ -270,6 +313,14 @@ def test_a_2_class_model_on_voc_faces_of_its_classes(tmp_path, voc_folder):
     figures = run_json(tmp_path, str(voc_folder), *TWO_CLASS, "--classes", "with_mask,without_mask")
     assert {name: m["support"] for name, m in figures["per_class"].items()} == expected
     assert figures["accuracy"] >= 0.8
+
+
+def test_a_2_class_model_on_voc_faces_with_badly_worn_masks_as_non_compliant(tmp_path, voc_folder):
+    expected = annotated_faces(voc_folder, 20)
+    flags = (*TWO_CLASS, "--min-face", "20", "--worn-incorrectly-as-noncompliant")
+    figures = run_json(tmp_path, str(voc_folder), *flags)
+    assert figures["outside_model"]["mask_worn_incorrectly"]["faces"] == expected["mask_worn_incorrectly"]
+    assert figures["compliance"]["noncompliant_support"] == sum(expected.values()) - expected["with_mask"]
 
 
 def test_a_bad_minimum_face_size_is_one_error_line(voc_folder):
@@ -349,6 +400,21 @@ def test_the_precision_recall_curve_against_hand_counts():
     assert at[0.5] == (1.0, pytest.approx(3 / 4))  # flags 0.6, 0.55, 0.9
     assert at[0.95] == (None, 0.0)  # flags none: precision undefined
     assert noncompliant_pr_curve(np.array([0, 0]), THREE_PROBS[:2], CLASS_NAMES) is None
+
+
+def test_badly_worn_faces_outside_the_model_count_in_the_compliance_view_only():
+    """Two classes; the last two faces are badly worn masks, one called with_mask (missed), one not."""
+    probs = np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4], [0.8, 0.2], [0.2, 0.8]])
+    truth = np.array([0, 1, 1, WORN_INCORRECTLY_OUTSIDE_MODEL, WORN_INCORRECTLY_OUTSIDE_MODEL])
+    metrics = compute_metrics(truth, probs, TWO)
+    assert metrics.confusion_matrix == [[1, 0], [1, 1]] and metrics.accuracy == pytest.approx(2 / 3)
+    assert metrics.compliance.noncompliant_recall == pytest.approx(2 / 4)
+    assert metrics.compliance.noncompliant_support == 4 and metrics.compliance.with_mask_recall == 1.0
+    assert metrics.outside_model == {"mask_worn_incorrectly": {"faces": 2, "called_with_mask": 1}}
+    # with_mask scores 0.9 vs 0.3, 0.6, 0.8, 0.2: every pair ranked right
+    assert metrics.roc_auc == 1.0 and metrics.noncompliant_pr.recall[PR_THRESHOLDS.index(0.5)] == 0.5
+    assert EvalMetrics.from_dict(json.loads(json.dumps(metrics.to_dict()))) == metrics
+    assert "outside_model" not in compute_metrics(truth[:3], probs[:3], TWO).to_dict()
 
 
 def test_figures_per_data_set_and_the_json_round_trip():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from functools import cache
 from pathlib import Path
 
@@ -14,7 +15,19 @@ from maskapp.config import FACE_MARGIN, InferenceConfig
 from maskapp.errors import DetectorError
 from maskapp.labels import CLASS_NAMES, WITH_MASK, WORN_INCORRECTLY
 from maskapp.media.images import read_image
-from maskapp.metrics.bench import BENCH_SIZE, SOURCE, Latency, PipelineBench, bench_frame, run_bench, speedups
+from maskapp.metrics.bench import (
+    BENCH_SIZE,
+    LIVE,
+    LIVE_BASELINE,
+    SOURCE,
+    BaselineComparison,
+    Latency,
+    PipelineBench,
+    bench_frame,
+    run_bench,
+    speedups,
+    turn_order,
+)
 from maskapp.metrics.voc import compliance_label, load_annotations
 from maskapp.results import FrameResult
 from maskapp.vision.classify import MaskClassifier
@@ -34,6 +47,7 @@ from tests.conftest import (
     dev_annotation,
     dev_photo,
     real_images,
+    run_cli,
     run_in_threads,
 )
 
@@ -230,6 +244,55 @@ def test_bench_latency_and_speedups():
     assert latency.p95_ms > latency.p50_ms
     rows = [PipelineBench("ours", 5, 5, Latency.of([20.0])), PipelineBench(SOURCE, 5, 4, Latency.of([60.0]))]
     assert speedups(rows) == {"ours, 5 face(s)": pytest.approx(3.0)}
+
+
+def test_the_live_budget_against_the_baseline_classifier():
+    rows = [
+        PipelineBench(LIVE, 5, 5, Latency.of([22.0])),
+        PipelineBench(LIVE_BASELINE, 5, 5, Latency.of([20.0])),
+    ]
+    comparison = BaselineComparison.of(TWO_CLASS_WEIGHTS, ["with_mask", "without_mask"], rows)
+    assert comparison.p50_ratio == {"5 face(s)": pytest.approx(1.1)} and comparison.budget_met
+    slower = [rows[0], PipelineBench(LIVE_BASELINE, 5, 5, Latency.of([19.0]))]
+    assert not BaselineComparison.of(TWO_CLASS_WEIGHTS, [], slower).budget_met  # 22 / 19 > 1.10
+    over = [
+        PipelineBench(LIVE, 5, 5, Latency.of([34.0])),
+        PipelineBench(LIVE_BASELINE, 5, 5, Latency.of([33.0])),
+    ]
+    assert not BaselineComparison.of(TWO_CLASS_WEIGHTS, [], over).budget_met  # over 33 ms
+
+
+def test_the_compared_pair_trades_places_every_other_round():
+    names = ["ours", LIVE, LIVE_BASELINE, SOURCE]
+    assert turn_order(names, 0, (LIVE, LIVE_BASELINE)) == names
+    assert turn_order(names, 1, (LIVE, LIVE_BASELINE)) == ["ours", LIVE_BASELINE, LIVE, SOURCE]
+    assert turn_order(names, 1, None) == names
+
+
+def test_bench_times_the_baseline_classifier_in_the_same_run(tmp_path):
+    """A quick real `bench`: the live pipeline with the 2-class classifier (the default baseline) beside
+    the shipped one, on both frames, and their p50 ratio in the report and the JSON."""
+    out = tmp_path / "bench.json"
+    done = run_cli("bench", "--repeats", "2", "--json", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = json.loads(out.read_text())
+    rows = {(row["pipeline"], row["faces_in_frame"]) for row in data["pipelines"]}
+    assert {(LIVE_BASELINE, 1), (LIVE_BASELINE, 5), (LIVE, 5)} <= rows
+    baseline = data["baseline"]
+    assert baseline["weights"] == str(TWO_CLASS_WEIGHTS) and baseline["classes"] == [
+        "with_mask",
+        "without_mask",
+    ]
+    assert set(baseline["p50_ratio"]) == {"1 face(s)", "5 face(s)"}
+    for frame, ratio in baseline["p50_ratio"].items():
+        assert ratio == pytest.approx(baseline["shipped_p50_ms"][frame] / baseline["baseline_p50_ms"][frame])
+    assert "live p50, shipped / baseline classifier" in done.stdout and "live budget" in done.stdout
+    assert data["tracked"]  # the full bench keeps its tracked rows
+
+
+def test_the_baseline_flag_is_refused_in_the_tracked_mode():
+    done = run_cli("bench", "--tracked", "--baseline-weights", str(TWO_CLASS_WEIGHTS))
+    assert done.returncode == 2 and done.stderr.startswith("error: --baseline-weights"), done.stderr
 
 
 # --- three classes on real faces ---------------------------------------------------------------------

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from maskapp.errors import ImageError, OutputError
 from maskapp.media.images import IMAGE_SUFFIXES, list_images, read_image
+from maskapp.vision.anonymize import anonymize_faces, check_mode
 from maskapp.vision.draw import annotate
 
 
@@ -68,8 +69,13 @@ def write_annotated(target: Path, image) -> None:
         raise OutputError(f"cannot write the annotated image {target}; allowed: a writable folder")
 
 
-def detect_files(pipeline, files: list[Path], annotate_dir: Path | None = None) -> DetectRun:
-    """Run the pipeline on each file; unreadable files are reported and skipped, not fatal."""
+def detect_files(
+    pipeline, files: list[Path], annotate_dir: Path | None = None, anonymize: str = "none"
+) -> DetectRun:
+    """Run the pipeline on each file; unreadable files are reported and skipped, not fatal.
+    `anonymize` (none, blur, fill): how the faces are hidden in the annotated copies (box and verdict
+    stay); the results themselves are the same in every mode."""
+    check_mode(anonymize)  # before the first file, not after the slow ones
     results, skipped, summaries, annotated = {}, [], {}, {}
     keys, copy_names = result_keys(files), annotated_names(files)
     for path in tqdm(files, desc="detect", unit="image", disable=len(files) < 10):
@@ -83,5 +89,6 @@ def detect_files(pipeline, files: list[Path], annotate_dir: Path | None = None) 
         results[key], summaries[key] = result.to_json(), result.summary()
         if annotate_dir is not None:
             annotated[key] = annotate_dir / copy_names[path]
-            write_annotated(annotated[key], annotate(frame, result))
+            shown = anonymize_faces(frame, result, anonymize)
+            write_annotated(annotated[key], annotate(shown, result))
     return DetectRun(results, tuple(skipped), summaries, annotated)

@@ -2,8 +2,9 @@
 
 Per-frame latency (p50, p95) and FPS at 640x480 with 1 and with 5 faces (real photos from the shared
 data), for our pipeline and, in the same run, the source write-ups' pipeline (ResNet-10 SSD at 300x300,
-then MobileNetV2 at 224 one face at a time); each detector alone; the classifier alone per face at
-batch 1 and 8.
+then MobileNetV2 at 224 one face at a time) and the live pipeline with a baseline classifier (the 2-class
+model the shipped one replaced: its live p50 is the budget's "today"); each detector alone; the
+classifier alone per face at batch 1 and 8.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from maskapp import DEFAULT_WEIGHTS, SHARED_DATASETS
+from maskapp import DEFAULT_WEIGHTS, SHARED_DATASETS, WEIGHTS_DIR
 from maskapp.config import DEFAULT_DETECTOR, DETECTOR_NAMES, LIVE_DETECTOR, InferenceConfig
 from maskapp.errors import DataError
 from maskapp.metrics.voc import load_annotations
@@ -37,6 +38,14 @@ BENCH_SIZE = (640, 480)
 BENCH_DATASET = SHARED_DATASETS / "face-mask-detection-dev"
 SOURCE = "source (res10 300 + MobileNetV2 224, 1 face at a time)"
 MIN_BENCH_FACE_PX = 32  # faces both detectors can see, so both pipelines classify the same number
+# The classifier the live budget is measured against ("within 10% of today's pipeline"): the 2-class run.
+BASELINE_WEIGHTS = WEIGHTS_DIR / "runs" / "mobilenet_v2" / "model.pt"
+LIVE = f"ours live ({LIVE_DETECTOR})"
+LIVE_BASELINE = f"{LIVE}, baseline classifier"
+# The live budget (issue): p50 <= 33 ms per 640x480 frame with 5 faces, within 10% of the baseline's p50.
+LIVE_BUDGET_MS = 33.0
+LIVE_BUDGET_RATIO = 1.10
+BUDGET_FRAME = "5 face(s)"
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,29 @@ class TrackedBench:
 
 
 @dataclass(frozen=True)
+class BaselineComparison:
+    """The live pipeline with the shipped classifier against the same with the baseline classifier,
+    timed in turn on the same frames."""
+
+    weights: str  # the baseline checkpoint
+    classes: list[str]  # its classes
+    shipped_p50_ms: dict[str, float]  # "<n> face(s)": the live pipeline with the shipped classifier
+    baseline_p50_ms: dict[str, float]  # the same with the baseline classifier
+    p50_ratio: dict[str, float]  # shipped / baseline
+    budget_met: bool  # 5 faces: shipped p50 <= LIVE_BUDGET_MS and ratio <= LIVE_BUDGET_RATIO
+
+    @classmethod
+    def of(cls, weights: Path, classes: list[str], results: list[PipelineBench]) -> BaselineComparison:
+        p50 = {(row.pipeline, f"{row.faces_in_frame} face(s)"): row.latency.p50_ms for row in results}
+        frames = [frame for name, frame in p50 if name == LIVE_BASELINE]
+        shipped = {frame: p50[(LIVE, frame)] for frame in frames}
+        baseline = {frame: p50[(LIVE_BASELINE, frame)] for frame in frames}
+        ratio = {frame: shipped[frame] / baseline[frame] for frame in frames}
+        met = shipped[BUDGET_FRAME] <= LIVE_BUDGET_MS and ratio[BUDGET_FRAME] <= LIVE_BUDGET_RATIO
+        return cls(str(weights), classes, shipped, baseline, ratio, met)
+
+
+@dataclass(frozen=True)
 class BenchReport:
     pipelines: tuple[PipelineBench, ...]
     detectors: dict[str, Latency]  # detector alone on the 5-face frame
@@ -91,6 +123,7 @@ class BenchReport:
     speedup: dict[str, float]  # "<pipeline>, <n> face(s)": its FPS / the source pipeline's FPS
     settings: dict
     tracked: tuple[TrackedBench, ...] = ()
+    baseline: BaselineComparison | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -121,14 +154,28 @@ def time_calls(call: Callable[[], object], repeats: int, warmup: int = 3) -> lis
     return samples
 
 
-def bench_pipelines(pipelines: dict[str, object], frame: BenchFrame, repeats: int) -> list[PipelineBench]:
-    """The pipelines take turns frame by frame, so a load spike on this shared CPU hits them alike."""
+def turn_order(names: list[str], round_index: int, pair: tuple[str, str] | None) -> list[str]:
+    """The pipelines' order in one round: as given, but the two of `pair` (next to each other) trade
+    places every other round, so neither always runs right after the same neighbour."""
+    if pair is None or round_index % 2 == 0:
+        return names
+    first, second = names.index(pair[0]), names.index(pair[1])
+    swapped = list(names)
+    swapped[first], swapped[second] = pair[1], pair[0]
+    return swapped
+
+
+def bench_pipelines(
+    pipelines: dict[str, object], frame: BenchFrame, repeats: int, pair: tuple[str, str] | None = None
+) -> list[PipelineBench]:
+    """The pipelines take turns frame by frame, so a load spike on this shared CPU hits them alike.
+    `pair`: two pipelines compared with each other, which trade places every other round (turn_order)."""
     samples: dict[str, list[float]] = {name: [] for name in pipelines}
     for pipeline in pipelines.values():
         time_calls(lambda p=pipeline: p.process(frame.frame), 0, warmup=3)
-    for _ in range(repeats):
-        for name, pipeline in pipelines.items():
-            samples[name] += time_calls(lambda p=pipeline: p.process(frame.frame), 1, warmup=0)
+    for round_index in range(repeats):
+        for name in turn_order(list(pipelines), round_index, pair):
+            samples[name] += time_calls(lambda p=pipelines[name]: p.process(frame.frame), 1, warmup=0)
     return [
         PipelineBench(
             name, frame.annotated_faces, len(pipeline.process(frame.frame).faces), Latency.of(samples[name])
@@ -229,8 +276,11 @@ def run_bench(
     repeats: int = 50,
     progress: bool = True,
     torch_threads: int | None = None,
+    baseline_weights: Path | None = None,
 ) -> BenchReport:
-    """`torch_threads`: PyTorch's thread count (the source pipeline's classifier); None keeps its default."""
+    """`torch_threads`: PyTorch's thread count (the source pipeline's classifier); None keeps its default.
+    `baseline_weights`: a classifier checkpoint run in the live pipeline beside the shipped one, timed in
+    turn on the same frames; None leaves that row out."""
     if repeats < 1:
         raise DataError(f"--repeats must be at least 1, got {repeats}")
     if torch_threads is not None:
@@ -239,15 +289,25 @@ def run_bench(
         torch.set_num_threads(torch_threads)
     load_before = os.getloadavg()[0]
     ours = load_pipeline(InferenceConfig(weights=weights))
+    live_detector = create_detector(LIVE_DETECTOR)
     pipelines = {
         f"ours ({DEFAULT_DETECTOR})": ours,
-        f"ours live ({LIVE_DETECTOR})": MaskPipeline(create_detector(LIVE_DETECTOR), ours.classifier),
-        SOURCE: load_source_pipeline(weights),
+        LIVE: MaskPipeline(live_detector, ours.classifier),
     }
+    pair = None
+    if baseline_weights is not None:
+        # Loaded as serving loads the shipped one, and sharing its detector: only the classifier differs.
+        # Next to the shipped live pipeline and trading places with it every round; never right after the
+        # source pipeline: placed there, it once measured 2.4x slower than its twin of the same
+        # architecture (the shared CPU still busy with the source pipeline's PyTorch work).
+        baseline = OnnxMaskClassifier(MaskClassifier.from_checkpoint(baseline_weights))
+        pipelines[LIVE_BASELINE] = MaskPipeline(live_detector, baseline)
+        pair = (LIVE, LIVE_BASELINE)
+    pipelines[SOURCE] = load_source_pipeline(weights)
     frames = {"1 face": bench_frame(1), "5 faces": bench_frame(5)}
     results = []
     for frame in tqdm(frames.values(), desc="bench", unit="frame", disable=not progress):
-        results += bench_pipelines(pipelines, frame, repeats)
+        results += bench_pipelines(pipelines, frame, repeats, pair)
     detectors = {name: bench_detector(name, frames["5 faces"], repeats) for name in DETECTOR_NAMES}
     torch_classifier = MaskClassifier.from_checkpoint(weights)
     per_face = {}
@@ -275,4 +335,8 @@ def run_bench(
         # Other processes on the same cores slow everything, PyTorch's thread pool most: say how busy it was.
         "load_average_1min": [load_before, os.getloadavg()[0]],
     }
-    return BenchReport(tuple(results), detectors, per_face, speedup, settings, tracked)
+    comparison = None
+    if baseline_weights is not None:
+        classes = list(pipelines[LIVE_BASELINE].classifier.class_names)
+        comparison = BaselineComparison.of(baseline_weights, classes, results)
+    return BenchReport(tuple(results), detectors, per_face, speedup, settings, tracked, comparison)

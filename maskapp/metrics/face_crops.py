@@ -16,7 +16,14 @@ from maskapp.config import FACE_MARGIN
 from maskapp.errors import DataError, ImageError
 from maskapp.media.images import read_image
 from maskapp.metrics.voc import load_annotations
-from maskapp.training.evaluate import Evaluation, Scored, predict_rgb, select_classes, summarise
+from maskapp.training.evaluate import (
+    Evaluation,
+    Scored,
+    predict_rgb,
+    select_classes,
+    summarise,
+    true_index,
+)
 from maskapp.vision.classify import MaskClassifier
 from maskapp.vision.crops import crop_face
 
@@ -32,15 +39,20 @@ def is_voc_folder(folder: str | Path) -> bool:
 
 
 def score_voc_faces(
-    folder: Path, classifier: MaskClassifier, min_face: int = MIN_FACE, only: Sequence[str] | None = None
+    folder: Path,
+    classifier: MaskClassifier,
+    min_face: int = MIN_FACE,
+    only: Sequence[str] | None = None,
+    worn_incorrectly_as_noncompliant: bool = False,
 ) -> Scored:
-    """Every annotated face with a short side of at least `min_face` px, cut with the serving margin."""
+    """Every annotated face with a short side of at least `min_face` px, cut with the serving margin.
+    `worn_incorrectly_as_noncompliant`: see maskapp.training.evaluate.select_classes."""
     if min_face < 1:
         raise DataError(f"--min-face {min_face} is out of range; allowed: 1 pixel or more")
     annotations = load_annotations(folder / "annotations")
     found = {box.label for a in annotations for box in a.objects if box.short_side >= min_face}
     where = f"{folder} (faces of {min_face} px or more)"
-    chosen = select_classes(found, classifier.class_names, only, where)
+    chosen = select_classes(found, classifier.class_names, only, where, worn_incorrectly_as_noncompliant)
     images, labels, unreadable = [], [], 0
     for annotation in annotations:
         boxes = [b for b in annotation.objects if b.short_side >= min_face and b.label in chosen]
@@ -54,7 +66,7 @@ def score_voc_faces(
         for box in boxes:
             crop = crop_face(photo, tuple(round(v) for v in box.box), FACE_MARGIN)
             images.append(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB))
-            labels.append(classifier.class_names.index(box.label))
+            labels.append(true_index(box.label, classifier.class_names))
     if not images:
         raise DataError(f"{where} has no readable faces of the classes {sorted(chosen)}")
     return Scored(np.array(labels), predict_rgb(classifier, images), images, unreadable=unreadable)
@@ -68,10 +80,12 @@ def evaluate_voc(
     classes: Sequence[str] | None = None,
     noncompliant_threshold: float | None = None,
     occlude: bool = False,
+    worn_incorrectly_as_noncompliant: bool = False,
 ) -> Evaluation:
     """The checkpoint on the annotated faces of a VOC folder, as `evaluate` reports class folders."""
     classifier = MaskClassifier.from_checkpoint(weights, noncompliant_threshold)
-    scored = score_voc_faces(Path(folder), classifier, min_face, classes)
+    worn = worn_incorrectly_as_noncompliant
+    scored = score_voc_faces(Path(folder), classifier, min_face, classes, worn)
     source = {
         "weights": str(weights),
         "data": str(folder),
@@ -81,4 +95,6 @@ def evaluate_voc(
     }
     if classes:
         source["classes"] = list(classes)
+    if worn:
+        source["worn_incorrectly_as_noncompliant"] = True
     return summarise(classifier, scored, source, occlude)

@@ -4,7 +4,7 @@ markdown tables for detection and speed (docs/detection.md quotes them)."""
 from __future__ import annotations
 
 from maskapp.labels import CLASS_NAMES
-from maskapp.metrics.bench import BenchReport
+from maskapp.metrics.bench import LIVE_BUDGET_MS, LIVE_BUDGET_RATIO, BaselineComparison, BenchReport
 from maskapp.metrics.detection import DetectionReport, DetectorRow, view_name
 from maskapp.results import MASK_LABEL, NO_MASK_LABEL
 from maskapp.training.runs import EvalMetrics
@@ -29,6 +29,11 @@ def format_compliance(metrics: EvalMetrics) -> str:
             f"  precision {_figure(c.noncompliant_precision)}"
             f"  with_mask recall {_figure(c.with_mask_recall)} (n={c.with_mask_support})"
             f"  balanced accuracy {_figure(c.balanced_accuracy)}"
+        )
+    for name, counts in metrics.outside_model.items():
+        lines.append(
+            f"  of which {name} (not a class of the model, counted as non-compliant): {counts['faces']} "
+            f"faces, {counts['called_with_mask']} called with_mask"
         )
     return "\n".join(lines)
 
@@ -166,6 +171,8 @@ def format_bench(report: BenchReport) -> str:
     lines += [
         f"speed-up over the source pipeline, {label}: {ratio:.2f}x" for label, ratio in report.speedup.items()
     ]
+    if report.baseline is not None:
+        lines += format_baseline(report.baseline)
     lines.append("")
     lines += [
         f"detector {name} alone: p50 {lat.p50_ms:.1f} ms per 640x480 frame"
@@ -177,6 +184,22 @@ def format_bench(report: BenchReport) -> str:
     if report.tracked:
         lines += ["", format_tracked_bench(report)]
     return "\n".join(lines)
+
+
+def format_baseline(comparison: BaselineComparison) -> list[str]:
+    """The live pipeline's p50, shipped over baseline classifier, and whether the live budget holds."""
+    lines = [
+        f"live p50, shipped / baseline classifier ({comparison.weights}, {len(comparison.classes)} "
+        f"classes), {frame}: {comparison.shipped_p50_ms[frame]:.1f} / {comparison.baseline_p50_ms[frame]:.1f}"
+        f" ms = {ratio:.2f}x"
+        for frame, ratio in comparison.p50_ratio.items()
+    ]
+    verdict = "met" if comparison.budget_met else "NOT met"
+    lines.append(
+        f"live budget (5 faces: p50 <= {LIVE_BUDGET_MS:g} ms and <= {LIVE_BUDGET_RATIO:.2f}x the "
+        f"baseline's): {verdict}"
+    )
+    return lines
 
 
 def format_tracked_bench(report: BenchReport) -> str:

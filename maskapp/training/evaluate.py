@@ -18,7 +18,14 @@ from tqdm import tqdm
 from maskapp import DEFAULT_WEIGHTS
 from maskapp.config import FACE_MARGIN, TrainConfig
 from maskapp.errors import DataError, ImageError
-from maskapp.labels import COMPLIANT_LABEL, LABEL_ALIASES, WITHOUT_MASK, canonical_label, decide_labels
+from maskapp.labels import (
+    COMPLIANT_LABEL,
+    LABEL_ALIASES,
+    WITHOUT_MASK,
+    WORN_INCORRECTLY,
+    canonical_label,
+    decide_labels,
+)
 from maskapp.media.images import read_image
 from maskapp.training.data import SPLIT_FOLDER_NAMES, cap_per_class, scan_class_folders, split_samples
 from maskapp.training.occlude import OCCLUDERS
@@ -32,6 +39,10 @@ from maskapp.vision.presets import resize_square, to_model_input
 logger = logging.getLogger(__name__)
 
 EVAL_BATCH = 64  # large enough to amortise per-call overhead, small enough for any laptop's RAM
+# The true label of a mask_worn_incorrectly face scored by a model without that class (a 2-class model,
+# `--worn-incorrectly-as-noncompliant`): no row of the confusion matrix, but non-compliant truth in the
+# compliance view, so that such a face called with_mask counts as a missed non-compliant face.
+WORN_INCORRECTLY_OUTSIDE_MODEL = -1
 
 
 def roc_auc(positive_scores: np.ndarray, is_positive: np.ndarray) -> float | None:
@@ -113,12 +124,14 @@ def compute_metrics(
     """Figures of `probs` (N x classes) against true class indices, each face decided as serving decides
     it (`threshold`: the non-compliant threshold; None: the likeliest class). The confusion matrix covers
     the model's classes, per-class figures the classes present. `datasets`: each face's data set, for
-    figures per data set too."""
+    figures per data set too. A true label WORN_INCORRECTLY_OUTSIDE_MODEL counts in the compliance view
+    (compliance, ROC AUC, precision-recall curve) only."""
     true_labels = np.asarray(true_labels, dtype=int)
     predicted = np.array(decide_labels(probs, class_names, threshold), dtype=int)
+    known = true_labels != WORN_INCORRECTLY_OUTSIDE_MODEL
     n = len(class_names)
     confusion = np.zeros((n, n), dtype=int)
-    np.add.at(confusion, (true_labels, predicted), 1)
+    np.add.at(confusion, (true_labels[known], predicted[known]), 1)
     per_class = {}
     for index, name in enumerate(class_names):
         support = int(confusion[index].sum())
@@ -144,7 +157,7 @@ def compute_metrics(
             for name in sorted(set(datasets.tolist()))
         }
     return EvalMetrics(
-        accuracy=float((predicted == true_labels).mean()) if len(true_labels) else 0.0,
+        accuracy=float((predicted[known] == true_labels[known]).mean()) if known.any() else 0.0,
         balanced_accuracy=float(np.mean(recalls)) if recalls else 0.0,
         labels=list(class_names),
         per_class=per_class,
@@ -154,7 +167,17 @@ def compute_metrics(
         compliance=compliance_metrics(true_labels, predicted, class_names),
         noncompliant_pr=noncompliant_pr_curve(true_labels, probs, class_names),
         per_dataset=per_dataset,
+        outside_model=outside_model_counts(predicted[~known], class_names),
     )
+
+
+def outside_model_counts(predicted: np.ndarray, class_names: tuple[str, ...]) -> dict[str, dict[str, int]]:
+    """The mask_worn_incorrectly faces a model without that class scored: how many, and how many it let
+    through as with_mask (those are in the compliance view's missed non-compliant faces)."""
+    if not len(predicted):
+        return {}
+    called_masked = int((predicted == class_names.index(COMPLIANT_LABEL)).sum())
+    return {WORN_INCORRECTLY: {"faces": len(predicted), "called_with_mask": called_masked}}
 
 
 # The threshold keeps at least this share of masked validation faces compliant...
@@ -202,37 +225,65 @@ class Scored:
     unreadable: int = 0
 
 
+WORN_AS_NONCOMPLIANT_FLAG = "--worn-incorrectly-as-noncompliant"
+
+
 def select_classes(
-    found: Collection[str], model_classes: tuple[str, ...], only: Sequence[str] | None, where: str
+    found: Collection[str],
+    model_classes: tuple[str, ...],
+    only: Sequence[str] | None,
+    where: str,
+    worn_incorrectly_as_noncompliant: bool = False,
 ) -> set[str]:
     """The classes to evaluate: those found in the data, which the model must know. `only` (--classes)
-    names them instead, and the faces of the other classes are left out."""
-    allowed = ", ".join(model_classes)
-    if only:
-        chosen = {canonical_label(name) for name in only}
-        unknown = sorted(chosen - set(model_classes))
-        if unknown:
-            raise DataError(f"--classes {','.join(unknown)}: the model does not know it; allowed: {allowed}")
-        return chosen
-    unknown = sorted(set(found) - set(model_classes))
+    names them instead, and the faces of the other classes are left out. With
+    `worn_incorrectly_as_noncompliant`, mask_worn_incorrectly is allowed for a model without it (its
+    faces are non-compliant truth in the compliance view, WORN_INCORRECTLY_OUTSIDE_MODEL)."""
+    allowed_classes = list(model_classes)
+    if worn_incorrectly_as_noncompliant:
+        if COMPLIANT_LABEL not in model_classes:
+            raise DataError(f"{WORN_AS_NONCOMPLIANT_FLAG} needs a model with the {COMPLIANT_LABEL} class")
+        allowed_classes += [WORN_INCORRECTLY] if WORN_INCORRECTLY not in model_classes else []
+    allowed = ", ".join(allowed_classes)
+    chosen = {canonical_label(name) for name in only} if only else set(found)
+    unknown = sorted(chosen - set(allowed_classes))
+    if unknown and only:
+        raise DataError(f"--classes {','.join(unknown)}: the model does not know it; allowed: {allowed}")
     if unknown:
         known = [name for name in model_classes if name in set(found)]
         hint = f", or pass --classes {','.join(known)} to leave the others out" if known else ""
+        if unknown == [WORN_INCORRECTLY]:
+            hint += f" ({WORN_AS_NONCOMPLIANT_FLAG} counts them as non-compliant in the compliance view)"
         raise DataError(f"{where} has classes {unknown} the model does not know; allowed: {allowed}{hint}")
-    return set(found)
+    if found and not chosen & set(model_classes):
+        raise DataError(f"{where} has no faces of the model's classes; allowed: {', '.join(model_classes)}")
+    return chosen
 
 
-def score_folder(folder: Path, classifier: MaskClassifier, only: Sequence[str] | None = None) -> Scored:
+def true_index(label: str, model_classes: tuple[str, ...]) -> int:
+    """A face's true class as an index into the model's classes; WORN_INCORRECTLY_OUTSIDE_MODEL for a
+    badly worn mask the model has no class for (select_classes let it in)."""
+    return model_classes.index(label) if label in model_classes else WORN_INCORRECTLY_OUTSIDE_MODEL
+
+
+def score_folder(
+    folder: Path,
+    classifier: MaskClassifier,
+    only: Sequence[str] | None = None,
+    worn_incorrectly_as_noncompliant: bool = False,
+) -> Scored:
     """Each image of the class folders is one face: cut at its box with the serving margin when the
     folder's manifest.csv gives one (face-mask-ilc), else taken whole (an already-cropped face).
-    Unreadable files are skipped and counted."""
+    Unreadable files are skipped and counted. `worn_incorrectly_as_noncompliant`: see select_classes."""
     if not folder.is_dir():
         raise DataError(f"data folder {folder} does not exist")
     names = [path.name for path in sorted(folder.iterdir()) if path.is_dir()]
     if names and set(names) <= set(SPLIT_FOLDER_NAMES):
         raise DataError(f"{folder} holds split folders {names}; give one of them, e.g. {folder / names[-1]}")
     found = {LABEL_ALIASES.get(name, name) for name in names}
-    chosen = select_classes(found, classifier.class_names, only, str(folder))
+    chosen = select_classes(
+        found, classifier.class_names, only, str(folder), worn_incorrectly_as_noncompliant
+    )
     samples = scan_class_folders(folder, folder.name, None, only=chosen)
     images, labels, unreadable = [], [], 0
     for sample in samples:
@@ -245,7 +296,7 @@ def score_folder(folder: Path, classifier: MaskClassifier, only: Sequence[str] |
         if sample.face_box is not None:
             image = crop_face(image, sample.face_box, FACE_MARGIN)
         images.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-        labels.append(classifier.class_names.index(sample.label))
+        labels.append(true_index(sample.label, classifier.class_names))
     if not images:
         raise DataError(f"{folder} holds no readable images of the classes {sorted(chosen)}")
     return Scored(np.array(labels), predict_rgb(classifier, images), images, unreadable=unreadable)
@@ -267,9 +318,11 @@ def score_split(
     split_weights: Path,
     folder: Path | None = None,
     only: Sequence[str] | None = None,
+    worn_incorrectly_as_noncompliant: bool = False,
 ) -> Scored:
     """The faces of `split_name` of the seeded split `split_weights` was trained with (of one training
-    folder, or of all), prepared as training prepared them (whole photos cut to the detected face)."""
+    folder, or of all), prepared as training prepared them (whole photos cut to the detected face).
+    `worn_incorrectly_as_noncompliant`: see select_classes."""
     config = training_config(split_weights)
     dataset = None
     if folder is not None:
@@ -291,11 +344,13 @@ def score_split(
     names = np.array(split.class_names)[prepared.labels]
     rows = np.ones(len(names), dtype=bool) if dataset is None else prepared.datasets == dataset
     where = f"the {split_name} split of {split_weights}" + (f", {dataset}" if dataset else "")
-    chosen = select_classes(set(names[rows].tolist()), classifier.class_names, only, where)
+    chosen = select_classes(
+        set(names[rows].tolist()), classifier.class_names, only, where, worn_incorrectly_as_noncompliant
+    )
     rows &= np.isin(names, sorted(chosen))
     if not rows.any():
         raise DataError(f"{where} has no faces of the classes {sorted(chosen)}")
-    labels = np.array([classifier.class_names.index(name) for name in names[rows]], dtype=int)
+    labels = np.array([true_index(name, classifier.class_names) for name in names[rows]], dtype=int)
     images = prepared.images[rows]
     probs = predict_rgb(classifier, images, desc=split_name)
     return Scored(labels, probs, images, prepared.datasets[rows], prepared.unreadable)
@@ -404,9 +459,12 @@ def evaluate(
     classes: Sequence[str] | None = None,
     noncompliant_threshold: float | None = None,
     occlude: bool = False,
+    worn_incorrectly_as_noncompliant: bool = False,
 ) -> Evaluation:
     """The checkpoint on the class folders of DATA_DIR, or on `split` of a checkpoint's own seeded split
-    (`split_from`, default the evaluated one) of DATA_DIR or of all its training folders."""
+    (`split_from`, default the evaluated one) of DATA_DIR or of all its training folders.
+    `worn_incorrectly_as_noncompliant`: a model without mask_worn_incorrectly (2-class) is measured on
+    those faces too, as non-compliant truth in the compliance view (select_classes)."""
     if split_from is not None and not split:
         raise DataError("--split-from names whose split to use; give --split train, val or test with it")
     every_folder = data_dir is None or str(data_dir) == ALL_FOLDERS
@@ -420,10 +478,14 @@ def evaluate(
     if split:
         split_weights = Path(split_from or weights)
         folder = None if every_folder else Path(data_dir)
-        scored = score_split(classifier, split, split_weights, folder, classes)
+        scored = score_split(
+            classifier, split, split_weights, folder, classes, worn_incorrectly_as_noncompliant
+        )
         source.update(split=split, split_from=str(split_weights))
     else:
-        scored = score_folder(Path(data_dir), classifier, classes)
+        scored = score_folder(Path(data_dir), classifier, classes, worn_incorrectly_as_noncompliant)
     if classes:
         source["classes"] = list(classes)
+    if worn_incorrectly_as_noncompliant:
+        source["worn_incorrectly_as_noncompliant"] = True
     return summarise(classifier, scored, source, occlude)

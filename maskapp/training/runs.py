@@ -122,6 +122,9 @@ class EvalMetrics:
     compliance: ComplianceMetrics | None = None
     noncompliant_pr: PrecisionRecallCurve | None = None
     per_dataset: dict[str, EvalMetrics] = field(default_factory=dict)
+    # Faces of a non-compliant class the model lacks (a 2-class model on badly worn masks), counted as
+    # non-compliant in the compliance view only: {class: {"faces": n, "called_with_mask": m}}.
+    outside_model: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def macro_f1(self) -> float:
@@ -133,8 +136,9 @@ class EvalMetrics:
             if data[optional] is None:
                 data.pop(optional)
         data["per_dataset"] = {name: figures.to_dict() for name, figures in self.per_dataset.items()}
-        if not data["per_dataset"]:
-            data.pop("per_dataset")
+        for optional in ("per_dataset", "outside_model"):  # absent when empty, as files before them
+            if not data[optional]:
+                data.pop(optional)
         return data
 
     @classmethod
@@ -159,6 +163,10 @@ class EvalMetrics:
                 else PrecisionRecallCurve.from_dict(data["noncompliant_pr"])
             ),
             per_dataset={k: cls.from_dict(v) for k, v in (data.get("per_dataset") or {}).items()},
+            outside_model={
+                name: {key: int(n) for key, n in counts.items()}
+                for name, counts in (data.get("outside_model") or {}).items()
+            },
         )
 
 
