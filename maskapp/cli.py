@@ -438,11 +438,19 @@ def run_video(args: argparse.Namespace) -> int:
 def evaluate_tracking_flags(parser: argparse.ArgumentParser) -> None:
     add_json_flag(parser, "the figures, with one entry per person")
     add_live_inference_flags(parser)
+    parser.add_argument(
+        "--write-clip",
+        type=Path,
+        metavar="FILE",
+        help="also write the clip to this .avi or .mp4 file (to time `video` end to end on it)",
+    )
 
 
 def run_evaluate_tracking(args: argparse.Namespace) -> int:
     config = inference_config(args)
     clip = metrics.tracking.build_clip()
+    if args.write_clip is not None:
+        clip.save(args.write_clip)
     report = metrics.tracking.evaluate_tracked_pipeline(vision.pipeline.load_pipeline(config), clip)
     return print_and_write(metrics.report.format_tracking(report), args.json, report.to_dict())
 

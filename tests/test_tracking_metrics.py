@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from maskapp.errors import VideoError
 from maskapp.metrics.tracking import (
     ClipSpec,
     ClipTruth,
@@ -220,3 +221,25 @@ def test_run_evaluation_feeds_every_frame_to_analyze(clip):
     assert seen == [(i, (480, 640, 3)) for i in range(len(clip))]
     assert report.coverage == 1.0 and report.ids_per_person == 1.0 and report.false_people == 0
     assert report.analyze_seconds is not None and report.fps > 0
+
+
+def test_the_clip_saved_as_a_video_file_reads_back_frame_for_frame(clip, tmp_path):
+    """`evaluate-tracking --write-clip`: the file `video` is timed on holds the clip's frames (MJPG)."""
+    path = tmp_path / "clip.avi"
+    clip.save(path)
+    capture = cv2.VideoCapture(str(path))
+    read = []
+    while (frame := capture.read()[1]) is not None:
+        read.append(frame)
+    capture.release()
+    assert len(read) == len(clip)
+    for index in (0, len(clip) // 2, len(clip) - 1):
+        difference = np.abs(read[index].astype(np.int16) - clip.frame(index).astype(np.int16))
+        assert read[index].shape == (480, 640, 3) and float(difference.mean()) < 4.0
+
+
+def test_a_clip_path_that_cannot_be_written_is_refused(clip, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(VideoError, match=r"cannot write video .*clip\.avi"):
+        clip.save(blocker / "clip.avi")

@@ -167,8 +167,8 @@ class VideoSummary:
         return {**asdict(self), **totals, "compliance": self.compliance}
 
 
-class _Writer:
-    """An annotated-video writer opened on the first frame (its size is known only then)."""
+class VideoFileWriter:
+    """A video file writer opened on the first frame (its size is known only then); .avi is MJPG."""
 
     def __init__(self, path: Path | None, fps: float):
         self.path, self.fps, self.writer = path, fps, None
@@ -177,7 +177,12 @@ class _Writer:
         if self.path is None:
             return
         if self.writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise VideoError(
+                    f"cannot write video {self.path} ({exc.strerror}); allowed: a writable .mp4 or .avi path"
+                ) from None
             fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
             self.writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (image.shape[1], image.shape[0]))
             if not self.writer.isOpened():
@@ -224,7 +229,7 @@ def process_video(
     `anonymize` (none, blur, fill): how the faces are hidden in the annotated video."""
     check_mode(anonymize)
     frames = source if isinstance(source, FrameSource) else open_source(source)
-    writer = _Writer(Path(out_path) if out_path else None, frames.fps)
+    writer = VideoFileWriter(Path(out_path) if out_path else None, frames.fps)
     counts, stopped, start = [], None, time.perf_counter()
     bar = tqdm(total=frames.frame_count, desc="video", unit="frame", disable=not progress)
     try:

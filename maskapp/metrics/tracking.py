@@ -297,6 +297,17 @@ class SyntheticClip:
         for index in range(len(self)):
             yield index, self.frame(index)
 
+    def save(self, path: Path) -> None:
+        """Write the clip as a video file (.avi: MJPG, .mp4), for `video` to time end to end on it."""
+        from maskapp.media.video import VideoFileWriter  # OpenCV video I/O: only when saving
+
+        writer = VideoFileWriter(Path(path), self.spec.fps)
+        try:
+            for _, frame in self.frames():
+                writer.write(frame)
+        finally:
+            writer.close()
+
 
 @lru_cache(maxsize=2)
 def _read_photo(path: Path) -> np.ndarray:
