@@ -252,7 +252,9 @@ def test_aggregate_window_must_be_positive(tmp_path, minutes):
 # --- crash safety ------------------------------------------------------------------------------------
 
 CHILD = """
-import sys, time
+import signal, sys, time
+# A shell's background job inherits SIGINT ignored; Ctrl-C in a terminal reaches a Python that handles it.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservation
 from maskapp.events.store import SqliteEventStore
 

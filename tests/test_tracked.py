@@ -5,6 +5,7 @@ kept by the smoothing, and the per-frame JSON entries."""
 from __future__ import annotations
 
 import copy
+import itertools
 
 import numpy as np
 import pytest
@@ -56,6 +57,17 @@ class Counting:
         return self.inner.classify(crops)
 
 
+def label_changes(pipeline, clip) -> dict[int, int]:
+    """Person id -> how many times the label shown on that person's box changed over the clip."""
+    tracked = TrackedPipeline(pipeline, clip.spec.fps)
+    shown: dict[int, list[str]] = {}
+    for index, frame in clip.frames():
+        for face in tracked.process(frame, index).faces:
+            if face.person is not None:
+                shown.setdefault(face.person, []).append(face.label)
+    return {person: sum(a != b for a, b in itertools.pairwise(labels)) for person, labels in shown.items()}
+
+
 def test_ids_hold_labels_do_not_flicker_and_fewer_faces_are_classified_on_a_real_clip(live_pipeline, clip):
     counting = Counting(live_pipeline)
     report = evaluate_tracked_pipeline(counting, clip)
@@ -64,7 +76,9 @@ def test_ids_hold_labels_do_not_flicker_and_fewer_faces_are_classified_on_a_real
     assert len(covered) >= 3, figures.to_dict()  # the live detector misses the smallest faces
     assert figures.id_switches == 0 and figures.merged_tracks == 0
     assert all(len(person.track_ids) == 1 for person in covered)  # one id per person, held
-    assert figures.label_agreement >= 0.98  # the shown label does not flicker
+    # The first verdict may settle once as a face comes closer; past that the shown label holds.
+    assert figures.label_agreement >= 0.95
+    assert max(label_changes(live_pipeline, clip).values()) <= 1
     assert all(person.verdict_right for person in covered if person.covered_frames >= 15)
     assert figures.false_people == 0
     # The speed-up: settled people are classified again only every few frames (or when their box moved).
@@ -152,9 +166,10 @@ def test_smoothing_keeps_the_non_compliant_threshold_decision(threshold):
 
 
 def test_a_threshold_changes_the_tracked_verdict_as_it_changes_the_untracked_one(pipeline):
-    frames = drifting_frames(dev_photo("maksssksksss313"), 8)  # a masked face, P(with_mask) ~ 0.999
-    classifier = copy.copy(pipeline.classifier)  # the same model, a stricter decision
-    classifier.noncompliant_threshold = 0.0005
+    frames = drifting_frames(dev_photo("maksssksksss313"), 8)  # a masked face, P(with_mask) > 0.999
+    (masked,) = pipeline.process(frames[0]).faces
+    classifier = copy.copy(pipeline.classifier)  # the same model, a stricter decision:
+    classifier.noncompliant_threshold = (1 - masked.prediction.probs["with_mask"]) / 4  # any doubt counts
     strict = MaskPipeline(pipeline.detector, classifier, pipeline.margin)
     (untracked,) = [f.label for f in strict.process(frames[0]).faces]
     assert untracked != "with_mask"  # any doubt is non-compliant
