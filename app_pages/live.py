@@ -5,12 +5,21 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from maskapp.app import plots, ui
-from maskapp.app.live import DEFAULT_TRIGGER_FRAMES, LIVE_SOURCE, NO_MASK_ALERT, LiveProcessor, alert_wav
+from maskapp.app.live import (
+    DEFAULT_TRIGGER_FRAMES,
+    LIVE_SOURCE,
+    NO_MASK_ALERT,
+    AlertChime,
+    ChimeCue,
+    LiveProcessor,
+    LiveStats,
+    alert_wav,
+    panel_mode,
+)
 from maskapp.app.text import plain
 from maskapp.errors import MaskappError
 from maskapp.events.session import EventSettings
 
-STALE_SECONDS = 2.0  # no frame for this long: the stream is stalled or stopping
 REFRESH_SECONDS = 0.5
 
 st.title("Live webcam")
@@ -66,6 +75,8 @@ with video:
         mode=WebRtcMode.SENDRECV,
         rtc_configuration=rtc_configuration,
         video_frame_callback=processor.callback,
+        # Also when the page never runs again (a closed tab, a dropped connection): the people leave.
+        on_video_ended=processor.on_ended,
         media_stream_constraints={"video": True, "audio": False},
         async_processing=True,
     )
@@ -76,27 +87,43 @@ with video:
 def show_live_stats() -> None:
     """Counts and the alert, read from the holder the callback writes (re-run every half second)."""
     stats = processor.latest()
-    if not context.state.playing:
+    chime = st.session_state.setdefault("live_chime", AlertChime())
+    mode = panel_mode(stats, context.state.playing)
+    if mode != "live":
+        chime.off()
+    if mode == "off":
         processor.end_stream()  # the people leave (person_left in the log); a new START starts afresh
         st.info("The camera is off. Press START.")
         return
-    if stats is None or stats.age() > STALE_SECONDS:
+    if mode == "waiting":
         st.info("Waiting for frames…")
         return
-    if stats.alert:
-        st.error(f"**{stats.alert_text or NO_MASK_ALERT}**", icon=":material/masks:")
-        if not muted:
-            # Rendered unchanged while the episode lasts, so the browser plays it once per episode.
-            st.audio(alert_wav(), format="audio/wav", autoplay=True)
+    if mode == "stale":
+        st.info(f"No new frame for {stats.age():.0f} s (a busy machine or a stalled camera): last counts.")
     else:
-        st.success("No alert", icon=":material/check_circle:")
+        show_alert(stats, chime.update(stats.alert, stats.episode, muted=muted))
     if stats.error:
         st.warning(plain(stats.error), icon=":material/warning:")
+    show_counts(stats)
+
+
+def show_alert(stats: LiveStats, cue: ChimeCue | None) -> None:
+    if not stats.alert:
+        st.success("No alert", icon=":material/check_circle:")
+        return
+    st.error(f"**{stats.alert_text or NO_MASK_ALERT}**", icon=":material/masks:")
+    if cue is not None:
+        # Once per new non-compliant person: the element stays unchanged until the next one (see
+        # AlertChime), so the half-second refreshes never restart it.
+        st.audio(alert_wav(cue.variant), format="audio/wav", autoplay=cue.autoplay)
+
+
+def show_counts(stats: LiveStats) -> None:
     if stats.people is not None:
         st.markdown("**People** (each counted once, with their verdict)")
         ui.people_metrics(stats.people, columns=2, in_view=stats.people_in_view)
         if len(stats.timeline) > 1:
-            st.plotly_chart(plots.people_over_time_figure(stats.timeline), key="live_people_chart")
+            show_people_chart(stats.timeline)
         st.markdown("**This frame**")
     ui.count_metrics(stats.label_counts, stats.compliance, columns=2)
     first, second = st.columns(2)
@@ -104,6 +131,16 @@ def show_live_stats() -> None:
     second.metric("FPS", f"{stats.fps:.1f}")
     first.metric("Latency", f"{stats.latency_ms:.0f} ms")
     st.caption(f"Frames processed: {stats.frame_index} · alert episodes: {stats.episode}")
+
+
+def show_people_chart(timeline: tuple) -> None:
+    """Rebuilt only when it gained a point (about once a second), not on every refresh: building the
+    figure is the panel's costliest step, and the browser does not redraw an unchanged one."""
+    drawn = (len(timeline), timeline[-1])
+    cached = st.session_state.get("live_people_figure")
+    if cached is None or cached[0] != drawn:
+        cached = st.session_state["live_people_figure"] = (drawn, plots.people_over_time_figure(timeline))
+    st.plotly_chart(cached[1], key="live_people_chart")
 
 
 with panel:

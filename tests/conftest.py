@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from maskapp import DEFAULT_WEIGHTS, PROJECT_ROOT, SHARED_DATASETS
+from maskapp.app import samples
 from maskapp.metrics.voc import ImageAnnotation, parse_annotation
 from maskapp.results import Face
 
@@ -38,7 +39,7 @@ CNN_WEIGHTS = PROJECT_ROOT / "weights" / "runs" / "cnn" / "model.pt"  # the ship
 # The 2-class MobileNetV2 (with_mask, without_mask): older checkpoints must keep working everywhere.
 TWO_CLASS_WEIGHTS = PROJECT_ROOT / "weights" / "runs" / "mobilenet_v2" / "model.pt"
 # The 3-class MobileNetV2 run; used by `three_class_weights` once its run is complete.
-THREE_CLASS_RUN = PROJECT_ROOT / "weights" / "runs" / "mobilenet_v2_3class"
+THREE_CLASS_RUN = PROJECT_ROOT / "weights" / "runs" / "mobilenet_v2_3class_finetune"  # the shipped run
 # Real web photos, each image centred on one labelled face, with real badly worn masks.
 ILC = SHARED_DATASETS / "face-mask-ilc"
 
@@ -87,6 +88,17 @@ def letterbox(image_bgr: np.ndarray, width: int = 640, height: int = 480) -> np.
     top, left = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
     frame[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
     return frame
+
+
+def arriving_person_frames(alphas: Iterable[float], width: int = 640, height: int = 480) -> list[np.ndarray]:
+    """The app's "Nobody masked" sample (two real people without masks) as webcam frames: the left person
+    always in view, the right one faded in by each alpha (0: away). Gradual, so that no frame is a scene
+    cut, which would end the left person's track too."""
+    sample = next(sample for sample in samples.SAMPLES if sample.name == "Nobody masked")
+    left, right = (cv2.imread(str(path)) for path in sample.paths)
+    away = np.full_like(right, samples.BACKGROUND)
+    pictures = (samples.collage([left, cv2.addWeighted(right, a, away, 1 - a, 0)], 2) for a in alphas)
+    return [letterbox(picture, width, height) for picture in pictures]
 
 
 # Scenes of a camera clip with people (issue 9): a street with 3 faces (2 without a mask, 1 with), then

@@ -3,11 +3,13 @@ photos through the real pipeline, ICE configuration and the alert sound."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import io
 import itertools
 import json
 import os
+import sqlite3
 import sys
 import threading
 import time
@@ -23,23 +25,28 @@ from maskapp import PROJECT_ROOT
 from maskapp.app import ui
 from maskapp.app.live import (
     NO_MASK_ALERT,
+    STALE_SECONDS,
     WORN_INCORRECTLY_ALERT,
+    AlertChime,
     AlertDebouncer,
+    ChimeCue,
     FpsMeter,
     LatestResult,
     LiveProcessor,
     LiveStats,
     alert_text,
     alert_wav,
+    panel_mode,
     parse_ice_servers,
 )
 from maskapp.config import InferenceConfig
 from maskapp.errors import LiveConfigError
+from maskapp.events.session import EventSettings, PeopleLog
 from maskapp.labels import CLASS_NAMES, WITH_MASK, WITHOUT_MASK, WORN_INCORRECTLY
 from maskapp.media.images import read_image
 from maskapp.results import Face, FaceResult, FrameResult, Prediction, StageTimings
 from maskapp.vision.pipeline import load_pipeline
-from tests.conftest import DEV, ILC, letterbox, real_images, run_in_threads
+from tests.conftest import DEV, ILC, arriving_person_frames, letterbox, real_images, run_in_threads
 
 PHOTOS = DEV / "images"
 UNMASKED_PHOTO = PHOTOS / "maksssksksss609.png"  # one person, no mask, large face
@@ -419,3 +426,122 @@ def test_live_counts_and_alert_words_follow_a_three_class_model_on_real_badly_wo
         if result.unmasked_count:
             assert stats.alert and stats.alert_text == alert_text(face.label for face in result.faces)
     assert processor.latest().episode >= 1
+
+
+# --- the chime: once per new non-compliant person ------------------------------------------------------
+def test_the_chime_sounds_once_for_each_new_episode_even_while_the_alert_stays_on():
+    chime = AlertChime()
+    assert chime.update(False, 0) is None
+    first = chime.update(True, 1)
+    assert first.autoplay
+    assert chime.update(True, 1) == first  # unchanged on the page: the browser does not play it again
+    second = chime.update(True, 2)  # a second person while the first one's alert is still on
+    assert second.autoplay and second.variant != first.variant  # a new source: the browser plays it
+    assert chime.update(True, 2) == second
+    assert chime.update(False, 2) is None  # they put a mask on ...
+    assert chime.update(True, 2) == ChimeCue(second.variant, autoplay=False)  # ... and off: no repeat
+    third = chime.update(True, 4)  # two new people between two refreshes: one chime
+    assert third.autoplay and third.variant != second.variant
+    assert chime.update(True, 5, muted=True) is None  # muted: the episode passes unsounded ...
+    assert not chime.update(True, 5).autoplay  # ... and stays so
+
+
+def test_the_two_copies_of_the_chime_differ_in_bytes_only_by_silence():
+    with wave.open(io.BytesIO(alert_wav(0))) as a, wave.open(io.BytesIO(alert_wav(1))) as b:
+        frames_a, frames_b = a.readframes(a.getnframes()), b.readframes(b.getnframes())
+    assert alert_wav(0) != alert_wav(1) and frames_b == frames_a + b"\x00\x00"
+
+
+def test_a_second_unmasked_person_sounds_the_chime_again_while_the_first_ones_alert_is_on(pipeline):
+    """Real people through the tracked worker, the page's chime decision on every frame: the first
+    unmasked person, then a second one who joins while the first stays: two chimes, never a third."""
+    processor, chime = LiveProcessor(pipeline, track=True), AlertChime()
+    frames = arriving_person_frames([0.0] * 20 + [i / 6 for i in range(1, 7)] + [1.0] * 25)
+    cues, alerts = [], []
+    for frame in frames:
+        processor.process(frame)
+        stats = processor.latest()
+        cues.append(chime.update(stats.alert, stats.episode))
+        alerts.append(stats.alert)
+    chimes = [i for i, (before, cue) in enumerate(itertools.pairwise([None, *cues])) if started(before, cue)]
+    assert len(chimes) == 2, cues
+    assert chimes[0] < 20 <= chimes[1]  # the second one once the right person came in
+    assert all(alerts[chimes[0] :]), "the first person's alert went off: not the case under test"
+    stats = processor.latest()
+    assert (stats.episode, stats.people.total, stats.people_in_view) == (2, 2, 2)
+
+
+def started(before: ChimeCue | None, cue: ChimeCue | None) -> bool:
+    """Whether the browser starts the chime on this refresh: an autoplaying element newly shown or with a
+    new source."""
+    return cue is not None and cue.autoplay and (before is None or before.variant != cue.variant)
+
+
+# --- a stream that ends without STOP ----------------------------------------------------------------
+def event_rows(database) -> list[tuple[int, str]]:
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        return conn.execute("SELECT person, kind FROM events ORDER BY id").fetchall()
+
+
+def logging_processor(pipeline, database, **options) -> LiveProcessor:
+    """A tracked session with its event log on, as the page sets it up."""
+    processor = LiveProcessor(pipeline, track=True, **options)
+    processor.configure(events=PeopleLog(EventSettings(database), "live webcam"))
+    return processor
+
+
+def assert_everyone_left(rows: list[tuple[int, str]], people: int) -> None:
+    seen = sorted(person for person, kind in rows if kind == "person_seen")
+    left = sorted(person for person, kind in rows if kind == "person_left")
+    assert len(seen) == people and left == seen, rows
+
+
+def test_the_streams_end_hook_closes_the_people_still_in_view(pipeline, tmp_path):
+    """streamlit-webrtc calls `on_ended` when the connection ends (a closed tab, no STOP, so the page
+    never runs again): the people still in view leave, in the log, and a new stream starts afresh."""
+    database = tmp_path / "live.sqlite"
+    processor = logging_processor(pipeline, database)
+    for frame in arriving_person_frames([1.0] * 8):
+        processor.process(frame)
+    assert not [kind for _, kind in event_rows(database) if kind == "person_left"]
+    processor.on_ended().join(30)
+    rows = event_rows(database)
+    assert_everyone_left(rows, people=2)
+    processor.on_ended().join(30)  # a second end signal (the page's own) writes nothing more
+    assert event_rows(database) == rows
+    for frame in arriving_person_frames([1.0] * 3):  # START again: new people, in a new run
+        processor.process(frame)
+    processor.end_stream()
+    assert_everyone_left(event_rows(database), people=4)
+
+
+def test_a_stream_whose_frames_stop_closes_its_people_after_the_idle_timeout(pipeline, tmp_path):
+    """No end signal at all (a connection that just went quiet): no frame for `idle_end_s` ends it."""
+    database = tmp_path / "live.sqlite"
+    processor = logging_processor(pipeline, database, idle_end_s=1.0)
+    for frame in arriving_person_frames([1.0] * 6):
+        processor.process(frame)
+    deadline = time.monotonic() + 30
+    while [kind for _, kind in event_rows(database)].count("person_left") < 2:
+        assert time.monotonic() < deadline, f"people not closed: {event_rows(database)}"
+        time.sleep(0.2)
+    assert_everyone_left(event_rows(database), people=2)
+    for frame in arriving_person_frames([1.0] * 3):  # frames again: the watch is armed again
+        processor.process(frame)
+    time.sleep(3)
+    assert_everyone_left(event_rows(database), people=4)
+
+
+# --- the panel beside the video ---------------------------------------------------------------------
+def test_the_panel_keeps_a_slow_streams_last_counts_and_drops_them_when_the_camera_stops(pipeline):
+    """Two sessions on two busy cores: a session's next frame can come later than STALE_SECONDS while its
+    video still shows the last annotated frame; its counts stay on the panel (not "waiting")."""
+    processor = LiveProcessor(pipeline, track=True)
+    assert panel_mode(processor.latest(), playing=True) == "waiting"
+    processor.process(webcam_frame(UNMASKED_PHOTO))
+    stats = processor.latest()
+    assert panel_mode(stats, playing=True, now=stats.updated_at + 0.5) == "live"
+    assert panel_mode(stats, playing=True, now=stats.updated_at + STALE_SECONDS + 10) == "stale"
+    assert panel_mode(stats, playing=False) == "off"
+    processor.end_stream()  # STOP: a new START shows nothing of this stream
+    assert processor.latest() is None and panel_mode(processor.latest(), playing=True) == "waiting"

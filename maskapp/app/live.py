@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Literal
 
 import av
 import numpy as np
@@ -38,7 +39,11 @@ DEFAULT_TRIGGER_FRAMES = 10
 # for a frame or two does not start a new episode and a new sound).
 DEFAULT_CLEAR_FRAMES = 15
 DEFAULT_LIVE_FPS = 15.0  # a browser webcam over WebRTC; sets how long a missed face keeps its id (~1 s)
+# No frame for this long ends a tracked stream's people (person_left): a browser gone without an end signal.
+# Far above any frame's time (streamlit-webrtc itself gives up on a frame after 10 s).
+DEFAULT_IDLE_END_S = 20.0
 FPS_WINDOW = 30  # frames the FPS figure averages over
+STALE_SECONDS = 2.0  # no new frame for this long: the panel says so (a slow or stalled stream)
 NO_MASK_ALERT = "Please wear a face mask"
 WORN_INCORRECTLY_ALERT = "Please wear your mask over your nose and mouth"
 ALERT_TEXT = NO_MASK_ALERT  # the 2-class name
@@ -98,10 +103,83 @@ class AlertDebouncer:
         return AlertState(self.active, started, self.episode)
 
 
+@dataclass(frozen=True)
+class ChimeCue:
+    """The alert sound as the page renders it on one refresh."""
+
+    variant: int  # which of the two byte-different copies (`alert_wav(variant)`) to render
+    autoplay: bool  # False: shown silent (its chime was already played, or it is muted)
+
+
+class AlertChime:
+    """When the page sounds the alert: once for each new alert episode (each new non-compliant person when
+    following people), a new episode included that starts while the last one's alert is still on; never
+    again for an episode already sounded, even when its alert goes off and on again.
+
+    Why a cue and not a flag: a browser plays an autoplaying audio element once, when it is mounted or its
+    source changes, so the page keeps the element unchanged while a chime is due no more, switches to the
+    other copy of the sound for a new one, and renders it without autoplay when it would be remounted for an
+    episode already sounded. Page side, one per browser session."""
+
+    def __init__(self):
+        self._sounded: int | None = None  # the episode last sounded (or consumed while muted)
+        self._chimes = 0  # chimes due so far; its parity picks the copy, so each new one has a new source
+        self._playing = False  # an autoplaying element is on the page for the last chime
+
+    def update(self, alert: bool, episode: int, *, muted: bool = False) -> ChimeCue | None:
+        """The sound to render on this refresh; None: none (no alert, or muted)."""
+        new = alert and episode != self._sounded
+        if new:
+            self._sounded, self._chimes = episode, self._chimes + 1
+        if not alert or muted:
+            self._playing = False
+            return None
+        self._playing = new or self._playing
+        return ChimeCue(self._chimes % 2, self._playing)
+
+    def off(self) -> None:
+        """This refresh shows no alert at all (camera off, no fresh frame): the element is gone, so an
+        episode already sounded is shown silent when it comes back."""
+        self._playing = False
+
+
 def check_frames(name: str, value: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise LiveConfigError(f"{name} must be a whole number of frames >= 1, got {value!r}")
     return value
+
+
+class IdleWatch:
+    """Calls `on_idle` once when `touch` has not been called for `timeout_s` seconds; the next `touch`
+    arms it again. A daemon thread runs only while armed, so a session whose frames stopped leaves none."""
+
+    def __init__(self, timeout_s: float, on_idle: Callable[[], None]):
+        self.timeout_s = timeout_s
+        self._on_idle = on_idle
+        self._lock = threading.Lock()
+        self._last = 0.0
+        self._thread: threading.Thread | None = None
+
+    def touch(self) -> None:
+        with self._lock:
+            self._last = time.monotonic()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="live-idle-watch", daemon=True)
+                self._thread.start()
+
+    def _watch(self) -> None:
+        while True:
+            with self._lock:
+                left = self.timeout_s - (time.monotonic() - self._last)
+                if left <= 0:
+                    self._thread = None
+                    break
+            time.sleep(min(left, 1.0))
+        logger.info("no live frame for %.0f s: the stream is taken as ended", self.timeout_s)
+        try:
+            self._on_idle()
+        except Exception:  # a daemon thread's error would only reach stderr
+            logger.exception("ending an idle live stream failed")
 
 
 class FpsMeter:
@@ -202,6 +280,27 @@ class LatestResult:
         with self._lock:
             return self._value
 
+    def clear(self) -> None:
+        with self._lock:
+            self._value = None
+
+
+PanelMode = Literal["off", "waiting", "stale", "live"]
+
+
+def panel_mode(stats: LiveStats | None, playing: bool, now: float | None = None) -> PanelMode:
+    """What the Live page's panel shows: "off" (camera stopped), "waiting" (no frame yet in this stream),
+    "stale" (the last frame's counts, older than STALE_SECONDS; no alert), "live" (counts and alert).
+
+    Stale counts stay on screen: on a busy machine (two sessions on two cores) a session's frames can come
+    slower than one per STALE_SECONDS while its video still shows the last annotated frame, and hiding the
+    counts then left that page's panel empty for as long as the machine stayed busy."""
+    if not playing:
+        return "off"
+    if stats is None:
+        return "waiting"
+    return "stale" if stats.age(now) > STALE_SECONDS else "live"
+
 
 def overlay_text(fps: float, latency_ms: float) -> str:
     return f"{fps:4.1f} FPS  {latency_ms:4.0f} ms"
@@ -286,6 +385,7 @@ class LiveProcessor:
         track: bool = False,
         events: EventSettings | None = None,
         anonymize: str = "none",
+        idle_end_s: float = DEFAULT_IDLE_END_S,
     ):
         self._lock = threading.Lock()
         self._pipeline = pipeline
@@ -296,6 +396,7 @@ class LiveProcessor:
         self._anonymize = check_mode(anonymize)
         self._stream_lock = threading.Lock()  # one tracked frame at a time; the page waits for it
         self._people = LivePeople(pipeline, events) if track else None
+        self._idle = IdleWatch(idle_end_s, self.end_stream) if track else None
         self.results = LatestResult()
 
     def configure(
@@ -333,10 +434,22 @@ class LiveProcessor:
         return None if self._people is None else self._people.settings
 
     def end_stream(self) -> None:
-        """The camera stopped (tracked sessions): the people leave and the event log is closed."""
+        """The camera stopped: the last stream's stats go (a new START shows none of them); tracked
+        sessions: the people leave and the event log is closed. Also called when no frame came for
+        `idle_end_s` seconds. Idempotent."""
         if self._people is not None:
             with self._stream_lock:
                 self._people.end_stream()
+        self.results.clear()
+
+    def on_ended(self) -> threading.Thread:
+        """streamlit-webrtc's `on_video_ended`: the stream ended, by STOP, a closed tab or a dropped
+        connection, whether or not the page runs again. It is called in the event-loop thread that every
+        session's video shares, so the closing (SQLite writes, a webhook's last sends: up to seconds) runs
+        on a thread of its own, returned."""
+        thread = threading.Thread(target=self.end_stream, name="live-stream-end", daemon=True)
+        thread.start()
+        return thread
 
     @property
     def pipeline(self):
@@ -380,6 +493,7 @@ class LiveProcessor:
         """The tracked frame: people ids and verdicts, events, the per-person alert."""
         start = time.perf_counter()
         people = self._people
+        self._idle.touch()
         try:
             with self._stream_lock:
                 result, alert = people.process(frame_bgr)
@@ -463,8 +577,10 @@ class LiveProcessor:
 
 # --- alert sound -----------------------------------------------------------------------------------
 @cache
-def alert_wav(sample_rate: int = 16_000, volume: float = 0.5) -> bytes:
-    """A short two-tone chime (high, low, high) as a 16-bit mono WAV, generated here (no asset file)."""
+def alert_wav(variant: int = 0, sample_rate: int = 16_000, volume: float = 0.5) -> bytes:
+    """A short two-tone chime (high, low, high) as a 16-bit mono WAV, generated here (no asset file).
+    `variant` adds that many silent samples at the end: the same sound in other bytes, which the page
+    serves at another URL so that the browser plays it again (see `AlertChime`)."""
     notes = ((880.0, 0.18), (660.0, 0.18), (880.0, 0.30))
     parts = []
     for frequency, seconds in notes:
@@ -472,6 +588,7 @@ def alert_wav(sample_rate: int = 16_000, volume: float = 0.5) -> bytes:
         envelope = np.minimum(1.0, np.minimum(t, seconds - t) / 0.015)  # 15 ms fades: no clicks
         parts.append(np.sin(2 * np.pi * frequency * t) * envelope)
         parts.append(np.zeros(int(sample_rate * 0.04)))
+    parts.append(np.zeros(variant))
     samples = (np.concatenate(parts) * volume * 32767).astype("<i2")
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
