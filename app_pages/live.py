@@ -20,7 +20,11 @@ from maskapp.app.text import plain
 from maskapp.errors import MaskappError
 from maskapp.events.session import EventSettings
 
-REFRESH_SECONDS = 0.5
+# The panel reruns this often in every session. At 0.5 s, two sessions on a two-core machine kept the
+# server's event loop (which also carries every session's WebRTC traffic) so busy that one page's panel
+# never finished drawing its counts and streams dropped (two-session browser test: 9 of 19 runs passed
+# at 0.5 s, 10 of 10 at 1 s, same machine and load).
+REFRESH_SECONDS = 1.0
 
 st.title("Live webcam")
 settings = ui.pipeline_sidebar(live=True)
@@ -85,7 +89,7 @@ with video:
 
 
 def show_live_stats() -> None:
-    """Counts and the alert, read from the holder the callback writes (re-run every half second)."""
+    """Counts and the alert, read from the holder the callback writes (re-run every REFRESH_SECONDS)."""
     stats = processor.latest()
     chime = st.session_state.setdefault("live_chime", AlertChime())
     mode = panel_mode(stats, context.state.playing)
@@ -114,7 +118,7 @@ def show_alert(stats: LiveStats, cue: ChimeCue | None) -> None:
     st.error(f"**{stats.alert_text or NO_MASK_ALERT}**", icon=":material/masks:")
     if cue is not None:
         # Once per new non-compliant person: the element stays unchanged until the next one (see
-        # AlertChime), so the half-second refreshes never restart it.
+        # AlertChime), so the refreshes never restart it.
         st.audio(alert_wav(cue.variant), format="audio/wav", autoplay=cue.autoplay)
 
 

@@ -399,8 +399,8 @@ def test_a_live_page_closed_without_stop_still_logs_its_people_leaving(app_url, 
 
 
 @pytest.mark.xfail(
-    reason="flaky under heavy CPU load: with the stale-counts fix it passed repeated runs, but failed once "
-    "in a clean clone while another two-session browser run shared the 2 cores; see the closing note",
+    reason="failed once in a clean clone under load with the panel refreshing every 0.5 s; at 1 s it passed "
+    "10 of 10 runs, not yet confirmed in a clean-clone run: see the closing note",
     strict=False,
 )
 def test_two_live_sessions_both_receive_annotated_frames(app_url, browser, webcam_frame):
