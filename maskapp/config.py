@@ -36,6 +36,10 @@ class TrainConfig:
     batch_size: int = field(default=32, metadata={"help": "the papers' batch size"})
     optimizer: str = field(default="sgd", metadata={"help": "sgd (papers) or adam"})
     lr: float = field(default=0.001, metadata={"help": "the papers' SGD learning rate"})
+    lr_schedule: str = field(
+        default="constant",
+        metadata={"help": "constant (papers) or cosine: decays to 0 over the epochs, for a finishing stage"},
+    )
     momentum: float = field(default=0.85, metadata={"help": "the papers' SGD momentum"})
     weight_decay: float = field(
         default=1e-4, metadata={"help": "mild regularisation of the fine-tuned blocks"}
@@ -66,6 +70,13 @@ class TrainConfig:
         default=3,
         metadata={"help": "augmented views cached per training image when blocks are frozen (CPU budget)"},
     )
+    init_weights: str = field(
+        default="",
+        metadata={
+            "help": "start from this checkpoint (same model, input size and classes) instead of ImageNet; "
+            "for a second, lower-rate stage"
+        },
+    )
     max_per_class: int = field(
         default=0, metadata={"help": "cap images per class and split (0: all); for smoke runs"}
     )
@@ -74,7 +85,11 @@ class TrainConfig:
     name: str = field(default="", metadata={"help": "run directory name (default: model and timestamp)"})
 
     def __post_init__(self):
-        allowed = {"model": ("mobilenet_v2", "cnn"), "optimizer": ("sgd", "adam")}
+        allowed = {
+            "model": ("mobilenet_v2", "cnn"),
+            "optimizer": ("sgd", "adam"),
+            "lr_schedule": ("constant", "cosine"),
+        }
         for key, choices in allowed.items():
             if getattr(self, key) not in choices:
                 raise ValueError(f"invalid {key} {getattr(self, key)!r}; choose one of {', '.join(choices)}")

@@ -1,5 +1,6 @@
 """Tiny-subset training of both models, end to end on real images, writes a complete run."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -7,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from maskapp.config import TrainConfig
 from maskapp.training.runs import load_run
@@ -54,6 +56,46 @@ def test_tiny_training_writes_a_complete_run(tiny_data, tmp_path, model):
     assert checkpoint.class_names == ("with_mask", "without_mask")
     assert checkpoint.input_spec.input_size == 64
     assert checkpoint.architecture == model
+
+
+def test_a_second_stage_starts_from_the_given_weights_with_a_cosine_rate(tiny_data, tmp_path):
+    first = fit(_tiny_config(tiny_data, tmp_path, "mobilenet_v2", epochs=1, name="first"))
+    frozen_rate = _tiny_config(
+        tiny_data, tmp_path, "mobilenet_v2", epochs=1, lr=0.0, frozen_blocks=0, name="same"
+    )
+    carried = fit(dataclasses.replace(frozen_rate, init_weights=str(first / "model.pt")))
+    before, after = (load_checkpoint(run / "model.pt").state_dict for run in (first, carried))
+    assert torch.equal(before["features.0.0.weight"], after["features.0.0.weight"])
+    assert torch.equal(before["head.4.weight"], after["head.4.weight"])
+    cosine = fit(
+        dataclasses.replace(
+            frozen_rate,
+            lr=0.001,
+            epochs=2,
+            lr_schedule="cosine",
+            init_weights=str(first / "model.pt"),
+            name="cos",
+        )
+    )
+    assert [record.lr for record in load_run(cosine).history] == pytest.approx([0.001, 0.0005])
+
+
+def test_weights_of_another_model_are_refused_with_one_line(tiny_data, tmp_path):
+    cnn = fit(_tiny_config(tiny_data, tmp_path, "cnn", epochs=1))
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "maskapp", "train", "--data", str(tiny_data), "--input-size", "64"),
+            *("--init-weights", str(cnn / "model.pt"), "--out", str(tmp_path)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {cnn / 'model.pt'} is a cnn at 64 px; this run trains a mobilenet_v2 at 64 px: "
+        "give --model and --input-size to match"
+    ]
 
 
 def test_two_process_ddp_smoke_run(tiny_data, tmp_path):
@@ -125,3 +167,21 @@ def test_a_folder_with_an_unknown_class_name_exits_2_naming_the_allowed(tmp_path
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: unknown class name 'cats'")
     assert "allowed: with_mask, mask_worn_incorrectly, without_mask" in line
+
+
+def test_weights_for_other_classes_are_refused_with_one_line(tiny_data, tmp_path):
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "maskapp", "train", "--data", str(tiny_data), "--out", str(tmp_path)),
+            *("--init-weights", "weights/mask_classifier.pt", "--frozen-blocks", "0"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: weights/mask_classifier.pt was trained for classes "
+        "['with_mask', 'mask_worn_incorrectly', 'without_mask']; the data has ['with_mask', 'without_mask']"
+    )
+    assert "Traceback" not in result.stderr

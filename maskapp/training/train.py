@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from maskapp import PROJECT_ROOT
 from maskapp.config import TrainConfig
-from maskapp.errors import DataError
+from maskapp.errors import CheckpointError, DataError
 from maskapp.labels import WITHOUT_MASK
 from maskapp.training.augment import AugmentConfig, augment
 from maskapp.training.data import SPLITS, cap_per_class, split_samples
@@ -48,7 +48,7 @@ from maskapp.training.runs import (
 )
 from maskapp.training.sysmon import SystemMonitor
 from maskapp.vision.classify import MaskClassifier
-from maskapp.vision.model import build_model, save_checkpoint
+from maskapp.vision.model import Checkpoint, build_model, load_checkpoint, save_checkpoint
 from maskapp.vision.presets import InputSpec, to_model_input
 
 logger = logging.getLogger(__name__)
@@ -367,13 +367,40 @@ def test_metrics(model, class_names, spec, test: PreparedSet, threshold: float |
     return compute_metrics(test.labels, probs, class_names, threshold, test.datasets).to_dict()
 
 
+def starting_checkpoint(config: TrainConfig, spec: InputSpec) -> Checkpoint | None:
+    """The run to train further (--init-weights), checked before any data is prepared."""
+    if not config.init_weights:
+        return None
+    checkpoint = load_checkpoint(PROJECT_ROOT / config.init_weights)
+    if checkpoint.architecture != config.model or checkpoint.input_spec != spec:
+        given = f"{checkpoint.architecture} at {checkpoint.input_spec.input_size} px"
+        raise CheckpointError(
+            f"{config.init_weights} is a {given}; this run trains a {config.model} at {spec.input_size} px: "
+            "give --model and --input-size to match"
+        )
+    return checkpoint
+
+
+def initial_model(config, class_names: tuple[str, ...], spec: InputSpec, start: Checkpoint | None):
+    """ImageNet-initialised, or the weights of a previous run with the same classes."""
+    if start is None:
+        return build_model(config.model, len(class_names), input_size=spec.input_size)
+    if start.class_names != class_names:
+        raise CheckpointError(
+            f"{config.init_weights} was trained for classes {list(start.class_names)}; "
+            f"the data has {list(class_names)}"
+        )
+    return start.build().train()
+
+
 def fit(config: TrainConfig) -> Path:
     dist = setup_distributed()
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed + dist.rank)
     spec = InputSpec(input_size=config.input_size)
+    start = starting_checkpoint(config, spec)
     split, data, cropper_key = load_data(config, spec, dist)
-    model = build_model(config.model, len(split.class_names), input_size=spec.input_size).to(dist.device)
+    model = initial_model(config, split.class_names, spec, start).to(dist.device)
     run_dir = _run_dir(config) if dist.is_main else None
     description = describe_run(config, split, data, dist, cropper_key, run_dir) if dist.is_main else {}
     if dist.is_main:
@@ -401,6 +428,11 @@ def fit(config: TrainConfig) -> Path:
 
 def train_epochs(trainer, model, config, dist, rng, run_dir, weights) -> dict:
     optimizer = make_optimizer(config, model.parameters())
+    schedule = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+        if config.lr_schedule == "cosine"
+        else None
+    )
     best_loss, best_state = float("inf"), copy.deepcopy(model.state_dict())
     for epoch in range(config.epochs):
         started = time.monotonic()
@@ -436,4 +468,6 @@ def train_epochs(trainer, model, config, dist, rng, run_dir, weights) -> dict:
                 val.loss,
                 val.accuracy,
             )
+        if schedule is not None:
+            schedule.step()
     return best_state
