@@ -171,9 +171,11 @@ def test_a_threshold_changes_the_tracked_verdict_as_it_changes_the_untracked_one
     classifier = copy.copy(pipeline.classifier)  # the same model, a stricter decision:
     classifier.noncompliant_threshold = (1 - masked.prediction.probs["with_mask"]) / 4  # any doubt counts
     strict = MaskPipeline(pipeline.detector, classifier, pipeline.margin)
-    (untracked,) = [f.label for f in strict.process(frames[0]).faces]
-    assert untracked != "with_mask"  # any doubt is non-compliant
+    untracked = [f.label for frame in frames for f in strict.process(frame).faces]
+    assert len(untracked) == len(frames) and "with_mask" not in untracked  # any doubt is non-compliant
     assert [f.label for f in pipeline.process(frames[0]).faces] == ["with_mask"]
     tracked = TrackedPipeline(strict, fps=15)
     shown = [f.label for frame in frames for f in tracked.process(frame).faces]
-    assert set(shown) == {untracked}
+    # Which non-compliant class leads is noise at P ~ 1e-7; what must follow the threshold is the verdict.
+    assert len(shown) == len(frames) and set(shown) <= set(untracked)
+    assert sum(a != b for a, b in itertools.pairwise(shown)) <= 1

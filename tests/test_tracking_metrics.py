@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -243,3 +245,23 @@ def test_a_clip_path_that_cannot_be_written_is_refused(clip, tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(VideoError, match=r"cannot write video .*clip\.avi"):
         clip.save(blocker / "clip.avi")
+
+
+@pytest.mark.slow
+def test_evaluate_tracking_measures_the_clip_of_another_seed(tmp_path):
+    """`evaluate-tracking --clip-seed 3`: the real pipeline on other scenes; the seed is in the figures."""
+    out = tmp_path / "tracking.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "maskapp", "evaluate-tracking", "--clip-seed", "3", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "fps clip (seed 3)" in result.stdout
+    figures = json.loads(out.read_text())
+    assert figures["settings"]["clip_seed"] == 3
+    assert figures["frames"] == 900 and figures["people"] == 45
+    assert figures["covered_person_frames"] > 0 and figures["verdicts_right"] > 0
+    default_clip_people = {p.id: p.label for p in build_clip().people}
+    assert {p["id"]: p["label"] for p in figures["per_person"]} != default_clip_people

@@ -238,7 +238,7 @@ def format_tracking(report) -> str:
     targets = t.to_dict()["targets"]
     lines = [
         f"{t.frames} frames, {t.people} people, detector {report.detector}, "
-        f"{report.settings.get('fps', 0):g} fps clip",
+        f"{report.settings.get('fps', 0):g} fps clip (seed {report.settings.get('clip_seed', 0)})",
         "",
         "| figure | value | target | met |",
         "|---|---|---|---|",

@@ -715,6 +715,7 @@ def evaluate_tracked_pipeline(pipeline, clip: SyntheticClip | None = None, **tra
     report = run_evaluation(analyze, clip)
     tracked.close()
     settings = {
+        "clip_seed": clip.spec.seed,
         "fps": clip.spec.fps,
         "frames": len(clip),
         "coast_frames": tracked.coast_frames,
