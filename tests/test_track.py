@@ -175,6 +175,31 @@ def test_a_real_change_flips_after_the_hysteresis_and_not_before():
     assert shown == ["with_mask"] * 4 + ["without_mask"] * 2
 
 
+def test_a_smaller_view_moves_the_verdict_by_its_share_of_the_best_view():
+    """Evidence 0.25 (a face seen at half the side of the person's best view): by hand, each update of
+    [0.05, 0.95] now moves the average by 0.3 * 0.25, so "without_mask" leads by >= 0.15 only from n = 12,
+    and the switch comes three updates later, at n = 14, instead of n = 5 at full evidence."""
+    settings = SmoothingSettings(alpha=0.3, margin=0.15, switch_after=3)
+    smoother = VerdictSmoother(TWO_CLASSES, settings)
+    for _ in range(20):
+        smoother.update([0.95, 0.05])
+    shown = [smoother.update([0.05, 0.95], evidence=0.25).label for _ in range(15)]
+    assert shown == ["with_mask"] * 13 + ["without_mask"] * 2
+
+
+def test_a_face_counts_by_its_share_of_the_persons_best_view():
+    tracker = PeopleTracker(TWO_CLASSES)
+    sides = [64, 60, 56, 52, 48, 68]  # a camera zooming out, then a step closer: one track throughout
+    evidence, tracks = [], set()
+    for index, side in enumerate(sides):
+        plan = tracker.plan([[200 - side / 2, 200 - side / 2, 200 + side / 2, 200 + side / 2]], index)
+        tracks.add(plan.tracks[0])
+        evidence.append(tracker._states[plan.tracks[0]].evidence_of(plan.boxes[0]))
+        tracker.commit(plan, [one_hot("with_mask", TWO_CLASSES)] * len(plan.classify))
+    assert len(tracks) == 1
+    assert evidence == pytest.approx([1.0, (60 / 64) ** 2, (56 / 64) ** 2, (52 / 64) ** 2, 0.5625, 1.0])
+
+
 def test_three_classes_switch_to_the_class_that_leads():
     smoother = VerdictSmoother(THREE_CLASSES)
     for _ in range(10):

@@ -318,7 +318,8 @@ class VerdictSmoother:
         self._updates = 0
         self._ever_settled = False
 
-    def update(self, probs: np.ndarray | Sequence[float]) -> Verdict:
+    def update(self, probs: np.ndarray | Sequence[float], evidence: float = 1.0) -> Verdict:
+        """`evidence` in (0, 1]: how much this view counts against the person's best one so far."""
         raw = self._check_probs(probs)
         self._updates += 1
         if self._smoothed is None:
@@ -327,7 +328,7 @@ class VerdictSmoother:
         else:
             # A plain mean over the first few updates (weight 1/n until it drops to alpha): one wrong first
             # classification is outvoted by the next two instead of lingering in the running average.
-            weight = max(self.settings.alpha, 1.0 / self._updates)
+            weight = max(self.settings.alpha, 1.0 / self._updates) * min(max(evidence, 0.0), 1.0)
             self._smoothed = (1 - weight) * self._smoothed + weight * raw
             if self._ever_settled:
                 self._apply_hysteresis()
@@ -494,6 +495,14 @@ class _PersonState:
     last_classified_box: np.ndarray | None = None
     shown_counts: Counter = field(default_factory=Counter)
     last_shown: str | None = None
+    best_side: float = 0.0  # the largest face side classified so far
+
+    def evidence_of(self, box: np.ndarray) -> float:
+        """A face seen smaller than the person's best view counts by its share of that view's pixels: a
+        camera zooming out should not overturn what a closer look decided."""
+        side = float(min(box[2] - box[0], box[3] - box[1]))
+        self.best_side = max(self.best_side, side)
+        return (side / self.best_side) ** 2 if self.best_side > 0 else 1.0
 
     def verdict(self) -> str | None:
         """Most-shown label; a tie goes to the label shown last (the person's latest state)."""
@@ -653,7 +662,7 @@ class PeopleTracker:
         box = plan.boxes[index]
         frame_label = None
         if probs is not None:
-            frame_label = state.smoother.update(probs).frame_label
+            frame_label = state.smoother.update(probs, state.evidence_of(box)).frame_label
             state.last_classified_frame, state.last_classified_box = plan.frame_index, box.copy()
         state.frames += 1
         state.last_frame = plan.frame_index
