@@ -398,11 +398,6 @@ def test_a_live_page_closed_without_stop_still_logs_its_people_leaving(app_url, 
     assert sorted(person for person, kind in rows if kind == "person_left") == seen, rows
 
 
-@pytest.mark.xfail(
-    reason="failed once in a clean clone under load with the panel refreshing every 0.5 s; at 1 s it passed "
-    "10 of 10 runs, not yet confirmed in a clean-clone run: see the closing note",
-    strict=False,
-)
 def test_two_live_sessions_both_receive_annotated_frames(app_url, browser, webcam_frame):
     contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(2)]
     try:
