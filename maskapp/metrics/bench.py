@@ -29,7 +29,7 @@ from maskapp.vision.classify import MaskClassifier
 from maskapp.vision.detect import create_detector
 from maskapp.vision.onnx_export import OnnxMaskClassifier
 from maskapp.vision.onnx_runtime import default_threads
-from maskapp.vision.pipeline import MaskPipeline, load_pipeline, load_source_pipeline
+from maskapp.vision.pipeline import MaskPipeline, load_pipeline, load_serving_classifier, load_source_pipeline
 from maskapp.vision.tracked import TrackedPipeline
 
 logger = logging.getLogger(__name__)
@@ -300,7 +300,7 @@ def run_bench(
         # Next to the shipped live pipeline and trading places with it every round; never right after the
         # source pipeline: placed there, it once measured 2.4x slower than its twin of the same
         # architecture (the shared CPU still busy with the source pipeline's PyTorch work).
-        baseline = OnnxMaskClassifier(MaskClassifier.from_checkpoint(baseline_weights))
+        baseline = load_serving_classifier(baseline_weights)
         pipelines[LIVE_BASELINE] = MaskPipeline(live_detector, baseline)
         pair = (LIVE, LIVE_BASELINE)
     pipelines[SOURCE] = load_source_pipeline(weights)

@@ -22,7 +22,7 @@ def new_session(model_bytes: bytes, threads: int | None = None) -> ort.Inference
     options.intra_op_num_threads = threads or default_threads()
     # Idle onnxruntime workers spin by default, stealing the cores the other stage (and torch) needs.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    # Weights decayed to ~1e-38 make denormal products, which x86 computes many times slower: flushing them
+    # Weights decayed to ~1e-40 make denormal products, which x86 computes many times slower: flushing them
     # to zero made the fully fine-tuned classifier 1.5-2x faster and changes no label (README, bench).
     options.add_session_config_entry("session.set_denormal_as_zero", "1")
     return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])

@@ -59,11 +59,17 @@ class MaskPipeline:
         return FrameResult((face,), StageTimings(0.0, elapsed, elapsed), width, height)
 
 
+def load_serving_classifier(
+    weights: str | Path = DEFAULT_WEIGHTS, noncompliant_threshold: float | None = None
+) -> OnnxMaskClassifier:
+    """A checkpoint's classifier as serving runs it: onnxruntime, the checkpoint's threshold unless given."""
+    return OnnxMaskClassifier(MaskClassifier.from_checkpoint(weights, noncompliant_threshold))
+
+
 def load_pipeline(config: InferenceConfig | None = None) -> MaskPipeline:
     """The serving pipeline: the configured detector, the checkpoint's classifier run by onnxruntime."""
     config = config or InferenceConfig()
-    checkpoint = MaskClassifier.from_checkpoint(config.weights, config.noncompliant_threshold)
-    classifier = OnnxMaskClassifier(checkpoint)
+    classifier = load_serving_classifier(config.weights, config.noncompliant_threshold)
     return MaskPipeline(create_detector(config.detector, config.face_threshold), classifier, config.margin)
 
 
