@@ -21,11 +21,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import streamlit_webrtc.component
+from streamlit.testing.v1 import AppTest
 
 from maskapp import DEFAULT_WEIGHTS, PROJECT_ROOT, SHARED_DATASETS
-from maskapp.app import samples
+from maskapp.app import samples, ui
 from maskapp.metrics.voc import ImageAnnotation, parse_annotation
 from maskapp.results import Face
+from maskapp.training.runs import RUN_DIRS_ENV
 
 # --- real data and weights -------------------------------------------------------------------------
 DEV = SHARED_DATASETS / "face-mask-detection-dev"  # street and crowd photos with VOC-annotated faces
@@ -223,3 +226,29 @@ def pipeline():
     from maskapp.vision.pipeline import load_pipeline
 
     return load_pipeline()
+
+
+APP = PROJECT_ROOT / "streamlit_app.py"
+APP_TIMEOUT = 300  # first runs load the models on a busy 2-core machine
+
+
+@pytest.fixture
+def app(monkeypatch) -> AppTest:
+    """The app as `streamlit run` starts it, without deployment settings from the environment."""
+    for name in (ui.ICE_SERVERS_ENV, RUN_DIRS_ENV):
+        monkeypatch.delenv(name, raising=False)
+    # AppTest runs pages against a stand-in Runtime without the session manager that streamlit-webrtc
+    # looks up; answer as outside a live server (its own fallback). The browser test runs the real one.
+    monkeypatch.setattr(streamlit_webrtc.component, "get_this_session_info", lambda: None)
+    return AppTest.from_file(str(APP), default_timeout=APP_TIMEOUT)
+
+
+def assert_no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def open_page(at: AppTest, page: str) -> AppTest:
+    at.run()
+    at.switch_page(page).run()
+    assert_no_exception(at)
+    return at

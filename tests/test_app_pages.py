@@ -14,7 +14,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import streamlit_webrtc.component
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -28,35 +27,23 @@ from maskapp.media.images import DEFAULT_MAX_BYTES
 from maskapp.training.runs import CONFIG_FILE, HISTORY_FILE, RUN_DIRS_ENV, find_runs, write_json
 from maskapp.vision.crops import crop_face
 from maskapp.vision.draw import LABEL_STYLES
-from tests.conftest import DEV, TWELVE_K, TWO_CLASS, TWO_CLASS_WEIGHTS, free_port, http_folder, letterbox
+from tests.conftest import (
+    APP_TIMEOUT,
+    DEV,
+    TWELVE_K,
+    TWO_CLASS,
+    TWO_CLASS_WEIGHTS,
+    assert_no_exception,
+    free_port,
+    http_folder,
+    letterbox,
+    open_page,
+)
 
-APP = PROJECT_ROOT / "streamlit_app.py"
-TIMEOUT = 300  # first runs load the models on a busy 2-core machine
 STREET_PHOTO = DEV / "images" / "maksssksksss0.png"
 ONE_FACE_PHOTO = DEV / "images" / "maksssksksss609.png"
 FACE_CROPS = TWELVE_K / "test" / "without_mask"
 MASKED_PHOTOS = TWO_CLASS / "with_mask"
-
-
-@pytest.fixture
-def app(monkeypatch) -> AppTest:
-    for name in (ui.ICE_SERVERS_ENV, RUN_DIRS_ENV):
-        monkeypatch.delenv(name, raising=False)
-    # AppTest runs pages against a stand-in Runtime without the session manager that streamlit-webrtc
-    # looks up; answer as outside a live server (its own fallback). The browser test runs the real one.
-    monkeypatch.setattr(streamlit_webrtc.component, "get_this_session_info", lambda: None)
-    return AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-
-
-def open_page(at: AppTest, page: str) -> AppTest:
-    at.run()
-    at.switch_page(page).run()
-    assert_no_exception(at)
-    return at
-
-
-def assert_no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
 
 
 def metrics(at: AppTest) -> dict[str, str]:
@@ -567,7 +554,7 @@ def sidebar_config_script():
 
 def test_the_threshold_slider_flows_into_the_inference_config(monkeypatch, three_class_weights):
     monkeypatch.setenv(ui.WEIGHTS_ENV, str(three_class_weights))
-    at = AppTest.from_function(sidebar_config_script, default_timeout=TIMEOUT).run()
+    at = AppTest.from_function(sidebar_config_script, default_timeout=APP_TIMEOUT).run()
     assert_no_exception(at)
     assert at.text[0].value == "noncompliant_threshold=None"  # the checkpoint's own rule
     threshold_slider(at).set_value(0.2).run()

@@ -11,38 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit_webrtc.component
 from streamlit.testing.v1 import AppTest
 
-from maskapp import PROJECT_ROOT
-from maskapp.app import ui
 from maskapp.app.analysis import analyze_image
 from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservation
 from maskapp.events.store import SqliteEventStore
 from maskapp.media.images import encode_png
-from maskapp.training.runs import RUN_DIRS_ENV
 from maskapp.vision.anonymize import FILL_BGR
-from tests.conftest import dev_photo, write_people_clip
+from tests.conftest import dev_photo, open_page, write_people_clip
 
-APP = PROJECT_ROOT / "streamlit_app.py"
-TIMEOUT = 300
 DAY = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def app(monkeypatch) -> AppTest:
-    for name in (ui.ICE_SERVERS_ENV, RUN_DIRS_ENV):
-        monkeypatch.delenv(name, raising=False)
-    # AppTest's stand-in Runtime has no session manager for streamlit-webrtc (see test_app_pages.py).
-    monkeypatch.setattr(streamlit_webrtc.component, "get_this_session_info", lambda: None)
-    return AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-
-
-def open_page(at: AppTest, page: str) -> AppTest:
-    at.run()
-    at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def metrics(at: AppTest) -> dict[str, str]:
