@@ -17,18 +17,19 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import pytest
-import streamlit_webrtc.component
-from streamlit.testing.v1 import AppTest
 
 from maskapp import DEFAULT_WEIGHTS, PROJECT_ROOT, SHARED_DATASETS
-from maskapp.app import samples, ui
+from maskapp.app import samples
 from maskapp.metrics.voc import ImageAnnotation, parse_annotation
 from maskapp.results import Face
-from maskapp.training.runs import RUN_DIRS_ENV
+
+if TYPE_CHECKING:  # Streamlit is imported by the page tests' fixture only: ~4 s on every other run
+    from streamlit.testing.v1 import AppTest
 
 # --- real data and weights -------------------------------------------------------------------------
 DEV = SHARED_DATASETS / "face-mask-detection-dev"  # street and crowd photos with VOC-annotated faces
@@ -235,12 +236,22 @@ APP_TIMEOUT = 300  # first runs load the models on a busy 2-core machine
 @pytest.fixture
 def app(monkeypatch) -> AppTest:
     """The app as `streamlit run` starts it, without deployment settings from the environment."""
+    import streamlit_webrtc.component
+    from streamlit.testing.v1 import AppTest
+
+    from maskapp.app import ui
+    from maskapp.training.runs import RUN_DIRS_ENV
+
     for name in (ui.ICE_SERVERS_ENV, RUN_DIRS_ENV):
         monkeypatch.delenv(name, raising=False)
     # AppTest runs pages against a stand-in Runtime without the session manager that streamlit-webrtc
     # looks up; answer as outside a live server (its own fallback). The browser test runs the real one.
     monkeypatch.setattr(streamlit_webrtc.component, "get_this_session_info", lambda: None)
     return AppTest.from_file(str(APP), default_timeout=APP_TIMEOUT)
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
 
 
 def assert_no_exception(at: AppTest) -> None:

@@ -37,6 +37,7 @@ from tests.conftest import (
     free_port,
     http_folder,
     letterbox,
+    metrics,
     open_page,
 )
 
@@ -44,10 +45,6 @@ STREET_PHOTO = DEV / "images" / "maksssksksss0.png"
 ONE_FACE_PHOTO = DEV / "images" / "maksssksksss609.png"
 FACE_CROPS = TWELVE_K / "test" / "without_mask"
 MASKED_PHOTOS = TWO_CLASS / "with_mask"
-
-
-def metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
 
 
 def errors(at: AppTest) -> list[str]:

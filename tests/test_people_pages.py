@@ -18,13 +18,9 @@ from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservatio
 from maskapp.events.store import SqliteEventStore
 from maskapp.media.images import encode_png
 from maskapp.vision.anonymize import FILL_BGR
-from tests.conftest import dev_photo, open_page, write_people_clip
+from tests.conftest import dev_photo, metrics, open_page, write_people_clip
 
 DAY = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
-
-
-def metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
 
 
 def record_day(path: Path) -> Path:
