@@ -70,6 +70,13 @@ class TrainConfig:
         default=3,
         metadata={"help": "augmented views cached per training image when blocks are frozen (CPU budget)"},
     )
+    class_weight_power: float = field(
+        default=0.5,
+        metadata={
+            "help": "loss weight per class = 1 / frequency^p: 0.5 lets the rare badly-worn class count more "
+            "without swamping the rest; 1 balances the classes fully"
+        },
+    )
     init_weights: str = field(
         default="",
         metadata={
@@ -95,6 +102,8 @@ class TrainConfig:
                 raise ValueError(f"invalid {key} {getattr(self, key)!r}; choose one of {', '.join(choices)}")
         if abs(sum(self.split) - 1.0) > 1e-6:
             raise ValueError(f"split fractions must add up to 1, got {self.split}")
+        if not 0.0 <= self.class_weight_power <= 1.0:
+            raise ValueError(f"class-weight-power must be in [0, 1], got {self.class_weight_power}")
         if self.epochs < 1 or self.batch_size < 1 or self.input_size < 32:
             raise ValueError("epochs and batch-size must be >= 1 and input-size >= 32")
 

@@ -7,12 +7,13 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
 from maskapp.config import TrainConfig
 from maskapp.training.runs import load_run
-from maskapp.training.train import fit
+from maskapp.training.train import class_weights, fit
 from maskapp.vision.model import load_checkpoint
 from tests.conftest import make_class_folders
 
@@ -185,3 +186,27 @@ def test_weights_for_other_classes_are_refused_with_one_line(tiny_data, tmp_path
         "['with_mask', 'mask_worn_incorrectly', 'without_mask']; the data has ['with_mask', 'without_mask']"
     )
     assert "Traceback" not in result.stderr
+
+
+def test_class_weights_follow_the_power_of_the_class_frequencies():
+    labels = np.array([0] * 400 + [1] * 25 + [2] * 100)
+    square_root = class_weights(labels, 3).numpy()  # the default, 0.5
+    balanced = class_weights(labels, 3, power=1.0).numpy()
+    uniform = class_weights(labels, 3, power=0.0).numpy()
+    assert square_root[1] / square_root[0] == pytest.approx(4.0)  # sqrt(400 / 25)
+    assert balanced[1] / balanced[0] == pytest.approx(16.0)
+    assert balanced * np.array([400, 25, 100]) == pytest.approx(np.full(3, balanced[0] * 400))
+    assert uniform.tolist() == pytest.approx([1.0, 1.0, 1.0])
+    for weights in (square_root, balanced, uniform):
+        assert weights.mean() == pytest.approx(1.0)
+
+
+def test_a_class_weight_power_outside_0_to_1_is_one_error_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "maskapp", "train", "--class-weight-power", "2", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: class-weight-power must be in [0, 1], got 2.0"

@@ -106,10 +106,10 @@ def occludable_mask(prepared: PreparedSet, class_names: tuple[str, ...]) -> np.n
     return prepared.labels == class_names.index(WITHOUT_MASK)
 
 
-def class_weights(labels: np.ndarray, n_classes: int) -> torch.Tensor:
-    """Inverse square-root frequency: the rare badly-worn class counts more without swamping the rest."""
+def class_weights(labels: np.ndarray, n_classes: int, power: float = 0.5) -> torch.Tensor:
+    """1 / frequency^power, scaled to average 1 (TrainConfig.class_weight_power)."""
     counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
-    weights = 1.0 / np.sqrt(np.maximum(counts, 1.0))
+    weights = np.maximum(counts, 1.0) ** -power
     return torch.tensor(weights * n_classes / weights.sum(), dtype=torch.float32)
 
 
@@ -410,7 +410,7 @@ def fit(config: TrainConfig) -> Path:
     )
     with SystemMonitor(run_dir / SYSTEM_FILE) if dist.is_main else contextlib.nullcontext():
         trainer = trainer_type(TrainingSetup(model, config, data, spec, dist, rng, split.class_names))
-        weights = class_weights(data["train"].labels, len(split.class_names))
+        weights = class_weights(data["train"].labels, len(split.class_names), config.class_weight_power)
         best_state = train_epochs(trainer, model, config, dist, rng, run_dir, weights)
     if dist.is_main:
         model.load_state_dict(best_state)
