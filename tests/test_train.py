@@ -190,7 +190,7 @@ def test_weights_for_other_classes_are_refused_with_one_line(tiny_data, tmp_path
 
 def test_class_weights_follow_the_power_of_the_class_frequencies():
     labels = np.array([0] * 400 + [1] * 25 + [2] * 100)
-    square_root = class_weights(labels, 3).numpy()  # the default, 0.5
+    square_root = class_weights(labels, 3, power=TrainConfig().class_weight_power).numpy()  # 0.5
     balanced = class_weights(labels, 3, power=1.0).numpy()
     uniform = class_weights(labels, 3, power=0.0).numpy()
     assert square_root[1] / square_root[0] == pytest.approx(4.0)  # sqrt(400 / 25)

@@ -106,7 +106,7 @@ def occludable_mask(prepared: PreparedSet, class_names: tuple[str, ...]) -> np.n
     return prepared.labels == class_names.index(WITHOUT_MASK)
 
 
-def class_weights(labels: np.ndarray, n_classes: int, power: float = 0.5) -> torch.Tensor:
+def class_weights(labels: np.ndarray, n_classes: int, power: float) -> torch.Tensor:
     """1 / frequency^power, scaled to average 1 (TrainConfig.class_weight_power)."""
     counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
     weights = np.maximum(counts, 1.0) ** -power
