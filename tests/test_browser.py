@@ -283,7 +283,17 @@ def wait_for_annotated_video(component, baseline_red: int) -> None:
         time.sleep(1.0)
 
 
+# Every chime the page starts (autoplay included), in the order played: its source.
+CHIME_LOG = """
+window.chimes = [];
+document.addEventListener("play", (event) => {
+  if (event.target.tagName === "AUDIO") window.chimes.push(event.target.currentSrc);
+}, true);
+"""
+
+
 def test_live_page_annotates_the_fake_webcam_and_raises_the_alert(app_url, page, webcam_frame):
+    page.add_init_script(CHIME_LOG)
     component = start_live(page, app_url)
     wait_for_annotated_video(component, red_pixels(webcam_frame))
     wait_for_live_faces(page, min_faces=2)
@@ -294,20 +304,13 @@ def test_live_page_annotates_the_fake_webcam_and_raises_the_alert(app_url, page,
     chime = page.locator('[data-testid="stAudio"]')
     chime.first.wait_for()  # the chime, shown (and played) once per alert episode
     assert chime.count() == 1
-    state = {}
-    for _ in range(30):
-        state = chime.first.evaluate(
-            "a => ({duration: a.duration, time: a.currentTime, paused: a.paused, ended: a.ended, "
-            "ready: a.readyState, error: a.error && a.error.code})"
-        )
-        if state["ready"] > 0 and (state["time"] > 0 or not state["paused"] or state["ended"]):
-            break
-        page.wait_for_timeout(500)
-    else:
-        pytest.fail(f"the alert sound did not start playing: {state}")
+    # Counted from the page's play events, not read from the element: a refresh that finds the frames
+    # stale (a busy machine) removes the element, and it comes back silent for an episode already sounded.
+    page.wait_for_function("window.chimes.length > 0")
     # Once, not a flood: half-second page refreshes must not restart the ~1 s chime.
     page.wait_for_timeout(3000)
-    assert chime.first.evaluate("a => a.ended"), "the chime restarted while the alert went on"
+    chimes = page.evaluate("window.chimes")
+    assert 1 <= len(chimes) <= alert_episodes(page), ("the chime restarted while the alert went on", chimes)
     # One alert per non-compliant person, never repeated while they stay in view (the webcam loops).
     assert alert_episodes(page) == 2
     page.wait_for_timeout(3000)
@@ -315,15 +318,6 @@ def test_live_page_annotates_the_fake_webcam_and_raises_the_alert(app_url, page,
     no_exception_on(page)
     screenshot(page, "live")
     component.get_by_role("button", name="STOP").click()
-
-
-# Every chime the page starts (autoplay included), in the order played: its source.
-CHIME_LOG = """
-window.chimes = [];
-document.addEventListener("play", (event) => {
-  if (event.target.tagName === "AUDIO") window.chimes.push(event.target.currentSrc);
-}, true);
-"""
 
 
 def test_a_second_unmasked_person_sounds_the_chime_again_while_the_first_ones_alert_is_on(
