@@ -22,6 +22,10 @@ DEFAULT_DATA = (
 )
 
 
+# The splits every data folder is cut into (or ships with).
+SPLITS = ("train", "val", "test")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     data: tuple[str, ...] = field(
@@ -84,10 +88,23 @@ class TrainConfig:
             "for a second, lower-rate stage"
         },
     )
+    pack: str = field(
+        default="",
+        metadata={
+            "help": "train from this pack (python -m maskapp pack-data) instead of --data: on a machine "
+            "without the data folders, e.g. a GPU box"
+        },
+    )
     max_per_class: int = field(
         default=0, metadata={"help": "cap images per class and split (0: all); for smoke runs"}
     )
-    workers: int = field(default=0, metadata={"help": "data-loading processes (0: in the main process)"})
+    workers: int = field(
+        default=0,
+        metadata={
+            "help": "augmentation threads for end-to-end training (0: in the main thread, enough on a "
+            "2-core CPU; a GPU needs several to stay busy)"
+        },
+    )
     out: str = field(default="runs", metadata={"help": "where the run directory is written"})
     name: str = field(default="", metadata={"help": "run directory name (default: model and timestamp)"})
 

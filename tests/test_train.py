@@ -6,15 +6,18 @@ import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 import torch
 
 from maskapp.config import TrainConfig
+from maskapp.training.pack import read_pack
 from maskapp.training.runs import load_run
-from maskapp.training.train import class_weights, fit
+from maskapp.training.train import Distributed, class_weights, fit, prepare_data, threaded_augmented_batch
 from maskapp.vision.model import load_checkpoint
+from maskapp.vision.presets import InputSpec
 from tests.conftest import make_class_folders
 
 pytestmark = pytest.mark.slow
@@ -210,3 +213,92 @@ def test_a_class_weight_power_outside_0_to_1_is_one_error_line(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "error: class-weight-power must be in [0, 1], got 2.0"
+
+
+def _pack_data(tiny_data, out, *flags) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            *(sys.executable, "-m", "maskapp", "pack-data", str(out), "--data", str(tiny_data)),
+            *("--input-size", "64", *flags),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_a_pack_trains_like_the_data_folders_it_was_made_from(tiny_data, tmp_path):
+    pack = tmp_path / "tiny.npz"
+    result = _pack_data(tiny_data, pack, "--splits", "train", "val")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith(f"wrote {pack} (")
+    here = _tiny_config(tiny_data, tmp_path, "cnn", epochs=1, name="here")
+    from_folders = json.loads((fit(here) / "config.json").read_text())
+    # The pack is read from anywhere: the data folders given to train are ignored.
+    packed_config = dataclasses.replace(here, data=("no/such/folder",), pack=str(pack), workers=2, name="p")
+    packed = fit(packed_config)
+    from_pack = json.loads((packed / "config.json").read_text())
+    for key in ("class_names", "near_duplicate_groups", "face_cropper"):
+        assert from_pack[key] == from_folders[key]
+    for split in ("train", "val"):
+        assert from_pack["prepared"][split] == from_folders["prepared"][split]
+    assert "test" not in from_pack["prepared"] and from_pack["pack"] == str(pack)
+    assert not (packed / "metrics.json").exists()  # no test split packed: `evaluate` measures it
+    assert load_run(packed).history[0].train_accuracy > 0
+
+
+def test_a_pack_keeps_its_squares_up_to_the_webp_loss_and_resizes_them_for_another_input(tiny_data, tmp_path):
+    pack = tmp_path / "tiny.npz"
+    assert _pack_data(tiny_data, pack, "--quality", "95").returncode == 0
+    config = _tiny_config(tiny_data, tmp_path, "cnn")
+    single = Distributed(0, 1, torch.device("cpu"))
+    original = prepare_data(config, InputSpec(64), single).prepared
+    unpacked = read_pack(pack, InputSpec(64)).prepared
+    for split in ("train", "val", "test"):
+        assert np.array_equal(unpacked[split].labels, original[split].labels)
+        difference = np.abs(unpacked[split].images.astype(int) - original[split].images).mean()
+        assert 0 < difference < 4  # lossy, but the same faces
+    larger = read_pack(pack, InputSpec(96)).prepared["val"].images
+    assert larger.shape[1:] == (InputSpec(96).resize_size,) * 2 + (3,)
+
+
+def test_a_file_that_is_not_a_pack_is_one_error_line(tmp_path):
+    not_a_pack = tmp_path / "photo.npz"
+    not_a_pack.write_bytes(b"not a zip")
+    result = subprocess.run(
+        [sys.executable, "-m", "maskapp", "train", "--pack", str(not_a_pack), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: cannot read {not_a_pack} as a training pack")
+    assert line.endswith("allowed: a file written by `python -m maskapp pack-data`")
+
+
+def test_threaded_augmentation_is_seeded_and_keeps_the_image_order():
+    images = np.stack([np.full((74, 74, 3), value, np.uint8) for value in range(0, 240, 20)])
+    occludable = np.zeros(len(images), dtype=bool)
+    with ThreadPoolExecutor(3) as pool:
+
+        def batch(seed):
+            rng = np.random.default_rng(seed)
+            return threaded_augmented_batch(pool, images, InputSpec(64), rng, occludable)
+
+        first, again, other = batch(7), batch(7), batch(8)
+    assert first.shape == (len(images), 3, 64, 64)
+    assert torch.equal(first, again) and not torch.equal(first, other)
+    # Image order is kept: brightness jitter is at most 25%, so the darkest stays darker than the brightest.
+    assert first[0].mean() < first[-1].mean()
+
+
+def test_mobilenet_weights_carry_over_to_another_input_size(tiny_data, tmp_path):
+    first = fit(_tiny_config(tiny_data, tmp_path, "mobilenet_v2", epochs=1, name="small"))
+    larger = _tiny_config(
+        tiny_data, tmp_path, "mobilenet_v2", epochs=1, input_size=96, lr=0.0, frozen_blocks=0, name="large"
+    )
+    carried = fit(dataclasses.replace(larger, init_weights=str(first / "model.pt")))
+    before, after = (load_checkpoint(run / "model.pt") for run in (first, carried))
+    assert after.input_spec.input_size == 96
+    assert torch.equal(before.state_dict["head.4.weight"], after.state_dict["head.4.weight"])

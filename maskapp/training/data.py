@@ -19,13 +19,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from maskapp.config import SPLITS
 from maskapp.errors import DataError, ImageError
 from maskapp.labels import LABEL_ALIASES, canonical_label, ordered_classes
 from maskapp.media.images import list_images, read_image
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
 SPLIT_FOLDER_NAMES = {"train": "train", "validation": "val", "val": "val", "test": "test"}
 
 

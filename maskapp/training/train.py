@@ -3,7 +3,8 @@
 MobileNetV2 keeps its first `frozen_blocks` blocks frozen; their outputs for several augmented views
 of each image are computed once, so each epoch only runs the last blocks and the head (what the
 field does when compute is short). The baseline CNN trains end to end on augmented images.
-Runs under torchrun as DistributedDataParallel (gloo on CPU, nccl on GPU).
+Runs under torchrun as DistributedDataParallel (gloo on CPU, nccl on GPU). On a machine without the
+data folders it trains from a pack (`pack-data`, then `train --pack`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import os
 import platform
 import subprocess
 import time
-from dataclasses import dataclass, fields
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -35,6 +37,7 @@ from maskapp.labels import WITHOUT_MASK
 from maskapp.training.augment import AugmentConfig, augment
 from maskapp.training.data import SPLITS, cap_per_class, split_samples
 from maskapp.training.evaluate import choose_noncompliant_threshold, compute_metrics, predict_rgb
+from maskapp.training.pack import TrainingData, read_pack, training_data, write_pack
 from maskapp.training.prepare import PreparedSet, detector_cropper, prepare
 from maskapp.training.runs import (
     CONFIG_FILE,
@@ -96,6 +99,21 @@ def augmented_batch(
     )
 
 
+def threaded_augmented_batch(
+    pool: ThreadPoolExecutor, images: np.ndarray, spec: InputSpec, rng: np.random.Generator, occludable
+) -> torch.Tensor:
+    """augmented_batch split over the pool's threads (OpenCV releases the GIL), each chunk with its own
+    generator spawned from `rng`, so a run stays seeded."""
+    chunks = np.array_split(np.arange(len(images)), pool._max_workers)
+    chunks = [rows for rows in chunks if len(rows)]
+    parts = pool.map(
+        lambda rows, chunk_rng: augmented_batch(images[rows], spec, chunk_rng, occludable[rows]),
+        chunks,
+        rng.spawn(len(chunks)),
+    )
+    return torch.cat(list(parts))
+
+
 def eval_batch(images: np.ndarray, spec: InputSpec) -> torch.Tensor:
     return torch.stack([to_model_input(image, spec) for image in images])
 
@@ -130,6 +148,7 @@ def cache_block_outputs(
 ) -> list[torch.Tensor]:
     """Outputs of model.features[:first_block] for `views` augmented views (0 views: the eval view)."""
     prefix = model.features[:first_block].eval()
+    device = next(prefix.parameters()).device
     per_view = []
     for view in range(max(views, 1)):
         chunks = []
@@ -139,7 +158,7 @@ def cache_block_outputs(
                 batch = augmented_batch(chunk, spec, rng, occludable[start : start + batch_size])
             else:
                 batch = eval_batch(chunk, spec)
-            chunks.append(prefix(batch).half())
+            chunks.append(prefix(batch.to(device)).half())
         per_view.append(torch.cat(chunks))
     return per_view
 
@@ -159,11 +178,16 @@ class EpochFigures:
     accuracy: float
 
 
+def on_device(batches, device: torch.device):
+    for inputs, targets in batches:
+        yield inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+
+
 def train_one_epoch(network, optimizer, batches, total, desc, show, weights) -> EpochFigures:
     network.train()
     loss_sum, correct, seen = 0.0, 0, 0
     progress = tqdm(batches, total=total, desc=desc, unit="batch", disable=not show, leave=False)
-    for inputs, targets in progress:
+    for inputs, targets in on_device(progress, weights.device):
         optimizer.zero_grad(set_to_none=True)
         logits = network(inputs)
         loss = nn.functional.cross_entropy(logits, targets, weight=weights)
@@ -180,7 +204,7 @@ def train_one_epoch(network, optimizer, batches, total, desc, show, weights) -> 
 def evaluate_batches(network, batches, weights) -> EpochFigures:
     network.eval()
     loss_sum, correct, seen = 0.0, 0, 0
-    for inputs, targets in batches:
+    for inputs, targets in on_device(batches, weights.device):
         logits = network(inputs)
         loss_sum += nn.functional.cross_entropy(logits, targets, weight=weights, reduction="sum").item()
         correct += (logits.argmax(1) == targets).sum().item()
@@ -263,11 +287,15 @@ class FullTrainer:
         self.val_labels = torch.from_numpy(data["val"].labels)
         self.network = DistributedDataParallel(model) if dist.world_size > 1 else model
         self.steps = -(-len(self.train_labels) // config.batch_size)
+        self.pool = ThreadPoolExecutor(config.workers) if config.workers > 0 else None
 
     def train_batches(self, epoch: int, batch_size: int, rng: np.random.Generator):
         def load(index):
             rows = index.numpy()
-            return augmented_batch(self.train_images[rows], self.spec, self.rng, self.occludable[rows])
+            images, occludable = self.train_images[rows], self.occludable[rows]
+            if self.pool is None:
+                return augmented_batch(images, self.spec, self.rng, occludable)
+            return threaded_augmented_batch(self.pool, images, self.spec, self.rng, occludable)
 
         return batches_of(load, self.train_labels, batch_size, rng.permutation(len(self.train_labels)))
 
@@ -298,23 +326,24 @@ def _run_dir(config: TrainConfig) -> Path:
     return path
 
 
-def describe_run(config, split, data, dist, cropper_key, run_dir) -> dict:
+def describe_run(config, data: TrainingData, dist, run_dir) -> dict:
     return {
         **config.to_dict(),
-        "class_names": list(split.class_names),
-        "data_counts": split.counts(),
-        "near_duplicate_groups": split.near_duplicate_groups,
+        "class_names": list(data.class_names),
+        "data_counts": data.counts,
+        "near_duplicate_groups": data.near_duplicate_groups,
         "prepared": {
             s: {
                 "images": len(d.labels),
                 "cropped_from_photo": d.cropped_from_photo,
                 "unreadable": d.unreadable,
             }
-            for s, d in data.items()
+            for s, d in data.prepared.items()
         },
-        "face_cropper": cropper_key,
+        "face_cropper": data.face_cropper,
         "world_size": dist.world_size,
         "device": str(dist.device),
+        "device_name": torch.cuda.get_device_name(dist.device) if dist.device.type == "cuda" else None,
         "versions": {
             "python": platform.python_version(),
             "torch": torch.__version__,
@@ -328,7 +357,19 @@ def describe_run(config, split, data, dist, cropper_key, run_dir) -> dict:
     }
 
 
-def load_data(config: TrainConfig, spec: InputSpec, dist: Distributed):
+def load_data(config: TrainConfig, spec: InputSpec, dist: Distributed) -> TrainingData:
+    """The pack when one is given, else the data folders split and prepared here."""
+    data = read_pack(PROJECT_ROOT / config.pack, spec) if config.pack else prepare_data(config, spec, dist)
+    for name in ("train", "val"):
+        if name not in data.prepared:
+            raise DataError(f"{config.pack} holds no {name} split; make it with pack-data --splits train val")
+    for name, prepared in data.prepared.items():
+        if len(prepared.labels) == 0:
+            raise_empty(name, config)
+    return data
+
+
+def prepare_data(config: TrainConfig, spec: InputSpec, dist: Distributed) -> TrainingData:
     split = split_samples(
         config.data_paths(), seed=config.seed, fractions=config.split, max_hash_distance=config.hash_distance
     )
@@ -342,14 +383,18 @@ def load_data(config: TrainConfig, spec: InputSpec, dist: Distributed):
         dist.barrier()
         if not dist.is_main:
             data[name] = prepare(split.of(name), split.class_names, spec, cropper, desc=f"prepare {name}")
-    for name, prepared in data.items():
-        if len(prepared.labels) == 0:
-            raise_empty(name, config)
-    return split, data, cropper[0]
+    return training_data(split, data, cropper[0])
+
+
+def pack_data(config: TrainConfig, out: Path, splits: tuple[str, ...], quality: int) -> int:
+    """`python -m maskapp pack-data`: the data folders, split and prepared here, into one file."""
+    single = Distributed(0, 1, torch.device("cpu"))
+    return write_pack(out, prepare_data(config, InputSpec(config.input_size), single), splits, quality)
 
 
 def raise_empty(split_name: str, config: TrainConfig):
-    raise DataError(f"the {split_name} split of {list(config.data)} is empty; give more images per class")
+    given = config.pack or list(config.data)
+    raise DataError(f"the {split_name} split of {given} is empty; give more images per class")
 
 
 def validation_threshold(model, class_names, spec, val: PreparedSet) -> float | None:
@@ -367,12 +412,25 @@ def test_metrics(model, class_names, spec, test: PreparedSet, threshold: float |
     return compute_metrics(test.labels, probs, class_names, threshold, test.datasets).to_dict()
 
 
+def write_test_metrics(run_dir, model, class_names, spec, test: PreparedSet | None, threshold) -> None:
+    if test is None:  # a pack made without it: `python -m maskapp evaluate` measures the run
+        logger.info("no test split; run written to %s", run_dir)
+        return
+    metrics = test_metrics(model, class_names, spec, test, threshold)
+    write_json(run_dir / METRICS_FILE, metrics)
+    logger.info("test accuracy %.4f, run written to %s", metrics["accuracy"], run_dir)
+
+
 def starting_checkpoint(config: TrainConfig, spec: InputSpec) -> Checkpoint | None:
     """The run to train further (--init-weights), checked before any data is prepared."""
     if not config.init_weights:
         return None
     checkpoint = load_checkpoint(PROJECT_ROOT / config.init_weights)
-    if checkpoint.architecture != config.model or checkpoint.input_spec != spec:
+    # MobileNetV2 pools globally, so its weights carry over to another input size; the CNN's do not.
+    given_spec = checkpoint.input_spec
+    if config.model == "mobilenet_v2":
+        given_spec = replace(given_spec, input_size=spec.input_size)
+    if checkpoint.architecture != config.model or given_spec != spec:
         given = f"{checkpoint.architecture} at {checkpoint.input_spec.input_size} px"
         raise CheckpointError(
             f"{config.init_weights} is a {given}; this run trains a {config.model} at {spec.input_size} px: "
@@ -390,6 +448,8 @@ def initial_model(config, class_names: tuple[str, ...], spec: InputSpec, start: 
             f"{config.init_weights} was trained for classes {list(start.class_names)}; "
             f"the data has {list(class_names)}"
         )
+    if start.input_spec.input_size != spec.input_size:
+        logger.info("carrying %s px weights over to %s px", start.input_spec.input_size, spec.input_size)
     return start.build().train()
 
 
@@ -399,28 +459,28 @@ def fit(config: TrainConfig) -> Path:
     rng = np.random.default_rng(config.seed + dist.rank)
     spec = InputSpec(input_size=config.input_size)
     start = starting_checkpoint(config, spec)
-    split, data, cropper_key = load_data(config, spec, dist)
-    model = initial_model(config, split.class_names, spec, start).to(dist.device)
+    data = load_data(config, spec, dist)
+    class_names = data.class_names
+    model = initial_model(config, class_names, spec, start).to(dist.device)
     run_dir = _run_dir(config) if dist.is_main else None
-    description = describe_run(config, split, data, dist, cropper_key, run_dir) if dist.is_main else {}
+    description = describe_run(config, data, dist, run_dir) if dist.is_main else {}
     if dist.is_main:
         write_json(run_dir / CONFIG_FILE, description)
     trainer_type = (
         CachedTrainer if config.model == "mobilenet_v2" and config.frozen_blocks > 0 else FullTrainer
     )
     with SystemMonitor(run_dir / SYSTEM_FILE) if dist.is_main else contextlib.nullcontext():
-        trainer = trainer_type(TrainingSetup(model, config, data, spec, dist, rng, split.class_names))
-        weights = class_weights(data["train"].labels, len(split.class_names), config.class_weight_power)
-        best_state = train_epochs(trainer, model, config, dist, rng, run_dir, weights)
+        prepared = data.prepared
+        trainer = trainer_type(TrainingSetup(model, config, prepared, spec, dist, rng, class_names))
+        weights = class_weights(prepared["train"].labels, len(class_names), config.class_weight_power)
+        best_state = train_epochs(trainer, model, config, dist, rng, run_dir, weights.to(dist.device))
     if dist.is_main:
         model.load_state_dict(best_state)
-        threshold = validation_threshold(model, split.class_names, spec, data["val"])
+        threshold = validation_threshold(model, class_names, spec, prepared["val"])
         description["noncompliant_threshold"] = threshold
         write_json(run_dir / CONFIG_FILE, description)
-        save_checkpoint(run_dir / MODEL_FILE, model, config.model, split.class_names, spec, description)
-        metrics = test_metrics(model, split.class_names, spec, data["test"], threshold)
-        write_json(run_dir / METRICS_FILE, metrics)
-        logger.info("test accuracy %.4f, run written to %s", metrics["accuracy"], run_dir)
+        save_checkpoint(run_dir / MODEL_FILE, model, config.model, class_names, spec, description)
+        write_test_metrics(run_dir, model, class_names, spec, prepared.get("test"), threshold)
     if dist.world_size > 1:
         torch_dist.destroy_process_group()
     return run_dir
