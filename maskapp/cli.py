@@ -185,6 +185,21 @@ def run_pack_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def average_weights_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "weights", type=Path, nargs="+", metavar="MODEL.pt", help="two or more runs' model.pt files"
+    )
+    parser.add_argument(
+        "--out", type=Path, required=True, metavar="RUN_DIR", help="the run directory to write"
+    )
+
+
+def run_average_weights(args: argparse.Namespace) -> int:
+    run_dir = training.average.average_runs(args.weights, make_folder(args.out))
+    print(f"wrote {run_dir}")
+    return 0
+
+
 # --- evaluate ----------------------------------------------------------------------------------------
 def class_list(text: str) -> tuple[str, ...]:
     """--classes with_mask,without_mask -> the names (checked against the model when it is loaded)."""
@@ -610,6 +625,15 @@ COMMANDS = {
         pack_data_flags,
         run_pack_data,
         ("maskapp.training.train",),
+    ),
+    "average-weights": Command(
+        "average runs fine-tuned from one another into one model (a model soup)",
+        "The mean of two or more runs' weights (same model, classes, input size and data split; runs "
+        "fine-tuned from one another), written as a run directory: its non-compliant threshold chosen on "
+        "the validation split and its figures on the test split, as train does.",
+        average_weights_flags,
+        run_average_weights,
+        ("maskapp.training.average",),
     ),
     "evaluate": Command(
         "accuracy, per-class P/R/F1, confusion matrix, compliance view on face crops",

@@ -43,7 +43,7 @@ CNN_WEIGHTS = PROJECT_ROOT / "weights" / "runs" / "cnn" / "model.pt"  # the ship
 # The 2-class MobileNetV2 (with_mask, without_mask): older checkpoints must keep working everywhere.
 TWO_CLASS_WEIGHTS = PROJECT_ROOT / "weights" / "runs" / "mobilenet_v2" / "model.pt"
 # The 3-class MobileNetV2 run; used by `three_class_weights` once its run is complete.
-THREE_CLASS_RUN = PROJECT_ROOT / "weights" / "runs" / "mobilenet_v2_3class_finetune_stage2"  # the shipped run
+THREE_CLASS_RUN = PROJECT_ROOT / "weights" / "runs" / "mobilenet_v2_3class_soup"  # the shipped run
 # Real web photos, each image centred on one labelled face, with real badly worn masks.
 ILC = SHARED_DATASETS / "face-mask-ilc"
 

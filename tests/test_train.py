@@ -302,3 +302,51 @@ def test_mobilenet_weights_carry_over_to_another_input_size(tiny_data, tmp_path)
     before, after = (load_checkpoint(run / "model.pt") for run in (first, carried))
     assert after.input_spec.input_size == 96
     assert torch.equal(before.state_dict["head.4.weight"], after.state_dict["head.4.weight"])
+
+
+def test_averaged_runs_are_a_run_with_the_mean_weights_and_their_own_threshold(tiny_data, tmp_path):
+    first = fit(_tiny_config(tiny_data, tmp_path, "mobilenet_v2", epochs=1, frozen_blocks=0, name="a"))
+    second_config = _tiny_config(tiny_data, tmp_path, "mobilenet_v2", epochs=1, frozen_blocks=0, name="b")
+    second = fit(dataclasses.replace(second_config, init_weights=str(first / "model.pt"), lr=0.01))
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "maskapp", "average-weights"),
+            *(str(first / "model.pt"), str(second / "model.pt"), "--out", str(tmp_path / "soup")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = load_run(tmp_path / "soup")
+    assert run.warnings == [] and run.history == [] and run.metrics is not None
+    assert [source["weights"] for source in run.config["averaged_from"]] == [
+        str(first / "model.pt"),
+        str(second / "model.pt"),
+    ]
+    assert run.config["noncompliant_threshold"] is not None
+    runs = (first, second, tmp_path / "soup")
+    a, b, mean = (load_checkpoint(path / "model.pt").state_dict for path in runs)
+    key = "features.18.0.weight"
+    assert not torch.equal(a[key], b[key])
+    assert torch.allclose(mean[key], (a[key] + b[key]) / 2)
+
+
+def test_runs_of_different_models_are_not_averaged(tiny_data, tmp_path):
+    mobilenet = fit(_tiny_config(tiny_data, tmp_path, "mobilenet_v2", epochs=1))
+    cnn = fit(_tiny_config(tiny_data, tmp_path, "cnn", epochs=1))
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "maskapp", "average-weights"),
+            *(str(mobilenet / "model.pt"), str(cnn / "model.pt"), "--out", str(tmp_path / "soup")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line == (
+        f"error: {cnn / 'model.pt'} has architecture cnn, {mobilenet / 'model.pt'} has mobilenet_v2; "
+        "allowed: runs of one model, classes and input size"
+    )

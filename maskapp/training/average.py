@@ -1,0 +1,101 @@
+"""`python -m maskapp average-weights`: runs fine-tuned from one another, averaged into one model.
+
+Weights fine-tuned from a common start sit in one basin of the loss, so their mean is a model too,
+often better than either ("model soups", Wortsman et al., 2022). The result is a run directory like
+train's: its threshold chosen on the validation split and its figures on the test split of the data
+the runs were trained on, with no epochs of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import platform
+from datetime import datetime
+from pathlib import Path
+
+import torch
+
+from maskapp import PROJECT_ROOT
+from maskapp.errors import CheckpointError
+from maskapp.training.evaluate import training_config
+from maskapp.training.runs import CONFIG_FILE, HISTORY_FILE, MODEL_FILE, SYSTEM_FILE, write_json
+from maskapp.training.sysmon import SystemMonitor
+from maskapp.training.train import Distributed, prepare_data, validation_threshold, write_test_metrics
+from maskapp.vision.model import Checkpoint, load_checkpoint, save_checkpoint
+
+logger = logging.getLogger(__name__)
+
+# What must match for two runs to share a validation and a test split.
+SPLIT_FIELDS = ("data", "seed", "split", "hash_distance", "max_per_class")
+
+
+def _check_compatible(paths: list[Path], checkpoints: list[Checkpoint]) -> None:
+    first = checkpoints[0]
+    for path, checkpoint in zip(paths[1:], checkpoints[1:], strict=True):
+        for what in ("architecture", "class_names", "input_spec"):
+            if getattr(checkpoint, what) != getattr(first, what):
+                raise CheckpointError(
+                    f"{path} has {what} {getattr(checkpoint, what)}, {paths[0]} has {getattr(first, what)}; "
+                    "allowed: runs of one model, classes and input size"
+                )
+    splits = {tuple(str(training_config(path).to_dict()[k]) for k in SPLIT_FIELDS) for path in paths}
+    if len(splits) > 1:
+        raise CheckpointError(
+            f"the runs were trained on different data or splits ({', '.join(SPLIT_FIELDS)}); "
+            "allowed: runs of one data split"
+        )
+
+
+def average_state_dicts(checkpoints: list[Checkpoint]) -> dict[str, torch.Tensor]:
+    """The mean of each floating-point tensor; counters (BatchNorm's batches seen) from the first."""
+    averaged = {}
+    for key, first in checkpoints[0].state_dict.items():
+        if first.is_floating_point():
+            stacked = torch.stack([c.state_dict[key].float() for c in checkpoints])
+            averaged[key] = stacked.mean(0).to(first.dtype)
+        else:
+            averaged[key] = first
+    return averaged
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def average_runs(weights: list[Path], out_dir: Path) -> Path:
+    """The averaged model of `weights` (two or more checkpoints) as a run directory at `out_dir`."""
+    if len(weights) < 2:
+        raise CheckpointError(f"got {len(weights)} weights file; allowed: two or more to average")
+    paths = [PROJECT_ROOT / path for path in weights]
+    checkpoints = [load_checkpoint(path) for path in paths]
+    _check_compatible(paths, checkpoints)
+    first = checkpoints[0]
+    model = first.build()
+    model.load_state_dict(average_state_dicts(checkpoints))
+    config = training_config(paths[0])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / HISTORY_FILE).write_text("")  # no epochs of its own
+    (out_dir / SYSTEM_FILE).unlink(missing_ok=True)
+    with SystemMonitor(out_dir / SYSTEM_FILE):
+        data = prepare_data(config, first.input_spec, Distributed(0, 1, torch.device("cpu")))
+        threshold = validation_threshold(model, first.class_names, first.input_spec, data.prepared["val"])
+        description = {
+            **{k: config.to_dict()[k] for k in (*SPLIT_FIELDS, "model", "input_size")},
+            "averaged_from": [
+                {"weights": str(given), "sha256": _sha256(path)}
+                for given, path in zip(weights, paths, strict=True)
+            ],
+            "class_names": list(first.class_names),
+            "data_counts": data.counts,
+            "face_cropper": data.face_cropper,
+            "noncompliant_threshold": threshold,
+            "versions": {"python": platform.python_version(), "torch": torch.__version__},
+            "started": datetime.now().isoformat(timespec="seconds"),
+            "run_dir": str(out_dir),
+        }
+        write_json(out_dir / CONFIG_FILE, description)
+        spec = first.input_spec
+        save_checkpoint(out_dir / MODEL_FILE, model, first.architecture, first.class_names, spec, description)
+        write_test_metrics(out_dir, model, first.class_names, spec, data.prepared.get("test"), threshold)
+    return out_dir
