@@ -331,7 +331,7 @@ def test_the_three_class_model_flags_real_badly_worn_and_missing_masks(three_cla
     """Cut as serving cuts them (the labelled box and the serving margin), real badly worn masks and bare
     faces are mostly called non-compliant, and masks worn properly mostly compliant. A guard against a
     broken model, not the benchmark (the run's own figures are in its metrics.json): the shipped
-    MobileNetV2 gets 18, 19 (18 of them 'mask_worn_incorrectly') and 19 of these 20 per class."""
+    MobileNetV2 gets 18, 18 (17 of them 'mask_worn_incorrectly') and 19 of these 20 per class."""
     assert (THREE_CLASS_RUN / "metrics.json").is_file(), "the 3-class MobileNetV2 run is missing"
     for label in CLASS_NAMES:
         crops = [crop_face(*ilc_face(path), FACE_MARGIN) for path in real_images(ILC, label, 20)]

@@ -284,7 +284,7 @@ def test_threaded_augmentation_is_seeded_and_keeps_the_image_order():
 
         def batch(seed):
             rng = np.random.default_rng(seed)
-            return threaded_augmented_batch(pool, images, InputSpec(64), rng, occludable)
+            return threaded_augmented_batch(pool, 3, images, InputSpec(64), rng, occludable)
 
         first, again, other = batch(7), batch(7), batch(8)
     assert first.shape == (len(images), 3, 64, 64)

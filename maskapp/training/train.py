@@ -100,11 +100,11 @@ def augmented_batch(
 
 
 def threaded_augmented_batch(
-    pool: ThreadPoolExecutor, images: np.ndarray, spec: InputSpec, rng: np.random.Generator, occludable
+    pool: ThreadPoolExecutor, threads: int, images: np.ndarray, spec: InputSpec, rng, occludable
 ) -> torch.Tensor:
-    """augmented_batch split over the pool's threads (OpenCV releases the GIL), each chunk with its own
-    generator spawned from `rng`, so a run stays seeded."""
-    chunks = np.array_split(np.arange(len(images)), pool._max_workers)
+    """augmented_batch split into `threads` chunks on the pool (OpenCV releases the GIL), each chunk with
+    its own generator spawned from `rng`, so a run stays seeded."""
+    chunks = np.array_split(np.arange(len(images)), threads)
     chunks = [rows for rows in chunks if len(rows)]
     parts = pool.map(
         lambda rows, chunk_rng: augmented_batch(images[rows], spec, chunk_rng, occludable[rows]),
@@ -287,7 +287,8 @@ class FullTrainer:
         self.val_labels = torch.from_numpy(data["val"].labels)
         self.network = DistributedDataParallel(model) if dist.world_size > 1 else model
         self.steps = -(-len(self.train_labels) // config.batch_size)
-        self.pool = ThreadPoolExecutor(config.workers) if config.workers > 0 else None
+        self.threads = config.workers
+        self.pool = ThreadPoolExecutor(self.threads) if self.threads > 0 else None
 
     def train_batches(self, epoch: int, batch_size: int, rng: np.random.Generator):
         def load(index):
@@ -295,7 +296,7 @@ class FullTrainer:
             images, occludable = self.train_images[rows], self.occludable[rows]
             if self.pool is None:
                 return augmented_batch(images, self.spec, self.rng, occludable)
-            return threaded_augmented_batch(self.pool, images, self.spec, self.rng, occludable)
+            return threaded_augmented_batch(self.pool, self.threads, images, self.spec, self.rng, occludable)
 
         return batches_of(load, self.train_labels, batch_size, rng.permutation(len(self.train_labels)))
 
