@@ -24,6 +24,8 @@ DEFAULT_DATA = (
 
 # The splits every data folder is cut into (or ships with).
 SPLITS = ("train", "val", "test")
+# The TrainConfig fields that decide which image lands in which split.
+SPLIT_FIELDS = ("data", "seed", "split", "hash_distance", "max_per_class")
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from maskapp import DEFAULT_WEIGHTS, PROJECT_ROOT, SHARED_DATASETS
 from maskapp.app import samples
@@ -131,6 +132,15 @@ def write_people_clip(
             writer.write(frame)
     writer.release()
     return path
+
+
+# --- floating-point state -----------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def ieee_subnormals():
+    """Each test starts with subnormal floats on. onnxruntime flushes denormals to zero on the thread that
+    runs a session (session.set_denormal_as_zero, which keeps the classifier fast), and that state stays
+    with the thread: hypothesis then refuses to draw floats, so a test's result would depend on the order."""
+    torch.set_flush_denormal(False)
 
 
 # --- processes and threads -------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from maskapp.training.runs import load_run
 from maskapp.training.train import Distributed, class_weights, fit, prepare_data, threaded_augmented_batch
 from maskapp.vision.model import load_checkpoint
 from maskapp.vision.presets import InputSpec
-from tests.conftest import make_class_folders
+from tests.conftest import make_class_folders, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -86,13 +86,9 @@ def test_a_second_stage_starts_from_the_given_weights_with_a_cosine_rate(tiny_da
 
 def test_weights_of_another_model_are_refused_with_one_line(tiny_data, tmp_path):
     cnn = fit(_tiny_config(tiny_data, tmp_path, "cnn", epochs=1))
-    result = subprocess.run(
-        [
-            *(sys.executable, "-m", "maskapp", "train", "--data", str(tiny_data), "--input-size", "64"),
-            *("--init-weights", str(cnn / "model.pt"), "--out", str(tmp_path)),
-        ],
-        capture_output=True,
-        text=True,
+    result = run_cli(
+        *("train", "--data", str(tiny_data), "--input-size", "64"),
+        *("--init-weights", str(cnn / "model.pt"), "--out", str(tmp_path)),
         timeout=300,
     )
     assert result.returncode == 2
@@ -136,24 +132,14 @@ def test_two_process_ddp_smoke_run(tiny_data, tmp_path):
 
 
 def test_bad_settings_are_one_error_line(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "maskapp", "train", "--optimizer", "rmsprop", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_cli("train", "--optimizer", "rmsprop", "--out", str(tmp_path), timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip() == "error: invalid optimizer 'rmsprop'; choose one of sgd, adam"
 
 
 def test_folder_without_classes_exits_2(tmp_path):
     (tmp_path / "flat").mkdir()
-    result = subprocess.run(
-        [sys.executable, "-m", "maskapp", "train", "--data", str(tmp_path / "flat"), "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_cli("train", "--data", str(tmp_path / "flat"), "--out", str(tmp_path), timeout=120)
     assert result.returncode == 2
     assert "no class subfolders" in result.stderr and "Traceback" not in result.stderr
 
@@ -161,12 +147,7 @@ def test_folder_without_classes_exits_2(tmp_path):
 def test_a_folder_with_an_unknown_class_name_exits_2_naming_the_allowed(tmp_path):
     data = make_class_folders(tmp_path / "data", per_class=2)
     (data / "with_mask").rename(data / "cats")
-    result = subprocess.run(
-        [sys.executable, "-m", "maskapp", "train", "--data", str(data), "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_cli("train", "--data", str(data), "--out", str(tmp_path), timeout=120)
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: unknown class name 'cats'")
@@ -174,13 +155,9 @@ def test_a_folder_with_an_unknown_class_name_exits_2_naming_the_allowed(tmp_path
 
 
 def test_weights_for_other_classes_are_refused_with_one_line(tiny_data, tmp_path):
-    result = subprocess.run(
-        [
-            *(sys.executable, "-m", "maskapp", "train", "--data", str(tiny_data), "--out", str(tmp_path)),
-            *("--init-weights", "weights/mask_classifier.pt", "--frozen-blocks", "0"),
-        ],
-        capture_output=True,
-        text=True,
+    result = run_cli(
+        *("train", "--data", str(tiny_data), "--out", str(tmp_path)),
+        *("--init-weights", "weights/mask_classifier.pt", "--frozen-blocks", "0"),
         timeout=300,
     )
     assert result.returncode == 2
@@ -205,24 +182,15 @@ def test_class_weights_follow_the_power_of_the_class_frequencies():
 
 
 def test_a_class_weight_power_outside_0_to_1_is_one_error_line(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "maskapp", "train", "--class-weight-power", "2", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_cli("train", "--class-weight-power", "2", "--out", str(tmp_path), timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip() == "error: class-weight-power must be in [0, 1], got 2.0"
 
 
 def _pack_data(tiny_data, out, *flags) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            *(sys.executable, "-m", "maskapp", "pack-data", str(out), "--data", str(tiny_data)),
-            *("--input-size", "64", *flags),
-        ],
-        capture_output=True,
-        text=True,
+    return run_cli(
+        *("pack-data", str(out), "--data", str(tiny_data)),
+        *("--input-size", "64", *flags),
         timeout=300,
     )
 
@@ -238,7 +206,7 @@ def test_a_pack_trains_like_the_data_folders_it_was_made_from(tiny_data, tmp_pat
     packed_config = dataclasses.replace(here, data=("no/such/folder",), pack=str(pack), workers=2, name="p")
     packed = fit(packed_config)
     from_pack = json.loads((packed / "config.json").read_text())
-    for key in ("class_names", "near_duplicate_groups", "face_cropper"):
+    for key in ("class_names", "near_duplicate_groups", "face_cropper", "data", "seed", "split"):
         assert from_pack[key] == from_folders[key]
     for split in ("train", "val"):
         assert from_pack["prepared"][split] == from_folders["prepared"][split]
@@ -265,12 +233,7 @@ def test_a_pack_keeps_its_squares_up_to_the_webp_loss_and_resizes_them_for_anoth
 def test_a_file_that_is_not_a_pack_is_one_error_line(tmp_path):
     not_a_pack = tmp_path / "photo.npz"
     not_a_pack.write_bytes(b"not a zip")
-    result = subprocess.run(
-        [sys.executable, "-m", "maskapp", "train", "--pack", str(not_a_pack), "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_cli("train", "--pack", str(not_a_pack), "--out", str(tmp_path), timeout=120)
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"error: cannot read {not_a_pack} as a training pack")
@@ -308,13 +271,9 @@ def test_averaged_runs_are_a_run_with_the_mean_weights_and_their_own_threshold(t
     first = fit(_tiny_config(tiny_data, tmp_path, "mobilenet_v2", epochs=1, frozen_blocks=0, name="a"))
     second_config = _tiny_config(tiny_data, tmp_path, "mobilenet_v2", epochs=1, frozen_blocks=0, name="b")
     second = fit(dataclasses.replace(second_config, init_weights=str(first / "model.pt"), lr=0.01))
-    result = subprocess.run(
-        [
-            *(sys.executable, "-m", "maskapp", "average-weights"),
-            *(str(first / "model.pt"), str(second / "model.pt"), "--out", str(tmp_path / "soup")),
-        ],
-        capture_output=True,
-        text=True,
+    result = run_cli(
+        "average-weights",
+        *(str(first / "model.pt"), str(second / "model.pt"), "--out", str(tmp_path / "soup")),
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -335,13 +294,9 @@ def test_averaged_runs_are_a_run_with_the_mean_weights_and_their_own_threshold(t
 def test_runs_of_different_models_are_not_averaged(tiny_data, tmp_path):
     mobilenet = fit(_tiny_config(tiny_data, tmp_path, "mobilenet_v2", epochs=1))
     cnn = fit(_tiny_config(tiny_data, tmp_path, "cnn", epochs=1))
-    result = subprocess.run(
-        [
-            *(sys.executable, "-m", "maskapp", "average-weights"),
-            *(str(mobilenet / "model.pt"), str(cnn / "model.pt"), "--out", str(tmp_path / "soup")),
-        ],
-        capture_output=True,
-        text=True,
+    result = run_cli(
+        "average-weights",
+        *(str(mobilenet / "model.pt"), str(cnn / "model.pt"), "--out", str(tmp_path / "soup")),
         timeout=300,
     )
     assert result.returncode == 2

@@ -44,9 +44,10 @@ def _color(index: int) -> str:
 
 
 def training_curves(runs: Sequence[Run]) -> go.Figure:
-    """Train (solid) vs validation (dashed) loss and accuracy per epoch, one colour per run."""
+    """Train (solid) vs validation (dashed) loss and accuracy per epoch, one colour per run; a run
+    without epochs (weights averaged by `average-weights`) has no curve."""
     figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"))
-    for index, run in enumerate(runs):
+    for index, run in enumerate(run for run in runs if run.history):
         epochs = [record.epoch for record in run.history]
         for column, metric in ((1, "loss"), (2, "accuracy")):
             for split, dash in (("train", "solid"), ("val", "dash")):

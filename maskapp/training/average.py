@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from maskapp import PROJECT_ROOT
+from maskapp.config import SPLIT_FIELDS
 from maskapp.errors import CheckpointError
 from maskapp.training.evaluate import training_config
 from maskapp.training.runs import CONFIG_FILE, HISTORY_FILE, MODEL_FILE, SYSTEM_FILE, write_json
@@ -25,9 +26,6 @@ from maskapp.training.train import Distributed, prepare_data, validation_thresho
 from maskapp.vision.model import Checkpoint, load_checkpoint, save_checkpoint
 
 logger = logging.getLogger(__name__)
-
-# What must match for two runs to share a validation and a test split.
-SPLIT_FIELDS = ("data", "seed", "split", "hash_distance", "max_per_class")
 
 
 def _check_compatible(paths: list[Path], checkpoints: list[Checkpoint]) -> None:

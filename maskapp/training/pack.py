@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from maskapp.config import SPLIT_FIELDS, TrainConfig
 from maskapp.errors import DataError, OutputError
 from maskapp.training.data import SPLITS, SplitSamples
 from maskapp.training.prepare import PreparedSet
@@ -23,7 +24,8 @@ from maskapp.vision.presets import InputSpec, resize_square
 
 logger = logging.getLogger(__name__)
 
-PACK_FORMAT = "maskapp-pack/1"
+# 2: the split settings travel with the pack
+PACK_FORMAT = "maskapp-pack/2"
 
 
 @dataclass(frozen=True)
@@ -35,11 +37,15 @@ class TrainingData:
     counts: dict  # {dataset: {split: {label: n}}}
     near_duplicate_groups: int
     face_cropper: str
+    split_settings: dict  # the SPLIT_FIELDS of the TrainConfig that made the split
 
 
-def training_data(split: SplitSamples, prepared: dict[str, PreparedSet], face_cropper: str) -> TrainingData:
+def training_data(
+    split: SplitSamples, prepared: dict[str, PreparedSet], face_cropper: str, config: TrainConfig
+) -> TrainingData:
+    settings = {name: getattr(config, name) for name in SPLIT_FIELDS}
     return TrainingData(
-        split.class_names, prepared, split.counts(), split.near_duplicate_groups, face_cropper
+        split.class_names, prepared, split.counts(), split.near_duplicate_groups, face_cropper, settings
     )
 
 
@@ -86,6 +92,7 @@ def write_pack(path: Path, data: TrainingData, splits: tuple[str, ...], quality:
         "counts": data.counts,
         "near_duplicate_groups": data.near_duplicate_groups,
         "face_cropper": data.face_cropper,
+        "split_settings": data.split_settings,
         "splits": list(splits),
         "webp_quality": quality,
     }
@@ -99,33 +106,39 @@ def write_pack(path: Path, data: TrainingData, splits: tuple[str, ...], quality:
     return path.stat().st_size
 
 
-def read_pack(path: str | Path, spec: InputSpec) -> TrainingData:
-    """A pack written by write_pack, its squares at spec.resize_size; DataError when it is not one."""
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as stored:
-            meta = json.loads(stored["meta"].tobytes())
-            if meta.get("format") != PACK_FORMAT:
-                raise DataError(f"{path} is a {meta.get('format')!r} file; expected {PACK_FORMAT}")
-            prepared = {
-                split: PreparedSet(
-                    _decode(stored[f"{split}_webp"], stored[f"{split}_ends"], spec, f"unpack {split}"),
-                    stored[f"{split}_labels"],
-                    stored[f"{split}_datasets"],
-                    *stored[f"{split}_counts"].tolist(),
-                )
-                for split in meta["splits"]
-            }
-    except (OSError, ValueError, KeyError) as error:
-        raise DataError(
-            f"cannot read {path} as a training pack ({error}); "
-            "allowed: a file written by `python -m maskapp pack-data`"
-        ) from None
-    logger.info("read %s: %s", path, {split: len(p.labels) for split, p in prepared.items()})
+def _unpack(stored, path: Path, spec: InputSpec) -> TrainingData:
+    meta = json.loads(stored["meta"].tobytes())
+    if meta.get("format") != PACK_FORMAT:
+        raise DataError(f"{path} is a {meta.get('format')!r} file; expected {PACK_FORMAT}: make it again")
+    prepared = {
+        split: PreparedSet(
+            _decode(stored[f"{split}_webp"], stored[f"{split}_ends"], spec, f"unpack {split}"),
+            stored[f"{split}_labels"],
+            stored[f"{split}_datasets"],
+            *stored[f"{split}_counts"].tolist(),
+        )
+        for split in meta["splits"]
+    }
     return TrainingData(
         tuple(meta["class_names"]),
         prepared,
         meta["counts"],
         int(meta["near_duplicate_groups"]),
         meta["face_cropper"],
+        {name: tuple(v) if isinstance(v, list) else v for name, v in meta["split_settings"].items()},
     )
+
+
+def read_pack(path: str | Path, spec: InputSpec) -> TrainingData:
+    """A pack written by write_pack, its squares at spec.resize_size; DataError when it is not one."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            data = _unpack(stored, path, spec)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise DataError(
+            f"cannot read {path} as a training pack ({error}); "
+            "allowed: a file written by `python -m maskapp pack-data`"
+        ) from None
+    logger.info("read %s: %s", path, {split: len(p.labels) for split, p in data.prepared.items()})
+    return data

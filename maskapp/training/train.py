@@ -384,7 +384,7 @@ def prepare_data(config: TrainConfig, spec: InputSpec, dist: Distributed) -> Tra
         dist.barrier()
         if not dist.is_main:
             data[name] = prepare(split.of(name), split.class_names, spec, cropper, desc=f"prepare {name}")
-    return training_data(split, data, cropper[0])
+    return training_data(split, data, cropper[0], config)
 
 
 def pack_data(config: TrainConfig, out: Path, splits: tuple[str, ...], quality: int) -> int:
@@ -461,6 +461,8 @@ def fit(config: TrainConfig) -> Path:
     spec = InputSpec(input_size=config.input_size)
     start = starting_checkpoint(config, spec)
     data = load_data(config, spec, dist)
+    # A pack's run records the data and split the pack was made from (what `evaluate --split` re-makes).
+    config = replace(config, **data.split_settings)
     class_names = data.class_names
     model = initial_model(config, class_names, spec, start).to(dist.device)
     run_dir = _run_dir(config) if dist.is_main else None
