@@ -103,7 +103,7 @@ class TrainConfig:
     workers: int = field(
         default=0,
         metadata={
-            "help": "augmentation threads for end-to-end training (0: in the main thread, enough on a "
+            "help": "augmentation processes for end-to-end training (0: in the main process, enough on a "
             "2-core CPU; a GPU needs several to stay busy)"
         },
     )

@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -15,7 +14,14 @@ import torch
 from maskapp.config import TrainConfig
 from maskapp.training.pack import read_pack
 from maskapp.training.runs import load_run
-from maskapp.training.train import Distributed, class_weights, fit, prepare_data, threaded_augmented_batch
+from maskapp.training.train import (
+    AugmentedFaces,
+    Distributed,
+    class_weights,
+    fit,
+    prepare_data,
+    worker_batches,
+)
 from maskapp.vision.model import load_checkpoint
 from maskapp.vision.presets import InputSpec
 from tests.conftest import make_class_folders, run_cli
@@ -240,20 +246,25 @@ def test_a_file_that_is_not_a_pack_is_one_error_line(tmp_path):
     assert line.endswith("allowed: a file written by `python -m maskapp pack-data`")
 
 
-def test_threaded_augmentation_is_seeded_and_keeps_the_image_order():
+def test_augmentation_in_worker_processes_is_seeded_and_follows_the_order():
     images = np.stack([np.full((74, 74, 3), value, np.uint8) for value in range(0, 240, 20)])
-    occludable = np.zeros(len(images), dtype=bool)
-    with ThreadPoolExecutor(3) as pool:
+    labels = torch.arange(len(images))
+    faces = AugmentedFaces(images, labels, np.zeros(len(images), dtype=bool), InputSpec(64))
+    order = np.random.default_rng(0).permutation(len(images))
 
-        def batch(seed):
-            rng = np.random.default_rng(seed)
-            return threaded_augmented_batch(pool, 3, images, InputSpec(64), rng, occludable)
+    def epoch(seed):
+        return list(worker_batches(faces, order, batch_size=4, workers=2, seed=seed))
 
-        first, again, other = batch(7), batch(7), batch(8)
-    assert first.shape == (len(images), 3, 64, 64)
-    assert torch.equal(first, again) and not torch.equal(first, other)
-    # Image order is kept: brightness jitter is at most 25%, so the darkest stays darker than the brightest.
-    assert first[0].mean() < first[-1].mean()
+    first, again, other = epoch(7), epoch(7), epoch(8)
+    assert [len(targets) for _, targets in first] == [4, 4, 4]
+    assert torch.cat([targets for _, targets in first]).tolist() == order.tolist()
+    assert first[0][0].shape == (4, 3, 64, 64)
+    assert all(torch.equal(a, b) for (a, _), (b, _) in zip(first, again, strict=True))
+    assert not torch.equal(first[0][0], other[0][0])
+    # Each view is its own image: brightness jitter is at most 25%, so the order of brightness holds.
+    means = torch.cat([inputs.mean(dim=(1, 2, 3)) for inputs, _ in first])
+    darkest, brightest = int(np.argmin(order)), int(np.argmax(order))
+    assert means[darkest] < means[brightest]
 
 
 def test_mobilenet_weights_carry_over_to_another_input_size(tiny_data, tmp_path):

@@ -16,7 +16,6 @@ import os
 import platform
 import subprocess
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch.distributed as torch_dist
 import torchvision
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, get_worker_info
 from tqdm import tqdm
 
 from maskapp import PROJECT_ROOT
@@ -99,19 +99,43 @@ def augmented_batch(
     )
 
 
-def threaded_augmented_batch(
-    pool: ThreadPoolExecutor, threads: int, images: np.ndarray, spec: InputSpec, rng, occludable
-) -> torch.Tensor:
-    """augmented_batch split into `threads` chunks on the pool (OpenCV releases the GIL), each chunk with
-    its own generator spawned from `rng`, so a run stays seeded."""
-    chunks = np.array_split(np.arange(len(images)), threads)
-    chunks = [rows for rows in chunks if len(rows)]
-    parts = pool.map(
-        lambda rows, chunk_rng: augmented_batch(images[rows], spec, chunk_rng, occludable[rows]),
-        chunks,
-        rng.spawn(len(chunks)),
+class AugmentedFaces(Dataset):
+    """Training images augmented as augmented_batch does, one per item, in DataLoader worker processes
+    (threads stay bound by the GIL); each worker draws from its own generator, seeded by the loader."""
+
+    def __init__(self, images: np.ndarray, labels: torch.Tensor, occludable: np.ndarray, spec: InputSpec):
+        self.images, self.labels, self.occludable, self.spec = images, labels, occludable, spec
+        self.config = AugmentConfig()
+        self.rng = np.random.default_rng(0)  # replaced in each worker by seed_worker
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        occlude = bool(self.occludable[index])
+        view = augment(self.images[index], self.config, self.rng, may_occlude=occlude)
+        return to_model_input(view, self.spec), self.labels[index]
+
+
+def seed_worker(_worker_id: int) -> None:
+    info = get_worker_info()
+    info.dataset.rng = np.random.default_rng(info.seed)
+
+
+def worker_batches(dataset: AugmentedFaces, order: np.ndarray, batch_size: int, workers: int, seed: int):
+    """Batches of `dataset` in `order`, augmented by `workers` processes; the same seed gives the same
+    batches."""
+    return iter(
+        DataLoader(
+            dataset,
+            batch_size=batch_size,
+            sampler=order.tolist(),
+            num_workers=workers,
+            worker_init_fn=seed_worker,
+            generator=torch.Generator().manual_seed(seed),
+            pin_memory=torch.cuda.is_available(),
+        )
     )
-    return torch.cat(list(parts))
 
 
 def eval_batch(images: np.ndarray, spec: InputSpec) -> torch.Tensor:
@@ -287,18 +311,20 @@ class FullTrainer:
         self.val_labels = torch.from_numpy(data["val"].labels)
         self.network = DistributedDataParallel(model) if dist.world_size > 1 else model
         self.steps = -(-len(self.train_labels) // config.batch_size)
-        self.threads = config.workers
-        self.pool = ThreadPoolExecutor(self.threads) if self.threads > 0 else None
+        self.workers = config.workers
+        self.dataset = AugmentedFaces(self.train_images, self.train_labels, self.occludable, spec)
 
     def train_batches(self, epoch: int, batch_size: int, rng: np.random.Generator):
+        order = rng.permutation(len(self.train_labels))
+        if self.workers > 0:
+            seed = int(rng.integers(2**62))
+            return worker_batches(self.dataset, order, batch_size, self.workers, seed)
+
         def load(index):
             rows = index.numpy()
-            images, occludable = self.train_images[rows], self.occludable[rows]
-            if self.pool is None:
-                return augmented_batch(images, self.spec, self.rng, occludable)
-            return threaded_augmented_batch(self.pool, self.threads, images, self.spec, self.rng, occludable)
+            return augmented_batch(self.train_images[rows], self.spec, self.rng, self.occludable[rows])
 
-        return batches_of(load, self.train_labels, batch_size, rng.permutation(len(self.train_labels)))
+        return batches_of(load, self.train_labels, batch_size, order)
 
     def val_batches(self, batch_size: int):
         return batches_of(
