@@ -25,6 +25,7 @@ from maskapp.config import (
     ANONYMIZE_MODES,
     DETECTOR_NAMES,
     LIVE_DETECTOR,
+    SPLIT_FIELDS,
     SPLITS,
     STREAM_TIMEOUT_S,
     InferenceConfig,
@@ -154,7 +155,7 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-PACK_FIELDS = ("data", "seed", "split", "hash_distance", "input_size", "max_per_class")
+PACK_FIELDS = (*SPLIT_FIELDS, "input_size")
 
 
 def pack_data_flags(parser: argparse.ArgumentParser) -> None:

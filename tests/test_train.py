@@ -249,7 +249,8 @@ def test_a_file_that_is_not_a_pack_is_one_error_line(tmp_path):
 def test_augmentation_in_worker_processes_is_seeded_and_follows_the_order():
     images = np.stack([np.full((74, 74, 3), value, np.uint8) for value in range(0, 240, 20)])
     labels = torch.arange(len(images))
-    faces = AugmentedFaces(images, labels, np.zeros(len(images), dtype=bool), InputSpec(64))
+    never = np.zeros(len(images), dtype=bool)
+    faces = AugmentedFaces(images, labels, never, InputSpec(64), np.random.default_rng(0))
     order = np.random.default_rng(0).permutation(len(images))
 
     def epoch(seed):

@@ -8,7 +8,6 @@ the runs were trained on, with no epochs of its own.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import platform
 from datetime import datetime
@@ -20,7 +19,7 @@ from maskapp import PROJECT_ROOT
 from maskapp.config import SPLIT_FIELDS
 from maskapp.errors import CheckpointError
 from maskapp.training.evaluate import training_config
-from maskapp.training.runs import CONFIG_FILE, HISTORY_FILE, MODEL_FILE, SYSTEM_FILE, write_json
+from maskapp.training.runs import CONFIG_FILE, HISTORY_FILE, MODEL_FILE, SYSTEM_FILE, file_sha256, write_json
 from maskapp.training.sysmon import SystemMonitor
 from maskapp.training.train import Distributed, prepare_data, validation_threshold, write_test_metrics
 from maskapp.vision.model import Checkpoint, load_checkpoint, save_checkpoint
@@ -37,8 +36,8 @@ def _check_compatible(paths: list[Path], checkpoints: list[Checkpoint]) -> None:
                     f"{path} has {what} {getattr(checkpoint, what)}, {paths[0]} has {getattr(first, what)}; "
                     "allowed: runs of one model, classes and input size"
                 )
-    splits = {tuple(str(training_config(path).to_dict()[k]) for k in SPLIT_FIELDS) for path in paths}
-    if len(splits) > 1:
+    configs = [training_config(path, checkpoint) for path, checkpoint in zip(paths, checkpoints, strict=True)]
+    if len({tuple(getattr(config, k) for k in SPLIT_FIELDS) for config in configs}) > 1:
         raise CheckpointError(
             f"the runs were trained on different data or splits ({', '.join(SPLIT_FIELDS)}); "
             "allowed: runs of one data split"
@@ -57,10 +56,6 @@ def average_state_dicts(checkpoints: list[Checkpoint]) -> dict[str, torch.Tensor
     return averaged
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def average_runs(weights: list[Path], out_dir: Path) -> Path:
     """The averaged model of `weights` (two or more checkpoints) as a run directory at `out_dir`."""
     if len(weights) < 2:
@@ -71,7 +66,7 @@ def average_runs(weights: list[Path], out_dir: Path) -> Path:
     first = checkpoints[0]
     model = first.build()
     model.load_state_dict(average_state_dicts(checkpoints))
-    config = training_config(paths[0])
+    config = training_config(paths[0], first)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / HISTORY_FILE).write_text("")  # no epochs of its own
     (out_dir / SYSTEM_FILE).unlink(missing_ok=True)
@@ -79,9 +74,9 @@ def average_runs(weights: list[Path], out_dir: Path) -> Path:
         data = prepare_data(config, first.input_spec, Distributed(0, 1, torch.device("cpu")))
         threshold = validation_threshold(model, first.class_names, first.input_spec, data.prepared["val"])
         description = {
-            **{k: config.to_dict()[k] for k in (*SPLIT_FIELDS, "model", "input_size")},
+            **{k: getattr(config, k) for k in (*SPLIT_FIELDS, "model", "input_size")},
             "averaged_from": [
-                {"weights": str(given), "sha256": _sha256(path)}
+                {"weights": str(given), "sha256": file_sha256(path)}
                 for given, path in zip(weights, paths, strict=True)
             ],
             "class_names": list(first.class_names),

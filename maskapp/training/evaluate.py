@@ -33,7 +33,7 @@ from maskapp.training.prepare import detector_cropper, prepare
 from maskapp.training.runs import ClassMetrics, ComplianceMetrics, EvalMetrics, PrecisionRecallCurve
 from maskapp.vision.classify import MaskClassifier
 from maskapp.vision.crops import crop_face
-from maskapp.vision.model import load_checkpoint
+from maskapp.vision.model import Checkpoint, load_checkpoint
 from maskapp.vision.presets import resize_square, to_model_input
 
 logger = logging.getLogger(__name__)
@@ -302,9 +302,10 @@ def score_folder(
     return Scored(np.array(labels), predict_rgb(classifier, images), images, unreadable=unreadable)
 
 
-def training_config(weights: Path) -> TrainConfig:
-    """The TrainConfig a checkpoint was trained with (its data folders, seed and split)."""
-    saved = load_checkpoint(weights).config
+def training_config(weights: Path, checkpoint: Checkpoint | None = None) -> TrainConfig:
+    """The TrainConfig a checkpoint was trained with (its data folders, seed and split); `checkpoint`:
+    the one at `weights`, when it is loaded already."""
+    saved = (checkpoint or load_checkpoint(weights)).config
     if "data" not in saved:
         raise DataError(f"{weights} holds no training config; --split needs a checkpoint `train` wrote")
     fields = TrainConfig.__dataclass_fields__

@@ -16,9 +16,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from maskapp.config import SPLIT_FIELDS, TrainConfig
+from maskapp.config import SPLIT_FIELDS, SPLITS, TrainConfig
 from maskapp.errors import DataError, OutputError
-from maskapp.training.data import SPLITS, SplitSamples
+from maskapp.training.data import SplitSamples
 from maskapp.training.prepare import PreparedSet
 from maskapp.vision.presets import InputSpec, resize_square
 

@@ -301,7 +301,7 @@ def load_runs(roots: Iterable[Path] | None = None) -> RunListing:
     return RunListing(tuple(runs), tuple(problems))
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -314,8 +314,8 @@ def run_for_weights(weights: Path, runs: Iterable[Run], checkpoint_config: dict 
         for run in runs:
             candidate = run.path / MODEL_FILE
             if candidate.is_file() and candidate.stat().st_size == size:
-                digest = digest or _sha256(weights)
-                if _sha256(candidate) == digest:
+                digest = digest or file_sha256(weights)
+                if file_sha256(candidate) == digest:
                     return run
     if checkpoint_config:
         for run in runs:

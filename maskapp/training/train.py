@@ -31,11 +31,11 @@ from torch.utils.data import DataLoader, Dataset, get_worker_info
 from tqdm import tqdm
 
 from maskapp import PROJECT_ROOT
-from maskapp.config import TrainConfig
+from maskapp.config import SPLITS, TrainConfig
 from maskapp.errors import CheckpointError, DataError
 from maskapp.labels import WITHOUT_MASK
 from maskapp.training.augment import AugmentConfig, augment
-from maskapp.training.data import SPLITS, cap_per_class, split_samples
+from maskapp.training.data import cap_per_class, split_samples
 from maskapp.training.evaluate import choose_noncompliant_threshold, compute_metrics, predict_rgb
 from maskapp.training.pack import TrainingData, read_pack, training_data, write_pack
 from maskapp.training.prepare import PreparedSet, detector_cropper, prepare
@@ -86,35 +86,36 @@ def setup_distributed() -> Distributed:
     return Distributed(rank, world_size, torch.device("cpu"))
 
 
+def augmented_view(image: np.ndarray, spec: InputSpec, rng: np.random.Generator, occludable) -> torch.Tensor:
+    """One random training view as the model takes it; `occludable`: an unmasked face that may get an
+    object over its mouth."""
+    return to_model_input(augment(image, AugmentConfig(), rng, may_occlude=bool(occludable)), spec)
+
+
 def augmented_batch(
     images: np.ndarray, spec: InputSpec, rng: np.random.Generator, occludable: np.ndarray
 ) -> torch.Tensor:
-    """`occludable`: per image, whether it is an unmasked face that may get an object over its mouth."""
-    config = AugmentConfig()
     return torch.stack(
-        [
-            to_model_input(augment(image, config, rng, may_occlude=bool(flag)), spec)
-            for image, flag in zip(images, occludable, strict=True)
-        ]
+        [augmented_view(image, spec, rng, flag) for image, flag in zip(images, occludable, strict=True)]
     )
 
 
 class AugmentedFaces(Dataset):
-    """Training images augmented as augmented_batch does, one per item, in DataLoader worker processes
-    (threads stay bound by the GIL); each worker draws from its own generator, seeded by the loader."""
+    """Training images, one augmented view per item: in the main process with the run's generator, or in
+    DataLoader worker processes (threads stay bound by the GIL), each with its own generator."""
 
-    def __init__(self, images: np.ndarray, labels: torch.Tensor, occludable: np.ndarray, spec: InputSpec):
+    def __init__(
+        self, images: np.ndarray, labels: torch.Tensor, occludable: np.ndarray, spec: InputSpec, rng
+    ):
         self.images, self.labels, self.occludable, self.spec = images, labels, occludable, spec
-        self.config = AugmentConfig()
-        self.rng = np.random.default_rng(0)  # replaced in each worker by seed_worker
+        self.rng = rng  # a worker's copy gets its own from seed_worker
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        occlude = bool(self.occludable[index])
-        view = augment(self.images[index], self.config, self.rng, may_occlude=occlude)
-        return to_model_input(view, self.spec), self.labels[index]
+        view = augmented_view(self.images[index], self.spec, self.rng, self.occludable[index])
+        return view, self.labels[index]
 
 
 def seed_worker(_worker_id: int) -> None:
@@ -122,19 +123,19 @@ def seed_worker(_worker_id: int) -> None:
     info.dataset.rng = np.random.default_rng(info.seed)
 
 
-def worker_batches(dataset: AugmentedFaces, order: np.ndarray, batch_size: int, workers: int, seed: int):
-    """Batches of `dataset` in `order`, augmented by `workers` processes; the same seed gives the same
-    batches."""
-    return iter(
-        DataLoader(
-            dataset,
-            batch_size=batch_size,
-            sampler=order.tolist(),
-            num_workers=workers,
-            worker_init_fn=seed_worker,
-            generator=torch.Generator().manual_seed(seed),
-            pin_memory=torch.cuda.is_available(),
-        )
+def worker_batches(
+    dataset: AugmentedFaces, order: np.ndarray, batch_size: int, workers: int, seed: int
+) -> DataLoader:
+    """Batches of `dataset` in `order`, augmented by `workers` processes (0: in this one); the same seed
+    gives the same batches."""
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=order.tolist(),
+        num_workers=workers,
+        worker_init_fn=seed_worker,
+        generator=torch.Generator().manual_seed(seed),
+        pin_memory=torch.cuda.is_available(),
     )
 
 
@@ -304,27 +305,21 @@ class FullTrainer:
     def __init__(self, setup: TrainingSetup):
         model, config, data, spec, dist, rng, class_names = astuple_shallow(setup)
         shard = slice(dist.rank, None, dist.world_size)
-        self.train_images, self.spec, self.rng = data["train"].images[shard], spec, rng
-        self.occludable = occludable_mask(data["train"], class_names)[shard]
+        self.spec = spec
         self.train_labels = torch.from_numpy(data["train"].labels[shard])
+        occludable = occludable_mask(data["train"], class_names)[shard]
+        self.dataset = AugmentedFaces(data["train"].images[shard], self.train_labels, occludable, spec, rng)
         self.val_images = data["val"].images
         self.val_labels = torch.from_numpy(data["val"].labels)
         self.network = DistributedDataParallel(model) if dist.world_size > 1 else model
         self.steps = -(-len(self.train_labels) // config.batch_size)
         self.workers = config.workers
-        self.dataset = AugmentedFaces(self.train_images, self.train_labels, self.occludable, spec)
 
     def train_batches(self, epoch: int, batch_size: int, rng: np.random.Generator):
         order = rng.permutation(len(self.train_labels))
-        if self.workers > 0:
-            seed = int(rng.integers(2**62))
-            return worker_batches(self.dataset, order, batch_size, self.workers, seed)
-
-        def load(index):
-            rows = index.numpy()
-            return augmented_batch(self.train_images[rows], self.spec, self.rng, self.occludable[rows])
-
-        return batches_of(load, self.train_labels, batch_size, order)
+        # Workers seed their generators from this; in-process loading keeps drawing from the run's.
+        seed = int(rng.integers(2**62)) if self.workers else 0
+        return worker_batches(self.dataset, order, batch_size, self.workers, seed)
 
     def val_batches(self, batch_size: int):
         return batches_of(
