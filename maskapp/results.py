@@ -18,9 +18,19 @@ NO_MASK_LABEL = WITHOUT_MASK
 
 @dataclass(frozen=True)
 class Face:
-    box: tuple[int, int, int, int]  # x1, y1, x2, y2 in pixels, clipped to the frame
+    box: tuple[
+        int, int, int, int
+    ]  # x1, y1, x2, y2 in pixels, clipped to the frame: the face as people box it
     score: float
     landmarks: tuple[tuple[float, float], ...] | None = None
+    # The detector's own box where it differs from `box`: the classifier's crop is cut there, as its
+    # training crops were. None: `box`.
+    crop_box: tuple[int, int, int, int] | None = None
+
+    @property
+    def classifier_box(self) -> tuple[int, int, int, int]:
+        """Where the classifier's crop is cut."""
+        return self.box if self.crop_box is None else self.crop_box
 
     @property
     def width(self) -> int:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+
 import cv2
 import numpy as np
 import pytest
 
 from maskapp.config import DEFAULT_DETECTOR, DETECTOR_NAMES, DETECTOR_THRESHOLDS
 from maskapp.errors import DetectorError
+from maskapp.labels import CLASS_NAMES
 from maskapp.results import Face
 from maskapp.vision.detect import (
     CENTERFACE_OUTPUTS,
@@ -17,7 +20,7 @@ from maskapp.vision.detect import (
     create_detector,
 )
 from maskapp.vision.model_files import package_file
-from tests.conftest import best_iou, dev_annotation, dev_photo, run_in_threads
+from tests.conftest import ILC, best_iou, dev_annotation, dev_photo, run_in_threads
 
 
 def matched(truth_box, faces: list[Face]) -> bool:
@@ -140,3 +143,29 @@ def test_a_lower_threshold_finds_at_least_as_many_faces():
     photo = dev_photo("maksssksksss104")
     strict, loose = create_detector("centerface", 0.8), create_detector("centerface", 0.2)
     assert len(loose.detect(photo)) >= len(strict.detect(photo))
+
+
+def manifest_faces(count: int) -> list[tuple[np.ndarray, tuple[float, ...]]]:
+    """The first `count` face-mask-ilc images of each class with their hand-drawn face box."""
+    rows = list(csv.DictReader((ILC / "manifest.csv").open()))
+    chosen = [row for label in CLASS_NAMES for row in [r for r in rows if r["class"] == label][:count]]
+    keys = ("face_x1", "face_y1", "face_x2", "face_y2")
+    return [(cv2.imread(str(ILC / row["file"])), tuple(float(row[k]) for k in keys)) for row in chosen]
+
+
+def test_centerface_reports_faces_as_people_box_them_and_crops_at_its_own_box():
+    """Hand-drawn boxes reach lower (over the chin) than CenterFace's: the reported box follows them,
+    the classifier's crop stays where training cut it."""
+    shifted, own = [], []
+    for image, truth in manifest_faces(40):
+        for face in CenterFaceDetector().detect(image):
+            if best_iou(Face(face.classifier_box, face.score), [truth]) >= 0.3:
+                shifted.append(best_iou(face, [truth]))
+                own.append(best_iou(Face(face.classifier_box, face.score), [truth]))
+                assert face.box[1] > face.classifier_box[1]
+                assert face.box[0] == face.classifier_box[0] and face.box[2] == face.classifier_box[2]
+    assert len(shifted) >= 60
+    assert np.median(shifted) > np.median(own)
+    unshifted = CenterFaceDetector(labelled_shift=0.0).detect(dev_photo())
+    assert unshifted and all(face.crop_box is None and face.classifier_box == face.box for face in unshifted)
+    assert [f.classifier_box for f in CenterFaceDetector().detect(dev_photo())] == [f.box for f in unshifted]

@@ -188,6 +188,16 @@ def test_one_batch_per_frame_equals_one_face_at_a_time(pipeline):
     assert_same_results(batched, one_by_one.process(frame))
 
 
+def test_the_classifier_judges_the_crop_at_the_detectors_own_box(pipeline):
+    """The reported box follows the hand-drawn convention; the crop is cut where training cut it."""
+    frame = dev_photo("maksssksksss104")
+    result = pipeline.process(frame)
+    assert any(f.face.crop_box is not None for f in result.faces)
+    crops = [crop_face(frame, f.face.classifier_box, pipeline.margin) for f in result.faces]
+    expected = pipeline.classifier.classify(crops)
+    assert [f.prediction.probs for f in result.faces] == [p.probs for p in expected]
+
+
 def test_the_pipeline_is_thread_safe(pipeline):
     """The live page calls one pipeline from several worker threads: same results as in sequence."""
     for name in ("res10", "centerface"):

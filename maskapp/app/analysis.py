@@ -43,7 +43,10 @@ def analyze_image(
     result = pipeline.classify_whole(image) if one_face else pipeline.process(image)
     shown = anonymize_faces(image, result, anonymize)
     # The thumbnails are what the classifier saw (hidden as the picture is): cut with the pipeline's margin.
-    crops = tuple(shown if one_face else crop_face(shown, face.box, pipeline.margin) for face in result.faces)
+    crops = tuple(
+        shown if one_face else crop_face(shown, face.face.classifier_box, pipeline.margin)
+        for face in result.faces
+    )
     classes = tuple(pipeline.classifier.class_names)
     return ImageAnalysis(name, image, result, annotate(shown, result), crops, classes)
 

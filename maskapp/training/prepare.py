@@ -56,7 +56,9 @@ def detector_cropper(detector_name: str | None = None) -> tuple[str, FaceCropper
     detector = create_detector(detector_name or DEFAULT_DETECTOR)
 
     def crop_labelled(image_bgr: np.ndarray, face_box) -> np.ndarray:
-        overlaps = [(box_iou(f.box, face_box), f.box) for f in detector.detect(image_bgr)]
+        overlaps = [
+            (box_iou(f.classifier_box, face_box), f.classifier_box) for f in detector.detect(image_bgr)
+        ]
         best_iou, best_box = max(overlaps, default=(0.0, face_box))
         return crop_face(image_bgr, best_box if best_iou >= MIN_LABELLED_BOX_IOU else face_box, FACE_MARGIN)
 
@@ -72,7 +74,7 @@ def detector_cropper(detector_name: str | None = None) -> tuple[str, FaceCropper
         face = max(faces, key=lambda f: f.width * f.height)
         if face.width * face.height >= WHOLE_PHOTO_FACE_SHARE * width * height:
             return None
-        return crop_face(image_bgr, face.box, FACE_MARGIN)
+        return crop_face(image_bgr, face.classifier_box, FACE_MARGIN)
 
     return f"{detector.name}@{detector.threshold}/margin{FACE_MARGIN}/labelled-boxes", crop
 

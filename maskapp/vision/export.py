@@ -13,7 +13,13 @@ from maskapp.config import DETECTOR_THRESHOLDS, FACE_MARGIN
 from maskapp.errors import OutputError
 from maskapp.labels import COMPLIANT_LABEL
 from maskapp.vision.classify import MaskClassifier
-from maskapp.vision.detect import CENTERFACE_FILE, CENTERFACE_NMS_IOU, CENTERFACE_PACKAGE, CENTERFACE_STRIDE
+from maskapp.vision.detect import (
+    CENTERFACE_FILE,
+    CENTERFACE_LABELLED_SHIFT,
+    CENTERFACE_NMS_IOU,
+    CENTERFACE_PACKAGE,
+    CENTERFACE_STRIDE,
+)
 from maskapp.vision.model_files import package_file
 from maskapp.vision.onnx_export import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx
 from maskapp.vision.onnx_runtime import free_input_size
@@ -68,6 +74,7 @@ def model_description(classifier: MaskClassifier, weights: Path, onnx_bytes: byt
             "nms_iou": CENTERFACE_NMS_IOU,
             "stride": CENTERFACE_STRIDE,
             "face_margin": FACE_MARGIN,
+            "shown_box_shift": CENTERFACE_LABELLED_SHIFT,
         },
     }
 
@@ -89,6 +96,8 @@ Frame as RGB float32 0–255, NCHW, resized to multiples of 32 (the app uses a 6
 `input.1`. Outputs: heatmap, scale, offset, landmarks at stride {stride}. A face is a heatmap cell
 above {face_threshold}: centre `((x + offset_x + 0.5) * {stride}, (y + offset_y + 0.5) * {stride})`, size
 `exp(scale) * {stride}`; then non-maximum suppression at IoU {nms_iou}; scale boxes back to the frame.
+To draw or report a face as people box it, move the box down by {shown_box_shift} of its height; cut the
+crop (step 2) at the detector's own box, as training did.
 
 ## 2. Cut each face
 Grow the box by {margin} of its size on every side, make it square on its long side (same centre),
@@ -135,6 +144,7 @@ def readme_text(description: dict) -> str:
         face_threshold=detector["score_threshold"],
         nms_iou=detector["nms_iou"],
         margin=detector["face_margin"],
+        shown_box_shift=detector["shown_box_shift"],
         mean=", ".join(f"{v:.3f}" for v in classifier["mean"]),
         std=", ".join(f"{v:.3f}" for v in classifier["std"]),
         rule=rule,

@@ -39,7 +39,7 @@ class MaskPipeline:
         faces = self.detector.detect(frame_bgr)
         detect_ms = _ms_since(start)
         classify_start = time.perf_counter()
-        crops = [crop_face(frame_bgr, face.box, self.margin) for face in faces]
+        crops = [crop_face(frame_bgr, face.classifier_box, self.margin) for face in faces]
         # One forward pass for all faces of the frame: far cheaper than one call per face.
         if self.batched:
             predictions = self.classifier.classify(crops)

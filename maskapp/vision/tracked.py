@@ -150,7 +150,7 @@ class TrackedPipeline:
         classify_start = time.perf_counter()
         plan = self._people.plan([f.box for f in faces], index, [f.score for f in faces])
         self._next_index = index + 1
-        probs = self._classify(pipeline, frame_bgr, [faces[i].box for i in plan.classify])
+        probs = self._classify(pipeline, frame_bgr, [faces[i].classifier_box for i in plan.classify])
         tracked = self._people.commit(plan, probs)
         coasting = self._people.coasting(self.coast_frames)
         results = [
