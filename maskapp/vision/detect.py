@@ -94,17 +94,19 @@ class CenterFaceDetector:
     """
 
     name = "centerface"
+    long_side = 640  # the network input's long side, unless min_long_side / max_long_side say otherwise
 
     def __init__(
         self,
         threshold: float | None = None,
-        min_long_side: int = 640,
-        max_long_side: int = 640,
+        min_long_side: int | None = None,
+        max_long_side: int | None = None,
         labelled_shift: float = CENTERFACE_LABELLED_SHIFT,
     ):
         self.threshold = default_threshold(self.name, threshold)
         self.labelled_shift = labelled_shift  # of the box height, downwards; 0: CenterFace's own boxes
-        self.min_long_side, self.max_long_side = min_long_side, max_long_side
+        self.min_long_side = self.long_side if min_long_side is None else min_long_side
+        self.max_long_side = self.long_side if max_long_side is None else max_long_side
         self.session = _centerface_session(default_threads())
 
     def detect(self, frame_bgr: np.ndarray) -> list[Face]:
@@ -151,15 +153,7 @@ class FastCenterFaceDetector(CenterFaceDetector):
     AP on faces >= 32 px; it loses the smallest faces of crowd photos (see docs/detection.md)."""
 
     name = "centerface-fast"
-
-    def __init__(
-        self,
-        threshold: float | None = None,
-        min_long_side: int = 320,
-        max_long_side: int = 320,
-        labelled_shift: float = CENTERFACE_LABELLED_SHIFT,
-    ):
-        super().__init__(threshold, min_long_side, max_long_side, labelled_shift)
+    long_side = 320
 
 
 # --- ResNet-10 SSD (OpenCV DNN, Caffe) ------------------------------------------------------------
