@@ -252,8 +252,10 @@ def test_face_thumbnails_are_cut_with_the_pipelines_margin():
     analysis = analyze_image(pipeline, STREET_PHOTO.read_bytes(), "street.png")
     assert analysis.result.faces
     for face, crop in zip(analysis.result.faces, analysis.crops, strict=True):
-        assert np.array_equal(crop, crop_face(analysis.image, face.box, margin))
-        assert crop.shape != crop_face(analysis.image, face.box).shape  # the default margin differs
+        assert np.array_equal(crop, crop_face(analysis.image, face.face.classifier_box, margin))
+        assert (
+            crop.shape != crop_face(analysis.image, face.face.classifier_box).shape
+        )  # the default margin differs
 
 
 def test_images_page_with_missing_weights_shows_an_error(app, monkeypatch, tmp_path):

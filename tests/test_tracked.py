@@ -175,7 +175,9 @@ def test_a_threshold_changes_the_tracked_verdict_as_it_changes_the_untracked_one
     assert len(untracked) == len(frames) and "with_mask" not in untracked  # any doubt is non-compliant
     assert [f.label for f in pipeline.process(frames[0]).faces] == ["with_mask"]
     tracked = TrackedPipeline(strict, fps=15)
-    shown = [f.label for frame in frames for f in tracked.process(frame).faces]
+    tracked_faces = [f for frame in frames for f in tracked.process(frame).faces]
+    shown = [f.label for f in tracked_faces]
+    assert all(np.isfinite(p) for f in tracked_faces for p in f.prediction.probs.values())
     # Which non-compliant class leads is noise at P ~ 1e-7; what must follow the threshold is the verdict.
     assert len(shown) == len(frames) and set(shown) <= set(untracked)
     assert sum(a != b for a, b in itertools.pairwise(shown)) <= 1

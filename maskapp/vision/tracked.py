@@ -245,7 +245,8 @@ def from_decision_space(
     compliant = class_names.index(COMPLIANT_LABEL)
     weights = np.full(len(class_names), 1 - threshold)
     weights[compliant] = threshold
-    raw = probs / weights
+    # A threshold of 0 or 1 zeroes a class in the decision space: it cannot be mapped back and stays 0.
+    raw = np.divide(probs, weights, out=np.zeros(len(class_names)), where=weights > 0)
     return raw / max(raw.sum(), 1e-12)
 
 
