@@ -18,9 +18,8 @@ NO_MASK_LABEL = WITHOUT_MASK
 
 @dataclass(frozen=True)
 class Face:
-    box: tuple[
-        int, int, int, int
-    ]  # x1, y1, x2, y2 in pixels, clipped to the frame: the face as people box it
+    # x1, y1, x2, y2 in pixels, clipped to the frame: the face as people box it (what is drawn and reported)
+    box: tuple[int, int, int, int]
     score: float
     landmarks: tuple[tuple[float, float], ...] | None = None
     # The detector's own box where it differs from `box`: the classifier's crop is cut there, as its
