@@ -19,7 +19,9 @@ from maskapp.metrics.tracking import (
     noisy_detections,
 )
 from maskapp.vision.track import (
+    MASKED_FACE_CONFIRMATION,
     FaceTracker,
+    MaskedFaceConfirmation,
     PeopleTracker,
     ReclassifyPolicy,
     SmoothingSettings,
@@ -129,6 +131,42 @@ def test_a_low_confidence_track_is_not_confirmed_until_a_sure_detection():
     persons = [tracker.update(box, i, [0.45]).persons[0] for i in range(5)]
     assert persons == [None] * 5
     assert tracker.update(box, 5, [0.8]).persons == (1,)
+
+
+def persons_of_a_low_scored_track(label: str, score: float, rule=MASKED_FACE_CONFIRMATION) -> list:
+    """Person ids of one box seen for 8 frames, its detections scored `score`, classified `label`."""
+    tracker = PeopleTracker(
+        THREE_CLASSES, tracker=FaceTracker(min_hits=2, confirm_score=0.6), masked_confirmation=rule
+    )
+    box = [[100, 100, 160, 170]]
+    return [tracker.update(box, i, [one_hot(label, sure=0.99)], [score]).faces[0].person for i in range(8)]
+
+
+def test_a_sure_masked_face_is_confirmed_under_the_detectors_confirm_score():
+    rule = MASKED_FACE_CONFIRMATION
+    persons = persons_of_a_low_scored_track("with_mask", 0.5)
+    assert persons == [None] * (rule.min_hits - 1) + [1] * (9 - rule.min_hits)
+
+
+@pytest.mark.parametrize(
+    ("label", "score", "rule"),
+    [
+        ("without_mask", 0.5, MASKED_FACE_CONFIRMATION),  # only a mask vouches for a face
+        ("mask_worn_incorrectly", 0.5, MASKED_FACE_CONFIRMATION),
+        ("with_mask", 0.4, MASKED_FACE_CONFIRMATION),  # under the rule's own detector score
+        ("with_mask", 0.5, None),  # the rule switched off
+    ],
+)
+def test_other_low_scored_tracks_stay_tentative(label, score, rule):
+    assert persons_of_a_low_scored_track(label, score, rule) == [None] * 8
+
+
+def test_masked_face_confirmation_settings_are_checked():
+    with pytest.raises(ValueError, match="min_probability"):
+        MaskedFaceConfirmation(min_probability=0.0)
+    with pytest.raises(ValueError, match="min_hits"):
+        MaskedFaceConfirmation(min_hits=0)
+    assert not MaskedFaceConfirmation().vouches(("without_mask", "other"), (0.01, 0.99))
 
 
 def test_the_allowed_gap_follows_the_frame_rate():

@@ -34,7 +34,9 @@ from maskapp.vision.crops import clip_box, crop_face
 from maskapp.vision.detect import check_frame
 from maskapp.vision.track import (
     DEFAULT_FPS,
+    MASKED_FACE_CONFIRMATION,
     FaceTracker,
+    MaskedFaceConfirmation,
     PeopleTracker,
     PersonSummary,
     ReclassifyPolicy,
@@ -116,6 +118,7 @@ class TrackedPipeline:
         scene_cuts: bool = True,
         smoothing: SmoothingSettings | None = None,
         policy: ReclassifyPolicy | None = None,
+        masked_confirmation: MaskedFaceConfirmation | None = MASKED_FACE_CONFIRMATION,
     ):
         self.pipeline = pipeline
         self.fps = float(fps)
@@ -125,6 +128,7 @@ class TrackedPipeline:
             tracker=FaceTracker.for_fps(self.fps, max_gap_s),
             smoothing=smoothing,
             policy=policy,
+            masked_confirmation=masked_confirmation,
         )
         self._cuts = SceneCutDetector() if scene_cuts else None
         self._next_index = 0
