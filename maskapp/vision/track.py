@@ -508,7 +508,7 @@ class MaskedFaceConfirmation:
     label: str = "with_mask"  # the class that vouches for a face
     min_probability: float = 0.97  # the track's smoothed probability of `label`
     min_hits: int = 5  # detections of the track (a plain track needs 2)
-    min_score: float = 0.45  # its best detector score (a plain track needs confirm_score)
+    min_score: float = 0.4  # its best detector score (a plain track needs confirm_score)
 
     def __post_init__(self):
         if not 0.0 < self.min_probability <= 1.0:
