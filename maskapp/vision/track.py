@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from maskapp.labels import WITH_MASK
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_FPS = 15.0
@@ -221,14 +223,10 @@ class FaceTracker:
         """Confirm a tentative track on evidence from outside the detector (see MaskedFaceConfirmation),
         provided it has at least `min_hits` detections and one scored `min_score`; its new person id, or
         None (no such tentative track, or not enough detector evidence)."""
-        for track in self._tracks:
-            if track.track_id == track_id and track.person is None:
-                if track.hits >= min_hits and track.best_score >= min_score:
-                    track.person = self._next_person
-                    self._next_person += 1
-                    return track.person
-                return None
-        return None
+        track = next((t for t in self._tracks if t.track_id == track_id and t.person is None), None)
+        if track is None or track.hits < min_hits or track.best_score < min_score:
+            return None
+        return self._make_person(track)
 
     @property
     def active_persons(self) -> tuple[int, ...]:
@@ -277,8 +275,12 @@ class FaceTracker:
 
     def _confirm_if_ready(self, track: _Track) -> None:
         if track.person is None and track.hits >= self.min_hits and track.best_score >= self.confirm_score:
-            track.person = self._next_person
-            self._next_person += 1
+            self._make_person(track)
+
+    def _make_person(self, track: _Track) -> int:
+        track.person = self._next_person
+        self._next_person += 1
+        return track.person
 
     def _remove_lost(self, frame_index: int, matched: set[int]) -> list[_Track]:
         """Unconfirmed tracks go at their first miss (one-frame false detections never become people);
@@ -505,7 +507,7 @@ class MaskedFaceConfirmation:
     clips, 26 of the 30 people it never confirmed wear a mask. A track whose detections stay under the
     tracker's confirm_score still becomes a person once the classifier is sure it is a masked face."""
 
-    label: str = "with_mask"  # the class that vouches for a face
+    label: str = WITH_MASK  # the class that vouches for a face
     min_probability: float = 0.97  # the track's smoothed probability of `label`
     min_hits: int = 5  # detections of the track (a plain track needs 2)
     min_score: float = 0.4  # its best detector score (a plain track needs confirm_score)
@@ -524,7 +526,7 @@ class MaskedFaceConfirmation:
         )
 
 
-# On by default: on the five tracking clips it confirmed 1 to 3 more people each and added no false person.
+# On by default: on the five tracking clips it confirmed 0 to 2 more people each and added no false person.
 MASKED_FACE_CONFIRMATION = MaskedFaceConfirmation()
 
 
