@@ -16,11 +16,12 @@ from maskapp.vision.detect import (
     CENTERFACE_OUTPUTS,
     DETECTORS,
     CenterFaceDetector,
+    FastCenterFaceDetector,
     InputSize,
     create_detector,
 )
 from maskapp.vision.model_files import package_file
-from tests.conftest import ILC, best_iou, dev_annotation, dev_photo, run_in_threads
+from tests.conftest import DEV, ILC, best_iou, dev_annotation, dev_photo, letterbox, run_in_threads
 
 
 def matched(truth_box, faces: list[Face]) -> bool:
@@ -137,6 +138,35 @@ def test_bad_names_thresholds_and_frames_are_clear_errors():
         create_detector("centerface").detect(np.zeros((10, 10), np.uint8))
     with pytest.raises(DetectorError, match="empty"):
         create_detector("res10").detect(np.zeros((0, 10, 3), np.uint8))
+
+
+def letterboxed_faces(stem: str, min_side: float = 24) -> tuple[np.ndarray, list[tuple[float, ...]]]:
+    """A dev photo as a 640x480 webcam frame, with its annotated faces of `min_side` px or more there."""
+    photo = dev_photo(stem)
+    scale = min(640 / photo.shape[1], 480 / photo.shape[0])
+    left = (640 - round(photo.shape[1] * scale)) // 2
+    top = (480 - round(photo.shape[0] * scale)) // 2
+    boxes = [
+        (x1 * scale + left, y1 * scale + top, x2 * scale + left, y2 * scale + top)
+        for x1, y1, x2, y2 in (obj.box for obj in dev_annotation(stem).objects)
+    ]
+    return letterbox(photo), [b for b in boxes if min(b[2] - b[0], b[3] - b[1]) >= min_side]
+
+
+def test_the_live_detector_sharpens_and_so_confirms_more_crowd_faces():
+    """Downscaled to 320 px, out-of-focus faces go soft; unsharp masking gets more of them past the
+    tracker's confirm score (0.6)."""
+    sharpened, plain = FastCenterFaceDetector(), FastCenterFaceDetector(sharpen=0.0)
+    assert sharpened.sharpen > 0 and CenterFaceDetector().sharpen == 0
+    found = {sharpened: 0, plain: 0}
+    for stem in sorted(path.stem for path in (DEV / "images").glob("*.png"))[:60]:
+        frame, truth = letterboxed_faces(stem)
+        for detector in found:
+            confident = [face for face in detector.detect(frame) if face.score >= 0.6]
+            found[detector] += sum(matched(box, confident) for box in truth)
+    assert found[sharpened] > found[plain] > 0
+    with pytest.raises(DetectorError, match="sharpen must be between 0 and"):
+        FastCenterFaceDetector(sharpen=-1)
 
 
 def test_a_lower_threshold_finds_at_least_as_many_faces():

@@ -13,7 +13,7 @@ import pytest
 from maskapp.config import LIVE_DETECTOR
 from maskapp.labels import CLASS_NAMES, decide_labels
 from maskapp.metrics.tracking import ClipSpec, build_clip, evaluate_tracked_pipeline
-from maskapp.vision.detect import create_detector
+from maskapp.vision.detect import FastCenterFaceDetector, create_detector
 from maskapp.vision.pipeline import MaskPipeline
 from maskapp.vision.track import FaceTracker, box_iou
 from maskapp.vision.tracked import (
@@ -185,13 +185,17 @@ def test_a_threshold_changes_the_tracked_verdict_as_it_changes_the_untracked_one
 
 
 def test_a_masked_face_the_live_detector_scores_low_becomes_a_person_through_the_classifier(live_pipeline):
-    """maksssksksss401: the masked face on the right scores 0.5-0.6 with the live detector, under the
-    tracker's confirm score; the classifier's sure `with_mask` makes it a person, and only that does."""
+    """maksssksksss401: the masked face on the right scores 0.5-0.6 with the live detector unsharpened
+    (sharpened it reaches 0.6 in some frames), under the tracker's confirm score; the classifier's sure
+    `with_mask` makes it a person, and only that does."""
     frames = drifting_frames(dev_photo("maksssksksss401"), 12)
     masked_face = (572, 116, 606, 183)  # where it is in the last frame
+    unsharpened = MaskPipeline(
+        FastCenterFaceDetector(sharpen=0.0), live_pipeline.classifier, live_pipeline.margin
+    )
 
     def last_view(**settings):
-        tracked = TrackedPipeline(live_pipeline, 15, **settings)
+        tracked = TrackedPipeline(unsharpened, 15, **settings)
         faces = [tracked.process(frame) for frame in frames][-1].faces
         face = max(faces, key=lambda f: box_iou(np.array(f.box), np.array(masked_face)))
         assert box_iou(np.array(face.box), np.array(masked_face)) >= 0.5

@@ -60,6 +60,10 @@ CENTERFACE_NMS_IOU = 0.3  # as in the reference decoder
 # hand-drawn boxes of face-mask-ilc sits 0.048 box heights below CenterFace's (same width and height).
 # Faces are reported in that convention; the classifier still crops at CenterFace's own box, as it trained.
 CENTERFACE_LABELLED_SHIFT = 0.05
+# Unsharp masking (amount x (frame - its Gaussian blur of this sigma)) of the frame at the network's input
+# size: downscaling to a 320 px long side softens the faces of a crowd's out-of-focus back rows.
+SHARPEN_SIGMA = 2.0
+SHARPEN_MAX = 4.0  # beyond this the mask amplifies noise into edges
 
 
 @cache
@@ -95,6 +99,7 @@ class CenterFaceDetector:
 
     name = "centerface"
     long_side = 640  # the network input's long side, unless min_long_side / max_long_side say otherwise
+    sharpen = 0.0  # unsharp-mask amount at the input size; at 640 it cost worn-incorrectly AP (docs)
 
     def __init__(
         self,
@@ -102,8 +107,12 @@ class CenterFaceDetector:
         min_long_side: int | None = None,
         max_long_side: int | None = None,
         labelled_shift: float = CENTERFACE_LABELLED_SHIFT,
+        sharpen: float | None = None,
     ):
         self.threshold = default_threshold(self.name, threshold)
+        if sharpen is not None and not 0.0 <= sharpen <= SHARPEN_MAX:
+            raise DetectorError(f"sharpen must be between 0 and {SHARPEN_MAX}, got {sharpen}")
+        self.sharpen = self.sharpen if sharpen is None else sharpen
         self.labelled_shift = labelled_shift  # of the box height, downwards; 0: CenterFace's own boxes
         self.min_long_side = self.long_side if min_long_side is None else min_long_side
         self.max_long_side = self.long_side if max_long_side is None else max_long_side
@@ -112,9 +121,16 @@ class CenterFaceDetector:
     def detect(self, frame_bgr: np.ndarray) -> list[Face]:
         width, height = check_frame(frame_bgr)
         size = InputSize.for_frame(width, height, self.min_long_side, self.max_long_side)
-        blob = cv2.dnn.blobFromImage(frame_bgr, 1.0, (size.width, size.height), (0, 0, 0), swapRB=True)
+        image = self._sharpened(frame_bgr, size) if self.sharpen else frame_bgr
+        blob = cv2.dnn.blobFromImage(image, 1.0, (size.width, size.height), (0, 0, 0), swapRB=True)
         heatmap, scale, offset, landmarks = self.session.run(list(CENTERFACE_OUTPUTS), {"input.1": blob})
         return self.decode(heatmap[0, 0], scale[0], offset[0], landmarks[0], size, width, height)
+
+    def _sharpened(self, frame_bgr: np.ndarray, size: InputSize) -> np.ndarray:
+        """The frame at the network's input size (as blobFromImage would resize it), unsharp-masked."""
+        resized = cv2.resize(frame_bgr, (size.width, size.height), interpolation=cv2.INTER_LINEAR)
+        blurred = cv2.GaussianBlur(resized, (0, 0), SHARPEN_SIGMA)
+        return cv2.addWeighted(resized, 1.0 + self.sharpen, blurred, -self.sharpen, 0)
 
     def decode(
         self, heatmap, scale, offset, landmarks, size: InputSize, width: int, height: int
@@ -154,6 +170,9 @@ class FastCenterFaceDetector(CenterFaceDetector):
 
     name = "centerface-fast"
     long_side = 320
+    # Measured on the five tracking clips: person-frames covered +0.1 to +3.2 points, 2 more verdicts
+    # right, no false person more; dev-set 2-class mAP (>= 32 px) 0.937 -> 0.943 (README).
+    sharpen = 0.5
 
 
 # --- ResNet-10 SSD (OpenCV DNN, Caffe) ------------------------------------------------------------

@@ -19,6 +19,8 @@ from maskapp.vision.detect import (
     CENTERFACE_NMS_IOU,
     CENTERFACE_PACKAGE,
     CENTERFACE_STRIDE,
+    SHARPEN_SIGMA,
+    FastCenterFaceDetector,
 )
 from maskapp.vision.model_files import package_file
 from maskapp.vision.onnx_export import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx
@@ -75,6 +77,9 @@ def model_description(classifier: MaskClassifier, weights: Path, onnx_bytes: byt
             "stride": CENTERFACE_STRIDE,
             "face_margin": FACE_MARGIN,
             "shown_box_shift": CENTERFACE_LABELLED_SHIFT,
+            "live_long_side": FastCenterFaceDetector.long_side,
+            "live_sharpen": FastCenterFaceDetector.sharpen,
+            "sharpen_sigma": SHARPEN_SIGMA,
         },
     }
 
@@ -93,11 +98,13 @@ Jetson, the `onnxruntime-gpu` wheel for its JetPack) and no PyTorch.
 
 ## 1. Find faces (`{detector_file}`)
 Frame as RGB float32 0–255, NCHW, resized to multiples of 32 (the app uses a 640 px long side), input
-`input.1`. Outputs: heatmap, scale, offset, landmarks at stride {stride}. A face is a heatmap cell
-above {face_threshold}: centre `((x + offset_x + 0.5) * {stride}, (y + offset_y + 0.5) * {stride})`, size
-`exp(scale) * {stride}`; then non-maximum suppression at IoU {nms_iou}; scale boxes back to the frame.
-To draw or report a face as people box it, move the box down by {shown_box_shift} of its height; cut the
-crop (step 2) at the detector's own box, as training did.
+`input.1`. For live video the app runs it at a {live_long_side} px long side and sharpens the resized
+frame first: `frame + {live_sharpen} * (frame - GaussianBlur(frame, sigma {sharpen_sigma}))` (more
+out-of-focus faces found). Outputs: heatmap, scale, offset, landmarks at stride {stride}. A face is a
+heatmap cell above {face_threshold}: centre `((x + offset_x + 0.5) * {stride}, (y + offset_y + 0.5) *
+{stride})`, size `exp(scale) * {stride}`; then non-maximum suppression at IoU {nms_iou}; scale boxes
+back to the frame. To draw or report a face as people box it, move the box down by {shown_box_shift} of
+its height; cut the crop (step 2) at the detector's own box, as training did.
 
 ## 2. Cut each face
 Grow the box by {margin} of its size on every side, make it square on its long side (same centre),
@@ -145,6 +152,9 @@ def readme_text(description: dict) -> str:
         nms_iou=detector["nms_iou"],
         margin=detector["face_margin"],
         shown_box_shift=detector["shown_box_shift"],
+        live_long_side=detector["live_long_side"],
+        live_sharpen=detector["live_sharpen"],
+        sharpen_sigma=detector["sharpen_sigma"],
         mean=", ".join(f"{v:.3f}" for v in classifier["mean"]),
         std=", ".join(f"{v:.3f}" for v in classifier["std"]),
         rule=rule,
