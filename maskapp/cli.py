@@ -494,21 +494,39 @@ def evaluate_tracking_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--clip-seed",
-        type=int,
-        default=0,
+        type=clip_seed,
+        nargs="+",
+        default=[0],
         metavar="N",
         help="which photos and camera paths make the clip; 0 is the clip the README quotes, others check "
-        "that figures hold on other scenes (default: 0)",
+        "that figures hold on other scenes; several: each clip and all of them pooled (default: 0)",
     )
 
 
+def clip_seed(text: str) -> int:
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = -1
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a clip seed; give a whole number, 0 or more")
+    return seed
+
+
 def run_evaluate_tracking(args: argparse.Namespace) -> int:
-    config = inference_config(args)
-    clip = metrics.tracking.build_clip(metrics.tracking.ClipSpec(seed=args.clip_seed))
-    if args.write_clip is not None:
-        clip.save(args.write_clip)
-    report = metrics.tracking.evaluate_tracked_pipeline(vision.pipeline.load_pipeline(config), clip)
-    return print_and_write(metrics.report.format_tracking(report), args.json, report.to_dict())
+    if args.write_clip is not None and len(args.clip_seed) > 1:
+        raise MaskappError("--write-clip writes one clip; give one --clip-seed with it")
+    pipeline = vision.pipeline.load_pipeline(inference_config(args))
+    reports = []
+    for seed in args.clip_seed:
+        clip = metrics.tracking.build_clip(metrics.tracking.ClipSpec(seed=seed))
+        if args.write_clip is not None:
+            clip.save(args.write_clip)
+        reports.append(metrics.tracking.evaluate_tracked_pipeline(pipeline, clip))
+    if len(reports) == 1:
+        return print_and_write(metrics.report.format_tracking(reports[0]), args.json, reports[0].to_dict())
+    report = metrics.tracking.ClipsTrackingReport(tuple(reports))
+    return print_and_write(metrics.report.format_tracking_clips(report), args.json, report.to_dict())
 
 
 # --- events ------------------------------------------------------------------------------------------

@@ -11,14 +11,18 @@ import numpy as np
 import pytest
 
 from maskapp.errors import VideoError
+from maskapp.metrics.report import format_tracking_clips
 from maskapp.metrics.tracking import (
     ClipSpec,
+    ClipsTrackingReport,
     ClipTruth,
     GroundTruthFace,
     GroundTruthPerson,
+    PipelineTrackingReport,
     PredictedFace,
     build_clip,
     evaluate_tracks,
+    pool,
     run_evaluation,
     warp_box,
 )
@@ -149,6 +153,55 @@ def test_predictions_as_plain_triples_and_the_report_as_json():
 # ---------------------------------------------------------------- the clip
 
 
+def a_clip_with_misses() -> tuple[ClipTruth, list[list[PredictedFace]]]:
+    """Two people; Bob unseen from frame 5 on, and a track on no face at all (a false person)."""
+    truth = two_people()
+    predictions = perfect(truth)
+    for index, frame in enumerate(predictions):
+        if index >= 5:
+            frame.pop()
+        frame.append(PredictedFace((10.0, 300.0, 60.0, 360.0), 9, "with_mask"))
+    return truth, predictions
+
+
+def test_clips_pool_into_one_set_of_figures_where_every_person_counts_alike():
+    perfect_clip = evaluate_tracks(two_people(), perfect(two_people()))
+    missing = evaluate_tracks(*a_clip_with_misses())
+    assert missing.coverage == 0.75 and missing.false_people == 1  # the case is what it says
+    pooled = pool([perfect_clip, missing])
+    assert pooled.people == 4 and pooled.frames == 2 * FRAMES
+    assert pooled.coverage == (20 + 15) / 40
+    assert pooled.verdicts_right == 4 and pooled.verdict_accuracy == 1.0
+    assert pooled.false_people == 1 and pooled.false_people_per_45 == 45 / 4
+    assert pooled.per_person == () and pooled.false_track_ids == ()
+    alone = pool([missing])
+    for name in ("coverage", "ids_per_person", "label_agreement", "verdict_accuracy", "false_people_per_45"):
+        assert getattr(alone, name) == getattr(missing, name)
+    with pytest.raises(ValueError, match="at least one"):
+        pool([])
+
+
+def test_several_clips_are_shown_side_by_side_with_the_pooled_figures():
+    reports = (
+        PipelineTrackingReport(
+            evaluate_tracks(two_people(), perfect(two_people())), "centerface-fast", 20, 5, {"clip_seed": 0}
+        ),
+        PipelineTrackingReport(
+            evaluate_tracks(*a_clip_with_misses()), "centerface-fast", 15, 5, {"clip_seed": 7}
+        ),
+    )
+    report = ClipsTrackingReport(reports)
+    text = format_tracking_clips(report)
+    assert "| figure | target | clip 0 | clip 7 | pooled |" in text
+    coverage = next(line for line in text.splitlines() if line.startswith("| person-frames covered"))
+    assert coverage.split(" | ")[2:] == ["100.0%", "75.0% NO", "87.5% NO |"]
+    assert "targets met per clip: 5, 3 of 5; pooled: 3" in text
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["clip_seeds"] == [0, 7] and len(data["clips"]) == 2
+    assert data["pooled"]["people"] == 4 and data["pooled"]["coverage"] == 0.875
+    assert "per_person" not in data["pooled"] and data["clips"][1]["false_people"] == 1
+
+
 def test_default_clip_is_900_frames_with_45_people_from_dev_photos():
     clip = build_clip()
     assert len(clip) == 900 and len(clip.people) == 45 and len(clip.scenes) == 10
@@ -247,21 +300,41 @@ def test_a_clip_path_that_cannot_be_written_is_refused(clip, tmp_path):
         clip.save(blocker / "clip.avi")
 
 
-@pytest.mark.slow
-def test_evaluate_tracking_measures_the_clip_of_another_seed(tmp_path):
-    """`evaluate-tracking --clip-seed 3`: the real pipeline on other scenes; the seed is in the figures."""
-    out = tmp_path / "tracking.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "maskapp", "evaluate-tracking", "--clip-seed", "3", "--json", str(out)],
+def evaluate_tracking(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "maskapp", "evaluate-tracking", *args],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
     )
+
+
+@pytest.mark.slow
+def test_evaluate_tracking_measures_clips_of_other_seeds_and_pools_them(tmp_path):
+    """`evaluate-tracking --clip-seed 3 4`: the real pipeline on other scenes, each clip and all pooled."""
+    out = tmp_path / "tracking.json"
+    result = evaluate_tracking("--clip-seed", "3", "4", "--json", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "fps clip (seed 3)" in result.stdout
+    assert "| clip 3 | clip 4 | pooled |" in result.stdout
     figures = json.loads(out.read_text())
-    assert figures["settings"]["clip_seed"] == 3
-    assert figures["frames"] == 900 and figures["people"] == 45
-    assert figures["covered_person_frames"] > 0 and figures["verdicts_right"] > 0
+    clip3, clip4 = figures["clips"]
+    assert figures["clip_seeds"] == [3, 4] and [c["settings"]["clip_seed"] for c in figures["clips"]] == [
+        3,
+        4,
+    ]
+    assert clip3["frames"] == 900 and clip3["people"] == 45
+    assert clip3["covered_person_frames"] > 0 and clip3["verdicts_right"] > 0
+    for count in ("people", "person_frames", "covered_person_frames", "verdicts_right", "false_people"):
+        assert figures["pooled"][count] == clip3[count] + clip4[count]
     default_clip_people = {p.id: p.label for p in build_clip().people}
-    assert {p["id"]: p["label"] for p in figures["per_person"]} != default_clip_people
+    assert {p["id"]: p["label"] for p in clip3["per_person"]} != default_clip_people
+
+
+def test_evaluate_tracking_refuses_bad_seeds_and_one_clip_file_for_several_clips(tmp_path):
+    for args, message in (
+        (["--clip-seed", "-1"], "'-1' is not a clip seed; give a whole number, 0 or more"),
+        (["--clip-seed", "1", "2", "--write-clip", str(tmp_path / "c.avi")], "--write-clip writes one clip"),
+    ):
+        result = evaluate_tracking(*args)
+        assert result.returncode == 2 and message in result.stderr
+    assert not (tmp_path / "c.avi").exists()

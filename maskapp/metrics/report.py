@@ -6,6 +6,7 @@ from __future__ import annotations
 from maskapp.labels import CLASS_NAMES
 from maskapp.metrics.bench import LIVE_BUDGET_MS, LIVE_BUDGET_RATIO, BaselineComparison, BenchReport
 from maskapp.metrics.detection import DetectionReport, DetectorRow, view_name
+from maskapp.metrics.tracking import TARGETS, ClipsTrackingReport
 from maskapp.results import MASK_LABEL, NO_MASK_LABEL
 from maskapp.training.runs import EvalMetrics
 
@@ -260,4 +261,30 @@ def format_tracking(report) -> str:
         else "speed: -",
         f"targets met: {sum(report.checks().values())} of {len(report.checks())}",
     ]
+    return "\n".join(lines)
+
+
+def format_tracking_clips(report: ClipsTrackingReport) -> str:
+    """`evaluate-tracking --clip-seed A B ...`: a column per clip and one for all of them pooled, each
+    figure with its issue-9 target; a value that misses its target is marked NO."""
+    pooled = report.pooled
+    columns = [clip.tracking for clip in report.clips] + [pooled]
+    lines = [
+        f"{len(report.clips)} clips, {pooled.frames} frames, {pooled.people} people, "
+        f"detector {report.clips[0].detector}",
+        "",
+        "| figure | target | " + " | ".join(f"clip {seed}" for seed in report.seeds) + " | pooled |",
+        "|---|---|" + "---|" * len(columns),
+    ]
+    for name, shown, form in TRACKING_FIGURES:
+        target, higher = TARGETS[name]
+        cells = [form.format(getattr(t, name)) + ("" if t.checks()[name] else " NO") for t in columns]
+        lines.append(f"| {shown} | {'>=' if higher else '<='} {form.format(target)} | {' | '.join(cells)} |")
+    for name in ("people_never_covered", "false_people", "id_switches"):
+        counts = " | ".join(str(getattr(t, name)) for t in columns)
+        lines.append(f"| {name.replace('_', ' ')} | | {counts} |")
+    met = ", ".join(f"{sum(clip.checks().values())}" for clip in report.clips)
+    lines += ["", f"targets met per clip: {met} of {len(TARGETS)}; pooled: {sum(pooled.checks().values())}"]
+    if pooled.fps:
+        lines.append(f"speed: {pooled.fps:.1f} FPS end to end (detect, track, classify) over all clips")
     return "\n".join(lines)

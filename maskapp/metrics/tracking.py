@@ -554,6 +554,35 @@ class TrackingReport:
         }
 
 
+def pool(reports: Sequence[TrackingReport]) -> TrackingReport:
+    """Several clips' figures as one clip's: counts add up, ids per person and label agreement are taken
+    over all covered people and frames, so every person counts alike whichever clip holds them. Person
+    and track ids are per clip, so the pooled report lists neither."""
+    if not reports:
+        raise ValueError("pooling needs at least one tracking report")
+    people = [figures for report in reports for figures in report.per_person]
+    covered = [figures for figures in people if figures.covered_frames]
+    seconds = [report.analyze_seconds for report in reports]
+    return TrackingReport(
+        frames=sum(r.frames for r in reports),
+        people=sum(r.people for r in reports),
+        person_frames=sum(r.person_frames for r in reports),
+        covered_person_frames=sum(r.covered_person_frames for r in reports),
+        people_never_covered=sum(r.people_never_covered for r in reports),
+        ids_per_person=float(np.mean([len(f.track_ids) for f in covered])) if covered else 0.0,
+        id_switches=sum(r.id_switches for r in reports),
+        label_agreement=sum(f.agreeing_frames for f in covered)
+        / max(sum(f.covered_frames for f in covered), 1),
+        verdicts_right=sum(r.verdicts_right for r in reports),
+        false_people=sum(r.false_people for r in reports),
+        merged_tracks=sum(r.merged_tracks for r in reports),
+        tracks=sum(r.tracks for r in reports),
+        per_person=(),
+        false_track_ids=(),
+        analyze_seconds=None if None in seconds else sum(seconds),
+    )
+
+
 @dataclass
 class _PersonLog:
     track_ids: list[int] = field(default_factory=list)  # per covered frame
@@ -698,6 +727,30 @@ class PipelineTrackingReport:
             "settings": self.settings,
             **self.tracking.to_dict(),
         }
+
+
+@dataclass(frozen=True)
+class ClipsTrackingReport:
+    """`evaluate-tracking --clip-seed A B ...`: each clip's figures, and all of them pooled (`pool`)."""
+
+    clips: tuple[PipelineTrackingReport, ...]
+
+    @property
+    def pooled(self) -> TrackingReport:
+        return pool([clip.tracking for clip in self.clips])
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return tuple(clip.settings["clip_seed"] for clip in self.clips)
+
+    def checks(self) -> dict[str, bool]:
+        return self.pooled.checks()
+
+    def to_dict(self) -> dict:
+        pooled = self.pooled.to_dict()
+        for per_clip in ("per_person", "false_track_ids"):
+            pooled.pop(per_clip)
+        return {"clip_seeds": list(self.seeds), "pooled": pooled, "clips": [c.to_dict() for c in self.clips]}
 
 
 def evaluate_tracked_pipeline(pipeline, clip: SyntheticClip | None = None, **tracked_settings):
