@@ -85,13 +85,18 @@ def make_class_folders(
     return root
 
 
+def letterbox_placement(image_shape: tuple[int, ...], width: int = 640, height: int = 480):
+    """(scale, left, top, scaled width, scaled height) of a photo letterboxed into a width x height frame."""
+    scale = min(width / image_shape[1], height / image_shape[0])
+    scaled_w, scaled_h = round(image_shape[1] * scale), round(image_shape[0] * scale)
+    return scale, (width - scaled_w) // 2, (height - scaled_h) // 2, scaled_w, scaled_h
+
+
 def letterbox(image_bgr: np.ndarray, width: int = 640, height: int = 480) -> np.ndarray:
     """A photo scaled into a webcam-sized frame with dark bars, as a camera stream would carry it."""
-    scale = min(width / image_bgr.shape[1], height / image_bgr.shape[0])
-    resized = cv2.resize(image_bgr, (round(image_bgr.shape[1] * scale), round(image_bgr.shape[0] * scale)))
+    _, left, top, scaled_w, scaled_h = letterbox_placement(image_bgr.shape, width, height)
     frame = np.full((height, width, 3), 30, np.uint8)
-    top, left = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
-    frame[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
+    frame[top : top + scaled_h, left : left + scaled_w] = cv2.resize(image_bgr, (scaled_w, scaled_h))
     return frame
 
 

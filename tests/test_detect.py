@@ -21,7 +21,16 @@ from maskapp.vision.detect import (
     create_detector,
 )
 from maskapp.vision.model_files import package_file
-from tests.conftest import DEV, ILC, best_iou, dev_annotation, dev_photo, letterbox, run_in_threads
+from tests.conftest import (
+    DEV,
+    ILC,
+    best_iou,
+    dev_annotation,
+    dev_photo,
+    letterbox,
+    letterbox_placement,
+    run_in_threads,
+)
 
 
 def matched(truth_box, faces: list[Face]) -> bool:
@@ -143,9 +152,7 @@ def test_bad_names_thresholds_and_frames_are_clear_errors():
 def letterboxed_faces(stem: str, min_side: float = 24) -> tuple[np.ndarray, list[tuple[float, ...]]]:
     """A dev photo as a 640x480 webcam frame, with its annotated faces of `min_side` px or more there."""
     photo = dev_photo(stem)
-    scale = min(640 / photo.shape[1], 480 / photo.shape[0])
-    left = (640 - round(photo.shape[1] * scale)) // 2
-    top = (480 - round(photo.shape[0] * scale)) // 2
+    scale, left, top, _, _ = letterbox_placement(photo.shape)
     boxes = [
         (x1 * scale + left, y1 * scale + top, x2 * scale + left, y2 * scale + top)
         for x1, y1, x2, y2 in (obj.box for obj in dev_annotation(stem).objects)

@@ -560,8 +560,7 @@ def pool(reports: Sequence[TrackingReport]) -> TrackingReport:
     and track ids are per clip, so the pooled report lists neither."""
     if not reports:
         raise ValueError("pooling needs at least one tracking report")
-    people = [figures for report in reports for figures in report.per_person]
-    covered = [figures for figures in people if figures.covered_frames]
+    covered = [figures for report in reports for figures in report.per_person if figures.covered_frames]
     seconds = [report.analyze_seconds for report in reports]
     return TrackingReport(
         frames=sum(r.frames for r in reports),
@@ -715,9 +714,6 @@ class PipelineTrackingReport:
     def classified_share(self) -> float | None:
         return self.faces_classified / self.faces_detected if self.faces_detected else None
 
-    def checks(self) -> dict[str, bool]:
-        return self.tracking.checks()
-
     def to_dict(self) -> dict:
         return {
             "detector": self.detector,
@@ -742,9 +738,6 @@ class ClipsTrackingReport:
     @property
     def seeds(self) -> tuple[int, ...]:
         return tuple(clip.settings["clip_seed"] for clip in self.clips)
-
-    def checks(self) -> dict[str, bool]:
-        return self.pooled.checks()
 
     def to_dict(self) -> dict:
         pooled = self.pooled.to_dict()
