@@ -326,7 +326,10 @@ def test_uploaded_video_is_annotated_with_chart_and_download(app, tmp_path):
     assert shown["Frames"] == "8"
     assert int(shown["Faces seen"]) >= 8
     assert [b.label for b in at.download_button] == ["Download annotated video"]
-    assert len(at.get("plotly_chart")) == 2  # faces over time, then people over time
+    assert len(at.get("plotly_chart")) == 2  # people over time, then face-frames over time
+    labels = [m.label for m in at.metric]
+    assert labels.index("People") < labels.index("Faces seen")  # people first, each counted once
+    assert "Face-frames" in [h.value for h in at.subheader]
     at.run()  # a rerun (e.g. after a download click) reuses the result
     assert metrics(at)["Frames"] == "8"
 
@@ -365,7 +368,7 @@ def test_stream_url_is_played_through_the_pipeline(app, http_stream):
     assert not errors(at)
     assert metrics(at)["Frames"] == "6"
     assert any("stream ended after 6 frames" in info.value for info in at.info)
-    assert len(at.get("plotly_chart")) == 2  # faces over time, then people over time
+    assert len(at.get("plotly_chart")) == 2  # people over time, then face-frames over time
 
 
 def test_a_stream_that_drops_midway_keeps_what_was_processed(app, http_stream):
@@ -578,7 +581,8 @@ def test_uploaded_video_shows_the_three_counts_over_all_frames(three_class_app, 
     assert shown["Frames"] == "4" and set(CLASS_METRICS) <= set(shown)
     assert sum(class_counts(shown).values()) == int(shown["Faces seen"]) >= 4
     assert_legend(at)
-    names = [trace["name"] for trace in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
+    face_frames = at.get("plotly_chart")[-1]  # below the people's chart
+    names = [trace["name"] for trace in json.loads(face_frames.proto.spec)["data"]]
     assert names == ["Mask", "Mask worn incorrectly", "No mask", "compliance"]
 
 

@@ -247,7 +247,7 @@ def metric_value(page, label: str) -> int:
 def wait_for_metric(page, label: str, at_least: int) -> int:
     deadline = time.monotonic() + PAGE_WAIT_MS / 1000
     while (value := metric_value(page, label)) < at_least:
-        assert time.monotonic() < deadline, f"the live page never showed {label} >= {at_least}"
+        assert time.monotonic() < deadline, f"the page never showed {label} >= {at_least}"
         time.sleep(0.5)
     return value
 
@@ -390,6 +390,27 @@ def test_a_live_page_closed_without_stop_still_logs_its_people_leaving(app_url, 
     rows = wait_for_events(database, "person_left", 2, seconds=120)
     seen = sorted(person for person, kind in rows if kind == "person_seen")
     assert sorted(person for person, kind in rows if kind == "person_left") == seen, rows
+    show_compliance_log(browser, app_url, database, people=len(seen))
+
+
+def show_compliance_log(browser, app_url: str, database: Path, people: int) -> None:
+    """The Compliance log page reads back the log the Live page wrote."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(PAGE_WAIT_MS)
+        page.goto(f"{app_url}/compliance-log")
+        wait_for_app(page)
+        events_file = page.get_by_role("textbox", name="Events file", exact=True)
+        events_file.fill(str(database))
+        events_file.press("Enter")
+        page.get_by_text("People by verdict per hour").wait_for()
+        wait_for_app(page)
+        assert wait_for_metric(page, "People", at_least=people) == people
+        no_exception_on(page)
+        screenshot(page, "compliance_log", height=1800)
+    finally:
+        context.close()
 
 
 def test_two_live_sessions_both_receive_annotated_frames(app_url, browser, webcam_frame):
@@ -427,7 +448,7 @@ def test_video_page_annotates_an_uploaded_video(app_url, page, tmp_path, webcam_
     wait_for_app(page)
     page.locator('[data-testid="stPlotlyChart"]').first.wait_for()
     no_exception_on(page)
-    screenshot(page, "video")
+    screenshot(page, "video", height=2400)
 
 
 def test_metrics_page_shows_training_curves(app_url, page):
