@@ -10,6 +10,7 @@ import itertools
 import numpy as np
 import pytest
 
+from maskapp.app import samples
 from maskapp.config import LIVE_DETECTOR
 from maskapp.labels import CLASS_NAMES, decide_labels
 from maskapp.metrics.tracking import ClipSpec, build_clip, evaluate_tracked_pipeline
@@ -25,7 +26,7 @@ from maskapp.vision.tracked import (
     from_decision_space,
     to_decision_space,
 )
-from tests.conftest import PEOPLE_IN_SCENES, dev_photo, drifting_frames
+from tests.conftest import PEOPLE_IN_SCENES, dev_photo, drifting_frames, letterbox
 
 TWO_SCENES = ClipSpec(scenes=2, scene_frames=45, people=6)  # the default clip's making, 90 frames
 
@@ -151,6 +152,30 @@ def test_a_scene_cut_ends_every_person(pipeline, clip):
     assert results[6].scene_cut and [p.id for p in results[6].ended] == [1]
     assert not any(r.scene_cut for r in results[:6] + results[7:])
     assert {f.person for f in results[-1].faces} == {2}
+
+
+def app_sample_frame(name: str) -> np.ndarray:
+    return letterbox(samples.compose(next(s for s in samples.SAMPLES if s.name == name)))
+
+
+def test_a_cut_between_two_photos_of_like_colours_is_a_cut_and_a_darker_frame_is_not():
+    group, pair = app_sample_frame("Mixed group"), app_sample_frame("Nobody masked")
+    detector = SceneCutDetector()
+    assert [detector(frame) for frame in (group, group, pair)] == [False, False, True]
+    detector.reset()
+    darker = (group * 0.6).astype(np.uint8)  # the lights dimmed: the same picture
+    assert [detector(frame) for frame in (group, darker, group)] == [False, False, False]
+
+
+def test_people_of_one_photo_are_not_carried_onto_the_next_one(pipeline):
+    """A video cut from four people to two others, as the browser test's clip: six people, each with their
+    own verdict (the masked person at the lower left once carried on as the next photo's unmasked man)."""
+    tracked = TrackedPipeline(pipeline, fps=8)
+    frames = [app_sample_frame("Mixed group")] * 8 + [app_sample_frame("Nobody masked")] * 8
+    results = [tracked.process(frame) for frame in frames]
+    assert results[8].scene_cut and len(results[8].ended) == 4
+    tracked.close()
+    assert sorted(p.label for p in tracked.people()) == ["with_mask"] * 2 + ["without_mask"] * 4
 
 
 @pytest.mark.parametrize("threshold", [0.05, 0.3, 0.5, 0.9])

@@ -53,18 +53,35 @@ def _ms_since(start: float) -> float:
     return (time.perf_counter() - start) * 1000.0
 
 
+def layout_correlation(grey: np.ndarray, other: np.ndarray) -> float:
+    """Pearson correlation of two grey images' pixels: 1 for the same picture at any brightness or contrast;
+    0 for a flat image (no layout to compare)."""
+    a, b = grey - grey.mean(), other - other.mean()
+    norm = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum()) / norm if norm else 0.0
+
+
 class SceneCutDetector:
     """An abrupt change of the whole picture between two consecutive frames.
 
-    Two cheap signals must agree: the mean absolute difference of 32x24 grey thumbnails (layout) and the
-    correlation distance of hue-saturation histograms (colour, insensitive to brightness, so an exposure
-    change alone is no cut). Measured on the tracking clip: within a scene at most 5.7 and 0.013, at its 9
-    cuts at least 49.9 and 0.33; the thresholds sit far from both.
+    The mean absolute difference of 32x24 grey thumbnails must be large, and then either the picture's
+    layout (the correlation of the two thumbnails, blind to brightness and contrast) or its colours (the
+    correlation distance of hue-saturation histograms, blind to brightness) must have changed, so an
+    exposure change alone is no cut. Measured over tracking clips 0-9 (8,910 frame pairs within scenes,
+    90 cuts): within a scene at most 9.9 grey levels, 0.044 colour distance and a layout correlation of
+    at least 0.967; at the cuts at least 44.0 grey levels and a correlation of at most 0.457, while the
+    colour distance of one cut was only 0.193 (two photos of similar colours: colour alone missed it).
     """
 
-    def __init__(self, min_difference: float = 30.0, min_colour_change: float = 0.2):
+    def __init__(
+        self,
+        min_difference: float = 30.0,
+        min_colour_change: float = 0.2,
+        max_layout_correlation: float = 0.6,
+    ):
         self.min_difference = min_difference
         self.min_colour_change = min_colour_change
+        self.max_layout_correlation = max_layout_correlation
         self._previous: tuple[np.ndarray, np.ndarray] | None = None
 
     def __call__(self, frame_bgr: np.ndarray) -> bool:
@@ -76,9 +93,10 @@ class SceneCutDetector:
         previous, self._previous = self._previous, (grey, histogram)
         if previous is None:
             return False
-        difference = float(np.mean(np.abs(grey - previous[0])))
-        if difference < self.min_difference:
+        if float(np.mean(np.abs(grey - previous[0]))) < self.min_difference:
             return False
+        if layout_correlation(grey, previous[0]) <= self.max_layout_correlation:
+            return True
         return 1.0 - cv2.compareHist(previous[1], histogram, cv2.HISTCMP_CORREL) >= self.min_colour_change
 
     def reset(self) -> None:
