@@ -415,14 +415,18 @@ def video_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def people_lines(run) -> list[str]:
-    """What `video` prints about people and their events (run: maskapp.events.session.PeopleVideo)."""
+    """What `video` prints about people, each counted once (run: maskapp.events.session.PeopleVideo)."""
     if not run.tracked:
         return []
     counts = run.counts
     verdicts = ", ".join(f"{n} {label}" for label, n in counts.by_verdict.items())
     compliance = "-" if counts.compliance is None else f"{counts.compliance:.0%}"
-    lines = [f"{counts.total} people ({verdicts}), compliance of people {compliance}"]
-    log = run.events
+    return [f"{counts.total} people ({verdicts}), compliance of people {compliance}"]
+
+
+def event_log_lines(run) -> list[str]:
+    """What `video` prints about its event log and webhook, when it has them."""
+    log, lines = run.events, []
     if log is not None and log.path is not None:
         stored = (
             f"{log.recorder.windows_written} aggregate window(s)"
@@ -469,11 +473,12 @@ def run_video(args: argparse.Namespace) -> int:
             f"allowed: {ALLOWED_SOURCES}"
         )
     seen = summary.label_counts_seen
-    lines = [
-        f"{summary.frames} frames at {summary.processing_fps:.1f} FPS, {summary.faces_seen} faces seen, "
-        + ", ".join(f"{seen[name]} {name}" for name in CLASS_NAMES)
-    ]
-    lines += people_lines(run)
+    face_frames = f"{summary.faces_seen} face-frames (every face in every frame): " + ", ".join(
+        f"{seen[name]} {name}" for name in CLASS_NAMES
+    )
+    # People first when they are followed: each is counted once, where a face-frame counts every frame.
+    lines = [f"{summary.frames} frames at {summary.processing_fps:.1f} FPS", *people_lines(run), face_frames]
+    lines += event_log_lines(run)
     if summary.stopped_early:
         lines.append(f"stopped early: {summary.stopped_early}")
     elif frames.is_stream:
