@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import UTC, datetime
 
 import plotly.graph_objects as go
 import pytest
 
 from maskapp import WEIGHTS_DIR
 from maskapp.app import plots
+from maskapp.events.report import EventLog
+from maskapp.events.store import Event, SqliteEventStore, iso_utc
 from maskapp.training.runs import (
     CONFIG_FILE,
     HISTORY_FILE,
@@ -210,3 +213,31 @@ def test_runs_without_a_curve_or_threshold_are_drawn_without_one(tmp_path, shipp
     assert len(plots.noncompliant_pr_figure([likeliest]).data) == 1  # the curve, no star
     two_class = next(run for run in shipped_runs if run.metrics and len(run.metrics.labels) == 2)
     assert plots.decision_threshold(two_class.metrics) == 0.5  # the likelier of two classes
+
+
+# --- the event log's hourly charts -----------------------------------------------------------------
+def one_hour_of_log(tmp_path):
+    """A real event log with two people seen in one hour (the Compliance log page's charts read it)."""
+    path = tmp_path / "hour.sqlite"
+    when = iso_utc(datetime(2026, 11, 27, 12, 58, 3, tzinfo=UTC))
+    with SqliteEventStore(path) as store:
+        for person, label in ((1, "without_mask"), (2, "with_mask")):
+            store.write_events(
+                [
+                    Event(when, "door", "run1", person, kind, label, 3)
+                    for kind in ("person_seen", "person_left")
+                ]
+            )
+    with EventLog(path) as log:
+        return log.compliance_over_time(), log.people_per_hour()
+
+
+def test_one_hour_of_log_is_drawn_across_its_hour_not_zoomed_onto_an_instant(tmp_path):
+    points, hours = one_hour_of_log(tmp_path)
+    noon, one = datetime(2026, 11, 27, 12, 0), datetime(2026, 11, 27, 13, 0)
+    for figure in (plots.compliance_by_source_figure(points), plots.people_per_hour_figure(hours)):
+        assert tuple(figure.layout.xaxis.range) == (noon, one)
+        assert {x for trace in figure.data for x in trace.x} == {datetime(2026, 11, 27, 12, 30)}
+    bars = plots.people_per_hour_figure(hours).data
+    assert [trace.width[0] for trace in bars] == [0.9 * 3_600_000] * len(bars)  # ms on a date axis
+    assert plots.compliance_by_source_figure(points).layout.yaxis.range[0] < 0  # a 0% point stays in view

@@ -10,6 +10,7 @@ import html
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import plotly.graph_objects as go
 from plotly.colors import qualitative
@@ -408,34 +409,58 @@ def people_over_time_figure(points: Sequence) -> go.Figure:
     )
 
 
+# The event log's charts count people per hour: an hour is their unit on the time axis.
+HOUR = timedelta(hours=1)
+
+
+def _utc(iso: str) -> datetime:
+    """An ISO-8601 UTC bucket start as a naive UTC datetime (plotly.js drops offsets; the axes say UTC)."""
+    moment = datetime.fromisoformat(iso)
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def _hours_axis(figure: go.Figure, starts: Sequence[str], title: str) -> None:
+    """The whole hours from the first bucket to the end of the last: one hour of data fills the plot as an
+    hour, where plotly alone would zoom a single point onto a sub-millisecond axis."""
+    figure.update_xaxes(title_text=title)
+    if starts:
+        hours = [_utc(start) for start in starts]
+        figure.update_xaxes(range=[min(hours), max(hours) + HOUR])
+
+
 def compliance_by_source_figure(points: Sequence) -> go.Figure:
-    """Compliance of people per source over time (maskapp.events.report.CompliancePoint), one line each."""
+    """Compliance of people per source over time (maskapp.events.report.CompliancePoint), one line each,
+    each hour's point at the middle of its hour."""
     figure = go.Figure()
     sources = sorted({point.source for point in points})
     for index, source in enumerate(sources):
         mine = [point for point in points if point.source == source]
         figure.add_trace(
             go.Scatter(
-                x=[point.start for point in mine],
+                x=[_utc(point.start) + HOUR / 2 for point in mine],
                 y=[point.compliance for point in mine],
-                customdata=[point.people for point in mine],
-                hovertemplate="%{x}<br>compliance %{y:.0%} of %{customdata} people",
+                customdata=[[point.people, _utc(point.start).strftime("%Y-%m-%d %H:00")] for point in mine],
+                hovertemplate="%{customdata[1]} UTC (one hour)<br>%{y:.0%} of %{customdata[0]} people",
                 name=_label(source),
                 mode="lines+markers",
                 line={"color": _color(index)},
             )
         )
-    figure.update_yaxes(title_text="compliance of people", range=[0, 1.05], tickformat=".0%")
-    figure.update_xaxes(title_text="time (UTC)")
+    # Below 0 and above 1 a little, so that a 0% or 100% marker is not cut by the frame.
+    figure.update_yaxes(title_text="compliance of people", range=[-0.05, 1.05], tickformat=".0%")
+    _hours_axis(figure, [point.start for point in points], "time (UTC)")
     figure.update_layout(height=340, margin={"t": 30, "b": 40}, legend={"orientation": "h", "y": -0.3})
     return figure
 
 
 def people_per_hour_figure(periods: Sequence) -> go.Figure:
-    """People by verdict per hour, stacked, all sources together (maskapp.events.report.PeriodCounts)."""
+    """People by verdict per hour, stacked, all sources together (maskapp.events.report.PeriodCounts):
+    one bar across each hour."""
     hours = sorted({period.start for period in periods})
     labels = [name for name in CLASS_NAMES if any(period.by_verdict.get(name) for period in periods)]
     labels += sorted({name for p in periods for name in p.by_verdict} - set(CLASS_NAMES))
+    middles = [_utc(hour) + HOUR / 2 for hour in hours]
+    bar_ms = 0.9 * HOUR.total_seconds() * 1000  # plotly sizes bars on a date axis in milliseconds
     figure = go.Figure()
     for name in labels:
         per_hour = dict.fromkeys(hours, 0)
@@ -443,11 +468,17 @@ def people_per_hour_figure(periods: Sequence) -> go.Figure:
             per_hour[period.start] += period.by_verdict.get(name, 0)
         style = label_style(name)
         figure.add_trace(
-            go.Bar(x=hours, y=list(per_hour.values()), name=_label(style.caption), marker_color=style.hex)
+            go.Bar(
+                x=middles,
+                y=list(per_hour.values()),
+                width=[bar_ms] * len(middles),
+                name=_label(style.caption),
+                marker_color=style.hex,
+            )
         )
     figure.update_layout(
         barmode="stack", height=340, margin={"t": 30, "b": 40}, legend={"orientation": "h", "y": -0.3}
     )
     figure.update_yaxes(title_text="people")
-    figure.update_xaxes(title_text="hour (UTC)")
+    _hours_axis(figure, hours, "hour (UTC)")
     return figure
