@@ -14,7 +14,11 @@ st.markdown(
     "2. a **mask classifier** (MobileNetV2 fine-tuned from ImageNet, or a small baseline CNN) labels "
     "each face crop `with_mask`, `mask_worn_incorrectly` (nose or mouth uncovered, mask under the chin) "
     "or `without_mask` (a hand, scarf or phone over the mouth is no mask), with its probability.\n\n"
-    "Only a mask over nose and mouth is compliant; compliance is the share of faces wearing one."
+    "Only a mask over nose and mouth is compliant; compliance is the share of faces wearing one.\n\n"
+    "On the Live and Video pages each **person** is followed from frame to frame and gets one steady "
+    "verdict: people are counted once, the alert sounds once per non-compliant person, and an optional "
+    "event log (read back on the Compliance log page) records who came and who was not compliant, never "
+    "an image. *Hide faces* blanks every face in what the app shows and writes."
 )
 ui.color_legend()
 
@@ -29,7 +33,7 @@ except MaskappError as error:
 else:
     threshold = card.noncompliant_threshold
     columns = st.columns(5)
-    columns[0].metric("Architecture", card.architecture)
+    columns[0].metric("Architecture", card.architecture_name)
     columns[1].metric("Input size", f"{card.input_size} px")
     columns[2].metric("Test accuracy", "n/a" if card.test_accuracy is None else f"{card.test_accuracy:.1%}")
     columns[3].metric("Macro F1", "n/a" if card.macro_f1 is None else f"{card.macro_f1:.3f}")
@@ -54,9 +58,20 @@ st.page_link(
     "app_pages/images.py", label="Images: upload photos, get annotated results", icon=":material/image:"
 )
 st.page_link(
-    "app_pages/live.py", label="Live webcam: real-time detection with alert", icon=":material/videocam:"
+    "app_pages/live.py",
+    label="Live webcam: people followed, one alert per non-compliant person",
+    icon=":material/videocam:",
 )
-st.page_link("app_pages/video.py", label="Video & IP camera: files and streams", icon=":material/movie:")
+st.page_link(
+    "app_pages/video.py",
+    label="Video & IP camera: files and streams, people counted",
+    icon=":material/movie:",
+)
+st.page_link(
+    "app_pages/compliance_log.py",
+    label="Compliance log: people and compliance over time, violations",
+    icon=":material/fact_check:",
+)
 st.page_link(
     "app_pages/metrics.py", label="Metrics: training curves, test figures", icon=":material/monitoring:"
 )

@@ -8,6 +8,8 @@ from pathlib import Path
 from maskapp.training.runs import load_runs, run_for_weights
 from maskapp.vision.model import load_checkpoint
 
+ARCHITECTURE_NAMES = {"mobilenet_v2": "MobileNetV2", "cnn": "Baseline CNN"}
+
 
 @dataclass(frozen=True)
 class ModelCard:
@@ -21,6 +23,11 @@ class ModelCard:
     # P(non-compliant) from which a face is called non-compliant, chosen on validation data when the
     # model was trained; None: the likeliest class wins.
     noncompliant_threshold: float | None = None
+
+    @property
+    def architecture_name(self) -> str:
+        """The architecture as people write it (the checkpoint's name when it is not a known one)."""
+        return ARCHITECTURE_NAMES.get(self.architecture, self.architecture)
 
 
 def model_card(weights: str) -> ModelCard:
