@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from maskapp.app import plots
+from maskapp.app import plots, ui
 from maskapp.app.text import plain
+from maskapp.errors import MaskappError
 from maskapp.training.runs import load_runs, run_roots
 
 st.title("Training runs")
@@ -29,8 +30,15 @@ for run in selected:
     for warning in run.warnings:
         st.warning(plain(f"{run.name}: {warning}"), icon=":material/warning:")
 
+try:
+    served = ui.load_model_card().run_name
+except MaskappError:  # no servable weights: the runs still compare
+    served = None
+
 st.subheader("Comparison")
-st.dataframe(plots.comparison_rows(selected), hide_index=True)
+if served:
+    st.caption(plain(f"The app serves the weights of run {served}."))
+st.dataframe(plots.comparison_rows(selected, served), hide_index=True)
 st.plotly_chart(plots.comparison_figure(selected), key="comparison")
 
 st.subheader("Training curves")
@@ -41,7 +49,8 @@ st.subheader("Test set")
 columns = st.columns(min(len(selected), 3))
 for index, run in enumerate(selected):
     with columns[index % len(columns)]:
-        st.markdown(f"**{plain(run.name)}** ({plain(run.architecture)})")
+        badge = " · served" if run.name == served else ""
+        st.markdown(f"**{plain(run.name)}** ({plain(run.architecture)}){badge}")
         if run.metrics is None:
             st.info("No test metrics in this run.")
             continue

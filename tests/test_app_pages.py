@@ -21,6 +21,7 @@ from maskapp import PROJECT_ROOT
 from maskapp.app import samples, ui
 from maskapp.app.analysis import analyze_image, detection_json
 from maskapp.app.live import alert_wav
+from maskapp.app.text import plain
 from maskapp.config import LIVE_DETECTOR, InferenceConfig
 from maskapp.labels import CLASS_NAMES
 from maskapp.media.images import DEFAULT_MAX_BYTES
@@ -421,6 +422,9 @@ def test_metrics_page_shows_the_shipped_runs(app):
     # comparison + curves + a confusion matrix and a system chart per run
     assert len(at.get("plotly_chart")) >= 2 + 2 * len(shipped) - 1
     assert len(at.dataframe) >= 1 + len(shipped)
+    served = plain(ui.load_model_card().run_name)  # as shown: markdown characters escaped
+    assert any(served in caption.value for caption in at.caption)  # which run the app serves
+    assert any(f"**{served}** ({plain('mobilenet_v2')}) · served" == m.value for m in at.markdown)
 
 
 def test_a_malformed_run_shows_an_error_for_that_run_only(app, monkeypatch, tmp_path):

@@ -95,8 +95,9 @@ def test_per_class_rows_end_with_macro_average(shipped_runs):
 
 
 def test_comparison_covers_mobilenet_and_cnn(shipped_runs):
-    rows = plots.comparison_rows(shipped_runs)
+    rows = plots.comparison_rows(shipped_runs, served="mobilenet_v2_3class_soup")
     assert {row["model"] for row in rows} >= {"mobilenet_v2", "cnn"}
+    assert [row["run"] for row in rows if row["served"]] == ["mobilenet_v2_3class_soup"]
     for row in rows:
         assert 0.0 <= row["test accuracy"] <= 1.0
     figure = plots.comparison_figure(shipped_runs)

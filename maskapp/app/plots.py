@@ -278,14 +278,16 @@ def _best(values) -> float | None:
     return max(finite) if finite else None
 
 
-def comparison_rows(runs: Sequence[Run]) -> list[dict]:
-    """One row per run with the figures a side-by-side comparison needs."""
+def comparison_rows(runs: Sequence[Run], served: str | None = None) -> list[dict]:
+    """One row per run with the figures a side-by-side comparison needs; `served`: the name of the run
+    whose weights the app serves, marked in its own column."""
     rows = []
     for run in runs:
         metrics = run.metrics
         rows.append(
             {
                 "run": run.name,
+                "served": "yes" if run.name == served else "",
                 "model": run.architecture,
                 "epochs": len(run.history),
                 "best val accuracy": _best(record.val_accuracy for record in run.history),
