@@ -372,14 +372,8 @@ def test_a_live_page_closed_without_stop_still_logs_its_people_leaving(app_url, 
     """The tab goes away while its people are in view, STOP never pressed (so the page never runs again):
     the session ends them in the event log all the same."""
     database = tmp_path / "live.sqlite"
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(PAGE_WAIT_MS)
-    page.goto(f"{app_url}/live")
-    wait_for_app(page)
-    events_file = page.get_by_role("textbox", name="Events file", exact=True)
-    events_file.fill(str(database))
-    events_file.press("Enter")
+    context, page = open_in_new_context(browser, f"{app_url}/live")
+    enter_events_file(page, database)
     wait_for_app(page)
     page.get_by_text("Log people to an events file", exact=True).click()  # the switch's label
     wait_for_app(page)
@@ -393,17 +387,27 @@ def test_a_live_page_closed_without_stop_still_logs_its_people_leaving(app_url, 
     show_compliance_log(browser, app_url, database, people=len(seen))
 
 
+def open_in_new_context(browser, url: str):
+    """A page of its own browser context (its own Streamlit session), opened at `url` and rendered."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(PAGE_WAIT_MS)
+    page.goto(url)
+    wait_for_app(page)
+    return context, page
+
+
+def enter_events_file(page, database: Path) -> None:
+    events_file = page.get_by_role("textbox", name="Events file", exact=True)
+    events_file.fill(str(database))
+    events_file.press("Enter")
+
+
 def show_compliance_log(browser, app_url: str, database: Path, people: int) -> None:
     """The Compliance log page reads back the log the Live page wrote."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context, page = open_in_new_context(browser, f"{app_url}/compliance-log")
     try:
-        page = context.new_page()
-        page.set_default_timeout(PAGE_WAIT_MS)
-        page.goto(f"{app_url}/compliance-log")
-        wait_for_app(page)
-        events_file = page.get_by_role("textbox", name="Events file", exact=True)
-        events_file.fill(str(database))
-        events_file.press("Enter")
+        enter_events_file(page, database)
         page.get_by_text("People by verdict per hour").wait_for()
         wait_for_app(page)
         assert wait_for_metric(page, "People", at_least=people) == people

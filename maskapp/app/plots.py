@@ -445,6 +445,7 @@ def compliance_by_source_figure(points: Sequence) -> go.Figure:
                 hovertemplate="%{customdata[1]} UTC (one hour)<br>%{y:.0%} of %{customdata[0]} people",
                 name=_label(source),
                 mode="lines+markers",
+                marker={"size": 9},  # one hour of data is one point: make it seen
                 line={"color": _color(index)},
             )
         )
