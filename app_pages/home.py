@@ -32,7 +32,7 @@ except MaskappError as error:
     )
 else:
     threshold = card.noncompliant_threshold
-    columns = st.columns(5)
+    columns = st.columns([1.6, 1, 1, 1, 1.2])  # room for "MobileNetV2" at the metric's font size
     columns[0].metric("Architecture", card.architecture_name)
     columns[1].metric("Input size", f"{card.input_size} px")
     columns[2].metric("Test accuracy", "n/a" if card.test_accuracy is None else f"{card.test_accuracy:.1%}")
