@@ -3,6 +3,7 @@ a locked database, and the report on a hand-made log with hand-checked numbers."
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
@@ -518,3 +519,13 @@ def test_csv_cells_cannot_run_as_spreadsheet_formulas(tmp_path):
 def test_csv_to_an_unwritable_place_is_a_clear_error(hand_made_log, tmp_path):
     with EventLog(hand_made_log) as log, pytest.raises(EventStoreError, match="cannot write CSV"):
         log.export_csv(tmp_path / "no_such_folder" / "out.csv")
+
+
+@pytest.mark.parametrize("table, column", [("events", "time"), ("aggregates", "window_start")])
+def test_a_row_whose_time_was_edited_is_a_clear_error(hand_made_log, table, column):
+    """A log written by maskapp, then one time changed by hand (or by another program)."""
+    with contextlib.closing(sqlite3.connect(hand_made_log)) as conn, conn:
+        conn.execute(f"UPDATE {table} SET {column} = 'yesterday' WHERE id = (SELECT MIN(id) FROM {table})")
+    with EventLog(hand_made_log) as log, pytest.raises(EventStoreError) as raised:
+        log.summary()
+    assert "hand.sqlite" in str(raised.value) and "'yesterday'; allowed: ISO-8601" in str(raised.value)

@@ -220,6 +220,12 @@ def test_events_command_prints_a_summary_and_exports_csv(logged_run):
     assert status == 0 and "no people" in out
     status, _, err = run_main("events", str(database.with_name("missing.sqlite")))
     assert status == 2 and err.startswith("error: no events database")
+    edited = database.with_name("edited.sqlite")
+    edited.write_bytes(database.read_bytes())
+    with contextlib.closing(sqlite3.connect(edited)) as conn, conn:
+        conn.execute("UPDATE events SET time = 'garbage' WHERE id = 1")
+    status, out, err = run_main("events", str(edited))
+    assert status == 2 and err.startswith("error: events database") and len(err.splitlines()) == 1
 
 
 def test_aggregate_mode_stores_no_per_person_row_and_a_closed_gate_does_not_stop_the_video(

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from maskapp.app.analysis import analyze_image
 from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservation
-from maskapp.events.store import SqliteEventStore
+from maskapp.events.store import Event, SqliteEventStore, iso_utc
 from maskapp.media.images import encode_png
 from maskapp.vision.anonymize import FILL_BGR
 from tests.conftest import dev_photo, metrics, open_page, write_people_clip
@@ -87,6 +87,21 @@ def test_compliance_log_with_a_broken_or_foreign_file_shows_an_error(app, tmp_pa
     at.text_input[0].set_value(str(path)).run()
     assert not at.exception
     assert len(at.error) == 1 and "events" in at.error[0].value
+
+
+def test_compliance_log_with_a_time_edited_by_hand_shows_an_error(app, tmp_path):
+    path = tmp_path / "edited.sqlite"
+    with SqliteEventStore(path) as store:
+        moment = iso_utc(datetime(2026, 11, 27, 9, 0, tzinfo=UTC))
+        store.write_events(
+            [Event(moment, "door", "run", 1, kind, "with_mask", 1) for kind in ("person_seen",)]
+        )
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("UPDATE events SET time = 'garbage'")
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(path)).run()
+    assert not at.exception
+    assert len(at.error) == 1 and "'garbage'; allowed: ISO-8601" in at.error[0].value
 
 
 def sidebar_toggle(at: AppTest, label: str):

@@ -191,7 +191,10 @@ class EventLog:
             params.append(source)
         columns = "time, source, run, person, kind, label, frame"
         query = f"SELECT {columns} FROM events WHERE {sql} ORDER BY {order}"
-        return [Event(*row) for row in self._query(query, params)]
+        return [
+            Event(_checked_time(row[0], "an event", self.path), *row[1:])
+            for row in self._query(query, params)
+        ]
 
     def violations(self, *, start: DateBound = None, end: DateBound = None) -> list[Event]:
         return self.events(start=start, end=end, kinds=("violation",))
@@ -200,7 +203,15 @@ class EventLog:
         sql, params = _range_sql("window_start", start, end)
         columns = "window_start, window_end, source, counts"
         query = f"SELECT {columns} FROM aggregates WHERE {sql} ORDER BY window_start, id"
-        return [AggregateWindow(s, e, src, _counts(raw)) for s, e, src, raw in self._query(query, params)]
+        return [
+            AggregateWindow(
+                _checked_time(s, "an aggregate window", self.path),
+                _checked_time(e, "an aggregate window", self.path),
+                src,
+                _counts(raw),
+            )
+            for s, e, src, raw in self._query(query, params)
+        ]
 
     def people(self, *, start: DateBound = None, end: DateBound = None) -> list[PersonRecord]:
         """One record per person of the per-person runs, in order of their last event."""
@@ -391,6 +402,21 @@ def _check_kinds(kinds: Collection[str] | None) -> None:
     unknown = set(kinds or ()) - set(EVENT_KINDS)
     if unknown:
         raise EventStoreError(f"unknown event kind(s) {sorted(unknown)}; allowed: {', '.join(EVENT_KINDS)}")
+
+
+def _checked_time(value: object, row: str, path: Path) -> str:
+    """A stored time as maskapp writes it; a row of another program (or edited by hand) is refused here,
+    before the charts and the summary compute with it."""
+    if isinstance(value, str):
+        try:
+            datetime.fromisoformat(value)
+            return value
+        except ValueError:
+            pass
+    raise EventStoreError(
+        f"events database {path}: {row} row has the time {str(value)[:40]!r}; allowed: ISO-8601 times "
+        "as maskapp writes them, e.g. 2026-11-27T12:58:03.877+00:00"
+    )
 
 
 def _counts(raw: str) -> dict[str, int]:
