@@ -529,3 +529,15 @@ def test_a_row_whose_time_was_edited_is_a_clear_error(hand_made_log, table, colu
     with EventLog(hand_made_log) as log, pytest.raises(EventStoreError) as raised:
         log.summary()
     assert "hand.sqlite" in str(raised.value) and "'yesterday'; allowed: ISO-8601" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "counts", ['{"with_mask": "many"}', '{"with_mask": -2}', '{"with_mask": 1.5}', "[1, 2]"]
+)
+def test_an_aggregate_row_with_edited_counts_is_a_clear_error(hand_made_log, counts):
+    with contextlib.closing(sqlite3.connect(hand_made_log)) as conn, conn:
+        conn.execute(
+            "UPDATE aggregates SET counts = ? WHERE id = (SELECT MIN(id) FROM aggregates)", (counts,)
+        )
+    with EventLog(hand_made_log) as log, pytest.raises(EventStoreError, match=r"malformed counts.*allowed"):
+        log.summary()

@@ -424,9 +424,15 @@ def _counts(raw: str) -> dict[str, int]:
         counts = json.loads(raw)
     except json.JSONDecodeError:
         counts = None
-    if not isinstance(counts, dict):
-        raise EventStoreError(f"an aggregate row holds malformed counts {raw[:80]!r}")
-    return {str(label): int(n) for label, n in counts.items()}
+    valid = isinstance(counts, dict) and all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts.values()
+    )
+    if not valid:
+        raise EventStoreError(
+            f"an aggregate row holds malformed counts {raw[:80]!r}; allowed: a JSON object of class "
+            'names and people counts (whole numbers, 0 or more), e.g. {"with_mask": 3, "without_mask": 1}'
+        )
+    return {str(label): n for label, n in counts.items()}
 
 
 # --- text --------------------------------------------------------------------------------------------------
