@@ -8,6 +8,7 @@ import csv
 import io
 import logging
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -485,6 +486,12 @@ def test_report_date_filter(hand_made_log):
         assert len(log.events(end=naive_nine_thirty)) == 4
         with pytest.raises(EventStoreError, match="allowed: person_seen, violation, person_left"):
             log.events(kinds=("arrival",))
+        with pytest.raises(
+            EventStoreError, match=re.escape("starts (2026-11-27) at or after its end (2026-11-26)")
+        ):
+            log.summary(start=date(2026, 11, 27), end=date(2026, 11, 26))  # the two flags swapped
+        with pytest.raises(EventStoreError, match="allowed: a start before the end"):
+            log.events(start=since_ten, end=since_ten)
 
 
 def test_report_csv_export(hand_made_log, tmp_path):

@@ -218,6 +218,8 @@ def test_events_command_prints_a_summary_and_exports_csv(logged_run):
     )
     status, out, _ = run_main("events", str(database), "--from", "2000-01-01", "--to", "2000-01-02")
     assert status == 0 and "no people" in out
+    status, _, err = run_main("events", str(database), "--from", "2000-01-02", "--to", "2000-01-01")
+    assert status == 2 and err.startswith("error: the time range starts") and len(err.splitlines()) == 1
     status, _, err = run_main("events", str(database.with_name("missing.sqlite")))
     assert status == 2 and err.startswith("error: no events database")
     edited = database.with_name("edited.sqlite")

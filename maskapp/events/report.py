@@ -382,6 +382,10 @@ def _open_read_only(path: Path) -> sqlite3.Connection:
 
 
 def _range_sql(column: str, start: DateBound, end: DateBound) -> tuple[str, list]:
+    if start is not None and end is not None and iso_utc(start) >= _end_bound(end):
+        raise EventStoreError(
+            f"the time range starts ({start}) at or after its end ({end}); allowed: a start before the end"
+        )
     clauses, params = ["1 = 1"], []
     if start is not None:
         clauses.append(f"{column} >= ?")
