@@ -29,8 +29,8 @@ from maskapp.events.store import (
     Event,
     SqliteEventStore,
     iso_utc,
-    redact_source,
 )
+from maskapp.media.sources import redact_source
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 

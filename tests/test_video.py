@@ -179,6 +179,26 @@ def test_bad_sources_are_clear_errors(tmp_path, source, message):
         open_source(source.format(tmp=tmp_path), timeout_s=2)
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["rtsp://admin:secret@127.0.0.1:9/live?token=abc", "ftp://admin:secret@example.org/v.mp4?token=abc"],
+)
+def test_a_stream_error_shows_no_password_or_token(url):
+    with pytest.raises(VideoError) as raised:
+        open_source(url, timeout_s=2)
+    assert "127.0.0.1:9/live" in str(raised.value) or "example.org/v.mp4" in str(raised.value)
+    assert "secret" not in str(raised.value) and "abc" not in str(raised.value)
+
+
+def test_a_stream_is_named_without_its_password(tmp_path):
+    """The name that the summary, the JSON and the pages show."""
+    write_clip(tmp_path / "camera.avi", 2, "MJPG")
+    with http_folder(tmp_path) as url:
+        address = url.replace("http://", "http://viewer:secret@") + "camera.avi?token=abc"
+        with open_source(address, timeout_s=10) as frames:
+            assert frames.source == url + "camera.avi"
+
+
 def test_video_command_bad_source_is_one_error_line(tmp_path, capsys):
     assert main(["video", str(tmp_path / "missing.mp4")]) == 2
     assert capsys.readouterr().err.startswith("error: video file")

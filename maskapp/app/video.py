@@ -15,6 +15,7 @@ from maskapp.app.plots import CountSample
 from maskapp.config import STREAM_SCHEMES, STREAM_TIMEOUT_S
 from maskapp.errors import VideoError
 from maskapp.events.session import PeopleLog, PeopleVideo, watch_people
+from maskapp.media.sources import redact_source
 from maskapp.media.video import VideoSummary, open_source
 from maskapp.vision.anonymize import anonymize_faces
 from maskapp.vision.draw import annotate
@@ -144,7 +145,8 @@ def watch_stream(
     try:
         if not url.lower().startswith(STREAM_SCHEMES):
             raise VideoError(
-                f"{url or 'an empty URL'} is not a stream URL; allowed: {', '.join(STREAM_SCHEMES)}"
+                f"{redact_source(url) or 'an empty URL'} is not a stream URL; "
+                f"allowed: {', '.join(STREAM_SCHEMES)}"
             )
         source = open_source(url, timeout_s)
     except BaseException:

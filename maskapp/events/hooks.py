@@ -21,7 +21,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from maskapp import __version__
 from maskapp.errors import HookError
-from maskapp.events.store import Event, redact_source
+from maskapp.events.store import Event
+from maskapp.media.sources import redact_source
 
 logger = logging.getLogger(__name__)
 

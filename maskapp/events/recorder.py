@@ -38,9 +38,9 @@ from maskapp.events.store import (
     EventStore,
     floor_time,
     iso_utc,
-    redact_source,
     utc_now,
 )
+from maskapp.media.sources import redact_source
 
 logger = logging.getLogger(__name__)
 

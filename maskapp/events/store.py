@@ -19,7 +19,6 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 from maskapp import PROJECT_ROOT
 from maskapp.errors import EventStoreError
@@ -89,15 +88,6 @@ def floor_time(moment: datetime, length: timedelta) -> datetime:
         moment = moment.replace(tzinfo=UTC)
     seconds = moment.timestamp()
     return datetime.fromtimestamp(seconds - seconds % length.total_seconds(), UTC)
-
-
-def redact_source(source: str) -> str:
-    """A source name safe to log: a stream URL loses its user:password and query (tokens live there)."""
-    if "://" not in source:
-        return source
-    parts = urlsplit(source)
-    netloc = parts.netloc.rpartition("@")[2]  # the host and port, as written (even a malformed port)
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from maskapp.config import ALLOWED_SOURCES, STREAM_SCHEMES, STREAM_TIMEOUT_S
 from maskapp.errors import VideoError
 from maskapp.labels import CLASS_NAMES
+from maskapp.media.sources import redact_source
 from maskapp.vision.anonymize import anonymize_faces, check_mode
 from maskapp.vision.draw import annotate
 
@@ -80,10 +81,10 @@ def _open_stream(url: str, timeout_s: float) -> FrameSource:
     if not capture.isOpened():
         capture.release()
         raise VideoError(
-            f"stream {url} could not be opened within {timeout_s:g} s (unreachable, refused or not a video); "
-            "allowed: a reachable rtsp:// or http(s):// video stream"
+            f"stream {redact_source(url)} could not be opened within {timeout_s:g} s (unreachable, refused "
+            "or not a video); allowed: a reachable rtsp:// or http(s):// video stream"
         )
-    return FrameSource(capture, url, is_stream=True)
+    return FrameSource(capture, redact_source(url), is_stream=True)  # a name to show: no password
 
 
 def _open_file(path: Path) -> FrameSource:
@@ -111,7 +112,9 @@ def open_source(source: str, timeout_s: float = STREAM_TIMEOUT_S) -> FrameSource
     if source.lower().startswith(STREAM_SCHEMES):
         return _open_stream(source, timeout_s)
     if "://" in source:
-        raise VideoError(f"unsupported stream scheme in {source}; allowed: {', '.join(STREAM_SCHEMES)}")
+        raise VideoError(
+            f"unsupported stream scheme in {redact_source(source)}; allowed: {', '.join(STREAM_SCHEMES)}"
+        )
     return _open_file(Path(source))
 
 
