@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from maskapp import PROJECT_ROOT
+from maskapp.app.compliance_log import read_log
 from maskapp.errors import EventStoreError, MaskappError
 from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservation
 from maskapp.events.report import EventLog
@@ -548,3 +549,30 @@ def test_an_aggregate_row_with_edited_counts_is_a_clear_error(hand_made_log, cou
         )
     with EventLog(hand_made_log) as log, pytest.raises(EventStoreError, match=r"malformed counts.*allowed"):
         log.summary()
+
+
+def test_the_time_span_covers_events_and_windows_and_an_empty_log_has_none(hand_made_log, tmp_path):
+    with EventLog(hand_made_log) as log:
+        assert log.time_span() == (at(9, 0), at(10, 50))  # a window opens first, an event comes last
+    empty = tmp_path / "empty.sqlite"
+    SqliteEventStore(empty).close()
+    with EventLog(empty) as log:
+        assert log.time_span() == (None, None)
+
+
+def test_a_log_read_once_per_view_shows_rows_written_since_when_opened_again(hand_made_log):
+    with EventLog(hand_made_log) as log:
+        before = log.summary().people
+        with SqliteEventStore(hand_made_log) as store:  # a camera still writing
+            store.write_events([Event(at(11, 0), "door", "r2", 2, "person_seen", "with_mask", 9)])
+        assert log.summary().people == before  # this view's people were read once
+    with EventLog(hand_made_log) as log:
+        assert log.summary().people == before + 1
+
+
+def test_an_edited_time_outside_the_chosen_days_is_still_a_clear_error(hand_made_log):
+    """The Compliance log's date filter spans the whole log, so every time is read for it."""
+    with contextlib.closing(sqlite3.connect(hand_made_log)) as conn, conn:
+        conn.execute("UPDATE events SET time = 'zz-garbage' WHERE id = (SELECT MAX(id) FROM events)")
+    with pytest.raises(EventStoreError, match="'zz-garbage'; allowed: ISO-8601"):
+        read_log(hand_made_log, date(2026, 11, 26), date(2026, 11, 26))

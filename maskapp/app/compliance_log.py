@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from maskapp.events.report import CompliancePoint, EventLog, LogSummary, PeriodCounts
+from maskapp.events.report import CompliancePoint, EventLog, LogSummary, PeriodCounts, compliance_points
 
 
 @dataclass(frozen=True)
@@ -31,13 +31,13 @@ def _day(stamp: str | None) -> date | None:
 def read_log(path: Path | str, start: date | None = None, end: date | None = None) -> LogView:
     """The log between `start` and `end` (days, both included; None: open)."""
     with EventLog(path) as log:
-        whole = log.summary()
-        times = [t for source in whole.sources for t in (source.first_time, source.last_time) if t]
+        first, last = log.time_span()
         violations = log.violations(start=start, end=end)
+        per_hour = log.people_per_hour(start=start, end=end)
         return LogView(
             summary=log.summary(start=start, end=end),
-            compliance=log.compliance_over_time(minutes=60, start=start, end=end),
-            per_hour=log.people_per_hour(start=start, end=end),
+            compliance=compliance_points(per_hour),
+            per_hour=per_hour,
             violations=[
                 {
                     "time (UTC)": v.time,
@@ -50,8 +50,8 @@ def read_log(path: Path | str, start: date | None = None, end: date | None = Non
                 for v in violations
             ],
             violations_csv=log.events_csv(start=start, end=end, kinds=("violation",)),
-            first_day=_day(min(times, default=None)),
-            last_day=_day(max(times, default=None)),
+            first_day=_day(first),
+            last_day=_day(last),
         )
 
 

@@ -143,12 +143,16 @@ class _PersonSoFar:
 
 class EventLog:
     """An events database opened read-only. Raises EventStoreError for a missing, corrupt or non-maskapp
-    file. Use as a context manager, or call close()."""
+    file. Use as a context manager, or call close().
+
+    The people of a time range are read once per EventLog (the summary and the charts of one view all
+    need them): open a new one to see rows written since."""
 
     def __init__(self, path: Path | str, *, compliant_labels: Collection[str] = COMPLIANT_LABELS) -> None:
         self.path = Path(path)
         self._compliant = frozenset(compliant_labels)
         self._conn = _open_read_only(self.path)
+        self._people: dict[tuple[DateBound, DateBound], list[PersonRecord]] = {}
 
     def close(self) -> None:
         self._conn.close()
@@ -215,6 +219,11 @@ class EventLog:
 
     def people(self, *, start: DateBound = None, end: DateBound = None) -> list[PersonRecord]:
         """One record per person of the per-person runs, in order of their last event."""
+        if (start, end) not in self._people:
+            self._people[start, end] = self._read_people(start, end)
+        return list(self._people[start, end])
+
+    def _read_people(self, start: DateBound, end: DateBound) -> list[PersonRecord]:
         found: dict[tuple[str, str, int], _PersonSoFar] = {}
         # Insertion order, not time order: a clock stepping back must not put person_left before the rest.
         for event in self._select_events(start, end, None, None, order="id"):
@@ -222,6 +231,22 @@ class EventLog:
             found.setdefault(key, _PersonSoFar(event.time)).add(event)
         people = [so_far.record(*key) for key, so_far in found.items()]
         return sorted(people, key=lambda person: person.last_time)
+
+    def time_span(self) -> tuple[str | None, str | None]:
+        """The first and last time in the whole log (events and aggregate windows); (None, None) if empty.
+        Read by SQL alone: times are stored in one ISO-8601 UTC form, so they sort as text."""
+        (events_first, events_last), (windows_first, windows_last) = (
+            self._query(sql, [])[0]
+            for sql in (
+                "SELECT MIN(time), MAX(time) FROM events",
+                "SELECT MIN(window_start), MAX(window_end) FROM aggregates",
+            )
+        )
+        firsts = [t for t in (events_first, windows_first) if t is not None]
+        lasts = [t for t in (events_last, windows_last) if t is not None]
+        if not firsts:
+            return None, None
+        return tuple(_checked_time(t, "an event or window", self.path) for t in (min(firsts), max(lasts)))
 
     # --- summaries ---
 
@@ -262,8 +287,7 @@ class EventLog:
         self, *, minutes: float = 60, start: DateBound = None, end: DateBound = None
     ) -> list[CompliancePoint]:
         """Compliance of people per source per bucket, oldest first (buckets with people only)."""
-        periods = self.people_by_period(minutes=minutes, start=start, end=end)
-        return [CompliancePoint(p.start, p.source, p.people, p.compliant / p.people) for p in periods]
+        return compliance_points(self.people_by_period(minutes=minutes, start=start, end=end))
 
     # --- CSV ---
 
@@ -344,6 +368,11 @@ class EventLog:
             return self._conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise EventStoreError(f"cannot read events database {self.path}: {sqlite_problem(exc)}") from exc
+
+
+def compliance_points(periods: Iterable[PeriodCounts]) -> list[CompliancePoint]:
+    """Compliance of people per source per bucket, from the buckets' counts (buckets with people only)."""
+    return [CompliancePoint(p.start, p.source, p.people, p.compliant / p.people) for p in periods]
 
 
 def write_csv(events: Iterable[Event], handle: TextIO) -> None:
