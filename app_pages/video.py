@@ -119,10 +119,16 @@ with stream_tab:
     if st.button("Watch stream", icon=":material/play_arrow:", disabled=not url.strip()):
         pipeline = ui.pipeline_for(settings)
         frame_slot, numbers_slot = st.empty(), st.empty()
+        people_seen: set[int] = set()
 
         def on_frame(index, annotated, result):
             frame_slot.image(annotated, channels="BGR", caption=f"frame {index + 1}")
-            numbers_slot.caption(f"Faces {len(result.faces)} · {summary_caption(result)}")
+            numbers = f"Faces {len(result.faces)} · {summary_caption(result)}"
+            if track:  # people so far: each counted once, while the stream runs
+                in_view = result.people_in_view()
+                people_seen.update(in_view)
+                numbers = f"People so far {len(people_seen)} · in view {len(in_view)} · {numbers}"
+            numbers_slot.caption(numbers)
 
         log = ui.open_people_log(event_settings, url.strip()) if track else None
         if track and log is None:

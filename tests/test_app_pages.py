@@ -370,6 +370,8 @@ def test_stream_url_is_played_through_the_pipeline(app, http_stream):
     assert metrics(at)["Frames"] == "6"
     assert any("stream ended after 6 frames" in info.value for info in at.info)
     assert len(at.get("plotly_chart")) == 2  # people over time, then face-frames over time
+    (live_numbers,) = [c.value for c in at.caption if c.value.startswith("People so far")]
+    assert f"People so far {metrics(at)['People']} · in view" in live_numbers  # as the summary counts
 
 
 def test_a_stream_that_drops_midway_keeps_what_was_processed(app, http_stream):
