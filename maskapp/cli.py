@@ -406,7 +406,7 @@ def video_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="write the annotated video here (.mp4 or .avi)")
     add_json_flag(parser, "per-frame counts")
     add_inference_flags(parser)
-    parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    parser.add_argument("--max-frames", type=frame_count, default=None, help="stop after this many frames")
     parser.add_argument(
         "--timeout", type=float, default=STREAM_TIMEOUT_S, help="stream open timeout, seconds"
     )
@@ -506,6 +506,16 @@ def evaluate_tracking_flags(parser: argparse.ArgumentParser) -> None:
         help="which photos and camera paths make the clip; 0 is the clip the README quotes, others check "
         "that figures hold on other scenes; several: each clip and all of them pooled (default: 0)",
     )
+
+
+def frame_count(text: str) -> int:
+    try:
+        frames = int(text)
+    except ValueError:
+        frames = 0
+    if frames < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a frame count; give a whole number, 1 or more")
+    return frames
 
 
 def clip_seed(text: str) -> int:

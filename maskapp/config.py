@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -125,6 +126,12 @@ class TrainConfig:
             raise ValueError(f"class-weight-power must be in [0, 1], got {self.class_weight_power}")
         if self.epochs < 1 or self.batch_size < 1 or self.input_size < 32:
             raise ValueError("epochs and batch-size must be >= 1 and input-size >= 32")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, got {self.lr}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight-decay must be 0 or more, got {self.weight_decay}")
 
     def data_paths(self):
         return [(PROJECT_ROOT / d).resolve() for d in self.data]

@@ -193,6 +193,21 @@ def test_a_class_weight_power_outside_0_to_1_is_one_error_line(tmp_path):
     assert result.stderr.strip() == "error: class-weight-power must be in [0, 1], got 2.0"
 
 
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--lr", "-1"), "lr must be a positive number, got -1.0"),
+        (("--lr", "nan"), "lr must be a positive number, got nan"),
+        (("--momentum", "1"), "momentum must be in [0, 1), got 1.0"),
+        (("--weight-decay", "-0.1"), "weight-decay must be 0 or more, got -0.1"),
+    ],
+)
+def test_an_optimiser_setting_out_of_range_is_refused_before_any_data_is_read(flags, message):
+    with pytest.raises(ValueError) as raised:
+        TrainConfig(**{flags[0][2:].replace("-", "_"): float(flags[1])})
+    assert str(raised.value) == message
+
+
 def _pack_data(tiny_data, out, *flags) -> subprocess.CompletedProcess:
     return run_cli(
         *("pack-data", str(out), "--data", str(tiny_data)),

@@ -199,6 +199,15 @@ def test_a_stream_is_named_without_its_password(tmp_path):
             assert frames.source == url + "camera.avi"
 
 
+@pytest.mark.parametrize("limit", ["0", "-1", "x"])
+def test_a_frame_limit_under_one_is_refused(clip, capsys, limit):
+    with pytest.raises(SystemExit) as exited:
+        main(["video", str(clip), "--max-frames", limit])
+    assert exited.value.code == 2 and "is not a frame count" in capsys.readouterr().err
+    with pytest.raises(VideoError, match="frame limit must be 1 or more"):
+        process_video(str(clip), None, progress=False, max_frames=0)
+
+
 def test_video_command_bad_source_is_one_error_line(tmp_path, capsys):
     assert main(["video", str(tmp_path / "missing.mp4")]) == 2
     assert capsys.readouterr().err.startswith("error: video file")

@@ -231,6 +231,8 @@ def process_video(
     Ctrl-C stops too; the frames done so far are kept (video written, counts returned).
     `anonymize` (none, blur, fill): how the faces are hidden in the annotated video."""
     check_mode(anonymize)
+    if max_frames is not None and max_frames < 1:
+        raise VideoError(f"the frame limit must be 1 or more, got {max_frames}")
     frames = source if isinstance(source, FrameSource) else open_source(source)
     writer = VideoFileWriter(Path(out_path) if out_path else None, frames.fps)
     counts, stopped, start = [], None, time.perf_counter()
