@@ -126,8 +126,8 @@ class TrainConfig:
             raise ValueError(f"class-weight-power must be in [0, 1], got {self.class_weight_power}")
         if self.epochs < 1 or self.batch_size < 1 or self.input_size < 32:
             raise ValueError("epochs and batch-size must be >= 1 and input-size >= 32")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number, got {self.lr}")
+        if not (math.isfinite(self.lr) and self.lr >= 0):  # 0: the weights stay as they start
+            raise ValueError(f"lr must be a number, 0 or more, got {self.lr}")
         if not 0.0 <= self.momentum < 1.0:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):

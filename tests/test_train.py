@@ -196,8 +196,8 @@ def test_a_class_weight_power_outside_0_to_1_is_one_error_line(tmp_path):
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (("--lr", "-1"), "lr must be a positive number, got -1.0"),
-        (("--lr", "nan"), "lr must be a positive number, got nan"),
+        (("--lr", "-1"), "lr must be a number, 0 or more, got -1.0"),
+        (("--lr", "nan"), "lr must be a number, 0 or more, got nan"),
         (("--momentum", "1"), "momentum must be in [0, 1), got 1.0"),
         (("--weight-decay", "-0.1"), "weight-decay must be 0 or more, got -0.1"),
     ],
