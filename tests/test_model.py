@@ -1,8 +1,10 @@
 import pickle
 
+import numpy as np
 import pytest
 import torch
 
+from maskapp import PROJECT_ROOT
 from maskapp.errors import CheckpointError
 from maskapp.vision.classify import MaskClassifier
 from maskapp.vision.model import (
@@ -60,6 +62,24 @@ def test_corrupt_checkpoint(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"\x00not a checkpoint" * 10)
     with pytest.raises(CheckpointError, match="not a readable maskapp checkpoint"):
         load_checkpoint(tmp_path / "bad.pt")
+
+
+def foreign_bytes(kind: str) -> bytes:
+    real = (PROJECT_ROOT / "weights" / "runs" / "cnn" / "model.pt").read_bytes()
+    return {
+        "a text file": b"root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n",
+        "a truncated checkpoint": real[: len(real) // 3],
+        "a png": (PROJECT_ROOT / "docs" / "screenshots" / "home.png").read_bytes()[:5000],
+        "random bytes": np.random.default_rng(3).integers(0, 256, 4000, dtype=np.uint8).tobytes(),
+    }[kind]
+
+
+@pytest.mark.parametrize("kind", ["a text file", "a truncated checkpoint", "a png", "random bytes"])
+def test_any_file_given_as_weights_is_one_clear_error(tmp_path, kind):
+    """`--weights /etc/passwd` once ended in an IndexError from torch's unpickler."""
+    (tmp_path / "weights.pt").write_bytes(foreign_bytes(kind))
+    with pytest.raises(CheckpointError, match=r"not a (readable )?maskapp checkpoint"):
+        load_checkpoint(tmp_path / "weights.pt")
 
 
 class ArbitraryObject:

@@ -6,7 +6,6 @@ import hashlib
 import json
 import logging
 import pickle
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,8 +157,11 @@ def load_checkpoint(path: str | Path, expected_classes: tuple[str, ...] | None =
         raise CheckpointError(f"weights file {path} does not exist")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
-        reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+    # Any bytes may arrive here; torch's weights-only unpickler fails on foreign ones with whatever its
+    # parser hits (IndexError on a text file, for one), so every failure becomes the one clear error.
+    except Exception as error:
+        informative = isinstance(error, (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError))
+        reason = str(error).splitlines()[0][:200] if informative and str(error) else "not a PyTorch file"
         raise CheckpointError(f"{path} is not a readable maskapp checkpoint ({reason})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a maskapp checkpoint (expected format {CHECKPOINT_FORMAT!r})")
