@@ -59,6 +59,7 @@ with st.sidebar:
 anonymize = ui.privacy_sidebar("video")
 event_settings = ui.events_sidebar("video") if track else EventSettings()
 ui.color_legend()
+pipeline = ui.pipeline_for(settings)  # unusable weights: one error now, before any upload
 file_tab, stream_tab = st.tabs(["Video file", "IP camera / stream"])
 
 with file_tab:
@@ -67,7 +68,6 @@ with file_tab:
     if upload is None:
         st.info("Upload a video file (mp4, avi, mov, mkv, webm) to annotate every frame.")
     else:
-        pipeline = ui.pipeline_for(settings)
         # Keep the result across reruns (a download click reruns the page): only new input reprocesses.
         key = (upload.file_id, settings, track, anonymize, event_settings)
         cached = st.session_state.get("video_file_run")
@@ -117,7 +117,6 @@ with stream_tab:
     max_seconds = st.number_input("Stop after (seconds)", min_value=5, max_value=3600, value=60, step=5)
     st.caption(f"The URL must answer within {STREAM_TIMEOUT_S:g} s. Press Stop (top right) to end early.")
     if st.button("Watch stream", icon=":material/play_arrow:", disabled=not url.strip()):
-        pipeline = ui.pipeline_for(settings)
         frame_slot, numbers_slot = st.empty(), st.empty()
         people_seen: set[int] = set()
 

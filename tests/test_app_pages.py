@@ -267,6 +267,14 @@ def test_images_page_with_missing_weights_shows_an_error(app, monkeypatch, tmp_p
     assert any("does not exist" in message for message in errors(at))
 
 
+@pytest.mark.parametrize("page", ["app_pages/live.py", "app_pages/video.py"])
+def test_a_video_page_with_unusable_weights_says_so_before_anything_is_given(app, monkeypatch, page):
+    monkeypatch.setenv(ui.WEIGHTS_ENV, "/etc/passwd")  # a file, but not a checkpoint
+    at = open_page(app, page)
+    assert_no_exception(at)
+    assert errors(at) == ["/etc/passwd is not a readable maskapp checkpoint (not a PyTorch file)"]
+
+
 def test_images_page_with_a_corrupt_checkpoint_shows_an_error(app, monkeypatch, tmp_path):
     weights = tmp_path / "corrupt.pt"
     weights.write_bytes(b"PK\x03\x04 not really a zip")
