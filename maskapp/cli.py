@@ -406,7 +406,9 @@ def video_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="write the annotated video here (.mp4 or .avi)")
     add_json_flag(parser, "per-frame counts")
     add_inference_flags(parser)
-    parser.add_argument("--max-frames", type=frame_count, default=None, help="stop after this many frames")
+    parser.add_argument(
+        "--max-frames", type=whole_number(1, "frame count"), default=None, help="stop after this many frames"
+    )
     parser.add_argument(
         "--timeout", type=float, default=STREAM_TIMEOUT_S, help="stream open timeout, seconds"
     )
@@ -499,7 +501,7 @@ def evaluate_tracking_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--clip-seed",
-        type=clip_seed,
+        type=whole_number(0, "clip seed"),
         nargs="+",
         default=[0],
         metavar="N",
@@ -508,24 +510,21 @@ def evaluate_tracking_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def frame_count(text: str) -> int:
-    try:
-        frames = int(text)
-    except ValueError:
-        frames = 0
-    if frames < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a frame count; give a whole number, 1 or more")
-    return frames
+def whole_number(minimum: int, what: str):
+    """An argparse type: a whole number of at least `minimum`, else one line naming `what` it should be."""
 
+    def parse(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            number = minimum - 1
+        if number < minimum:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a {what}; give a whole number, {minimum} or more"
+            )
+        return number
 
-def clip_seed(text: str) -> int:
-    try:
-        seed = int(text)
-    except ValueError:
-        seed = -1
-    if seed < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a clip seed; give a whole number, 0 or more")
-    return seed
+    return parse
 
 
 def run_evaluate_tracking(args: argparse.Namespace) -> int:

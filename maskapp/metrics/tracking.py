@@ -25,7 +25,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import cv2
@@ -731,7 +731,7 @@ class ClipsTrackingReport:
 
     clips: tuple[PipelineTrackingReport, ...]
 
-    @property
+    @cached_property  # read by the text report and by the JSON alike
     def pooled(self) -> TrackingReport:
         return pool([clip.tracking for clip in self.clips])
 
