@@ -125,6 +125,13 @@ def test_a_one_frame_false_detection_never_becomes_a_person():
     assert update.ended == () and len(update.removed_tracks) == 1
 
 
+def test_by_default_one_sure_detection_makes_a_person_and_one_doubtful_one_does_not():
+    sure, doubtful = FaceTracker(), FaceTracker()
+    assert sure.update([[10, 10, 50, 50]], 0, [0.8]).persons == (1,)
+    assert doubtful.update([[10, 10, 50, 50]], 0, [0.5]).persons == (None,)
+    assert doubtful.update([], 1).removed_tracks == (1,) and doubtful.active_persons == ()
+
+
 def test_a_low_confidence_track_is_not_confirmed_until_a_sure_detection():
     tracker = FaceTracker(min_hits=2, confirm_score=0.6)
     box = [[10, 10, 50, 50]]

@@ -162,7 +162,9 @@ class FaceTracker:
         self,
         max_missed_frames: int = DEFAULT_MAX_MISSED_FRAMES,
         iou_threshold: float = 0.3,
-        min_hits: int = 2,
+        # One sure detection makes a person: waiting for a second one hid 308 of the 410 people found on
+        # tracking clips 0-9 for their first frame (coverage 88.0% -> 88.9% with 1, false people the same).
+        min_hits: int = 1,
         confirm_score: float = 0.6,
     ):
         if max_missed_frames < 0:
@@ -283,7 +285,7 @@ class FaceTracker:
         return track.person
 
     def _remove_lost(self, frame_index: int, matched: set[int]) -> list[_Track]:
-        """Unconfirmed tracks go at their first miss (one-frame false detections never become people);
+        """Unconfirmed tracks go at their first miss (low-scored one-frame detections never become people);
         confirmed ones after more than max_missed_frames frames without a detection."""
         removed, kept = [], []
         for track in self._tracks:
@@ -509,7 +511,7 @@ class MaskedFaceConfirmation:
 
     label: str = WITH_MASK  # the class that vouches for a face
     min_probability: float = 0.97  # the track's smoothed probability of `label`
-    min_hits: int = 4  # detections of the track (a plain track needs 2); 5: 2 of 450 verdicts fewer right
+    min_hits: int = 4  # detections of the track (a plain track needs 1); 5: 2 of 450 verdicts fewer right
     min_score: float = 0.4  # its best detector score (a plain track needs confirm_score)
 
     def __post_init__(self):
