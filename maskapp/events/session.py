@@ -191,8 +191,10 @@ def watch_people(
     keep_faces: bool = True,
     on_frame: Callable[[int, np.ndarray, object], bool | None] | None = None,
     log: PeopleLog | None = None,
+    second_look: bool = True,
 ) -> PeopleVideo:
-    """Every frame of `frames` through `pipeline` (tracked unless `track` is False); see the module
+    """Every frame of `frames` through `pipeline` (tracked unless `track` is False; `second_look`: see
+    TrackedPipeline); see the module
     docstring. `log`: an already opened PeopleLog (opened before the models load, so that a bad events
     path fails first); else one is opened from `events`. `on_frame(index, frame, result)` as in
     process_video. The log and the people are closed whatever happens."""
@@ -201,7 +203,7 @@ def watch_people(
             log.close()
         raise EventStoreError("the event log and the violation hook count people: they need tracking")
     log = log if log is not None else (PeopleLog(events, frames.source) if track else None)
-    runner = TrackedPipeline(pipeline, frames.fps) if track else pipeline
+    runner = TrackedPipeline(pipeline, frames.fps, second_look=second_look) if track else pipeline
     faces_by_frame: list[list[dict]] = []
     samples: list[PeopleSample] = []
     ended: tuple[PersonSummary, ...] = ()

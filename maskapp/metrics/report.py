@@ -260,6 +260,8 @@ def format_tracking(report) -> str:
         f"{t.false_people}, tracks holding two people {t.merged_tracks}, tracks {t.tracks}",
         f"faces classified {report.faces_classified} of {report.faces_detected} detected ({share}): "
         "the rest reused a settled verdict",
+        f"second look (the mirror image, while a face was in doubt) on {report.second_looks} of "
+        f"{t.frames} frames",
         f"speed: {t.fps:.1f} FPS end to end (detect, track, classify), {t.analyze_seconds:.1f} s"
         if t.fps
         else "speed: -",
@@ -291,7 +293,12 @@ def format_tracking_clips(report: ClipsTrackingReport) -> str:
         counts = " | ".join(str(getattr(t, name)) for t in columns)
         lines.append(f"| {name.replace('_', ' ')} | | {counts} |")
     met = ", ".join(str(sum(clip_checks.values())) for clip_checks in checks[:-1])
-    lines += ["", f"targets met per clip: {met} of {len(TARGETS)}; pooled: {sum(checks[-1].values())}"]
+    looks = sum(clip.second_looks for clip in report.clips)
+    lines += [
+        "",
+        f"targets met per clip: {met} of {len(TARGETS)}; pooled: {sum(checks[-1].values())}",
+        f"second look (the mirror image, while a face was in doubt) on {looks} of {pooled.frames} frames",
+    ]
     if pooled.fps:
         lines.append(f"speed: {pooled.fps:.1f} FPS end to end (detect, track, classify) over all clips")
     return "\n".join(lines)

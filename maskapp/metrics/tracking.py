@@ -709,6 +709,7 @@ class PipelineTrackingReport:
     faces_detected: int
     faces_classified: int  # crops the tracked pipeline classified (an untracked one classifies them all)
     settings: dict
+    second_looks: int = 0  # frames also detected on their mirror image (a face was in doubt)
 
     @property
     def classified_share(self) -> float | None:
@@ -720,6 +721,7 @@ class PipelineTrackingReport:
             "faces_detected": self.faces_detected,
             "faces_classified": self.faces_classified,
             "classified_share": self.classified_share,
+            "second_looks": self.second_looks,
             "settings": self.settings,
             **self.tracking.to_dict(),
         }
@@ -768,5 +770,10 @@ def evaluate_tracked_pipeline(pipeline, clip: SyntheticClip | None = None, **tra
         **{k: v for k, v in tracked_settings.items() if isinstance(v, int | float | bool | str)},
     }
     return PipelineTrackingReport(
-        report, pipeline.detector.name, tracked.detected_faces, tracked.classified_faces, settings
+        report,
+        pipeline.detector.name,
+        tracked.detected_faces,
+        tracked.classified_faces,
+        settings,
+        tracked.second_looks,
     )

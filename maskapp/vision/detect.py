@@ -23,6 +23,7 @@ from maskapp.results import Face
 from maskapp.vision.crops import clip_box
 from maskapp.vision.model_files import package_file
 from maskapp.vision.onnx_runtime import default_threads, free_input_size, new_session
+from maskapp.vision.track import greedy_match, iou_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,55 @@ def check_frame(frame_bgr: np.ndarray) -> tuple[int, int]:
     if frame_bgr.shape[0] == 0 or frame_bgr.shape[1] == 0:
         raise DetectorError("a frame must not be empty (0 pixels wide or high)")
     return frame_bgr.shape[1], frame_bgr.shape[0]
+
+
+# --- a second look: the mirror image ------------------------------------------------------------
+# CenterFace's five points: left eye, right eye, nose, left and right mouth corner; a mirror swaps sides.
+MIRRORED_LANDMARKS = (1, 0, 2, 4, 3)
+MIRROR_MATCH_IOU = 0.5  # a face found in both looks
+MIRROR_SAME_FACE_IOU = 0.3  # a face of the second look this close to one of the first: CenterFace's NMS
+
+
+def mirrored_face(face: Face, width: int) -> Face:
+    """A face found on the mirror image of a frame `width` pixels wide, in the frame's coordinates."""
+
+    def back(box):
+        return None if box is None else (width - box[2], box[1], width - box[0], box[3])
+
+    points = None
+    if face.landmarks is not None and len(face.landmarks) == len(MIRRORED_LANDMARKS):
+        points = tuple((width - face.landmarks[i][0], face.landmarks[i][1]) for i in MIRRORED_LANDMARKS)
+    return Face(back(face.box), face.score, points, back(face.crop_box))
+
+
+def _mean_box(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, int, int, int]:
+    return tuple(round((u + v) / 2) for u, v in zip(a, b, strict=True))
+
+
+def detect_with_mirror(detector: FaceDetector, frame_bgr: np.ndarray) -> list[Face]:
+    """The faces of the frame and of its mirror image, merged: a face found in both keeps its higher score
+    and the mean of the two boxes; a face found in one look only is kept as found. A doubtful face scores
+    differently in the two looks. A face of the second look that overlaps one of the first by less than
+    MIRROR_MATCH_IOU but at least MIRROR_SAME_FACE_IOU is left out."""
+    width, _ = check_frame(frame_bgr)
+    first = detector.detect(frame_bgr)
+    second = [mirrored_face(f, width) for f in detector.detect(np.ascontiguousarray(frame_bgr[:, ::-1]))]
+    if not first or not second:
+        return first + second
+    overlap = iou_matrix(*(np.array([f.box for f in faces], dtype=np.float64) for faces in (first, second)))
+    pairs = dict(greedy_match(overlap, MIRROR_MATCH_IOU))
+    merged = []
+    for i, face in enumerate(first):
+        other = second[pairs[i]] if i in pairs else None
+        if other is None:
+            merged.append(face)
+            continue
+        box, crop = _mean_box(face.box, other.box), _mean_box(face.classifier_box, other.classifier_box)
+        merged.append(Face(box, max(face.score, other.score), face.landmarks, crop if crop != box else None))
+    # A second-look face that overlaps a first-look one without matching it is that face boxed otherwise:
+    # kept, it would make two tracks of one person.
+    new = [face for j, face in enumerate(second) if overlap[:, j].max() < MIRROR_SAME_FACE_IOU]
+    return merged + new
 
 
 # --- CenterFace (onnxruntime) ------------------------------------------------------------------

@@ -231,6 +231,11 @@ class FaceTracker:
         return self._make_person(track)
 
     @property
+    def in_doubt(self) -> bool:
+        """After the latest update: a track not yet a person, or a person the detector missed."""
+        return any(t.person is None or t.last_hit_frame != self._last_frame for t in self._tracks)
+
+    @property
     def active_persons(self) -> tuple[int, ...]:
         return tuple(t.person for t in self._tracks if t.person is not None)
 

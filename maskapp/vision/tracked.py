@@ -31,7 +31,7 @@ import numpy as np
 from maskapp.labels import CLASS_NAMES, COMPLIANT_LABEL, is_compliant
 from maskapp.results import Face, FaceResult, FrameResult, Prediction, StageTimings
 from maskapp.vision.crops import clip_box, crop_face
-from maskapp.vision.detect import check_frame
+from maskapp.vision.detect import check_frame, detect_with_mirror
 from maskapp.vision.track import (
     DEFAULT_FPS,
     MASKED_FACE_CONFIRMATION,
@@ -137,8 +137,10 @@ class TrackedPipeline:
         smoothing: SmoothingSettings | None = None,
         policy: ReclassifyPolicy | None = None,
         masked_confirmation: MaskedFaceConfirmation | None = MASKED_FACE_CONFIRMATION,
+        second_look: bool = True,
     ):
         self.pipeline = pipeline
+        self.second_look = second_look
         self.fps = float(fps)
         self.coast_frames = max(0, round(coast_s * self.fps))
         self._people = PeopleTracker(
@@ -152,6 +154,7 @@ class TrackedPipeline:
         self._next_index = 0
         self.classified_faces = 0  # crops classified so far (for the speed-up figures)
         self.detected_faces = 0
+        self.second_looks = 0  # frames also detected on their mirror image
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -167,7 +170,7 @@ class TrackedPipeline:
         if cut:
             ended = self._people.close()
         pipeline = self.pipeline
-        faces = pipeline.detector.detect(frame_bgr)
+        faces = self._detect(pipeline.detector, frame_bgr)
         detect_ms = _ms_since(start)
         classify_start = time.perf_counter()
         plan = self._people.plan([f.box for f in faces], index, [f.score for f in faces])
@@ -198,6 +201,14 @@ class TrackedPipeline:
             predicted=len(coasting),
             scene_cut=cut,
         )
+
+    def _detect(self, detector, frame_bgr: np.ndarray) -> list[Face]:
+        """The detector's faces; while a face is in doubt (not yet a person, or a person just missed), those
+        of the frame and its mirror image merged: a second chance for a face the detector scores low."""
+        if self.second_look and self._people.tracker.in_doubt:
+            self.second_looks += 1
+            return detect_with_mirror(detector, frame_bgr)
+        return detector.detect(frame_bgr)
 
     def close(self) -> tuple[PersonSummary, ...]:
         """End every person (end of the video, the stream dropped or stopped); their final summaries.
