@@ -136,6 +136,7 @@ def test_video_json_keeps_its_keys_and_adds_people_and_faces_by_frame(logged_run
     for key in ("source", "frames", "counts", "stopped_early", "processing_fps", "out_path", "faces_seen"):
         assert key in data  # today's keys
     assert data["frames"] == FRAMES and len(data["counts"]) == FRAMES
+    assert 0 <= data["second_looks"] <= FRAMES
     people = data["people"]
     assert len(people) == PEOPLE, people
     assert [p["id"] for p in people] == list(range(1, PEOPLE + 1))
@@ -307,7 +308,7 @@ def test_untracked_video_json_has_faces_without_people(clip, tmp_path):
     )
     assert status == 0, err
     data = json.loads((tmp_path / "r.json").read_text())
-    assert data["people"] == [] and len(data["faces_by_frame"]) == 3
+    assert data["people"] == [] and len(data["faces_by_frame"]) == 3 and data["second_looks"] == 0
     assert all(f["person"] is None and f["frame_label"] == f["label"] for f in data["faces_by_frame"][0])
     assert "people" not in out
 

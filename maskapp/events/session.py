@@ -159,6 +159,7 @@ class PeopleVideo:
     samples: tuple[PeopleSample, ...]  # () when untracked
     faces_by_frame: tuple[list[dict], ...] | None  # None unless kept
     events: PeopleLogSummary | None
+    second_looks: int = 0  # frames also detected on their mirror image (tracked, a face in doubt)
 
     @property
     def counts(self) -> PeopleCounts:
@@ -169,6 +170,7 @@ class PeopleVideo:
         data = {
             **self.summary.to_dict(),
             "tracked": self.tracked,
+            "second_looks": self.second_looks,
             "people": [person.to_dict() for person in self.people],
             "people_summary": self.counts.to_dict() if self.tracked else None,
         }
@@ -240,4 +242,5 @@ def watch_people(
         tuple(samples),
         tuple(faces_by_frame) if keep_faces else None,
         events_summary,
+        runner.second_looks if track else 0,
     )
