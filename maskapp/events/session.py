@@ -196,10 +196,10 @@ def watch_people(
     second_look: bool = True,
 ) -> PeopleVideo:
     """Every frame of `frames` through `pipeline` (tracked unless `track` is False; `second_look`: see
-    TrackedPipeline); see the module
-    docstring. `log`: an already opened PeopleLog (opened before the models load, so that a bad events
-    path fails first); else one is opened from `events`. `on_frame(index, frame, result)` as in
-    process_video. The log and the people are closed whatever happens."""
+    TrackedPipeline); see the module docstring. `log`: an already opened PeopleLog (opened before the
+    models load, so that a bad events path fails first); else one is opened from `events`.
+    `on_frame(index, frame, result)` as in process_video. The log and the people are closed whatever
+    happens."""
     if not track and (log is not None or (events and (events.path or events.webhook_url))):
         if log is not None:
             log.close()

@@ -84,7 +84,7 @@ def detect_with_mirror(detector: FaceDetector, frame_bgr: np.ndarray) -> list[Fa
     first = detector.detect(frame_bgr)
     second = [mirrored_face(f, width) for f in detector.detect(np.ascontiguousarray(frame_bgr[:, ::-1]))]
     if not first or not second:
-        return first + second
+        return first or second
     overlap = iou_matrix(*(np.array([f.box for f in faces], dtype=np.float64) for faces in (first, second)))
     pairs = dict(greedy_match(overlap, MIRROR_MATCH_IOU))
     merged = []
@@ -98,7 +98,7 @@ def detect_with_mirror(detector: FaceDetector, frame_bgr: np.ndarray) -> list[Fa
     # A second-look face that overlaps a first-look one without matching it is that face boxed otherwise:
     # kept, it would make two tracks of one person.
     new = [face for j, face in enumerate(second) if overlap[:, j].max() < MIRROR_SAME_FACE_IOU]
-    return merged + new
+    return sorted(merged + new, key=lambda face: -face.score)  # as a detector returns them
 
 
 # --- CenterFace (onnxruntime) ------------------------------------------------------------------
