@@ -246,3 +246,19 @@ def test_the_mirror_look_of_a_mirrored_frame_is_the_mirror_of_the_look():
     assert len(direct) == len(back) >= 3
     for a, b in zip(direct, back, strict=True):
         assert np.abs(np.subtract(a.box, b.box)).max() <= 1 and a.score == pytest.approx(b.score, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["centerface", "centerface-fast"])
+def test_one_batched_run_finds_what_two_looks_find(name):
+    detector = create_detector(name)
+    frame = letterbox(dev_photo())
+    found, in_mirror = detector.detect_with_mirror_image(frame)
+    for batched, alone in (
+        (found, detector.detect(frame)),
+        (in_mirror, detector.detect(frame[:, ::-1].copy())),
+    ):
+        assert len(batched) == len(alone) >= 3
+        for a, b in zip(batched, alone, strict=True):
+            assert np.abs(np.subtract(a.box, b.box)).max() <= 1 and a.score == pytest.approx(
+                b.score, abs=0.01
+            )

@@ -81,8 +81,14 @@ def detect_with_mirror(detector: FaceDetector, frame_bgr: np.ndarray) -> list[Fa
     differently in the two looks. A face of the second look that overlaps one of the first by less than
     MIRROR_MATCH_IOU but at least MIRROR_SAME_FACE_IOU is left out."""
     width, _ = check_frame(frame_bgr)
-    first = detector.detect(frame_bgr)
-    second = [mirrored_face(f, width) for f in detector.detect(np.ascontiguousarray(frame_bgr[:, ::-1]))]
+    if hasattr(detector, "detect_with_mirror_image"):  # both looks in one run of the network
+        first, in_mirror = detector.detect_with_mirror_image(frame_bgr)
+    else:
+        first, in_mirror = (
+            detector.detect(frame_bgr),
+            detector.detect(np.ascontiguousarray(frame_bgr[:, ::-1])),
+        )
+    second = [mirrored_face(f, width) for f in in_mirror]
     if not first or not second:
         return first or second
     overlap = iou_matrix(*(np.array([f.box for f in faces], dtype=np.float64) for faces in (first, second)))
@@ -175,6 +181,21 @@ class CenterFaceDetector:
         blob = cv2.dnn.blobFromImage(image, 1.0, (size.width, size.height), (0, 0, 0), swapRB=True)
         heatmap, scale, offset, landmarks = self.session.run(list(CENTERFACE_OUTPUTS), {"input.1": blob})
         return self.decode(heatmap[0, 0], scale[0], offset[0], landmarks[0], size, width, height)
+
+    def detect_with_mirror_image(self, frame_bgr: np.ndarray) -> tuple[list[Face], list[Face]]:
+        """The faces of the frame, and those of its mirror image in the mirror's coordinates, from one
+        batched run of the network (about 1.7x the time of one look, against 2x for two runs): the input
+        of the mirror image is the mirror of the frame's input."""
+        width, height = check_frame(frame_bgr)
+        size = InputSize.for_frame(width, height, self.min_long_side, self.max_long_side)
+        image = self._sharpened(frame_bgr, size) if self.sharpen else frame_bgr
+        blob = cv2.dnn.blobFromImage(image, 1.0, (size.width, size.height), (0, 0, 0), swapRB=True)
+        both = np.concatenate([blob, blob[..., ::-1]])
+        heatmap, scale, offset, landmarks = self.session.run(list(CENTERFACE_OUTPUTS), {"input.1": both})
+        found, in_mirror = (
+            self.decode(heatmap[i, 0], scale[i], offset[i], landmarks[i], size, width, height) for i in (0, 1)
+        )
+        return found, in_mirror
 
     def _sharpened(self, frame_bgr: np.ndarray, size: InputSize) -> np.ndarray:
         """The frame at the network's input size (as blobFromImage would resize it), unsharp-masked."""
