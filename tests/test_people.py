@@ -313,6 +313,28 @@ def test_untracked_video_json_has_faces_without_people(clip, tmp_path):
     assert "people" not in out
 
 
+def test_video_takes_a_second_look_at_a_face_in_doubt_unless_told_not_to(tmp_path):
+    """maksssksksss401: a masked face the live detector scores under the confirm score (0.6)."""
+    clip = write_people_clip(tmp_path / "doubt.avi", ("maksssksksss401",), frames_per_scene=8)
+    looks = {}
+    for flag in ("--second-look", "--no-second-look"):
+        out = tmp_path / f"{flag}.json"
+        status, _, err = run_main(
+            "video",
+            str(clip),
+            "--weights",
+            str(WEIGHTS),
+            "--detector",
+            "centerface-fast",
+            flag,
+            "--json",
+            str(out),
+        )
+        assert status == 0, err
+        looks[flag] = json.loads(out.read_text())["second_looks"]
+    assert looks["--second-look"] > 0 and looks["--no-second-look"] == 0
+
+
 # --- the Live page's worker ---------------------------------------------------------------------------
 
 
