@@ -238,6 +238,10 @@ def target_text(name: str, form: str) -> str:
     return f"{'>=' if higher else '<='} {form.format(target)}"
 
 
+def second_look_line(looks: int, frames: int) -> str:
+    return f"second look (the mirror image, while a face was in doubt) on {looks} of {frames} frames"
+
+
 def format_tracking(report) -> str:
     """`evaluate-tracking`: the figures, each with its issue-9 target and whether it is met
     (report: maskapp.metrics.tracking.PipelineTrackingReport)."""
@@ -260,8 +264,7 @@ def format_tracking(report) -> str:
         f"{t.false_people}, tracks holding two people {t.merged_tracks}, tracks {t.tracks}",
         f"faces classified {report.faces_classified} of {report.faces_detected} detected ({share}): "
         "the rest reused a settled verdict",
-        f"second look (the mirror image, while a face was in doubt) on {report.second_looks} of "
-        f"{t.frames} frames",
+        second_look_line(report.second_looks, t.frames),
         f"speed: {t.fps:.1f} FPS end to end (detect, track, classify), {t.analyze_seconds:.1f} s"
         if t.fps
         else "speed: -",
@@ -297,7 +300,7 @@ def format_tracking_clips(report: ClipsTrackingReport) -> str:
     lines += [
         "",
         f"targets met per clip: {met} of {len(TARGETS)}; pooled: {sum(checks[-1].values())}",
-        f"second look (the mirror image, while a face was in doubt) on {looks} of {pooled.frames} frames",
+        second_look_line(looks, pooled.frames),
     ]
     if pooled.fps:
         lines.append(f"speed: {pooled.fps:.1f} FPS end to end (detect, track, classify) over all clips")

@@ -175,27 +175,28 @@ class CenterFaceDetector:
         self.session = _centerface_session(default_threads())
 
     def detect(self, frame_bgr: np.ndarray) -> list[Face]:
-        width, height = check_frame(frame_bgr)
-        size = InputSize.for_frame(width, height, self.min_long_side, self.max_long_side)
-        image = self._sharpened(frame_bgr, size) if self.sharpen else frame_bgr
-        blob = cv2.dnn.blobFromImage(image, 1.0, (size.width, size.height), (0, 0, 0), swapRB=True)
-        heatmap, scale, offset, landmarks = self.session.run(list(CENTERFACE_OUTPUTS), {"input.1": blob})
-        return self.decode(heatmap[0, 0], scale[0], offset[0], landmarks[0], size, width, height)
+        return self._looks(frame_bgr, mirror=False)[0]
 
     def detect_with_mirror_image(self, frame_bgr: np.ndarray) -> tuple[list[Face], list[Face]]:
         """The faces of the frame, and those of its mirror image in the mirror's coordinates, from one
-        batched run of the network (about 1.7x the time of one look, against 2x for two runs): the input
-        of the mirror image is the mirror of the frame's input."""
+        batched run of the network (about 1.7x the time of one look, against 2x for two runs)."""
+        found, in_mirror = self._looks(frame_bgr, mirror=True)
+        return found, in_mirror
+
+    def _looks(self, frame_bgr: np.ndarray, mirror: bool) -> list[list[Face]]:
+        """One run of the network on the frame and, with `mirror`, its mirror image as a second batch item
+        (the mirror image's input is the mirror of the frame's): the faces of each."""
         width, height = check_frame(frame_bgr)
         size = InputSize.for_frame(width, height, self.min_long_side, self.max_long_side)
         image = self._sharpened(frame_bgr, size) if self.sharpen else frame_bgr
         blob = cv2.dnn.blobFromImage(image, 1.0, (size.width, size.height), (0, 0, 0), swapRB=True)
-        both = np.concatenate([blob, blob[..., ::-1]])
-        heatmap, scale, offset, landmarks = self.session.run(list(CENTERFACE_OUTPUTS), {"input.1": both})
-        found, in_mirror = (
-            self.decode(heatmap[i, 0], scale[i], offset[i], landmarks[i], size, width, height) for i in (0, 1)
-        )
-        return found, in_mirror
+        if mirror:
+            blob = np.concatenate([blob, blob[..., ::-1]])
+        heatmap, scale, offset, landmarks = self.session.run(list(CENTERFACE_OUTPUTS), {"input.1": blob})
+        return [
+            self.decode(heatmap[i, 0], scale[i], offset[i], landmarks[i], size, width, height)
+            for i in range(len(blob))
+        ]
 
     def _sharpened(self, frame_bgr: np.ndarray, size: InputSize) -> np.ndarray:
         """The frame at the network's input size (as blobFromImage would resize it), unsharp-masked."""
