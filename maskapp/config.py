@@ -108,6 +108,13 @@ class TrainConfig:
             "2-core CPU; a GPU needs several to stay busy)"
         },
     )
+    max_minutes: float = field(
+        default=0.0,
+        metadata={
+            "help": "stop after the first epoch that ends past this many minutes, keeping the best epoch "
+            "(0: no limit); a lent GPU's time is fixed"
+        },
+    )
     out: str = field(default="runs", metadata={"help": "where the run directory is written"})
     name: str = field(default="", metadata={"help": "run directory name (default: model and timestamp)"})
 
@@ -128,6 +135,8 @@ class TrainConfig:
             raise ValueError("epochs and batch-size must be >= 1 and input-size >= 32")
         if not (math.isfinite(self.lr) and self.lr >= 0):  # 0: the weights stay as they start
             raise ValueError(f"lr must be a number, 0 or more, got {self.lr}")
+        if not (math.isfinite(self.max_minutes) and self.max_minutes >= 0):
+            raise ValueError(f"max-minutes must be 0 (no limit) or more, got {self.max_minutes}")
         if not 0.0 <= self.momentum < 1.0:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):

@@ -90,6 +90,14 @@ def test_a_second_stage_starts_from_the_given_weights_with_a_cosine_rate(tiny_da
     assert [record.lr for record in load_run(cosine).history] == pytest.approx([0.001, 0.0005])
 
 
+def test_a_run_past_its_minutes_stops_after_that_epoch_and_still_saves_its_best(tiny_data, tmp_path):
+    run_dir = fit(_tiny_config(tiny_data, tmp_path, "cnn", epochs=3, max_minutes=1e-6))
+    run = load_run(run_dir)
+    assert [r.epoch for r in run.history] == [1]
+    assert load_checkpoint(run_dir / "model.pt").architecture == "cnn"
+    assert run.metrics is not None
+
+
 def test_weights_of_another_model_are_refused_with_one_line(tiny_data, tmp_path):
     cnn = fit(_tiny_config(tiny_data, tmp_path, "cnn", epochs=1))
     result = run_cli(
@@ -200,6 +208,7 @@ def test_a_class_weight_power_outside_0_to_1_is_one_error_line(tmp_path):
         (("--lr", "nan"), "lr must be a number, 0 or more, got nan"),
         (("--momentum", "1"), "momentum must be in [0, 1), got 1.0"),
         (("--weight-decay", "-0.1"), "weight-decay must be 0 or more, got -0.1"),
+        (("--max-minutes", "-1"), "max-minutes must be 0 (no limit) or more, got -1.0"),
     ],
 )
 def test_an_optimiser_setting_out_of_range_is_refused_before_any_data_is_read(flags, message):

@@ -119,6 +119,9 @@ class AugmentedFaces(Dataset):
 
 
 def seed_worker(_worker_id: int) -> None:
+    # The workers are the parallelism: OpenCV's own thread pool in each (all cores by default) would
+    # oversubscribe a many-core GPU host (DataLoader already gives torch one thread per worker).
+    cv2.setNumThreads(1)
     info = get_worker_info()
     info.dataset.rng = np.random.default_rng(info.seed)
 
@@ -500,6 +503,9 @@ def fit(config: TrainConfig) -> Path:
         best_state = train_epochs(trainer, model, config, dist, rng, run_dir, weights.to(dist.device))
     if dist.is_main:
         model.load_state_dict(best_state)
+        # The best weights reach the disk before the threshold's pass over the validation split (minutes
+        # on a busy CPU), so a run stopped then still leaves its model.
+        save_checkpoint(run_dir / MODEL_FILE, model, config.model, class_names, spec, description)
         threshold = validation_threshold(model, class_names, spec, prepared["val"])
         description["noncompliant_threshold"] = threshold
         write_json(run_dir / CONFIG_FILE, description)
@@ -518,6 +524,7 @@ def train_epochs(trainer, model, config, dist, rng, run_dir, weights) -> dict:
         else None
     )
     best_loss, best_state = float("inf"), copy.deepcopy(model.state_dict())
+    run_started = time.monotonic()
     for epoch in range(config.epochs):
         started = time.monotonic()
         batches = trainer.train_batches(epoch, config.batch_size, rng)
@@ -554,4 +561,22 @@ def train_epochs(trainer, model, config, dist, rng, run_dir, weights) -> dict:
             )
         if schedule is not None:
             schedule.step()
+        if epoch + 1 < config.epochs and out_of_time(config.max_minutes, run_started, dist):
+            logger.warning(
+                "stopping after epoch %d of %d: past --max-minutes %g",
+                epoch + 1,
+                config.epochs,
+                config.max_minutes,
+            )
+            break
     return best_state
+
+
+def out_of_time(max_minutes: float, run_started: float, dist: Distributed) -> bool:
+    """Whether the run has passed its wall-time budget; rank 0's clock decides for every rank."""
+    if not max_minutes:
+        return False
+    passed = torch.tensor(float(time.monotonic() - run_started > max_minutes * 60), device=dist.device)
+    if dist.world_size > 1:
+        torch_dist.broadcast(passed, src=0)
+    return bool(passed.item())
