@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from maskapp.config import TrainConfig
+from maskapp.training import train as train_module
 from maskapp.training.pack import read_pack
 from maskapp.training.runs import load_run
 from maskapp.training.train import (
@@ -96,6 +97,19 @@ def test_a_run_past_its_minutes_stops_after_that_epoch_and_still_saves_its_best(
     assert [r.epoch for r in run.history] == [1]
     assert load_checkpoint(run_dir / "model.pt").architecture == "cnn"
     assert run.metrics is not None
+
+
+def test_a_run_stopped_in_its_threshold_pass_has_already_written_its_best_model(
+    tiny_data, tmp_path, monkeypatch
+):
+    def stopped(*_args):  # Ctrl-C, or a lease ending, during the pass over the validation split
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "validation_threshold", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        fit(_tiny_config(tiny_data, tmp_path, "cnn", epochs=1))
+    checkpoint = load_checkpoint(tmp_path / "cnn" / "model.pt")
+    assert checkpoint.architecture == "cnn" and checkpoint.input_spec.input_size == 64
 
 
 def test_weights_of_another_model_are_refused_with_one_line(tiny_data, tmp_path):
