@@ -119,9 +119,6 @@ class AugmentedFaces(Dataset):
 
 
 def seed_worker(_worker_id: int) -> None:
-    # The workers are the parallelism: OpenCV's own thread pool in each (all cores by default) would
-    # oversubscribe a many-core GPU host (DataLoader already gives torch one thread per worker).
-    cv2.setNumThreads(1)
     info = get_worker_info()
     info.dataset.rng = np.random.default_rng(info.seed)
 
