@@ -104,12 +104,11 @@ def add_anonymize_flag(parser: argparse.ArgumentParser) -> None:
 
 def add_people_flags(parser: argparse.ArgumentParser) -> None:
     """Tracking, the event log, aggregate-only mode and the violation hook."""
-    parser.add_argument(
+    add_switch(
+        parser,
         "--track",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="follow each person: one id and one smoothed verdict per person, classified again only "
-        "every few frames (default: on)",
+        "follow each person: one id and one smoothed verdict per person, classified again only every few "
+        "frames",
     )
     add_second_look_flag(parser)
     parser.add_argument(
@@ -133,14 +132,20 @@ def add_people_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_second_look_flag(parser: argparse.ArgumentParser) -> None:
+def add_switch(parser: argparse.ArgumentParser, flag: str, help: str) -> None:
+    """An on-by-default setting that --no-FLAG turns off."""
     parser.add_argument(
+        flag, action=argparse.BooleanOptionalAction, default=True, help=f"{help} (default: on)"
+    )
+
+
+def add_second_look_flag(parser: argparse.ArgumentParser) -> None:
+    add_switch(
+        parser,
         "--second-look",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="with tracking: while a face is in doubt (not yet a person, or a person just missed), also "
-        "detect on the mirror image and keep the better score; more people found in crowds, at about 1.7x "
-        "the detector's time on those frames (default: on)",
+        "with tracking: while a face is in doubt (not yet a person, or a person just missed), also detect on "
+        "the mirror image and keep the better score; more people found in crowds, at about 1.7x the "
+        "detector's time on those frames",
     )
 
 

@@ -180,8 +180,7 @@ class CenterFaceDetector:
     def detect_with_mirror_image(self, frame_bgr: np.ndarray) -> tuple[list[Face], list[Face]]:
         """The faces of the frame, and those of its mirror image in the mirror's coordinates, from one
         batched run of the network (about 1.7x the time of one look, against 2x for two runs)."""
-        found, in_mirror = self._looks(frame_bgr, mirror=True)
-        return found, in_mirror
+        return tuple(self._looks(frame_bgr, mirror=True))
 
     def _looks(self, frame_bgr: np.ndarray, mirror: bool) -> list[list[Face]]:
         """One run of the network on the frame and, with `mirror`, its mirror image as a second batch item
