@@ -35,6 +35,7 @@ from maskapp.config import (
 )
 from maskapp.errors import ImageError, MaskappError, OutputError, VideoError
 from maskapp.labels import CLASS_NAMES
+from maskapp.outputs import ensure_writable_file, ensure_writable_folder
 
 
 # --- output ------------------------------------------------------------------------------------------
@@ -55,14 +56,14 @@ def print_and_write(text: str, json_path: Path | None, data) -> int:
     return 0
 
 
-def make_folder(folder: Path) -> Path:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputError(
-            f"cannot create folder {folder} ({error.strerror}); allowed: a writable path"
-        ) from None
-    return folder
+# Flags naming a file that a command writes when its work is done: checked before the work starts.
+RESULT_FILE_FLAGS = ("json", "csv")
+
+
+def check_result_files(args: argparse.Namespace) -> None:
+    for flag in RESULT_FILE_FLAGS:
+        if getattr(args, flag, None):
+            ensure_writable_file(getattr(args, flag))
 
 
 # --- shared flags ------------------------------------------------------------------------------------
@@ -213,7 +214,7 @@ def average_weights_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def run_average_weights(args: argparse.Namespace) -> int:
-    run_dir = training.average.average_runs(args.weights, make_folder(args.out))
+    run_dir = training.average.average_runs(args.weights, ensure_writable_folder(args.out))
     print(f"wrote {run_dir}")
     return 0
 
@@ -339,7 +340,7 @@ def run_detect(args: argparse.Namespace) -> int:
         # Nothing else shows a face, so the flag would do nothing: say so rather than seem to protect.
         raise MaskappError("--anonymize hides faces in the annotated copies: add --annotate DIR")
     files = media.photos.expand_paths(args.paths)
-    annotate_dir = make_folder(args.annotate) if args.annotate else None
+    annotate_dir = ensure_writable_folder(args.annotate) if args.annotate else None
     pipeline = vision.pipeline.load_pipeline(config)
     result = media.photos.detect_files(pipeline, files, annotate_dir, anonymize=args.anonymize)
     for path, why in result.skipped:
@@ -780,6 +781,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     command = COMMANDS[args.command]
     try:
+        check_result_files(args)
         for module in command.modules:
             importlib.import_module(module)
         return int(command.run(args) or 0)

@@ -3,6 +3,7 @@ classes, a checkpoint's own seeded split (and another's), annotated photos cut a
 covered faces; the figures against hand counts; and its bad-input paths."""
 
 import json
+import shutil
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -127,7 +128,7 @@ def test_a_class_the_model_does_not_know_is_one_error_line_unless_left_out(tmp_p
     data = make_class_folders(tmp_path / "three", per_class=3, source=ILC, classes=CLASS_NAMES)
     assert_one_error_line(
         run_cli("evaluate", str(data), *TWO_CLASS),
-        "['mask_worn_incorrectly'] the model does not know",
+        "(mask_worn_incorrectly) the model does not know",
         "allowed: with_mask, without_mask",
         "--classes with_mask,without_mask",
     )
@@ -238,7 +239,7 @@ def test_split_reproduces_the_test_figures_training_wrote(tmp_path, tiny_three_c
 def test_a_2_class_model_on_another_checkpoints_test_split(tmp_path, tiny_three_class_weights):
     tiny = str(tiny_three_class_weights)
     done = run_cli("evaluate", "--split", "test", "--split-from", tiny, *TWO_CLASS)
-    assert_one_error_line(done, "['mask_worn_incorrectly'] the model does not know")
+    assert_one_error_line(done, "(mask_worn_incorrectly) the model does not know")
     figures = run_json(
         tmp_path, "--split", "test", "--split-from", tiny, *TWO_CLASS, "--classes", "with_mask,without_mask"
     )
@@ -446,3 +447,17 @@ def test_evaluate_in_python_reads_a_subset_folder(tmp_path, three_class_weights)
     assert list(result.figures.per_class) == ["with_mask"]
     assert result.figures.noncompliant_pr is None  # no non-compliant face: no recall to draw
     assert result.figures.compliance.noncompliant_recall is None
+
+
+def test_hidden_and_system_folders_are_not_classes_and_a_long_list_of_unknown_ones_is_cut(tmp_path):
+    data = make_class_folders(tmp_path / "two", per_class=3, source=TWELVE_K / "test", classes=TWO)
+    for leftover in (".ipynb_checkpoints", "__MACOSX"):
+        shutil.copytree(data / "with_mask", data / leftover)
+    figures = run_json(tmp_path, str(data), *TWO_CLASS)
+    assert list(figures["per_class"]) == list(TWO) and np.array(figures["confusion_matrix"]).sum() == 6
+    for name in ("cats", "dogs", "cars", "trees", "boats", "birds", "shoes"):
+        (data / name).mkdir()
+    assert_one_error_line(
+        run_cli("evaluate", str(data), *TWO_CLASS),
+        "(birds, boats, cars, cats, dogs and 2 more) the model does not know",
+    )

@@ -43,6 +43,14 @@ NEVER_IMPORTS = {
         "maskapp.events",
         "maskapp.app",
     ),
+    "maskapp.outputs": (
+        "maskapp.vision",
+        "maskapp.media",
+        "maskapp.training",
+        "maskapp.metrics",
+        "maskapp.events",
+        "maskapp.app",
+    ),
     "maskapp.vision": (
         "maskapp.media",
         "maskapp.training",

@@ -11,6 +11,7 @@ Already covered elsewhere, not repeated here: image decoding of each bad and odd
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
@@ -34,7 +35,7 @@ from maskapp.results import FrameResult
 from maskapp.training.runs import CONFIG_FILE, load_run
 from maskapp.vision.crops import crop_face
 from tests.badfiles import BAD_IMAGE_CASES, ODD_VALID_CASES
-from tests.conftest import WEIGHTS, dev_photo, run_cli
+from tests.conftest import TWELVE_K, WEIGHTS, dev_photo, run_cli
 
 STEMS = ("maksssksksss0", "maksssksksss104", "maksssksksss105")
 SIZE = (320, 240)
@@ -456,3 +457,31 @@ def test_a_run_without_a_readable_config_is_one_clear_error(tmp_path, case):
     with pytest.raises(RunFormatError) as caught:
         load_run(run_dir)
     assert "\n" not in str(caught.value) and ("run" in str(caught.value))
+
+
+# --- result files --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["evaluate", str(TWELVE_K / "test"), "--json", "{bad}"],
+        ["evaluate-tracking", "--json", "{bad}"],
+        ["bench", "--json", "{bad}"],
+        ["events", "{log}", "--csv", "{bad}"],
+        ["pack-data", "{bad}"],
+        ["train", "--out", "{bad}"],
+    ],
+    ids=lambda command: command[0],
+)
+def test_a_result_path_that_cannot_be_written_is_refused_before_any_work(tmp_path, capsys, caplog, command):
+    """Minutes of work, then no file, was the old way; now one error line and nothing done."""
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    bad = a_file / "result.out"
+    log = tmp_path / "events.sqlite"
+    caplog.set_level(logging.INFO)
+    assert main([arg.format(bad=bad, log=log) for arg in command]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.splitlines() == [err.strip()] and err.startswith("error: cannot write")
+    assert str(bad) in err and "allowed: a writable" in err
+    assert not [record for record in caplog.records if record.name.startswith("maskapp")]
+    assert not log.exists()

@@ -60,8 +60,10 @@ class SplitSamples:
         return table
 
 
-def _class_folders(folder: Path) -> dict[str, Path]:
-    return {p.name: p for p in sorted(folder.iterdir()) if p.is_dir()}
+def class_folders(folder: Path) -> dict[str, Path]:
+    """The subfolders that can be classes, by name. Hidden and system folders (.git, .ipynb_checkpoints,
+    __MACOSX left by unzipping on a Mac) are not data."""
+    return {p.name: p for p in sorted(folder.iterdir()) if p.is_dir() and not p.name.startswith((".", "__"))}
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ def scan_class_folders(
     folder: Path, dataset: str, given_split: str | None, only: Collection[str] | None = None
 ) -> list[Sample]:
     """`only`: the classes to read (canonical names); other folders, known or not, are left out."""
-    classes = _class_folders(folder)
+    classes = class_folders(folder)
     manifest = read_manifest(folder)
     if not classes:
         raise DataError(
@@ -114,7 +116,7 @@ def scan_dataset(folder: str | Path) -> list[Sample]:
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"data folder {folder} does not exist")
-    subfolders = _class_folders(folder)
+    subfolders = class_folders(folder)
     given = {SPLIT_FOLDER_NAMES[n]: p for n, p in subfolders.items() if n in SPLIT_FOLDER_NAMES}
     if given and set(given.values()) == set(subfolders.values()):
         return [s for split, path in given.items() for s in scan_class_folders(path, folder.name, split)]

@@ -27,7 +27,13 @@ from maskapp.labels import (
     decide_labels,
 )
 from maskapp.media.images import read_image
-from maskapp.training.data import SPLIT_FOLDER_NAMES, cap_per_class, scan_class_folders, split_samples
+from maskapp.training.data import (
+    SPLIT_FOLDER_NAMES,
+    cap_per_class,
+    class_folders,
+    scan_class_folders,
+    split_samples,
+)
 from maskapp.training.occlude import OCCLUDERS
 from maskapp.training.prepare import detector_cropper, prepare
 from maskapp.training.runs import ClassMetrics, ComplianceMetrics, EvalMetrics, PrecisionRecallCurve
@@ -254,7 +260,8 @@ def select_classes(
         hint = f", or pass --classes {','.join(known)} to leave the others out" if known else ""
         if unknown == [WORN_INCORRECTLY]:
             hint += f" ({WORN_AS_NONCOMPLIANT_FLAG} counts them as non-compliant in the compliance view)"
-        raise DataError(f"{where} has classes {unknown} the model does not know; allowed: {allowed}{hint}")
+        named = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        raise DataError(f"{where} has classes ({named}) the model does not know; allowed: {allowed}{hint}")
     if found and not chosen & set(model_classes):
         raise DataError(f"{where} has no faces of the model's classes; allowed: {', '.join(model_classes)}")
     return chosen
@@ -277,7 +284,7 @@ def score_folder(
     Unreadable files are skipped and counted. `worn_incorrectly_as_noncompliant`: see select_classes."""
     if not folder.is_dir():
         raise DataError(f"data folder {folder} does not exist")
-    names = [path.name for path in sorted(folder.iterdir()) if path.is_dir()]
+    names = list(class_folders(folder))
     if names and set(names) <= set(SPLIT_FOLDER_NAMES):
         raise DataError(f"{folder} holds split folders {names}; give one of them, e.g. {folder / names[-1]}")
     found = {LABEL_ALIASES.get(name, name) for name in names}

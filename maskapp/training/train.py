@@ -34,6 +34,7 @@ from maskapp import PROJECT_ROOT
 from maskapp.config import SPLITS, TrainConfig
 from maskapp.errors import CheckpointError, DataError
 from maskapp.labels import WITHOUT_MASK
+from maskapp.outputs import ensure_writable_file, ensure_writable_folder
 from maskapp.training.augment import AugmentConfig, augment
 from maskapp.training.data import cap_per_class, split_samples
 from maskapp.training.evaluate import choose_noncompliant_threshold, compute_metrics, predict_rgb
@@ -337,11 +338,13 @@ def _git_commit() -> str | None:
     return result.stdout.strip() or None
 
 
+def _runs_folder(config: TrainConfig) -> Path:
+    return Path(config.out) if Path(config.out).is_absolute() else PROJECT_ROOT / config.out
+
+
 def _run_dir(config: TrainConfig) -> Path:
     name = config.name or f"{config.model}-{datetime.now():%Y%m%d-%H%M%S}"
-    path = (
-        (PROJECT_ROOT / config.out / name) if not Path(config.out).is_absolute() else Path(config.out) / name
-    )
+    path = _runs_folder(config) / name
     path.mkdir(parents=True, exist_ok=True)
     for stale in (HISTORY_FILE, SYSTEM_FILE):
         (path / stale).unlink(missing_ok=True)
@@ -411,6 +414,7 @@ def prepare_data(config: TrainConfig, spec: InputSpec, dist: Distributed) -> Tra
 def pack_data(config: TrainConfig, out: Path, splits: tuple[str, ...], quality: int) -> int:
     """`python -m maskapp pack-data`: the data folders, split and prepared here, into one file."""
     single = Distributed(0, 1, torch.device("cpu"))
+    ensure_writable_file(out)
     return write_pack(out, prepare_data(config, InputSpec(config.input_size), single), splits, quality)
 
 
@@ -477,6 +481,7 @@ def initial_model(config, class_names: tuple[str, ...], spec: InputSpec, start: 
 
 def fit(config: TrainConfig) -> Path:
     dist = setup_distributed()
+    ensure_writable_folder(_runs_folder(config))  # before minutes of data preparation, not after
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed + dist.rank)
     spec = InputSpec(input_size=config.input_size)
