@@ -281,6 +281,7 @@ def test_a_stream_that_drops_midway_closes_its_people(pipeline, tmp_path):
         (["--on-violation", "ftp://gate.local/x"], "only http:// and https:// are allowed"),
         (["--aggregate-minutes", "5"], "add --events"),
         (["--events", "{tmp}/e.sqlite", "--aggregate-minutes", "-1"], "positive number of minutes"),
+        (["--events", "{tmp}/e.sqlite", "--on-violation", "ftp://gate.local/x"], "only http://"),
         (["--no-track", "--events", "{tmp}/e.sqlite"], "needs tracking"),
     ],
 )
@@ -292,6 +293,7 @@ def test_bad_events_files_and_urls_are_one_error_line_before_starting(clip, tmp_
     status, out, err = run_main("video", str(clip), "--weights", str(WEIGHTS), *argv)
     assert status == 2 and not out
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "e.sqlite").exists()  # a bad setting leaves no events file behind
 
 
 def test_untracked_video_json_has_faces_without_people(clip, tmp_path):

@@ -60,7 +60,7 @@ class WebhookNotifier:
         queue_size: int = 100,
         backoff_s: float = 0.25,
     ) -> None:
-        self.url, self._headers = _checked_url(url)
+        self.url, self._headers = checked_url(url)
         self._shown_url = redact_source(self.url)  # logs must not carry a token or password from the URL
         _check_settings(timeout_s, retries, queue_size, backoff_s)
         self._timeout_s, self._retries, self._backoff_s = timeout_s, retries, backoff_s
@@ -166,7 +166,7 @@ class WebhookNotifier:
             logger.warning("webhook %s: event dropped, %s (%d dropped so far)", self._shown_url, why, dropped)
 
 
-def _checked_url(url: str) -> tuple[str, dict[str, str]]:
+def checked_url(url: str) -> tuple[str, dict[str, str]]:
     """The URL to post to and the request headers. user:password in the URL becomes a Basic
     Authorization header (urllib would take it for part of the host name)."""
     parts = urlsplit(str(url))

@@ -118,7 +118,7 @@ class EventRecorder:
         self._store = store
         self.source = redact_source(source)  # no stream password or token in the log
         self.run = run or uuid.uuid4().hex[:12]
-        self._window_length = _window_length(aggregate_minutes)
+        self._window_length = window_length(aggregate_minutes)
         self._hook = hook
         self._clock = clock
         self._compliant = frozenset(compliant_labels)
@@ -268,7 +268,8 @@ class EventRecorder:
         self._window = None
 
 
-def _window_length(minutes: float | None) -> timedelta | None:
+def window_length(minutes: float | None) -> timedelta | None:
+    """The aggregate window; None (0 or no minutes) for per-person events. EventStoreError otherwise."""
     if minutes is None or minutes == 0:
         return None
     if not isinstance(minutes, int | float) or not math.isfinite(minutes) or minutes < 0:

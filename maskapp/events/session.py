@@ -21,8 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from maskapp.errors import EventStoreError
-from maskapp.events.hooks import HookStats, WebhookNotifier
-from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservation, RecorderSummary
+from maskapp.events.hooks import HookStats, WebhookNotifier, checked_url
+from maskapp.events.recorder import (
+    EndedPerson,
+    EventRecorder,
+    PersonObservation,
+    RecorderSummary,
+    window_length,
+)
 from maskapp.events.store import AggregateWindow, Event, SqliteEventStore, StoreStats
 from maskapp.media.video import FrameSource, VideoSummary, process_video
 from maskapp.vision.track import PersonSummary
@@ -40,10 +46,14 @@ class EventSettings:
     webhook_url: str | None = None  # POST each violation here (a gate)
 
     def __post_init__(self):
+        """Every setting checked here, so that a bad one leaves no events file behind."""
+        window_length(self.aggregate_minutes)
         if self.aggregate_minutes and self.path is None:
             raise EventStoreError(
                 "aggregate-only mode stores counts in an events file: give one (--events FILE.sqlite)"
             )
+        if self.webhook_url:
+            checked_url(self.webhook_url)
 
 
 class NullEventStore:
