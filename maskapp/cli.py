@@ -331,7 +331,8 @@ def summary_line(name: str, summary: dict) -> str:
     """'a.png: 4 faces, 2 with_mask, 1 mask_worn_incorrectly, 1 without_mask, compliance 50%'."""
     compliance = "-" if summary["compliance"] is None else f"{summary['compliance']:.0%}"
     counts = ", ".join(f"{summary[name]} {name}" for name in CLASS_NAMES)
-    return f"{name}: {summary['faces']} faces, {counts}, compliance {compliance}"
+    faces = f"{summary['faces']} face" + ("" if summary["faces"] == 1 else "s")
+    return f"{name}: {faces}, {counts}, compliance {compliance}"
 
 
 def run_detect(args: argparse.Namespace) -> int:
@@ -348,12 +349,15 @@ def run_detect(args: argparse.Namespace) -> int:
     if not result.results:
         raise ImageError(f"none of the {len(files)} files could be read as an image")
     text = "\n".join(summary_line(name, summary) for name, summary in result.summaries.items())
+    total = result.total()
+    if total["images"] > 1:
+        text += "\n" + summary_line(f"all {total['images']} images", total)
     data = {"classes": list(pipeline.classifier.class_names), "images": result.results}
     if annotate_dir is not None:  # inputs sharing a stem get numbered copies: say which is which
         renamed = {k: p for k, p in result.annotated.items() if p.name != f"{Path(k).stem}.png"}
         text += "".join(f"\nannotated copy of {key}: {path}" for key, path in renamed.items())
         data["annotated"] = {key: str(path) for key, path in result.annotated.items()}
-    return print_and_write(text, args.json, {**data, "summary": result.summaries})
+    return print_and_write(text, args.json, {**data, "summary": result.summaries, "total": total})
 
 
 # --- evaluate-detection ------------------------------------------------------------------------------

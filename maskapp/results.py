@@ -141,3 +141,13 @@ class FrameResult:
         """Faces, faces per class (every class of the three, 0 when absent) and compliance: one entry of
         the `summary` of `detect --json`."""
         return {"faces": len(self.faces), **self.label_counts, "compliance": self.compliance}
+
+
+def combine_summaries(summaries: list[dict]) -> dict:
+    """Several images' `summary()` as one, the `total` of `detect --json`: images, faces, faces per
+    class, compliance (masked faces / faces)."""
+    faces = sum(summary["faces"] for summary in summaries)
+    counts = {name: sum(summary[name] for summary in summaries) for name in CLASS_NAMES}
+    masked = sum(count for name, count in counts.items() if is_compliant(name))
+    compliance = masked / faces if faces else None
+    return {"images": len(summaries), "faces": faces, **counts, "compliance": compliance}

@@ -243,6 +243,7 @@ def test_json_download_follows_the_detect_command_schema():
     assert set(faces[0]) == {"box", "label", "score", "face_score", "probs", "compliant"}
     assert payload["classes"] == list(pipeline.classifier.class_names)
     assert payload["summary"]["street.png"]["faces"] == len(faces)
+    assert payload["total"] == {"images": 1, **payload["summary"]["street.png"]}
 
 
 def test_face_thumbnails_are_cut_with_the_pipelines_margin():

@@ -190,6 +190,12 @@ def test_three_class_json_schema(tmp_path, three_class_weights):
             f"{name}: {len(entries)} faces, {data['summary'][name]['with_mask']} with_mask, "
             in data["stdout"]
         )
+    # Every image together: the sums of the per-image summaries, and the last line printed.
+    total, every_entry = data["total"], [e for name in MIXED_PHOTOS for e in data["images"][name]]
+    assert total["images"] == len(MIXED_PHOTOS) and list(total)[1:] == ["faces", *CLASS_NAMES, "compliance"]
+    check_summary({key: total[key] for key in list(total)[1:]}, every_entry)
+    last_line = data["stdout"].splitlines()[-1]
+    assert last_line.startswith(f"all {len(MIXED_PHOTOS)} images: {len(every_entry)} faces")
 
 
 def test_a_two_class_checkpoint_still_gives_the_schema_with_a_zero_for_the_missing_class(tmp_path):

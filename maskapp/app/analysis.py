@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from maskapp.media.images import decode_image, encode_png
-from maskapp.results import FrameResult
+from maskapp.results import FrameResult, combine_summaries
 from maskapp.vision.anonymize import anonymize_faces
 from maskapp.vision.crops import crop_face
 from maskapp.vision.draw import annotate
@@ -88,4 +88,5 @@ def detection_json(analysis: ImageAnalysis) -> dict:
         "classes": list(analysis.classes),
         "images": {analysis.name: analysis.result.to_json()},
         "summary": {analysis.name: analysis.result.summary()},
+        "total": combine_summaries([analysis.result.summary()]),
     }

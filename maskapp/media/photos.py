@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from maskapp.errors import ImageError, OutputError
 from maskapp.media.images import IMAGE_SUFFIXES, list_images, read_image
+from maskapp.results import combine_summaries
 from maskapp.vision.anonymize import anonymize_faces, check_mode
 from maskapp.vision.draw import annotate
 
@@ -22,6 +23,9 @@ class DetectRun:
     skipped: tuple[tuple[Path, str], ...]  # (file, why)
     summaries: dict[str, dict] = field(default_factory=dict)  # file name -> FrameResult.summary()
     annotated: dict[str, Path] = field(default_factory=dict)  # file name -> its annotated copy
+
+    def total(self) -> dict:
+        return combine_summaries(list(self.summaries.values()))
 
 
 def expand_paths(paths: list[Path]) -> list[Path]:
