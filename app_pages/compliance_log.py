@@ -6,7 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from maskapp.app import plots, ui
-from maskapp.app.compliance_log import date_range, read_log, source_rows
+from maskapp.app.compliance_log import date_range, log_days, read_log, source_rows
 from maskapp.app.text import plain
 from maskapp.errors import MaskappError
 from maskapp.events.store import DEFAULT_EVENTS_PATH
@@ -31,16 +31,16 @@ if path is None or not path.exists():
     st.stop()
 
 try:
-    whole = read_log(path)
+    first_day, last_day = log_days(path)
 except MaskappError as error:
     ui.fail(error)
-if whole.first_day is None:
+if first_day is None:
     st.info("The event log is empty: nobody has been seen yet.", icon=":material/info:")
     st.stop()
 
 picked = st.date_input(
     "Dates (UTC)",
-    value=(whole.first_day, whole.last_day),
+    value=(first_day, last_day),
     help="Both days included. A person counts on the day of their last event (normally when they left).",
 )
 start, end = date_range(picked)

@@ -10,7 +10,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from maskapp.events.report import CompliancePoint, EventLog, LogSummary, PeriodCounts, compliance_points
+from maskapp.events.report import (
+    CompliancePoint,
+    EventLog,
+    LogSummary,
+    PeriodCounts,
+    compliance_points,
+    csv_text,
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,14 @@ class LogView:
 
 def _day(stamp: str | None) -> date | None:
     return None if stamp is None else datetime.fromisoformat(stamp).date()
+
+
+def log_days(path: Path | str) -> tuple[date | None, date | None]:
+    """The first and last day of the whole log, for the date filter: read by SQL alone, so a year-long
+    log is not read whole before its range is chosen."""
+    with EventLog(path) as log:
+        first, last = log.time_span()
+    return _day(first), _day(last)
 
 
 def read_log(path: Path | str, start: date | None = None, end: date | None = None) -> LogView:
@@ -49,7 +64,7 @@ def read_log(path: Path | str, start: date | None = None, end: date | None = Non
                 }
                 for v in violations
             ],
-            violations_csv=log.events_csv(start=start, end=end, kinds=("violation",)),
+            violations_csv=csv_text(violations),
             first_day=_day(first),
             last_day=_day(last),
         )

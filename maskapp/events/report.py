@@ -24,7 +24,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -35,7 +35,6 @@ from maskapp.events.store import (
     AggregateWindow,
     Event,
     check_schema,
-    floor_time,
     iso_utc,
     sqlite_problem,
 )
@@ -120,25 +119,23 @@ class CompliancePoint:
 DateBound = datetime | date | None
 
 
-@dataclass
-class _PersonSoFar:
-    first_time: str
-    last_time: str = ""
-    label: str = ""
-    left: bool = False
-    violation: bool = False
-
-    def add(self, event: Event) -> None:
-        if not self.left:  # the person_left label is final
-            self.label = event.label
-        self.last_time = event.time
-        self.left |= event.kind == "person_left"
-        self.violation |= event.kind == "violation"
-
-    def record(self, source: str, run: str, person: int) -> PersonRecord:
-        return PersonRecord(
-            source, run, person, self.label, self.first_time, self.last_time, self.left, self.violation
-        )
+# One row per person in a time range. Insertion order (id), not time order, says which event came first
+# and last: a clock stepping back must not put person_left before the rest. The verdict is the label of
+# the person's first person_left row (final), else of their last row.
+_PEOPLE_SQL = """
+WITH people AS (
+    SELECT source, run, person, MIN(id) AS first_id, MAX(id) AS last_id,
+        MIN(CASE WHEN kind = 'person_left' THEN id END) AS left_id,
+        MAX(kind = 'violation') AS violation
+    FROM events WHERE {where} GROUP BY source, run, person
+)
+SELECT people.source, people.run, people.person, COALESCE(gone.label, last.label), first.time, last.time,
+    people.left_id IS NOT NULL, people.violation
+FROM people
+JOIN events AS first ON first.id = people.first_id
+JOIN events AS last ON last.id = people.last_id
+LEFT JOIN events AS gone ON gone.id = people.left_id
+"""
 
 
 class EventLog:
@@ -224,13 +221,24 @@ class EventLog:
         return list(self._people[start, end])
 
     def _read_people(self, start: DateBound, end: DateBound) -> list[PersonRecord]:
-        found: dict[tuple[str, str, int], _PersonSoFar] = {}
-        # Insertion order, not time order: a clock stepping back must not put person_left before the rest.
-        for event in self._select_events(start, end, None, None, order="id"):
-            key = (event.source, event.run, event.person)
-            found.setdefault(key, _PersonSoFar(event.time)).add(event)
-        people = [so_far.record(*key) for key, so_far in found.items()]
-        return sorted(people, key=lambda person: person.last_time)
+        # In SQL: a year of an entrance is a million rows, which Python took 5 s to fold into people.
+        where, params = _range_sql("time", start, end)
+        records = [
+            PersonRecord(
+                source,
+                run,
+                person,
+                label,
+                _checked_time(first, "an event", self.path),
+                _checked_time(last, "an event", self.path),
+                bool(left),
+                bool(violation),
+            )
+            for source, run, person, label, first, last, left, violation in self._query(
+                _PEOPLE_SQL.format(where=where), params
+            )
+        ]
+        return sorted(records, key=lambda person: person.last_time)
 
     def time_span(self) -> tuple[str | None, str | None]:
         """The first and last time in the whole log (events and aggregate windows); (None, None) if empty.
@@ -269,13 +277,21 @@ class EventLog:
         buckets without people are left out."""
         if not minutes > 0:
             raise EventStoreError(f"time bucket must be a positive number of minutes, got {minutes!r}")
-        length = timedelta(minutes=minutes)
-        buckets: dict[tuple[str, str], Counter[str]] = {}
-        for moment, source, counts in self._dated_counts(start, end):
-            key = (iso_utc(floor_time(moment, length)), source)
-            buckets.setdefault(key, Counter()).update(counts)
+        step = timedelta(minutes=minutes).total_seconds()
+        buckets: dict[tuple[float, str], Counter[str]] = {}  # (bucket start, epoch seconds; source)
+        for person in self.people(start=start, end=end):  # a Counter each was most of a year's 5 s
+            seconds = _epoch_seconds(person.last_time)
+            buckets.setdefault((seconds - seconds % step, person.source), Counter())[person.label] += 1
+        for window in self.windows(start=start, end=end):
+            seconds = _epoch_seconds(window.window_start)
+            buckets.setdefault((seconds - seconds % step, window.source), Counter()).update(window.counts)
         return [
-            PeriodCounts(bucket, source, dict(counts), self._compliant_count(counts))
+            PeriodCounts(
+                iso_utc(datetime.fromtimestamp(bucket, UTC)),
+                source,
+                dict(counts),
+                self._compliant_count(counts),
+            )
             for (bucket, source), counts in sorted(buckets.items())
             if counts.total() > 0  # an idle aggregate window has no people to show
         ]
@@ -300,9 +316,7 @@ class EventLog:
         source: str | None = None,
     ) -> str:
         """The events table as CSV text (the same filters as events()), e.g. for a download button."""
-        buffer = io.StringIO()
-        write_csv(self.events(start=start, end=end, kinds=kinds, source=source), buffer)
-        return buffer.getvalue()
+        return csv_text(self.events(start=start, end=end, kinds=kinds, source=source))
 
     def export_csv(
         self,
@@ -354,12 +368,6 @@ class EventLog:
             last_time=max(times, default=None),
         )
 
-    def _dated_counts(self, start: DateBound, end: DateBound) -> Iterable[tuple[datetime, str, Counter[str]]]:
-        for person in self.people(start=start, end=end):
-            yield datetime.fromisoformat(person.last_time), person.source, Counter({person.label: 1})
-        for window in self.windows(start=start, end=end):
-            yield datetime.fromisoformat(window.window_start), window.source, Counter(window.counts)
-
     def _compliant_count(self, counts: Counter[str]) -> int:
         return sum(n for label, n in counts.items() if label in self._compliant)
 
@@ -375,12 +383,17 @@ def compliance_points(periods: Iterable[PeriodCounts]) -> list[CompliancePoint]:
     return [CompliancePoint(p.start, p.source, p.people, p.compliant / p.people) for p in periods]
 
 
+def csv_text(events: Iterable[Event]) -> str:
+    buffer = io.StringIO()
+    write_csv(events, buffer)
+    return buffer.getvalue()
+
+
 def write_csv(events: Iterable[Event], handle: TextIO) -> None:
     writer = csv.writer(handle)
     writer.writerow(CSV_COLUMNS)
-    for event in events:
-        row = event.to_dict()
-        writer.writerow([_csv_cell(row[column]) for column in CSV_COLUMNS])
+    for event in events:  # attributes, not asdict: 4x faster on a year's violations
+        writer.writerow([_csv_cell(getattr(event, column)) for column in CSV_COLUMNS])
 
 
 def _csv_cell(value: object) -> object:
@@ -435,6 +448,12 @@ def _check_kinds(kinds: Collection[str] | None) -> None:
     unknown = set(kinds or ()) - set(EVENT_KINDS)
     if unknown:
         raise EventStoreError(f"unknown event kind(s) {sorted(unknown)}; allowed: {', '.join(EVENT_KINDS)}")
+
+
+def _epoch_seconds(time: str) -> float:
+    """A stored time (ISO-8601; without an offset: UTC, as floor_time reads it) as Unix seconds."""
+    moment = datetime.fromisoformat(time)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def _checked_time(value: object, row: str, path: Path) -> str:
