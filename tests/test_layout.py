@@ -18,39 +18,19 @@ BASICS = ("maskapp", "maskapp.results", "maskapp.config", "maskapp.errors")
 # Folder -> the folders it must never import (what sits above it). Imports point one way:
 # app -> metrics/events -> training/media/vision -> results/config/errors; metrics and training use vision
 # and media.
+EVERY_FOLDER = (
+    "maskapp.vision",
+    "maskapp.media",
+    "maskapp.training",
+    "maskapp.metrics",
+    "maskapp.events",
+    "maskapp.app",
+)
 NEVER_IMPORTS = {
-    "maskapp.results": (
-        "maskapp.vision",
-        "maskapp.media",
-        "maskapp.training",
-        "maskapp.metrics",
-        "maskapp.events",
-        "maskapp.app",
-    ),
-    "maskapp.config": (
-        "maskapp.vision",
-        "maskapp.media",
-        "maskapp.training",
-        "maskapp.metrics",
-        "maskapp.events",
-        "maskapp.app",
-    ),
-    "maskapp.errors": (
-        "maskapp.vision",
-        "maskapp.media",
-        "maskapp.training",
-        "maskapp.metrics",
-        "maskapp.events",
-        "maskapp.app",
-    ),
-    "maskapp.outputs": (
-        "maskapp.vision",
-        "maskapp.media",
-        "maskapp.training",
-        "maskapp.metrics",
-        "maskapp.events",
-        "maskapp.app",
-    ),
+    "maskapp.results": EVERY_FOLDER,
+    "maskapp.config": EVERY_FOLDER,
+    "maskapp.errors": EVERY_FOLDER,
+    "maskapp.outputs": EVERY_FOLDER,
     "maskapp.vision": (
         "maskapp.media",
         "maskapp.training",
