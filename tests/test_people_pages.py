@@ -128,6 +128,13 @@ def test_live_page_follows_people_and_takes_privacy_and_event_log_settings(app, 
     assert not at.error
     assert at.session_state["live_processor"].event_settings.path == tmp_path / "live.sqlite"
     assert (tmp_path / "live.sqlite").is_file()
+    (webhook,) = [t for t in at.sidebar.text_input if t.label == "Violation webhook (optional)"]
+    webhook.set_value("ftp://gate.local/x").run()  # another scheme: one clear error, no traceback
+    assert not at.exception and [e.value for e in at.error] == [
+        "webhook URL 'ftp://gate.local/x' has scheme 'ftp'; only http:// and https:// are allowed"
+    ]
+    webhook.set_value("").run()
+    assert not at.exception and not at.error
     sidebar_toggle(at, "Follow people").set_value(False).run()
     assert not at.session_state["live_processor"].tracks  # frames on their own, debounced alert
 

@@ -241,9 +241,12 @@ def events_sidebar(scope: str) -> EventSettings:
         )
     on, path, aggregate, minutes, webhook = (_keep(key) for key in keys.values())
     events_path = Path(path.strip()) if on and path.strip() else None
-    return EventSettings(
-        events_path, float(minutes) if events_path and aggregate else None, webhook.strip() or None
-    )
+    try:
+        return EventSettings(
+            events_path, float(minutes) if events_path and aggregate else None, webhook.strip() or None
+        )
+    except MaskappError as error:  # a webhook URL of another scheme, without a host...
+        fail(error)
 
 
 def open_people_log(settings: EventSettings, source: str) -> PeopleLog | None:
