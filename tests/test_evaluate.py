@@ -173,7 +173,7 @@ def test_an_unknown_class_folder_names_the_allowed_classes(tmp_path):
     data = make_class_folders(tmp_path / "crops", per_class=1, source=TWELVE_K / "test")
     (data / "with_mask").rename(data / "cats")
     done = run_cli("evaluate", str(data), *TWO_CLASS)
-    assert_one_error_line(done, "['cats']", "allowed: with_mask, without_mask")
+    assert_one_error_line(done, "(cats)", "allowed: with_mask, without_mask")
     assert_one_error_line(
         run_cli("evaluate", str(data), "--classes", "with_mask,cats"), "unknown class name 'cats'"
     )
