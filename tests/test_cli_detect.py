@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from maskapp.cli import main
+from maskapp.cli import main, summary_line
 from maskapp.labels import CLASS_NAMES, WITH_MASK
 from maskapp.media.photos import annotated_names, result_keys
 from maskapp.results import MASK_LABEL, NO_MASK_LABEL
@@ -269,3 +269,12 @@ def test_anonymize_without_annotated_copies_is_refused(capsys):
         "error: --anonymize hides faces in the annotated copies: add --annotate DIR"
         in capsys.readouterr().err
     )
+
+
+@pytest.mark.parametrize(
+    ("faces", "masked", "words"), [(0, 0, "0 faces"), (1, 1, "1 face,"), (2, 1, "2 faces")]
+)
+def test_a_summary_line_counts_faces_in_words(faces, masked, words):
+    summary = {"faces": faces, **dict.fromkeys(CLASS_NAMES, 0), WITH_MASK: masked}
+    summary["compliance"] = masked / faces if faces else None
+    assert summary_line("a.png", summary).startswith(f"a.png: {words}")
