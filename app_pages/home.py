@@ -35,7 +35,12 @@ else:
     columns = st.columns([1.6, 1, 1, 1, 1.2])  # room for "MobileNetV2" at the metric's font size
     columns[0].metric("Architecture", card.architecture_name)
     columns[1].metric("Input size", f"{card.input_size} px")
-    columns[2].metric("Test accuracy", "n/a" if card.test_accuracy is None else f"{card.test_accuracy:.1%}")
+    columns[2].metric(
+        "Test accuracy",
+        "n/a" if card.test_accuracy is None else f"{card.test_accuracy:.1%}",
+        help="On the held-out test split of the run's own data folders. Photos from other sources score "
+        "lower: the README's Results give per-class figures on real street and web photos.",
+    )
     columns[3].metric("Macro F1", "n/a" if card.macro_f1 is None else f"{card.macro_f1:.3f}")
     columns[4].metric(
         "Non-compliant threshold",
