@@ -6,7 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from maskapp.app import plots, ui
-from maskapp.app.compliance_log import date_range, log_days, read_log, source_rows
+from maskapp.app.compliance_log import date_range, log_days, source_rows
 from maskapp.app.text import plain
 from maskapp.errors import MaskappError
 from maskapp.events.store import DEFAULT_EVENTS_PATH
@@ -45,7 +45,7 @@ picked = st.date_input(
 )
 start, end = date_range(picked)
 try:
-    view = read_log(path, start, end)
+    view = ui.event_log_view(path, start, end)
 except MaskappError as error:
     ui.fail(error)
 

@@ -43,6 +43,13 @@ def log_days(path: Path | str) -> tuple[date | None, date | None]:
     return _day(first), _day(last)
 
 
+def log_version(path: Path | str) -> tuple[tuple[int, int], ...]:
+    """Size and modification time of the database and its write-ahead log: changes when a row is written
+    (WAL mode writes to the -wal file first), so a view cached under it is never stale."""
+    files = (Path(path), Path(f"{path}-wal"))
+    return tuple((f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists())
+
+
 def read_log(path: Path | str, start: date | None = None, end: date | None = None) -> LogView:
     """The log between `start` and `end` (days, both included; None: open)."""
     with EventLog(path) as log:

@@ -14,12 +14,14 @@ import json
 import logging
 import os
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import NoReturn
 
 import streamlit as st
 
 from maskapp import DEFAULT_WEIGHTS
+from maskapp.app.compliance_log import LogView, log_version, read_log
 from maskapp.app.live import parse_ice_servers
 from maskapp.app.model_card import ModelCard
 from maskapp.app.model_card import model_card as read_model_card
@@ -284,6 +286,18 @@ def load_model_card() -> ModelCard:
     if not weights.is_file():
         raise CheckpointError(f"weights file {weights} does not exist")
     return model_card(str(weights), weights.stat().st_mtime)
+
+
+# --- compliance log --------------------------------------------------------------------------------
+@st.cache_data(show_spinner="Reading the event log…", max_entries=4)
+def _log_view(path: str, start: date | None, end: date | None, version: tuple) -> LogView:
+    return read_log(path, start, end)
+
+
+def event_log_view(path: Path, start: date | None, end: date | None) -> LogView:
+    """The Compliance log page's view, read once per version of the file: a year-long log takes seconds
+    to read, and every click on the page (a download too) runs the page again."""
+    return _log_view(str(path), start, end, log_version(path))
 
 
 # --- live ------------------------------------------------------------------------------------------
