@@ -33,9 +33,9 @@ from maskapp.config import (
     add_config_arguments,
     config_from_args,
 )
-from maskapp.errors import ImageError, MaskappError, OutputError, VideoError
+from maskapp.errors import ImageError, MaskappError, VideoError
 from maskapp.labels import CLASS_NAMES
-from maskapp.outputs import ensure_writable_file, ensure_writable_folder
+from maskapp.outputs import ensure_writable_file, ensure_writable_folder, unwritable
 
 
 # --- output ------------------------------------------------------------------------------------------
@@ -45,7 +45,7 @@ def write_json(path: Path, data) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(data, indent=2) + "\n")
     except OSError as error:
-        raise OutputError(f"cannot write {path} ({error.strerror}); allowed: a writable file path") from None
+        raise unwritable(path, error) from None
 
 
 def print_and_write(text: str, json_path: Path | None, data) -> int:

@@ -9,6 +9,11 @@ from pathlib import Path
 from maskapp.errors import OutputError
 
 
+def unwritable(path: Path, error: OSError) -> OutputError:
+    """The error for a result file that could not be written (raise it `from None`)."""
+    return OutputError(f"cannot write {path} ({error.strerror}); allowed: a writable file path")
+
+
 def ensure_writable_file(path: Path) -> Path:
     """`path` unchanged when a file can be written there, else OutputError. Its folder is made, as writing
     the file would make it; a file that did not exist is created to try and removed again."""
@@ -18,7 +23,7 @@ def ensure_writable_file(path: Path) -> Path:
         with path.open("ab"):
             pass
     except OSError as error:
-        raise OutputError(f"cannot write {path} ({error.strerror}); allowed: a writable file path") from None
+        raise unwritable(path, error) from None
     if not existed:
         path.unlink(missing_ok=True)
     return path

@@ -37,6 +37,8 @@ from maskapp.events.store import (
     check_schema,
     iso_utc,
     sqlite_problem,
+    utc_seconds,
+    window_start_seconds,
 )
 
 logger = logging.getLogger(__name__)
@@ -280,11 +282,11 @@ class EventLog:
         step = timedelta(minutes=minutes).total_seconds()
         buckets: dict[tuple[float, str], Counter[str]] = {}  # (bucket start, epoch seconds; source)
         for person in self.people(start=start, end=end):  # a Counter each was most of a year's 5 s
-            seconds = _epoch_seconds(person.last_time)
-            buckets.setdefault((seconds - seconds % step, person.source), Counter())[person.label] += 1
+            start_s = window_start_seconds(utc_seconds(datetime.fromisoformat(person.last_time)), step)
+            buckets.setdefault((start_s, person.source), Counter())[person.label] += 1
         for window in self.windows(start=start, end=end):
-            seconds = _epoch_seconds(window.window_start)
-            buckets.setdefault((seconds - seconds % step, window.source), Counter()).update(window.counts)
+            start_s = window_start_seconds(utc_seconds(datetime.fromisoformat(window.window_start)), step)
+            buckets.setdefault((start_s, window.source), Counter()).update(window.counts)
         return [
             PeriodCounts(
                 iso_utc(datetime.fromtimestamp(bucket, UTC)),
@@ -448,12 +450,6 @@ def _check_kinds(kinds: Collection[str] | None) -> None:
     unknown = set(kinds or ()) - set(EVENT_KINDS)
     if unknown:
         raise EventStoreError(f"unknown event kind(s) {sorted(unknown)}; allowed: {', '.join(EVENT_KINDS)}")
-
-
-def _epoch_seconds(time: str) -> float:
-    """A stored time (ISO-8601; without an offset: UTC, as floor_time reads it) as Unix seconds."""
-    moment = datetime.fromisoformat(time)
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def _checked_time(value: object, row: str, path: Path) -> str:

@@ -81,13 +81,20 @@ def iso_utc(moment: datetime | date) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
+def utc_seconds(moment: datetime) -> float:
+    """Unix seconds of a moment; a naive datetime is taken as UTC (not local time)."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def window_start_seconds(seconds: float, length_s: float) -> float:
+    """The start of the `length_s`-long window holding `seconds`, windows aligned to the Unix epoch (so
+    that windows of two runs or two cameras line up)."""
+    return seconds - seconds % length_s
+
+
 def floor_time(moment: datetime, length: timedelta) -> datetime:
-    """The start of the `length`-long window holding `moment`, windows aligned to the Unix epoch in UTC
-    (so that windows of two runs or two cameras line up)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    seconds = moment.timestamp()
-    return datetime.fromtimestamp(seconds - seconds % length.total_seconds(), UTC)
+    """The start of the `length`-long window holding `moment`, in UTC (window_start_seconds)."""
+    return datetime.fromtimestamp(window_start_seconds(utc_seconds(moment), length.total_seconds()), UTC)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ import numpy as np
 from tqdm import tqdm
 
 from maskapp.config import SPLIT_FIELDS, SPLITS, TrainConfig
-from maskapp.errors import DataError, OutputError
+from maskapp.errors import DataError
+from maskapp.outputs import unwritable
 from maskapp.training.data import SplitSamples
 from maskapp.training.prepare import PreparedSet
 from maskapp.vision.presets import InputSpec, resize_square
@@ -102,7 +103,7 @@ def write_pack(path: Path, data: TrainingData, splits: tuple[str, ...], quality:
         with path.open("wb") as handle:
             np.savez(handle, **arrays)
     except OSError as error:
-        raise OutputError(f"cannot write {path} ({error.strerror}); allowed: a writable file path") from None
+        raise unwritable(path, error) from None
     return path.stat().st_size
 
 
