@@ -40,8 +40,11 @@ def show_people(run: VideoRun, key: str) -> None:
             if log.recorder.aggregate_minutes
             else f"{log.recorder.events_written} event(s)"
         )
+        deleted = f" {log.rows_deleted} row(s) past the days to keep deleted." if log.rows_deleted else ""
         st.caption(
-            plain(f"Event log: {stored} written to {log.path}; {log.recorder.violations} violation(s).")
+            plain(
+                f"Event log: {stored} written to {log.path}; {log.recorder.violations} violation(s).{deleted}"
+            )
         )
     if log is not None and log.hook is not None:
         st.caption(f"Webhook: {log.hook.sent} sent, {log.hook.failed} failed, {log.hook.dropped} dropped.")

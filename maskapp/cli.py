@@ -131,6 +131,17 @@ def add_people_flags(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="POST each violation event as JSON to this http(s) URL (a gate); never blocks the video",
     )
+    add_keep_days_flag(parser, "with --events: delete rows older than this, when the run starts and hourly")
+
+
+def add_keep_days_flag(parser: argparse.ArgumentParser, when: str) -> None:
+    parser.add_argument(
+        "--keep-days",
+        type=float,
+        metavar="N",
+        default=None,
+        help=f"{when}; deleted rows are overwritten, not left in the file (default: keep every row)",
+    )
 
 
 def add_switch(parser: argparse.ArgumentParser, flag: str, help: str) -> None:
@@ -154,9 +165,12 @@ def event_settings(args: argparse.Namespace):
     """The people flags as EventSettings; MaskappError for a combination that cannot work."""
     if not args.track and (args.events or args.on_violation):
         raise MaskappError("--events and --on-violation count people, which needs tracking: drop --no-track")
-    if args.aggregate_minutes is not None and not args.events:
-        raise MaskappError("--aggregate-minutes stores counts in an events file: add --events FILE.sqlite")
-    return events.session.EventSettings(args.events, args.aggregate_minutes, args.on_violation)
+    for flag, value in (("--aggregate-minutes", args.aggregate_minutes), ("--keep-days", args.keep_days)):
+        if value is not None and not args.events:
+            raise MaskappError(f"{flag} applies to an events file: add --events FILE.sqlite")
+    return events.session.EventSettings(
+        args.events, args.aggregate_minutes, args.on_violation, args.keep_days
+    )
 
 
 # --- train -------------------------------------------------------------------------------------------
@@ -458,6 +472,8 @@ def event_log_lines(run) -> list[str]:
             else f"{log.recorder.events_written} event(s)"
         )
         lines.append(f"events: {stored} written to {log.path}, {log.recorder.violations} violation(s)")
+        if log.rows_deleted:
+            lines.append(f"events: {log.rows_deleted} row(s) older than the days to keep deleted")
         if log.recorder.dropped_writes:
             lines.append(f"events: {log.recorder.dropped_writes} write(s) dropped (see the warnings above)")
     if log is not None and log.hook is not None:
@@ -589,13 +605,17 @@ def events_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--to", dest="end", type=date_or_moment, metavar="DATE", help="through this day, or up to this moment"
     )
+    add_keep_days_flag(parser, "first delete the rows older than this from the file (a daily job)")
     add_json_flag(parser, "the summary")
 
 
 def run_events(args: argparse.Namespace) -> int:
+    pruned = events.store.delete_old_rows(args.database, args.keep_days) if args.keep_days else None
     with events.report.EventLog(args.database) as log:
         summary = log.summary(start=args.start, end=args.end)
         text = events.report.format_summary(summary)
+        if pruned is not None:
+            text = f"deleted {pruned} row(s) older than {args.keep_days:g} day(s)\n{text}"
         if args.csv:
             rows = log.export_csv(args.csv, start=args.start, end=args.end)
             text += f"\nwrote {rows} event row(s) to {args.csv}"

@@ -24,11 +24,14 @@ from maskapp.app.compliance_log import read_log
 from maskapp.errors import EventStoreError, MaskappError
 from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservation
 from maskapp.events.report import EventLog
+from maskapp.events.session import EventSettings, PeopleLog
 from maskapp.events.store import (
     DEFAULT_EVENTS_PATH,
     AggregateWindow,
     Event,
+    Retention,
     SqliteEventStore,
+    delete_old_rows,
     iso_utc,
 )
 from maskapp.media.sources import redact_source
@@ -386,6 +389,94 @@ def test_a_database_locked_before_start_is_a_clear_error(tmp_path):
     finally:
         other.execute("ROLLBACK")
         other.close()
+
+
+# --- how long rows are kept -----------------------------------------------------------------------------
+
+
+def days_ago(days: float, source: str = "door", person: int = 1) -> Event:
+    return Event(iso_utc(T0 - timedelta(days=days)), source, "r1", person, "person_seen", "with_mask", 1)
+
+
+def window_days_ago(days: float) -> AggregateWindow:
+    start = T0 - timedelta(days=days)
+    return AggregateWindow(iso_utc(start), iso_utc(start + timedelta(minutes=15)), "hall", {"with_mask": 2})
+
+
+def file_bytes(path: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+
+
+def test_old_rows_are_deleted_and_not_left_readable_in_the_file(tmp_path):
+    path = tmp_path / "log.sqlite"
+    with SqliteEventStore(path) as store:
+        store.write_events([days_ago(40, "old-lobby-camera", n) for n in range(20)])
+        store.write_events([days_ago(2, "door", n) for n in range(5)])
+        store.write_window(window_days_ago(40))
+        store.write_window(window_days_ago(2))
+        assert b"old-lobby-camera" in file_bytes(path)
+        assert store.delete_before(T0 - timedelta(days=30)) == 21  # 20 events and 1 window
+        assert store.delete_before(T0 - timedelta(days=30)) == 0
+    assert rows(path, "SELECT DISTINCT source FROM events") == [("door",)]
+    assert rows(path, "SELECT COUNT(*) FROM aggregates") == [(1,)]
+    assert b"old-lobby-camera" not in file_bytes(path)  # overwritten, not only unlinked
+
+
+def test_retention_deletes_when_a_log_opens_then_at_most_hourly(tmp_path):
+    path, clock = tmp_path / "log.sqlite", FakeClock()
+    with SqliteEventStore(path) as store:
+        store.write_events([days_ago(3, person=1), days_ago(0.5, person=2)])
+    log = PeopleLog(EventSettings(path, keep_days=1), "door", clock=clock)
+    assert rows(path, "SELECT person FROM events") == [(2,)]  # deleted on opening
+    assert log.close().rows_deleted == 1 and log.close().to_dict()["rows_deleted"] == 1
+
+    with SqliteEventStore(path) as store:
+        retention = Retention(store, timedelta(days=1), clock)
+        retention.apply()
+        store.write_events([days_ago(2, person=3)])
+        clock.advance(30 * 60)
+        retention.apply()
+        assert len(rows(path, "SELECT person FROM events")) == 2  # half an hour on: not checked yet
+        clock.advance(31 * 60)
+        retention.apply()
+        assert rows(path, "SELECT person FROM events") == [(2,)] and retention.deleted == 1
+
+
+def test_retention_on_a_store_that_refuses_the_delete_goes_on(tmp_path, caplog):
+    path, clock = tmp_path / "log.sqlite", FakeClock()
+    with SqliteEventStore(path) as store:
+        store.write_events([days_ago(3)])
+        retention = Retention(store, timedelta(days=1), clock)
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            with caplog.at_level(logging.WARNING):
+                retention.apply()
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert retention.deleted == 0 and "not deleted this time" in caplog.text
+        clock.advance(3600)
+        retention.apply()
+        assert retention.deleted == 1
+
+
+@pytest.mark.parametrize("days", [-1, float("nan"), float("inf"), "30", True])
+def test_days_to_keep_must_be_a_positive_number(tmp_path, days):
+    with pytest.raises(EventStoreError, match="days to keep events must be a positive number"):
+        EventSettings(tmp_path / "log.sqlite", keep_days=days)
+    with pytest.raises(EventStoreError, match="apply to an events file"):
+        EventSettings(None, keep_days=7)
+    assert not (tmp_path / "log.sqlite").exists()
+
+
+def test_delete_old_rows_of_a_log_on_disk(hand_made_log, tmp_path):
+    later = FakeClock(datetime(2026, 11, 27, 10, 0, tzinfo=UTC))
+    assert delete_old_rows(hand_made_log, 1, clock=later) == 5  # 4 events before 10:00, 1 window
+    assert rows(hand_made_log, "SELECT MIN(time) FROM events") == [(at(10, 5),)]
+    with pytest.raises(EventStoreError, match="no events database"):
+        delete_old_rows(tmp_path / "missing.sqlite", 1)
+    assert not (tmp_path / "missing.sqlite").exists()
 
 
 def test_the_default_log_lives_in_a_git_ignored_folder():

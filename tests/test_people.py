@@ -124,6 +124,8 @@ def logged_run(clip, tmp_path_factory):
                 gate.url,
                 "--anonymize",
                 "fill",
+                "--keep-days",
+                "30",
             )
     finally:
         gate.stop()
@@ -171,6 +173,7 @@ def test_events_hold_one_violation_per_non_compliant_person_and_everyone_leaves(
     database = logged_run["folder"] / "events.sqlite"
     kinds = dict(rows(database, "SELECT kind, COUNT(*) FROM events GROUP BY kind"))
     assert kinds == {"person_seen": PEOPLE, "person_left": PEOPLE, "violation": NONCOMPLIANT}
+    assert logged_run["data"]["events"]["rows_deleted"] == 0  # --keep-days 30: every row is minutes old
     violators = rows(database, "SELECT person, label FROM events WHERE kind = 'violation' ORDER BY person")
     assert len({person for person, _ in violators}) == NONCOMPLIANT  # once per person, never per frame
     assert all(label != "with_mask" for _, label in violators)
@@ -223,12 +226,26 @@ def test_events_command_prints_a_summary_and_exports_csv(logged_run):
     assert status == 2 and err.startswith("error: the time range starts") and len(err.splitlines()) == 1
     status, _, err = run_main("events", str(database.with_name("missing.sqlite")))
     assert status == 2 and err.startswith("error: no events database")
+    status, _, err = run_main("events", str(database.with_name("missing.sqlite")), "--keep-days", "30")
+    assert status == 2 and err.startswith("error: no events database")
+    assert not database.with_name("missing.sqlite").exists()
     edited = database.with_name("edited.sqlite")
     edited.write_bytes(database.read_bytes())
     with contextlib.closing(sqlite3.connect(edited)) as conn, conn:
         conn.execute("UPDATE events SET time = 'garbage' WHERE id = 1")
     status, out, err = run_main("events", str(edited))
     assert status == 2 and err.startswith("error: events database") and len(err.splitlines()) == 1
+    aged = database.with_name("aged.sqlite")  # the first person seen a year ago: past 30 days to keep
+    aged.write_bytes(database.read_bytes())
+    with contextlib.closing(sqlite3.connect(aged)) as conn, conn:
+        old_rows = conn.execute(
+            "UPDATE events SET time = '2025-11-01T09:00:00.000+00:00' WHERE person = 1"
+        ).rowcount
+    status, out, err = run_main("events", str(aged), "--keep-days", "30")
+    assert status == 0, err
+    assert (
+        out.startswith(f"deleted {old_rows} row(s) older than 30 day(s)\n") and f"{PEOPLE - 1} people" in out
+    )
 
 
 def test_aggregate_mode_stores_no_per_person_row_and_a_closed_gate_does_not_stop_the_video(
@@ -280,6 +297,8 @@ def test_a_stream_that_drops_midway_closes_its_people(pipeline, tmp_path):
         (["--events", "{tmp}/other.sqlite"], "not a maskapp events log"),
         (["--on-violation", "ftp://gate.local/x"], "only http:// and https:// are allowed"),
         (["--aggregate-minutes", "5"], "add --events"),
+        (["--keep-days", "30"], "add --events"),
+        (["--events", "{tmp}/e.sqlite", "--keep-days", "-2"], "days to keep events must be a positive"),
         (["--events", "{tmp}/e.sqlite", "--aggregate-minutes", "-1"], "positive number of minutes"),
         (["--events", "{tmp}/e.sqlite", "--on-violation", "ftp://gate.local/x"], "only http://"),
         (["--no-track", "--events", "{tmp}/e.sqlite"], "needs tracking"),

@@ -135,6 +135,9 @@ def test_live_page_follows_people_and_takes_privacy_and_event_log_settings(app, 
     assert not at.error
     assert at.session_state["live_processor"].event_settings.path == tmp_path / "live.sqlite"
     assert (tmp_path / "live.sqlite").is_file()
+    (keep,) = [n for n in at.sidebar.number_input if n.label.startswith("Keep rows for")]
+    keep.set_value(30).run()
+    assert at.session_state["live_processor"].event_settings.keep_days == 30
     (webhook,) = [t for t in at.sidebar.text_input if t.label == "Violation webhook (optional)"]
     webhook.set_value("ftp://gate.local/x").run()  # another scheme: one clear error, no traceback
     assert not at.exception and [e.value for e in at.error] == [

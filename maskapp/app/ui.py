@@ -218,7 +218,8 @@ def privacy_sidebar(scope: str) -> str:
 
 def events_sidebar(scope: str) -> EventSettings:
     """The event log switch, its file, aggregate-only mode and the gate webhook."""
-    keys = {name: f"{scope}_events_{name}" for name in ("on", "path", "aggregate", "minutes", "webhook")}
+    names = ("on", "path", "aggregate", "minutes", "keep_days", "webhook")
+    keys = {name: f"{scope}_events_{name}" for name in names}
     with st.sidebar:
         st.header("Event log")
         st.toggle(
@@ -235,17 +236,28 @@ def events_sidebar(scope: str) -> EventSettings:
             "mode French rules for mask-compliance cameras ask for).",
         )
         st.number_input("Window (minutes)", min_value=1, max_value=1440, key=_kept(keys["minutes"], 15))
+        st.number_input(
+            "Keep rows for (days; 0: keep all)",
+            min_value=0,
+            max_value=3650,
+            key=_kept(keys["keep_days"], 0),
+            help="Rows older than this are deleted when the camera starts and every hour, and overwritten "
+            "in the file, not only hidden.",
+        )
         st.text_input(
             "Violation webhook (optional)",
             key=_kept(keys["webhook"], ""),
             placeholder="http://gate.local:8080/violation",
             help="Each violation is POSTed there as JSON, on a background thread.",
         )
-    on, path, aggregate, minutes, webhook = (_keep(key) for key in keys.values())
+    on, path, aggregate, minutes, keep_days, webhook = (_keep(key) for key in keys.values())
     events_path = Path(path.strip()) if on and path.strip() else None
     try:
         return EventSettings(
-            events_path, float(minutes) if events_path and aggregate else None, webhook.strip() or None
+            events_path,
+            float(minutes) if events_path and aggregate else None,
+            webhook.strip() or None,
+            float(keep_days) if events_path and keep_days else None,
         )
     except MaskappError as error:  # a webhook URL of another scheme, without a host...
         fail(error)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,15 @@ from maskapp.events.recorder import (
     RecorderSummary,
     window_length,
 )
-from maskapp.events.store import AggregateWindow, Event, SqliteEventStore, StoreStats
+from maskapp.events.store import (
+    AggregateWindow,
+    Event,
+    Retention,
+    SqliteEventStore,
+    StoreStats,
+    retention_period,
+    utc_now,
+)
 from maskapp.media.video import FrameSource, VideoSummary, process_video
 from maskapp.vision.track import PersonSummary
 from maskapp.vision.tracked import PeopleCounts, TrackedPipeline, TrackedResult, frame_entries
@@ -44,6 +53,7 @@ class EventSettings:
     path: Path | None = None  # the SQLite events file; None: no event log
     aggregate_minutes: float | None = None  # > 0: only people counts per window of this many minutes
     webhook_url: str | None = None  # POST each violation here (a gate)
+    keep_days: float | None = None  # > 0: rows older than this are deleted (at the start, then hourly)
 
     def __post_init__(self):
         """Every setting checked here, so that a bad one leaves no events file behind."""
@@ -51,6 +61,10 @@ class EventSettings:
         if self.aggregate_minutes and self.path is None:
             raise EventStoreError(
                 "aggregate-only mode stores counts in an events file: give one (--events FILE.sqlite)"
+            )
+        if retention_period(self.keep_days) and self.path is None:
+            raise EventStoreError(
+                "days to keep events apply to an events file: give one (--events FILE.sqlite)"
             )
         if self.webhook_url:
             checked_url(self.webhook_url)
@@ -65,6 +79,9 @@ class NullEventStore:
     def write_window(self, window: AggregateWindow) -> bool:
         return True
 
+    def delete_before(self, moment: datetime) -> int | None:
+        return 0
+
     def stats(self) -> StoreStats:
         return StoreStats(0, 0, 0, 0)
 
@@ -77,6 +94,7 @@ class PeopleLogSummary:
     path: str | None
     recorder: RecorderSummary
     hook: HookStats | None
+    rows_deleted: int = 0  # older than the days to keep (EventSettings.keep_days)
 
     def to_dict(self) -> dict:
         recorder = asdict(self.recorder)
@@ -85,6 +103,7 @@ class PeopleLogSummary:
             **recorder,
             "compliance": self.recorder.compliance,
             "webhook": None if self.hook is None else asdict(self.hook),
+            "rows_deleted": self.rows_deleted,
         }
 
 
@@ -92,15 +111,24 @@ class PeopleLog:
     """A stream's EventRecorder with its store and hook; call `observe` and `close` from the stream's
     thread. `close` ends the people still present (person_left) and closes the store and the hook."""
 
-    def __init__(self, settings: EventSettings | None, source: str) -> None:
+    def __init__(
+        self, settings: EventSettings | None, source: str, clock: Callable[[], datetime] = utc_now
+    ) -> None:
         settings = settings or EventSettings()
         self.settings = settings
         self._store = NullEventStore() if settings.path is None else SqliteEventStore(settings.path)
         try:
             self._hook = None if not settings.webhook_url else WebhookNotifier(settings.webhook_url)
             self.recorder = EventRecorder(
-                self._store, source, aggregate_minutes=settings.aggregate_minutes, hook=self._hook
+                self._store,
+                source,
+                aggregate_minutes=settings.aggregate_minutes,
+                hook=self._hook,
+                clock=clock,
             )
+            keep = retention_period(settings.keep_days)
+            self._retention = None if keep is None else Retention(self._store, keep, clock)
+            self._apply_retention()
         except BaseException:
             self._close_outputs()
             raise
@@ -114,6 +142,7 @@ class PeopleLog:
     def observe(self, result: TrackedResult) -> list[Event]:
         """The frame's people -> events (returned; stored unless there is no file or only aggregates)."""
         self._last_frame = result.frame_index
+        self._apply_retention()
         observations = [
             PersonObservation(face.person, face.label, face.person in result.settled)
             for face in result.faces
@@ -134,9 +163,16 @@ class PeopleLog:
         finally:
             hook = self._close_outputs()
         self._summary = PeopleLogSummary(
-            None if self.settings.path is None else str(self.settings.path), self.recorder.summary(), hook
+            None if self.settings.path is None else str(self.settings.path),
+            self.recorder.summary(),
+            hook,
+            0 if self._retention is None else self._retention.deleted,
         )
         return self._summary
+
+    def _apply_retention(self) -> None:
+        if self._retention is not None:
+            self._retention.apply()
 
     def _close_outputs(self) -> HookStats | None:
         hook = getattr(self, "_hook", None)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
@@ -135,16 +136,74 @@ class StoreStats:
 
 class EventStore(Protocol):
     """What a recorder needs from an event log. SQLite is the embedded default; a server database for many
-    cameras would implement the same four methods. Writes never raise for a runtime database problem: they
+    cameras would implement the same five methods. Writes never raise for a runtime database problem: they
     log, count the dropped write and return False, so that the frame loop goes on."""
 
     def write_events(self, events: Sequence[Event]) -> bool: ...
 
     def write_window(self, window: AggregateWindow) -> bool: ...
 
+    def delete_before(self, moment: datetime) -> int | None:
+        """Delete the events before `moment` and the windows ended by then: the number of rows deleted,
+        or None when the delete had to be given up (logged, as a dropped write is)."""
+        ...
+
     def stats(self) -> StoreStats: ...
 
     def close(self) -> None: ...
+
+
+# --- retention -----------------------------------------------------------------------------------------
+
+RETENTION_CHECK_EVERY = timedelta(hours=1)  # rows a day old need no faster deleting; a check is one query
+
+
+def retention_period(days: float | None) -> timedelta | None:
+    """How long rows are kept; None (no days, or 0) keeps them all. EventStoreError otherwise."""
+    if days is None or days == 0:
+        return None
+    if isinstance(days, bool) or not isinstance(days, int | float) or not math.isfinite(days) or days < 0:
+        raise EventStoreError(
+            f"days to keep events must be a positive number (0 or none: keep all), got {days!r}"
+        )
+    return timedelta(days=days)
+
+
+class Retention:
+    """Deletes a store's rows older than `keep`: on the first `apply`, then at most once per
+    RETENTION_CHECK_EVERY of the clock. `deleted` counts the rows deleted so far."""
+
+    def __init__(self, store: EventStore, keep: timedelta, clock: Callable[[], datetime] = utc_now) -> None:
+        self.store, self.keep, self._clock = store, keep, clock
+        self.deleted = 0
+        self._last_check: datetime | None = None
+
+    def apply(self) -> None:
+        now = self._clock()
+        if self._last_check is not None and now - self._last_check < RETENTION_CHECK_EVERY:
+            return
+        self._last_check = now
+        deleted = self.store.delete_before(now - self.keep) or 0
+        if deleted:
+            logger.info("event log: %d row(s) older than %s deleted", deleted, self.keep)
+        self.deleted += deleted
+
+
+def delete_old_rows(path: Path, keep_days: float, clock: Callable[[], datetime] = utc_now) -> int:
+    """Delete an existing log's rows older than `keep_days` (the `events --keep-days` job): the number
+    deleted. EventStoreError for a missing, corrupt, foreign or locked log."""
+    keep = retention_period(keep_days)
+    if not Path(path).is_file():
+        raise EventStoreError(
+            f"no events database at {path} (missing, or not a file); give an events .sqlite file"
+        )
+    with SqliteEventStore(path) as store:
+        deleted = None if keep is None else store.delete_before(clock() - keep)
+    if deleted is None and keep is not None:
+        raise EventStoreError(
+            f"could not delete old rows from {path} (see the warning above); try again later"
+        )
+    return deleted or 0
 
 
 # --- SQLite errors and schema, shared with the report reader ----------------------------------------------
@@ -225,6 +284,22 @@ class SqliteEventStore:
         )
         return self._write(sql, [(*row, json.dumps(dict(window.counts), sort_keys=True))], window=True)
 
+    def delete_before(self, moment: datetime) -> int | None:
+        cutoff = iso_utc(moment)
+        with self._lock:
+            if self._conn is None:
+                raise RuntimeError(f"event log {self.path} is closed")
+            try:
+                return _delete_transaction(self._conn, cutoff)
+            except sqlite3.Error as exc:
+                logger.warning(
+                    "event log %s: %s; rows before %s not deleted this time",
+                    self.path,
+                    sqlite_problem(exc),
+                    cutoff,
+                )
+                return None
+
     def stats(self) -> StoreStats:
         with self._lock:
             return StoreStats(
@@ -292,6 +367,19 @@ def _transaction(conn: sqlite3.Connection, sql: str, rows: list[tuple]) -> None:
         raise
 
 
+def _delete_transaction(conn: sqlite3.Connection, cutoff: str) -> int:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        deleted = conn.execute("DELETE FROM events WHERE time < ?", (cutoff,)).rowcount
+        deleted += conn.execute("DELETE FROM aggregates WHERE window_end <= ?", (cutoff,)).rowcount
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return deleted
+
+
 def _open_for_writing(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     if path.is_dir():
         raise EventStoreError(
@@ -326,6 +414,8 @@ def _prepare(conn: sqlite3.Connection, path: Path) -> None:
             check_schema(conn, path)
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         conn.execute("PRAGMA synchronous=FULL")  # a commit survives power loss too; events are rare
+        # A deleted row is overwritten with zeros, not left readable in a free page of the file.
+        conn.execute("PRAGMA secure_delete=ON")
         if fresh:
             _create_schema(conn)
     except sqlite3.Error as exc:
