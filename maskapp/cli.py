@@ -131,7 +131,7 @@ def add_people_flags(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="POST each violation event as JSON to this http(s) URL (a gate); never blocks the video",
     )
-    add_keep_days_flag(parser, "with --events: delete rows older than this, when the run starts and hourly")
+    add_keep_days_flag(parser, "with --events: delete rows older than N days when the run starts and hourly")
 
 
 def add_keep_days_flag(parser: argparse.ArgumentParser, when: str) -> None:
@@ -605,7 +605,7 @@ def events_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--to", dest="end", type=date_or_moment, metavar="DATE", help="through this day, or up to this moment"
     )
-    add_keep_days_flag(parser, "first delete the rows older than this from the file (a daily job)")
+    add_keep_days_flag(parser, "first delete the rows older than N days from the file (a daily job)")
     add_json_flag(parser, "the summary")
 
 
