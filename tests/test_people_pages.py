@@ -128,6 +128,9 @@ def test_live_page_follows_people_and_takes_privacy_and_event_log_settings(app, 
     (hide,) = [s for s in at.sidebar.selectbox if s.label == "Hide faces"]
     hide.set_value("fill").run()
     assert at.session_state["live_processor"]._anonymize == "fill"
+    log_settings = ("Aggregate counts only", "Window (minutes)", "Keep rows for (days; 0: keep all)")
+    widgets = [*at.sidebar.toggle, *at.sidebar.number_input]
+    assert [w.disabled for w in widgets if w.label in log_settings] == [True, True, True]
     events_file(at).set_value(str(tmp_path)).run()  # a folder: one clear error, the session goes on
     sidebar_toggle(at, "Log people to an events file").set_value(True).run()
     assert not at.exception and any("is a folder" in e.value for e in at.error)
@@ -136,6 +139,7 @@ def test_live_page_follows_people_and_takes_privacy_and_event_log_settings(app, 
     assert at.session_state["live_processor"].event_settings.path == tmp_path / "live.sqlite"
     assert (tmp_path / "live.sqlite").is_file()
     (keep,) = [n for n in at.sidebar.number_input if n.label.startswith("Keep rows for")]
+    assert not keep.disabled  # the log is on
     keep.set_value(30).run()
     assert at.session_state["live_processor"].event_settings.keep_days == 30
     (webhook,) = [t for t in at.sidebar.text_input if t.label == "Violation webhook (optional)"]

@@ -222,25 +222,33 @@ def events_sidebar(scope: str) -> EventSettings:
     keys = {name: f"{scope}_events_{name}" for name in names}
     with st.sidebar:
         st.header("Event log")
-        st.toggle(
+        logging_people = st.toggle(
             "Log people to an events file",
             key=_kept(keys["on"], False),
             help="One person_seen and one person_left row per person, one violation row per "
             "non-compliant person; a time, a source, a person number and a label, never an image.",
         )
         st.text_input("Events file", key=_kept(keys["path"], str(DEFAULT_EVENTS_PATH)))
-        st.toggle(
+        aggregate_only = st.toggle(
             "Aggregate counts only",
             key=_kept(keys["aggregate"], False),
+            disabled=not logging_people,
             help="Store only the number of people by verdict per time window, no per-person row (the "
             "mode French rules for mask-compliance cameras ask for).",
         )
-        st.number_input("Window (minutes)", min_value=1, max_value=1440, key=_kept(keys["minutes"], 15))
+        st.number_input(
+            "Window (minutes)",
+            min_value=1,
+            max_value=1440,
+            key=_kept(keys["minutes"], 15),
+            disabled=not (logging_people and aggregate_only),
+        )
         st.number_input(
             "Keep rows for (days; 0: keep all)",
             min_value=0,
             max_value=3650,
             key=_kept(keys["keep_days"], 0),
+            disabled=not logging_people,
             help="Rows older than this are deleted when the camera starts and every hour, and overwritten "
             "in the file, not only hidden.",
         )
