@@ -217,7 +217,7 @@ def privacy_sidebar(scope: str) -> str:
 
 
 def events_sidebar(scope: str) -> EventSettings:
-    """The event log switch, its file, aggregate-only mode and the gate webhook."""
+    """The event log switch, its file, aggregate-only mode, the days to keep rows and the gate webhook."""
     names = ("on", "path", "aggregate", "minutes", "keep_days", "webhook")
     keys = {name: f"{scope}_events_{name}" for name in names}
     with st.sidebar:

@@ -8,13 +8,14 @@ per-run person number, a kind, a class label and a frame index.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
@@ -185,7 +186,9 @@ class Retention:
         self._last_check = now
         deleted = self.store.delete_before(now - self.keep) or 0
         if deleted:
-            logger.info("event log: %d row(s) older than %s deleted", deleted, self.keep)
+            logger.info(
+                "event log: %d row(s) older than %g day(s) deleted", deleted, self.keep / timedelta(days=1)
+            )
         self.deleted += deleted
 
 
@@ -197,13 +200,15 @@ def delete_old_rows(path: Path, keep_days: float, clock: Callable[[], datetime] 
         raise EventStoreError(
             f"no events database at {path} (missing, or not a file); give an events .sqlite file"
         )
+    if keep is None:
+        return 0
     with SqliteEventStore(path) as store:
-        deleted = None if keep is None else store.delete_before(clock() - keep)
-    if deleted is None and keep is not None:
+        deleted = store.delete_before(clock() - keep)
+    if deleted is None:
         raise EventStoreError(
             f"could not delete old rows from {path} (see the warning above); try again later"
         )
-    return deleted or 0
+    return deleted
 
 
 # --- SQLite errors and schema, shared with the report reader ----------------------------------------------
@@ -355,28 +360,29 @@ def _is_busy(exc: sqlite3.Error) -> bool:
     return (getattr(exc, "sqlite_errorname", "") or "").startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
 
 
-def _transaction(conn: sqlite3.Connection, sql: str, rows: list[tuple]) -> None:
-    """All rows or none: BEGIN IMMEDIATE takes the write lock up front, so a busy database fails here."""
+@contextlib.contextmanager
+def _immediate_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """All or nothing: BEGIN IMMEDIATE takes the write lock up front, so a busy database fails here; any
+    exception (KeyboardInterrupt too) rolls back and keeps every earlier commit."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.executemany(sql, rows)
-        conn.execute("COMMIT")
-    except BaseException:  # KeyboardInterrupt too: roll back, keep every earlier commit
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-
-
-def _delete_transaction(conn: sqlite3.Connection, cutoff: str) -> int:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        deleted = conn.execute("DELETE FROM events WHERE time < ?", (cutoff,)).rowcount
-        deleted += conn.execute("DELETE FROM aggregates WHERE window_end <= ?", (cutoff,)).rowcount
+        yield
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def _transaction(conn: sqlite3.Connection, sql: str, rows: list[tuple]) -> None:
+    with _immediate_transaction(conn):
+        conn.executemany(sql, rows)
+
+
+def _delete_transaction(conn: sqlite3.Connection, cutoff: str) -> int:
+    with _immediate_transaction(conn):
+        deleted = conn.execute("DELETE FROM events WHERE time < ?", (cutoff,)).rowcount
+        deleted += conn.execute("DELETE FROM aggregates WHERE window_end <= ?", (cutoff,)).rowcount
     return deleted
 
 
@@ -430,15 +436,9 @@ def _prepare(conn: sqlite3.Connection, path: Path) -> None:
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate_transaction(conn):
         for statement in _SCHEMA.split(";"):
             if statement.strip():
                 conn.execute(statement)
         meta = [("schema", SCHEMA_NAME), ("version", str(SCHEMA_VERSION))]
         conn.executemany("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", meta)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
