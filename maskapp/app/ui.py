@@ -35,8 +35,9 @@ from maskapp.config import (
     InferenceConfig,
 )
 from maskapp.errors import CheckpointError, MaskappError
+from maskapp.events.recorder import MAX_WINDOW_MINUTES
 from maskapp.events.session import EventSettings, PeopleLog
-from maskapp.events.store import DEFAULT_EVENTS_PATH
+from maskapp.events.store import DEFAULT_EVENTS_PATH, MAX_KEEP_DAYS
 from maskapp.labels import CLASS_NAMES
 from maskapp.vision.draw import label_style
 from maskapp.vision.pipeline import MaskPipeline, load_pipeline
@@ -239,14 +240,14 @@ def events_sidebar(scope: str) -> EventSettings:
         st.number_input(
             "Window (minutes)",
             min_value=1,
-            max_value=1440,
+            max_value=MAX_WINDOW_MINUTES,
             key=_kept(keys["minutes"], 15),
             disabled=not (logging_people and aggregate_only),
         )
         st.number_input(
             "Keep rows for (days; 0: keep all)",
             min_value=0,
-            max_value=3650,
+            max_value=MAX_KEEP_DAYS,
             key=_kept(keys["keep_days"], 0),
             disabled=not logging_people,
             help="Rows older than this are deleted when the camera starts and every hour, and overwritten "

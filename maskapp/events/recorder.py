@@ -268,13 +268,20 @@ class EventRecorder:
         self._window = None
 
 
+MAX_WINDOW_MINUTES = 7 * 24 * 60  # longer windows say nothing a report's days cannot; and dates stay in range
+
+
 def window_length(minutes: float | None) -> timedelta | None:
     """The aggregate window; None (0 or no minutes) for per-person events. EventStoreError otherwise."""
     if minutes is None or minutes == 0:
         return None
-    if not isinstance(minutes, int | float) or not math.isfinite(minutes) or minutes < 0:
+    if (
+        not isinstance(minutes, int | float)
+        or not math.isfinite(minutes)
+        or not 0 < minutes <= MAX_WINDOW_MINUTES
+    ):
         raise EventStoreError(
-            "aggregate window must be a positive number of minutes (0 or none: per-person events), "
-            f"got {minutes!r}"
+            f"aggregate window must be a positive number of minutes up to {MAX_WINDOW_MINUTES} (a week); "
+            f"0 or none: per-person events; got {minutes!r}"
         )
     return timedelta(minutes=minutes)

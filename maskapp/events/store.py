@@ -157,15 +157,18 @@ class EventStore(Protocol):
 # --- retention -----------------------------------------------------------------------------------------
 
 RETENTION_CHECK_EVERY = timedelta(hours=1)  # rows a day old need no faster deleting; a check is one query
+MAX_KEEP_DAYS = 3650  # ten years: past that, "keep all" says it; and dates stay in range
 
 
 def retention_period(days: float | None) -> timedelta | None:
     """How long rows are kept; None (no days, or 0) keeps them all. EventStoreError otherwise."""
     if days is None or days == 0:
         return None
-    if isinstance(days, bool) or not isinstance(days, int | float) or not math.isfinite(days) or days < 0:
+    number = isinstance(days, int | float) and not isinstance(days, bool) and math.isfinite(days)
+    if not number or not 0 < days <= MAX_KEEP_DAYS:
         raise EventStoreError(
-            f"days to keep events must be a positive number (0 or none: keep all), got {days!r}"
+            f"days to keep events must be a positive number up to {MAX_KEEP_DAYS} (ten years); "
+            f"0 or none: keep all; got {days!r}"
         )
     return timedelta(days=days)
 
