@@ -14,6 +14,7 @@ from pathlib import Path
 
 from maskapp import DEFAULT_WEIGHTS, PROJECT_ROOT
 from maskapp.errors import DetectorError
+from maskapp.labels import check_noncompliant_threshold
 
 DEFAULT_DATA = (
     "../shared/datasets/face-mask-ilc",
@@ -27,6 +28,7 @@ DEFAULT_DATA = (
 SPLITS = ("train", "val", "test")
 # The TrainConfig fields that decide which image lands in which split.
 SPLIT_FIELDS = ("data", "seed", "split", "hash_distance", "max_per_class")
+MOBILENET_BLOCKS = 19  # torchvision MobileNetV2's `features`: the stem, 17 inverted residuals, the last conv
 
 
 @dataclass(frozen=True)
@@ -127,8 +129,7 @@ class TrainConfig:
         for key, choices in allowed.items():
             if getattr(self, key) not in choices:
                 raise ValueError(f"invalid {key} {getattr(self, key)!r}; choose one of {', '.join(choices)}")
-        if abs(sum(self.split) - 1.0) > 1e-6:
-            raise ValueError(f"split fractions must add up to 1, got {self.split}")
+        self._check_split()
         if not 0.0 <= self.class_weight_power <= 1.0:
             raise ValueError(f"class-weight-power must be in [0, 1], got {self.class_weight_power}")
         if self.epochs < 1 or self.batch_size < 1 or self.input_size < 32:
@@ -141,6 +142,35 @@ class TrainConfig:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ValueError(f"weight-decay must be 0 or more, got {self.weight_decay}")
+        self._check_counts()
+
+    def _check_split(self) -> None:
+        fractions = tuple(self.split)
+        in_range = len(fractions) == 3 and all(math.isfinite(f) and 0.0 <= f <= 1.0 for f in fractions)
+        if not in_range or abs(sum(fractions) - 1.0) > 1e-6 or fractions[0] <= 0 or fractions[1] <= 0:
+            raise ValueError(
+                "split fractions must be three numbers from 0 to 1 that add up to 1, train and val above 0 "
+                f"(val picks the best epoch and the threshold), got {self.split}"
+            )
+
+    def _check_counts(self) -> None:
+        ranges = {  # field: (lowest, highest, what the ends mean)
+            "frozen_blocks": (
+                0,
+                MOBILENET_BLOCKS,
+                f"0: every block trains, {MOBILENET_BLOCKS}: only the head",
+            ),
+            "augment_views": (1, None, "views per training image"),
+            "workers": (0, None, "0: augment in the main process"),
+            "hash_distance": (0, 256, "of 256 dHash bits; 0: only exact copies grouped"),
+            "max_per_class": (0, None, "0: all images"),
+        }
+        for name, (low, high, meaning) in ranges.items():
+            value = getattr(self, name)
+            if value < low or (high is not None and value > high):
+                allowed = f"{low} to {high}" if high is not None else f"{low} or more"
+                flag = name.replace("_", "-")
+                raise ValueError(f"{flag} must be {allowed} ({meaning}), got {value}")
 
     def data_paths(self):
         return [(PROJECT_ROOT / d).resolve() for d in self.data]
@@ -215,10 +245,7 @@ class InferenceConfig:
             check_threshold(self.face_threshold)
         if not 0.0 <= self.margin <= 2.0:
             raise DetectorError(f"face margin {self.margin} is out of range; allowed: 0 to 2")
-        if self.noncompliant_threshold is not None and not 0.0 < self.noncompliant_threshold < 1.0:
-            raise DetectorError(
-                f"non-compliant threshold {self.noncompliant_threshold} is out of range; allowed: 0 to 1"
-            )
+        check_noncompliant_threshold(self.noncompliant_threshold, DetectorError)
 
     @property
     def threshold(self) -> float:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from maskapp.errors import DataError
+from maskapp.errors import DataError, MaskappError
 
 WITH_MASK = "with_mask"
 WORN_INCORRECTLY = "mask_worn_incorrectly"
@@ -43,6 +43,14 @@ def is_compliant(label: str) -> bool:
 def noncompliant_probability(probs_row, class_names: tuple[str, ...]) -> float:
     """P(not wearing a mask properly) = 1 - P(with_mask)."""
     return 1.0 - float(probs_row[class_names.index(COMPLIANT_LABEL)])
+
+
+def check_noncompliant_threshold(value: float | None, error: type[MaskappError] = DataError) -> float | None:
+    """None (the likeliest class decides) or the threshold on P(non-compliant) as a float; `error` for a
+    value outside (0, 1), where every face would be called one way."""
+    if value is not None and not 0.0 < float(value) < 1.0:
+        raise error(f"non-compliant threshold {value} is out of range; allowed: above 0 and below 1")
+    return None if value is None else float(value)
 
 
 def decide_labels(probs, class_names: tuple[str, ...], threshold: float | None) -> list[int]:

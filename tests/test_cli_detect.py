@@ -143,6 +143,7 @@ def test_detector_and_threshold_options(photo_folder, tmp_path):
         (["{tmp}/bad.png"], "none of the 1 files could be read"),
         (["{photo}", "--face-threshold", "1.5"], "out of range; allowed: 0 to 1"),
         (["{photo}", "--noncompliant-threshold", "1.5"], "non-compliant threshold 1.5 is out of range"),
+        (["{photo}", "--noncompliant-threshold", "0"], "allowed: above 0 and below 1"),
         (["{photo}", "--weights", "{tmp}/missing.pt"], "does not exist"),
     ],
 )

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -229,6 +230,31 @@ def test_an_optimiser_setting_out_of_range_is_refused_before_any_data_is_read(fl
     with pytest.raises(ValueError) as raised:
         TrainConfig(**{flags[0][2:].replace("-", "_"): float(flags[1])})
     assert str(raised.value) == message
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"split": (float("nan"), 0.5, 0.5)}, "split fractions must be three numbers from 0 to 1"),
+        ({"split": (1.0, 0.0, 0.0)}, "train and val above 0"),
+        ({"split": (1.5, -0.25, -0.25)}, "split fractions must be three numbers from 0 to 1"),
+        ({"frozen_blocks": -1}, "frozen-blocks must be 0 to 19"),
+        ({"frozen_blocks": 99}, "frozen-blocks must be 0 to 19"),
+        ({"augment_views": 0}, "augment-views must be 1 or more"),
+        ({"workers": -1}, "workers must be 0 or more"),
+        ({"hash_distance": 300}, "hash-distance must be 0 to 256"),
+        ({"max_per_class": -1}, "max-per-class must be 0 or more"),
+    ],
+)
+def test_a_data_setting_out_of_range_is_refused_before_any_data_is_read(setting, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        TrainConfig(**setting)
+
+
+def test_a_nan_split_is_one_error_line(tmp_path):
+    result = run_cli("train", "--split", "nan", "0.5", "0.5", "--out", str(tmp_path), timeout=120)
+    assert result.returncode == 2 and result.stderr.startswith("error: split fractions must be three numbers")
+    assert len(result.stderr.splitlines()) == 1
 
 
 def _pack_data(tiny_data, out, *flags) -> subprocess.CompletedProcess:

@@ -9,7 +9,7 @@ import torch
 
 from maskapp import DEFAULT_WEIGHTS
 from maskapp.errors import CheckpointError
-from maskapp.labels import decide_labels
+from maskapp.labels import check_noncompliant_threshold, decide_labels
 from maskapp.results import Prediction
 from maskapp.vision.model import load_checkpoint
 from maskapp.vision.presets import InputSpec, bgr_crops_to_batch
@@ -31,7 +31,7 @@ class MaskClassifier:
         self.spec = spec
         self.architecture = architecture
         # None: the likeliest class wins; a value: non-compliant once 1 - P(with_mask) reaches it.
-        self.noncompliant_threshold = check_noncompliant_threshold(noncompliant_threshold)
+        self.noncompliant_threshold = check_noncompliant_threshold(noncompliant_threshold, CheckpointError)
 
     @classmethod
     def from_checkpoint(
@@ -68,9 +68,3 @@ class MaskClassifier:
             named = {name: float(p) for name, p in zip(self.class_names, row, strict=True)}
             predictions.append(Prediction(self.class_names[chosen], float(row[chosen]), named))
         return predictions
-
-
-def check_noncompliant_threshold(value: float | None) -> float | None:
-    if value is not None and not 0.0 < float(value) < 1.0:
-        raise CheckpointError(f"non-compliant threshold {value} is out of range; allowed: between 0 and 1")
-    return None if value is None else float(value)
