@@ -262,6 +262,7 @@ ANONYMIZE_MODES = ("none", "blur", "fill")
 # --- video sources -------------------------------------------------------------------------------------
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://")
 STREAM_TIMEOUT_S = 10.0  # an unreachable camera fails within this, not after the OS's TCP timeout
+MAX_STREAM_TIMEOUT_S = 600.0  # a camera that takes longer to answer is down, for a person waiting on it
 ALLOWED_SOURCES = "a video file, a camera index such as 0, or an rtsp:// or http(s):// stream URL"
 
 

@@ -213,6 +213,16 @@ def test_video_command_bad_source_is_one_error_line(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("error: video file")
 
 
+@pytest.mark.parametrize("timeout", ["nan", "0", "-1", "1e308"])
+def test_a_stream_timeout_that_is_not_a_duration_is_one_error_line(capsys, timeout):
+    # nan and 1e308 were a ValueError / OverflowError traceback on a stream, silently ignored on a file
+    assert main(["video", "http://127.0.0.1:9/stream", "--timeout", timeout]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("error: stream timeout must be a number of seconds above 0") and err.count("\n") == 1
+    )
+
+
 @pytest.mark.parametrize("scheme", ["rtsp", "http"])
 def test_a_stream_that_never_answers_times_out(scheme):
     """A server that accepts the connection and then says nothing: the open gives up after the timeout."""
