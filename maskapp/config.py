@@ -259,6 +259,12 @@ class InferenceConfig:
 ANONYMIZE_MODES = ("none", "blur", "fill")
 
 
+def number_within(value: object, high: float, *, low: float = 0.0) -> bool:
+    """A finite int or float (a bool is not a number here) above `low` and up to `high`."""
+    number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return number and low < value <= high
+
+
 # --- video sources -------------------------------------------------------------------------------------
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://")
 STREAM_TIMEOUT_S = 10.0  # an unreachable camera fails within this, not after the OS's TCP timeout

@@ -23,7 +23,6 @@ on-screen alert. One recorder serves one frame loop: call it from that loop's th
 from __future__ import annotations
 
 import logging
-import math
 import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from maskapp.config import number_within
 from maskapp.errors import EventStoreError
 from maskapp.events.store import (
     AggregateWindow,
@@ -275,11 +275,7 @@ def window_length(minutes: float | None) -> timedelta | None:
     """The aggregate window; None (0 or no minutes) for per-person events. EventStoreError otherwise."""
     if minutes is None or minutes == 0:
         return None
-    if (
-        not isinstance(minutes, int | float)
-        or not math.isfinite(minutes)
-        or not 0 < minutes <= MAX_WINDOW_MINUTES
-    ):
+    if not number_within(minutes, MAX_WINDOW_MINUTES):
         raise EventStoreError(
             f"aggregate window must be a positive number of minutes up to {MAX_WINDOW_MINUTES} (a week); "
             f"0 or none: per-person events; got {minutes!r}"

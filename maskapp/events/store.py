@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import sqlite3
 import threading
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from maskapp import PROJECT_ROOT
+from maskapp.config import number_within
 from maskapp.errors import EventStoreError
 
 logger = logging.getLogger(__name__)
@@ -164,8 +164,7 @@ def retention_period(days: float | None) -> timedelta | None:
     """How long rows are kept; None (no days, or 0) keeps them all. EventStoreError otherwise."""
     if days is None or days == 0:
         return None
-    number = isinstance(days, int | float) and not isinstance(days, bool) and math.isfinite(days)
-    if not number or not 0 < days <= MAX_KEEP_DAYS:
+    if not number_within(days, MAX_KEEP_DAYS):
         raise EventStoreError(
             f"days to keep events must be a positive number up to {MAX_KEEP_DAYS} (ten years); "
             f"0 or none: keep all; got {days!r}"

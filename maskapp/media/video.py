@@ -18,7 +18,13 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from maskapp.config import ALLOWED_SOURCES, MAX_STREAM_TIMEOUT_S, STREAM_SCHEMES, STREAM_TIMEOUT_S
+from maskapp.config import (
+    ALLOWED_SOURCES,
+    MAX_STREAM_TIMEOUT_S,
+    STREAM_SCHEMES,
+    STREAM_TIMEOUT_S,
+    number_within,
+)
 from maskapp.errors import VideoError
 from maskapp.labels import CLASS_NAMES
 from maskapp.media.sources import redact_source
@@ -104,8 +110,7 @@ def _open_file(path: Path) -> FrameSource:
 
 def open_source(source: str, timeout_s: float = STREAM_TIMEOUT_S) -> FrameSource:
     """A file path, a camera index ("0") or a stream URL; anything that cannot be read is a VideoError."""
-    number = isinstance(timeout_s, int | float) and math.isfinite(timeout_s)
-    if not number or not 0 < timeout_s <= MAX_STREAM_TIMEOUT_S:
+    if not number_within(timeout_s, MAX_STREAM_TIMEOUT_S):
         raise VideoError(
             f"stream timeout must be a number of seconds above 0 and up to {MAX_STREAM_TIMEOUT_S:g}, "
             f"got {timeout_s!r}"
