@@ -30,14 +30,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from maskapp.config import number_within
-from maskapp.errors import EventStoreError
 from maskapp.events.store import (
     AggregateWindow,
     Event,
     EventStore,
     floor_time,
     iso_utc,
+    optional_duration,
     utc_now,
 )
 from maskapp.media.sources import redact_source
@@ -273,11 +272,8 @@ MAX_WINDOW_MINUTES = 7 * 24 * 60  # longer windows say nothing a report's days c
 
 def window_length(minutes: float | None) -> timedelta | None:
     """The aggregate window; None (0 or no minutes) for per-person events. EventStoreError otherwise."""
-    if minutes is None or minutes == 0:
-        return None
-    if not number_within(minutes, MAX_WINDOW_MINUTES):
-        raise EventStoreError(
-            f"aggregate window must be a positive number of minutes up to {MAX_WINDOW_MINUTES} (a week); "
-            f"0 or none: per-person events; got {minutes!r}"
-        )
-    return timedelta(minutes=minutes)
+    rule = (
+        f"aggregate window must be a positive number of minutes up to {MAX_WINDOW_MINUTES} (a week); "
+        "0 or none: per-person events"
+    )
+    return optional_duration(minutes, "minutes", MAX_WINDOW_MINUTES, rule)

@@ -36,6 +36,7 @@ from maskapp.events.store import (
     Event,
     check_schema,
     iso_utc,
+    require_log_file,
     sqlite_problem,
     utc_seconds,
     window_start_seconds,
@@ -282,11 +283,11 @@ class EventLog:
         step = timedelta(minutes=minutes).total_seconds()
         buckets: dict[tuple[float, str], Counter[str]] = {}  # (bucket start, epoch seconds; source)
         for person in self.people(start=start, end=end):  # a Counter each was most of a year's 5 s
-            start_s = window_start_seconds(utc_seconds(datetime.fromisoformat(person.last_time)), step)
-            buckets.setdefault((start_s, person.source), Counter())[person.label] += 1
+            key = (_bucket_start(person.last_time, step), person.source)
+            buckets.setdefault(key, Counter())[person.label] += 1
         for window in self.windows(start=start, end=end):
-            start_s = window_start_seconds(utc_seconds(datetime.fromisoformat(window.window_start)), step)
-            buckets.setdefault((start_s, window.source), Counter()).update(window.counts)
+            key = (_bucket_start(window.window_start, step), window.source)
+            buckets.setdefault(key, Counter()).update(window.counts)
         return [
             PeriodCounts(
                 iso_utc(datetime.fromtimestamp(bucket, UTC)),
@@ -385,6 +386,11 @@ def compliance_points(periods: Iterable[PeriodCounts]) -> list[CompliancePoint]:
     return [CompliancePoint(p.start, p.source, p.people, p.compliant / p.people) for p in periods]
 
 
+def _bucket_start(stamp: str, step_s: float) -> float:
+    """Epoch seconds of the start of the `step_s`-long bucket holding an ISO time, aligned as windows are."""
+    return window_start_seconds(utc_seconds(datetime.fromisoformat(stamp)), step_s)
+
+
 def csv_text(events: Iterable[Event]) -> str:
     buffer = io.StringIO()
     write_csv(events, buffer)
@@ -406,10 +412,7 @@ def _csv_cell(value: object) -> object:
 
 
 def _open_read_only(path: Path) -> sqlite3.Connection:
-    if not path.is_file():
-        raise EventStoreError(
-            f"no events database at {path} (missing, or not a file); give an events .sqlite file"
-        )
+    require_log_file(path)
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
     except sqlite3.Error as exc:

@@ -160,16 +160,23 @@ RETENTION_CHECK_EVERY = timedelta(hours=1)  # rows a day old need no faster dele
 MAX_KEEP_DAYS = 3650  # ten years: past that, "keep all" says it; and dates stay in range
 
 
+def optional_duration(value: float | None, unit: str, most: float, rule: str) -> timedelta | None:
+    """A setting in `unit` (a timedelta keyword: days, minutes) as a duration; None (no value, or 0)
+    turns it off. EventStoreError, `rule` and the value, for anything but a positive number up to `most`."""
+    if value is None or value == 0:
+        return None
+    if not number_within(value, most):
+        raise EventStoreError(f"{rule}; got {value!r}")
+    return timedelta(**{unit: value})
+
+
 def retention_period(days: float | None) -> timedelta | None:
     """How long rows are kept; None (no days, or 0) keeps them all. EventStoreError otherwise."""
-    if days is None or days == 0:
-        return None
-    if not number_within(days, MAX_KEEP_DAYS):
-        raise EventStoreError(
-            f"days to keep events must be a positive number up to {MAX_KEEP_DAYS} (ten years); "
-            f"0 or none: keep all; got {days!r}"
-        )
-    return timedelta(days=days)
+    rule = (
+        f"days to keep events must be a positive number up to {MAX_KEEP_DAYS} (ten years); "
+        "0 or none: keep all"
+    )
+    return optional_duration(days, "days", MAX_KEEP_DAYS, rule)
 
 
 class Retention:
@@ -194,14 +201,19 @@ class Retention:
         self.deleted += deleted
 
 
+def require_log_file(path: Path) -> None:
+    """EventStoreError unless `path` is a file: a reader or a cleaning job never makes a new, empty log."""
+    if not path.is_file():
+        raise EventStoreError(
+            f"no events database at {path} (missing, or not a file); give an events .sqlite file"
+        )
+
+
 def delete_old_rows(path: Path, keep_days: float, clock: Callable[[], datetime] = utc_now) -> int:
     """Delete an existing log's rows older than `keep_days` (the `events --keep-days` job): the number
     deleted. EventStoreError for a missing, corrupt, foreign or locked log."""
     keep = retention_period(keep_days)
-    if not Path(path).is_file():
-        raise EventStoreError(
-            f"no events database at {path} (missing, or not a file); give an events .sqlite file"
-        )
+    require_log_file(Path(path))
     if keep is None:
         return 0
     with SqliteEventStore(path) as store:
