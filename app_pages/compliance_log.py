@@ -6,7 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from maskapp.app import plots, ui
-from maskapp.app.compliance_log import date_range, log_days, source_rows
+from maskapp.app.compliance_log import date_range, log_days, source_rows, zone_name
 from maskapp.app.text import plain
 from maskapp.errors import MaskappError
 from maskapp.events.store import DEFAULT_EVENTS_PATH
@@ -30,8 +30,9 @@ if path is None or not path.exists():
     )
     st.stop()
 
+zone = ui.reader_time_zone()
 try:
-    first_day, last_day = log_days(path)
+    first_day, last_day = log_days(path, zone)
 except MaskappError as error:
     ui.fail(error)
 if first_day is None:
@@ -39,13 +40,13 @@ if first_day is None:
     st.stop()
 
 picked = st.date_input(
-    "Dates (UTC)",
+    f"Dates ({zone_name(zone)})",
     value=(first_day, last_day),
     help="Both days included. A person counts on the day of their last event (normally when they left).",
 )
 start, end = date_range(picked)
 try:
-    view = ui.event_log_view(path, start, end)
+    view = ui.event_log_view(path, start, end, zone)
 except MaskappError as error:
     ui.fail(error)
 
@@ -61,15 +62,15 @@ if not summary.sources:
     st.info("Nobody in this date range.", icon=":material/info:")
     st.stop()
 st.dataframe(
-    source_rows(summary),
+    source_rows(summary, zone),
     hide_index=True,
     column_config={"compliance": st.column_config.NumberColumn("compliance", format="percent")},
 )
 
 st.subheader("Compliance per source over time", anchor=False)
-st.plotly_chart(plots.compliance_by_source_figure(view.compliance), key="compliance_chart")
+st.plotly_chart(plots.compliance_by_source_figure(view.compliance, zone_name(zone)), key="compliance_chart")
 st.subheader("People by verdict per hour", anchor=False)
-st.plotly_chart(plots.people_per_hour_figure(view.per_hour), key="per_hour_chart")
+st.plotly_chart(plots.people_per_hour_figure(view.per_hour, zone_name(zone)), key="per_hour_chart")
 
 st.subheader("Violations", anchor=False)
 if view.violations:

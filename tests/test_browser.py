@@ -387,9 +387,9 @@ def test_a_live_page_closed_without_stop_still_logs_its_people_leaving(app_url, 
     show_compliance_log(browser, app_url, database, people=len(seen))
 
 
-def open_in_new_context(browser, url: str):
+def open_in_new_context(browser, url: str, **context_options):
     """A page of its own browser context (its own Streamlit session), opened at `url` and rendered."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, **context_options)
     page = context.new_page()
     page.set_default_timeout(PAGE_WAIT_MS)
     page.goto(url)
@@ -404,11 +404,12 @@ def enter_events_file(page, database: Path) -> None:
 
 
 def show_compliance_log(browser, app_url: str, database: Path, people: int) -> None:
-    """The Compliance log page reads back the log the Live page wrote."""
-    context, page = open_in_new_context(browser, f"{app_url}/compliance-log")
+    """The Compliance log page reads back the log the Live page wrote, in the browser's time zone."""
+    context, page = open_in_new_context(browser, f"{app_url}/compliance-log", timezone_id="Europe/Paris")
     try:
         enter_events_file(page, database)
         page.get_by_text("People by verdict per hour").wait_for()
+        page.get_by_text("Dates (Europe/Paris)").wait_for()  # the days and hours of the reader's clock
         wait_for_app(page)
         assert wait_for_metric(page, "People", at_least=people) == people
         no_exception_on(page)

@@ -16,11 +16,12 @@ import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from maskapp import PROJECT_ROOT
-from maskapp.app.compliance_log import read_log
+from maskapp.app.compliance_log import log_days, read_log, source_rows, time_zone, zone_name
 from maskapp.errors import EventStoreError, MaskappError
 from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservation
 from maskapp.events.report import EventLog
@@ -554,6 +555,55 @@ def test_report_people_per_hour_and_compliance_over_time(hand_made_log):
         ("door", 3, 0.3333),
         ("hall", 2, 1.0),
     ]
+
+
+def test_hours_are_the_readers_local_hours_also_off_the_whole_hour(hand_made_log):
+    """India is UTC+05:30: its hours are not UTC's hours relabelled, so people regroup."""
+    with EventLog(hand_made_log) as log:
+        hours = log.people_per_hour(zone=ZoneInfo("Asia/Kolkata"))
+        points = log.compliance_over_time(zone=ZoneInfo("Asia/Kolkata"))
+    assert [(h.start, h.source, h.by_verdict) for h in hours] == [
+        ("2026-11-26T14:00:00.000+05:30", "door", {"with_mask": 1}),  # left 09:20 UTC = 14:50
+        ("2026-11-26T14:00:00.000+05:30", "hall", {"with_mask": 3, "without_mask": 1}),  # 09:00 = 14:30
+        ("2026-11-26T15:00:00.000+05:30", "door", {"without_mask": 1}),  # 10:05 = 15:35
+        ("2026-11-26T15:00:00.000+05:30", "hall", {"with_mask": 2}),
+        ("2026-11-26T16:00:00.000+05:30", "door", {"mask_worn_incorrectly": 1, "with_mask": 1}),
+    ]
+    assert [(p.start[11:16], p.source, p.people) for p in points][-1] == ("16:00", "door", 2)
+
+
+def test_the_page_reads_days_and_shows_times_in_the_readers_zone(hand_made_log):
+    """Kiritimati is UTC+14: the log's 10:00 UTC is already the next day there."""
+    zone = ZoneInfo("Pacific/Kiritimati")
+    assert log_days(hand_made_log) == (date(2026, 11, 26), date(2026, 11, 26))
+    assert log_days(hand_made_log, zone) == (date(2026, 11, 26), date(2026, 11, 27))
+    view = read_log(hand_made_log, date(2026, 11, 27), date(2026, 11, 27), zone)
+    assert view.summary.people == 5  # as from 10:00 UTC: three at the door, two in the hall
+    assert view.violations == [
+        {
+            "time (Pacific/Kiritimati)": "2026-11-27 00:31:00",
+            "source": "door",
+            "run": "r1",
+            "person": 3,
+            "label": "mask_worn_incorrectly",
+            "frame": 55,
+        }
+    ]
+    assert at(10, 31) in view.violations_csv  # the download keeps the stored UTC time
+    door = source_rows(view.summary, zone)[0]
+    assert (door["from (Pacific/Kiritimati)"], door["to (Pacific/Kiritimati)"]) == (
+        "2026-11-27 00:05:00",
+        "2026-11-27 00:50:00",
+    )
+    assert read_log(hand_made_log, date(2026, 11, 27), date(2026, 11, 27)).summary.people == 0  # UTC
+
+
+def test_an_unknown_or_missing_browser_zone_is_utc(caplog):
+    with caplog.at_level(logging.WARNING):
+        assert zone_name(time_zone("Mars/Olympus_Mons")) == "UTC"
+    assert "unknown time zone 'Mars/Olympus_Mons'" in caplog.text
+    assert zone_name(time_zone(None)) == zone_name(time_zone("UTC")) == "UTC"
+    assert zone_name(time_zone("Europe/Paris")) == "Europe/Paris"
 
 
 def test_report_on_idle_windows_only(tmp_path):

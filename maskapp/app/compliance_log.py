@@ -1,14 +1,18 @@
 """The Compliance log page's work: an events database read into what the page shows (no Streamlit here).
 
-Everything is in UTC, as stored. A missing file is not an error here (the page says how to start one);
-a file that is not a maskapp events log raises EventStoreError.
+Times are stored in UTC; the page shows them in the reader's time zone (their browser's, or UTC), and its
+days and hours are that zone's: someone reading yesterday's log at a site sees the site's opening hour
+as it was on the clock. The CSV download keeps the stored UTC times. A missing file is not an error here
+(the page says how to start one); a file that is not a maskapp events log raises EventStoreError.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from maskapp.events.report import (
     CompliancePoint,
@@ -18,6 +22,8 @@ from maskapp.events.report import (
     compliance_points,
     csv_text,
 )
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,16 +37,43 @@ class LogView:
     last_day: date | None
 
 
-def _day(stamp: str | None) -> date | None:
-    return None if stamp is None else datetime.fromisoformat(stamp).date()
+def time_zone(name: str | None) -> tzinfo:
+    """The IANA time zone a browser reports (e.g. 'Europe/Paris'); UTC when there is none or it is not one
+    this machine knows (a warning: the page then says UTC)."""
+    if not name:
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        logger.warning("unknown time zone %r: showing times in UTC", name)
+        return UTC
 
 
-def log_days(path: Path | str) -> tuple[date | None, date | None]:
-    """The first and last day of the whole log, for the date filter: read by SQL alone, so a year-long
-    log is not read whole before its range is chosen."""
+def zone_name(zone: tzinfo) -> str:
+    return "UTC" if zone in (UTC, ZoneInfo("UTC")) else str(zone)
+
+
+def local_time(stamp: str | None, zone: tzinfo) -> str | None:
+    """A stored ISO-8601 UTC time as `zone`'s wall clock, to the second: '2026-11-27 14:06:54'."""
+    if stamp is None:
+        return None
+    return datetime.fromisoformat(stamp).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _day(stamp: str | None, zone: tzinfo) -> date | None:
+    return None if stamp is None else datetime.fromisoformat(stamp).astimezone(zone).date()
+
+
+def _midnight(day: date | None, zone: tzinfo) -> datetime | None:
+    return None if day is None else datetime.combine(day, time(), zone)
+
+
+def log_days(path: Path | str, zone: tzinfo = UTC) -> tuple[date | None, date | None]:
+    """The first and last day of the whole log in `zone`, for the date filter: read by SQL alone, so a
+    year-long log is not read whole before its range is chosen."""
     with EventLog(path) as log:
         first, last = log.time_span()
-    return _day(first), _day(last)
+    return _day(first, zone), _day(last, zone)
 
 
 def log_version(path: Path | str) -> tuple[tuple[int, int], ...]:
@@ -50,19 +83,25 @@ def log_version(path: Path | str) -> tuple[tuple[int, int], ...]:
     return tuple((f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists())
 
 
-def read_log(path: Path | str, start: date | None = None, end: date | None = None) -> LogView:
-    """The log between `start` and `end` (days, both included; None: open)."""
+def read_log(
+    path: Path | str, start: date | None = None, end: date | None = None, zone: tzinfo = UTC
+) -> LogView:
+    """The log between `start` and `end` (days of `zone`, both included; None: open), its times shown in
+    `zone`."""
+    since = _midnight(start, zone)
+    until = _midnight(None if end is None else end + timedelta(days=1), zone)
+    shown = f"time ({zone_name(zone)})"
     with EventLog(path) as log:
         first, last = log.time_span()
-        violations = log.violations(start=start, end=end)
-        per_hour = log.people_per_hour(start=start, end=end)
+        violations = log.violations(start=since, end=until)
+        per_hour = log.people_per_hour(start=since, end=until, zone=zone)
         return LogView(
-            summary=log.summary(start=start, end=end),
+            summary=log.summary(start=since, end=until),
             compliance=compliance_points(per_hour),
             per_hour=per_hour,
             violations=[
                 {
-                    "time (UTC)": v.time,
+                    shown: local_time(v.time, zone),
                     "source": v.source,
                     "run": v.run,
                     "person": v.person,
@@ -72,13 +111,14 @@ def read_log(path: Path | str, start: date | None = None, end: date | None = Non
                 for v in violations
             ],
             violations_csv=csv_text(violations),
-            first_day=_day(first),
-            last_day=_day(last),
+            first_day=_day(first, zone),
+            last_day=_day(last, zone),
         )
 
 
-def source_rows(summary: LogSummary) -> list[dict]:
+def source_rows(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
     """One table row per source: people by verdict, violations, compliance of people, the time span."""
+    name = zone_name(zone)
     rows = []
     for source in summary.sources:
         rows.append(
@@ -90,8 +130,8 @@ def source_rows(summary: LogSummary) -> list[dict]:
                 "compliance": source.compliance,
                 "still present": source.still_present,
                 "aggregate windows": source.aggregate_windows,
-                "from (UTC)": source.first_time,
-                "to (UTC)": source.last_time,
+                f"from ({name})": local_time(source.first_time, zone),
+                f"to ({name})": local_time(source.last_time, zone),
             }
         )
     return rows

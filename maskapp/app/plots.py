@@ -10,7 +10,7 @@ import html
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import plotly.graph_objects as go
 from plotly.colors import qualitative
@@ -415,10 +415,10 @@ def people_over_time_figure(points: Sequence) -> go.Figure:
 HOUR = timedelta(hours=1)
 
 
-def _utc(iso: str) -> datetime:
-    """An ISO-8601 UTC bucket start as a naive UTC datetime (plotly.js drops offsets; the axes say UTC)."""
-    moment = datetime.fromisoformat(iso)
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+def _wall_clock(iso: str) -> datetime:
+    """A bucket start (ISO-8601 with the offset of the zone it was cut in) as that zone's naive wall
+    clock: plotly.js drops offsets, and the axes name the zone."""
+    return datetime.fromisoformat(iso).replace(tzinfo=None)
 
 
 def _hours_axis(figure: go.Figure, starts: Sequence[str], title: str) -> None:
@@ -426,23 +426,24 @@ def _hours_axis(figure: go.Figure, starts: Sequence[str], title: str) -> None:
     hour, where plotly alone would zoom a single point onto a sub-millisecond axis."""
     figure.update_xaxes(title_text=title)
     if starts:
-        hours = [_utc(start) for start in starts]
+        hours = [_wall_clock(start) for start in starts]
         figure.update_xaxes(range=[min(hours), max(hours) + HOUR])
 
 
-def compliance_by_source_figure(points: Sequence) -> go.Figure:
+def compliance_by_source_figure(points: Sequence, zone: str = "UTC") -> go.Figure:
     """Compliance of people per source over time (maskapp.events.report.CompliancePoint), one line each,
-    each hour's point at the middle of its hour."""
+    each hour's point at the middle of its hour; `zone` names the time zone the hours were cut in."""
     figure = go.Figure()
     sources = sorted({point.source for point in points})
     for index, source in enumerate(sources):
         mine = [point for point in points if point.source == source]
         figure.add_trace(
             go.Scatter(
-                x=[_utc(point.start) + HOUR / 2 for point in mine],
+                x=[_wall_clock(point.start) + HOUR / 2 for point in mine],
                 y=[point.compliance for point in mine],
-                customdata=[[point.people, _utc(point.start).strftime("%Y-%m-%d %H:00")] for point in mine],
-                hovertemplate="%{customdata[1]} UTC (one hour)<br>%{y:.0%} of %{customdata[0]} people",
+                customdata=[[p.people, _wall_clock(p.start).strftime("%Y-%m-%d %H:00")] for p in mine],
+                hovertemplate=f"%{{customdata[1]}} {zone} (one hour)"
+                + "<br>%{y:.0%} of %{customdata[0]} people",
                 name=_label(source),
                 mode="lines+markers",
                 marker={"size": 9},  # one hour of data is one point: make it seen
@@ -451,18 +452,18 @@ def compliance_by_source_figure(points: Sequence) -> go.Figure:
         )
     # Below 0 and above 1 a little, so that a 0% or 100% marker is not cut by the frame.
     figure.update_yaxes(title_text="compliance of people", range=[-0.05, 1.05], tickformat=".0%")
-    _hours_axis(figure, [point.start for point in points], "time (UTC)")
+    _hours_axis(figure, [point.start for point in points], f"time ({zone})")
     figure.update_layout(height=340, margin={"t": 30, "b": 40}, legend={"orientation": "h", "y": -0.3})
     return figure
 
 
-def people_per_hour_figure(periods: Sequence) -> go.Figure:
+def people_per_hour_figure(periods: Sequence, zone: str = "UTC") -> go.Figure:
     """People by verdict per hour, stacked, all sources together (maskapp.events.report.PeriodCounts):
-    one bar across each hour."""
+    one bar across each hour; `zone` names the time zone the hours were cut in."""
     hours = sorted({period.start for period in periods})
     labels = [name for name in CLASS_NAMES if any(period.by_verdict.get(name) for period in periods)]
     labels += sorted({name for p in periods for name in p.by_verdict} - set(CLASS_NAMES))
-    middles = [_utc(hour) + HOUR / 2 for hour in hours]
+    middles = [_wall_clock(hour) + HOUR / 2 for hour in hours]
     bar_ms = 0.9 * HOUR.total_seconds() * 1000  # plotly sizes bars on a date axis in milliseconds
     figure = go.Figure()
     for name in labels:
@@ -483,5 +484,5 @@ def people_per_hour_figure(periods: Sequence) -> go.Figure:
         barmode="stack", height=340, margin={"t": 30, "b": 40}, legend={"orientation": "h", "y": -0.3}
     )
     figure.update_yaxes(title_text="people")
-    _hours_axis(figure, hours, "hour (UTC)")
+    _hours_axis(figure, hours, f"hour ({zone})")
     return figure

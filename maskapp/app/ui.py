@@ -14,14 +14,14 @@ import json
 import logging
 import os
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date, tzinfo
 from pathlib import Path
 from typing import NoReturn
 
 import streamlit as st
 
 from maskapp import DEFAULT_WEIGHTS
-from maskapp.app.compliance_log import LogView, log_version, read_log
+from maskapp.app.compliance_log import LogView, log_version, read_log, time_zone, zone_name
 from maskapp.app.live import parse_ice_servers
 from maskapp.app.model_card import ModelCard
 from maskapp.app.model_card import model_card as read_model_card
@@ -310,15 +310,31 @@ def load_model_card() -> ModelCard:
 
 
 # --- compliance log --------------------------------------------------------------------------------
+def reader_time_zone() -> tzinfo:
+    """The time zone the page shows: the browser's (the default) or UTC, as the reader picks; UTC alone
+    when the browser tells none."""
+    browser = time_zone(st.context.timezone)
+    if zone_name(browser) == "UTC":
+        return UTC
+    picked = st.radio(
+        "Times in",
+        (zone_name(browser), "UTC"),
+        horizontal=True,
+        help="Your browser's time zone or UTC: the days of the date filter, the hours of the charts and "
+        "the times in the tables. The log stores UTC; the CSV download keeps it.",
+    )
+    return UTC if picked == "UTC" else browser
+
+
 @st.cache_data(show_spinner="Reading the event log…", max_entries=4)
-def _log_view(path: str, start: date | None, end: date | None, version: tuple) -> LogView:
-    return read_log(path, start, end)
+def _log_view(path: str, start: date | None, end: date | None, zone: str, version: tuple) -> LogView:
+    return read_log(path, start, end, time_zone(zone))
 
 
-def event_log_view(path: Path, start: date | None, end: date | None) -> LogView:
+def event_log_view(path: Path, start: date | None, end: date | None, zone: tzinfo) -> LogView:
     """The Compliance log page's view, read once per version of the file: a year-long log takes seconds
     to read, and every click on the page (a download too) runs the page again."""
-    return _log_view(str(path), start, end, log_version(path))
+    return _log_view(str(path), start, end, zone_name(zone), log_version(path))
 
 
 # --- live ------------------------------------------------------------------------------------------

@@ -8,8 +8,9 @@ Counting rules (the same as the recorder's):
   the `person_left` label, or, for a person without one (a run killed, or still going), their last label.
 - Aggregate windows add their counts of people to their source.
 - Date ranges are half-open [start, end) in UTC; a naive datetime is UTC; a `date` as `end` means through
-  that day. A person falls in a range, and in a time bucket, by the time of their last event in the
-  range (normally when they left); an aggregate window by its start.
+  that day (a reader in another time zone passes aware datetimes: its local midnights). A person falls
+  in a range, and in a time bucket, by the time of their last event in the range (normally when they
+  left); an aggregate window by its start.
 - Compliance = people whose verdict is compliant (`with_mask` only by default) / people.
 """
 
@@ -24,7 +25,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TextIO
 
@@ -38,7 +39,6 @@ from maskapp.events.store import (
     iso_utc,
     require_log_file,
     sqlite_problem,
-    utc_seconds,
     window_start_seconds,
 )
 
@@ -97,7 +97,7 @@ class LogSummary:
 class PeriodCounts:
     """People by verdict for one source in one time bucket."""
 
-    start: str  # bucket start, ISO-8601 UTC
+    start: str  # bucket start, ISO-8601 with the offset of the time zone the buckets were cut in
     source: str
     by_verdict: dict[str, int]
     compliant: int
@@ -274,23 +274,24 @@ class EventLog:
         )
 
     def people_by_period(
-        self, *, minutes: float = 60, start: DateBound = None, end: DateBound = None
+        self, *, minutes: float = 60, start: DateBound = None, end: DateBound = None, zone: tzinfo = UTC
     ) -> list[PeriodCounts]:
-        """People by verdict per source per `minutes`-long bucket (UTC, aligned to the epoch), oldest first;
-        buckets without people are left out."""
+        """People by verdict per source per `minutes`-long bucket, oldest first; buckets without people are
+        left out. Buckets follow `zone`'s clock (aligned to its midnights), so an hour is a local hour
+        also where the offset is not whole hours (India's +05:30)."""
         if not minutes > 0:
             raise EventStoreError(f"time bucket must be a positive number of minutes, got {minutes!r}")
         step = timedelta(minutes=minutes).total_seconds()
-        buckets: dict[tuple[float, str], Counter[str]] = {}  # (bucket start, epoch seconds; source)
+        buckets: dict[tuple[datetime, str], Counter[str]] = {}
         for person in self.people(start=start, end=end):  # a Counter each was most of a year's 5 s
-            key = (_bucket_start(person.last_time, step), person.source)
+            key = (_bucket_start(person.last_time, step, zone), person.source)
             buckets.setdefault(key, Counter())[person.label] += 1
         for window in self.windows(start=start, end=end):
-            key = (_bucket_start(window.window_start, step), window.source)
+            key = (_bucket_start(window.window_start, step, zone), window.source)
             buckets.setdefault(key, Counter()).update(window.counts)
         return [
             PeriodCounts(
-                iso_utc(datetime.fromtimestamp(bucket, UTC)),
+                bucket.isoformat(timespec="milliseconds"),
                 source,
                 dict(counts),
                 self._compliant_count(counts),
@@ -299,14 +300,16 @@ class EventLog:
             if counts.total() > 0  # an idle aggregate window has no people to show
         ]
 
-    def people_per_hour(self, *, start: DateBound = None, end: DateBound = None) -> list[PeriodCounts]:
-        return self.people_by_period(minutes=60, start=start, end=end)
+    def people_per_hour(
+        self, *, start: DateBound = None, end: DateBound = None, zone: tzinfo = UTC
+    ) -> list[PeriodCounts]:
+        return self.people_by_period(minutes=60, start=start, end=end, zone=zone)
 
     def compliance_over_time(
-        self, *, minutes: float = 60, start: DateBound = None, end: DateBound = None
+        self, *, minutes: float = 60, start: DateBound = None, end: DateBound = None, zone: tzinfo = UTC
     ) -> list[CompliancePoint]:
         """Compliance of people per source per bucket, oldest first (buckets with people only)."""
-        return compliance_points(self.people_by_period(minutes=minutes, start=start, end=end))
+        return compliance_points(self.people_by_period(minutes=minutes, start=start, end=end, zone=zone))
 
     # --- CSV ---
 
@@ -386,9 +389,15 @@ def compliance_points(periods: Iterable[PeriodCounts]) -> list[CompliancePoint]:
     return [CompliancePoint(p.start, p.source, p.people, p.compliant / p.people) for p in periods]
 
 
-def _bucket_start(stamp: str, step_s: float) -> float:
-    """Epoch seconds of the start of the `step_s`-long bucket holding an ISO time, aligned as windows are."""
-    return window_start_seconds(utc_seconds(datetime.fromisoformat(stamp)), step_s)
+_WALL_CLOCK_EPOCH = datetime(1970, 1, 1)
+
+
+def _bucket_start(stamp: str, step_s: float, zone: tzinfo) -> datetime:
+    """The start, in `zone`, of the `step_s`-long bucket holding an ISO time: buckets cut `zone`'s wall
+    clock as windows cut UTC's (in UTC, the aggregate windows' own bounds)."""
+    wall = datetime.fromisoformat(stamp).astimezone(zone).replace(tzinfo=None)
+    seconds = window_start_seconds((wall - _WALL_CLOCK_EPOCH).total_seconds(), step_s)
+    return (_WALL_CLOCK_EPOCH + timedelta(seconds=seconds)).replace(tzinfo=zone)
 
 
 def csv_text(events: Iterable[Event]) -> str:
