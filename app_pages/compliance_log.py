@@ -1,12 +1,10 @@
 """Compliance log: an event database read back: compliance per source over time, people by verdict per
 hour, the violations with a CSV download, a date filter."""
 
-from pathlib import Path
-
 import streamlit as st
 
 from maskapp.app import plots, ui
-from maskapp.app.compliance_log import date_range, log_days, source_rows, zone_name
+from maskapp.app.compliance_log import date_range, existing_log, log_days, source_rows, zone_name
 from maskapp.app.text import plain
 from maskapp.errors import MaskappError
 from maskapp.events.store import DEFAULT_EVENTS_PATH
@@ -18,8 +16,11 @@ path_text = st.text_input(
     help="An SQLite events log written by the Live or Video page (Event log switch) or by "
     "`python -m maskapp video SOURCE --events FILE.sqlite`.",
 )
-path = Path(path_text.strip()) if path_text.strip() else None
-if path is None or not path.exists():
+try:
+    path = existing_log(path_text)
+except MaskappError as error:
+    ui.fail(error)
+if path is None:
     st.info(
         plain(
             f"No event log at {path_text.strip() or '(no path)'} yet. Turn on 'Log people to an events file' "

@@ -174,15 +174,20 @@ def test_tiny_huge_and_truncated_images_fail_safe(app):
         ("dot.png", _encode(Image.new("RGB", (1, 1), "white"), "PNG"), "image/png"),
         ("giant.png", _png_header_only(8000, 8000), "image/png"),
         ("cut.png", png[: len(png) // 2], "image/png"),
+        # Valid, but the page would shrink it to no rows at all (Streamlit shows 1,460 px at most).
+        ("stripe.png", _encode(Image.new("RGB", (4000, 1), "white"), "PNG"), "image/png"),
+        ("street.png", png, "image/png"),  # the pictures after a refused one still get their result
     ]
     at = open_page(app, "app_pages/images.py")
     at.file_uploader[0].set_value(uploads).run()
     assert_no_exception(at)
     shown = errors(at)
-    assert len(shown) == 2, shown
+    assert len(shown) == 3, shown
     assert "giant.png" in shown[0] and "pixel" in shown[0]
     assert "cut.png" in shown[1]
-    assert [m.value for m in at.metric if m.label == "Faces"] == ["0"]  # a 1x1 image is valid, faceless
+    assert "stripe.png is 4000x1 pixels, too wide to show; allowed: an image at most 1000 times" in shown[2]
+    faces = [m.value for m in at.metric if m.label == "Faces"]
+    assert faces[0] == "0" and int(faces[1]) >= 1  # a 1x1 image is valid, faceless
 
 
 def test_a_hostile_file_name_is_shown_as_text(app):
@@ -410,6 +415,7 @@ def test_a_silent_stream_times_out_with_a_message(app):
         (f"http://127.0.0.1:{free_port()}/camera.mjpg", "could not be opened"),
         ("/etc/passwd", "is not a stream URL"),
         ("0", "is not a stream URL"),
+        ("http://[::1/live.mjpg", "is malformed (Invalid IPv6 URL)"),
     ],
 )
 def test_unusable_stream_urls_show_an_error(app, url, message):

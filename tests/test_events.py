@@ -189,6 +189,7 @@ def test_a_failing_hook_is_logged_and_recording_goes_on(tmp_path, caplog):
 def test_stream_credentials_never_reach_the_log(tmp_path):
     assert redact_source("rtsp://admin:secret@10.0.0.5:554/live?token=abc") == "rtsp://10.0.0.5:554/live"
     assert redact_source("0") == "0"
+    assert redact_source("rtsp://admin:secret@[::1/live?token=abc") == "rtsp://[::1/live"  # malformed too
     path = tmp_path / "log.sqlite"
     with SqliteEventStore(path) as store:
         recorder = EventRecorder(store, "rtsp://admin:secret@cam/live", clock=FakeClock())
@@ -480,6 +481,16 @@ def test_delete_old_rows_of_a_log_on_disk(hand_made_log, tmp_path):
     assert not (tmp_path / "missing.sqlite").exists()
 
 
+def test_a_home_path_is_expanded_and_a_name_too_long_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    settings = EventSettings(Path("~/door.sqlite"))  # quoted on a command line, or typed into a page
+    assert settings.path == tmp_path / "door.sqlite"
+    too_long = tmp_path / ("a" * 300 + ".sqlite")
+    for open_it in (SqliteEventStore, lambda path: EventLog(path), lambda path: delete_old_rows(path, 1)):
+        with pytest.raises(EventStoreError, match=r"\(File name too long\); give a path whose .* 255"):
+            open_it(too_long)
+
+
 def test_the_default_log_lives_in_a_git_ignored_folder():
     assert DEFAULT_EVENTS_PATH.parent == PROJECT_ROOT / "events"
     ignored = subprocess.run(
@@ -671,13 +682,24 @@ def test_csv_to_an_unwritable_place_is_a_clear_error(hand_made_log, tmp_path):
 
 
 @pytest.mark.parametrize("table, column", [("events", "time"), ("aggregates", "window_start")])
-def test_a_row_whose_time_was_edited_is_a_clear_error(hand_made_log, table, column):
+@pytest.mark.parametrize(
+    "edited",
+    [
+        "yesterday",
+        "2026-11-24",  # a date alone: sorted as text, it would fall outside its own day
+        "2026-11-24T10:00:00.000-05:00",  # another offset: sorted as text, the wrong day
+        "9999-12-31T23:59:59.000+00:00",  # no next midnight to end a date filter at
+        "0001-01-01T00:00:00.000+00:00",  # no earlier day for a reader west of Greenwich
+    ],
+)
+def test_a_row_whose_time_was_edited_is_a_clear_error(hand_made_log, table, column, edited):
     """A log written by maskapp, then one time changed by hand (or by another program)."""
     with contextlib.closing(sqlite3.connect(hand_made_log)) as conn, conn:
-        conn.execute(f"UPDATE {table} SET {column} = 'yesterday' WHERE id = (SELECT MIN(id) FROM {table})")
+        conn.execute(f"UPDATE {table} SET {column} = ? WHERE id = (SELECT MIN(id) FROM {table})", (edited,))
     with EventLog(hand_made_log) as log, pytest.raises(EventStoreError) as raised:
         log.summary()
-    assert "hand.sqlite" in str(raised.value) and "'yesterday'; allowed: ISO-8601" in str(raised.value)
+    assert "hand.sqlite" in str(raised.value)
+    assert f"{edited!r}; allowed: ISO-8601 UTC times as maskapp writes them" in str(raised.value)
 
 
 @pytest.mark.parametrize(

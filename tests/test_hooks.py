@@ -242,11 +242,21 @@ def test_bad_settings_are_rejected(settings, message):
         WebhookNotifier("http://gate.local/", **settings)
 
 
-def test_a_url_without_host_or_with_a_bad_port_is_rejected():
-    with pytest.raises(HookError, match="has no host"):
-        WebhookNotifier("http:///violation")
-    with pytest.raises(HookError, match="bad port"):
-        WebhookNotifier("http://gate.local:http/violation")
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http:///violation", "has no host"),
+        ("http://gate local/x", "has no host, or blanks in it"),
+        ("http://gate.local:http/violation", "is malformed"),
+        ("http://gate.local:99999/x", r"is malformed \(Port out of range"),
+        ("http://gate.local:0/x", "has port 0; allowed: a port from 1 to 65535"),
+        ("http://[::1/violation", r"'http://\[::1/violation' is malformed \(Invalid IPv6 URL\)"),
+        ("gate.local:8080/violation", "does not start with http:// or https://"),
+    ],
+)
+def test_a_url_without_a_usable_host_or_port_is_rejected(url, message):
+    with pytest.raises(HookError, match=message):
+        WebhookNotifier(url)
 
 
 def test_a_recorder_tells_the_gate_once_per_non_compliant_person(gate, tmp_path):

@@ -82,6 +82,19 @@ def test_compliance_log_without_a_file_says_how_to_start_one(app, tmp_path):
     assert any("No event log" in info.value for info in at.info)
 
 
+def test_compliance_log_reads_a_home_path_and_refuses_a_name_too_long(app, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    record_day(tmp_path / "log.sqlite")
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value("~/log.sqlite").run()  # as a shell would read it
+    assert not at.exception and not at.error and metrics(at)["People"] == "6"
+    at.text_input[0].set_value(str(tmp_path / ("a" * 300 + ".sqlite"))).run()
+    assert not at.exception
+    assert (
+        "(File name too long); give a path whose folder and file names are at most 255" in at.error[0].value
+    )
+
+
 @pytest.mark.parametrize("content", [b"garbage" * 200, None])
 def test_compliance_log_with_a_broken_or_foreign_file_shows_an_error(app, tmp_path, content):
     path = tmp_path / "bad.sqlite"
@@ -121,7 +134,7 @@ def events_file(at: AppTest):
     return text
 
 
-def test_live_page_follows_people_and_takes_privacy_and_event_log_settings(app, tmp_path):
+def test_live_page_follows_people_and_takes_privacy_and_event_log_settings(app, tmp_path, monkeypatch):
     at = open_page(app, "app_pages/live.py")
     processor = at.session_state["live_processor"]
     assert processor.tracks and processor.event_settings.path is None
@@ -134,7 +147,10 @@ def test_live_page_follows_people_and_takes_privacy_and_event_log_settings(app, 
     events_file(at).set_value(str(tmp_path)).run()  # a folder: one clear error, the session goes on
     sidebar_toggle(at, "Log people to an events file").set_value(True).run()
     assert not at.exception and any("is a folder" in e.value for e in at.error)
-    events_file(at).set_value(str(tmp_path / "live.sqlite")).run()
+    events_file(at).set_value(str(tmp_path / ("a" * 300 + ".sqlite"))).run()  # one clear error too
+    assert not at.exception and "File name too long" in at.error[0].value
+    monkeypatch.setenv("HOME", str(tmp_path))
+    events_file(at).set_value("~/live.sqlite").run()  # home, as a shell would read it
     assert not at.error
     assert at.session_state["live_processor"].event_settings.path == tmp_path / "live.sqlite"
     assert (tmp_path / "live.sqlite").is_file()
@@ -147,6 +163,8 @@ def test_live_page_follows_people_and_takes_privacy_and_event_log_settings(app, 
     assert not at.exception and [e.value for e in at.error] == [
         "webhook URL 'ftp://gate.local/x' has scheme 'ftp'; only http:// and https:// are allowed"
     ]
+    webhook.set_value("http://[::1/violation").run()  # a typo in an IPv6 host
+    assert not at.exception and "is malformed (Invalid IPv6 URL)" in at.error[0].value
     webhook.set_value("").run()
     assert not at.exception and not at.error
     sidebar_toggle(at, "Follow people").set_value(False).run()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -171,6 +172,12 @@ def test_video_command_writes_counts_json(clip, tmp_path, capsys):
         ("http://127.0.0.1:9/video.mjpg", "could not be opened within 2 s"),
         ("ftp://example.org/video.mp4", "unsupported stream scheme"),
         ("  ", "empty video source"),
+        (
+            "http://[::1/live",
+            r"stream URL http://\[::1/live is malformed \(Invalid IPv6 URL\); allowed: e\.g\.",
+        ),
+        ("rtsp://", "stream URL rtsp:// has no host; allowed: e.g. rtsp://camera.local:554/stream"),
+        ("rtsp://cam:99999/live", r"is malformed \(Port out of range"),
     ],
 )
 def test_bad_sources_are_clear_errors(tmp_path, source, message):
@@ -275,3 +282,18 @@ def test_video_json_from_a_two_class_checkpoint_keeps_its_keys_and_counts_no_bad
     assert all(counts["mask_worn_incorrectly"] == 0 for counts in data["counts"])
     assert all(counts["without_mask"] == counts["unmasked"] for counts in data["counts"])
     assert data["label_counts"][WORN_INCORRECTLY] == 0 and data["faces_seen"] > 0
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 200), (3, 5)])
+def test_a_video_one_pixel_wide_still_plays_in_the_browser(tmp_path, size):
+    """H.264 in yuv420p needs even sides: a side of 1 pixel becomes 2, not 0."""
+    clip = tmp_path / "thin.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, size)
+    for _ in range(3):
+        writer.write(np.full((size[1], size[0], 3), 128, np.uint8))
+    writer.release()
+    video_page.to_browser_mp4(clip, tmp_path / "thin.mp4", 10.0)
+    with av.open(str(tmp_path / "thin.mp4")) as played:
+        frames = list(played.decode(video=0))
+    assert len(frames) == 3
+    assert (frames[0].width, frames[0].height) == tuple(max(2, side // 2 * 2) for side in size)

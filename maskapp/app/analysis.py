@@ -11,12 +11,16 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from maskapp.errors import ImageError
 from maskapp.media.images import decode_image, encode_png
 from maskapp.results import FrameResult, combine_summaries
 from maskapp.vision.anonymize import anonymize_faces
 from maskapp.vision.crops import crop_face
 from maskapp.vision.draw import annotate
 from maskapp.vision.pipeline import MaskPipeline
+
+# A picture shrunk to the page's 1,460 px keeps at least one row (with room for rounding).
+MAX_WIDTH_PER_ROW = 1000
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ def analyze_image(
     Raises ImageError (a MaskappError) for bytes that are not a usable image.
     """
     image = decode_image(data, name=name)
+    _check_showable(image, name)
     result = pipeline.classify_whole(image) if one_face else pipeline.process(image)
     shown = anonymize_faces(image, result, anonymize)
     # The thumbnails are what the classifier saw (hidden as the picture is): cut with the pipeline's margin.
@@ -49,6 +54,17 @@ def analyze_image(
     )
     classes = tuple(pipeline.classifier.class_names)
     return ImageAnalysis(name, image, result, annotate(shown, result), crops, classes)
+
+
+def _check_showable(image: np.ndarray, name: str) -> None:
+    """The page shows a picture at most 1,460 px wide (Streamlit's limit): one far wider than tall would
+    be shrunk to no rows at all, an error of the page's, not the reader's."""
+    height, width = image.shape[:2]
+    if width > MAX_WIDTH_PER_ROW * height:
+        raise ImageError(
+            f"{name} is {width}x{height} pixels, too wide to show; allowed: an image at most "
+            f"{MAX_WIDTH_PER_ROW} times as wide as it is tall."
+        )
 
 
 def png_data_url(image_bgr: np.ndarray, max_side: int = 96) -> str:

@@ -22,6 +22,7 @@ from maskapp.events.report import (
     compliance_points,
     csv_text,
 )
+from maskapp.events.store import is_file, user_path
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,13 @@ class LogView:
     violations_csv: str
     first_day: date | None  # of the whole log, for the date filter
     last_day: date | None
+
+
+def existing_log(text: str) -> Path | None:
+    """The events file a reader typed (`~` expanded), or None when there is none yet (the page says how
+    to start one); EventStoreError for a path the system refuses."""
+    path = user_path(text)
+    return path if path is not None and is_file(path) else None
 
 
 def time_zone(name: str | None) -> tzinfo:

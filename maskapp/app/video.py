@@ -56,7 +56,8 @@ def to_browser_mp4(source: Path, target: Path, fps: float) -> None:
     ):
         video = reader.streams.video[0]
         stream = writer.add_stream("libx264", rate=max(1, round(fps)))
-        stream.width, stream.height = video.width // 2 * 2, video.height // 2 * 2  # yuv420p: even sides
+        # yuv420p needs even sides: odd ones lose a pixel, a side of 1 pixel is doubled (not made 0)
+        stream.width, stream.height = (max(2, side // 2 * 2) for side in (video.width, video.height))
         stream.pix_fmt = "yuv420p"
         stream.options = {"preset": "veryfast", "crf": "23"}
         for frame in reader.decode(video):

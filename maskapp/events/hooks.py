@@ -169,20 +169,25 @@ class WebhookNotifier:
 def checked_url(url: str) -> tuple[str, dict[str, str]]:
     """The URL to post to and the request headers. user:password in the URL becomes a Basic
     Authorization header (urllib would take it for part of the host name)."""
-    parts = urlsplit(str(url))
-    if parts.scheme.lower() not in ALLOWED_SCHEMES:
-        raise HookError(
-            f"webhook URL {redact_source(str(url))!r} has scheme {parts.scheme or 'none'!r}; "
-            "only http:// and https:// are allowed"
-        )
-    if not parts.hostname:
-        raise HookError(
-            f"webhook URL {redact_source(url)!r} has no host; expected e.g. http://gate.local:8080/x"
-        )
+    shown, example = redact_source(str(url)), "expected e.g. http://gate.local:8080/violation"
     try:
+        parts = urlsplit(str(url))
         port = parts.port
-    except ValueError as exc:
-        raise HookError(f"webhook URL {redact_source(url)!r} has a bad port; expected 1 to 65535") from exc
+    except ValueError as exc:  # a malformed IPv6 host, or a port that is no number from 0 to 65535
+        raise HookError(f"webhook URL {shown!r} is malformed ({exc}); {example}") from exc
+    if parts.scheme.lower() not in ALLOWED_SCHEMES:
+        if "://" not in str(url):
+            raise HookError(
+                f"webhook URL {shown!r} does not start with http:// or https://; only http:// and "
+                f"https:// are allowed ({example})"
+            )
+        raise HookError(
+            f"webhook URL {shown!r} has scheme {parts.scheme!r}; only http:// and https:// are allowed"
+        )
+    if not parts.hostname or any(c.isspace() for c in parts.hostname):
+        raise HookError(f"webhook URL {shown!r} has no host, or blanks in it; {example}")
+    if port == 0:
+        raise HookError(f"webhook URL {shown!r} has port 0; allowed: a port from 1 to 65535")
     headers = {"Content-Type": "application/json", "User-Agent": f"maskapp/{__version__}"}
     if parts.username is not None:
         credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()

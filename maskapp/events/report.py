@@ -21,6 +21,7 @@ import io
 import json
 import logging
 import os
+import re
 import sqlite3
 from collections import Counter
 from collections.abc import Collection, Iterable
@@ -253,11 +254,12 @@ class EventLog:
                 "SELECT MIN(window_start), MAX(window_end) FROM aggregates",
             )
         )
-        firsts = [t for t in (events_first, windows_first) if t is not None]
-        lasts = [t for t in (events_last, windows_last) if t is not None]
-        if not firsts:
+        # All four together: a window whose end was edited to before its start still spans forwards.
+        times = [t for t in (events_first, events_last, windows_first, windows_last) if t is not None]
+        if not times:
             return None, None
-        return tuple(_checked_time(t, "an event or window", self.path) for t in (min(firsts), max(lasts)))
+        checked = [_checked_time(t, "an event or window", self.path) for t in times]
+        return min(checked), max(checked)
 
     # --- summaries ---
 
@@ -464,18 +466,24 @@ def _check_kinds(kinds: Collection[str] | None) -> None:
         raise EventStoreError(f"unknown event kind(s) {sorted(unknown)}; allowed: {', '.join(EVENT_KINDS)}")
 
 
+# The one form iso_utc writes. Years keep a day's margin from datetime's bounds, so that a date filter's
+# next midnight and the reader's time zone can be computed for any row.
+_STORED_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00")
+_STORED_YEARS = range(1900, 9999)
+
+
 def _checked_time(value: object, row: str, path: Path) -> str:
     """A stored time as maskapp writes it; a row of another program (or edited by hand) is refused here,
-    before the charts and the summary compute with it."""
-    if isinstance(value, str):
+    before the charts and the summary compute with it (they sort times as text: one form only)."""
+    if isinstance(value, str) and _STORED_TIME.fullmatch(value):
         try:
-            datetime.fromisoformat(value)
-            return value
-        except ValueError:
+            if datetime.fromisoformat(value).year in _STORED_YEARS:
+                return value
+        except ValueError:  # a 13th month...
             pass
     raise EventStoreError(
-        f"events database {path}: {row} row has the time {str(value)[:40]!r}; allowed: ISO-8601 times "
-        "as maskapp writes them, e.g. 2026-11-27T12:58:03.877+00:00"
+        f"events database {path}: {row} row has the time {str(value)[:40]!r}; allowed: ISO-8601 UTC times "
+        "as maskapp writes them (years 1900 to 9998), e.g. 2026-11-27T12:58:03.877+00:00"
     )
 
 

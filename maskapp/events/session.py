@@ -37,6 +37,7 @@ from maskapp.events.store import (
     SqliteEventStore,
     StoreStats,
     retention_period,
+    user_path,
     utc_now,
 )
 from maskapp.media.video import FrameSource, VideoSummary, process_video
@@ -57,6 +58,8 @@ class EventSettings:
 
     def __post_init__(self):
         """Every setting checked here, so that a bad one leaves no events file behind."""
+        if self.path is not None:  # '~/log.sqlite' quoted on a command line: home, as a shell means it
+            object.__setattr__(self, "path", user_path(str(self.path)))
         window_length(self.aggregate_minutes)
         if self.aggregate_minutes and self.path is None:
             raise EventStoreError(

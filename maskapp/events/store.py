@@ -9,6 +9,7 @@ per-run person number, a kind, a class label and a frame index.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import sqlite3
@@ -201,9 +202,38 @@ class Retention:
         self.deleted += deleted
 
 
+def user_path(text: str) -> Path | None:
+    """An events path typed into a page: blanks stripped, `~` expanded as a shell would (a page is not a
+    shell, and a folder named '~' in the working directory is nobody's intent); None when empty."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return Path(text).expanduser()
+    except RuntimeError as exc:  # ~user of no such user, or no home directory
+        raise EventStoreError(f"cannot expand {text!r} ({exc}); give the full path") from exc
+
+
+def is_file(path: Path) -> bool:
+    """Path.is_file(), with a name the system refuses (over 255 characters...) an EventStoreError."""
+    try:
+        return path.is_file()
+    except OSError as exc:
+        raise _unusable_path(path, exc) from exc
+
+
+def _unusable_path(path: Path, exc: OSError) -> EventStoreError:
+    allowed = (
+        "a path whose folder and file names are at most 255 characters"
+        if exc.errno == errno.ENAMETOOLONG
+        else "a path in a folder you can read"
+    )
+    return EventStoreError(f"cannot use events path {path} ({exc.strerror or exc}); give {allowed}")
+
+
 def require_log_file(path: Path) -> None:
     """EventStoreError unless `path` is a file: a reader or a cleaning job never makes a new, empty log."""
-    if not path.is_file():
+    if not is_file(path):
         raise EventStoreError(
             f"no events database at {path} (missing, or not a file); give an events .sqlite file"
         )
@@ -401,7 +431,11 @@ def _delete_transaction(conn: sqlite3.Connection, cutoff: str) -> int:
 
 
 def _open_for_writing(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
-    if path.is_dir():
+    try:
+        folder = path.is_dir()
+    except OSError as exc:
+        raise _unusable_path(path, exc) from exc
+    if folder:
         raise EventStoreError(
             f"events path {path} is a folder; give a file path such as {path}/events.sqlite"
         )

@@ -10,6 +10,11 @@ def redact_source(source: str) -> str:
     there)."""
     if "://" not in source:
         return source
-    parts = urlsplit(source)
+    try:
+        parts = urlsplit(source)
+    except ValueError:  # a malformed IPv6 host ('http://[::1'): cut by hand, the same way
+        scheme, _, rest = source.partition("://")
+        authority, slash, path = rest.split("?", 1)[0].split("#", 1)[0].partition("/")
+        return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
     netloc = parts.netloc.rpartition("@")[2]  # the host and port, as written (even a malformed port)
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

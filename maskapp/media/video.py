@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
@@ -80,7 +81,20 @@ def _open_camera(index: int) -> FrameSource:
     return FrameSource(capture, str(index), is_stream=True)
 
 
+def _check_stream_url(url: str) -> None:
+    """A host and a well-formed port before FFmpeg is asked: its own failure says only 'not opened'."""
+    example = "allowed: e.g. rtsp://camera.local:554/stream or http://camera.local/video.mjpg"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (parsing the port is the check)
+    except ValueError as exc:
+        raise VideoError(f"stream URL {redact_source(url)} is malformed ({exc}); {example}") from exc
+    if not parts.hostname:
+        raise VideoError(f"stream URL {redact_source(url)} has no host; {example}")
+
+
 def _open_stream(url: str, timeout_s: float) -> FrameSource:
+    _check_stream_url(url)
     timeout_ms = int(timeout_s * 1000)
     params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms]
     capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
@@ -88,7 +102,7 @@ def _open_stream(url: str, timeout_s: float) -> FrameSource:
         capture.release()
         raise VideoError(
             f"stream {redact_source(url)} could not be opened within {timeout_s:g} s (unreachable, refused "
-            "or not a video); allowed: a reachable rtsp:// or http(s):// video stream"
+            f"or not a video); allowed: a reachable {', '.join(STREAM_SCHEMES)} video stream"
         )
     return FrameSource(capture, redact_source(url), is_stream=True)  # a name to show: no password
 
