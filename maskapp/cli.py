@@ -23,7 +23,6 @@ from maskapp import events, media, metrics, training, vision
 from maskapp.config import (
     ALLOWED_SOURCES,
     ANONYMIZE_MODES,
-    DETECTOR_NAMES,
     LIVE_DETECTOR,
     SPLIT_FIELDS,
     SPLITS,
@@ -71,9 +70,13 @@ def add_json_flag(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--json", type=Path, metavar="FILE", help=f"write {what} to this JSON file")
 
 
-def add_inference_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
+def add_inference_flags(
+    parser: argparse.ArgumentParser,
+    only: tuple[str, ...] | None = None,
+    defaults: dict[str, object] | None = None,
+) -> None:
     """--weights, --detector, --face-threshold, --margin (or those named in `only`): InferenceConfig."""
-    add_config_arguments(parser, InferenceConfig, only)
+    add_config_arguments(parser, InferenceConfig, only, defaults)
 
 
 def inference_config(args: argparse.Namespace) -> InferenceConfig:
@@ -83,13 +86,7 @@ def inference_config(args: argparse.Namespace) -> InferenceConfig:
 
 def add_live_inference_flags(parser: argparse.ArgumentParser) -> None:
     """The inference flags with the live detector as the default (frame rate first on a camera)."""
-    add_inference_flags(parser, only=tuple(f.name for f in fields(InferenceConfig) if f.name != "detector"))
-    parser.add_argument(
-        "--detector",
-        choices=DETECTOR_NAMES,
-        default=LIVE_DETECTOR,
-        help=f"face detector (default: {LIVE_DETECTOR}, the live one; centerface finds smaller faces)",
-    )
+    add_inference_flags(parser, defaults={"detector": LIVE_DETECTOR})
 
 
 def add_anonymize_flag(parser: argparse.ArgumentParser) -> None:
@@ -179,10 +176,7 @@ def train_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    try:
-        config = config_from_args(args, TrainConfig)
-    except ValueError as error:
-        raise MaskappError(str(error)) from None
+    config = config_from_args(args, TrainConfig)
     training.train.fit(config)
     return 0
 
@@ -209,10 +203,7 @@ def pack_data_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def run_pack_data(args: argparse.Namespace) -> int:
-    try:
-        config = config_from_args(args, TrainConfig)
-    except ValueError as error:
-        raise MaskappError(str(error)) from None
+    config = config_from_args(args, TrainConfig)
     size = training.train.pack_data(config, args.out, tuple(args.splits), args.quality)
     print(f"wrote {args.out} ({size / 1e6:.1f} MB, splits {' '.join(args.splits)})")
     return 0

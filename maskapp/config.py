@@ -9,11 +9,12 @@ import dataclasses
 import math
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from maskapp import DEFAULT_WEIGHTS, PROJECT_ROOT
-from maskapp.errors import DetectorError
+from maskapp.errors import ConfigError, DetectorError
 from maskapp.labels import check_noncompliant_threshold
 
 DEFAULT_DATA = (
@@ -128,27 +129,29 @@ class TrainConfig:
         }
         for key, choices in allowed.items():
             if getattr(self, key) not in choices:
-                raise ValueError(f"invalid {key} {getattr(self, key)!r}; choose one of {', '.join(choices)}")
+                raise ConfigError(f"invalid {key} {getattr(self, key)!r}; choose one of {', '.join(choices)}")
         self._check_split()
         if not 0.0 <= self.class_weight_power <= 1.0:
-            raise ValueError(f"class-weight-power must be in [0, 1], got {self.class_weight_power}")
-        if self.epochs < 1 or self.batch_size < 1 or self.input_size < 32:
-            raise ValueError("epochs and batch-size must be >= 1 and input-size >= 32")
+            raise ConfigError(f"class-weight-power must be in [0, 1], got {self.class_weight_power}")
+        for name, low in (("epochs", 1), ("batch_size", 1), ("input_size", 32)):
+            if getattr(self, name) < low:
+                flag = name.replace("_", "-")
+                raise ConfigError(f"{flag} must be {low} or more, got {getattr(self, name)}")
         if not (math.isfinite(self.lr) and self.lr >= 0):  # 0: the weights stay as they start
-            raise ValueError(f"lr must be a number, 0 or more, got {self.lr}")
+            raise ConfigError(f"lr must be a number, 0 or more, got {self.lr}")
         if not (math.isfinite(self.max_minutes) and self.max_minutes >= 0):
-            raise ValueError(f"max-minutes must be 0 (no limit) or more, got {self.max_minutes}")
+            raise ConfigError(f"max-minutes must be 0 (no limit) or more, got {self.max_minutes}")
         if not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+            raise ConfigError(f"momentum must be in [0, 1), got {self.momentum}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise ValueError(f"weight-decay must be 0 or more, got {self.weight_decay}")
+            raise ConfigError(f"weight-decay must be 0 or more, got {self.weight_decay}")
         self._check_counts()
 
     def _check_split(self) -> None:
         fractions = tuple(self.split)
         in_range = len(fractions) == 3 and all(math.isfinite(f) and 0.0 <= f <= 1.0 for f in fractions)
         if not in_range or abs(sum(fractions) - 1.0) > 1e-6 or fractions[0] <= 0 or fractions[1] <= 0:
-            raise ValueError(
+            raise ConfigError(
                 "split fractions must be three numbers from 0 to 1 that add up to 1, train and val above 0 "
                 f"(val picks the best epoch and the threshold), got {self.split}"
             )
@@ -170,7 +173,7 @@ class TrainConfig:
             if value < low or (high is not None and value > high):
                 allowed = f"{low} to {high}" if high is not None else f"{low} or more"
                 flag = name.replace("_", "-")
-                raise ValueError(f"{flag} must be {allowed} ({meaning}), got {value}")
+                raise ConfigError(f"{flag} must be {allowed} ({meaning}), got {value}")
 
     def data_paths(self):
         return [(PROJECT_ROOT / d).resolve() for d in self.data]
@@ -281,24 +284,30 @@ def _flag_type(hint):
 
 
 def add_config_arguments(
-    parser: argparse.ArgumentParser, config_type=TrainConfig, only: tuple[str, ...] | None = None
+    parser: argparse.ArgumentParser,
+    config_type=TrainConfig,
+    only: tuple[str, ...] | None = None,
+    defaults: Mapping[str, object] | None = None,
 ) -> None:
     """One --flag per field (or per field named in `only`), typed from the annotation, with the field's
-    reason as help."""
+    reason as help. A flag not given stays None (the field's default applies), unless `defaults` gives
+    it another one (a command whose use differs, e.g. the live detector for video)."""
     hints = typing.get_type_hints(config_type)
+    defaults = defaults or {}
     for item in dataclasses.fields(config_type):
         if only is not None and item.name not in only:
             continue
         flag = "--" + item.name.replace("_", "-")
         hint = _flag_type(hints[item.name])
-        help_text = f"{item.metadata.get('help', '')} (default: {item.default})"
+        shown_default = defaults.get(item.name, item.default)
+        help_text = f"{item.metadata.get('help', '')} (default: {shown_default})"
         options = {"choices": item.metadata["choices"]} if "choices" in item.metadata else {}
         if typing.get_origin(hint) is tuple:
             element = typing.get_args(hint)[0]
             repeat = typing.get_args(hint)[-1] is Ellipsis
             options.update({"action": "append"} if repeat else {"nargs": len(typing.get_args(hint))})
             hint = element
-        parser.add_argument(flag, type=hint, default=None, help=help_text, **options)
+        parser.add_argument(flag, type=hint, default=defaults.get(item.name), help=help_text, **options)
 
 
 def config_from_args(args: argparse.Namespace, config_type=TrainConfig):

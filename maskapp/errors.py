@@ -6,6 +6,10 @@ class MaskappError(Exception):
     """Base class: the message names what was wrong and what is allowed."""
 
 
+class ConfigError(MaskappError):
+    """A training setting outside its range (epochs, learning rate, split fractions...)."""
+
+
 class ImageError(MaskappError):
     """An image that cannot be decoded, is empty, or is over a size limit."""
 

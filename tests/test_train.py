@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from maskapp.config import TrainConfig
+from maskapp.errors import ConfigError
 from maskapp.training import train as train_module
 from maskapp.training.pack import read_pack
 from maskapp.training.runs import load_run
@@ -227,7 +228,7 @@ def test_a_class_weight_power_outside_0_to_1_is_one_error_line(tmp_path):
     ],
 )
 def test_an_optimiser_setting_out_of_range_is_refused_before_any_data_is_read(flags, message):
-    with pytest.raises(ValueError) as raised:
+    with pytest.raises(ConfigError) as raised:
         TrainConfig(**{flags[0][2:].replace("-", "_"): float(flags[1])})
     assert str(raised.value) == message
 
@@ -247,7 +248,7 @@ def test_an_optimiser_setting_out_of_range_is_refused_before_any_data_is_read(fl
     ],
 )
 def test_a_data_setting_out_of_range_is_refused_before_any_data_is_read(setting, message):
-    with pytest.raises(ValueError, match=re.escape(message)):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         TrainConfig(**setting)
 
 

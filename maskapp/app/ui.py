@@ -34,12 +34,13 @@ from maskapp.config import (
     LIVE_DETECTOR,
     InferenceConfig,
 )
-from maskapp.errors import CheckpointError, MaskappError
+from maskapp.errors import MaskappError
 from maskapp.events.recorder import MAX_WINDOW_MINUTES
 from maskapp.events.session import EventSettings, PeopleLog
 from maskapp.events.store import DEFAULT_EVENTS_PATH, MAX_KEEP_DAYS, user_path
 from maskapp.labels import CLASS_NAMES
 from maskapp.vision.draw import label_style
+from maskapp.vision.model import missing_weights
 from maskapp.vision.pipeline import MaskPipeline, load_pipeline
 from maskapp.vision.tracked import PeopleCounts
 
@@ -305,7 +306,7 @@ def load_model_card() -> ModelCard:
     """The served checkpoint's card; raises CheckpointError when it is missing or unreadable."""
     weights = weights_path()
     if not weights.is_file():
-        raise CheckpointError(f"weights file {weights} does not exist")
+        raise missing_weights(weights)
     return model_card(str(weights), weights.stat().st_mtime)
 
 

@@ -118,7 +118,9 @@ def analyze_video(
         )
         summary = people.summary
         if summary.frames == 0:
-            raise VideoError(f"{name} has no video frame that could be decoded")
+            raise VideoError(
+                f"{name} has no video frame that could be decoded; allowed: a video with at least one frame"
+            )
         playable = Path(folder, "annotated.mp4")
         to_browser_mp4(annotated, playable, source.fps)
         return VideoRun(summary, source.fps, playable.read_bytes(), people if track else None)

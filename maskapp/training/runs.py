@@ -244,7 +244,10 @@ def load_run(path: str | Path) -> Run:
     """Read a run directory; raises RunFormatError when config.json is missing or malformed."""
     path = Path(path)
     if not path.is_dir():
-        raise RunFormatError(f"run directory {path} does not exist")
+        raise RunFormatError(
+            f"run directory {path} does not exist; give a folder `python -m maskapp train` wrote "
+            "(e.g. weights/runs/mobilenet_v2_3class_soup)"
+        )
     config = _read_json(path / CONFIG_FILE)
     warnings: list[str] = []
     history = _read_jsonl(path / HISTORY_FILE, EpochRecord, warnings)

@@ -150,11 +150,18 @@ def save_checkpoint(
     torch.save(payload, path)
 
 
+def missing_weights(path: Path) -> CheckpointError:
+    return CheckpointError(
+        f"weights file {path} does not exist; give a checkpoint `python -m maskapp train` wrote "
+        "(a run's model.pt, or the shipped weights/mask_classifier.pt)"
+    )
+
+
 def load_checkpoint(path: str | Path, expected_classes: tuple[str, ...] | None = None) -> Checkpoint:
     """Load and validate a checkpoint; every problem becomes one CheckpointError sentence."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"weights file {path} does not exist")
+        raise missing_weights(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     # Any bytes may arrive here; torch's weights-only unpickler fails on foreign ones with whatever its
