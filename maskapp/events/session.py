@@ -249,33 +249,18 @@ def watch_people(
     models load, so that a bad events path fails first); else one is opened from `events`.
     `on_frame(index, frame, result)` as in process_video. The log and the people are closed whatever
     happens."""
-    if not track and (log is not None or (events and (events.path or events.webhook_url))):
-        if log is not None:
-            log.close()
-        raise EventStoreError("the event log and the violation hook count people: they need tracking")
+    _require_tracking(track, log, events)
     log = log if log is not None else (PeopleLog(events, frames.source) if track else None)
     runner = TrackedPipeline(pipeline, frames.fps, second_look=second_look) if track else pipeline
-    faces_by_frame: list[list[dict]] = []
-    samples: list[PeopleSample] = []
+    collected = _FrameCollector(log, keep_faces, on_frame)
     ended: tuple[PersonSummary, ...] = ()
-
-    def handle(index: int, frame: np.ndarray, result) -> bool | None:
-        if keep_faces:
-            faces_by_frame.append(frame_entries(result))
-        if isinstance(result, TrackedResult):
-            in_view = PeopleCounts.of(result.people_in_view().values())
-            samples.append(PeopleSample(index, in_view.compliant, in_view.noncompliant))
-            if log is not None:
-                log.observe(result)
-        return None if on_frame is None else on_frame(index, frame, result)
-
     try:
         summary = process_video(
             frames,
             runner,
             out_path,
             progress=progress,
-            on_frame=handle,
+            on_frame=collected.handle,
             max_frames=max_frames,
             anonymize=anonymize,
         )
@@ -288,8 +273,34 @@ def watch_people(
         summary,
         track,
         people,
-        tuple(samples),
-        tuple(faces_by_frame) if keep_faces else None,
+        tuple(collected.samples),
+        tuple(collected.faces_by_frame) if keep_faces else None,
         events_summary,
         runner.second_looks if track else 0,
     )
+
+
+def _require_tracking(track: bool, log: PeopleLog | None, events: EventSettings | None) -> None:
+    if not track and (log is not None or (events and (events.path or events.webhook_url))):
+        if log is not None:
+            log.close()
+        raise EventStoreError("the event log and the violation hook count people: they need tracking")
+
+
+class _FrameCollector:
+    """What watch_people keeps of each frame: its faces, people in view, and the log's observations."""
+
+    def __init__(self, log: PeopleLog | None, keep_faces: bool, on_frame) -> None:
+        self.log, self.keep_faces, self.on_frame = log, keep_faces, on_frame
+        self.faces_by_frame: list[list[dict]] = []
+        self.samples: list[PeopleSample] = []
+
+    def handle(self, index: int, frame: np.ndarray, result) -> bool | None:
+        if self.keep_faces:
+            self.faces_by_frame.append(frame_entries(result))
+        if isinstance(result, TrackedResult):
+            in_view = PeopleCounts.of(result.people_in_view().values())
+            self.samples.append(PeopleSample(index, in_view.compliant, in_view.noncompliant))
+            if self.log is not None:
+                self.log.observe(result)
+        return None if self.on_frame is None else self.on_frame(index, frame, result)

@@ -17,12 +17,12 @@ class AugmentConfig:
     max_shear: float = 0.1  # off-axis camera angles
     zoom_range: tuple[float, float] = (0.85, 1.15)  # detector boxes vary in tightness
     brightness: float = 0.25  # indoor/outdoor lighting
-    contrast: float = 0.25
+    contrast: float = 0.25  # cheap webcams and overcast street photos flatten contrast
     blur_probability: float = 0.2  # motion and focus blur from webcams
     # face-mask-12k ties class to resolution (masked crops upscaled, unmasked ~105 px): degrade
     # resolution at random so "blurry means no mask" cannot be learned.
     downscale_probability: float = 0.5
-    downscale_min_side: int = 16
+    downscale_min_side: int = 16  # the smallest faces a detector hands over (the dev set's are ~20 px)
     # Share of unmasked training views with a hand, phone, paper, ... over the mouth (still unmasked).
     occlude_probability: float = 0.3
 
