@@ -11,6 +11,7 @@ WITHOUT_MASK = "without_mask"
 # The order every model, metric table and page uses: from compliant to least compliant.
 CLASS_NAMES = (WITH_MASK, WORN_INCORRECTLY, WITHOUT_MASK)
 COMPLIANT_LABEL = WITH_MASK
+COMPLIANT_LABELS = (COMPLIANT_LABEL,)  # the default set where a caller may widen what counts as compliant
 NON_COMPLIANT_LABELS = (WORN_INCORRECTLY, WITHOUT_MASK)
 
 # Folder and annotation names other data sets use for the same states.
