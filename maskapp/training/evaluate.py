@@ -29,10 +29,9 @@ from maskapp.labels import (
 from maskapp.media.images import read_image
 from maskapp.training.data import (
     SPLIT_FOLDER_NAMES,
-    cap_per_class,
     class_folders,
     scan_class_folders,
-    split_samples,
+    split_for,
 )
 from maskapp.training.occlude import OCCLUDERS
 from maskapp.training.prepare import detector_cropper, prepare
@@ -340,11 +339,7 @@ def score_split(
                 f"{folder} is not one of the training folders of {split_weights}: {list(config.data)}"
             )
         dataset = matches[0].name  # what the samples of that folder are tagged with
-    split = split_samples(
-        config.data_paths(), seed=config.seed, fractions=config.split, max_hash_distance=config.hash_distance
-    )
-    if config.max_per_class:
-        split = cap_per_class(split, config.max_per_class, config.seed)
+    split = split_for(config)
     # The whole split, as training prepared it (its cache), then the faces asked for.
     prepared = prepare(
         split.of(split_name), split.class_names, classifier.spec, detector_cropper(), split_name
