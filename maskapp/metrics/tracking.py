@@ -34,7 +34,7 @@ from maskapp import DEV_DATASET
 from maskapp.errors import DataError, ImageError
 from maskapp.labels import COMPLIANT_LABELS
 from maskapp.metrics.voc import ImageAnnotation, load_annotations
-from maskapp.vision.track import greedy_match, iou_matrix
+from maskapp.vision.boxes import greedy_match, iou_matrix
 
 logger = logging.getLogger(__name__)
 
