@@ -25,6 +25,7 @@ from maskapp.labels import (
     WORN_INCORRECTLY,
     canonical_label,
     decide_labels,
+    noncompliant_probability,
 )
 from maskapp.media.images import read_image
 from maskapp.training.data import (
@@ -109,7 +110,7 @@ def noncompliant_pr_curve(
     positive = true_labels != compliant
     if not positive.any():
         return None
-    score = 1.0 - probs[:, compliant]
+    score = noncompliant_probability(probs, class_names)
     precision, recall = [], []
     for threshold in PR_THRESHOLDS:
         flagged = score >= threshold
@@ -200,7 +201,7 @@ def choose_noncompliant_threshold(
         return None
     compliant = class_names.index(COMPLIANT_LABEL)
     masked = true_labels == compliant
-    noncompliant_score = 1.0 - probs[:, compliant]
+    noncompliant_score = noncompliant_probability(probs, class_names)
     for threshold in np.round(np.arange(THRESHOLD_RANGE[0], THRESHOLD_RANGE[1] + 1e-9, 0.01), 2):
         if not masked.any() or (noncompliant_score[masked] < threshold).mean() >= THRESHOLD_MASKED_RECALL:
             return float(threshold)
