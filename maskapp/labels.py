@@ -11,7 +11,7 @@ WITHOUT_MASK = "without_mask"
 # The order every model, metric table and page uses: from compliant to least compliant.
 CLASS_NAMES = (WITH_MASK, WORN_INCORRECTLY, WITHOUT_MASK)
 COMPLIANT_LABEL = WITH_MASK
-NON_COMPLIANT_LABELS = (WORN_INCORRECTLY, WITHOUT_MASK)
+COMPLIANT_LABELS = (COMPLIANT_LABEL,)  # the default set where a caller may widen what counts as compliant
 
 # Folder and annotation names other data sets use for the same states.
 LABEL_ALIASES = {
@@ -40,9 +40,10 @@ def is_compliant(label: str) -> bool:
     return label == COMPLIANT_LABEL
 
 
-def noncompliant_probability(probs_row, class_names: tuple[str, ...]) -> float:
-    """P(not wearing a mask properly) = 1 - P(with_mask)."""
-    return 1.0 - float(probs_row[class_names.index(COMPLIANT_LABEL)])
+def noncompliant_probability(probs, class_names: tuple[str, ...]):
+    """P(not wearing a mask properly) = 1 - P(with_mask) over the last axis of a numpy array of class
+    probabilities: a number for one row, a column for an NxC array. A worn-incorrectly mask counts."""
+    return 1.0 - probs[..., class_names.index(COMPLIANT_LABEL)]
 
 
 def check_noncompliant_threshold(value: float | None, error: type[MaskappError] = DataError) -> float | None:
@@ -62,6 +63,7 @@ def decide_labels(probs, class_names: tuple[str, ...], threshold: float | None) 
         if threshold is not None and COMPLIANT_LABEL in class_names:
             compliant = class_names.index(COMPLIANT_LABEL)
             others = [i for i in range(len(class_names)) if i != compliant]
-            best = compliant if 1.0 - row[compliant] < threshold else max(others, key=lambda i: row[i])
+            noncompliant = noncompliant_probability(row, class_names)
+            best = compliant if noncompliant < threshold else max(others, key=lambda i: row[i])
         decided.append(best)
     return decided

@@ -55,13 +55,6 @@ class Prediction:
         """Only a mask worn over nose and mouth is compliant."""
         return is_compliant(self.label)
 
-    # Kept as the 2-class word for compliant.
-    masked = compliant
-
-    @property
-    def noncompliant_probability(self) -> float:
-        return 1.0 - self.probs.get(WITH_MASK, 0.0)
-
 
 @dataclass(frozen=True)
 class StageTimings:
@@ -85,7 +78,6 @@ class FaceResult:
     label = property(attrgetter("prediction.label"))
     probability = property(attrgetter("prediction.probability"))
     compliant = property(attrgetter("prediction.compliant"))
-    masked = compliant
 
     @property
     def score(self) -> float:

@@ -28,6 +28,7 @@ from maskapp import DEFAULT_WEIGHTS, PROJECT_ROOT, SHARED_DATASETS
 from maskapp.app import samples
 from maskapp.metrics.voc import ImageAnnotation, parse_annotation
 from maskapp.results import Face
+from maskapp.vision.boxes import iou
 
 if TYPE_CHECKING:  # Streamlit is imported by the page tests' fixture only: ~4 s on every other run
     from streamlit.testing.v1 import AppTest
@@ -64,8 +65,6 @@ def dev_annotation(stem: str = PHOTO) -> ImageAnnotation:
 
 def best_iou(face: Face, boxes: list[tuple[float, ...]]) -> float:
     """The IoU of the face box with the best-matching box, 0 when there is none."""
-    from maskapp.metrics.detection import iou  # imports torch: see `pipeline`
-
     return float(iou(face.box, np.array(boxes, dtype=float)).max()) if boxes else 0.0
 
 

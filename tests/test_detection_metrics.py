@@ -157,7 +157,7 @@ def hand_voc(tmp_path):
 
 def test_the_pipeline_still_returns_the_boxes_the_hand_case_was_worked_out_on():
     from maskapp.config import InferenceConfig
-    from maskapp.metrics.detection import iou
+    from maskapp.vision.boxes import iou
     from maskapp.vision.pipeline import load_pipeline
 
     result = load_pipeline(InferenceConfig(weights=TWO_CLASS_WEIGHTS)).process(dev_photo(HAND_PHOTO))

@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from maskapp.config import FACE_MARGIN, InferenceConfig
 from maskapp.errors import DetectorError
@@ -33,9 +34,9 @@ from maskapp.results import FrameResult
 from maskapp.vision.classify import MaskClassifier
 from maskapp.vision.crops import clip_box, crop_face, expand_box
 from maskapp.vision.detect import create_detector
-from maskapp.vision.onnx_export import OnnxMaskClassifier, crops_to_array
+from maskapp.vision.onnx_export import OnnxMaskClassifier
 from maskapp.vision.pipeline import MaskPipeline, load_pipeline
-from maskapp.vision.presets import bgr_crops_to_batch
+from maskapp.vision.presets import bgr_crops_to_array, bgr_crops_to_batch, resize_center_crop
 from tests.conftest import (
     DEV,
     ILC,
@@ -231,13 +232,18 @@ def test_onnx_classifier_matches_pytorch_on_real_crops():
             assert a.probs[name] == pytest.approx(b.probs[name], abs=1e-4)
 
 
-def test_numpy_preprocessing_matches_the_shared_torch_preprocessing():
+def test_numpy_preprocessing_is_bit_identical_to_the_torch_ops_the_weights_were_trained_with():
+    """Serving (ONNX) and training/evaluation (torch) share presets.normalize; it must give exactly what
+    the torch ops the shipped weights were trained with gave."""
     spec = MaskClassifier.from_checkpoint(WEIGHTS).spec
     photo = dev_photo()
     crops = [photo[100:150, 80:110], photo[:300, :200], photo[90:145, 320:365], photo[:1, :1]]
-    np.testing.assert_allclose(
-        crops_to_array(crops, spec), bgr_crops_to_batch(crops, spec).numpy(), atol=1e-5
-    )
+    mean, std = torch.tensor(spec.mean).view(3, 1, 1), torch.tensor(spec.std).view(3, 1, 1)
+    squares = [resize_center_crop(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB), spec) for crop in crops]
+    torch_ops = [(torch.from_numpy(s).permute(2, 0, 1).float() / 255.0 - mean) / std for s in squares]
+    expected = torch.stack(torch_ops).numpy()
+    np.testing.assert_array_equal(bgr_crops_to_array(crops, spec), expected)
+    np.testing.assert_array_equal(bgr_crops_to_batch(crops, spec).numpy(), expected)
 
 
 # --- bench helpers (the full `bench` is a measurement, not a test) -------------------------------------

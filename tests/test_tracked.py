@@ -15,9 +15,10 @@ from maskapp.config import LIVE_DETECTOR
 from maskapp.labels import CLASS_NAMES, decide_labels
 from maskapp.metrics.bench import bench_frame
 from maskapp.metrics.tracking import ClipSpec, build_clip, evaluate_tracked_pipeline
+from maskapp.vision.boxes import box_iou
 from maskapp.vision.detect import FastCenterFaceDetector, create_detector
 from maskapp.vision.pipeline import MaskPipeline
-from maskapp.vision.track import FaceTracker, box_iou
+from maskapp.vision.track import FaceTracker
 from maskapp.vision.tracked import (
     PeopleCounts,
     SceneCutDetector,

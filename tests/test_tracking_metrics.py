@@ -10,7 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
+from maskapp.cli import main
 from maskapp.errors import VideoError
+from maskapp.metrics import tracking
 from maskapp.metrics.report import format_tracking_clips
 from maskapp.metrics.tracking import (
     ClipSpec,
@@ -26,6 +28,7 @@ from maskapp.metrics.tracking import (
     run_evaluation,
     warp_box,
 )
+from maskapp.vision import pipeline as pipeline_module
 
 SMALL_CLIP = ClipSpec(scenes=3, scene_frames=40, people=10, seed=5)
 FRAMES = 10
@@ -338,3 +341,33 @@ def test_evaluate_tracking_refuses_bad_seeds_and_one_clip_file_for_several_clips
         result = evaluate_tracking(*args)
         assert result.returncode == 2 and message in result.stderr
     assert not (tmp_path / "c.avi").exists()
+
+
+UNKNOWN_LABEL = (
+    "<annotation><filename>a.png</filename><size><width>64</width><height>48</height></size>"
+    "<object><name>hat</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>9</xmax><ymax>9</ymax></bndbox>"
+    "</object></annotation>"
+)
+
+
+@pytest.mark.parametrize(
+    ("dataset", "message"),
+    [
+        ("missing", "no PASCAL VOC annotations in {tmp}/missing/annotations; allowed: a folder with"),
+        ("empty", "no PASCAL VOC annotations in {tmp}/empty/annotations; allowed: a folder with"),
+        ("unknown", "unknown class name 'hat'; allowed: with_mask"),
+    ],
+)
+def test_evaluate_tracking_on_a_bad_dataset_is_one_error_line_and_exit_2(
+    tmp_path, monkeypatch, capsys, dataset, message
+):
+    (tmp_path / "empty" / "annotations").mkdir(parents=True)
+    (tmp_path / "unknown" / "annotations").mkdir(parents=True)
+    (tmp_path / "unknown" / "annotations" / "a.xml").write_text(UNKNOWN_LABEL)
+    # The command has no dataset flag: point its default elsewhere. The model is not what is tested here.
+    monkeypatch.setattr(tracking, "DEV_DATASET", tmp_path / dataset)
+    monkeypatch.setattr(pipeline_module, "load_pipeline", lambda config: None)
+    assert main(["evaluate-tracking"]) == 2
+    error_lines = capsys.readouterr().err.splitlines()
+    assert len(error_lines) == 1 and error_lines[0].startswith("error: ")
+    assert message.format(tmp=tmp_path) in error_lines[0]

@@ -46,7 +46,6 @@ FPS_WINDOW = 30  # frames the FPS figure averages over
 STALE_SECONDS = 2.0  # no new frame for this long: the panel says so (a slow or stalled stream)
 NO_MASK_ALERT = "Please wear a face mask"
 WORN_INCORRECTLY_ALERT = "Please wear your mask over your nose and mouth"
-ALERT_TEXT = NO_MASK_ALERT  # the 2-class name
 
 
 def alert_text(labels: Iterable[str]) -> str | None:

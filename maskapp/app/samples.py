@@ -15,12 +15,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from maskapp import SHARED_DATASETS
+from maskapp import DEV_DATASET
 from maskapp.errors import ImageError
 
 logger = logging.getLogger(__name__)
 
-PHOTO_DIR = SHARED_DATASETS / "face-mask-detection-dev" / "images"
+PHOTO_DIR = DEV_DATASET / "images"
 TILE_HEIGHT = 360
 GAP = 24
 BACKGROUND = (235, 235, 235)

@@ -39,11 +39,10 @@ from maskapp.events.store import (
     optional_duration,
     utc_now,
 )
+from maskapp.labels import COMPLIANT_LABELS
 from maskapp.media.sources import redact_source
 
 logger = logging.getLogger(__name__)
-
-COMPLIANT_LABELS = ("with_mask",)
 
 
 @dataclass(frozen=True)

@@ -138,10 +138,6 @@ class PeopleLog:
         self._last_frame = 0
         self._summary: PeopleLogSummary | None = None
 
-    @property
-    def stores(self) -> bool:
-        return self.settings.path is not None
-
     def observe(self, result: TrackedResult) -> list[Event]:
         """The frame's people -> events (returned; stored unless there is no file or only aggregates)."""
         self._last_frame = result.frame_index

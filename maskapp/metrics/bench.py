@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from maskapp import DEFAULT_WEIGHTS, SHARED_DATASETS, WEIGHTS_DIR
+from maskapp import DEFAULT_WEIGHTS, DEV_DATASET, WEIGHTS_DIR
 from maskapp.config import DEFAULT_DETECTOR, DETECTOR_NAMES, LIVE_DETECTOR, InferenceConfig
 from maskapp.errors import DataError
 from maskapp.metrics.voc import load_annotations
@@ -35,7 +35,6 @@ from maskapp.vision.tracked import TrackedPipeline
 logger = logging.getLogger(__name__)
 
 BENCH_SIZE = (640, 480)
-BENCH_DATASET = SHARED_DATASETS / "face-mask-detection-dev"
 SOURCE = "source (res10 300 + MobileNetV2 224, 1 face at a time)"
 MIN_BENCH_FACE_PX = 32  # faces both detectors can see, so both pipelines classify the same number
 # The classifier the live budget is measured against ("within 10% of today's pipeline"): the 2-class run.
@@ -129,7 +128,7 @@ class BenchReport:
         return asdict(self)
 
 
-def bench_frame(faces: int, dataset: Path = BENCH_DATASET) -> BenchFrame:
+def bench_frame(faces: int, dataset: Path = DEV_DATASET) -> BenchFrame:
     """The first photo (by name) with exactly `faces` annotated faces, all >= 32 px once at 640x480."""
     for annotation in load_annotations(dataset / "annotations"):
         if len(annotation.objects) != faces:

@@ -24,6 +24,7 @@ from maskapp.media.images import read_image
 from maskapp.metrics.bench import bench_frame, time_calls
 from maskapp.metrics.voc import Box, ImageAnnotation, as_compliance, load_annotations
 from maskapp.results import MASK_LABEL, NO_MASK_LABEL, FrameResult
+from maskapp.vision.boxes import iou
 from maskapp.vision.detect import create_detector
 
 logger = logging.getLogger(__name__)
@@ -87,18 +88,6 @@ def view_name(min_short_side: int) -> str:
 
 
 # --- average precision -----------------------------------------------------------------------------
-def iou(box: tuple[float, ...], boxes: np.ndarray) -> np.ndarray:
-    """IoU of one box with each row of an Nx4 array (continuous coordinates)."""
-    if len(boxes) == 0:
-        return np.zeros(0)
-    width = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
-    height = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
-    inter = width * height
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum(area + areas - inter, 1e-9)
-
-
 def all_point_ap(recall: np.ndarray, precision: np.ndarray) -> float:
     """VOC 2010+ AP: area under the precision envelope, summed where recall changes."""
     recall = np.concatenate([[0.0], recall, [1.0]])

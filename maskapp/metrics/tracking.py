@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -31,18 +30,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from maskapp import SHARED_DATASETS
-from maskapp.vision.track import greedy_match, iou_matrix
+from maskapp import DEV_DATASET
+from maskapp.errors import DataError, ImageError
+from maskapp.labels import COMPLIANT_LABELS
+from maskapp.metrics.voc import ImageAnnotation, load_annotations
+from maskapp.vision.boxes import greedy_match, iou_matrix
 
 logger = logging.getLogger(__name__)
 
-DEV_DATASET = SHARED_DATASETS / "face-mask-detection-dev"
-ANNOTATION_LABELS = {  # the dev set's names -> the model's 3 class names
-    "with_mask": "with_mask",
-    "without_mask": "without_mask",
-    "mask_weared_incorrect": "mask_worn_incorrectly",
-}
-COMPLIANT_LABELS = ("with_mask",)
+DATASET_LAYOUT = "a folder with annotations/*.xml (PASCAL VOC, with <size>) and images/"
 MATCH_IOU = 0.5
 # A track is a false person when most of its boxes are near no annotated face at all. Looser than
 # MATCH_IOU: CenterFace boxes sit ~0.13 face heights above the VOC boxes, and a real face with an offset
@@ -81,7 +77,7 @@ class ClipSpec:
 @dataclass(frozen=True)
 class PhotoFace:
     box: Box  # photo pixels
-    label: str  # one of the model's class names (ANNOTATION_LABELS values)
+    label: str  # one of the model's class names (labels.CLASS_NAMES)
 
 
 @dataclass(frozen=True)
@@ -135,32 +131,22 @@ class Scene:
     frames: int
 
 
-def parse_photo(annotation: Path, images: Path) -> Photo:
-    """One PASCAL VOC file -> the photo with its faces (labels normalised to the model's names)."""
-    root = ET.parse(annotation).getroot()
-    faces = []
-    for obj in root.iter("object"):
-        name = obj.findtext("name", "").strip()
-        if name not in ANNOTATION_LABELS:
-            raise ValueError(
-                f"{annotation.name}: unknown label {name!r}; allowed: {sorted(ANNOTATION_LABELS)}"
-            )
-        box = tuple(float(obj.findtext(f"bndbox/{key}")) for key in ("xmin", "ymin", "xmax", "ymax"))
-        faces.append(PhotoFace(box, ANNOTATION_LABELS[name]))
-    size = root.find("size")
-    return Photo(
-        images / root.findtext("filename"),
-        int(size.findtext("width")),
-        int(size.findtext("height")),
-        tuple(faces),
-    )
+def photo_of(annotation: ImageAnnotation, images: Path) -> Photo:
+    """One annotated photo with its faces (labels already the model's names)."""
+    if annotation.size is None:
+        raise DataError(
+            f"annotation of {annotation.filename} has no <size> width and height; allowed: {DATASET_LAYOUT}"
+        )
+    faces = tuple(PhotoFace(obj.box, obj.label) for obj in annotation.objects)
+    return Photo(images / annotation.filename, *annotation.size, faces)
 
 
 def load_photos(dataset: Path = DEV_DATASET) -> list[Photo]:
-    annotations = sorted((dataset / "annotations").glob("*.xml"))
-    if not annotations:
-        raise FileNotFoundError(f"no PASCAL VOC annotations in {dataset / 'annotations'}")
-    photos = [parse_photo(path, dataset / "images") for path in annotations]
+    """The dataset's photos that exist and hold at least one annotated face."""
+    folder = dataset / "annotations"
+    if not any(folder.glob("*.xml")):  # a missing folder globs to nothing too
+        raise DataError(f"no PASCAL VOC annotations in {folder}; allowed: {DATASET_LAYOUT}")
+    photos = [photo_of(annotation, dataset / "images") for annotation in load_annotations(folder)]
     return [p for p in photos if p.faces and p.image.is_file()]
 
 
@@ -313,7 +299,7 @@ class SyntheticClip:
 def _read_photo(path: Path) -> np.ndarray:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
-        raise FileNotFoundError(f"cannot read photo {path}")
+        raise ImageError(f"cannot read photo {path}; allowed: an image file OpenCV can decode")
     return image
 
 
@@ -348,10 +334,11 @@ def _ground_truth(candidates: Sequence[_Candidate]) -> ClipTruth:
     return ClipTruth(tuple(people), tuple(faces_by_frame))
 
 
-def build_clip(spec: ClipSpec | None = None, dataset: Path = DEV_DATASET) -> SyntheticClip:
-    """Scenes from seeded, shuffled photos, chosen so that the clip holds `spec.people` counted people."""
+def build_clip(spec: ClipSpec | None = None, dataset: Path | None = None) -> SyntheticClip:
+    """Scenes from seeded, shuffled photos, chosen so that the clip holds `spec.people` counted people.
+    `dataset` defaults to DEV_DATASET, read at call time (tests point the command line elsewhere)."""
     spec = spec or ClipSpec()
-    photos = load_photos(dataset)
+    photos = load_photos(dataset or DEV_DATASET)
     order = np.random.default_rng(spec.seed).permutation(len(photos))
     candidates = (_candidate(photos[i], int(i), spec) for i in order)
     chosen = _choose_scenes(candidates, spec)
@@ -383,7 +370,10 @@ def _choose_scenes(candidates: Iterator[_Candidate], spec: ClipSpec) -> list[_Ca
             chosen.append(candidate)
             remaining -= len(candidate.counted)
     if len(chosen) < spec.scenes:
-        raise ValueError(f"not enough photos for {spec.scenes} scenes with {spec.people} people in all")
+        raise DataError(
+            f"not enough photos for {spec.scenes} scenes with {spec.people} people in all; allowed: "
+            f"{DATASET_LAYOUT} holding enough photos with faces, or a clip of fewer scenes or people"
+        )
     return chosen
 
 

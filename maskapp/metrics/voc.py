@@ -34,6 +34,7 @@ class Box:
 class ImageAnnotation:
     filename: str
     objects: tuple[Box, ...]
+    size: tuple[int, int] | None = None  # width, height from <size>; None where the file gives none
 
     def compliance_view(self) -> ImageAnnotation:
         """The same boxes with 2-class labels (a mask worn incorrectly is no mask)."""
@@ -55,11 +56,18 @@ def parse_annotation(path: Path) -> ImageAnnotation:
             for obj in root.iter("object")
         )
         filename = root.findtext("filename") or f"{path.stem}.png"
+        size = image_size(root)
     except (ET.ParseError, AttributeError, TypeError, ValueError, DataError) as error:
         raise DataError(
-            f"annotation {path} is not a PASCAL VOC file with numeric bndbox fields ({error})"
+            f"annotation {path} is not a PASCAL VOC file with numeric bndbox and size fields ({error})"
         ) from None
-    return ImageAnnotation(filename, objects)
+    return ImageAnnotation(filename, objects, size)
+
+
+def image_size(root: ET.Element) -> tuple[int, int] | None:
+    """Width and height; detection metrics never need them, so a file without them is still read."""
+    width, height = root.findtext("size/width"), root.findtext("size/height")
+    return (int(width), int(height)) if width and height else None
 
 
 def label(obj: ET.Element) -> str:

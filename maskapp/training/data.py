@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from maskapp.config import SPLITS
+from maskapp.config import SPLITS, TrainConfig
 from maskapp.errors import DataError, ImageError
 from maskapp.labels import LABEL_ALIASES, canonical_label, ordered_classes
 from maskapp.media.images import list_images, read_image
@@ -240,3 +240,12 @@ def cap_per_class(split: SplitSamples, limit: int, seed: int) -> SplitSamples:
     return SplitSamples(
         cap(split.train), cap(split.val), cap(split.test), split.class_names, split.near_duplicate_groups
     )
+
+
+def split_for(config: TrainConfig) -> SplitSamples:
+    """The seeded split a training run with `config` uses, capped as it was: training builds it, and
+    `evaluate --split` rebuilds it from the run's config, so both must come from here."""
+    split = split_samples(
+        config.data_paths(), seed=config.seed, fractions=config.split, max_hash_distance=config.hash_distance
+    )
+    return cap_per_class(split, config.max_per_class, config.seed) if config.max_per_class else split

@@ -25,14 +25,14 @@ from maskapp.labels import (
     WORN_INCORRECTLY,
     canonical_label,
     decide_labels,
+    noncompliant_probability,
 )
 from maskapp.media.images import read_image
 from maskapp.training.data import (
     SPLIT_FOLDER_NAMES,
-    cap_per_class,
     class_folders,
     scan_class_folders,
-    split_samples,
+    split_for,
 )
 from maskapp.training.occlude import OCCLUDERS
 from maskapp.training.prepare import detector_cropper, prepare
@@ -110,7 +110,7 @@ def noncompliant_pr_curve(
     positive = true_labels != compliant
     if not positive.any():
         return None
-    score = 1.0 - probs[:, compliant]
+    score = noncompliant_probability(probs, class_names)
     precision, recall = [], []
     for threshold in PR_THRESHOLDS:
         flagged = score >= threshold
@@ -201,7 +201,7 @@ def choose_noncompliant_threshold(
         return None
     compliant = class_names.index(COMPLIANT_LABEL)
     masked = true_labels == compliant
-    noncompliant_score = 1.0 - probs[:, compliant]
+    noncompliant_score = noncompliant_probability(probs, class_names)
     for threshold in np.round(np.arange(THRESHOLD_RANGE[0], THRESHOLD_RANGE[1] + 1e-9, 0.01), 2):
         if not masked.any() or (noncompliant_score[masked] < threshold).mean() >= THRESHOLD_MASKED_RECALL:
             return float(threshold)
@@ -340,11 +340,7 @@ def score_split(
                 f"{folder} is not one of the training folders of {split_weights}: {list(config.data)}"
             )
         dataset = matches[0].name  # what the samples of that folder are tagged with
-    split = split_samples(
-        config.data_paths(), seed=config.seed, fractions=config.split, max_hash_distance=config.hash_distance
-    )
-    if config.max_per_class:
-        split = cap_per_class(split, config.max_per_class, config.seed)
+    split = split_for(config)
     # The whole split, as training prepared it (its cache), then the faces asked for.
     prepared = prepare(
         split.of(split_name), split.class_names, classifier.spec, detector_cropper(), split_name

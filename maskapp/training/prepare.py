@@ -21,10 +21,10 @@ from maskapp.config import DEFAULT_DETECTOR, FACE_MARGIN
 from maskapp.errors import ImageError
 from maskapp.media.images import read_image
 from maskapp.training.data import Sample
+from maskapp.vision.boxes import box_iou
 from maskapp.vision.crops import crop_face
 from maskapp.vision.detect import create_detector
 from maskapp.vision.presets import InputSpec, resize_square
-from maskapp.vision.track import box_iou
 
 logger = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from maskapp.errors import CheckpointError, DataError
 from maskapp.labels import WITHOUT_MASK
 from maskapp.outputs import ensure_writable_file, ensure_writable_folder
 from maskapp.training.augment import AugmentConfig, augment
-from maskapp.training.data import cap_per_class, split_samples
+from maskapp.training.data import split_for
 from maskapp.training.evaluate import choose_noncompliant_threshold, compute_metrics, predict_rgb
 from maskapp.training.pack import TrainingData, read_pack, training_data, write_pack
 from maskapp.training.prepare import PreparedSet, detector_cropper, prepare
@@ -395,11 +395,7 @@ def load_data(config: TrainConfig, spec: InputSpec, dist: Distributed) -> Traini
 
 
 def prepare_data(config: TrainConfig, spec: InputSpec, dist: Distributed) -> TrainingData:
-    split = split_samples(
-        config.data_paths(), seed=config.seed, fractions=config.split, max_hash_distance=config.hash_distance
-    )
-    if config.max_per_class:
-        split = cap_per_class(split, config.max_per_class, config.seed)
+    split = split_for(config)
     cropper = detector_cropper()
     data = {}
     for name in SPLITS:

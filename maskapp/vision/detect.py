@@ -20,10 +20,10 @@ import numpy as np
 from maskapp.config import DEFAULT_DETECTOR, DETECTOR_THRESHOLDS, check_detector, check_threshold
 from maskapp.errors import DetectorError
 from maskapp.results import Face
+from maskapp.vision.boxes import greedy_match, iou_matrix
 from maskapp.vision.crops import clip_box
 from maskapp.vision.model_files import package_file
 from maskapp.vision.onnx_runtime import default_threads, free_input_size, new_session
-from maskapp.vision.track import greedy_match, iou_matrix
 
 logger = logging.getLogger(__name__)
 

@@ -48,9 +48,6 @@ LABEL_STYLES: dict[str, LabelStyle] = {
     WITHOUT_MASK: LabelStyle("No mask", "No mask", (0, 0, 255)),  # red
 }
 UNKNOWN_COLOR = (160, 160, 160)  # grey: a label outside CLASS_NAMES (a checkpoint with other classes)
-# Kept for the 2-class names.
-MASK_COLOR = LABEL_STYLES[WITH_MASK].color
-NO_MASK_COLOR = LABEL_STYLES[WITHOUT_MASK].color
 
 
 def label_style(label: str) -> LabelStyle:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from maskapp.labels import WITH_MASK
+from maskapp.vision.boxes import box_iou, greedy_match, iou_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -54,40 +55,6 @@ def as_scores(scores: np.ndarray | Sequence[float] | None, count: int) -> np.nda
     if array.shape[0] != count or not np.all(np.isfinite(array)):
         raise ValueError(f"scores must be {count} finite numbers, one per box; got {array.tolist()}")
     return array
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of (N, 4) and (M, 4) x1y1x2y2 boxes -> (N, M)."""
-    a, b = a[:, None, :], b[None, :, :]
-    inter_w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    inter_h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = inter_w * inter_h
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    union = area_a + area_b - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    return float(iou_matrix(np.asarray(a, float)[None], np.asarray(b, float)[None])[0, 0])
-
-
-def greedy_match(iou: np.ndarray, threshold: float) -> list[tuple[int, int]]:
-    """(row, column) pairs, best IoU first, each row and column used once, IoU >= threshold.
-
-    Faces rarely overlap, so greedy gives the same pairs as an optimal assignment here, without scipy.
-    """
-    rows, cols = np.nonzero(iou >= threshold)
-    order = np.argsort(-iou[rows, cols], kind="stable")
-    used_rows: set[int] = set()
-    used_cols: set[int] = set()
-    pairs = []
-    for row, col in zip(rows[order].tolist(), cols[order].tolist(), strict=True):
-        if row not in used_rows and col not in used_cols:
-            used_rows.add(row)
-            used_cols.add(col)
-            pairs.append((row, col))
-    return pairs
 
 
 class BoxKalman:
