@@ -561,10 +561,11 @@ def whole_number(minimum: int, what: str):
 def run_evaluate_tracking(args: argparse.Namespace) -> int:
     if args.write_clip is not None and len(args.clip_seed) > 1:
         raise MaskappError("--write-clip writes one clip; give one --clip-seed with it")
+    # The clips first: a missing or broken dataset is reported before the models load.
+    clips = [metrics.tracking.build_clip(metrics.tracking.ClipSpec(seed=seed)) for seed in args.clip_seed]
     pipeline = vision.pipeline.load_pipeline(inference_config(args))
     reports = []
-    for seed in args.clip_seed:
-        clip = metrics.tracking.build_clip(metrics.tracking.ClipSpec(seed=seed))
+    for clip in clips:
         if args.write_clip is not None:
             clip.save(args.write_clip)
         reports.append(

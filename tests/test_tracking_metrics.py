@@ -28,7 +28,6 @@ from maskapp.metrics.tracking import (
     run_evaluation,
     warp_box,
 )
-from maskapp.vision import pipeline as pipeline_module
 
 SMALL_CLIP = ClipSpec(scenes=3, scene_frames=40, people=10, seed=5)
 FRAMES = 10
@@ -364,9 +363,8 @@ def test_evaluate_tracking_on_a_bad_dataset_is_one_error_line_and_exit_2(
     (tmp_path / "empty" / "annotations").mkdir(parents=True)
     (tmp_path / "unknown" / "annotations").mkdir(parents=True)
     (tmp_path / "unknown" / "annotations" / "a.xml").write_text(UNKNOWN_LABEL)
-    # The command has no dataset flag: point its default elsewhere. The model is not what is tested here.
+    # The command has no dataset flag: point its default elsewhere. The data is read before the models.
     monkeypatch.setattr(tracking, "DEV_DATASET", tmp_path / dataset)
-    monkeypatch.setattr(pipeline_module, "load_pipeline", lambda config: None)
     assert main(["evaluate-tracking"]) == 2
     error_lines = capsys.readouterr().err.splitlines()
     assert len(error_lines) == 1 and error_lines[0].startswith("error: ")
