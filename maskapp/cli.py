@@ -650,7 +650,7 @@ def bench_baseline(args: argparse.Namespace) -> Path | None:
                 "drop one of them"
             )
         return args.baseline_weights
-    default = metrics.bench.BASELINE_WEIGHTS
+    default = metrics.bench_results.BASELINE_WEIGHTS
     return default if default.is_file() else None
 
 
@@ -775,7 +775,7 @@ COMMANDS = {
         "and 8.",
         bench_flags,
         run_bench,
-        ("maskapp.metrics.bench", "maskapp.metrics.report"),
+        ("maskapp.metrics.bench", "maskapp.metrics.bench_results", "maskapp.metrics.report"),
     ),
 }
 

@@ -156,7 +156,9 @@ def loaded_after_import(*modules: str) -> set[str]:
     return {name.split(".")[0] for name in done.stdout.split()}
 
 
-@pytest.mark.parametrize("module", ["maskapp.results", "maskapp.vision.draw", "maskapp.config"])
+@pytest.mark.parametrize(
+    "module", ["maskapp.results", "maskapp.vision.draw", "maskapp.config", "maskapp.metrics.report"]
+)
 def test_results_and_drawing_do_not_import_torch(module):
     assert "torch" not in loaded_after_import(module)
 

@@ -512,19 +512,15 @@ class LiveProcessor:
         latency_ms = (time.perf_counter() - start) * 1000
         with self._lock:
             self._frames += 1
-            stats = LiveStats(
-                frame_index=self._frames,
-                faces=len(result.faces),
-                masked=result.masked_count,
-                unmasked=result.unmasked_count,
-                fps=fps,
-                latency_ms=latency_ms,
-                alert=alert.active,
-                episode=alert.episode,
-                updated_at=time.monotonic(),
-                error=log_error,
-                label_counts=dict.fromkeys(CLASS_NAMES, 0) | result.label_counts,
-                alert_text=words if alert.active else None,
+            stats = self._stats(
+                result.label_counts,
+                result.masked_count,
+                result.unmasked_count,
+                fps,
+                latency_ms,
+                alert,
+                log_error,
+                words,
                 people=counts,
                 people_in_view=len(result.people_in_view()),
                 timeline=timeline,
@@ -547,22 +543,39 @@ class LiveProcessor:
             alert = self._alert.update(None if error is not None else unmasked > 0)
             if unmasked > 0:
                 self._alert_text = alert_text(label for label, n in counts.items() if n) or self._alert_text
-            stats = LiveStats(
-                frame_index=self._frames,
-                faces=masked + unmasked,
-                masked=masked,
-                unmasked=unmasked,
-                fps=fps,
-                latency_ms=latency_ms,
-                alert=alert.active,
-                episode=alert.episode,
-                updated_at=time.monotonic(),
-                error=error,
-                label_counts=counts,
-                alert_text=self._alert_text if alert.active else None,
-            )
+            stats = self._stats(counts, masked, unmasked, fps, latency_ms, alert, error, self._alert_text)
             # Under the lock: a thread that computed an older frame cannot publish it after a newer one.
             self.results.put(stats)
+
+    def _stats(
+        self,
+        label_counts: dict[str, int],
+        masked: int,
+        unmasked: int,
+        fps: float,
+        latency_ms: float,
+        alert: AlertState,
+        error: str | None,
+        words: str | None,
+        **people,
+    ) -> LiveStats:
+        """This frame's stats (called under the lock, after counting the frame); `people`: the tracked
+        session's fields."""
+        return LiveStats(
+            frame_index=self._frames,
+            faces=masked + unmasked,
+            masked=masked,
+            unmasked=unmasked,
+            fps=fps,
+            latency_ms=latency_ms,
+            alert=alert.active,
+            episode=alert.episode,
+            updated_at=time.monotonic(),
+            error=error,
+            label_counts=dict.fromkeys(CLASS_NAMES, 0) | label_counts,
+            alert_text=words if alert.active else None,
+            **people,
+        )
 
     def callback(self, frame):
         """The `video_frame_callback` for streamlit-webrtc: av.VideoFrame in, av.VideoFrame out."""

@@ -12,8 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
@@ -21,10 +19,23 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from maskapp import DEFAULT_WEIGHTS, DEV_DATASET, WEIGHTS_DIR
+from maskapp import DEFAULT_WEIGHTS
 from maskapp.config import DEFAULT_DETECTOR, DETECTOR_NAMES, LIVE_DETECTOR, InferenceConfig
 from maskapp.errors import DataError
-from maskapp.metrics.voc import load_annotations
+from maskapp.metrics.bench_results import (
+    BENCH_SIZE,
+    LIVE,
+    LIVE_BASELINE,
+    SOURCE,
+    BaselineComparison,
+    BenchFrame,
+    BenchReport,
+    Latency,
+    PipelineBench,
+    TrackedBench,
+    bench_frame,
+    time_calls,
+)
 from maskapp.vision.classify import MaskClassifier
 from maskapp.vision.detect import create_detector
 from maskapp.vision.onnx_export import OnnxMaskClassifier
@@ -33,124 +44,6 @@ from maskapp.vision.pipeline import MaskPipeline, load_pipeline, load_serving_cl
 from maskapp.vision.tracked import TrackedPipeline
 
 logger = logging.getLogger(__name__)
-
-BENCH_SIZE = (640, 480)
-SOURCE = "source (res10 300 + MobileNetV2 224, 1 face at a time)"
-MIN_BENCH_FACE_PX = 32  # faces both detectors can see, so both pipelines classify the same number
-# The classifier the live budget is measured against ("within 10% of today's pipeline"): the 2-class run.
-BASELINE_WEIGHTS = WEIGHTS_DIR / "runs" / "mobilenet_v2" / "model.pt"
-LIVE = f"ours live ({LIVE_DETECTOR})"
-LIVE_BASELINE = f"{LIVE}, baseline classifier"
-# The live budget (issue): p50 <= 33 ms per 640x480 frame with 5 faces, within 10% of the baseline's p50.
-LIVE_BUDGET_MS = 33.0
-LIVE_BUDGET_RATIO = 1.10
-BUDGET_FRAME = "5 face(s)"
-
-
-@dataclass(frozen=True)
-class BenchFrame:
-    name: str  # the source photo
-    frame: np.ndarray  # resized to BENCH_SIZE
-    annotated_faces: int
-
-
-@dataclass(frozen=True)
-class Latency:
-    p50_ms: float
-    p95_ms: float
-    mean_ms: float
-    fps: float  # 1000 / p50: the rate a steady stream runs at, robust to the odd stall of a shared CPU
-
-    @classmethod
-    def of(cls, samples_ms: list[float]) -> Latency:
-        p50, p95 = (float(np.percentile(samples_ms, q)) for q in (50, 95))
-        return cls(p50, p95, float(np.mean(samples_ms)), 1000.0 / p50)
-
-
-@dataclass(frozen=True)
-class PipelineBench:
-    pipeline: str
-    faces_in_frame: int  # annotated
-    faces_found: int
-    latency: Latency
-
-
-@dataclass(frozen=True)
-class TrackedBench:
-    """One pipeline untracked and tracked, taking turns frame by frame on the same moving frames."""
-
-    pipeline: str
-    faces_in_frame: int
-    untracked: Latency
-    tracked: Latency
-    classified_share: float  # of the tracked pipeline's detected faces, those it classified
-
-    @property
-    def ratio(self) -> float:
-        """Tracked FPS / untracked FPS."""
-        return self.tracked.fps / self.untracked.fps
-
-
-@dataclass(frozen=True)
-class BaselineComparison:
-    """The live pipeline with the shipped classifier against the same with the baseline classifier,
-    timed in turn on the same frames."""
-
-    weights: str  # the baseline checkpoint
-    classes: list[str]  # its classes
-    shipped_p50_ms: dict[str, float]  # "<n> face(s)": the live pipeline with the shipped classifier
-    baseline_p50_ms: dict[str, float]  # the same with the baseline classifier
-    p50_ratio: dict[str, float]  # shipped / baseline
-    budget_met: bool  # 5 faces: shipped p50 <= LIVE_BUDGET_MS and ratio <= LIVE_BUDGET_RATIO
-
-    @classmethod
-    def of(cls, weights: Path, classes: list[str], results: list[PipelineBench]) -> BaselineComparison:
-        p50 = {(row.pipeline, f"{row.faces_in_frame} face(s)"): row.latency.p50_ms for row in results}
-        frames = [frame for name, frame in p50 if name == LIVE_BASELINE]
-        shipped = {frame: p50[(LIVE, frame)] for frame in frames}
-        baseline = {frame: p50[(LIVE_BASELINE, frame)] for frame in frames}
-        ratio = {frame: shipped[frame] / baseline[frame] for frame in frames}
-        met = shipped[BUDGET_FRAME] <= LIVE_BUDGET_MS and ratio[BUDGET_FRAME] <= LIVE_BUDGET_RATIO
-        return cls(str(weights), classes, shipped, baseline, ratio, met)
-
-
-@dataclass(frozen=True)
-class BenchReport:
-    pipelines: tuple[PipelineBench, ...]
-    detectors: dict[str, Latency]  # detector alone on the 5-face frame
-    classifier_ms_per_face: dict[str, float]  # e.g. "onnx batch 8"
-    speedup: dict[str, float]  # "<pipeline>, <n> face(s)": its FPS / the source pipeline's FPS
-    settings: dict
-    tracked: tuple[TrackedBench, ...] = ()
-    baseline: BaselineComparison | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def bench_frame(faces: int, dataset: Path = DEV_DATASET) -> BenchFrame:
-    """The first photo (by name) with exactly `faces` annotated faces, all >= 32 px once at 640x480."""
-    for annotation in load_annotations(dataset / "annotations"):
-        if len(annotation.objects) != faces:
-            continue
-        frame = cv2.imread(str(dataset / "images" / annotation.filename))
-        if frame is None:
-            continue
-        scale = min(BENCH_SIZE[0] / frame.shape[1], BENCH_SIZE[1] / frame.shape[0])
-        if all(obj.short_side * scale >= MIN_BENCH_FACE_PX for obj in annotation.objects):
-            return BenchFrame(annotation.filename, cv2.resize(frame, BENCH_SIZE), faces)
-    raise DataError(f"no photo in {dataset} has exactly {faces} faces of >= {MIN_BENCH_FACE_PX} px")
-
-
-def time_calls(call: Callable[[], object], repeats: int, warmup: int = 3) -> list[float]:
-    for _ in range(warmup):
-        call()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - start) * 1000.0)
-    return samples
 
 
 def turn_order(names: list[str], round_index: int, pair: tuple[str, str] | None) -> list[str]:

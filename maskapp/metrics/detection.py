@@ -21,7 +21,7 @@ from maskapp.config import DETECTOR_NAMES
 from maskapp.errors import DataError, MaskappError
 from maskapp.labels import CLASS_NAMES
 from maskapp.media.images import read_image
-from maskapp.metrics.bench import bench_frame, time_calls
+from maskapp.metrics.bench_results import bench_frame, time_calls
 from maskapp.metrics.voc import Box, ImageAnnotation, as_compliance, load_annotations
 from maskapp.results import MASK_LABEL, NO_MASK_LABEL, FrameResult
 from maskapp.vision.boxes import iou
@@ -239,7 +239,10 @@ def evaluate_pipeline(
 ):
     images_dir = Path(images_dir)
     if not images_dir.is_dir():
-        raise DataError(f"images folder {images_dir} does not exist")
+        raise DataError(
+            f"images folder {images_dir} does not exist; give the folder of the photos the annotations "
+            "name, e.g. ../shared/datasets/face-mask-detection-dev/images"
+        )
     annotations = load_annotations(annotations_dir)
     predictions, used = predict_annotated(pipeline, annotations, images_dir, progress)
     settings = {

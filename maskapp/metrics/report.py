@@ -4,7 +4,7 @@ markdown tables for detection and speed (docs/detection.md quotes them)."""
 from __future__ import annotations
 
 from maskapp.labels import CLASS_NAMES
-from maskapp.metrics.bench import LIVE_BUDGET_MS, LIVE_BUDGET_RATIO, BaselineComparison, BenchReport
+from maskapp.metrics.bench_results import LIVE_BUDGET_MS, LIVE_BUDGET_RATIO, BaselineComparison, BenchReport
 from maskapp.metrics.detection import DetectionReport, DetectorRow, view_name
 from maskapp.metrics.tracking import TARGETS, ClipsTrackingReport
 from maskapp.results import MASK_LABEL, NO_MASK_LABEL

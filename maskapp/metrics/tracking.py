@@ -54,18 +54,18 @@ Box = tuple[float, float, float, float]  # x1, y1, x2, y2
 
 @dataclass(frozen=True)
 class ClipSpec:
-    scenes: int = 10
+    scenes: int = 10  # the hidden clips: several scenes one after another
     scene_frames: int = 90  # 6 s at 15 fps: 10 scenes make the 900-frame default
     people: int = 45  # counted people over the whole clip
-    width: int = 640
+    width: int = 640  # the live page's and the bench's frame size
     height: int = 480
-    fps: float = 15.0
-    seed: int = 0
+    fps: float = 15.0  # a typical entrance camera; 900 frames are the one minute
+    seed: int = 0  # which photos and camera paths; --clip-seed picks others
     min_face_px: int = 32  # short side below this: the face is ignored in the figures
     min_person_frames: int = 15  # a person must be scored in at least this many frames (1 s) to count
-    max_people_per_scene: int = 8
+    max_people_per_scene: int = 8  # a doorway's crowd; more and one photo would fill the clip
     face_px: float = 56.0  # photos are upscaled so that their median face has about this short side
-    max_upscale: float = 4.0
+    max_upscale: float = 4.0  # beyond this an upscaled photo is too blurred to stand for a camera
     drift: float = 0.25  # camera travel over a scene, as a fraction of the frame width
     zoom: float = 0.2  # scale change over a scene (zoom in or out, chosen per scene)
 
@@ -389,7 +389,7 @@ class DetectionNoise:
     gap_rate: float = 0.01  # a face starts a longer miss (turned away, occluded) ...
     gap_frames: int = 8  # ... of this many frames (under the tracker's allowed gap)
     dropped_frame_rate: float = 0.02  # a whole frame without detections (a decoding hiccup)
-    seed: int = 0
+    seed: int = 0  # the noise's own draws, apart from the clip's
 
 
 def noisy_detections(clip: SyntheticClip, noise: DetectionNoise | None = None) -> list[np.ndarray]:

@@ -75,11 +75,16 @@ def label(obj: ET.Element) -> str:
     return canonical_label((obj.findtext("name") or "").strip())
 
 
+_ANNOTATIONS_ALLOWED = (
+    "give a folder of PASCAL VOC .xml files, e.g. ../shared/datasets/face-mask-detection-dev/annotations"
+)
+
+
 def load_annotations(folder: str | Path) -> list[ImageAnnotation]:
     folder = Path(folder)
     if not folder.is_dir():
-        raise DataError(f"annotations folder {folder} does not exist")
+        raise DataError(f"annotations folder {folder} does not exist; {_ANNOTATIONS_ALLOWED}")
     paths = sorted(folder.glob("*.xml"))
     if not paths:
-        raise DataError(f"annotations folder {folder} has no PASCAL VOC .xml files")
+        raise DataError(f"annotations folder {folder} has no PASCAL VOC .xml files; {_ANNOTATIONS_ALLOWED}")
     return [parse_annotation(path) for path in paths]

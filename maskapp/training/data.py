@@ -21,7 +21,7 @@ import numpy as np
 
 from maskapp.config import SPLITS, TrainConfig
 from maskapp.errors import DataError, ImageError
-from maskapp.labels import LABEL_ALIASES, canonical_label, ordered_classes
+from maskapp.labels import CLASS_NAMES, LABEL_ALIASES, canonical_label, ordered_classes
 from maskapp.media.images import list_images, read_image
 
 logger = logging.getLogger(__name__)
@@ -111,11 +111,18 @@ def scan_class_folders(
     return samples
 
 
+def require_data_folder(folder: Path) -> None:
+    if not folder.is_dir():
+        raise DataError(
+            f"data folder {folder} does not exist; give a folder of class subfolders "
+            f"({', '.join(CLASS_NAMES)} or some of them), e.g. ../shared/datasets/face-mask-ilc"
+        )
+
+
 def scan_dataset(folder: str | Path) -> list[Sample]:
     """All samples of one data folder, with the split it ships with when it has one."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"data folder {folder} does not exist")
+    require_data_folder(folder)
     subfolders = class_folders(folder)
     given = {SPLIT_FOLDER_NAMES[n]: p for n, p in subfolders.items() if n in SPLIT_FOLDER_NAMES}
     if given and set(given.values()) == set(subfolders.values()):

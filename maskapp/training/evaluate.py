@@ -31,6 +31,7 @@ from maskapp.media.images import read_image
 from maskapp.training.data import (
     SPLIT_FOLDER_NAMES,
     class_folders,
+    require_data_folder,
     scan_class_folders,
     split_for,
 )
@@ -282,8 +283,7 @@ def score_folder(
     """Each image of the class folders is one face: cut at its box with the serving margin when the
     folder's manifest.csv gives one (face-mask-ilc), else taken whole (an already-cropped face).
     Unreadable files are skipped and counted. `worn_incorrectly_as_noncompliant`: see select_classes."""
-    if not folder.is_dir():
-        raise DataError(f"data folder {folder} does not exist")
+    require_data_folder(folder)
     names = list(class_folders(folder))
     if names and set(names) <= set(SPLIT_FOLDER_NAMES):
         raise DataError(f"{folder} holds split folders {names}; give one of them, e.g. {folder / names[-1]}")

@@ -16,9 +16,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class InputSpec:
     """What a classifier expects; saved in every checkpoint so serving matches training."""
 
-    input_size: int = 224
+    input_size: int = 224  # the size ImageNet backbones were trained at (the shipped model: 128)
     # The papers resize to 256 then center-crop 224: keep that ratio at any input size.
     resize_ratio: float = 256 / 224
+    # The statistics the pretrained backbone's first layer expects.
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
 
