@@ -617,7 +617,12 @@ def run_events(args: argparse.Namespace) -> int:
 # --- bench -------------------------------------------------------------------------------------------
 def bench_flags(parser: argparse.ArgumentParser) -> None:
     add_json_flag(parser, "the figures")
-    parser.add_argument("--repeats", type=int, default=50, help="timed runs per measurement")
+    parser.add_argument(
+        "--repeats",
+        type=whole_number(1, "number of timed runs"),
+        default=50,
+        help="timed runs per measurement",
+    )
     add_inference_flags(parser, only=("weights",))
     parser.add_argument(
         "--torch-threads",

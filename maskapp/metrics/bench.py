@@ -136,10 +136,16 @@ def tracked_pipelines(weights: Path) -> dict[str, MaskPipeline]:
     return {f"ours live ({LIVE_DETECTOR})": live, f"ours ({DEFAULT_DETECTOR})": default}
 
 
+def _check_repeats(repeats: int) -> None:
+    if not (isinstance(repeats, int) and repeats >= 1):
+        raise DataError(
+            f"repeats (timed runs per measurement) must be a whole number, 1 or more, got {repeats!r}"
+        )
+
+
 def run_tracked_bench(weights: Path = DEFAULT_WEIGHTS, repeats: int = 50) -> BenchReport:
     """`bench --tracked`: only the tracked mode, tracked vs untracked at 640x480 with 5 faces."""
-    if repeats < 1:
-        raise DataError(f"--repeats must be at least 1, got {repeats}")
+    _check_repeats(repeats)
     load_before = os.getloadavg()[0]
     frame = bench_frame(5)
     rows = tuple(bench_tracked(name, p, frame, repeats) for name, p in tracked_pipelines(weights).items())
@@ -173,8 +179,7 @@ def run_bench(
     """`torch_threads`: PyTorch's thread count (the source pipeline's classifier); None keeps its default.
     `baseline_weights`: a classifier checkpoint run in the live pipeline beside the shipped one, timed in
     turn on the same frames; None leaves that row out."""
-    if repeats < 1:
-        raise DataError(f"--repeats must be at least 1, got {repeats}")
+    _check_repeats(repeats)
     if torch_threads is not None:
         if torch_threads < 1:
             raise DataError(f"--torch-threads must be at least 1, got {torch_threads}")

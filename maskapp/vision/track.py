@@ -280,8 +280,9 @@ class SmoothingSettings:
             raise ValueError(f"alpha must be in (0, 1], got {self.alpha}")
         if not 0.0 <= self.margin < 1.0:
             raise ValueError(f"margin must be in [0, 1), got {self.margin}")
-        if self.switch_after < 1 or self.settle_after < 1:
-            raise ValueError("switch_after and settle_after must be >= 1")
+        for name in ("switch_after", "settle_after"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -489,8 +490,10 @@ class MaskedFaceConfirmation:
     def __post_init__(self):
         if not 0.0 < self.min_probability <= 1.0:
             raise ValueError(f"min_probability must be in (0, 1], got {self.min_probability}")
-        if self.min_hits < 1 or not 0.0 <= self.min_score <= 1.0:
-            raise ValueError("min_hits must be >= 1 and min_score in [0, 1]")
+        if self.min_hits < 1:
+            raise ValueError(f"min_hits must be >= 1, got {self.min_hits}")
+        if not 0.0 <= self.min_score <= 1.0:
+            raise ValueError(f"min_score must be in [0, 1], got {self.min_score}")
 
     def vouches(self, class_names: tuple[str, ...], smoothed: tuple[float, ...]) -> bool:
         return (
