@@ -579,7 +579,8 @@ def run_evaluate_tracking(args: argparse.Namespace) -> int:
 
 # --- events ------------------------------------------------------------------------------------------
 def date_or_moment(text: str) -> date | datetime:
-    """--from / --to: a day (2026-11-26) or a moment (2026-11-26T14:00, UTC unless an offset is given)."""
+    """--from / --to: a day (2026-11-26) or a moment (2026-11-26T14:00; on --timezone's clock unless an
+    offset is given)."""
     try:
         return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
     except ValueError:
@@ -592,24 +593,33 @@ def events_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("database", type=Path, metavar="FILE.sqlite", help="an events log (video --events)")
     parser.add_argument("--csv", type=Path, metavar="OUT", help="export the event rows in the range here")
     parser.add_argument(
-        "--from", dest="start", type=date_or_moment, metavar="DATE", help="from this day or moment (UTC)"
+        "--from", dest="start", type=date_or_moment, metavar="DATE", help="from this day or moment"
     )
     parser.add_argument(
         "--to", dest="end", type=date_or_moment, metavar="DATE", help="through this day, or up to this moment"
+    )
+    parser.add_argument(
+        "--timezone",
+        default="UTC",
+        metavar="NAME",
+        help="an IANA time zone (e.g. Europe/Paris): the days and moments of --from/--to are on its clock "
+        "and the summary's times are shown in it; the log and the CSV keep UTC (default: UTC)",
     )
     add_keep_days_flag(parser, "first delete the rows older than N days from the file (a daily job)")
     add_json_flag(parser, "the summary")
 
 
 def run_events(args: argparse.Namespace) -> int:
+    zone = events.report.parse_zone(args.timezone)
+    start, end = events.report.zoned_range(args.start, args.end, zone)
     pruned = events.store.delete_old_rows(args.database, args.keep_days) if args.keep_days else None
     with events.report.EventLog(args.database) as log:
-        summary = log.summary(start=args.start, end=args.end)
-        text = events.report.format_summary(summary)
+        summary = log.summary(start=start, end=end)
+        text = events.report.format_summary(summary, zone)
         if pruned is not None:
             text = f"deleted {pruned} row(s) older than {args.keep_days:g} day(s)\n{text}"
         if args.csv:
-            rows = log.export_csv(args.csv, start=args.start, end=args.end)
+            rows = log.export_csv(args.csv, start=start, end=end)
             text += f"\nwrote {rows} event row(s) to {args.csv}"
     return print_and_write(text, args.json, asdict(summary))
 
@@ -767,7 +777,7 @@ COMMANDS = {
     "events": Command(
         "summarise an events log and export it as CSV",
         "Per source: people by verdict, violations, compliance of people and the time span; the "
-        "aggregate windows; --csv writes the event rows (in the --from/--to range, UTC).",
+        "aggregate windows; --csv writes the event rows (in the --from/--to range) with their UTC times.",
         events_flags,
         run_events,
         ("maskapp.events.report",),

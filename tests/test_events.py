@@ -22,6 +22,7 @@ import pytest
 
 from maskapp import PROJECT_ROOT
 from maskapp.app.compliance_log import log_days, read_log, source_rows, time_zone, zone_name
+from maskapp.cli import main
 from maskapp.errors import EventStoreError, MaskappError
 from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservation
 from maskapp.events.report import EventLog
@@ -607,6 +608,26 @@ def test_the_page_reads_days_and_shows_times_in_the_readers_zone(hand_made_log):
         "2026-11-27 00:50:00",
     )
     assert read_log(hand_made_log, date(2026, 11, 27), date(2026, 11, 27)).summary.people == 0  # UTC
+
+
+def test_the_events_command_reads_days_and_shows_times_on_another_clock(hand_made_log, capsys):
+    """Kiritimati is UTC+14: 2026-11-27 there began at 10:00 UTC on the 26th."""
+    kiritimati = ["--timezone", "Pacific/Kiritimati"]
+    assert main(["events", str(hand_made_log), "--from", "2026-11-27", *kiritimati]) == 0
+    out = capsys.readouterr().out
+    assert "5 people" in out and "(times in Pacific/Kiritimati)" in out
+    assert "from 2026-11-27 00:05:00 to 2026-11-27 00:50:00" in out  # the door, 10:05 to 10:50 UTC
+    assert "2026-11-27 00:00:00 to 2026-11-27 00:15:00  hall" in out  # the hall's window from 10:00 UTC
+    assert main(["events", str(hand_made_log), "--from", "2026-11-27T00:30", *kiritimati]) == 0  # 10:30 UTC
+    assert "2 people" in capsys.readouterr().out
+    assert main(["events", str(hand_made_log), "--from", "2026-11-27"]) == 0  # UTC: nobody yet
+    assert "no people" in capsys.readouterr().out
+    assert main(["events", str(hand_made_log), "--timezone", "Mars/Olympus_Mons"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        "error: unknown time zone 'Mars/Olympus_Mons'; allowed: an IANA name such as Europe/Paris, "
+        "America/New_York or UTC"
+    )
 
 
 def test_an_unknown_or_missing_browser_zone_is_utc(caplog):

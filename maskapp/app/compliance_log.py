@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from maskapp.errors import EventStoreError
 from maskapp.events.report import (
     CompliancePoint,
     EventLog,
@@ -21,6 +21,10 @@ from maskapp.events.report import (
     PeriodCounts,
     compliance_points,
     csv_text,
+    local_time,
+    parse_zone,
+    zone_name,
+    zoned_range,
 )
 from maskapp.events.store import is_file, user_path
 
@@ -51,29 +55,14 @@ def time_zone(name: str | None) -> tzinfo:
     if not name:
         return UTC
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+        return parse_zone(name)
+    except EventStoreError:
         logger.warning("unknown time zone %r: showing times in UTC", name)
         return UTC
 
 
-def zone_name(zone: tzinfo) -> str:
-    return "UTC" if zone in (UTC, ZoneInfo("UTC")) else str(zone)
-
-
-def local_time(stamp: str | None, zone: tzinfo) -> str | None:
-    """A stored ISO-8601 UTC time as `zone`'s wall clock, to the second: '2026-11-27 14:06:54'."""
-    if stamp is None:
-        return None
-    return datetime.fromisoformat(stamp).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _day(stamp: str | None, zone: tzinfo) -> date | None:
     return None if stamp is None else datetime.fromisoformat(stamp).astimezone(zone).date()
-
-
-def _midnight(day: date | None, zone: tzinfo) -> datetime | None:
-    return None if day is None else datetime.combine(day, time(), zone)
 
 
 def log_days(path: Path | str, zone: tzinfo = UTC) -> tuple[date | None, date | None]:
@@ -96,8 +85,7 @@ def read_log(
 ) -> LogView:
     """The log between `start` and `end` (days of `zone`, both included; None: open), its times shown in
     `zone`."""
-    since = _midnight(start, zone)
-    until = _midnight(None if end is None else end + timedelta(days=1), zone)
+    since, until = zoned_range(start, end, zone)
     shown = f"time ({zone_name(zone)})"
     with EventLog(path) as log:
         first, last = log.time_span()

@@ -26,9 +26,10 @@ import sqlite3
 from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from maskapp.errors import EventStoreError
 from maskapp.events.recorder import COMPLIANT_LABELS
@@ -386,6 +387,40 @@ class EventLog:
             raise EventStoreError(f"cannot read events database {self.path}: {sqlite_problem(exc)}") from exc
 
 
+def parse_zone(name: str) -> tzinfo:
+    """An IANA time zone name ('Europe/Paris', 'UTC'); EventStoreError for one this machine does not know."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise EventStoreError(
+            f"unknown time zone {name!r}; allowed: an IANA name such as Europe/Paris, America/New_York or UTC"
+        ) from exc
+
+
+def zone_name(zone: tzinfo) -> str:
+    return "UTC" if zone in (UTC, ZoneInfo("UTC")) else str(zone)
+
+
+def local_time(stamp: str | None, zone: tzinfo) -> str | None:
+    """A stored ISO-8601 UTC time as `zone`'s wall clock, to the second: '2026-11-27 14:06:54'."""
+    if stamp is None:
+        return None
+    return datetime.fromisoformat(stamp).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def zoned_range(start: DateBound, end: DateBound, zone: tzinfo) -> tuple[DateBound, DateBound]:
+    """A range given in `zone`: a day starts at its midnight there (an end day: through that day), a
+    moment without an offset is on its clock; for the queries above, which read days and naive moments
+    as UTC."""
+
+    def bound(value: DateBound, next_day: bool) -> DateBound:
+        if value is None or isinstance(value, datetime):
+            return value if value is None or value.tzinfo else value.replace(tzinfo=zone)
+        return datetime.combine(value + timedelta(days=next_day), time(), zone)
+
+    return bound(start, False), bound(end, True)
+
+
 def compliance_points(periods: Iterable[PeriodCounts]) -> list[CompliancePoint]:
     """Compliance of people per source per bucket, from the buckets' counts (buckets with people only)."""
     return [CompliancePoint(p.start, p.source, p.people, p.compliant / p.people) for p in periods]
@@ -510,28 +545,30 @@ def _share(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
 
 
-def format_summary(summary: LogSummary) -> str:
+def format_summary(summary: LogSummary, zone: tzinfo = UTC) -> str:
     """The `events` command's report: per source, people by verdict, violations, compliance of people and
-    the time span; then the aggregate windows."""
+    the time span (in `zone`); then the aggregate windows."""
     lines = [
         f"{summary.path}: {summary.events} event rows, {summary.people} people, "
-        f"compliance of people {_share(summary.compliance)}"
+        f"compliance of people {_share(summary.compliance)} (times in {zone_name(zone)})"
     ]
     if not summary.sources:
         lines.append("no people or aggregate windows in this range")
     for source in summary.sources:
         verdicts = ", ".join(f"{n} {label}" for label, n in sorted(source.by_verdict.items())) or "none"
+        first, last = (local_time(t, zone) or "-" for t in (source.first_time, source.last_time))
         lines += [
             "",
             f"source {source.source}",
             f"  people {source.people} ({verdicts}), compliance {_share(source.compliance)}",
             f"  violations {source.violations}, still present at the end of the log {source.still_present}, "
             f"aggregate windows {source.aggregate_windows}",
-            f"  from {source.first_time or '-'} to {source.last_time or '-'}",
+            f"  from {first} to {last}",
         ]
     if summary.windows:
         lines += ["", "aggregate windows (people by verdict, no per-person rows):"]
         for window in summary.windows:
             counts = ", ".join(f"{n} {label}" for label, n in sorted(window.counts.items()) if n) or "nobody"
-            lines.append(f"  {window.window_start} to {window.window_end}  {window.source}: {counts}")
+            span = f"{local_time(window.window_start, zone)} to {local_time(window.window_end, zone)}"
+            lines.append(f"  {span}  {window.source}: {counts}")
     return "\n".join(lines)
