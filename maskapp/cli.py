@@ -34,7 +34,7 @@ from maskapp.config import (
 )
 from maskapp.errors import ImageError, MaskappError, VideoError
 from maskapp.labels import CLASS_NAMES
-from maskapp.outputs import ensure_writable_file, ensure_writable_folder, unwritable
+from maskapp.outputs import ensure_writable_file, ensure_writable_folder, refuse_overwriting, unwritable
 
 
 # --- output ------------------------------------------------------------------------------------------
@@ -48,11 +48,19 @@ def write_json(path: Path, data) -> None:
 
 
 def print_and_write(text: str, json_path: Path | None, data) -> int:
-    """A command's report on stdout; `data` as JSON when --json was given. The exit status: 0."""
-    print(text)
+    """`data` as JSON when --json was given, then the command's report on stdout. The exit status: 0."""
     if json_path:
         write_json(json_path, data)
+    print_text(text)
     return 0
+
+
+def print_text(text: str, file=None) -> None:
+    """print(), with what the terminal cannot show escaped: a file name in another encoding must not end
+    a run in a UnicodeEncodeError after its work is done."""
+    stream = file or sys.stdout
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    print(text.encode(encoding, "backslashreplace").decode(encoding), file=stream)
 
 
 # Flags naming a file that a command writes when its work is done: checked before the work starts.
@@ -346,11 +354,13 @@ def run_detect(args: argparse.Namespace) -> int:
         # Nothing else shows a face, so the flag would do nothing: say so rather than seem to protect.
         raise MaskappError("--anonymize hides faces in the annotated copies: add --annotate DIR")
     files = media.photos.expand_paths(args.paths)
+    copies = media.photos.annotated_names(files).values() if args.annotate else ()
+    refuse_overwriting({"--json": args.json, "--annotate": [args.annotate / name for name in copies]}, files)
     annotate_dir = ensure_writable_folder(args.annotate) if args.annotate else None
     pipeline = vision.pipeline.load_pipeline(config)
     result = media.photos.detect_files(pipeline, files, annotate_dir, anonymize=args.anonymize)
     for path, why in result.skipped:
-        print(f"skipped {path}: {why}", file=sys.stderr)
+        print_text(f"skipped {path}: {why}", file=sys.stderr)
     if not result.results:
         raise ImageError(f"none of the {len(files)} files could be read as an image")
     text = "\n".join(summary_line(name, summary) for name, summary in result.summaries.items())
@@ -475,6 +485,7 @@ def event_log_lines(run) -> list[str]:
 
 def run_video(args: argparse.Namespace) -> int:
     settings = event_settings(args)
+    refuse_overwriting({"--out": args.out, "--json": args.json}, [Path(args.source)])
     frames = media.video.open_source(args.source, args.timeout)  # fail fast, before loading models
     log = None
     try:
@@ -610,6 +621,7 @@ def events_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def run_events(args: argparse.Namespace) -> int:
+    refuse_overwriting({"--csv": args.csv, "--json": args.json}, [args.database])
     zone = events.report.parse_zone(args.timezone)
     start, end = events.report.zoned_range(args.start, args.end, zone)
     pruned = events.store.delete_old_rows(args.database, args.keep_days) if args.keep_days else None

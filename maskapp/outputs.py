@@ -4,6 +4,7 @@ find its result file unwritable fails at once instead, with one OutputError nami
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from maskapp.errors import OutputError
@@ -39,4 +40,34 @@ def ensure_writable_folder(folder: Path) -> Path:
         raise OutputError(
             f"cannot write in folder {folder} ({error.strerror}); allowed: a writable folder path"
         ) from None
+    return folder
+
+
+def refuse_overwriting(outputs: Mapping[str, Path | Iterable[Path] | None], inputs: Iterable[Path]) -> None:
+    """OutputError when a result (`flag: path` or `flag: paths`) would be written over one of the command's
+    own input files: the input would be lost, with nothing said."""
+    kept = {path.resolve() for path in inputs if path.is_file()}
+    for flag, paths in outputs.items():
+        for path in [paths] if isinstance(paths, Path) else paths or ():
+            if path.resolve() in kept:
+                raise OutputError(
+                    f"{flag} {path} is also this command's input, which writing there would destroy; "
+                    "allowed: another path"
+                )
+
+
+def require_new_folder(folder: Path, made_by: str, own_files: Iterable[str] = ()) -> Path:
+    """`folder` when it is missing, empty, or holds only `own_files` (a previous result of the same kind,
+    to be replaced); else OutputError: writing there would replace files of another kind without a word."""
+    own = set(own_files)
+    try:
+        others = sorted(entry.name for entry in folder.iterdir() if entry.name not in own)
+    except OSError:  # missing, or not a folder: making it will say what is wrong
+        return folder
+    if others:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise OutputError(
+            f"{folder} already holds {shown}, which {made_by} would replace or mix with; "
+            "allowed: a new or empty folder"
+        )
     return folder

@@ -4,12 +4,16 @@ copies (faces hidden with --anonymize), and bad input."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from maskapp import PROJECT_ROOT
 from maskapp.cli import main, summary_line
 from maskapp.labels import CLASS_NAMES, WITH_MASK
 from maskapp.media.photos import annotated_names, result_keys
@@ -279,3 +283,42 @@ def test_a_summary_line_counts_faces_in_words(faces, masked, words):
     summary = {"faces": faces, **dict.fromkeys(CLASS_NAMES, 0), WITH_MASK: masked}
     summary["compliance"] = masked / faces if faces else None
     assert summary_line("a.png", summary).startswith(f"a.png: {words}")
+
+
+@pytest.mark.parametrize("flag", ["--json", "--annotate"])
+def test_a_result_over_an_input_photo_is_refused_and_the_photo_kept(tmp_path, capsys, flag):
+    photos = tmp_path / "in"
+    photos.mkdir()
+    photo = photos / "street.png"
+    photo.write_bytes((DEV / "images" / PHOTOS[0]).read_bytes())
+    before = photo.read_bytes()
+    target = photo if flag == "--json" else photos  # the annotated copy would be in/street.png
+    assert main(["detect", str(photo), flag, str(target), "--weights", str(WEIGHTS)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: {flag} ") and "is also this command's input" in line
+    assert photo.read_bytes() == before
+
+
+def test_a_file_name_the_terminal_cannot_show_is_escaped_not_a_crash(tmp_path):
+    photo = tmp_path / "été.png"
+    photo.write_bytes((DEV / "images" / PHOTOS[0]).read_bytes())
+    out = tmp_path / "out.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "maskapp",
+            "detect",
+            str(photo),
+            "--json",
+            str(out),
+            "--weights",
+            str(WEIGHTS),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "ascii"},  # a terminal that cannot show é
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert b"\\xe9t\\xe9.png: " in done.stdout and "été.png" in json.loads(out.read_text())["images"]

@@ -78,3 +78,26 @@ def test_empty_class_is_refused(tmp_path):
 def test_missing_folder_is_refused(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         scan_dataset(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        "name,class\nx.png,with_mask\n",  # no 'file' column
+        "file,face_x1,face_y1,face_x2,face_y2\nwith_mask/a.png,abc,1,2,3\n",  # a box that is no number
+        "file,face_x1,face_y1,face_x2,face_y2\nwith_mask/a.png,nan,1,2,3\n",
+    ],
+)
+def test_a_manifest_of_another_format_is_one_clear_error(tmp_path, manifest):
+    make_class_folders(tmp_path / "data", per_class=3)
+    (tmp_path / "data" / "manifest.csv").write_text(manifest)
+    with pytest.raises(DataError, match=r"manifest\.csv .*allowed: a UTF-8 CSV with a 'file' column"):
+        scan_dataset(tmp_path / "data")
+
+
+def test_a_manifest_saved_by_a_spreadsheet_with_a_byte_order_mark_is_read(tmp_path):
+    make_class_folders(tmp_path / "data", per_class=3)
+    first = sorted((tmp_path / "data" / "with_mask").iterdir())[0].name
+    (tmp_path / "data" / "manifest.csv").write_text(f"file,source_photo\nwith_mask/{first},p1\n", "utf-8-sig")
+    samples = scan_dataset(tmp_path / "data")
+    assert [s.source_photo for s in samples if s.path.name == first] == ["p1"]

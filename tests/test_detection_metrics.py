@@ -118,6 +118,12 @@ def test_bad_annotations_are_clear_errors(tmp_path):
     (tmp_path / "x.xml").write_text("<annotation><object><name>hat</name></object></annotation>")
     with pytest.raises(DataError, match=r"x\.xml"):
         load_annotations(tmp_path)
+    (tmp_path / "x.xml").unlink()
+    (tmp_path / "folder.xml").mkdir()  # an entry named .xml that cannot be read as a file
+    with pytest.raises(
+        DataError, match=r"cannot read annotation .*folder\.xml \(Is a directory\); give a folder"
+    ):
+        load_annotations(tmp_path)
 
 
 # A real photo with a hand-edited annotation (its real boxes, two changed on purpose), the figures worked

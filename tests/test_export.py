@@ -132,3 +132,17 @@ def test_an_export_folder_that_cannot_be_made_is_one_error_line(tmp_path, where)
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith(f"error: cannot create export folder {out}") and "allowed: a writable" in line
+
+
+def test_an_export_into_a_folder_of_other_files_is_refused_and_they_are_kept(tmp_path):
+    """`export .` from the project would have replaced its README."""
+    (tmp_path / "README.md").write_text("the project's own")
+    (tmp_path / "notes.txt").write_text("kept")
+    done = run_cli("export", str(tmp_path))
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line == (
+        f"error: {tmp_path} already holds notes.txt, which an export would replace or mix with; "
+        "allowed: a new or empty folder"
+    )
+    assert (tmp_path / "README.md").read_text() == "the project's own"

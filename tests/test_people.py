@@ -317,6 +317,22 @@ def test_bad_events_files_and_urls_are_one_error_line_before_starting(clip, tmp_
     assert not (tmp_path / "e.sqlite").exists()  # a bad setting leaves no events file behind
 
 
+def test_results_over_the_input_video_or_log_are_refused_and_the_input_kept(clip, logged_run, tmp_path):
+    video = tmp_path / "door.avi"
+    video.write_bytes(clip.read_bytes())
+    for flag in ("--out", "--json"):
+        status, _, err = run_main("video", str(video), "--weights", str(WEIGHTS), flag, str(video))
+        assert status == 2 and f"{flag} {video} is also this command's input" in err
+    assert video.read_bytes() == clip.read_bytes()
+    database = tmp_path / "events.sqlite"
+    database.write_bytes((logged_run["folder"] / "events.sqlite").read_bytes())
+    for flag in ("--csv", "--json"):
+        status, _, err = run_main("events", str(database), flag, str(database))
+        assert status == 2 and f"{flag} {database} is also this command's input" in err
+    status, out, _ = run_main("events", str(database))  # still the log it was
+    assert status == 0 and f"{PEOPLE} people" in out
+
+
 def test_untracked_video_json_has_faces_without_people(clip, tmp_path):
     status, out, err = run_main(
         "video",

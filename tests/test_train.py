@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 import torch
 
+from maskapp import PROJECT_ROOT
 from maskapp.config import TrainConfig
-from maskapp.errors import ConfigError
+from maskapp.errors import ConfigError, OutputError
+from maskapp.training import prepare as prepare_module
 from maskapp.training import train as train_module
 from maskapp.training.pack import read_pack
 from maskapp.training.runs import load_run
@@ -301,9 +303,10 @@ def test_a_pack_keeps_its_squares_up_to_the_webp_loss_and_resizes_them_for_anoth
     assert larger.shape[1:] == (InputSpec(96).resize_size,) * 2 + (3,)
 
 
-def test_a_file_that_is_not_a_pack_is_one_error_line(tmp_path):
+@pytest.mark.parametrize("content", [b"not a zip", b"PK\x03\x04" + b"\x00" * 200])  # the second: cut short
+def test_a_file_that_is_not_a_pack_is_one_error_line(tmp_path, content):
     not_a_pack = tmp_path / "photo.npz"
-    not_a_pack.write_bytes(b"not a zip")
+    not_a_pack.write_bytes(content)
     result = run_cli("train", "--pack", str(not_a_pack), "--out", str(tmp_path), timeout=120)
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
@@ -382,3 +385,36 @@ def test_runs_of_different_models_are_not_averaged(tiny_data, tmp_path):
         f"error: {cnn / 'model.pt'} has architecture cnn, {mobilenet / 'model.pt'} has mobilenet_v2; "
         "allowed: runs of one model, classes and input size"
     )
+
+
+def test_a_run_of_that_name_is_not_replaced(tiny_data, tmp_path):
+    """A typo in --name must not wipe a shipped run: refused before any data is prepared."""
+    taken = tmp_path / "cnn"
+    taken.mkdir()
+    (taken / "config.json").write_text("{}")
+    with pytest.raises(OutputError, match=r"already holds config.json, which this run would replace"):
+        fit(_tiny_config(tiny_data, tmp_path, "cnn", epochs=1))
+    assert (taken / "config.json").read_text() == "{}"
+    shipped = str(PROJECT_ROOT / "weights" / "runs" / "cnn_3class" / "model.pt")
+    result = run_cli("average-weights", shipped, shipped, "--out", str(taken), timeout=120)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "already holds config.json, which the averaged run would replace" in line
+    assert (taken / "config.json").read_text() == "{}"
+
+
+def test_a_damaged_cache_of_prepared_images_is_made_again(tmp_path, caplog):
+    """Ctrl-C or a full disk while the cache was written: the next run prepares the images again."""
+    cache = tmp_path / "cache.npz"
+    np.savez(
+        cache,
+        images=np.zeros((2, 8, 8, 3), np.uint8),
+        labels=np.zeros(2),
+        datasets=np.array(["a", "b"]),
+        counts=np.array([0, 0]),
+    )
+    assert prepare_module._read_cache(cache) is not None
+    cache.write_bytes(cache.read_bytes()[:100])
+    with caplog.at_level("WARNING"):
+        assert prepare_module._read_cache(cache) is None
+    assert "is damaged" in caplog.text and "preparing the images again" in caplog.text

@@ -57,6 +57,10 @@ def parse_annotation(path: Path) -> ImageAnnotation:
         )
         filename = root.findtext("filename") or f"{path.stem}.png"
         size = image_size(root)
+    except OSError as error:  # a folder named x.xml, a symlink loop, a file that cannot be read
+        raise DataError(
+            f"cannot read annotation {path} ({error.strerror or error}); {_ANNOTATIONS_ALLOWED}"
+        ) from None
     except (ET.ParseError, AttributeError, TypeError, ValueError, DataError) as error:
         raise DataError(
             f"annotation {path} is not a PASCAL VOC file with numeric bndbox and size fields ({error})"

@@ -18,6 +18,7 @@ import torch
 from maskapp import PROJECT_ROOT
 from maskapp.config import SPLIT_FIELDS
 from maskapp.errors import CheckpointError
+from maskapp.outputs import require_new_folder
 from maskapp.training.evaluate import training_config
 from maskapp.training.runs import CONFIG_FILE, HISTORY_FILE, MODEL_FILE, SYSTEM_FILE, file_sha256, write_json
 from maskapp.training.sysmon import SystemMonitor
@@ -60,6 +61,7 @@ def average_runs(weights: list[Path], out_dir: Path) -> Path:
     """The averaged model of `weights` (two or more checkpoints) as a run directory at `out_dir`."""
     if len(weights) < 2:
         raise CheckpointError(f"got {len(weights)} weights file; allowed: two or more to average")
+    require_new_folder(out_dir, "the averaged run")  # an earlier run there, its inputs among them perhaps
     paths = [PROJECT_ROOT / path for path in weights]
     checkpoints = [load_checkpoint(path) for path in paths]
     _check_compatible(paths, checkpoints)

@@ -77,14 +77,22 @@ def read_manifest(folder: Path) -> dict[str, ManifestEntry]:
     path = folder / "manifest.csv"
     if not path.is_file():
         return {}
-    with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    entries = {}
-    for row in rows:
-        box_fields = [row.get(f"face_{k}") for k in ("x1", "y1", "x2", "y2")]
-        box = tuple(int(float(v)) for v in box_fields) if all(box_fields) else None
-        entries[row["file"]] = ManifestEntry(row.get("source_photo") or None, box)
-    return entries
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:  # -sig: Excel's "CSV UTF-8" too
+            rows = list(csv.DictReader(handle))
+        return {row["file"]: _manifest_entry(row) for row in rows}
+    except (OSError, UnicodeDecodeError, csv.Error, KeyError, TypeError, ValueError, OverflowError) as error:
+        raise DataError(
+            f"cannot read {path} ({type(error).__name__}: {error}); allowed: a UTF-8 CSV with a 'file' "
+            "column (the image's path in the folder) and optional 'source_photo' and face_x1, face_y1, "
+            "face_x2, face_y2 (a box in pixels), or no manifest.csv at all"
+        ) from None
+
+
+def _manifest_entry(row: dict) -> ManifestEntry:
+    box_fields = [row.get(f"face_{k}") for k in ("x1", "y1", "x2", "y2")]
+    box = tuple(int(float(v)) for v in box_fields) if all(box_fields) else None
+    return ManifestEntry(row.get("source_photo") or None, box)
 
 
 def scan_class_folders(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,7 +137,7 @@ def read_pack(path: str | Path, spec: InputSpec) -> TrainingData:
     try:
         with np.load(path, allow_pickle=False) as stored:
             data = _unpack(stored, path, spec)
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as error:
         raise DataError(
             f"cannot read {path} as a training pack ({error}); "
             "allowed: a file written by `python -m maskapp pack-data`"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,11 +105,9 @@ def prepare(
 ) -> PreparedSet:
     cropper_key, crop = cropper if cropper else ("none", None)
     cache = _cache_path(samples, spec, cropper_key)
-    if cache.is_file():
-        with np.load(cache) as stored:
-            return PreparedSet(
-                stored["images"], stored["labels"], stored["datasets"], *stored["counts"].tolist()
-            )
+    cached = _read_cache(cache)
+    if cached is not None:
+        return cached
     images, labels, datasets, cropped_count, unreadable = [], [], [], 0, 0
     for sample in tqdm(samples, desc=desc, unit="img", leave=False):
         try:
@@ -131,11 +131,28 @@ def prepare(
         unreadable,
     )
     cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(
-        cache,
-        images=prepared.images,
-        labels=prepared.labels,
-        datasets=prepared.datasets,
-        counts=np.array([cropped_count, unreadable]),
-    )
+    partial = cache.with_name(cache.name + ".partial")  # Ctrl-C or a full disk leaves no half cache
+    with partial.open("wb") as handle:
+        np.savez(
+            handle,
+            images=prepared.images,
+            labels=prepared.labels,
+            datasets=prepared.datasets,
+            counts=np.array([cropped_count, unreadable]),
+        )
+    os.replace(partial, cache)
     return prepared
+
+
+def _read_cache(cache: Path) -> PreparedSet | None:
+    """The cached squares, or None when there are none or the file is damaged (then it is made again)."""
+    if not cache.is_file():
+        return None
+    try:
+        with np.load(cache) as stored:
+            return PreparedSet(
+                stored["images"], stored["labels"], stored["datasets"], *stored["counts"].tolist()
+            )
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        logger.warning("prepared-image cache %s is damaged (%s): preparing the images again", cache, error)
+        return None

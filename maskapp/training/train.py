@@ -34,7 +34,7 @@ from maskapp import PROJECT_ROOT
 from maskapp.config import SPLITS, TrainConfig
 from maskapp.errors import CheckpointError, DataError
 from maskapp.labels import WITHOUT_MASK
-from maskapp.outputs import ensure_writable_file, ensure_writable_folder
+from maskapp.outputs import ensure_writable_file, ensure_writable_folder, require_new_folder
 from maskapp.training.augment import AugmentConfig, augment
 from maskapp.training.data import split_for
 from maskapp.training.evaluate import choose_noncompliant_threshold, compute_metrics, predict_rgb
@@ -344,10 +344,8 @@ def _runs_folder(config: TrainConfig) -> Path:
 
 def _run_dir(config: TrainConfig) -> Path:
     name = config.name or f"{config.model}-{datetime.now():%Y%m%d-%H%M%S}"
-    path = _runs_folder(config) / name
+    path = require_new_folder(_runs_folder(config) / name, "this run")
     path.mkdir(parents=True, exist_ok=True)
-    for stale in (HISTORY_FILE, SYSTEM_FILE):
-        (path / stale).unlink(missing_ok=True)
     return path
 
 
@@ -478,6 +476,8 @@ def initial_model(config, class_names: tuple[str, ...], spec: InputSpec, start: 
 def fit(config: TrainConfig) -> Path:
     dist = setup_distributed()
     ensure_writable_folder(_runs_folder(config))  # before minutes of data preparation, not after
+    if config.name:  # a run of that name is not replaced: a shipped run could be lost with a typo
+        require_new_folder(_runs_folder(config) / config.name, "this run")
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed + dist.rank)
     spec = InputSpec(input_size=config.input_size)

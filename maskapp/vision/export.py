@@ -12,6 +12,7 @@ from maskapp import DEFAULT_WEIGHTS, PROJECT_ROOT
 from maskapp.config import DETECTOR_THRESHOLDS, FACE_MARGIN
 from maskapp.errors import OutputError
 from maskapp.labels import COMPLIANT_LABEL
+from maskapp.outputs import require_new_folder
 from maskapp.vision.classify import MaskClassifier
 from maskapp.vision.detect import (
     CENTERFACE_FILE,
@@ -175,6 +176,7 @@ def export_bundle(
 ) -> list[Path]:
     """Write classifier.onnx, model.json, centerface.onnx and README.md into `out_dir`; the paths."""
     out_dir, weights = Path(out_dir), Path(weights)
+    require_new_folder(out_dir, "an export", (CLASSIFIER_FILE, MODEL_FILE, DETECTOR_FILE, README_FILE))
     try:  # before the slow export: a folder that cannot be made fails at once
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -150,11 +150,15 @@ def save_checkpoint(
     torch.save(payload, path)
 
 
+_CHECKPOINTS_ALLOWED = (
+    "give a checkpoint `python -m maskapp train` wrote (a run's model.pt, or the shipped "
+    "weights/mask_classifier.pt)"
+)
+
+
 def missing_weights(path: Path) -> CheckpointError:
-    return CheckpointError(
-        f"weights file {path} does not exist; give a checkpoint `python -m maskapp train` wrote "
-        "(a run's model.pt, or the shipped weights/mask_classifier.pt)"
-    )
+    what = "is a folder" if path.is_dir() else "does not exist"
+    return CheckpointError(f"weights file {path} {what}; {_CHECKPOINTS_ALLOWED}")
 
 
 def load_checkpoint(path: str | Path, expected_classes: tuple[str, ...] | None = None) -> Checkpoint:
@@ -169,7 +173,11 @@ def load_checkpoint(path: str | Path, expected_classes: tuple[str, ...] | None =
     except Exception as error:
         informative = isinstance(error, (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError))
         reason = str(error).splitlines()[0][:200] if informative and str(error) else "not a PyTorch file"
-        raise CheckpointError(f"{path} is not a readable maskapp checkpoint ({reason})") from None
+        if "weights_only" in reason:  # torch's own advice, to load unsafely, is not ours to pass on
+            reason = "torch's safe loader refused it: not a file of tensors"
+        raise CheckpointError(
+            f"{path} is not a readable maskapp checkpoint ({reason}); {_CHECKPOINTS_ALLOWED}"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a maskapp checkpoint (expected format {CHECKPOINT_FORMAT!r})")
     try:
