@@ -110,6 +110,39 @@ def parse_annotation_text(name, objects):
         return parse_annotation(Path(folder) / f"{name}.xml")
 
 
+@pytest.mark.parametrize(
+    ("box", "message"),
+    [((50, 10, 20, 40), "is not xmin < xmax"), ((10, 10, "nan", 40), "in finite pixels")],
+)
+def test_an_inverted_or_nan_box_is_a_clear_error_not_a_changed_ap(tmp_path, box, message):
+    write_voc(tmp_path, "a", [(WITH_MASK, box)])
+    with pytest.raises(DataError, match=rf"a\.xml .*{message}"):
+        load_annotations(tmp_path)
+
+
+def test_two_annotations_of_one_image_are_a_clear_error(tmp_path):
+    write_voc(tmp_path, "a", [(WITH_MASK, (10, 10, 50, 50))])
+    (tmp_path / "copy_of_a.xml").write_text((tmp_path / "a.xml").read_text())
+    with pytest.raises(DataError, match=r"a\.xml and copy_of_a\.xml both describe image a\.png"):
+        load_annotations(tmp_path)
+
+
+def test_annotations_without_any_face_are_refused_not_scored_zero(tmp_path, capsys):
+    write_voc(tmp_path / "annotations", "a", [])
+    (tmp_path / "images").mkdir()
+    dev_photo_path = DEV / "images" / "maksssksksss0.png"
+    (tmp_path / "images" / "a.png").write_bytes(dev_photo_path.read_bytes())
+    argv = [
+        "evaluate-detection",
+        "--images",
+        str(tmp_path / "images"),
+        "--annotations",
+        str(tmp_path / "annotations"),
+    ]
+    assert main(argv) == 2
+    assert "hold no face at all" in capsys.readouterr().err
+
+
 def test_bad_annotations_are_clear_errors(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         load_annotations(tmp_path / "missing")

@@ -268,7 +268,7 @@ def _pack_data(tiny_data, out, *flags) -> subprocess.CompletedProcess:
     )
 
 
-def test_a_pack_trains_like_the_data_folders_it_was_made_from(tiny_data, tmp_path):
+def test_a_pack_trains_like_the_data_folders_it_was_made_from(tiny_data, tmp_path, caplog):
     pack = tmp_path / "tiny.npz"
     result = _pack_data(tiny_data, pack, "--splits", "train", "val")
     assert result.returncode == 0, result.stderr[-2000:]
@@ -276,9 +276,14 @@ def test_a_pack_trains_like_the_data_folders_it_was_made_from(tiny_data, tmp_pat
     here = _tiny_config(tiny_data, tmp_path, "cnn", epochs=1, name="here")
     from_folders = json.loads((fit(here) / "config.json").read_text())
     # The pack is read from anywhere: the data folders given to train are ignored.
-    packed_config = dataclasses.replace(here, data=("no/such/folder",), pack=str(pack), workers=2, name="p")
-    packed = fit(packed_config)
+    packed_config = dataclasses.replace(
+        here, data=("no/such/folder",), pack=str(pack), workers=2, name="p", seed=here.seed + 1
+    )
+    with caplog.at_level("WARNING"):
+        packed = fit(packed_config)
+    assert "--pack fixes the split: data ('no/such/folder',)" in caplog.text  # said, not silently dropped
     from_pack = json.loads((packed / "config.json").read_text())
+    assert from_pack["training_seed"] == here.seed + 1  # what drew its augmentation: kept in the record
     for key in ("class_names", "near_duplicate_groups", "face_cropper", "data", "seed", "split"):
         assert from_pack[key] == from_folders[key]
     for split in ("train", "val"):

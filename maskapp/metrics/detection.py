@@ -244,6 +244,11 @@ def evaluate_pipeline(
             "name, e.g. ../shared/datasets/face-mask-detection-dev/images"
         )
     annotations = load_annotations(annotations_dir)
+    if not any(annotation.objects for annotation in annotations):  # every AP would be 0 of 0
+        raise DataError(
+            f"the annotations in {annotations_dir} hold no face at all; allowed: annotations with at least "
+            "one <object>"
+        )
     predictions, used = predict_annotated(pipeline, annotations, images_dir, progress)
     settings = {
         "detector": pipeline.detector.name,

@@ -4,6 +4,7 @@ the box type detection metrics compare them with."""
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -45,16 +46,18 @@ def as_compliance(box: Box) -> Box:
     return replace(box, label=compliance_label(box.label))
 
 
+def _annotated_box(obj: ET.Element) -> tuple[float, float, float, float]:
+    """A box as drawn by an annotator; an inverted or NaN one would change every AP without a word."""
+    box = tuple(float(obj.find(f"bndbox/{k}").text) for k in ("xmin", "ymin", "xmax", "ymax"))
+    if not (all(math.isfinite(v) for v in box) and box[0] < box[2] and box[1] < box[3]):
+        raise ValueError(f"box {box} is not xmin < xmax and ymin < ymax in finite pixels")
+    return box
+
+
 def parse_annotation(path: Path) -> ImageAnnotation:
     try:
         root = ET.parse(path).getroot()
-        objects = tuple(
-            Box(
-                tuple(float(obj.find(f"bndbox/{k}").text) for k in ("xmin", "ymin", "xmax", "ymax")),
-                label(obj),
-            )
-            for obj in root.iter("object")
-        )
+        objects = tuple(Box(_annotated_box(obj), label(obj)) for obj in root.iter("object"))
         filename = root.findtext("filename") or f"{path.stem}.png"
         size = image_size(root)
     except OSError as error:  # a folder named x.xml, a symlink loop, a file that cannot be read
@@ -91,4 +94,13 @@ def load_annotations(folder: str | Path) -> list[ImageAnnotation]:
     paths = sorted(folder.glob("*.xml"))
     if not paths:
         raise DataError(f"annotations folder {folder} has no PASCAL VOC .xml files; {_ANNOTATIONS_ALLOWED}")
-    return [parse_annotation(path) for path in paths]
+    annotations = [parse_annotation(path) for path in paths]
+    first_of: dict[str, Path] = {}
+    for path, annotation in zip(paths, annotations, strict=True):
+        other = first_of.setdefault(annotation.filename, path)
+        if other != path:  # the image's faces would count twice, every AP changed without a word
+            raise DataError(
+                f"annotations {other.name} and {path.name} both describe image {annotation.filename}; "
+                "allowed: one annotation file per image"
+            )
+    return annotations

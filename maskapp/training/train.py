@@ -349,6 +349,16 @@ def _run_dir(config: TrainConfig) -> Path:
     return path
 
 
+def _split_of_pack(config: TrainConfig, split_settings: dict) -> TrainConfig:
+    """The config with the split settings of the data it trained on; a pack's differ from the flags
+    when they were given: said, since those flags then do nothing."""
+    ignored = {k: getattr(config, k) for k, v in split_settings.items() if getattr(config, k) != v}
+    if ignored and config.pack:
+        shown = ", ".join(f"{k} {v!r} (the pack's: {split_settings[k]!r})" for k, v in ignored.items())
+        logger.warning("--pack fixes the split: %s not used for it", shown)
+    return replace(config, **split_settings)
+
+
 def describe_run(config, data: TrainingData, dist, run_dir) -> dict:
     return {
         **config.to_dict(),
@@ -483,12 +493,15 @@ def fit(config: TrainConfig) -> Path:
     spec = InputSpec(input_size=config.input_size)
     start = starting_checkpoint(config, spec)
     data = load_data(config, spec, dist)
-    # A pack's run records the data and split the pack was made from (what `evaluate --split` re-makes).
-    config = replace(config, **data.split_settings)
+    # A pack's run records the data and split the pack was made from (what `evaluate --split` re-makes);
+    # the seed given still drew this run's augmentation and dropout, so it is kept beside them.
+    training_seed = config.seed
+    config = _split_of_pack(config, data.split_settings)
     class_names = data.class_names
     model = initial_model(config, class_names, spec, start).to(dist.device)
     run_dir = _run_dir(config) if dist.is_main else None
     description = describe_run(config, data, dist, run_dir) if dist.is_main else {}
+    description["training_seed"] = training_seed  # == seed, unless a pack fixed the split's seed
     if dist.is_main:
         write_json(run_dir / CONFIG_FILE, description)
     trainer_type = (
