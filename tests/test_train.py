@@ -401,7 +401,8 @@ def test_a_run_of_that_name_is_not_replaced(tiny_data, tmp_path):
         fit(_tiny_config(tiny_data, tmp_path, "cnn", epochs=1))
     assert (taken / "config.json").read_text() == "{}"
     shipped = str(PROJECT_ROOT / "weights" / "runs" / "cnn_3class" / "model.pt")
-    result = run_cli("average-weights", shipped, shipped, "--out", str(taken), timeout=120)
+    second = str(PROJECT_ROOT / "weights" / "runs" / "cnn" / "model.pt")
+    result = run_cli("average-weights", shipped, second, "--out", str(taken), timeout=120)
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert "already holds config.json, which the averaged run would replace" in line
@@ -423,3 +424,13 @@ def test_a_damaged_cache_of_prepared_images_is_made_again(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         assert prepare_module._read_cache(cache) is None
     assert "is damaged" in caplog.text and "preparing the images again" in caplog.text
+
+
+def test_one_checkpoint_given_twice_is_not_averaged(tmp_path):
+    shipped = str(PROJECT_ROOT / "weights" / "runs" / "cnn_3class" / "model.pt")
+    result = run_cli("average-weights", shipped, shipped, "--out", str(tmp_path / "soup"), timeout=120)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert (
+        line.startswith("error: a weights file is given twice") and "allowed: two or more different" in line
+    )
