@@ -37,7 +37,7 @@ from maskapp.config import (
 from maskapp.errors import MaskappError
 from maskapp.events.recorder import MAX_WINDOW_MINUTES
 from maskapp.events.session import EventSettings, PeopleLog
-from maskapp.events.store import DEFAULT_EVENTS_PATH, MAX_KEEP_DAYS, user_path
+from maskapp.events.store import DEFAULT_EVENTS_PATH, MAX_KEEP_DAYS
 from maskapp.labels import CLASS_NAMES
 from maskapp.vision.draw import label_style
 from maskapp.vision.model import missing_weights
@@ -261,8 +261,8 @@ def events_sidebar(scope: str) -> EventSettings:
             help="Each violation is POSTed there as JSON, on a background thread.",
         )
     on, path, aggregate, minutes, keep_days, webhook = (_keep(key) for key in keys.values())
+    events_path = Path(path.strip()) if on and path.strip() else None  # EventSettings expands `~`
     try:
-        events_path = user_path(path) if on else None
         return EventSettings(
             events_path,
             float(minutes) if events_path and aggregate else None,

@@ -62,13 +62,12 @@ def average_runs(weights: list[Path], out_dir: Path) -> Path:
     if len(weights) < 2:
         raise CheckpointError(f"got {len(weights)} weights file; allowed: two or more to average")
     require_new_folder(out_dir, "the averaged run")  # an earlier run there, its inputs among them perhaps
-    resolved = [(PROJECT_ROOT / path).resolve() for path in weights]
-    if len(set(resolved)) < len(resolved):
+    paths = [PROJECT_ROOT / path for path in weights]
+    if len({path.resolve() for path in paths}) < len(paths):
         raise CheckpointError(
             "a weights file is given twice (it would weigh double, or average to itself); allowed: two or "
             "more different checkpoints"
         )
-    paths = [PROJECT_ROOT / path for path in weights]
     checkpoints = [load_checkpoint(path) for path in paths]
     _check_compatible(paths, checkpoints)
     first = checkpoints[0]

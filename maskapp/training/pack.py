@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from maskapp.config import SPLIT_FIELDS, SPLITS, TrainConfig
 from maskapp.errors import DataError
 from maskapp.outputs import unwritable
 from maskapp.training.data import SplitSamples
-from maskapp.training.prepare import PreparedSet
+from maskapp.training.prepare import DAMAGED_NPZ_ERRORS, PreparedSet
 from maskapp.vision.presets import InputSpec, resize_square
 
 logger = logging.getLogger(__name__)
@@ -137,7 +136,7 @@ def read_pack(path: str | Path, spec: InputSpec) -> TrainingData:
     try:
         with np.load(path, allow_pickle=False) as stored:
             data = _unpack(stored, path, spec)
-    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as error:
+    except (*DAMAGED_NPZ_ERRORS, TypeError) as error:
         raise DataError(
             f"cannot read {path} as a training pack ({error}); "
             "allowed: a file written by `python -m maskapp pack-data`"

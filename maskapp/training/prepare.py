@@ -30,6 +30,9 @@ from maskapp.vision.presets import InputSpec, resize_square
 
 logger = logging.getLogger(__name__)
 
+# What np.load raises for an .npz that is not one, or was cut short (a copy or a write interrupted).
+DAMAGED_NPZ_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
+
 CACHE_DIR = PROJECT_ROOT / ".cache" / "prepared"
 # A face covering less than this share of the image means a whole photo, not a tight crop.
 WHOLE_PHOTO_FACE_SHARE = 0.4
@@ -153,6 +156,6 @@ def _read_cache(cache: Path) -> PreparedSet | None:
             return PreparedSet(
                 stored["images"], stored["labels"], stored["datasets"], *stored["counts"].tolist()
             )
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+    except DAMAGED_NPZ_ERRORS as error:
         logger.warning("prepared-image cache %s is damaged (%s): preparing the images again", cache, error)
         return None

@@ -342,11 +342,11 @@ def _runs_folder(config: TrainConfig) -> Path:
     return Path(config.out) if Path(config.out).is_absolute() else PROJECT_ROOT / config.out
 
 
-def _run_dir(config: TrainConfig) -> Path:
+def _new_run_path(config: TrainConfig) -> Path:
+    """The run's folder, named or timestamped; a run of that name is not replaced (a shipped run could be
+    lost with a typo)."""
     name = config.name or f"{config.model}-{datetime.now():%Y%m%d-%H%M%S}"
-    path = require_new_folder(_runs_folder(config) / name, "this run")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return require_new_folder(_runs_folder(config) / name, "this run")
 
 
 def _split_of_pack(config: TrainConfig, split_settings: dict) -> TrainConfig:
@@ -486,8 +486,7 @@ def initial_model(config, class_names: tuple[str, ...], spec: InputSpec, start: 
 def fit(config: TrainConfig) -> Path:
     dist = setup_distributed()
     ensure_writable_folder(_runs_folder(config))  # before minutes of data preparation, not after
-    if config.name:  # a run of that name is not replaced: a shipped run could be lost with a typo
-        require_new_folder(_runs_folder(config) / config.name, "this run")
+    run_path = _new_run_path(config)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed + dist.rank)
     spec = InputSpec(input_size=config.input_size)
@@ -499,7 +498,9 @@ def fit(config: TrainConfig) -> Path:
     config = _split_of_pack(config, data.split_settings)
     class_names = data.class_names
     model = initial_model(config, class_names, spec, start).to(dist.device)
-    run_dir = _run_dir(config) if dist.is_main else None
+    run_dir = run_path if dist.is_main else None
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
     description = describe_run(config, data, dist, run_dir) if dist.is_main else {}
     description["training_seed"] = training_seed  # == seed, unless a pack fixed the split's seed
     if dist.is_main:
