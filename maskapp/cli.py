@@ -34,7 +34,13 @@ from maskapp.config import (
 )
 from maskapp.errors import ImageError, MaskappError, VideoError
 from maskapp.labels import CLASS_NAMES
-from maskapp.outputs import ensure_writable_file, ensure_writable_folder, refuse_overwriting, unwritable
+from maskapp.outputs import (
+    ensure_writable_file,
+    ensure_writable_folder,
+    path_text,
+    refuse_overwriting,
+    unwritable,
+)
 
 
 # --- output ------------------------------------------------------------------------------------------
@@ -369,9 +375,10 @@ def run_detect(args: argparse.Namespace) -> int:
         text += "\n" + summary_line(f"all {total['images']} images", total)
     data = {"classes": list(pipeline.classifier.class_names), "images": result.results}
     if annotate_dir is not None:  # inputs sharing a stem get numbered copies: say which is which
-        renamed = {k: p for k, p in result.annotated.items() if p.name != f"{Path(k).stem}.png"}
-        text += "".join(f"\nannotated copy of {key}: {path}" for key, path in renamed.items())
-        data["annotated"] = {key: str(path) for key, path in result.annotated.items()}
+        copies = {key: path_text(path) for key, path in result.annotated.items()}
+        renamed = {key: copy for key, copy in copies.items() if Path(copy).name != f"{Path(key).stem}.png"}
+        text += "".join(f"\nannotated copy of {key}: {copy}" for key, copy in renamed.items())
+        data["annotated"] = copies
     return print_and_write(text, args.json, {**data, "summary": result.summaries, "total": total})
 
 

@@ -10,9 +10,25 @@ from pathlib import Path
 from maskapp.errors import OutputError
 
 
+def path_text(path: Path | str) -> str:
+    """`path` as text any JSON reader or terminal takes: name bytes that are not UTF-8 (a file named on a
+    system with another encoding) as \\xNN, as `ls -b` shows them, not as lone surrogates, which
+    strict JSON parsers refuse."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def why_unwritable(folder: Path, error: OSError) -> str:
+    """Why `folder` could not be made or written in. A file standing where one of its folders should be
+    gets its own words: mkdir's are a puzzling "File exists" or "Not a directory"."""
+    chain = [*reversed(folder.parents), folder]
+    blocking = next((part for part in chain if part.exists() and not part.is_dir()), None)
+    return f"{blocking} is a file, not a folder" if blocking else str(error.strerror)
+
+
 def unwritable(path: Path, error: OSError) -> OutputError:
     """The error for a result file that could not be written (raise it `from None`)."""
-    return OutputError(f"cannot write {path} ({error.strerror}); allowed: a writable file path")
+    reason = why_unwritable(path.parent, error)
+    return OutputError(f"cannot write {path} ({reason}); allowed: a writable file path")
 
 
 def ensure_writable_file(path: Path) -> Path:
@@ -37,9 +53,9 @@ def ensure_writable_folder(folder: Path) -> Path:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as error:
-        raise OutputError(
-            f"cannot write in folder {folder} ({error.strerror}); allowed: a writable folder path"
-        ) from None
+        reason = why_unwritable(folder, error)
+        allowed = "allowed: a writable folder path"
+        raise OutputError(f"cannot write in folder {folder} ({reason}); {allowed}") from None
     return folder
 
 

@@ -365,6 +365,15 @@ def test_a_file_with_no_video_stream_shows_an_error(app):
     assert "not a readable video" in errors(at)[0]
 
 
+def test_a_photo_uploaded_as_a_video_names_the_upload_and_the_images_page(app):
+    at = open_page(app, "app_pages/video.py")
+    photo = STREET_PHOTO.read_bytes()
+    at.file_uploader[0].set_value(("entrance.mp4", photo, "video/mp4")).run()
+    assert_no_exception(at)
+    message = errors(at)[0]
+    assert message.startswith("entrance.mp4 is a still PNG picture, not a video") and "Images page" in message
+
+
 @pytest.fixture
 def http_stream(tmp_path):
     """A local HTTP server serving an MJPG .avi, as a network camera or a stream URL would; also

@@ -322,3 +322,18 @@ def test_a_file_name_the_terminal_cannot_show_is_escaped_not_a_crash(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert b"\\xe9t\\xe9.png: " in done.stdout and "été.png" in json.loads(out.read_text())["images"]
+
+
+def test_a_photo_named_in_another_encoding_gets_its_copy_and_a_strict_json_key(tmp_path):
+    """A Latin-1 name (bytes that are not UTF-8): cv2.imwrite ended the process on it (a segmentation
+    fault), and the JSON held lone surrogates that strict parsers refuse."""
+    latin1_name = b"caf\xe9.png"
+    (tmp_path / os.fsdecode(latin1_name)).write_bytes((DEV / "images" / PHOTOS[0]).read_bytes())
+    out, copies = tmp_path / "out.json", tmp_path / "copies"
+    done = run_cli("detect", str(tmp_path), "--json", str(out), "--annotate", str(copies))
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = out.read_bytes().decode("ascii")
+    assert "\\ud" not in text  # no lone surrogate escapes
+    assert list(json.loads(text)["images"]) == ["caf\\xe9.png"]  # as `ls -b` shows the name
+    assert os.listdir(os.fsencode(copies)) == [latin1_name]
+    assert cv2.imdecode(np.fromfile(copies / os.fsdecode(latin1_name), np.uint8), cv2.IMREAD_COLOR).size

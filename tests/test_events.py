@@ -316,7 +316,8 @@ def test_rows_written_before_a_kill_survive(tmp_path, sig):
 def test_a_path_that_cannot_be_written_is_a_clear_error(tmp_path):
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("a file where a folder should be")
-    with pytest.raises(EventStoreError, match=r"not_a_folder.*writable folder"):
+    not_a_folder = r"not_a_folder is a file, not a folder\); give a path in a writable folder"
+    with pytest.raises(EventStoreError, match=not_a_folder):
         SqliteEventStore(blocker / "events.sqlite")
     with pytest.raises(EventStoreError, match="is a folder"):
         SqliteEventStore(tmp_path)

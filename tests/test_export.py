@@ -132,6 +132,7 @@ def test_an_export_folder_that_cannot_be_made_is_one_error_line(tmp_path, where)
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith(f"error: cannot create export folder {out}") and "allowed: a writable" in line
+    assert f"({blocker} is a file, not a folder)" in line
 
 
 def test_an_export_into_a_folder_of_other_files_is_refused_and_they_are_kept(tmp_path):

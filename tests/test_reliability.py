@@ -167,6 +167,55 @@ def test_unreadable_videos_are_one_error_line_and_exit_2_in_the_cli(tmp_path, ki
     assert not (tmp_path / "counts.json").exists()
 
 
+@pytest.mark.parametrize(("name", "picture_format"), [("photo.mp4", "PNG"), ("photo.avi", "JPEG")])
+def test_a_photo_named_as_a_video_is_refused_not_played_as_one_frame(tmp_path, name, picture_format):
+    path = tmp_path / name
+    extension = ".png" if picture_format == "PNG" else ".jpg"
+    path.write_bytes(cv2.imencode(extension, dev_photo())[1].tobytes())
+    assert cv2.VideoCapture(str(path)).read()[0]  # FFmpeg alone would play it as a one-frame video
+    with pytest.raises(VideoError, match=f"{name} is a still {picture_format} picture, not a video; allowed"):
+        open_source(str(path))
+    done = run_cli("video", str(path), "--json", str(tmp_path / "counts.json"))
+    assert done.returncode == 2 and len(error_lines(done.stderr)) == 1 and "Images page" in done.stderr
+
+
+@pytest.mark.parametrize("role", ["source", "--out"])
+def test_a_video_named_in_another_encoding_is_one_error_line_not_a_segfault(tmp_path, role):
+    """OpenCV's video I/O ends the whole process on a name that is not UTF-8."""
+    latin1 = os.fsdecode(os.fsencode(tmp_path) + b"/entr\xe9e.avi")
+    source = write_clip(tmp_path / "clip.avi", "MJPG")
+    if role == "source":
+        source = source.rename(latin1)  # written first under a UTF-8 name: OpenCV cannot write this one
+    out = ["--out", latin1] if role == "--out" else []
+    done = run_cli("video", str(source), *out, "--max-frames", "2")
+    assert done.returncode == 2, done.stderr[-2000:]
+    (line,) = error_lines(done.stderr)
+    assert "entr\\xe9e.avi: its name is not UTF-8" in line and "allowed: a UTF-8 file name" in line
+
+
+def test_a_raw_mpeg_video_stream_is_still_a_video(tmp_path):
+    """Pillow identifies a raw MPEG-2 stream (.m2v) as an "MPEG" picture: the photo check must not."""
+    path = tmp_path / "entrance.m2v"
+    with av.open(str(path), "w", format="mpeg2video") as out:
+        stream = out.add_stream("mpeg2video", rate=25)
+        stream.width, stream.height, stream.pix_fmt = SIZE[0], SIZE[1], "yuv420p"
+        for frame in street_frames(5):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    with open_source(str(path)) as frames:
+        assert sum(1 for _ in frames) == 5
+
+
+def test_a_video_with_no_frames_says_so(tmp_path):
+    path = tmp_path / "empty.avi"
+    cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 15, (64, 48)).release()
+    assert cv2.VideoCapture(str(path)).isOpened()  # a valid container, but with nothing in it
+    with pytest.raises(VideoError, match=r"empty\.avi has no frame that can be read"):
+        open_source(str(path))
+
+
 def test_a_truncated_video_keeps_and_reports_the_frames_before_the_cut(tmp_path, pipeline):
     """An MJPEG AVI cut in half (a copy that stopped midway): the first half is processed and kept."""
     clip = truncated(write_clip(tmp_path / "clip.avi", "MJPG"))
@@ -484,5 +533,6 @@ def test_a_result_path_that_cannot_be_written_is_refused_before_any_work(tmp_pat
     out, err = capsys.readouterr()
     assert out == "" and err.splitlines() == [err.strip()] and err.startswith("error: cannot write")
     assert str(bad) in err and "allowed: a writable" in err
+    assert f"({a_file} is a file, not a folder)" in err  # not mkdir's puzzling "File exists"
     assert not [record for record in caplog.records if record.name.startswith("maskapp")]
     assert not log.exists()

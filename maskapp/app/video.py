@@ -16,7 +16,7 @@ from maskapp.config import STREAM_SCHEMES, STREAM_TIMEOUT_S
 from maskapp.errors import VideoError
 from maskapp.events.session import PeopleLog, PeopleVideo, watch_people
 from maskapp.media.sources import redact_source
-from maskapp.media.video import VideoSummary, open_source
+from maskapp.media.video import VideoSummary, open_file, open_source
 from maskapp.vision.anonymize import anonymize_faces
 from maskapp.vision.draw import annotate
 from maskapp.vision.pipeline import MaskPipeline
@@ -90,14 +90,11 @@ def analyze_video(
         upload, annotated, playable = Path(folder, "upload" + suffix), Path(folder, "annotated.avi"), None
         upload.write_bytes(data)
         try:
-            source = open_source(str(upload))
+            source = open_file(upload, shown=name)
         except VideoError:
             if log is not None:
                 log.close()
-            raise VideoError(
-                f"{name} is not a readable video; allowed: a video file such as "
-                f"{', '.join(VIDEO_SUFFIXES[:4])}"
-            ) from None
+            raise
         total = source.frame_count
 
         def on_frame(index, frame, result):

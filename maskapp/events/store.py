@@ -25,6 +25,7 @@ from typing import Protocol
 from maskapp import PROJECT_ROOT
 from maskapp.config import number_within
 from maskapp.errors import EventStoreError
+from maskapp.outputs import why_unwritable
 
 logger = logging.getLogger(__name__)
 
@@ -443,7 +444,7 @@ def _open_for_writing(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise EventStoreError(
-            f"cannot create the folder of events database {path} ({exc.strerror or exc}); "
+            f"cannot create the folder of events database {path} ({why_unwritable(path.parent, exc)}); "
             "give a path in a writable folder"
         ) from exc
     try:

@@ -37,7 +37,7 @@ DEFAULT_MAX_BYTES = 25 * 1024 * 1024
 
 ALLOWED_FORMATS = "JPEG, PNG, WebP, BMP, GIF or TIFF"
 # Pillow plugins we let parse untrusted bytes (JPEG also opens MPO, the multi-picture JPEG of phones).
-_PIL_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
+PICTURE_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
 _FORMAT_NAMES = {"MPO": "JPEG", "WEBP": "WebP"}  # Pillow names that users know by another name
 _ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
 _WIDE_GRAY_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
@@ -143,7 +143,7 @@ def _open(source: bytes | Path, shown: str, max_pixels: int) -> Image.Image:
     """Image.open (header only) restricted to the allowed formats; every failure becomes ImageError."""
     stream = source if isinstance(source, Path) else io.BytesIO(source)
     try:
-        return Image.open(stream, formats=_PIL_FORMATS)
+        return Image.open(stream, formats=PICTURE_FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise _bomb_error(shown, exc, max_pixels) from exc
     except UnidentifiedImageError as exc:

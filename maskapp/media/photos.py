@@ -7,11 +7,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 from tqdm import tqdm
 
 from maskapp.errors import ImageError, OutputError
-from maskapp.media.images import IMAGE_SUFFIXES, list_images, read_image
+from maskapp.media.images import IMAGE_SUFFIXES, encode_png, list_images, read_image
+from maskapp.outputs import path_text, why_unwritable
 from maskapp.results import combine_summaries
 from maskapp.vision.anonymize import anonymize_faces, check_mode
 from maskapp.vision.draw import annotate
@@ -48,7 +48,7 @@ def result_keys(files: list[Path]) -> dict[Path, str]:
     """Each input's key in the results: its file name; inputs that share a file name (a/x.png and
     b/x.png) are all keyed by the path as given, so that no key of that name is bare."""
     names = Counter(path.name for path in set(files))
-    return {path: path.name if names[path.name] == 1 else str(path) for path in files}
+    return {path: path_text(path.name if names[path.name] == 1 else path) for path in files}
 
 
 def annotated_names(files: list[Path]) -> dict[Path, str]:
@@ -69,8 +69,15 @@ def annotated_names(files: list[Path]) -> dict[Path, str]:
 
 
 def write_annotated(target: Path, image) -> None:
-    if not cv2.imwrite(str(target), image):
-        raise OutputError(f"cannot write the annotated image {target}; allowed: a writable folder")
+    """PNG bytes written by Python, not cv2.imwrite: OpenCV ends the process on a name that is not UTF-8
+    (the copy of a photo named in another encoding)."""
+    try:
+        target.write_bytes(encode_png(image))
+    except OSError as error:
+        reason = why_unwritable(target.parent, error)
+        raise OutputError(
+            f"cannot write the annotated image {path_text(target)} ({reason}); allowed: a writable folder"
+        ) from None
 
 
 def detect_files(

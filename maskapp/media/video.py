@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
 from maskapp.config import (
@@ -28,7 +29,9 @@ from maskapp.config import (
 )
 from maskapp.errors import VideoError
 from maskapp.labels import CLASS_NAMES
+from maskapp.media.images import PICTURE_FORMATS
 from maskapp.media.sources import redact_source
+from maskapp.outputs import path_text, why_unwritable
 from maskapp.vision.anonymize import anonymize_faces, check_mode
 from maskapp.vision.draw import annotate
 
@@ -107,19 +110,56 @@ def _open_stream(url: str, timeout_s: float) -> FrameSource:
     return FrameSource(capture, redact_source(url), is_stream=True)  # a name to show: no password
 
 
-def _open_file(path: Path) -> FrameSource:
+def opencv_path(path: Path, doing: str) -> str:
+    """`path` as OpenCV's video I/O takes it. A name that is not UTF-8 (a file named in another encoding)
+    would end the whole process in a segmentation fault there: a VideoError instead."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise VideoError(
+            f"cannot {doing} {path_text(path)}: its name is not UTF-8, which the video library cannot take; "
+            "allowed: a UTF-8 file name (rename the file)"
+        ) from None
+    return text
+
+
+def _still_image_format(path: Path) -> str | None:
+    """The format of a one-frame picture (PNG, JPEG...) whatever its name: FFmpeg would play it as a
+    one-frame video, which answers a photo given by mistake with a video of one frame."""
+    try:
+        with Image.open(path, formats=PICTURE_FORMATS) as picture:  # not PIL's MPEG: a video stream
+            return picture.format if getattr(picture, "n_frames", 1) == 1 else None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None  # not a picture PIL knows: left to the video decoder
+
+
+def _open_file(path: Path, shown: str | None = None) -> FrameSource:
+    shown = shown or str(path)
     if not path.is_file():
-        raise VideoError(f"video file {path} does not exist; allowed: {ALLOWED_SOURCES}")
-    capture = cv2.VideoCapture(str(path))
+        raise VideoError(f"video file {shown} does not exist; allowed: {ALLOWED_SOURCES}")
+    allowed = "allowed: a video file OpenCV can decode (mp4, avi...)"
+    picture_format = _still_image_format(path)
+    if picture_format:
+        raise VideoError(
+            f"{shown} is a still {picture_format} picture, not a video; {allowed}. "
+            "Pictures go to `python -m maskapp detect` or the Images page"
+        )
+    capture = cv2.VideoCapture(opencv_path(path, "read video"))
+    opened = capture.isOpened()
     # The probe reads the first frame and keeps it: seeking back to frame 0 is unreliable across codecs
     # (on a one-frame mp4 it loses the only frame).
-    ok, first = capture.read() if capture.isOpened() else (False, None)
+    ok, first = capture.read() if opened else (False, None)
     if not ok or first is None:
         capture.release()
-        raise VideoError(
-            f"{path} is not a readable video; allowed: a video file OpenCV can decode (mp4, avi...)"
-        )
+        reason = "has no frame that can be read (empty or damaged)" if opened else "is not a readable video"
+        raise VideoError(f"{shown} {reason}; {allowed}")
     return FrameSource(capture, str(path), is_stream=False, first_frame=first)
+
+
+def open_file(path: Path, shown: str) -> FrameSource:
+    """A video file whose errors name it `shown` (an upload's own name, not its temporary path)."""
+    return _open_file(Path(path), shown)
 
 
 def open_source(source: str, timeout_s: float = STREAM_TIMEOUT_S) -> FrameSource:
@@ -199,6 +239,8 @@ class VideoFileWriter:
     """A video file writer opened on the first frame (its size is known only then); .avi is MJPG."""
 
     def __init__(self, path: Path | None, fps: float):
+        if path is not None:
+            opencv_path(path, "write video")  # before the work, not at its first frame
         self.path, self.fps, self.writer = path, fps, None
 
     def write(self, image: np.ndarray) -> None:
@@ -208,8 +250,9 @@ class VideoFileWriter:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
+                reason = why_unwritable(self.path.parent, exc)
                 raise VideoError(
-                    f"cannot write video {self.path} ({exc.strerror}); allowed: a writable .mp4 or .avi path"
+                    f"cannot write video {self.path} ({reason}); allowed: a writable .mp4 or .avi path"
                 ) from None
             fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
             self.writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (image.shape[1], image.shape[0]))

@@ -12,7 +12,7 @@ from maskapp import DEFAULT_WEIGHTS, PROJECT_ROOT
 from maskapp.config import DETECTOR_THRESHOLDS, FACE_MARGIN
 from maskapp.errors import OutputError
 from maskapp.labels import COMPLIANT_LABEL
-from maskapp.outputs import require_new_folder
+from maskapp.outputs import require_new_folder, why_unwritable
 from maskapp.vision.classify import MaskClassifier
 from maskapp.vision.detect import (
     CENTERFACE_FILE,
@@ -180,8 +180,9 @@ def export_bundle(
     try:  # before the slow export: a folder that cannot be made fails at once
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
+        reason = why_unwritable(out_dir, error)
         raise OutputError(
-            f"cannot create export folder {out_dir} ({error.strerror}); allowed: a writable folder path"
+            f"cannot create export folder {out_dir} ({reason}); allowed: a writable folder path"
         ) from None
     classifier = MaskClassifier.from_checkpoint(weights, noncompliant_threshold)
     onnx_bytes = export_onnx(classifier)
