@@ -20,7 +20,7 @@ from maskapp.media.photos import annotated_names, result_keys
 from maskapp.results import MASK_LABEL, NO_MASK_LABEL
 from maskapp.vision.anonymize import FILL_BGR, hidden_region
 from maskapp.vision.draw import label_style
-from tests.conftest import DEV, TWO_CLASS_WEIGHTS, WEIGHTS, run_cli
+from tests.conftest import ASCII_LOCALE, DEV, TWO_CLASS_WEIGHTS, WEIGHTS, run_cli
 
 PHOTOS = ("maksssksksss0.png", "maksssksksss104.png")
 
@@ -322,3 +322,27 @@ def test_a_file_name_the_terminal_cannot_show_is_escaped_not_a_crash(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert b"\\xe9t\\xe9.png: " in done.stdout and "été.png" in json.loads(out.read_text())["images"]
+
+
+@pytest.mark.parametrize(
+    ("name", "env"),
+    [(os.fsdecode(b"\xe9t\xe9.png"), None), ("été.png", ASCII_LOCALE)],
+    ids=["latin-1-name", "ascii-locale"],
+)
+def test_an_annotated_copy_of_a_name_opencv_cannot_take_is_written(tmp_path, name, env):
+    """A Latin-1 name (from an old archive), or any non-ASCII name under an ASCII locale: cv2.imwrite
+    crashed the process (a segmentation fault, no message, no JSON) on the annotated copy's name."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / name).write_bytes((DEV / "images" / PHOTOS[0]).read_bytes())
+    out = tmp_path / "annotés"
+    done = run_cli(
+        "detect", str(photos), "--annotate", str(out), "--weights", str(WEIGHTS), env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    (copy,) = out.iterdir()
+    assert os.fsencode(copy.name) == os.fsencode(Path(name).stem + ".png")
+    assert (
+        cv2.imdecode(np.fromfile(copy, np.uint8), cv2.IMREAD_COLOR).shape
+        == cv2.imread(str(DEV / "images" / PHOTOS[0])).shape
+    )

@@ -69,8 +69,17 @@ def annotated_names(files: list[Path]) -> dict[Path, str]:
 
 
 def write_annotated(target: Path, image) -> None:
-    if not cv2.imwrite(str(target), image):
-        raise OutputError(f"cannot write the annotated image {target}; allowed: a writable folder")
+    # Encoded by OpenCV, written by Python: cv2.imwrite crashes the process on a name that is not UTF-8
+    # (see maskapp.media.opencv_paths), and a copy takes its name from its input file.
+    ok, encoded = cv2.imencode(".png", image)
+    try:
+        if not ok:
+            raise OSError("the image could not be encoded as PNG")
+        target.write_bytes(encoded.tobytes())
+    except OSError as error:
+        why = error.strerror or error
+        message = f"cannot write the annotated image {target} ({why}); allowed: a writable folder"
+        raise OutputError(message) from None
 
 
 def detect_files(

@@ -28,6 +28,7 @@ from maskapp.config import (
 )
 from maskapp.errors import VideoError
 from maskapp.labels import CLASS_NAMES
+from maskapp.media.opencv_paths import not_utf8, opencv_path
 from maskapp.media.sources import redact_source
 from maskapp.vision.anonymize import anonymize_faces, check_mode
 from maskapp.vision.draw import annotate
@@ -97,7 +98,10 @@ def _open_stream(url: str, timeout_s: float) -> FrameSource:
     _check_stream_url(url)
     timeout_ms = int(timeout_s * 1000)
     params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms]
-    capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
+    name = opencv_path(url)
+    if name is None:
+        raise VideoError(f"stream URL {redact_source(url)} cannot be used: {not_utf8('it')}")
+    capture = cv2.VideoCapture(name, cv2.CAP_FFMPEG, params)
     if not capture.isOpened():
         capture.release()
         raise VideoError(
@@ -110,7 +114,10 @@ def _open_stream(url: str, timeout_s: float) -> FrameSource:
 def _open_file(path: Path) -> FrameSource:
     if not path.is_file():
         raise VideoError(f"video file {path} does not exist; allowed: {ALLOWED_SOURCES}")
-    capture = cv2.VideoCapture(str(path))
+    name = opencv_path(path)
+    if name is None:
+        raise VideoError(f"video file {path} cannot be opened: {not_utf8('it')}")
+    capture = cv2.VideoCapture(name)
     # The probe reads the first frame and keeps it: seeking back to frame 0 is unreliable across codecs
     # (on a one-frame mp4 it loses the only frame).
     ok, first = capture.read() if capture.isOpened() else (False, None)
@@ -211,8 +218,11 @@ class VideoFileWriter:
                 raise VideoError(
                     f"cannot write video {self.path} ({exc.strerror}); allowed: a writable .mp4 or .avi path"
                 ) from None
+            name = opencv_path(self.path)
+            if name is None:
+                raise VideoError(f"cannot write video {self.path}: {not_utf8('it')}")
             fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
-            self.writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (image.shape[1], image.shape[0]))
+            self.writer = cv2.VideoWriter(name, fourcc, self.fps, (image.shape[1], image.shape[0]))
             if not self.writer.isOpened():
                 raise VideoError(f"cannot write video {self.path}; allowed: a writable .mp4 or .avi path")
         self.writer.write(image)
