@@ -2,7 +2,7 @@
 
 `open_source` gives a FrameSource (an iterator of BGR frames); `process_video` runs the pipeline over
 it, writes the annotated video and per-frame counts, and stops cleanly at the end of the stream or on
-Ctrl-C, keeping what was processed.
+Ctrl-C or SIGTERM (maskapp.errors.Terminated), keeping what was processed.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from maskapp.config import (
     STREAM_TIMEOUT_S,
     number_within,
 )
-from maskapp.errors import VideoError
+from maskapp.errors import Terminated, VideoError
 from maskapp.labels import CLASS_NAMES
 from maskapp.media.opencv_paths import not_utf8, opencv_path
 from maskapp.media.sources import redact_source
@@ -286,8 +286,8 @@ def process_video(
             if max_frames is not None and index + 1 >= max_frames:
                 stopped = f"reached the {max_frames}-frame limit"
                 break
-    except KeyboardInterrupt:
-        stopped = "interrupted (Ctrl-C)"
+    except KeyboardInterrupt as stop:
+        stopped = f"interrupted ({'SIGTERM' if isinstance(stop, Terminated) else 'Ctrl-C'})"
     finally:
         bar.close()
         writer.close()
