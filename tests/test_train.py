@@ -454,3 +454,21 @@ def test_one_checkpoint_given_twice_is_not_averaged(tmp_path):
     assert (
         line.startswith("error: a weights file is given twice") and "allowed: two or more different" in line
     )
+
+
+def test_average_weights_reads_relative_paths_from_the_working_directory(tmp_path):
+    """Its --out was relative to the working directory but its inputs to the project's folder: run from
+    elsewhere, two files right there 'did not exist' (or the project's files of those names were used)."""
+    shutil.copy(PROJECT_ROOT / "weights" / "runs" / "cnn_3class" / "model.pt", tmp_path / "a.pt")
+    (tmp_path / "b.pt").write_text("not a checkpoint")
+    result = subprocess.run(
+        [sys.executable, "-m", "maskapp", "average-weights", "a.pt", "b.pt", "--out", "soup"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert str(tmp_path / "b.pt") in line and "not a readable maskapp checkpoint" in line
