@@ -11,8 +11,11 @@ import argparse
 import importlib
 import json
 import logging
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime
 from pathlib import Path
@@ -32,7 +35,7 @@ from maskapp.config import (
     add_config_arguments,
     config_from_args,
 )
-from maskapp.errors import ImageError, MaskappError, VideoError
+from maskapp.errors import ImageError, MaskappError, Terminated, VideoError
 from maskapp.labels import CLASS_NAMES
 from maskapp.outputs import (
     ensure_writable_file,
@@ -776,8 +779,8 @@ COMMANDS = {
     "video": Command(
         "annotate a video file, camera or stream",
         "Every frame of a video file, camera or network stream through the pipeline; the annotated "
-        "video and per-frame counts are kept up to the end of the source, or to Ctrl-C. Tracked (the "
-        "default): each person gets an id and one smoothed verdict, --json adds people and "
+        "video and per-frame counts are kept up to the end of the source, or to Ctrl-C or SIGTERM. "
+        "Tracked (the default): each person gets an id and one smoothed verdict, --json adds people and "
         "faces_by_frame; --events logs people (once each, no image), --on-violation tells a gate; "
         "everyone still in view leaves (person_left) when the source ends, drops or is interrupted.",
         video_flags,
@@ -831,13 +834,35 @@ def main(argv: list[str] | None = None) -> int:
     )
     command = COMMANDS[args.command]
     try:
-        check_result_files(args)
-        for module in command.modules:
-            importlib.import_module(module)
-        return int(command.run(args) or 0)
+        with sigterm_as_interrupt():
+            check_result_files(args)
+            for module in command.modules:
+                importlib.import_module(module)
+            return int(command.run(args) or 0)
     except MaskappError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("interrupted (SIGTERM)", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises Terminated (a KeyboardInterrupt) while the command runs: its default action ended
+    the process at once, with no person_left in the event log, no JSON and an annotated video cut short."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread sets handlers
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

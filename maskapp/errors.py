@@ -54,3 +54,10 @@ class HookError(MaskappError):
 
 class AnonymizeError(MaskappError):
     """An anonymisation mode other than the allowed ones (none, blur, fill)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, `docker stop`, a service manager, `timeout`), raised by the command line where
+    Ctrl-C raises KeyboardInterrupt, so that a stop by either keeps the same results: the frames done, the
+    annotated video closed, and person_left for everyone still in view. Not a MaskappError: no user
+    mistake."""

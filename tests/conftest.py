@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import socket
 import subprocess
 import sys
@@ -148,14 +149,23 @@ def ieee_subnormals():
 
 
 # --- processes and threads -------------------------------------------------------------------------
-def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """The real command line in a fresh interpreter, so a traceback would show on stderr."""
+# A machine with no UTF-8 locale (a bare container, LANG=C) and Python's UTF-8 mode off: every non-ASCII
+# file name reaches the program as a str with surrogates.
+ASCII_LOCALE = {"LC_ALL": "C", "LANG": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+
+
+def run_cli(
+    *args: str, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """The real command line in a fresh interpreter, so a traceback would show on stderr; `env`: variables
+    set on top of this process's."""
     return subprocess.run(
         [sys.executable, "-m", "maskapp", *args],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
         timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
 
 

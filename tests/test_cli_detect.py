@@ -20,7 +20,7 @@ from maskapp.media.photos import annotated_names, result_keys
 from maskapp.results import MASK_LABEL, NO_MASK_LABEL
 from maskapp.vision.anonymize import FILL_BGR, hidden_region
 from maskapp.vision.draw import label_style
-from tests.conftest import DEV, TWO_CLASS_WEIGHTS, WEIGHTS, run_cli
+from tests.conftest import ASCII_LOCALE, DEV, TWO_CLASS_WEIGHTS, WEIGHTS, run_cli
 
 PHOTOS = ("maksssksksss0.png", "maksssksksss104.png")
 
@@ -324,16 +324,30 @@ def test_a_file_name_the_terminal_cannot_show_is_escaped_not_a_crash(tmp_path):
     assert b"\\xe9t\\xe9.png: " in done.stdout and "été.png" in json.loads(out.read_text())["images"]
 
 
-def test_a_photo_named_in_another_encoding_gets_its_copy_and_a_strict_json_key(tmp_path):
-    """A Latin-1 name (bytes that are not UTF-8): cv2.imwrite ended the process on it (a segmentation
-    fault), and the JSON held lone surrogates that strict parsers refuse."""
-    latin1_name = b"caf\xe9.png"
-    (tmp_path / os.fsdecode(latin1_name)).write_bytes((DEV / "images" / PHOTOS[0]).read_bytes())
-    out, copies = tmp_path / "out.json", tmp_path / "copies"
-    done = run_cli("detect", str(tmp_path), "--json", str(out), "--annotate", str(copies))
+@pytest.mark.parametrize(
+    ("name", "env", "json_key"),
+    [(os.fsdecode(b"\xe9t\xe9.png"), None, "\\xe9t\\xe9.png"), ("été.png", ASCII_LOCALE, "été.png")],
+    ids=["latin-1-name", "ascii-locale"],
+)
+def test_an_annotated_copy_of_a_name_opencv_cannot_take_is_written(tmp_path, name, env, json_key):
+    """A Latin-1 name (from an old archive), or any non-ASCII name under an ASCII locale: cv2.imwrite
+    crashed the process (a segmentation fault, no message, no JSON) on the annotated copy's name, and
+    the JSON held lone surrogates, which strict parsers refuse."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / name).write_bytes((DEV / "images" / PHOTOS[0]).read_bytes())
+    out, results = tmp_path / "annotés", tmp_path / "out.json"
+    done = run_cli(
+        "detect", str(photos), "--annotate", str(out), "--json", str(results), "--weights", str(WEIGHTS),
+        env=env, timeout=300,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    text = out.read_bytes().decode("ascii")
+    (copy,) = out.iterdir()
+    assert os.fsencode(copy.name) == os.fsencode(Path(name).stem + ".png")
+    assert (
+        cv2.imdecode(np.fromfile(copy, np.uint8), cv2.IMREAD_COLOR).shape
+        == cv2.imread(str(DEV / "images" / PHOTOS[0])).shape
+    )
+    text = results.read_bytes().decode("ascii")
     assert "\\ud" not in text  # no lone surrogate escapes
-    assert list(json.loads(text)["images"]) == ["caf\\xe9.png"]  # as `ls -b` shows the name
-    assert os.listdir(os.fsencode(copies)) == [latin1_name]
-    assert cv2.imdecode(np.fromfile(copies / os.fsdecode(latin1_name), np.uint8), cv2.IMREAD_COLOR).size
+    assert list(json.loads(text)["images"]) == [json_key]  # a Latin-1 name as `ls -b` shows it

@@ -10,8 +10,12 @@ import contextlib
 import io
 import json
 import logging
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -19,6 +23,7 @@ import cv2
 import numpy as np
 import pytest
 
+from maskapp import PROJECT_ROOT
 from maskapp.app.live import LiveProcessor
 from maskapp.cli import main
 from maskapp.events.session import EventSettings, PeopleLog, watch_people
@@ -331,6 +336,46 @@ def test_results_over_the_input_video_or_log_are_refused_and_the_input_kept(clip
         assert status == 2 and f"{flag} {database} is also this command's input" in err
     status, out, _ = run_main("events", str(database))  # still the log it was
     assert status == 0 and f"{PEOPLE} people" in out
+
+
+def people_seen(database: Path) -> int:
+    """The person_seen rows so far of a log another process is writing (0 before its tables exist)."""
+    try:
+        return rows(database, "SELECT COUNT(*) FROM events WHERE kind = 'person_seen'")[0][0]
+    except sqlite3.Error:
+        return 0
+
+
+def test_sigterm_stops_the_video_as_ctrl_c_does(tmp_path):
+    """`kill`, `docker stop`, a service manager: SIGTERM ended the process at once (exit 143, no summary,
+    no JSON, people left in the log without person_left); now it stops as Ctrl-C does, keeping it all."""
+    clip = write_people_clip(tmp_path / "long.avi", PEOPLE_SCENES[:1], frames_per_scene=600)
+    log, data, annotated = tmp_path / "events.sqlite", tmp_path / "run.json", tmp_path / "annotated.avi"
+    command = ["video", str(clip), "--weights", str(WEIGHTS), "--events", str(log), "--json", str(data)]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "maskapp", *command, "--out", str(annotated)],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not (log.is_file() and people_seen(log)):
+            assert child.poll() is None and time.monotonic() < deadline, "no person was seen in time"
+            time.sleep(0.2)
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert child.returncode == 0, err[-2000:]
+    assert "stopped early: interrupted (SIGTERM)" in out and "Traceback" not in err
+    frames = json.loads(data.read_text())["frames"]
+    assert 0 < frames < 600 and len(read_frames(annotated)) == frames
+    seen = rows(log, "SELECT person FROM events WHERE kind = 'person_seen' ORDER BY person")
+    assert seen and seen == rows(log, "SELECT person FROM events WHERE kind = 'person_left' ORDER BY person")
 
 
 def test_untracked_video_json_has_faces_without_people(clip, tmp_path):

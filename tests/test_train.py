@@ -17,6 +17,7 @@ from maskapp.config import TrainConfig
 from maskapp.errors import ConfigError, OutputError
 from maskapp.training import prepare as prepare_module
 from maskapp.training import train as train_module
+from maskapp.training.data import Sample
 from maskapp.training.pack import read_pack
 from maskapp.training.runs import load_run
 from maskapp.training.train import (
@@ -426,6 +427,25 @@ def test_a_damaged_cache_of_prepared_images_is_made_again(tmp_path, caplog):
     assert "is damaged" in caplog.text and "preparing the images again" in caplog.text
 
 
+def test_a_cache_folder_that_cannot_be_written_is_a_warning_not_a_crash(tmp_path, monkeypatch, caplog):
+    """A read-only checkout (or a full disk): training and `evaluate --split` stopped with a PermissionError
+    traceback after all the images were prepared; the cache only saves time, so the run goes on."""
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    monkeypatch.setattr(prepare_module, "CACHE_DIR", a_file / "prepared")  # no folder can be made there
+    folders = make_class_folders(tmp_path / "data", per_class=2)
+    samples = [
+        Sample(path, path.parent.name, "data", None) for path in sorted(folders.glob("*/*")) if path.is_file()
+    ]
+    spec = InputSpec(input_size=32)
+    with caplog.at_level("WARNING"):
+        prepared = prepare_module.prepare(samples, ("with_mask", "without_mask"), spec)
+    assert prepared.images.shape == (4, spec.resize_size, spec.resize_size, 3)
+    assert sorted(prepared.labels.tolist()) == [0, 0, 1, 1]
+    assert "cannot keep the prepared images" in caplog.text and "prepared again next run" in caplog.text
+    assert a_file.read_text() == "not a folder"
+
+
 def test_one_checkpoint_given_twice_is_not_averaged(tmp_path):
     shipped = str(PROJECT_ROOT / "weights" / "runs" / "cnn_3class" / "model.pt")
     result = run_cli("average-weights", shipped, shipped, "--out", str(tmp_path / "soup"), timeout=120)
@@ -434,3 +454,21 @@ def test_one_checkpoint_given_twice_is_not_averaged(tmp_path):
     assert (
         line.startswith("error: a weights file is given twice") and "allowed: two or more different" in line
     )
+
+
+def test_average_weights_reads_relative_paths_from_the_working_directory(tmp_path):
+    """Its --out was relative to the working directory but its inputs to the project's folder: run from
+    elsewhere, two files right there 'did not exist' (or the project's files of those names were used)."""
+    shutil.copy(PROJECT_ROOT / "weights" / "runs" / "cnn_3class" / "model.pt", tmp_path / "a.pt")
+    (tmp_path / "b.pt").write_text("not a checkpoint")
+    result = subprocess.run(
+        [sys.executable, "-m", "maskapp", "average-weights", "a.pt", "b.pt", "--out", "soup"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert str(tmp_path / "b.pt") in line and "not a readable maskapp checkpoint" in line

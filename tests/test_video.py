@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
 
 import av
@@ -17,7 +19,7 @@ from maskapp.labels import CLASS_NAMES, WITH_MASK, WITHOUT_MASK, WORN_INCORRECTL
 from maskapp.media import video
 from maskapp.media.video import FrameSource, open_source, process_video
 from maskapp.vision.draw import annotate
-from tests.conftest import TWO_CLASS_WEIGHTS, WEIGHTS, dev_photo, http_folder
+from tests.conftest import ASCII_LOCALE, TWO_CLASS_WEIGHTS, WEIGHTS, dev_photo, http_folder, run_cli
 
 STEMS = ("maksssksksss0", "maksssksksss104", "maksssksksss105", "maksssksksss0")
 FRAMES = 8
@@ -297,3 +299,32 @@ def test_a_video_one_pixel_wide_still_plays_in_the_browser(tmp_path, size):
         frames = list(played.decode(video=0))
     assert len(frames) == 3
     assert (frames[0].width, frames[0].height) == tuple(max(2, side // 2 * 2) for side in size)
+
+
+def test_a_non_ascii_video_name_under_an_ascii_locale_is_read_and_written(clip, tmp_path):
+    """LANG=C in a bare container: OpenCV crashed the process (a segmentation fault, no message) on the
+    source and on --out; the names' bytes are UTF-8, and OpenCV gets them as such."""
+    source, out = tmp_path / "rue é.mp4", tmp_path / "annoté.avi"
+    shutil.copy(clip, source)
+    done = run_cli(
+        "video", str(source), "--out", str(out), "--weights", str(WEIGHTS), env=ASCII_LOCALE, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"{FRAMES} frames at" in done.stdout and len(plain_opencv_frames(out)) == FRAMES
+
+
+@pytest.mark.parametrize("flag", ["source", "--out"])
+def test_a_video_name_that_is_not_utf8_is_one_error_line(clip, tmp_path, flag):
+    """Bytes of another encoding (Latin-1): no str can name the file to OpenCV, so it is refused clearly
+    (a segmentation fault before)."""
+    latin = tmp_path / os.fsdecode(b"rue \xe9.avi")
+    if flag == "source":
+        shutil.copy(clip, latin)
+        args = [str(latin)]
+    else:
+        args = [str(clip), "--out", str(latin)]
+    done = run_cli("video", *args, "--weights", str(WEIGHTS), timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    (line,) = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert "its name is not UTF-8 text" in line and "allowed: a UTF-8 name" in line
+    assert "Traceback" not in done.stderr

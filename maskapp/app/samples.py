@@ -17,6 +17,7 @@ import numpy as np
 
 from maskapp import DEV_DATASET
 from maskapp.errors import ImageError
+from maskapp.media.opencv_paths import opencv_path
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def available_samples() -> tuple[Sample, ...]:
 
 
 def _read(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    image = cv2.imread(opencv_path(path) or "", cv2.IMREAD_COLOR)
     if image is None:
         raise ImageError(f"sample photo {path} cannot be read")
     return image

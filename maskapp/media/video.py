@@ -2,7 +2,7 @@
 
 `open_source` gives a FrameSource (an iterator of BGR frames); `process_video` runs the pipeline over
 it, writes the annotated video and per-frame counts, and stops cleanly at the end of the stream or on
-Ctrl-C, keeping what was processed.
+Ctrl-C or SIGTERM (maskapp.errors.Terminated), keeping what was processed.
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ from maskapp.config import (
     STREAM_TIMEOUT_S,
     number_within,
 )
-from maskapp.errors import VideoError
+from maskapp.errors import Terminated, VideoError
 from maskapp.labels import CLASS_NAMES
 from maskapp.media.images import PICTURE_FORMATS
+from maskapp.media.opencv_paths import not_utf8, opencv_path
 from maskapp.media.sources import redact_source
 from maskapp.outputs import path_text, why_unwritable
 from maskapp.vision.anonymize import anonymize_faces, check_mode
@@ -100,7 +101,10 @@ def _open_stream(url: str, timeout_s: float) -> FrameSource:
     _check_stream_url(url)
     timeout_ms = int(timeout_s * 1000)
     params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms]
-    capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
+    name = opencv_path(url)
+    if name is None:
+        raise VideoError(f"stream URL {redact_source(url)} cannot be used: {not_utf8('it')}")
+    capture = cv2.VideoCapture(name, cv2.CAP_FFMPEG, params)
     if not capture.isOpened():
         capture.release()
         raise VideoError(
@@ -110,18 +114,12 @@ def _open_stream(url: str, timeout_s: float) -> FrameSource:
     return FrameSource(capture, redact_source(url), is_stream=True)  # a name to show: no password
 
 
-def opencv_path(path: Path, doing: str) -> str:
-    """`path` as OpenCV's video I/O takes it. A name that is not UTF-8 (a file named in another encoding)
-    would end the whole process in a segmentation fault there: a VideoError instead."""
-    text = str(path)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise VideoError(
-            f"cannot {doing} {path_text(path)}: its name is not UTF-8, which the video library cannot take; "
-            "allowed: a UTF-8 file name (rename the file)"
-        ) from None
-    return text
+def _opencv_name(path: Path, doing: str) -> str:
+    """`path` as OpenCV's video I/O must get it; a VideoError where no name can reach it."""
+    name = opencv_path(path)
+    if name is None:
+        raise VideoError(f"cannot {doing} {path_text(path)}: {not_utf8('it')}")
+    return name
 
 
 def _still_image_format(path: Path) -> str | None:
@@ -145,7 +143,7 @@ def _open_file(path: Path, shown: str | None = None) -> FrameSource:
             f"{shown} is a still {picture_format} picture, not a video; {allowed}. "
             "Pictures go to `python -m maskapp detect` or the Images page"
         )
-    capture = cv2.VideoCapture(opencv_path(path, "read video"))
+    capture = cv2.VideoCapture(_opencv_name(path, "read video"))
     opened = capture.isOpened()
     # The probe reads the first frame and keeps it: seeking back to frame 0 is unreliable across codecs
     # (on a one-frame mp4 it loses the only frame).
@@ -239,8 +237,8 @@ class VideoFileWriter:
     """A video file writer opened on the first frame (its size is known only then); .avi is MJPG."""
 
     def __init__(self, path: Path | None, fps: float):
-        if path is not None:
-            opencv_path(path, "write video")  # before the work, not at its first frame
+        # The name is checked before the work, not at the first frame.
+        self.opencv_name = _opencv_name(path, "write video") if path is not None else None
         self.path, self.fps, self.writer = path, fps, None
 
     def write(self, image: np.ndarray) -> None:
@@ -255,7 +253,8 @@ class VideoFileWriter:
                     f"cannot write video {self.path} ({reason}); allowed: a writable .mp4 or .avi path"
                 ) from None
             fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
-            self.writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (image.shape[1], image.shape[0]))
+            size = (image.shape[1], image.shape[0])
+            self.writer = cv2.VideoWriter(self.opencv_name, fourcc, self.fps, size)
             if not self.writer.isOpened():
                 raise VideoError(f"cannot write video {self.path}; allowed: a writable .mp4 or .avi path")
         self.writer.write(image)
@@ -319,8 +318,8 @@ def process_video(
             if max_frames is not None and index + 1 >= max_frames:
                 stopped = f"reached the {max_frames}-frame limit"
                 break
-    except KeyboardInterrupt:
-        stopped = "interrupted (Ctrl-C)"
+    except KeyboardInterrupt as stop:
+        stopped = f"interrupted ({'SIGTERM' if isinstance(stop, Terminated) else 'Ctrl-C'})"
     finally:
         bar.close()
         writer.close()

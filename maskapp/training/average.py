@@ -15,7 +15,6 @@ from pathlib import Path
 
 import torch
 
-from maskapp import PROJECT_ROOT
 from maskapp.config import SPLIT_FIELDS
 from maskapp.errors import CheckpointError
 from maskapp.outputs import require_new_folder
@@ -62,7 +61,8 @@ def average_runs(weights: list[Path], out_dir: Path) -> Path:
     if len(weights) < 2:
         raise CheckpointError(f"got {len(weights)} weights file; allowed: two or more to average")
     require_new_folder(out_dir, "the averaged run")  # an earlier run there, its inputs among them perhaps
-    paths = [PROJECT_ROOT / path for path in weights]
+    # Relative to the working directory, as --out is (they were taken from the project's folder).
+    paths = [Path(path).absolute() for path in weights]
     if len({path.resolve() for path in paths}) < len(paths):
         raise CheckpointError(
             "a weights file is given twice (it would weigh double, or average to itself); allowed: two or "

@@ -6,6 +6,7 @@ so the classifier trains on what it will see at inference; tight crops are kept 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -133,18 +134,33 @@ def prepare(
         cropped_count,
         unreadable,
     )
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    partial = cache.with_name(cache.name + ".partial")  # Ctrl-C or a full disk leaves no half cache
-    with partial.open("wb") as handle:
-        np.savez(
-            handle,
-            images=prepared.images,
-            labels=prepared.labels,
-            datasets=prepared.datasets,
-            counts=np.array([cropped_count, unreadable]),
-        )
-    os.replace(partial, cache)
+    _write_cache(cache, prepared)
     return prepared
+
+
+def _write_cache(cache: Path, prepared: PreparedSet) -> None:
+    """Keep `prepared` for the next run. A cache that cannot be written (a read-only checkout, a full
+    disk) is a warning: it only saves time, and the images prepared for this run are already in memory."""
+    partial = cache.with_name(cache.name + ".partial")  # Ctrl-C or a full disk leaves no half cache
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with partial.open("wb") as handle:
+            np.savez(
+                handle,
+                images=prepared.images,
+                labels=prepared.labels,
+                datasets=prepared.datasets,
+                counts=np.array([prepared.cropped_from_photo, prepared.unreadable]),
+            )
+        os.replace(partial, cache)
+    except OSError as error:
+        logger.warning(
+            "cannot keep the prepared images in %s (%s): they will be prepared again next run",
+            cache.parent,
+            error.strerror or error,
+        )
+        with contextlib.suppress(OSError):  # an unwritable folder has no partial file to remove
+            partial.unlink(missing_ok=True)
 
 
 def _read_cache(cache: Path) -> PreparedSet | None:
