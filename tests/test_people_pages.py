@@ -124,6 +124,22 @@ def test_compliance_log_with_a_time_edited_by_hand_shows_an_error(app, tmp_path)
     assert len(at.error) == 1 and "'garbage'; allowed: ISO-8601" in at.error[0].value
 
 
+def test_compliance_log_of_a_camera_just_starting_reads_as_empty_then_fills(app, tmp_path):
+    """The page read while `python -m maskapp video CLIP --events F` starts: for a moment F exists with no
+    table yet (a reader during a real run said 'not a maskapp events log', a false error, before)."""
+    path = tmp_path / "starting.sqlite"
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")  # what the writer does before it adds its tables
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(path)).run()
+    assert not at.exception and not at.error
+    assert any("The event log is empty" in info.value for info in at.info)
+    with SqliteEventStore(path) as store:
+        store.write_events([Event(iso_utc(DAY), "door", "run", 1, "person_seen", "with_mask", 1)])
+    at.run()
+    assert not at.exception and not at.error and metrics(at)["People"] == "1"
+
+
 def sidebar_toggle(at: AppTest, label: str):
     (toggle,) = [t for t in at.sidebar.toggle if t.label == label]
     return toggle

@@ -26,7 +26,7 @@ from maskapp.events.report import (
     zone_name,
     zoned_range,
 )
-from maskapp.events.store import is_file, user_path
+from maskapp.events.store import is_file, is_new_log, user_path
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,10 @@ def _day(stamp: str | None, zone: tzinfo) -> date | None:
 
 def log_days(path: Path | str, zone: tzinfo = UTC) -> tuple[date | None, date | None]:
     """The first and last day of the whole log in `zone`, for the date filter: read by SQL alone, so a
-    year-long log is not read whole before its range is chosen."""
+    year-long log is not read whole before its range is chosen. (None, None) for an empty log, one a
+    camera has only just created included."""
+    if is_new_log(Path(path)):
+        return None, None
     with EventLog(path) as log:
         first, last = log.time_span()
     return _day(first, zone), _day(last, zone)
