@@ -95,6 +95,35 @@ def test_compliance_log_reads_a_home_path_and_refuses_a_name_too_long(app, tmp_p
     )
 
 
+def test_compliance_log_pointed_at_a_missing_file_a_folder_then_back(app, tmp_path):
+    database = record_day(tmp_path / "log.sqlite")
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    assert metrics(at)["People"] == "6"
+    at.text_input[0].set_value(str(tmp_path / "none.sqlite")).run()
+    assert not at.exception and not at.error and any("No event log" in i.value for i in at.info)
+    at.text_input[0].set_value(str(tmp_path)).run()  # "No event log ... yet" before
+    assert not at.exception and len(at.error) == 1
+    assert "is a folder; give the events file in it, such as" in at.error[0].value
+    at.text_input[0].set_value(str(database)).run()
+    assert not at.exception and not at.error and metrics(at)["People"] == "6"
+
+
+def test_compliance_log_dates_picked_end_first_or_with_nobody(app, tmp_path):
+    database = record_day(tmp_path / "log.sqlite")
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    second_day = DAY.date() + timedelta(days=1)
+    at.date_input[0].set_value((second_day, DAY.date())).run()  # an error naming one moment twice before
+    assert not at.exception and not at.error and metrics(at)["People"] == "6"
+    at.date_input[0].set_value((second_day, second_day)).run()
+    assert metrics(at)["People"] == "3"
+    later = DAY.date() + timedelta(days=5)
+    at.date_input[0].set_value((later, later)).run()
+    assert not at.exception and not at.error and metrics(at)["People"] == "0"
+    assert any("Nobody in this date range" in i.value for i in at.info)
+
+
 @pytest.mark.parametrize("content", [b"garbage" * 200, None])
 def test_compliance_log_with_a_broken_or_foreign_file_shows_an_error(app, tmp_path, content):
     path = tmp_path / "bad.sqlite"

@@ -44,9 +44,15 @@ class LogView:
 
 def existing_log(text: str) -> Path | None:
     """The events file a reader typed (`~` expanded), or None when there is none yet (the page says how
-    to start one); EventStoreError for a path the system refuses."""
+    to start one); EventStoreError for a path the system refuses or a folder."""
     path = user_path(text)
-    return path if path is not None and is_file(path) else None
+    if path is None or is_file(path):
+        return path
+    if path.is_dir():  # "no log yet, turn logging on" would send the reader away from a log in it
+        raise EventStoreError(
+            f"events path {path} is a folder; give the events file in it, such as {path}/events.sqlite"
+        )
+    return None
 
 
 def time_zone(name: str | None) -> tzinfo:
@@ -144,4 +150,4 @@ def date_range(value) -> tuple[date | None, date | None]:
     days = [day for day in (value or ()) if day is not None]
     if not days:
         return None, None
-    return days[0], days[-1]
+    return min(days), max(days)  # in either order: the range of days between them
