@@ -232,6 +232,23 @@ def test_video_page_counts_people_and_logs_them(app, tmp_path):
     assert any("Event log" in caption.value for caption in at.caption)
 
 
+def test_a_mistyped_events_file_corrected_does_not_log_the_video_twice(app, tmp_path):
+    clip = write_people_clip(tmp_path / "door.avi", frames_per_scene=6)
+    database = tmp_path / "video.sqlite"
+    at = open_page(app, "app_pages/video.py")
+    events_file(at).set_value(str(database)).run()
+    sidebar_toggle(at, "Log people to an events file").set_value(True).run()
+    at.file_uploader[0].set_value(("door.avi", clip.read_bytes(), "video/x-msvideo")).run()
+    assert metrics(at)["People"] == "5"
+    events_file(at).set_value(str(tmp_path)).run()  # a folder: one clear error
+    assert not at.exception and "is a folder" in at.error[0].value
+    events_file(at).set_value(str(database)).run()  # corrected: the same settings as the result shown
+    assert not at.exception and not at.error and metrics(at)["People"] == "5"
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        (seen,) = conn.execute("SELECT COUNT(*) FROM events WHERE kind = 'person_seen'").fetchone()
+    assert seen == 5  # 10 before: the video was processed again and its people logged twice
+
+
 def test_images_work_hides_every_face_and_its_thumbnail(pipeline):
     data = encode_png(dev_photo("maksssksksss0"))
     analysis = analyze_image(pipeline, data, "street.png", anonymize="fill")
