@@ -99,7 +99,8 @@ with file_tab:
             finally:
                 progress.empty()
                 preview.empty()
-            st.session_state["video_file_run"] = cached
+            if cached is not None:  # an error keeps the last result: back to its settings, the video is
+                st.session_state["video_file_run"] = cached  # not processed (and its people logged) twice
     if cached is not None:
         run = cached[1]
         player, _ = st.columns([3, 1])

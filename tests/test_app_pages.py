@@ -575,6 +575,19 @@ def test_a_lower_non_compliant_threshold_flags_more_faces_on_the_images_page(thr
     assert lenient["with_mask"] >= at_default["with_mask"] >= strict["with_mask"]
 
 
+def test_the_non_compliant_threshold_set_on_one_page_stays_on_every_page(app):
+    at = open_page(app, "app_pages/images.py")
+    threshold_slider(at).set_value(0.2).run()
+    for page in ("app_pages/video.py", "app_pages/live.py", "app_pages/home.py", "app_pages/images.py"):
+        at.switch_page(page).run()
+        assert_no_exception(at)
+        if page != "app_pages/home.py":  # (it came back at 0.01, the slider's minimum, before)
+            assert threshold_slider(at).value == pytest.approx(0.2), page
+    threshold_slider(at).set_value(0.6).run()  # an edit on a page after the switches is kept too
+    at.switch_page("app_pages/video.py").run()
+    assert threshold_slider(at).value == pytest.approx(0.6)
+
+
 def sidebar_config_script():
     """A page drawing only the pipeline settings, and the config they give."""
     import streamlit as st

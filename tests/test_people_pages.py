@@ -95,6 +95,35 @@ def test_compliance_log_reads_a_home_path_and_refuses_a_name_too_long(app, tmp_p
     )
 
 
+def test_compliance_log_pointed_at_a_missing_file_a_folder_then_back(app, tmp_path):
+    database = record_day(tmp_path / "log.sqlite")
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    assert metrics(at)["People"] == "6"
+    at.text_input[0].set_value(str(tmp_path / "none.sqlite")).run()
+    assert not at.exception and not at.error and any("No event log" in i.value for i in at.info)
+    at.text_input[0].set_value(str(tmp_path)).run()  # "No event log ... yet" before
+    assert not at.exception and len(at.error) == 1
+    assert "is a folder; give the events file in it, such as" in at.error[0].value
+    at.text_input[0].set_value(str(database)).run()
+    assert not at.exception and not at.error and metrics(at)["People"] == "6"
+
+
+def test_compliance_log_dates_picked_end_first_or_with_nobody(app, tmp_path):
+    database = record_day(tmp_path / "log.sqlite")
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    second_day = DAY.date() + timedelta(days=1)
+    at.date_input[0].set_value((second_day, DAY.date())).run()  # an error naming one moment twice before
+    assert not at.exception and not at.error and metrics(at)["People"] == "6"
+    at.date_input[0].set_value((second_day, second_day)).run()
+    assert metrics(at)["People"] == "3"
+    later = DAY.date() + timedelta(days=5)
+    at.date_input[0].set_value((later, later)).run()
+    assert not at.exception and not at.error and metrics(at)["People"] == "0"
+    assert any("Nobody in this date range" in i.value for i in at.info)
+
+
 @pytest.mark.parametrize("content", [b"garbage" * 200, None])
 def test_compliance_log_with_a_broken_or_foreign_file_shows_an_error(app, tmp_path, content):
     path = tmp_path / "bad.sqlite"
@@ -122,6 +151,22 @@ def test_compliance_log_with_a_time_edited_by_hand_shows_an_error(app, tmp_path)
     at.text_input[0].set_value(str(path)).run()
     assert not at.exception
     assert len(at.error) == 1 and "'garbage'; allowed: ISO-8601" in at.error[0].value
+
+
+def test_compliance_log_of_a_camera_just_starting_reads_as_empty_then_fills(app, tmp_path):
+    """The page read while `python -m maskapp video CLIP --events F` starts: for a moment F exists with no
+    table yet (a reader during a real run said 'not a maskapp events log', a false error, before)."""
+    path = tmp_path / "starting.sqlite"
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")  # what the writer does before it adds its tables
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(path)).run()
+    assert not at.exception and not at.error
+    assert any("The event log is empty" in info.value for info in at.info)
+    with SqliteEventStore(path) as store:
+        store.write_events([Event(iso_utc(DAY), "door", "run", 1, "person_seen", "with_mask", 1)])
+    at.run()
+    assert not at.exception and not at.error and metrics(at)["People"] == "1"
 
 
 def sidebar_toggle(at: AppTest, label: str):
@@ -185,6 +230,23 @@ def test_video_page_counts_people_and_logs_them(app, tmp_path):
         kinds = dict(conn.execute("SELECT kind, COUNT(*) FROM events GROUP BY kind").fetchall())
     assert kinds == {"person_seen": 5, "violation": 3, "person_left": 5}
     assert any("Event log" in caption.value for caption in at.caption)
+
+
+def test_a_mistyped_events_file_corrected_does_not_log_the_video_twice(app, tmp_path):
+    clip = write_people_clip(tmp_path / "door.avi", frames_per_scene=6)
+    database = tmp_path / "video.sqlite"
+    at = open_page(app, "app_pages/video.py")
+    events_file(at).set_value(str(database)).run()
+    sidebar_toggle(at, "Log people to an events file").set_value(True).run()
+    at.file_uploader[0].set_value(("door.avi", clip.read_bytes(), "video/x-msvideo")).run()
+    assert metrics(at)["People"] == "5"
+    events_file(at).set_value(str(tmp_path)).run()  # a folder: one clear error
+    assert not at.exception and "is a folder" in at.error[0].value
+    events_file(at).set_value(str(database)).run()  # corrected: the same settings as the result shown
+    assert not at.exception and not at.error and metrics(at)["People"] == "5"
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        (seen,) = conn.execute("SELECT COUNT(*) FROM events WHERE kind = 'person_seen'").fetchone()
+    assert seen == 5  # 10 before: the video was processed again and its people logged twice
 
 
 def test_images_work_hides_every_face_and_its_thumbnail(pipeline):

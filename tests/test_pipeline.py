@@ -218,6 +218,27 @@ def test_the_pipeline_is_thread_safe(pipeline):
             assert_same_results(result, expected[index])
 
 
+def test_pipelines_load_in_several_threads_at_once(pipeline):
+    """Two pages (or one page rerun while its models load) loading pipelines at the same moment: each
+    loads, with its own threshold (the second ONNX export failed with an AssertionError, shown on the
+    page as a traceback, before)."""
+    thresholds = (0.2, 0.3, 0.4)
+    loaded = {}
+
+    def load(threshold: float) -> None:
+        loaded[threshold] = load_pipeline(InferenceConfig(noncompliant_threshold=threshold))
+
+    run_in_threads(load, [(t,) for t in thresholds])
+    photo = dev_photo()
+    expected = pipeline.process(photo)
+    for threshold in thresholds:
+        assert loaded[threshold].classifier.noncompliant_threshold == threshold
+        result = loaded[threshold].process(photo)
+        assert [f.face for f in result.faces] == [f.face for f in expected.faces]
+        for got, want in zip(result.faces, expected.faces, strict=True):
+            assert got.prediction.probs == pytest.approx(want.prediction.probs, abs=1e-4)
+
+
 def test_onnx_classifier_matches_pytorch_on_real_crops():
     torch_classifier = MaskClassifier.from_checkpoint(WEIGHTS)
     onnx_classifier = OnnxMaskClassifier(torch_classifier)

@@ -26,7 +26,7 @@ from maskapp.events.report import (
     zone_name,
     zoned_range,
 )
-from maskapp.events.store import is_file, user_path
+from maskapp.events.store import is_file, is_new_log, user_path
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +44,15 @@ class LogView:
 
 def existing_log(text: str) -> Path | None:
     """The events file a reader typed (`~` expanded), or None when there is none yet (the page says how
-    to start one); EventStoreError for a path the system refuses."""
+    to start one); EventStoreError for a path the system refuses or a folder."""
     path = user_path(text)
-    return path if path is not None and is_file(path) else None
+    if path is None or is_file(path):
+        return path
+    if path.is_dir():  # "no log yet, turn logging on" would send the reader away from a log in it
+        raise EventStoreError(
+            f"events path {path} is a folder; give the events file in it, such as {path}/events.sqlite"
+        )
+    return None
 
 
 def time_zone(name: str | None) -> tzinfo:
@@ -67,7 +73,10 @@ def _day(stamp: str | None, zone: tzinfo) -> date | None:
 
 def log_days(path: Path | str, zone: tzinfo = UTC) -> tuple[date | None, date | None]:
     """The first and last day of the whole log in `zone`, for the date filter: read by SQL alone, so a
-    year-long log is not read whole before its range is chosen."""
+    year-long log is not read whole before its range is chosen. (None, None) for an empty log, one a
+    camera has only just created included."""
+    if is_new_log(Path(path)):
+        return None, None
     with EventLog(path) as log:
         first, last = log.time_span()
     return _day(first, zone), _day(last, zone)
@@ -141,4 +150,4 @@ def date_range(value) -> tuple[date | None, date | None]:
     days = [day for day in (value or ()) if day is not None]
     if not days:
         return None, None
-    return days[0], days[-1]
+    return min(days), max(days)  # in either order: the range of days between them

@@ -191,8 +191,10 @@ def _kept(key: str, default):
     """A widget key whose value survives pages that do not draw the widget (Streamlit drops the state
     of widgets a page run does not draw): the widget is drawn with `key=` and no changing default, so
     its identity stays the same and every edit is kept."""
-    if key not in st.session_state:
-        st.session_state[key] = _remembered(key, default)
+    # Written back on every run, not only when missing: Streamlit ties widget state to the page that drew
+    # it, so a key shared by several pages (the non-compliant threshold) otherwise came back on the next
+    # page at the slider's minimum, 0.01, flagging nearly every face.
+    st.session_state[key] = st.session_state[key] if key in st.session_state else _remembered(key, default)
     return key
 
 

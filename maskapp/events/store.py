@@ -276,6 +276,16 @@ def table_names(conn: sqlite3.Connection) -> set[str]:
     return {row[0] for row in rows}
 
 
+def is_new_log(path: Path) -> bool:
+    """True for an SQLite file with no table yet: a writer has just created it and adds the tables (in one
+    transaction) next. Readers show it as an empty log, not as another program's database."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            return not table_names(conn)
+    except sqlite3.Error:  # not SQLite: the reader that opens it says what it is
+        return False
+
+
 def check_schema(conn: sqlite3.Connection, path: Path) -> None:
     """Raise EventStoreError unless the database holds maskapp's event tables in a version we read."""
     tables = table_names(conn)

@@ -7,6 +7,7 @@ the .pt weights.
 from __future__ import annotations
 
 import io
+import threading
 import warnings
 
 import numpy as np
@@ -19,6 +20,9 @@ from maskapp.vision.presets import bgr_crops_to_array
 
 OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "crops", "logits"
+# torch.onnx.export keeps a process-wide "exporting" flag and fails with an AssertionError when a second
+# thread starts while one runs: two pages (or one page rerun while its models load) loading pipelines.
+_EXPORT_LOCK = threading.Lock()
 
 
 def export_onnx(classifier: MaskClassifier) -> bytes:
@@ -26,7 +30,7 @@ def export_onnx(classifier: MaskClassifier) -> bytes:
     size = classifier.spec.input_size
     example = torch.zeros(1, 3, size, size)
     buffer = io.BytesIO()
-    with warnings.catch_warnings():
+    with _EXPORT_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(
             classifier.model,
