@@ -216,13 +216,19 @@ def test_live_page_follows_people_and_takes_privacy_and_event_log_settings(app, 
     assert not at.session_state["live_processor"].tracks  # frames on their own, debounced alert
 
 
-def test_video_page_counts_people_and_logs_them(app, tmp_path):
-    clip = write_people_clip(tmp_path / "door.avi", frames_per_scene=10)
-    database = tmp_path / "video.sqlite"
+def video_logged_to(app, database: Path, frames_per_scene: int) -> AppTest:
+    """The Video page after a clip of five people was processed with the event log in `database`."""
+    clip = write_people_clip(database.with_name("door.avi"), frames_per_scene=frames_per_scene)
     at = open_page(app, "app_pages/video.py")
     events_file(at).set_value(str(database)).run()
     sidebar_toggle(at, "Log people to an events file").set_value(True).run()
     at.file_uploader[0].set_value(("door.avi", clip.read_bytes(), "video/x-msvideo")).run()
+    return at
+
+
+def test_video_page_counts_people_and_logs_them(app, tmp_path):
+    database = tmp_path / "video.sqlite"
+    at = video_logged_to(app, database, frames_per_scene=10)
     assert not at.exception and not at.error
     shown = metrics(at)
     assert shown["People"] == "5" and shown["Compliance of people"] == "40%"
@@ -233,12 +239,8 @@ def test_video_page_counts_people_and_logs_them(app, tmp_path):
 
 
 def test_a_mistyped_events_file_corrected_does_not_log_the_video_twice(app, tmp_path):
-    clip = write_people_clip(tmp_path / "door.avi", frames_per_scene=6)
     database = tmp_path / "video.sqlite"
-    at = open_page(app, "app_pages/video.py")
-    events_file(at).set_value(str(database)).run()
-    sidebar_toggle(at, "Log people to an events file").set_value(True).run()
-    at.file_uploader[0].set_value(("door.avi", clip.read_bytes(), "video/x-msvideo")).run()
+    at = video_logged_to(app, database, frames_per_scene=6)
     assert metrics(at)["People"] == "5"
     events_file(at).set_value(str(tmp_path)).run()  # a folder: one clear error
     assert not at.exception and "is a folder" in at.error[0].value
