@@ -532,6 +532,24 @@ def test_a_stream_whose_frames_stop_closes_its_people_after_the_idle_timeout(pip
     assert_everyone_left(event_rows(database), people=4)
 
 
+def test_start_after_stop_counts_the_people_of_the_new_stream_only(pipeline):
+    """STOP then START with the same two people in view: the panel counts two people (it counted four,
+    the last stream's two on top, and kept drawing the last stream's people-in-view chart)."""
+    processor = LiveProcessor(pipeline, track=True)
+    for frame in arriving_person_frames([1.0] * 8):
+        processor.process(frame)
+    assert processor.latest().people.total == 2
+    processor.end_stream()
+    time.sleep(1.1)  # over the chart's one point a second: a chart that went on would gain one
+    restart = time.monotonic()
+    for frame in arriving_person_frames([1.0] * 8):
+        processor.process(frame)
+    stats = processor.latest()
+    assert (stats.people.total, stats.people_in_view) == (2, 2)
+    assert stats.timeline[-1].seconds <= time.monotonic() - restart  # the chart starts again too
+    assert stats.episode == 4  # the chime's count goes on: each new person's chime still sounds
+
+
 # --- the panel beside the video ---------------------------------------------------------------------
 def test_the_panel_keeps_a_slow_streams_last_counts_and_drops_them_when_the_camera_stops(pipeline):
     """Two sessions on two busy cores: a session's next frame can come later than STALE_SECONDS while its

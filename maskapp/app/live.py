@@ -351,6 +351,12 @@ class LivePeople:
             self.log.close(ended)
             self.log = None
         self.alert.reset()
+        # A fresh tracker: the closed one still counts its people, and the same people in view at the
+        # next START would be counted again on top of them. The alert's episode count goes on (the
+        # page's chime sounds for each new episode number).
+        self.tracked = TrackedPipeline(self.tracked.pipeline, self.tracked.fps)
+        self.timeline.clear()
+        self._start = None
 
     def counts(self) -> PeopleCounts:
         return PeopleCounts.of_people(self.tracked.people())
@@ -439,6 +445,8 @@ class LiveProcessor:
         if self._people is not None:
             with self._stream_lock:
                 self._people.end_stream()
+                with self._lock:  # a pipeline configured meanwhile went to the tracker just replaced
+                    self._people.tracked.pipeline = self._pipeline
         self.results.clear()
 
     def on_ended(self) -> threading.Thread:
