@@ -65,9 +65,13 @@ if processor is None or processor.tracks != track:
     processor = LiveProcessor(pipeline, trigger_frames=trigger_frames, track=track)
     st.session_state["live_processor"] = processor
 processor.configure(pipeline=pipeline, trigger_frames=trigger_frames, anonymize=anonymize)
+# Always drawn, empty unless the events file is refused: an error appearing above the video (or going)
+# shifted the video's place on the page, and the browser remounted it, ending the stream.
+notice = st.container()
 if track and event_settings != processor.event_settings:
     # Opened here, in the page's thread, so that an unusable file or URL shows as an error now.
-    log = ui.open_people_log(event_settings, LIVE_SOURCE)
+    with notice:
+        log = ui.open_people_log(event_settings, LIVE_SOURCE)
     if log is not None:
         processor.configure(events=log)
 

@@ -380,11 +380,25 @@ def test_a_live_page_closed_without_stop_still_logs_its_people_leaving(app_url, 
     page.frame_locator("iframe").first.get_by_role("button", name="START").click()
     assert wait_for_metric(page, "People", at_least=2) == 2
     wait_for_events(database, "person_seen", 2, seconds=60)
+    # A mistyped events file while streaming: the error shows, the stream goes on (the error above the
+    # video moved it on the page, and the browser's remount ended the stream).
+    enter_events_file(page, tmp_path)
+    page.get_by_text("is a folder").wait_for()
+    before = frames_processed(page)
+    page.wait_for_timeout(3000)
+    assert page.get_by_text("The camera is off").count() == 0 and frames_processed(page) > before
+    enter_events_file(page, database)
+    page.get_by_text("is a folder").wait_for(state="detached")
     context.close()
     rows = wait_for_events(database, "person_left", 2, seconds=120)
     seen = sorted(person for person, kind in rows if kind == "person_seen")
     assert sorted(person for person, kind in rows if kind == "person_left") == seen, rows
     show_compliance_log(browser, app_url, database, people=len(seen))
+
+
+def frames_processed(page) -> int:
+    caption = page.get_by_text(re.compile(r"Frames processed: \d+")).first.inner_text(timeout=10_000)
+    return int(re.search(r"Frames processed: (\d+)", caption).group(1))
 
 
 def open_in_new_context(browser, url: str, **context_options):
