@@ -48,7 +48,8 @@ with st.sidebar:
     )
     muted = st.toggle("Mute the sound", value=False)
 anonymize = ui.privacy_sidebar("live")
-event_settings = ui.events_sidebar("live") if track else EventSettings()
+# A mistyped webhook keeps the stream and its log as they are: the error shows in the sidebar.
+event_settings = ui.events_sidebar("live", keep_running=True) if track else EventSettings()
 
 pipeline = ui.pipeline_for(settings)
 try:
@@ -68,7 +69,7 @@ processor.configure(pipeline=pipeline, trigger_frames=trigger_frames, anonymize=
 # Always drawn, empty unless the events file is refused: an error appearing above the video (or going)
 # shifted the video's place on the page, and the browser remounted it, ending the stream.
 notice = st.container()
-if track and event_settings != processor.event_settings:
+if track and event_settings is not None and event_settings != processor.event_settings:
     # Opened here, in the page's thread, so that an unusable file or URL shows as an error now.
     with notice:
         log = ui.open_people_log(event_settings, LIVE_SOURCE)

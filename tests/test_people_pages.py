@@ -205,9 +205,12 @@ def test_live_page_follows_people_and_takes_privacy_and_event_log_settings(app, 
     assert at.session_state["live_processor"].event_settings.keep_days == 30
     (webhook,) = [t for t in at.sidebar.text_input if t.label == "Violation webhook (optional)"]
     webhook.set_value("ftp://gate.local/x").run()  # another scheme: one clear error, no traceback
-    assert not at.exception and [e.value for e in at.error] == [
+    assert not at.exception and [e.value for e in at.sidebar.error] == [
         "webhook URL 'ftp://gate.local/x' has scheme 'ftp'; only http:// and https:// are allowed"
     ]
+    # The page goes on (a stopped run ended the stream), with the log already in use.
+    assert any("The camera is off" in info.value for info in at.info)
+    assert at.session_state["live_processor"].event_settings.keep_days == 30
     webhook.set_value("http://[::1/violation").run()  # a typo in an IPv6 host
     assert not at.exception and "is malformed (Invalid IPv6 URL)" in at.error[0].value
     webhook.set_value("").run()

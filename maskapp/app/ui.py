@@ -220,8 +220,10 @@ def privacy_sidebar(scope: str) -> str:
     return _keep(f"{scope}_anonymize")
 
 
-def events_sidebar(scope: str) -> EventSettings:
-    """The event log switch, its file, aggregate-only mode, the days to keep rows and the gate webhook."""
+def events_sidebar(scope: str, *, keep_running: bool = False) -> EventSettings | None:
+    """The event log switch, its file, aggregate-only mode, the days to keep rows and the gate webhook.
+    Unusable settings end the page run with one error; with `keep_running` (the Live page, whose stream
+    a stopped run would end) the error shows in the sidebar instead, and the result is None."""
     names = ("on", "path", "aggregate", "minutes", "keep_days", "webhook")
     keys = {name: f"{scope}_events_{name}" for name in names}
     with st.sidebar:
@@ -272,7 +274,10 @@ def events_sidebar(scope: str) -> EventSettings:
             float(keep_days) if events_path and keep_days else None,
         )
     except MaskappError as error:  # a webhook URL of another scheme, without a host...
-        fail(error)
+        if not keep_running:
+            fail(error)
+        st.sidebar.error(plain(error), icon=":material/error:")
+        return None
 
 
 def open_people_log(settings: EventSettings, source: str) -> PeopleLog | None:
