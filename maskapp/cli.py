@@ -779,7 +779,7 @@ COMMANDS = {
     "video": Command(
         "annotate a video file, camera or stream",
         "Every frame of a video file, camera or network stream through the pipeline; the annotated "
-        "video and per-frame counts are kept up to the end of the source, or to Ctrl-C or SIGTERM. "
+        "video and per-frame counts are kept up to the end of the source, or to Ctrl-C, SIGTERM or SIGHUP. "
         "Tracked (the default): each person gets an id and one smoothed verdict, --json adds people and "
         "faces_by_frame; --events logs people (once each, no image), --on-violation tells a gate; "
         "everyone still in view leaves (person_left) when the source ends, drops or is interrupted.",
@@ -834,7 +834,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     command = COMMANDS[args.command]
     try:
-        with sigterm_as_interrupt():
+        with stop_signals_as_interrupt():
             check_result_files(args)
             for module in command.modules:
                 importlib.import_module(module)
@@ -842,27 +842,37 @@ def main(argv: list[str] | None = None) -> int:
     except MaskappError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except Terminated:
-        print("interrupted (SIGTERM)", file=sys.stderr)
-        return 128 + signal.SIGTERM
+    except Terminated as stop:
+        print(f"interrupted ({stop.signal_name})", file=sys.stderr)
+        return 128 + signal.Signals[stop.signal_name]
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
 
 
+# Signals that stop a command as Ctrl-C does; their default action ended the process at once, with no
+# person_left in the event log, no JSON and an annotated video cut short.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # kill / docker stop / timeout; the terminal closed
+
+
 @contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises Terminated (a KeyboardInterrupt) while the command runs: its default action ended
-    the process at once, with no person_left in the event log, no JSON and an annotated video cut short."""
+def stop_signals_as_interrupt() -> Iterator[None]:
+    """STOP_SIGNALS raise Terminated (a KeyboardInterrupt) while the command runs. A signal already
+    ignored (SIGHUP under `nohup`) stays ignored."""
     if threading.current_thread() is not threading.main_thread():  # only the main thread sets handlers
         yield
         return
 
     def stop(signum, frame):
-        raise Terminated
+        raise Terminated(signal.Signals(signum).name)
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    # None: a handler set outside Python, which could not be put back afterwards
+    previous = {number: signal.getsignal(number) for number in STOP_SIGNALS}
+    replaced = {n: handler for n, handler in previous.items() if handler not in (signal.SIG_IGN, None)}
+    for number in replaced:
+        signal.signal(number, stop)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in replaced.items():
+            signal.signal(number, handler)

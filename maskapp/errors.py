@@ -57,7 +57,11 @@ class AnonymizeError(MaskappError):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM (`kill`, `docker stop`, a service manager, `timeout`), raised by the command line where
-    Ctrl-C raises KeyboardInterrupt, so that a stop by either keeps the same results: the frames done, the
-    annotated video closed, and person_left for everyone still in view. Not a MaskappError: no user
-    mistake."""
+    """SIGTERM (`kill`, `docker stop`, a service manager, `timeout`) or SIGHUP (the terminal closed),
+    raised by the command line where Ctrl-C raises KeyboardInterrupt, so that a stop by any of them keeps
+    the same results: the frames done, the annotated video closed, and person_left for everyone still in
+    view. Not a MaskappError: no user mistake."""
+
+    def __init__(self, signal_name: str = "SIGTERM"):
+        super().__init__(signal_name)
+        self.signal_name = signal_name

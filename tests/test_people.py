@@ -25,7 +25,7 @@ import pytest
 
 from maskapp import PROJECT_ROOT
 from maskapp.app.live import LiveProcessor
-from maskapp.cli import main
+from maskapp.cli import main, stop_signals_as_interrupt
 from maskapp.events.session import EventSettings, PeopleLog, watch_people
 from maskapp.media.video import open_source
 from maskapp.vision.anonymize import FILL_BGR
@@ -346,9 +346,11 @@ def people_seen(database: Path) -> int:
         return 0
 
 
-def test_sigterm_stops_the_video_as_ctrl_c_does(tmp_path):
-    """`kill`, `docker stop`, a service manager: SIGTERM ended the process at once (exit 143, no summary,
-    no JSON, people left in the log without person_left); now it stops as Ctrl-C does, keeping it all."""
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_stop_signal_stops_the_video_as_ctrl_c_does(tmp_path, stop_signal):
+    """`kill`, `docker stop`, a service manager (SIGTERM), the terminal closed (SIGHUP): either ended the
+    process at once (no summary, no JSON, people left in the log without person_left); now it stops as
+    Ctrl-C does, keeping it all."""
     clip = write_people_clip(tmp_path / "long.avi", PEOPLE_SCENES[:1], frames_per_scene=600)
     log, data, annotated = tmp_path / "events.sqlite", tmp_path / "run.json", tmp_path / "annotated.avi"
     command = ["video", str(clip), "--weights", str(WEIGHTS), "--events", str(log), "--json", str(data)]
@@ -364,18 +366,31 @@ def test_sigterm_stops_the_video_as_ctrl_c_does(tmp_path):
         while not (log.is_file() and people_seen(log)):
             assert child.poll() is None and time.monotonic() < deadline, "no person was seen in time"
             time.sleep(0.2)
-        child.send_signal(signal.SIGTERM)
+        child.send_signal(stop_signal)
         out, err = child.communicate(timeout=120)
     finally:
         if child.poll() is None:
             child.kill()
             child.communicate()
     assert child.returncode == 0, err[-2000:]
-    assert "stopped early: interrupted (SIGTERM)" in out and "Traceback" not in err
+    assert f"stopped early: interrupted ({stop_signal.name})" in out and "Traceback" not in err
     frames = json.loads(data.read_text())["frames"]
     assert 0 < frames < 600 and len(read_frames(annotated)) == frames
     seen = rows(log, "SELECT person FROM events WHERE kind = 'person_seen' ORDER BY person")
     assert seen and seen == rows(log, "SELECT person FROM events WHERE kind = 'person_left' ORDER BY person")
+
+
+def test_a_signal_ignored_under_nohup_stays_ignored_and_every_handler_comes_back():
+    term_before = signal.getsignal(signal.SIGTERM)
+    hup_before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with stop_signals_as_interrupt():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN  # `nohup video ...` keeps running
+            assert signal.getsignal(signal.SIGTERM) is not term_before
+        assert signal.getsignal(signal.SIGTERM) is term_before
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, hup_before)
 
 
 def test_untracked_video_json_has_faces_without_people(clip, tmp_path):

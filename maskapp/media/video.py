@@ -2,7 +2,7 @@
 
 `open_source` gives a FrameSource (an iterator of BGR frames); `process_video` runs the pipeline over
 it, writes the annotated video and per-frame counts, and stops cleanly at the end of the stream or on
-Ctrl-C or SIGTERM (maskapp.errors.Terminated), keeping what was processed.
+Ctrl-C, SIGTERM or SIGHUP (maskapp.errors.Terminated), keeping what was processed.
 """
 
 from __future__ import annotations
@@ -319,7 +319,7 @@ def process_video(
                 stopped = f"reached the {max_frames}-frame limit"
                 break
     except KeyboardInterrupt as stop:
-        stopped = f"interrupted ({'SIGTERM' if isinstance(stop, Terminated) else 'Ctrl-C'})"
+        stopped = f"interrupted ({stop.signal_name if isinstance(stop, Terminated) else 'Ctrl-C'})"
     finally:
         bar.close()
         writer.close()
