@@ -22,7 +22,7 @@ def why_unwritable(folder: Path, error: OSError) -> str:
     gets its own words: mkdir's are a puzzling "File exists" or "Not a directory"."""
     chain = [*reversed(folder.parents), folder]
     blocking = next((part for part in chain if part.exists() and not part.is_dir()), None)
-    return f"{blocking} is a file, not a folder" if blocking else str(error.strerror)
+    return f"{blocking} is a file, not a folder" if blocking else str(error.strerror or error)
 
 
 def unwritable(path: Path, error: OSError) -> OutputError:

@@ -132,7 +132,8 @@ def _still_image_format(path: Path) -> str | None:
         return None  # not a picture PIL knows: left to the video decoder
 
 
-def _open_file(path: Path, shown: str | None = None) -> FrameSource:
+def open_file(path: Path, shown: str | None = None) -> FrameSource:
+    """A video file; its errors name it `shown` when given (an upload's own name, not its temporary path)."""
     shown = shown or str(path)
     if not path.is_file():
         raise VideoError(f"video file {shown} does not exist; allowed: {ALLOWED_SOURCES}")
@@ -155,11 +156,6 @@ def _open_file(path: Path, shown: str | None = None) -> FrameSource:
     return FrameSource(capture, str(path), is_stream=False, first_frame=first)
 
 
-def open_file(path: Path, shown: str) -> FrameSource:
-    """A video file whose errors name it `shown` (an upload's own name, not its temporary path)."""
-    return _open_file(Path(path), shown)
-
-
 def open_source(source: str, timeout_s: float = STREAM_TIMEOUT_S) -> FrameSource:
     """A file path, a camera index ("0") or a stream URL; anything that cannot be read is a VideoError."""
     if not number_within(timeout_s, MAX_STREAM_TIMEOUT_S):
@@ -178,7 +174,7 @@ def open_source(source: str, timeout_s: float = STREAM_TIMEOUT_S) -> FrameSource
         raise VideoError(
             f"unsupported stream scheme in {redact_source(source)}; allowed: {', '.join(STREAM_SCHEMES)}"
         )
-    return _open_file(Path(source))
+    return open_file(Path(source))
 
 
 @dataclass(frozen=True)
