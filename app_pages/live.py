@@ -30,9 +30,8 @@ st.title("Live webcam")
 settings = ui.pipeline_sidebar(live=True)
 with st.sidebar:
     st.header("Alert")
-    track = st.toggle(
-        "Follow people",
-        value=True,
+    track = ui.follow_people_toggle(
+        "live",
         help="Each person keeps an id and one steady verdict; the alert sounds once per non-compliant "
         "person and does not repeat while that person stays. Off: every frame on its own, and the alert "
         "follows the frames (the setting below).",

@@ -54,10 +54,8 @@ st.title("Video & IP camera")
 settings = ui.pipeline_sidebar()
 with st.sidebar:
     st.header("People")
-    track = st.toggle(
-        "Follow people",
-        value=True,
-        help="Each person keeps an id and one steady verdict over the frames, and is counted once.",
+    track = ui.follow_people_toggle(
+        "video", help="Each person keeps an id and one steady verdict over the frames, and is counted once."
     )
 anonymize = ui.privacy_sidebar("video")
 event_settings = ui.events_sidebar("video") if track else EventSettings()

@@ -588,6 +588,18 @@ def test_the_non_compliant_threshold_set_on_one_page_stays_on_every_page(app):
     assert threshold_slider(at).value == pytest.approx(0.6)
 
 
+@pytest.mark.parametrize("page", ["app_pages/video.py", "app_pages/live.py"])
+def test_follow_people_switched_off_stays_off_after_another_page(app, page):
+    at = open_page(app, page)
+    (follow,) = [t for t in at.sidebar.toggle if t.label == "Follow people"]
+    follow.set_value(False).run()
+    at.switch_page("app_pages/images.py").run()
+    at.switch_page(page).run()
+    assert_no_exception(at)
+    (follow,) = [t for t in at.sidebar.toggle if t.label == "Follow people"]
+    assert follow.value is False  # it came back on: people tracked and logged again without a word
+
+
 def sidebar_config_script():
     """A page drawing only the pipeline settings, and the config they give."""
     import streamlit as st

@@ -204,6 +204,14 @@ def _keep(key: str) -> object:
     return value
 
 
+def follow_people_toggle(scope: str, help: str) -> bool:
+    """The 'Follow people' switch of a page's sidebar, kept when the reader visits another page and
+    comes back (it came back on: tracking and the event log silently on again)."""
+    key = f"{scope}_follow_people"
+    st.toggle("Follow people", key=_kept(key, True), help=help)
+    return bool(_keep(key))
+
+
 def privacy_sidebar(scope: str) -> str:
     """The 'Hide faces' choice (none, blur, fill) for what a page shows and lets you download."""
     with st.sidebar:
