@@ -17,7 +17,7 @@ import numpy as np
 
 from maskapp import DEV_DATASET
 from maskapp.errors import ImageError
-from maskapp.media.opencv_paths import opencv_path
+from maskapp.media.opencv_paths import read_bgr
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def available_samples() -> tuple[Sample, ...]:
 
 
 def _read(path: Path) -> np.ndarray:
-    image = cv2.imread(opencv_path(path) or "", cv2.IMREAD_COLOR)
+    image = read_bgr(path)
     if image is None:
         raise ImageError(f"sample photo {path} cannot be read")
     return image

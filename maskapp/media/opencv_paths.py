@@ -11,6 +11,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import cv2
+import numpy as np
+
+NOT_UTF8 = "its name is not UTF-8 text, which OpenCV cannot open; allowed: a UTF-8 name (rename it)"
+
 
 def opencv_path(path: str | Path) -> str | None:
     """`path` as the str OpenCV opens the same file with (its bytes read as UTF-8); None when its bytes
@@ -21,6 +26,7 @@ def opencv_path(path: str | Path) -> str | None:
         return None
 
 
-def not_utf8(path: str | Path) -> str:
-    """Why a path that opencv_path refused cannot be used, and what is allowed, for an error message."""
-    return f"its name is not UTF-8 text, which OpenCV cannot open; allowed: a UTF-8 name (rename {path})"
+def read_bgr(path: str | Path) -> np.ndarray | None:
+    """cv2.imread (BGR) under any name: None when the file cannot be decoded or no str can name it."""
+    name = opencv_path(path)
+    return None if name is None else cv2.imread(name, cv2.IMREAD_COLOR)

@@ -30,7 +30,7 @@ from maskapp.config import (
 from maskapp.errors import Terminated, VideoError
 from maskapp.labels import CLASS_NAMES
 from maskapp.media.images import PICTURE_FORMATS
-from maskapp.media.opencv_paths import not_utf8, opencv_path
+from maskapp.media.opencv_paths import NOT_UTF8, opencv_path
 from maskapp.media.sources import redact_source
 from maskapp.outputs import path_text, why_unwritable
 from maskapp.vision.anonymize import anonymize_faces, check_mode
@@ -103,7 +103,7 @@ def _open_stream(url: str, timeout_s: float) -> FrameSource:
     params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms]
     name = opencv_path(url)
     if name is None:
-        raise VideoError(f"stream URL {redact_source(url)} cannot be used: {not_utf8('it')}")
+        raise VideoError(f"stream URL {redact_source(url)} cannot be used: {NOT_UTF8}")
     capture = cv2.VideoCapture(name, cv2.CAP_FFMPEG, params)
     if not capture.isOpened():
         capture.release()
@@ -118,7 +118,7 @@ def _opencv_name(path: Path, doing: str) -> str:
     """`path` as OpenCV's video I/O must get it; a VideoError where no name can reach it."""
     name = opencv_path(path)
     if name is None:
-        raise VideoError(f"cannot {doing} {path_text(path)}: {not_utf8('it')}")
+        raise VideoError(f"cannot {doing} {path_text(path)}: {NOT_UTF8}")
     return name
 
 

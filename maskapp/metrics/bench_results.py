@@ -15,7 +15,7 @@ import numpy as np
 from maskapp import DEV_DATASET, WEIGHTS_DIR
 from maskapp.config import LIVE_DETECTOR
 from maskapp.errors import DataError
-from maskapp.media.opencv_paths import opencv_path
+from maskapp.media.opencv_paths import read_bgr
 from maskapp.metrics.voc import load_annotations
 
 BENCH_SIZE = (640, 480)
@@ -117,7 +117,7 @@ def bench_frame(faces: int, dataset: Path = DEV_DATASET) -> BenchFrame:
     for annotation in load_annotations(dataset / "annotations"):
         if len(annotation.objects) != faces:
             continue
-        frame = cv2.imread(opencv_path(dataset / "images" / annotation.filename) or "")
+        frame = read_bgr(dataset / "images" / annotation.filename)
         if frame is None:
             continue
         scale = min(BENCH_SIZE[0] / frame.shape[1], BENCH_SIZE[1] / frame.shape[0])

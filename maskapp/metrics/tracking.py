@@ -33,7 +33,7 @@ import numpy as np
 from maskapp import DEV_DATASET
 from maskapp.errors import DataError, ImageError
 from maskapp.labels import COMPLIANT_LABELS
-from maskapp.media.opencv_paths import opencv_path
+from maskapp.media.opencv_paths import read_bgr
 from maskapp.metrics.voc import ImageAnnotation, load_annotations
 from maskapp.vision.boxes import greedy_match, iou_matrix
 
@@ -298,7 +298,7 @@ class SyntheticClip:
 
 @lru_cache(maxsize=2)
 def _read_photo(path: Path) -> np.ndarray:
-    image = cv2.imread(opencv_path(path) or "", cv2.IMREAD_COLOR)
+    image = read_bgr(path)
     if image is None:
         raise ImageError(f"cannot read photo {path}; allowed: an image file OpenCV can decode")
     return image
