@@ -66,10 +66,11 @@ def print_and_write(text: str, json_path: Path | None, data) -> int:
 
 def print_text(text: str, file=None) -> None:
     """print(), with what the terminal cannot show escaped: a file name in another encoding must not end
-    a run in a UnicodeEncodeError after its work is done."""
+    a run in a UnicodeEncodeError after its work is done. Name bytes that are not UTF-8 show as \\xNN, as
+    in the JSON files, not as \\udcNN."""
     stream = file or sys.stdout
     encoding = getattr(stream, "encoding", None) or "utf-8"
-    print(text.encode(encoding, "backslashreplace").decode(encoding), file=stream)
+    print(path_text(text).encode(encoding, "backslashreplace").decode(encoding), file=stream)
 
 
 # Flags naming a file that a command writes when its work is done: checked before the work starts.

@@ -14,7 +14,11 @@ def path_text(path: Path | str) -> str:
     """`path` as text any JSON reader or terminal takes: name bytes that are not UTF-8 (a file named on a
     system with another encoding) as \\xNN, as `ls -b` shows them, not as lone surrogates, which
     strict JSON parsers refuse."""
-    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    text = str(path)
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate no file name decodes to: escape it as it stands
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def why_unwritable(folder: Path, error: OSError) -> str:

@@ -351,3 +351,15 @@ def test_an_annotated_copy_of_a_name_opencv_cannot_take_is_written(tmp_path, nam
     text = results.read_bytes().decode("ascii")
     assert "\\ud" not in text  # no lone surrogate escapes
     assert list(json.loads(text)["images"]) == [json_key]  # a Latin-1 name as `ls -b` shows it
+
+
+def test_a_skipped_file_with_a_latin1_name_is_named_as_ls_shows_it(tmp_path):
+    """The skipped line printed such a name with \\udcNN escapes, unlike the JSON keys beside it."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "street.png").write_bytes((DEV / "images" / PHOTOS[0]).read_bytes())
+    (photos / os.fsdecode(b"\xe9t\xe9.jpg")).write_bytes(b"not a picture")
+    done = run_cli("detect", str(photos), "--weights", str(WEIGHTS), timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (skipped,) = [line for line in done.stderr.splitlines() if line.startswith("skipped ")]
+    assert "\\xe9t\\xe9.jpg: " in skipped and "\\udc" not in skipped
