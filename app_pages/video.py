@@ -4,7 +4,7 @@ import streamlit as st
 
 from maskapp.app import plots, ui
 from maskapp.app.text import plain, stem
-from maskapp.app.video import VIDEO_SUFFIXES, VideoRun, analyze_video, watch_stream
+from maskapp.app.video import VIDEO_SUFFIXES, LoggedClips, VideoRun, analyze_video, watch_stream
 from maskapp.config import STREAM_TIMEOUT_S
 from maskapp.errors import MaskappError
 from maskapp.events.session import EventSettings
@@ -83,15 +83,20 @@ with file_tab:
                 if image is not None:
                     preview.image(image, channels="BGR", caption="Preview")
 
+            data = upload.getvalue()
+            logged = st.session_state.setdefault("video_clips_logged", LoggedClips())
+            log_settings = logged.settings_for(data, event_settings)
+            repeat = track and log_settings != event_settings
             # An events file or webhook that cannot be used: its error shows, and nothing is processed.
-            log = ui.open_people_log(event_settings, upload.name) if track else None
+            log = ui.open_people_log(log_settings, upload.name) if track else None
             try:
                 if not track or log is not None:
-                    data = upload.getvalue()
                     run = analyze_video(
                         pipeline, data, upload.name, on_progress, track=track, log=log, anonymize=anonymize
                     )
-                    cached = (key, run)
+                    cached = (key, run, repeat)
+                    if track:
+                        logged.remember(data, log_settings)
             except MaskappError as error:
                 st.error(plain(error), icon=":material/error:")
             finally:
@@ -100,7 +105,13 @@ with file_tab:
             if cached is not None:  # an error keeps the last result: back to its settings, the video is
                 st.session_state["video_file_run"] = cached  # not processed (and its people logged) twice
     if cached is not None:
-        run = cached[1]
+        _, run, repeat = cached
+        if repeat:
+            st.info(
+                "This video's people were logged by an earlier run in this session: shown again, not logged "
+                "again.",
+                icon=":material/info:",
+            )
         player, _ = st.columns([3, 1])
         player.video(run.video_mp4, format="video/mp4")
         st.download_button(

@@ -18,7 +18,7 @@ from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservatio
 from maskapp.events.store import Event, SqliteEventStore, iso_utc
 from maskapp.media.images import encode_png
 from maskapp.vision.anonymize import FILL_BGR
-from tests.conftest import dev_photo, metrics, open_page, write_people_clip
+from tests.conftest import assert_no_exception, dev_photo, metrics, open_page, write_people_clip
 
 DAY = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 
@@ -252,6 +252,25 @@ def test_a_mistyped_events_file_corrected_does_not_log_the_video_twice(app, tmp_
     with contextlib.closing(sqlite3.connect(database)) as conn:
         (seen,) = conn.execute("SELECT COUNT(*) FROM events WHERE kind = 'person_seen'").fetchone()
     assert seen == 5  # 10 before: the video was processed again and its people logged twice
+
+
+def test_the_log_switched_off_and_on_again_does_not_log_the_video_twice(app, tmp_path):
+    """Off, then on: the video is analysed again and shown, its people not logged a second time (they
+    were, and the Compliance log counted ten people for five); a new events file still gets them."""
+    database = tmp_path / "video.sqlite"
+    at = video_logged_to(app, database, frames_per_scene=6)
+    sidebar_toggle(at, "Log people to an events file").set_value(False).run()
+    sidebar_toggle(at, "Log people to an events file").set_value(True).run()
+    assert_no_exception(at)
+    assert metrics(at)["People"] == "5" and "not logged again" in at.info[0].value
+    assert people_seen(database) == 5
+    events_file(at).set_value(str(tmp_path / "other.sqlite")).run()
+    assert not at.info and people_seen(tmp_path / "other.sqlite") == 5
+
+
+def people_seen(database: Path) -> int:
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        return conn.execute("SELECT COUNT(*) FROM events WHERE kind = 'person_seen'").fetchone()[0]
 
 
 def test_images_work_hides_every_face_and_its_thumbnail(pipeline):

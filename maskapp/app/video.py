@@ -3,9 +3,10 @@ watched frame by frame (no Streamlit here: the page draws what these return)."""
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
@@ -14,7 +15,7 @@ from maskapp.app.live import PeoplePoint
 from maskapp.app.plots import CountSample
 from maskapp.config import STREAM_SCHEMES, STREAM_TIMEOUT_S
 from maskapp.errors import VideoError
-from maskapp.events.session import PeopleLog, PeopleVideo, watch_people
+from maskapp.events.session import EventSettings, PeopleLog, PeopleVideo, watch_people
 from maskapp.media.sources import redact_source
 from maskapp.media.video import VideoSummary, open_file, open_source
 from maskapp.vision.anonymize import anonymize_faces
@@ -44,6 +45,28 @@ class VideoRun:
             CountSample(c.frame / self.fps, c.masked, c.unmasked, c.mask_worn_incorrectly)
             for c in self.summary.counts
         ]
+
+
+@dataclass
+class LoggedClips:
+    """The video files whose people went to an events file or webhook in one browser session: analysed
+    again (other settings, the log switched off and on), a file is shown again without its people going
+    to the same log a second time, where the Compliance log would count them twice."""
+
+    _logged: set[tuple[str, Path | None, str | None]] = field(default_factory=set)
+
+    def settings_for(self, data: bytes, settings: EventSettings) -> EventSettings:
+        """`settings`, or nothing to store when this file already went to that log."""
+        return EventSettings() if self._key(data, settings) in self._logged else settings
+
+    def remember(self, data: bytes, settings: EventSettings) -> None:
+        if settings.path is not None or settings.webhook_url:
+            self._logged.add(self._key(data, settings))
+
+    @staticmethod
+    def _key(data: bytes, settings: EventSettings) -> tuple[str, Path | None, str | None]:
+        # The bytes, not the upload's id: the same file uploaded again is the same people.
+        return hashlib.sha256(data).hexdigest(), settings.path, settings.webhook_url
 
 
 def to_browser_mp4(source: Path, target: Path, fps: float) -> None:
