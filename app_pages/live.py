@@ -138,7 +138,7 @@ def show_counts(stats: LiveStats) -> None:
     first.metric("Faces", stats.faces)
     second.metric("FPS", f"{stats.fps:.1f}")
     first.metric("Latency", f"{stats.latency_ms:.0f} ms")
-    st.caption(f"Frames processed: {stats.frame_index} · alert episodes: {stats.episode}")
+    st.caption(f"Since START: {stats.stream_frames} frames processed · {stats.stream_alerts} alerts")
 
 
 def show_people_chart(timeline: tuple) -> None:

@@ -548,6 +548,7 @@ def test_start_after_stop_counts_the_people_of_the_new_stream_only(pipeline):
     assert (stats.people.total, stats.people_in_view) == (2, 2)
     assert stats.timeline[-1].seconds <= time.monotonic() - restart  # the chart starts again too
     assert stats.episode == 4  # the chime's count goes on: each new person's chime still sounds
+    assert (stats.stream_frames, stats.stream_alerts) == (8, 2)  # the panel's: this run's only
 
 
 # --- the panel beside the video ---------------------------------------------------------------------

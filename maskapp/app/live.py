@@ -238,14 +238,14 @@ class PersonAlert:
 class LiveStats:
     """What the page shows beside the video; written by the callback thread, read by the page."""
 
-    frame_index: int
+    frame_index: int  # frames of the session, over every START
     faces: int
     masked: int  # compliant faces
     unmasked: int  # non-compliant faces: no mask or a badly worn one
     fps: float
     latency_ms: float  # pipeline + drawing for this frame
     alert: bool
-    episode: int
+    episode: int  # alert episodes of the session, over every START: a new value sounds the chime
     updated_at: float  # time.monotonic() when written
     error: str | None = None
     label_counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CLASS_NAMES, 0))
@@ -254,6 +254,8 @@ class LiveStats:
     people: PeopleCounts | None = None  # every person of the session so far, by verdict
     people_in_view: int = 0
     timeline: tuple[PeoplePoint, ...] = ()  # people in view, about once a second
+    stream_frames: int = 0  # frames since this camera run's START (what the panel shows)
+    stream_alerts: int = 0  # alert episodes since this camera run's START
 
     @property
     def compliance(self) -> float | None:
@@ -397,6 +399,8 @@ class LiveProcessor:
         self._alert = AlertDebouncer(trigger_frames, clear_frames)
         self._fps = FpsMeter()
         self._frames = 0
+        self._episode = 0  # the last frame's episode count
+        self._stream_base = (0, 0)  # frames and episodes before this camera run's START
         self._alert_text: str | None = None  # what the latest frame with a non-compliant face asks
         self._anonymize = check_mode(anonymize)
         self._stream_lock = threading.Lock()  # one tracked frame at a time; the page waits for it
@@ -447,6 +451,8 @@ class LiveProcessor:
                 self._people.end_stream()
                 with self._lock:  # a pipeline configured meanwhile went to the tracker just replaced
                     self._people.tracked.pipeline = self._pipeline
+        with self._lock:
+            self._stream_base = (self._frames, self._episode)
         self.results.clear()
 
     def on_ended(self) -> threading.Thread:
@@ -569,6 +575,8 @@ class LiveProcessor:
     ) -> LiveStats:
         """This frame's stats (called under the lock, after counting the frame); `people`: the tracked
         session's fields."""
+        self._episode = alert.episode
+        frames_before, episodes_before = self._stream_base
         return LiveStats(
             frame_index=self._frames,
             faces=masked + unmasked,
@@ -582,6 +590,8 @@ class LiveProcessor:
             error=error,
             label_counts=dict.fromkeys(CLASS_NAMES, 0) | label_counts,
             alert_text=words if alert.active else None,
+            stream_frames=self._frames - frames_before,
+            stream_alerts=alert.episode - episodes_before,
             **people,
         )
 
