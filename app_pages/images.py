@@ -17,12 +17,11 @@ anonymize = ui.privacy_sidebar("images")
 sample_names = [sample.name for sample in samples.available_samples()]
 source = st.radio("Image source", ["Upload", "Sample"] if sample_names else ["Upload"], horizontal=True)
 if source == "Upload":
-    uploads = st.file_uploader(
+    inputs = ui.kept_uploads(
         "Upload one or more images",
-        type=sorted({suffix.lstrip(".") for suffix in IMAGE_SUFFIXES}),
-        accept_multiple_files=True,
+        sorted({suffix.lstrip(".") for suffix in IMAGE_SUFFIXES}),
+        "images_upload",
     )
-    inputs = [(upload.name, upload.getvalue()) for upload in uploads or []]
 else:
     name = st.selectbox(
         "Sample picture",

@@ -96,6 +96,31 @@ def test_uploaded_photo_gives_annotated_image_face_table_and_downloads(app):
     assert labels == ["Download annotated PNG", "Download JSON"]
 
 
+def test_uploaded_photos_and_their_results_are_still_there_after_another_page(app):
+    """Streamlit empties an uploader a page run does not draw: the photos and their faces were gone
+    after a look at the Metrics page. They stay until cleared, and clearing takes them away."""
+    at = open_page(app, "app_pages/images.py")
+    at.file_uploader[0].set_value(("street.png", STREET_PHOTO.read_bytes(), "image/png")).run()
+    faces = metrics(at)["Faces"]
+    at.switch_page("app_pages/metrics.py").run()
+    at.switch_page("app_pages/images.py").run()
+    assert_no_exception(at)
+    assert metrics(at)["Faces"] == faces and at.subheader[0].value == "street.png"
+    assert "uploaded before" in at.caption[0].value
+    (clear,) = [button for button in at.button if button.label == "Clear them"]
+    clear.click().run()
+    assert_no_exception(at)
+    assert "Faces" not in metrics(at) and "Upload an image" in at.info[0].value
+
+
+def test_a_photo_removed_from_the_uploader_does_not_come_back(app):
+    at = open_page(app, "app_pages/images.py")
+    at.file_uploader[0].set_value(("street.png", STREET_PHOTO.read_bytes(), "image/png")).run()
+    at.file_uploader[0].set_value([]).run()  # its x pressed: gone, not shown as one kept from before
+    assert_no_exception(at)
+    assert "Faces" not in metrics(at) and "Upload an image" in at.info[0].value
+
+
 BROKEN_UPLOADS = [
     ("empty.jpg", b"", "empty (0 bytes)"),
     ("report.jpg", b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\n", "PDF"),

@@ -204,6 +204,27 @@ def _keep(key: str) -> object:
     return value
 
 
+def kept_uploads(label: str, types: list[str], key: str) -> list[tuple[str, bytes]]:
+    """A multi-file uploader whose files stay when the reader visits another page and comes back:
+    Streamlit empties an uploader that a page run does not draw, and the photos and their results were
+    gone. The files as (name, bytes); kept ones are said to be so, with a button to clear them."""
+    kept_key = f"{key}_kept"
+
+    def keep() -> None:  # the reader added or removed files: those are the ones to keep
+        st.session_state[kept_key] = [(f.name, f.getvalue()) for f in st.session_state[key] or []]
+
+    uploads = st.file_uploader(label, type=types, accept_multiple_files=True, key=key, on_change=keep)
+    if uploads:
+        return [(upload.name, upload.getvalue()) for upload in uploads]
+    kept = st.session_state.get(kept_key, [])
+    if kept:
+        st.caption(f"Showing the {len(kept)} image(s) uploaded before. Upload others to replace them.")
+        if st.button("Clear them", icon=":material/close:"):
+            st.session_state[kept_key] = []
+            st.rerun()
+    return kept
+
+
 def follow_people_toggle(scope: str, help: str) -> bool:
     """The 'Follow people' switch of a page's sidebar, kept when the reader visits another page and
     comes back (it came back on: tracking and the event log silently on again)."""
