@@ -4,7 +4,14 @@ import streamlit as st
 
 from maskapp.app import plots, ui
 from maskapp.app.text import plain, stem
-from maskapp.app.video import VIDEO_SUFFIXES, LoggedClips, VideoRun, analyze_video, watch_stream
+from maskapp.app.video import (
+    VIDEO_SUFFIXES,
+    LoggedClips,
+    ShownVideo,
+    VideoRun,
+    analyze_video,
+    watch_stream,
+)
 from maskapp.config import STREAM_TIMEOUT_S
 from maskapp.errors import MaskappError
 from maskapp.events.session import EventSettings
@@ -64,15 +71,24 @@ pipeline = ui.pipeline_for(settings)  # unusable weights: one error now, before 
 file_tab, stream_tab = st.tabs(["Video file", "IP camera / stream"])
 
 with file_tab:
-    upload = st.file_uploader("Upload a video", type=list(VIDEO_SUFFIXES))
+    upload = st.file_uploader(
+        "Upload a video",
+        type=list(VIDEO_SUFFIXES),
+        key="video_upload",
+        on_change=ui.forget_when_emptied("video_upload", "video_file_run"),
+    )
     cached = None
-    if upload is None:
-        st.info("Upload a video file (mp4, avi, mov, mkv, webm) to annotate every frame.")
+    if upload is None:  # after a visit to another page (Streamlit empties the uploader): the last result
+        cached = st.session_state.get("video_file_run")
+        if cached is None:
+            st.info("Upload a video file (mp4, avi, mov, mkv, webm) to annotate every frame.")
+        else:
+            st.caption(plain(f"{cached.name}, analysed before. Upload it again to use other settings."))
     else:
         # Keep the result across reruns (a download click reruns the page): only new input reprocesses.
         key = (upload.file_id, settings, track, anonymize, event_settings)
         cached = st.session_state.get("video_file_run")
-        if cached is not None and cached[0] != key:
+        if cached is not None and cached.key != key:
             cached = None
         if cached is None:
             progress = st.progress(0.0, text="Processing…")
@@ -94,7 +110,7 @@ with file_tab:
                     run = analyze_video(
                         pipeline, data, upload.name, on_progress, track=track, log=log, anonymize=anonymize
                     )
-                    cached = (key, run, repeat)
+                    cached = ShownVideo(key, upload.name, run, repeat)
                     if track:
                         logged.remember(data, log_settings)
             except MaskappError as error:
@@ -105,8 +121,8 @@ with file_tab:
             if cached is not None:  # an error keeps the last result: back to its settings, the video is
                 st.session_state["video_file_run"] = cached  # not processed (and its people logged) twice
     if cached is not None:
-        _, run, repeat = cached
-        if repeat:
+        run = cached.run
+        if cached.not_logged_again:
             st.info(
                 "This video's people were logged by an earlier run in this session: shown again, not logged "
                 "again.",
@@ -117,7 +133,7 @@ with file_tab:
         st.download_button(
             "Download annotated video",
             run.video_mp4,
-            file_name=f"{stem(upload.name)}_annotated.mp4",
+            file_name=f"{stem(cached.name)}_annotated.mp4",
             mime="video/mp4",
             icon=":material/download:",
         )

@@ -375,6 +375,23 @@ def test_uploaded_video_is_annotated_with_chart_and_download(app, tmp_path):
     assert metrics(at)["Frames"] == "8"
 
 
+def test_an_analysed_video_is_still_there_after_another_page_and_goes_when_removed(app, tmp_path):
+    """Streamlit empties an uploader a page run does not draw: the analysed video, its download and its
+    figures were gone after a look at another page. Removing the file takes them away."""
+    video = webcam_video(tmp_path / "clip.avi", frames=6)
+    at = open_page(app, "app_pages/video.py")
+    at.file_uploader[0].set_value(("clip.avi", video.read_bytes(), "video/x-msvideo")).run()
+    at.switch_page("app_pages/images.py").run()
+    at.switch_page("app_pages/video.py").run()
+    assert_no_exception(at)
+    assert metrics(at)["Frames"] == "6" and "clip.avi, analysed before" in at.caption[0].value
+    assert [b.label for b in at.download_button] == ["Download annotated video"]
+    at.file_uploader[0].set_value(("clip.avi", video.read_bytes(), "video/x-msvideo")).run()
+    at.file_uploader[0].set_value(None).run()  # its x pressed
+    assert_no_exception(at)
+    assert "Frames" not in metrics(at) and "Upload a video file" in at.info[0].value
+
+
 def test_corrupt_video_upload_shows_an_error(app):
     at = open_page(app, "app_pages/video.py")
     noise = np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes()

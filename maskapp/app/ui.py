@@ -13,7 +13,7 @@ import html
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, tzinfo
 from pathlib import Path
 from typing import NoReturn
@@ -202,6 +202,17 @@ def _keep(key: str) -> object:
     value = st.session_state[key]
     _remember(key, value)
     return value
+
+
+def forget_when_emptied(uploader_key: str, result_key: str) -> Callable[[], None]:
+    """An uploader's on_change: the reader removed its file, so its kept result goes too (a page visit
+    empties the uploader without calling it, and the result stays)."""
+
+    def forget() -> None:
+        if not st.session_state.get(uploader_key):
+            st.session_state.pop(result_key, None)
+
+    return forget
 
 
 def kept_uploads(label: str, types: list[str], key: str) -> list[tuple[str, bytes]]:

@@ -47,6 +47,16 @@ class VideoRun:
         ]
 
 
+@dataclass(frozen=True)
+class ShownVideo:
+    """The Video page's last result, kept over reruns and visits to other pages."""
+
+    key: tuple  # the upload and settings it was made with: other ones analyse the video again
+    name: str  # the uploaded file's name
+    run: VideoRun
+    not_logged_again: bool  # its people were already logged by an earlier run (see LoggedClips)
+
+
 @dataclass
 class LoggedClips:
     """The video files whose people went to an events file or webhook in one browser session: analysed
