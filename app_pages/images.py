@@ -15,7 +15,7 @@ settings = ui.pipeline_sidebar()
 anonymize = ui.privacy_sidebar("images")
 
 sample_names = [sample.name for sample in samples.available_samples()]
-source = st.radio("Image source", ["Upload", "Sample"] if sample_names else ["Upload"], horizontal=True)
+source = ui.kept_radio("Image source", ["Upload", "Sample"] if sample_names else ["Upload"], "images_source")
 if source == "Upload":
     inputs = ui.kept_uploads(
         "Upload one or more images",
@@ -29,8 +29,10 @@ else:
         format_func=lambda n: f"{n}: {next(s.description for s in samples.SAMPLES if s.name == n)}",
     )
     inputs = [(f"sample {name}.png", samples.sample_png(name))]
-one_face = st.toggle(
+one_face = ui.kept_toggle(
     "This image is one face",
+    "images_one_face",
+    False,
     help="Skip face detection and classify the whole image, for pictures that are already a face crop.",
 )
 if not inputs:

@@ -113,6 +113,21 @@ def test_uploaded_photos_and_their_results_are_still_there_after_another_page(ap
     assert "Faces" not in metrics(at) and "Upload an image" in at.info[0].value
 
 
+def test_the_images_pages_choices_stay_after_another_page(app):
+    """The kept photos were shown with 'This image is one face' switched back off (other results), and a
+    chosen sample went back to the uploader."""
+    at = open_page(app, "app_pages/images.py")
+    at.radio[0].set_value("Sample").run()
+    (one_face,) = [t for t in at.toggle if t.label == "This image is one face"]
+    one_face.set_value(True).run()
+    at.switch_page("app_pages/metrics.py").run()
+    at.switch_page("app_pages/images.py").run()
+    assert_no_exception(at)
+    (one_face,) = [t for t in at.toggle if t.label == "This image is one face"]
+    assert at.radio[0].value == "Sample" and one_face.value is True
+    assert metrics(at)["Faces"] == "1"  # the whole picture classified as one face
+
+
 def test_a_photo_removed_from_the_uploader_does_not_come_back(app):
     at = open_page(app, "app_pages/images.py")
     at.file_uploader[0].set_value(("street.png", STREET_PHOTO.read_bytes(), "image/png")).run()

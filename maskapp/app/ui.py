@@ -239,9 +239,22 @@ def kept_uploads(label: str, types: list[str], key: str) -> list[tuple[str, byte
 def follow_people_toggle(scope: str, help: str) -> bool:
     """The 'Follow people' switch of a page's sidebar, kept when the reader visits another page and
     comes back (it came back on: tracking and the event log silently on again)."""
-    key = f"{scope}_follow_people"
-    st.toggle("Follow people", key=_kept(key, True), help=help)
+    return kept_toggle("Follow people", f"{scope}_follow_people", True, help=help)
+
+
+def kept_toggle(label: str, key: str, default: bool, *, help: str | None = None) -> bool:
+    """A switch whose setting stays when the reader visits another page and comes back."""
+    st.toggle(label, key=_kept(key, default), help=help)
     return bool(_keep(key))
+
+
+def kept_radio(label: str, options: list[str], key: str) -> str:
+    """A horizontal choice that stays when the reader visits another page and comes back."""
+    if st.session_state.get(key, _remembered(key, options[0])) not in options:
+        st.session_state.pop(key, None)
+        _remember(key, options[0])
+    st.radio(label, options, key=_kept(key, options[0]), horizontal=True)
+    return str(_keep(key))
 
 
 def privacy_sidebar(scope: str) -> str:
