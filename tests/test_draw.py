@@ -4,6 +4,8 @@ the three counts with compliance."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -13,6 +15,7 @@ from maskapp.vision.draw import (
     LABEL_STYLES,
     UNKNOWN_COLOR,
     annotate,
+    caption_places,
     face_caption,
     label_style,
     summary_caption,
@@ -112,3 +115,38 @@ def test_tiny_and_huge_frames():
         frame = np.zeros(shape, np.uint8)
         result = FrameResult((face_result((2, 2, 10, 10), WITH_MASK, 0.8),), TIMINGS, shape[1], shape[0])
         assert annotate(frame, result).shape == shape
+
+
+# --- captions clear of each other -------------------------------------------------------------------
+def covering(a, b) -> bool:
+    return max(a[0], b[0]) < min(a[2], b[2]) and max(a[1], b[1]) < min(a[3], b[3])
+
+
+def test_a_caption_that_would_cover_its_neighbours_goes_below_its_face():
+    faces = [
+        face_result((100, 100, 130, 140), WITHOUT_MASK, 0.97, 12),
+        face_result((135, 100, 165, 140), WITH_MASK, 0.99, 13),
+    ]
+    first, second = caption_places((366, 512, 3), faces, 0.6, 1)
+    assert first[3] == 100 and not covering(first, second)  # the first above its box
+    assert second[1] >= 140 and not any(covering(second, face.box) for face in faces)  # the second below
+
+
+def test_captions_in_a_real_crowd_cover_far_fewer_of_each_other(pipeline):
+    """Faces side by side in a street photo, through the real pipeline: above every box, captions were
+    drawn over their neighbours'; placed, they cover each other far less, and stay in the image."""
+    photo = dev_photo("maksssksksss104")
+    faces = list(pipeline.process(photo).faces)
+    assert len(faces) >= 8
+    above = [caption_places(photo.shape, [face], 0.8, 1)[0] for face in faces]  # each on its own: above
+    placed = caption_places(photo.shape, faces, 0.8, 1)
+
+    def pairs_covering(rects) -> int:
+        return sum(covering(a, b) for a, b in itertools.combinations(rects, 2))
+
+    assert pairs_covering(placed) * 2 < pairs_covering(above)
+    height, width = photo.shape[:2]
+    assert all(
+        0 <= left < right <= width and 0 <= top < bottom <= height for left, top, right, bottom in placed
+    )
+    assert annotate(photo, pipeline.process(photo)).shape == photo.shape

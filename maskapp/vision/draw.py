@@ -82,28 +82,74 @@ def _style(frame_height: int, frame_width: int) -> tuple[float, int]:
     return scale, max(1, round(scale * 2))
 
 
+Rect = tuple[int, int, int, int]  # left, top, right, bottom
+
+
+def _label_rect(shape: tuple[int, ...], text: str, x: int, y: int, scale: float, thickness: int) -> Rect:
+    """The filled box of `text` drawn with its bottom-left at (x, y), moved inside an image of `shape`."""
+    (text_w, text_h), baseline = cv2.getTextSize(text, FONT, scale, thickness)
+    height, width = shape[:2]
+    x = min(max(x, 0), max(width - text_w - 4, 0))
+    y = min(max(y, text_h + baseline + 4), height)
+    return x, y - text_h - baseline - 4, x + text_w + 4, y
+
+
 def _put_label(
     image: np.ndarray, text: str, x: int, y: int, color, scale: float, thickness: int, text_color=WHITE
 ) -> int:
     """Text on a filled box whose bottom-left is (x, y), moved inside the image when it would leave it;
     returns the box's right edge."""
-    (text_w, text_h), baseline = cv2.getTextSize(text, FONT, scale, thickness)
-    height, width = image.shape[:2]
-    x = min(max(x, 0), max(width - text_w - 4, 0))
-    y = min(max(y, text_h + baseline + 4), height)
-    cv2.rectangle(image, (x, y - text_h - baseline - 4), (x + text_w + 4, y), color, cv2.FILLED)
-    cv2.putText(image, text, (x + 2, y - baseline - 2), FONT, scale, text_color, thickness, cv2.LINE_AA)
-    return x + text_w + 4
-
-
-def _draw_face(image: np.ndarray, face: FaceResult, scale: float, thickness: int):
-    style = label_style(face.label)
-    x1, y1, x2, y2 = face.box
-    cv2.rectangle(image, (x1, y1), (x2 - 1, y2 - 1), style.color, thickness)
-    caption_thickness = max(1, thickness - 1)
-    _put_label(
-        image, face_caption(face), x1, y1, style.color, scale * 0.8, caption_thickness, style.text_color
+    left, top, right, bottom = _label_rect(image.shape, text, x, y, scale, thickness)
+    baseline = cv2.getTextSize(text, FONT, scale, thickness)[1]
+    cv2.rectangle(image, (left, top), (right, bottom), color, cv2.FILLED)
+    cv2.putText(
+        image, text, (left + 2, bottom - baseline - 2), FONT, scale, text_color, thickness, cv2.LINE_AA
     )
+    return right
+
+
+def _overlap_area(a: Rect, b: Rect) -> int:
+    return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def caption_places(
+    shape: tuple[int, ...], faces: list[FaceResult], scale: float, thickness: int
+) -> list[Rect]:
+    """Each face's caption box: above the face's box, else below it (left-aligned, then right-aligned),
+    else inside its top; the first that covers neither the captions placed before nor another face, or
+    the one covering least of them (in a crowd, a caption was drawn over its neighbour's)."""
+    placed: list[Rect] = []
+    for index, face in enumerate(faces):
+        x1, y1, x2, y2 = face.box
+        text = face_caption(face)
+        (text_w, text_h), baseline = cv2.getTextSize(text, FONT, scale, thickness)
+        below, right_aligned = y2 + text_h + baseline + 4, x2 - text_w - 4
+        spots = [(x1, y1), (right_aligned, y1), (x1, below), (right_aligned, below), (x1, below - (y2 - y1))]
+        candidates = [_label_rect(shape, text, x, y, scale, thickness) for x, y in spots]
+        obstacles = placed + [other.box for other in faces[:index] + faces[index + 1 :]]
+        placed.append(min(candidates, key=lambda rect: sum(_overlap_area(rect, o) for o in obstacles)))
+    return placed
+
+
+def _draw_faces(image: np.ndarray, faces: list[FaceResult], scale: float, thickness: int):
+    """Every box first, then the captions, placed clear of each other where they can be."""
+    for face in faces:
+        x1, y1, x2, y2 = face.box
+        cv2.rectangle(image, (x1, y1), (x2 - 1, y2 - 1), label_style(face.label).color, thickness)
+    caption_scale, caption_thickness = scale * 0.8, max(1, thickness - 1)
+    places = caption_places(image.shape, faces, caption_scale, caption_thickness)
+    for face, (left, _, _, bottom) in zip(faces, places, strict=True):
+        style = label_style(face.label)
+        _put_label(
+            image,
+            face_caption(face),
+            left,
+            bottom,
+            style.color,
+            caption_scale,
+            caption_thickness,
+            style.text_color,
+        )
 
 
 def _draw_summary(image: np.ndarray, result: FrameResult, overlay: str | None, scale: float, thickness: int):
@@ -126,7 +172,6 @@ def annotate(frame_bgr: np.ndarray, result: FrameResult, *, overlay: str | None 
     """A new annotated image; `frame_bgr` is left untouched. `overlay` is an extra line (FPS, latency)."""
     image = frame_bgr.copy()
     scale, thickness = _style(*image.shape[:2])
-    for face in result.faces:
-        _draw_face(image, face, scale, thickness)
+    _draw_faces(image, list(result.faces), scale, thickness)
     _draw_summary(image, result, overlay, scale, thickness)
     return image
