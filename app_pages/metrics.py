@@ -75,13 +75,16 @@ else:
         "(precision). Star: the threshold each model ships with, chosen on validation data."
     )
     st.plotly_chart(plots.noncompliant_pr_figure(with_curves), key="noncompliant_pr")
-    first = with_curves[0]
+    reference = plots.reference_run(with_curves, served)
     chosen = st.select_slider(
         "Threshold to consider",
-        options=first.metrics.noncompliant_pr.thresholds,
+        options=reference.metrics.noncompliant_pr.thresholds,
         value=plots.point_at(
-            first.metrics.noncompliant_pr, plots.decision_threshold(first.metrics) or 0.5
+            reference.metrics.noncompliant_pr, plots.decision_threshold(reference.metrics) or 0.5
         ).threshold,
+        help=plain(f"Starts at the threshold of {reference.name}, the run the app serves.")
+        if reference.name == served
+        else None,
     )
     st.dataframe(plots.threshold_rows(with_curves, chosen), hide_index=True)
     st.caption(f"Serve with it: `python -m maskapp detect PHOTO --noncompliant-threshold {chosen:.2f}`.")

@@ -18,14 +18,14 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from maskapp import PROJECT_ROOT
-from maskapp.app import samples, ui
+from maskapp.app import plots, samples, ui
 from maskapp.app.analysis import analyze_image, detection_json
 from maskapp.app.live import alert_wav
 from maskapp.app.text import plain
 from maskapp.config import LIVE_DETECTOR, InferenceConfig
 from maskapp.labels import CLASS_NAMES
 from maskapp.media.images import DEFAULT_MAX_BYTES
-from maskapp.training.runs import CONFIG_FILE, HISTORY_FILE, RUN_DIRS_ENV, find_runs, write_json
+from maskapp.training.runs import CONFIG_FILE, HISTORY_FILE, RUN_DIRS_ENV, find_runs, load_runs, write_json
 from maskapp.vision.crops import crop_face
 from maskapp.vision.draw import LABEL_STYLES
 from tests.conftest import (
@@ -509,6 +509,21 @@ def test_metrics_page_shows_the_shipped_runs(app):
     served = plain(ui.load_model_card().run_name)  # as shown: markdown characters escaped
     assert any(served in caption.value for caption in at.caption)  # which run the app serves
     assert any(f"**{served}** ({plain('mobilenet_v2')}) · served" == m.value for m in at.markdown)
+
+
+def test_metrics_threshold_starts_at_the_served_runs_threshold(app):
+    """The slider and its 'Serve with it' command started at the first run's threshold (cnn: 0.50)
+    while the app serves another run with its own (0.32): the page told people to serve at 0.50."""
+    card = ui.load_model_card()
+    runs = {run.name: run for run in load_runs().runs}
+    served = runs[card.run_name]
+    shipped = plots.decision_threshold(served.metrics)
+    assert shipped is not None and runs[next(iter(runs))].name != served.name
+    at = open_page(app, "app_pages/metrics.py")
+    assert not errors(at)
+    expected = plots.point_at(served.metrics.noncompliant_pr, shipped).threshold
+    assert at.select_slider[0].value == pytest.approx(expected)
+    assert any(f"--noncompliant-threshold {expected:.2f}" in caption.value for caption in at.caption)
 
 
 def test_a_malformed_run_shows_an_error_for_that_run_only(app, monkeypatch, tmp_path):

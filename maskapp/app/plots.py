@@ -227,6 +227,12 @@ def noncompliant_pr_figure(runs: Sequence[Run]) -> go.Figure:
     return figure
 
 
+def reference_run(runs: Sequence[Run], served: str | None) -> Run:
+    """The run whose threshold the page starts from: the served one when it is among `runs` (the app
+    flags with its threshold), else the first."""
+    return next((run for run in runs if run.name == served), runs[0])
+
+
 def threshold_rows(runs: Sequence[Run], threshold: float) -> list[dict]:
     """Each run's non-compliant recall and precision at a threshold a site considers."""
     rows = []
