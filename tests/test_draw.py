@@ -150,3 +150,21 @@ def test_captions_in_a_real_crowd_cover_far_fewer_of_each_other(pipeline):
         0 <= left < right <= width and 0 <= top < bottom <= height for left, top, right, bottom in placed
     )
     assert annotate(photo, pipeline.process(photo)).shape == photo.shape
+
+
+def test_a_caption_near_the_top_is_not_hidden_under_the_summary_chips():
+    """Small faces at the top of a 400 px street photo (as in maksssksksss387): their captions went above
+    their boxes, under the summary chips drawn afterwards, so nobody could read them; now they go where
+    the chips leave them visible."""
+    image = np.full((300, 400, 3), 128, np.uint8)
+    faces = (
+        face_result((155, 19, 169, 37), WITHOUT_MASK, 0.97),
+        face_result((300, 150, 340, 200), WITH_MASK, 0.99),
+    )
+    out = annotate(image, FrameResult(faces, TIMINGS, 400, 300))
+    green, red = label_style(WITH_MASK).color, label_style(WITHOUT_MASK).color
+    chips_bottom = max(y for y in range(out.shape[0]) if (out[y, 0] == green).all())  # the first chip
+    below_chips = out[chips_bottom + 1 :, :300]  # left of the second face: only the first one's caption
+    filled = np.count_nonzero((below_chips == red).all(axis=2))
+    box_outline = 2 * (37 - chips_bottom) + 14  # what remains of the box's own sides and bottom
+    assert filled > box_outline + 100  # the caption's red fill shows below the chips

@@ -6,6 +6,7 @@ legend and the charts all read it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -113,11 +114,16 @@ def _overlap_area(a: Rect, b: Rect) -> int:
 
 
 def caption_places(
-    shape: tuple[int, ...], faces: list[FaceResult], scale: float, thickness: int
+    shape: tuple[int, ...],
+    faces: list[FaceResult],
+    scale: float,
+    thickness: int,
+    reserved: Sequence[Rect] = (),
 ) -> list[Rect]:
     """Each face's caption box: above the face's box, else below it (left-aligned, then right-aligned),
-    else inside its top; the first that covers neither the captions placed before nor another face, or
-    the one covering least of them (in a crowd, a caption was drawn over its neighbour's)."""
+    else inside its top; the first that covers neither the captions placed before, another face nor a
+    `reserved` area (the summary chips, drawn over it), or the one covering least of them (in a crowd,
+    a caption was drawn over its neighbour's)."""
     placed: list[Rect] = []
     for index, face in enumerate(faces):
         x1, y1, x2, y2 = face.box
@@ -126,18 +132,20 @@ def caption_places(
         below, right_aligned = y2 + text_h + baseline + 4, x2 - text_w - 4
         spots = [(x1, y1), (right_aligned, y1), (x1, below), (right_aligned, below), (x1, below - (y2 - y1))]
         candidates = [_label_rect(shape, text, x, y, scale, thickness) for x, y in spots]
-        obstacles = placed + [other.box for other in faces[:index] + faces[index + 1 :]]
+        obstacles = [*reserved, *placed] + [other.box for other in faces[:index] + faces[index + 1 :]]
         placed.append(min(candidates, key=lambda rect: sum(_overlap_area(rect, o) for o in obstacles)))
     return placed
 
 
-def _draw_faces(image: np.ndarray, faces: list[FaceResult], scale: float, thickness: int):
-    """Every box first, then the captions, placed clear of each other where they can be."""
+def _draw_faces(
+    image: np.ndarray, faces: list[FaceResult], scale: float, thickness: int, reserved: Sequence[Rect] = ()
+):
+    """Every box first, then the captions, placed clear of each other and of `reserved` where they can be."""
     for face in faces:
         x1, y1, x2, y2 = face.box
         cv2.rectangle(image, (x1, y1), (x2 - 1, y2 - 1), label_style(face.label).color, thickness)
     caption_scale, caption_thickness = scale * 0.8, max(1, thickness - 1)
-    places = caption_places(image.shape, faces, caption_scale, caption_thickness)
+    places = caption_places(image.shape, faces, caption_scale, caption_thickness, reserved)
     for face, (left, _, _, bottom) in zip(faces, places, strict=True):
         style = label_style(face.label)
         _put_label(
@@ -152,26 +160,41 @@ def _draw_faces(image: np.ndarray, faces: list[FaceResult], scale: float, thickn
         )
 
 
-def _draw_summary(image: np.ndarray, result: FrameResult, overlay: str | None, scale: float, thickness: int):
-    """The counts as coloured chips (a legend too) from the top left, wrapped at the right edge; then
+def summary_places(
+    shape: tuple[int, ...], result: FrameResult, overlay: str | None, scale: float, thickness: int
+) -> list[tuple[str, LabelStyle | None, Rect]]:
+    """The summary's chips (text, style, box) from the top left, wrapped at the right edge; then
     `overlay` on its own line."""
     line_height = cv2.getTextSize("Ag", FONT, scale, thickness)[0][1] + 14
     gap = max(2, round(6 * scale))
     x, y = 0, line_height
+    chips = []
     for text, style in summary_parts(result):
         text_w = cv2.getTextSize(text, FONT, scale, thickness)[0][0] + 4
-        if x > 0 and x + text_w > image.shape[1]:
+        if x > 0 and x + text_w > shape[1]:
             x, y = 0, y + line_height
-        color, text_color = (style.color, style.text_color) if style else (PANEL_COLOR, WHITE)
-        x = _put_label(image, text, x, y, color, scale, thickness, text_color) + gap
+        rect = _label_rect(shape, text, x, y, scale, thickness)
+        chips.append((text, style, rect))
+        x = rect[2] + gap
     if overlay:
-        _put_label(image, overlay, 0, y + line_height, PANEL_COLOR, scale, thickness)
+        chips.append((overlay, None, _label_rect(shape, overlay, 0, y + line_height, scale, thickness)))
+    return chips
+
+
+def _draw_summary(
+    image: np.ndarray, chips: list[tuple[str, LabelStyle | None, Rect]], scale: float, thickness: int
+):
+    """The counts as coloured chips (a legend too), where summary_places put them."""
+    for text, style, (left, _, _, bottom) in chips:
+        color, text_color = (style.color, style.text_color) if style else (PANEL_COLOR, WHITE)
+        _put_label(image, text, left, bottom, color, scale, thickness, text_color)
 
 
 def annotate(frame_bgr: np.ndarray, result: FrameResult, *, overlay: str | None = None) -> np.ndarray:
     """A new annotated image; `frame_bgr` is left untouched. `overlay` is an extra line (FPS, latency)."""
     image = frame_bgr.copy()
     scale, thickness = _style(*image.shape[:2])
-    _draw_faces(image, list(result.faces), scale, thickness)
-    _draw_summary(image, result, overlay, scale, thickness)
+    chips = summary_places(image.shape, result, overlay, scale, thickness)
+    _draw_faces(image, list(result.faces), scale, thickness, [rect for _, _, rect in chips])
+    _draw_summary(image, chips, scale, thickness)
     return image
