@@ -65,6 +65,7 @@ for index, (name, data) in enumerate(inputs):
                 "probability": st.column_config.ProgressColumn("probability", min_value=0.0, max_value=1.0),
             },
             row_height=64,
+            height="content",  # every face: the default height showed 5 of these tall rows
         )
     else:
         st.info("No face found. Lower the face threshold in the sidebar, or use 'This image is one face'.")

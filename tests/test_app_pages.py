@@ -96,6 +96,27 @@ def test_uploaded_photo_gives_annotated_image_face_table_and_downloads(app):
     assert labels == ["Download annotated PNG", "Download JSON"]
 
 
+def test_the_face_table_shows_every_face_without_scrolling(app, monkeypatch):
+    """With 64 px rows Streamlit's default table height showed five faces and a half: in a photo of 7
+    faces the last ones were cut off (seen in a demo); the table now takes the height of its rows."""
+    import streamlit as st
+
+    shown = []
+    real = st.dataframe
+
+    def spy(data, *args, **kwargs):
+        shown.append(kwargs.get("height", "auto"))
+        return real(data, *args, **kwargs)
+
+    monkeypatch.setattr(st, "dataframe", spy)
+    photo = DEV / "images" / "maksssksksss698.png"
+    at = open_page(app, "app_pages/images.py")
+    at.file_uploader[0].set_value((photo.name, photo.read_bytes(), "image/png")).run()
+    assert_no_exception(at)
+    assert len(at.dataframe[0].value) == int(metrics(at)["Faces"]) >= 6
+    assert shown == ["content"]
+
+
 def test_uploaded_photos_and_their_results_are_still_there_after_another_page(app):
     """Streamlit empties an uploader a page run does not draw: the photos and their faces were gone
     after a look at the Metrics page. They stay until cleared, and clearing takes them away."""
