@@ -160,9 +160,16 @@ def _draw_faces(
         )
 
 
+@dataclass(frozen=True)
+class SummaryChip:
+    text: str
+    style: LabelStyle | None  # None: the neutral panel (compliance, the overlay line)
+    rect: Rect
+
+
 def summary_places(
     shape: tuple[int, ...], result: FrameResult, overlay: str | None, scale: float, thickness: int
-) -> list[tuple[str, LabelStyle | None, Rect]]:
+) -> list[SummaryChip]:
     """The summary's chips (text, style, box) from the top left, wrapped at the right edge; then
     `overlay` on its own line."""
     line_height = cv2.getTextSize("Ag", FONT, scale, thickness)[0][1] + 14
@@ -174,20 +181,21 @@ def summary_places(
         if x > 0 and x + text_w > shape[1]:
             x, y = 0, y + line_height
         rect = _label_rect(shape, text, x, y, scale, thickness)
-        chips.append((text, style, rect))
+        chips.append(SummaryChip(text, style, rect))
         x = rect[2] + gap
     if overlay:
-        chips.append((overlay, None, _label_rect(shape, overlay, 0, y + line_height, scale, thickness)))
+        chips.append(
+            SummaryChip(overlay, None, _label_rect(shape, overlay, 0, y + line_height, scale, thickness))
+        )
     return chips
 
 
-def _draw_summary(
-    image: np.ndarray, chips: list[tuple[str, LabelStyle | None, Rect]], scale: float, thickness: int
-):
+def _draw_summary(image: np.ndarray, chips: list[SummaryChip], scale: float, thickness: int):
     """The counts as coloured chips (a legend too), where summary_places put them."""
-    for text, style, (left, _, _, bottom) in chips:
+    for chip in chips:
+        style = chip.style
         color, text_color = (style.color, style.text_color) if style else (PANEL_COLOR, WHITE)
-        _put_label(image, text, left, bottom, color, scale, thickness, text_color)
+        _put_label(image, chip.text, chip.rect[0], chip.rect[3], color, scale, thickness, text_color)
 
 
 def annotate(frame_bgr: np.ndarray, result: FrameResult, *, overlay: str | None = None) -> np.ndarray:
@@ -195,6 +203,6 @@ def annotate(frame_bgr: np.ndarray, result: FrameResult, *, overlay: str | None 
     image = frame_bgr.copy()
     scale, thickness = _style(*image.shape[:2])
     chips = summary_places(image.shape, result, overlay, scale, thickness)
-    _draw_faces(image, list(result.faces), scale, thickness, [rect for _, _, rect in chips])
+    _draw_faces(image, list(result.faces), scale, thickness, [chip.rect for chip in chips])
     _draw_summary(image, chips, scale, thickness)
     return image
