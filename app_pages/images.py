@@ -62,7 +62,7 @@ for index, (name, data) in enumerate(inputs):
             hide_index=True,
             column_config={
                 "crop": st.column_config.ImageColumn("crop", width="small"),
-                "probability": st.column_config.ProgressColumn("probability", min_value=0.0, max_value=1.0),
+                **ui.probability_columns(analysis.classes),
             },
             row_height=64,
             height="content",  # every face: the default height showed 5 of these tall rows

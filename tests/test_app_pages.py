@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from maskapp import PROJECT_ROOT
 from maskapp.app import plots, samples, ui
-from maskapp.app.analysis import analyze_image, detection_json
+from maskapp.app.analysis import analyze_image, detection_json, probability_column
 from maskapp.app.live import alert_wav
 from maskapp.app.text import plain
 from maskapp.config import LIVE_DETECTOR, InferenceConfig
@@ -115,6 +115,32 @@ def test_the_face_table_shows_every_face_without_scrolling(app, monkeypatch):
     assert_no_exception(at)
     assert len(at.dataframe[0].value) == int(metrics(at)["Faces"]) >= 6
     assert shown == ["content"]
+
+
+def test_the_face_table_shows_each_class_probability_in_its_box_colour(app, monkeypatch):
+    """One bar per face in the theme's red read as 'no mask' for a masked face too: each class now has
+    its own column, in the colour of its boxes, and the probabilities of a face add up to one."""
+    import streamlit as st
+
+    configs = []
+    real = st.dataframe
+
+    def spy(data, *args, **kwargs):
+        configs.append(kwargs.get("column_config") or {})
+        return real(data, *args, **kwargs)
+
+    monkeypatch.setattr(st, "dataframe", spy)
+    at = open_page(app, "app_pages/images.py")
+    at.file_uploader[0].set_value(("street.png", STREET_PHOTO.read_bytes(), "image/png")).run()
+    assert_no_exception(at)
+    table = at.dataframe[0].value
+    columns = [probability_column(name) for name in CLASS_NAMES]
+    assert np.allclose(table[columns].sum(axis=1), 1.0, atol=1e-3)
+    bars = {name: configs[0][probability_column(name)] for name in CLASS_NAMES}
+    assert {name: bar["type_config"]["color"] for name, bar in bars.items()} == {
+        name: style.hex for name, style in LABEL_STYLES.items()
+    }
+    assert "probability" not in table.columns
 
 
 def test_uploaded_photos_and_their_results_are_still_there_after_another_page(app):

@@ -81,16 +81,22 @@ def png_data_url(image_bgr: np.ndarray, max_side: int = 96) -> str:
     return "data:image/png;base64," + base64.b64encode(encode_png(image_bgr)).decode("ascii")
 
 
+def probability_column(class_name: str) -> str:
+    """The face table's column of one class's probability."""
+    return f"P({class_name})"
+
+
 def face_rows(analysis: ImageAnalysis) -> list[dict]:
-    """One table row per face: thumbnail, label, probability, detector score, box."""
+    """One table row per face: thumbnail, label, each class's probability, detector score, box."""
     rows = []
     for index, (face, crop) in enumerate(zip(analysis.result.faces, analysis.crops, strict=True), start=1):
+        probs = face.prediction.probs
         rows.append(
             {
                 "face": index,
                 "crop": png_data_url(crop),
                 "label": face.label,
-                "probability": round(float(face.probability), 4),
+                **{probability_column(name): round(float(probs[name]), 4) for name in analysis.classes},
                 "face score": round(float(face.face.score), 4),
                 "box (x1, y1, x2, y2)": ", ".join(str(int(v)) for v in face.box),
             }

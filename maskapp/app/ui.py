@@ -21,6 +21,7 @@ from typing import NoReturn
 import streamlit as st
 
 from maskapp import DEFAULT_WEIGHTS
+from maskapp.app.analysis import probability_column
 from maskapp.app.compliance_log import LogView, log_version, read_log, time_zone, zone_name
 from maskapp.app.live import parse_ice_servers
 from maskapp.app.model_card import ModelCard
@@ -181,6 +182,18 @@ def color_legend() -> None:
         css = f"background:{style.hex};color:{style.text_hex};" + CHIP_CSS
         chips.append(f'<span style="{css}">{html.escape(style.caption)}</span>')
     st.markdown("Box colours: " + "".join(chips), unsafe_allow_html=True)
+
+
+def probability_columns(class_names: tuple[str, ...]) -> dict:
+    """The face table's probability bars, one column per class in the class's box colour (a single
+    bar in the theme's red read as 'no mask' even for a masked face)."""
+    columns = {}
+    for name in class_names:
+        style = label_style(name)
+        columns[probability_column(name)] = st.column_config.ProgressColumn(
+            style.caption, min_value=0.0, max_value=1.0, format="percent", color=style.hex
+        )
+    return columns
 
 
 # --- people, events, privacy -----------------------------------------------------------------------
