@@ -22,15 +22,17 @@ from pathlib import Path
 
 # Packages only (their __init__ files import nothing): the modules a command uses are imported when it
 # runs (`Command.modules`) and reached as attributes, e.g. `vision.pipeline.load_pipeline`.
-from maskapp import events, media, metrics, training, vision
+from maskapp import PROJECT_ROOT, events, media, metrics, training, vision
 from maskapp.config import (
     ALLOWED_SOURCES,
     ANONYMIZE_MODES,
     LIVE_DETECTOR,
+    LIVE_DETECTOR_INT8,
     SPLIT_FIELDS,
     SPLITS,
     STREAM_TIMEOUT_S,
     InferenceConfig,
+    QuantizeConfig,
     TrainConfig,
     add_config_arguments,
     config_from_args,
@@ -239,6 +241,27 @@ def average_weights_flags(parser: argparse.ArgumentParser) -> None:
 def run_average_weights(args: argparse.Namespace) -> int:
     run_dir = training.average.average_runs(args.weights, ensure_writable_folder(args.out))
     print(f"wrote {run_dir}")
+    return 0
+
+
+def quantize_detector_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=LIVE_DETECTOR_INT8,
+        metavar="FILE.onnx",
+        help=f"the int8 network to write (default: {LIVE_DETECTOR_INT8.relative_to(PROJECT_ROOT)}, which "
+        f"the {LIVE_DETECTOR} detector loads)",
+    )
+    add_config_arguments(parser, QuantizeConfig)
+
+
+def run_quantize_detector(args: argparse.Namespace) -> int:
+    written = training.quantize.quantize_live_detector(config_from_args(args, QuantizeConfig), args.out)
+    print(
+        f"wrote {path_text(written.path)} ({written.size_bytes / 1e6:.1f} MB) from {written.frames} "
+        f"calibration frames in {written.seconds:.0f} s"
+    )
     return 0
 
 
@@ -743,6 +766,15 @@ COMMANDS = {
         average_weights_flags,
         run_average_weights,
         ("maskapp.training.average",),
+    ),
+    "quantize-detector": Command(
+        "make the live detector's int8 network (calibrated on real photos)",
+        "CenterFace quantized to int8 (weights per channel, activations calibrated on frames tiled from "
+        "real face photos, fed as the live detector feeds it), written where the centerface-fast detector "
+        "loads it: about 1.7x faster than the float network at the same AP on faces >= 32 px.",
+        quantize_detector_flags,
+        run_quantize_detector,
+        ("maskapp.training.quantize",),
     ),
     "evaluate": Command(
         "accuracy, per-class P/R/F1, confusion matrix, compliance view on face crops",

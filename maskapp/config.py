@@ -191,9 +191,40 @@ DETECTOR_NAMES: tuple[str, ...] = tuple(DETECTOR_THRESHOLDS)
 DEFAULT_DETECTOR = "centerface"
 # For a live camera, where frame rate matters more than the smallest faces of a crowd.
 LIVE_DETECTOR = "centerface-fast"
+# The live detector's network quantized to int8 (`python -m maskapp quantize-detector` writes it): ours.
+LIVE_DETECTOR_INT8 = PROJECT_ROOT / "weights" / "centerface_fast_int8.onnx"
 # Fraction of the face box added on each side before classifying. Detector boxes run from brows to chin;
 # the training crops show the whole head, so the classifier sees the mask edges and some context either way.
 FACE_MARGIN = 0.15
+
+
+@dataclass(frozen=True)
+class QuantizeConfig:
+    """How `quantize-detector` calibrates the live detector's int8 network (maskapp.training.quantize)."""
+
+    data: str = field(
+        default="../shared/datasets/face-mask-ilc",
+        metadata={
+            "help": "a data folder of real face photos, relative to the project root, tiled into calibration "
+            "frames; never face-mask-detection-dev, which scores detection"
+        },
+    )
+    frames: int = field(
+        default=64,
+        metadata={"help": "calibration frames; 64 kept the float network's AP on faces >= 32 px (README)"},
+    )
+    seed: int = field(default=0, metadata={"help": "fixes the photos and tilings: the same file every time"})
+
+    def __post_init__(self):
+        if not 1 <= self.frames <= 10_000:
+            raise ConfigError(f"--frames {self.frames} is out of range; allowed: 1 to 10000")
+
+    @property
+    def data_path(self) -> Path:
+        return (PROJECT_ROOT / self.data).resolve()
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
 
 
 def check_threshold(threshold: float) -> float:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
+import logging
 
 import cv2
 import numpy as np
 import pytest
 
-from maskapp.config import DEFAULT_DETECTOR, DETECTOR_NAMES, DETECTOR_THRESHOLDS
+from maskapp.config import DEFAULT_DETECTOR, DETECTOR_NAMES, DETECTOR_THRESHOLDS, LIVE_DETECTOR_INT8
 from maskapp.errors import DetectorError
 from maskapp.labels import CLASS_NAMES
 from maskapp.results import Face
@@ -262,3 +263,29 @@ def test_one_batched_run_finds_what_two_looks_find(name):
             assert np.abs(np.subtract(a.box, b.box)).max() <= 1 and a.score == pytest.approx(
                 b.score, abs=0.01
             )
+
+
+# --- the live detector's int8 network ----------------------------------------------------------------
+def test_the_live_detector_runs_the_shipped_int8_network_and_finds_the_float_networks_faces():
+    """Quantized for speed, the live detector must still find what the float network finds: on 40 street
+    photos, the faces >= 32 px the float network finds at IoU 0.5 with an annotation, nearly all."""
+    int8, float32 = FastCenterFaceDetector(), FastCenterFaceDetector(int8=False)
+    assert int8.int8_file == LIVE_DETECTOR_INT8 and float32.int8_file is None
+    assert CenterFaceDetector().int8_file is None  # the photo detector keeps the float network
+    found = {int8: 0, float32: 0}
+    for stem in sorted(path.stem for path in (DEV / "images").glob("*.png"))[:40]:
+        frame, truth = letterboxed_faces(stem)
+        for detector in found:
+            found[detector] += sum(matched(box, detector.detect(frame)) for box in truth)
+    assert found[float32] >= 40
+    assert found[int8] >= 0.95 * found[float32]
+
+
+def test_a_missing_int8_network_falls_back_to_the_float_one_with_a_warning(monkeypatch, tmp_path, caplog):
+    missing = tmp_path / "centerface_fast_int8.onnx"
+    monkeypatch.setattr(FastCenterFaceDetector, "int8_file", missing)
+    with caplog.at_level(logging.WARNING):
+        detector = FastCenterFaceDetector()
+    assert detector.int8_file is None
+    assert "quantize-detector" in caplog.text and str(missing) in caplog.text
+    assert len(detector.detect(letterbox(dev_photo()))) >= 3

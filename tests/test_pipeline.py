@@ -325,6 +325,11 @@ def test_bench_times_the_baseline_classifier_in_the_same_run(tmp_path):
         assert ratio == pytest.approx(baseline["shipped_p50_ms"][frame] / baseline["baseline_p50_ms"][frame])
     assert "live p50, shipped / baseline classifier" in done.stdout and "live budget" in done.stdout
     assert data["tracked"]  # the full bench keeps its tracked rows
+    int8 = {row["looks"]: row for row in data["int8"]}  # the live detector's int8 network against float
+    assert set(int8) == {"one look", "with the mirror look"}
+    for row in int8.values():
+        assert row["speedup"] == pytest.approx(row["float32"]["p50_ms"] / row["int8"]["p50_ms"])
+    assert "int8 / float network" in done.stdout
 
 
 def test_the_baseline_flag_is_refused_in_the_tracked_mode():

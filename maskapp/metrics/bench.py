@@ -30,6 +30,7 @@ from maskapp.metrics.bench_results import (
     BaselineComparison,
     BenchFrame,
     BenchReport,
+    Int8Timing,
     Latency,
     PipelineBench,
     TrackedBench,
@@ -37,7 +38,7 @@ from maskapp.metrics.bench_results import (
     time_calls,
 )
 from maskapp.vision.classify import MaskClassifier
-from maskapp.vision.detect import create_detector
+from maskapp.vision.detect import FastCenterFaceDetector, create_detector
 from maskapp.vision.onnx_export import OnnxMaskClassifier
 from maskapp.vision.onnx_runtime import default_threads
 from maskapp.vision.pipeline import MaskPipeline, load_pipeline, load_serving_classifier, load_source_pipeline
@@ -79,6 +80,28 @@ def bench_pipelines(
 def bench_detector(name: str, frame: BenchFrame, repeats: int) -> Latency:
     detector = create_detector(name)
     return Latency.of(time_calls(lambda: detector.detect(frame.frame), repeats))
+
+
+def bench_int8_detector(frame: BenchFrame, repeats: int) -> tuple[Int8Timing, ...]:
+    """The live detector with its int8 network and with the float one, taking turns call by call, for one
+    look and with the tracker's mirror look; () when the int8 network is missing (nothing to compare)."""
+    int8, float32 = FastCenterFaceDetector(), FastCenterFaceDetector(int8=False)
+    if int8.int8_file is None:
+        return ()
+    looks = {
+        "one look": lambda detector: detector.detect(frame.frame),
+        "with the mirror look": lambda detector: detector.detect_with_mirror_image(frame.frame),
+    }
+    timings = []
+    for name, look in looks.items():
+        samples: dict[FastCenterFaceDetector, list[float]] = {int8: [], float32: []}
+        for detector in samples:
+            time_calls(lambda d=detector, call=look: call(d), 0)  # warm-up only
+        for _ in range(repeats):
+            for detector, times in samples.items():
+                times += time_calls(lambda d=detector, call=look: call(d), 1, warmup=0)
+        timings.append(Int8Timing.of(name, samples[int8], samples[float32]))
+    return tuple(timings)
 
 
 def bench_classifier(classifier, frame: BenchFrame, repeats: int) -> dict[int, float]:
@@ -206,6 +229,7 @@ def run_bench(
     for frame in tqdm(frames.values(), desc="bench", unit="frame", disable=not progress):
         results += bench_pipelines(pipelines, frame, repeats, pair)
     detectors = {name: bench_detector(name, frames["5 faces"], repeats) for name in DETECTOR_NAMES}
+    int8 = bench_int8_detector(frames["5 faces"], repeats)
     torch_classifier = MaskClassifier.from_checkpoint(weights)
     per_face = {}
     for engine, classifier in (
@@ -236,4 +260,4 @@ def run_bench(
     if baseline_weights is not None:
         classes = list(pipelines[LIVE_BASELINE].classifier.class_names)
         comparison = BaselineComparison.of(baseline_weights, classes, results)
-    return BenchReport(tuple(results), detectors, per_face, speedup, settings, tracked, comparison)
+    return BenchReport(tuple(results), detectors, per_face, speedup, settings, tracked, comparison, int8)

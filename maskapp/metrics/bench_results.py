@@ -99,6 +99,21 @@ class BaselineComparison:
 
 
 @dataclass(frozen=True)
+class Int8Timing:
+    """The live detector's int8 network and its float one, timed in turns on the same frame."""
+
+    looks: str  # "one look", or "with the mirror look" (the tracker's second look: a batch of two)
+    int8: Latency
+    float32: Latency
+    speedup: float  # float32 p50 / int8 p50
+
+    @classmethod
+    def of(cls, looks: str, int8: list[float], float32: list[float]) -> Int8Timing:
+        int8_latency, float_latency = Latency.of(int8), Latency.of(float32)
+        return cls(looks, int8_latency, float_latency, float_latency.p50_ms / int8_latency.p50_ms)
+
+
+@dataclass(frozen=True)
 class BenchReport:
     pipelines: tuple[PipelineBench, ...]
     detectors: dict[str, Latency]  # detector alone on the 5-face frame
@@ -107,6 +122,7 @@ class BenchReport:
     settings: dict
     tracked: tuple[TrackedBench, ...] = ()
     baseline: BaselineComparison | None = None
+    int8: tuple[Int8Timing, ...] = ()  # the live detector's int8 network against its float one
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -3,6 +3,7 @@ markdown tables for detection and speed (docs/detection.md quotes them)."""
 
 from __future__ import annotations
 
+from maskapp.config import LIVE_DETECTOR
 from maskapp.labels import CLASS_NAMES
 from maskapp.metrics.bench_results import LIVE_BUDGET_MS, LIVE_BUDGET_RATIO, BaselineComparison, BenchReport
 from maskapp.metrics.detection import DetectionReport, DetectorRow, view_name
@@ -178,6 +179,11 @@ def format_bench(report: BenchReport) -> str:
     lines += [
         f"detector {name} alone: p50 {lat.p50_ms:.1f} ms per 640x480 frame"
         for name, lat in report.detectors.items()
+    ]
+    lines += [
+        f"live detector ({LIVE_DETECTOR}) {row.looks}, int8 / float network: p50 {row.int8.p50_ms:.1f} / "
+        f"{row.float32.p50_ms:.1f} ms, {row.speedup:.2f}x faster (in turns)"
+        for row in report.int8
     ]
     lines += [
         f"classifier {name}: {ms:.2f} ms per face" for name, ms in report.classifier_ms_per_face.items()

@@ -1,0 +1,53 @@
+"""`quantize-detector`: the live detector's int8 network rebuilt from real photos, and its bad inputs."""
+
+from __future__ import annotations
+
+import json
+
+import onnx
+import pytest
+
+from maskapp.training.quantize import METADATA_KEY
+from maskapp.vision.detect import FastCenterFaceDetector
+from tests.conftest import ILC, best_iou, dev_photo, letterbox, run_cli
+
+
+def test_quantize_detector_writes_an_int8_network_that_finds_the_faces(tmp_path, monkeypatch):
+    out = tmp_path / "live_int8.onnx"
+    done = run_cli("quantize-detector", "--out", str(out), "--frames", "4", "--seed", "3")
+    assert done.returncode == 0, done.stderr
+    assert "from 4 calibration frames" in done.stdout
+    model = onnx.load(out)
+    assert {node.op_type for node in model.graph.node} >= {"QuantizeLinear", "DequantizeLinear"}
+    described = json.loads({p.key: p.value for p in model.metadata_props}[METADATA_KEY])
+    assert described["frames"] == 4 and described["seed"] == 3 and len(described["float_sha256"]) == 64
+    shipped = FastCenterFaceDetector()
+    monkeypatch.setattr(FastCenterFaceDetector, "int8_file", out)
+    rebuilt = FastCenterFaceDetector()
+    assert rebuilt.int8_file == out != shipped.int8_file
+    frame = letterbox(dev_photo())
+    expected = shipped.detect(frame)
+    found = rebuilt.detect(frame)
+    assert len(expected) >= 3
+    assert sum(best_iou(face, [f.box for f in found]) >= 0.5 for face in expected) >= 0.6 * len(expected)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--data", "no/such/folder"], "does not exist"),
+        (["--frames", "0"], "--frames 0 is out of range; allowed: 1 to 10000"),
+        (["--out", "/proc/live_int8.onnx"], "/proc/live_int8.onnx"),
+    ],
+)
+def test_quantize_detector_bad_input_is_one_clear_line_and_exit_2(flags, message):
+    done = run_cli("quantize-detector", *flags)
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_shipped_int8_network_names_how_it_was_made():
+    model = onnx.load(FastCenterFaceDetector.int8_file)
+    described = json.loads({p.key: p.value for p in model.metadata_props}[METADATA_KEY])
+    assert described["data"].endswith("face-mask-ilc") and (ILC.name in described["data"])
