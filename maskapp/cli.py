@@ -787,8 +787,9 @@ COMMANDS = {
     ),
     "export": Command(
         "write the classifier (ONNX), its preprocessing and the face detector for an edge device",
-        "classifier.onnx, model.json (classes, preprocessing, decision rule), centerface.onnx and a "
-        "README for running them on a Raspberry Pi or a Jetson with onnxruntime alone.",
+        "classifier.onnx, model.json (classes, preprocessing, decision rule), centerface.onnx, "
+        "centerface_live_int8.onnx (the live detector's int8 network) and a README for running them on a "
+        "Raspberry Pi or a Jetson with onnxruntime alone.",
         export_flags,
         run_export,
         ("maskapp.vision.export",),

@@ -5,6 +5,7 @@ crops of each class; the face detector file runs; an export folder that cannot b
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -13,9 +14,10 @@ import pytest
 
 from maskapp.labels import CLASS_NAMES
 from maskapp.vision.classify import MaskClassifier
+from maskapp.vision.detect import FastCenterFaceDetector
 from tests.conftest import ILC, TWELVE_K, TWO_CLASS_WEIGHTS, dev_photo, letterbox, run_cli
 
-FILES = {"classifier.onnx", "model.json", "centerface.onnx", "README.md"}
+FILES = {"classifier.onnx", "model.json", "centerface.onnx", "centerface_live_int8.onnx", "README.md"}
 
 
 def real_crops() -> list[np.ndarray]:
@@ -121,6 +123,18 @@ def test_the_exported_face_detector_runs_at_a_camera_size(tmp_path):
 
     assert heatmap_peak(letterbox(dev_photo())) > 0.4  # a street photo with faces, 640x480
     assert heatmap_peak(np.full((480, 640, 3), 128, np.uint8)) < 0.4
+
+
+def test_the_export_carries_the_live_detectors_int8_network_and_says_how_to_feed_it(tmp_path):
+    description, folder = export(tmp_path, TWO_CLASS_WEIGHTS)
+    live = description["face_detector"]
+    exported = Path(folder, live["live_file"]).read_bytes()
+    assert exported == FastCenterFaceDetector.int8_file.read_bytes()
+    session = ort.InferenceSession(exported, providers=["CPUExecutionProvider"])
+    blob, _ = FastCenterFaceDetector().network_input(letterbox(dev_photo()))  # 320 px, sharpened
+    assert float(session.run(None, {"input.1": blob})[0].max()) > 0.4
+    readme = Path(folder, "README.md").read_text()
+    assert live["live_file"] in readme and f"{live['live_long_side']} px long side" in readme
 
 
 @pytest.mark.parametrize("where", ["below_a_file", "a_file"])
