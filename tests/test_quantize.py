@@ -7,7 +7,8 @@ import json
 import onnx
 import pytest
 
-from maskapp.training.quantize import METADATA_KEY
+from maskapp.errors import ConfigError
+from maskapp.training.quantize import METADATA_KEY, check_memory_for
 from maskapp.vision.detect import FastCenterFaceDetector
 from tests.conftest import ILC, best_iou, dev_photo, letterbox, run_cli
 
@@ -37,6 +38,7 @@ def test_quantize_detector_writes_an_int8_network_that_finds_the_faces(tmp_path,
     [
         (["--data", "no/such/folder"], "does not exist"),
         (["--frames", "0"], "--frames 0 is out of range; allowed: 1 to 10000"),
+        (["--frames", "10000"], "calibrating on 10000 frames needs about 1100.0 GB of memory"),
         (["--out", "/proc/live_int8.onnx"], "/proc/live_int8.onnx"),
     ],
 )
@@ -51,3 +53,13 @@ def test_the_shipped_int8_network_names_how_it_was_made():
     model = onnx.load(FastCenterFaceDetector.int8_file)
     described = json.loads({p.key: p.value for p in model.metadata_props}[METADATA_KEY])
     assert described["data"].endswith("face-mask-ilc") and (ILC.name in described["data"])
+
+
+def test_calibration_that_would_not_fit_in_memory_is_refused_before_any_work():
+    """64 frames took 7 GB at the peak: on a smaller machine the process was killed with no message."""
+    check_memory_for(64, 8e9)  # fits
+    refused = r"64 frames needs about 7\.0 GB .* 3\.0 GB is free; allowed: --frames 27 or fewer$"
+    with pytest.raises(ConfigError, match=refused):
+        check_memory_for(64, 3e9)
+    with pytest.raises(ConfigError, match="--frames 0 or fewer, after freeing memory"):
+        check_memory_for(4, 1e6)
