@@ -89,20 +89,22 @@ def calibration_frames(config: QuantizeConfig) -> list[np.ndarray]:
             f"{config.data_path} holds no images; allowed: a folder of class subfolders of photos."
         )
     rng = random.Random(config.seed)
+    return [_tiled_frame(paths, rng) for _ in range(config.frames)]
+
+
+def _tiled_frame(paths: list[Path], rng: random.Random) -> np.ndarray:
+    """One frame of FRAME_SIZE: a tiling drawn from TILINGS, a photo drawn for each cell."""
+    columns, rows = rng.choice(TILINGS)
     width, height = FRAME_SIZE
-    frames = []
-    for _ in range(config.frames):
-        columns, rows = rng.choice(TILINGS)
-        frame = np.zeros((height, width, 3), np.uint8)
-        cell_w, cell_h = width // columns, height // rows
-        for row in range(rows):
-            for column in range(columns):
-                photo = _read(rng.choice(paths))
-                if photo is not None:
-                    cell = cv2.resize(photo, (cell_w, cell_h), interpolation=cv2.INTER_AREA)
-                    frame[row * cell_h : (row + 1) * cell_h, column * cell_w : (column + 1) * cell_w] = cell
-        frames.append(frame)
-    return frames
+    frame = np.zeros((height, width, 3), np.uint8)
+    cell_w, cell_h = width // columns, height // rows
+    for row in range(rows):
+        for column in range(columns):
+            photo = _read(rng.choice(paths))
+            if photo is not None:
+                cell = cv2.resize(photo, (cell_w, cell_h), interpolation=cv2.INTER_AREA)
+                frame[row * cell_h : (row + 1) * cell_h, column * cell_w : (column + 1) * cell_w] = cell
+    return frame
 
 
 def _read(path: Path) -> np.ndarray | None:
