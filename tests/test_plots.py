@@ -77,6 +77,21 @@ def test_training_curves_show_train_and_val_of_each_shipped_run(shipped_runs):
     json.loads(figure.to_json())  # serialisable, as st.plotly_chart needs
 
 
+def test_a_3x3_confusion_matrix_is_drawn_larger_with_square_cells_and_level_labels(shipped_runs):
+    """In a third of the page a 3x3 matrix was a strip some 50 px wide: its colour bar and the tilted
+    mask_worn_incorrectly took the room. Now the figure's height grows with the classes, the cells stay
+    square, and the long name is broken over two level lines."""
+    two = next(r.metrics for r in shipped_runs if r.metrics and len(r.metrics.labels) == 2)
+    three = next(r.metrics for r in shipped_runs if r.metrics and len(r.metrics.labels) == 3)
+    small, large = plots.confusion_matrix_figure(two), plots.confusion_matrix_figure(three)
+    assert large.layout.height - small.layout.height == plots.CONFUSION_CELL_PX >= 100
+    layout = large.layout
+    assert layout.yaxis.scaleanchor == "x" and layout.xaxis.tickangle == 0
+    assert layout.xaxis.automargin and layout.yaxis.automargin
+    assert large.data[0].showscale is False
+    assert "mask_worn_<br>incorrectly" in layout.xaxis.ticktext and list(large.data[0].x) == three.labels
+
+
 def test_confusion_matrix_of_shipped_run_shows_counts_and_row_shares(shipped_runs):
     run = next(r for r in shipped_runs if r.metrics is not None)
     figure = plots.confusion_matrix_figure(run.metrics, title=run.name)

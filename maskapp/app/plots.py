@@ -72,8 +72,23 @@ def training_curves(runs: Sequence[Run]) -> go.Figure:
     return figure
 
 
+CONFUSION_CELL_PX = 110
+CONFUSION_FRAME_PX = 150  # title, axis titles and tick labels around the cells
+
+
+def _tick_label(name: str) -> str:
+    """A long class name on two lines, broken after an underscore: level, mask_worn_incorrectly needed
+    a column of its own, and tilted, it squeezed a 3x3 matrix to a strip."""
+    words = _label(name).split("_")
+    if len(words) < 3:
+        return _label(name)
+    half = (len(words) + 1) // 2
+    return "_".join(words[:half]) + "_<br>" + "_".join(words[half:])
+
+
 def confusion_matrix_figure(metrics: EvalMetrics, *, title: str = "") -> go.Figure:
-    """Counts as text; colour is the row share (recall), so small classes stay readable."""
+    """Counts as text; colour is the row share (recall), so small classes stay readable. Square cells of
+    a fixed size: the figure grows with the number of classes, not with the width it is given."""
     labels = [_label(name) for name in metrics.labels]
     counts = metrics.confusion_matrix
     shares = []
@@ -90,13 +105,23 @@ def confusion_matrix_figure(metrics: EvalMetrics, *, title: str = "") -> go.Figu
             colorscale="Blues",
             zmin=0,
             zmax=1,
-            colorbar={"title": {"text": "row share"}},
-            hovertemplate="true %{y}<br>predicted %{x}<br>%{text} images<extra></extra>",
+            showscale=False,  # the counts are printed; hover gives the row share
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{text} images, %{z:.1%} of the row<extra></extra>",
         )
     )
-    figure.update_xaxes(title_text="predicted", type="category")
-    figure.update_yaxes(title_text="true", type="category", autorange="reversed")
-    figure.update_layout(title={"text": _label(title)}, height=360, margin={"t": 50, "b": 40})
+    class_ticks = {
+        "tickvals": labels,
+        "ticktext": [_tick_label(name) for name in metrics.labels],
+        "automargin": True,
+    }
+    figure.update_xaxes(
+        title_text="predicted", type="category", tickangle=0, constrain="domain", **class_ticks
+    )
+    figure.update_yaxes(
+        title_text="true", type="category", autorange="reversed", scaleanchor="x", **class_ticks
+    )
+    height = CONFUSION_FRAME_PX + CONFUSION_CELL_PX * len(labels)
+    figure.update_layout(title={"text": _label(title)}, height=height, margin={"t": 40, "b": 20})
     return figure
 
 
