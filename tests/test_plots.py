@@ -73,8 +73,34 @@ def test_training_curves_show_train_and_val_of_each_shipped_run(shipped_runs):
     for trace in figure.data:
         assert len(trace.x) == len(trace.y) >= 1
     names = {trace.name for trace in figure.data}
-    assert {f"{run.name} val" for run in trained} <= names
+    assert {run.name for run in trained} == names
     json.loads(figure.to_json())  # serialisable, as st.plotly_chart needs
+
+
+def assert_legend_at_the_bottom_edge(figure: go.Figure) -> None:
+    """Placed at a fraction of the plot's height below it, a legend of many runs ran into the x-axis
+    title (seen in a browser with the eight shipped runs); pinned to the figure's bottom edge, plotly
+    makes room for it under the axis."""
+    legend = figure.layout.legend
+    assert (legend.orientation, legend.yref, legend.y, legend.yanchor) == ("h", "container", 0, "bottom")
+
+
+def test_training_curves_have_one_legend_entry_per_run_below_the_axes(shipped_runs):
+    """Two entries per run (train, val) made a legend of three wrapped lines for seven runs."""
+    figure = plots.training_curves(shipped_runs)
+    trained = [run.name for run in shipped_runs if run.history]
+    assert [trace.name for trace in figure.data if trace.showlegend] == trained
+    assert_legend_at_the_bottom_edge(figure)
+
+
+def test_comparison_values_stand_upright_above_the_bars_at_full_size(shipped_runs):
+    """Printed level, eight runs' values overlapped, and plotly shrank them to an unreadable size."""
+    figure = plots.comparison_figure(shipped_runs)
+    assert len(figure.data) == len(shipped_runs) >= 8
+    for bars in figure.data:
+        assert (bars.textangle, bars.constraintext, bars.cliponaxis) == (-90, "none", False)
+    assert figure.layout.yaxis.range[1] == 1.0 and figure.layout.margin.t >= 40  # room above a bar at 1.0
+    assert_legend_at_the_bottom_edge(figure)
 
 
 def test_a_3x3_confusion_matrix_is_drawn_larger_with_square_cells_and_level_labels(shipped_runs):
@@ -128,7 +154,7 @@ def test_system_usage_of_shipped_run(shipped_runs):
 def test_nan_loss_becomes_a_gap_not_an_error(tmp_path):
     run = write_run(tmp_path, "nan-run", nan_epoch=2)
     figure = plots.training_curves([run])
-    train_loss = next(trace for trace in figure.data if trace.name == "nan-run train" and trace.xaxis == "x")
+    train_loss = next(t for t in figure.data if t.xaxis == "x" and t.line.dash == "solid")  # solid: training
     assert list(train_loss.y) == [1.0, None, pytest.approx(1 / 3)]
     json.loads(figure.to_json())
 
@@ -212,12 +238,28 @@ def test_the_precision_recall_figure_stars_each_runs_threshold(tmp_path):
     figure = plots.noncompliant_pr_figure([run])
     line, star = figure.data
     assert list(line.customdata) == run.metrics.noncompliant_pr.thresholds
+    # printed beside the star, the thresholds of the good runs piled up near (1, 1): hover tells it
+    assert star.mode == "markers" and "its threshold 0.30" in star.hovertemplate
     point = plots.point_at(run.metrics.noncompliant_pr, 0.3)
     assert (star.x[0], star.y[0]) == (point.recall, point.precision) == (1.0, pytest.approx(3 / 4))
     (row,) = plots.threshold_rows([run], 0.6)
     assert row["threshold"] == 0.6 and row["its own threshold"] == 0.3
     assert row["non-compliant recall"] == pytest.approx(2 / 3)  # 0.6 and 0.9 of 0.6, 0.3, 0.9
     figure.to_json()
+
+
+def test_the_precision_recall_legend_has_one_entry_per_run_and_room_for_it(shipped_runs):
+    """With its own entry for each star, the legend of eight runs outgrew the figure: it scrolled, and
+    hid the x-axis title."""
+    figure = plots.noncompliant_pr_figure(shipped_runs)
+    assert [trace.name for trace in figure.data if trace.showlegend is not False] == [
+        run.name for run in shipped_runs
+    ]
+    stars = [trace for trace in figure.data if trace.showlegend is False]
+    assert {star.legendgroup for star in stars} <= {run.name for run in shipped_runs} and len(stars) >= 8
+    fewer = plots.noncompliant_pr_figure(shipped_runs[:2])
+    assert figure.layout.height - fewer.layout.height == plots.LEGEND_ROW_PX * (len(shipped_runs) - 2)
+    assert_legend_at_the_bottom_edge(figure)
 
 
 def test_runs_without_a_curve_or_threshold_are_drawn_without_one(tmp_path, shipped_runs):

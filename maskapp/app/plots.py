@@ -44,9 +44,22 @@ def _color(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
 
 
+def _legend_below(figure: go.Figure, height: int) -> go.Figure:
+    """A horizontal legend pinned to the figure's bottom edge: placed in plot fractions, as before, it
+    ran into the x-axis title once many runs wrapped it onto more lines."""
+    figure.update_layout(
+        height=height,
+        margin={"t": 40, "b": 20},
+        legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom"},
+    )
+    figure.update_xaxes(automargin=True)
+    return figure
+
+
 def training_curves(runs: Sequence[Run]) -> go.Figure:
-    """Train (solid) vs validation (dashed) loss and accuracy per epoch, one colour per run; a run
-    without epochs (weights averaged by `average-weights`) has no curve."""
+    """Train (solid) vs validation (dashed) loss and accuracy per epoch, one colour per run and one legend
+    entry per run (the page's caption tells solid from dashed); a run without epochs (weights averaged by
+    `average-weights`) has no curve."""
     figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"))
     for index, run in enumerate(run for run in runs if run.history):
         epochs = [record.epoch for record in run.history]
@@ -57,9 +70,10 @@ def training_curves(runs: Sequence[Run]) -> go.Figure:
                         x=epochs,
                         y=[_number(getattr(record, f"{split}_{metric}")) for record in run.history],
                         mode="lines+markers",
-                        name=f"{_label(run.name)} {split}",
+                        name=_label(run.name),
                         legendgroup=_label(run.name),
-                        showlegend=column == 1,
+                        showlegend=column == 1 and split == "train",
+                        hovertemplate=f"{split} %{{y:.4f}}<br>epoch %{{x}}",
                         line={"color": _color(index), "dash": dash},
                     ),
                     row=1,
@@ -68,8 +82,7 @@ def training_curves(runs: Sequence[Run]) -> go.Figure:
     figure.update_xaxes(title_text="epoch")
     figure.update_yaxes(title_text="cross-entropy", row=1, col=1)
     figure.update_yaxes(title_text="accuracy", row=1, col=2)  # autorange: good runs differ near 1.0
-    figure.update_layout(height=380, margin={"t": 40, "b": 40}, legend={"orientation": "h", "y": -0.25})
-    return figure
+    return _legend_below(figure, 420)
 
 
 CONFUSION_CELL_PX = 110
@@ -208,10 +221,16 @@ def point_at(curve: PrecisionRecallCurve, threshold: float) -> CurvePoint:
     return CurvePoint(curve.thresholds[index], curve.precision[index], curve.recall[index])
 
 
+PR_PLOT_PX = 320
+LEGEND_ROW_PX = 20  # room for one legend line per run, should a narrow page stack them
+
+
 def noncompliant_pr_figure(runs: Sequence[Run]) -> go.Figure:
     """Non-compliant precision against recall as the threshold on 1 - P(with_mask) moves, one line per
     run (hover: the threshold), each run's own threshold starred: a site that must not miss anyone
-    picks a point further right."""
+    picks a point further right. A star shares its run's legend entry and tells its threshold on hover:
+    printed beside the stars, the thresholds piled up where the good runs meet near (1, 1), and with
+    entries of their own the legend outgrew the figure."""
     figure = go.Figure()
     for index, run in enumerate(runs):
         curve = run.metrics.noncompliant_pr if run.metrics else None
@@ -225,6 +244,7 @@ def noncompliant_pr_figure(runs: Sequence[Run]) -> go.Figure:
                 customdata=curve.thresholds,
                 mode="lines",
                 name=name,
+                legendgroup=name,
                 line={"color": _color(index)},
                 hovertemplate="threshold %{customdata:.2f}<br>recall %{x:.3f}<br>precision %{y:.3f}"
                 f"<extra>{name}</extra>",
@@ -237,19 +257,18 @@ def noncompliant_pr_figure(runs: Sequence[Run]) -> go.Figure:
                 go.Scatter(
                     x=[point.recall],
                     y=[_number(point.precision)],
-                    mode="markers+text",
+                    mode="markers",
                     marker={"symbol": "star", "size": 14, "color": _color(index)},
-                    text=[f"{shipped:.2f}"],
-                    textposition="bottom left",
                     name=f"{name}: its threshold",
+                    legendgroup=name,
+                    showlegend=False,
                     hovertemplate=f"its threshold {shipped:.2f}<br>recall %{{x:.3f}}<br>precision %{{y:.3f}}"
-                    "<extra></extra>",
+                    f"<extra>{name}</extra>",
                 )
             )
     figure.update_xaxes(title_text="non-compliant recall (people without a proper mask flagged)")
     figure.update_yaxes(title_text="non-compliant precision")
-    figure.update_layout(height=400, margin={"t": 30, "b": 40}, legend={"orientation": "h", "y": -0.25})
-    return figure
+    return _legend_below(figure, PR_PLOT_PX + LEGEND_ROW_PX * len(runs))
 
 
 def reference_run(runs: Sequence[Run], served: str | None) -> Run:
@@ -342,7 +361,7 @@ def _score_floor(rows: list[dict]) -> float:
 
 
 def comparison_figure(runs: Sequence[Run]) -> go.Figure:
-    """Grouped bars: each compared figure, one bar per run (values printed on the bars)."""
+    """Grouped bars: each compared figure, one bar per run, its value printed upright above it."""
     figure = go.Figure()
     rows = comparison_rows(runs)
     for index, row in enumerate(rows):
@@ -355,15 +374,16 @@ def comparison_figure(runs: Sequence[Run]) -> go.Figure:
                 marker_color=_color(index),
                 text=["" if value is None else f"{value:.3f}" for value in values],
                 textposition="outside",
+                # Level, the values of a few runs already overlapped their neighbours; and plotly shrank
+                # them to the bar's width instead, unreadable with eight runs.
+                textangle=-90,
+                constraintext="none",
+                cliponaxis=False,
             )
         )
-    figure.update_layout(
-        barmode="group",
-        yaxis={"range": [_score_floor(rows), 1.03], "title": {"text": "score"}},
-        height=380,
-        margin={"t": 30, "b": 40},
-        legend={"orientation": "h", "y": -0.2},
-    )
+    figure.update_yaxes(range=[_score_floor(rows), 1.0], title_text="score")
+    _legend_below(figure, 460)
+    figure.update_layout(barmode="group", margin={"t": 50})  # the values of bars at 1.0 stand above it
     return figure
 
 
