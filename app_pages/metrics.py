@@ -38,7 +38,7 @@ except MaskappError:  # no servable weights: the runs still compare
 st.subheader("Comparison")
 if served:
     st.caption(plain(f"The app serves the weights of run {served}."))
-st.dataframe(plots.comparison_rows(selected, served), hide_index=True)
+ui.figures_table(plots.comparison_rows(selected, served))
 st.plotly_chart(plots.comparison_figure(selected), key="comparison")
 
 st.subheader("Training curves")
@@ -46,20 +46,22 @@ st.caption("Solid: training; dashed: validation.")
 st.plotly_chart(plots.training_curves(selected), key="curves")
 
 st.subheader("Test set")
-columns = st.columns(min(len(selected), 3))
-for index, run in enumerate(selected):
-    with columns[index % len(columns)]:
+# A tab per run, each as wide as the page: three runs side by side squeezed matrices and tables into a
+# third of it.
+tabs = st.tabs([plain(run.name) for run in selected])
+for index, (tab, run) in enumerate(zip(tabs, selected, strict=True)):
+    with tab:
         badge = " · served" if run.name == served else ""
         st.markdown(f"**{plain(run.name)}** ({plain(run.architecture)}){badge}")
         if run.metrics is None:
             st.info("No test metrics in this run.")
             continue
         st.plotly_chart(plots.confusion_matrix_figure(run.metrics), key=f"cm_{index}")
-        st.dataframe(plots.per_class_rows(run.metrics), hide_index=True)
+        ui.figures_table(plots.per_class_rows(run.metrics))
         if run.metrics.compliance is not None:
-            st.dataframe(plots.compliance_rows(run.metrics), hide_index=True)
+            ui.figures_table(plots.compliance_rows(run.metrics))
         if run.metrics.per_dataset:
-            st.dataframe(plots.per_dataset_rows(run.metrics), hide_index=True)
+            ui.figures_table(plots.per_dataset_rows(run.metrics))
 
 st.subheader("Non-compliant precision and recall")
 with_curves = [run for run in selected if run.metrics and run.metrics.noncompliant_pr]
@@ -86,7 +88,7 @@ else:
         if reference.name == served
         else None,
     )
-    st.dataframe(plots.threshold_rows(with_curves, chosen), hide_index=True)
+    ui.figures_table(plots.threshold_rows(with_curves, chosen))
     st.caption(f"Serve with it: `python -m maskapp detect PHOTO --noncompliant-threshold {chosen:.2f}`.")
 
 st.subheader("System usage during training")

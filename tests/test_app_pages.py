@@ -552,7 +552,7 @@ def test_metrics_page_shows_the_shipped_runs(app):
     assert set(shipped) <= set(at.multiselect[0].value)
     # comparison + curves + a confusion matrix and a system chart per run
     assert len(at.get("plotly_chart")) >= 2 + 2 * len(shipped) - 1
-    assert len(at.dataframe) >= 1 + len(shipped)
+    assert len(at.table) >= 1 + len(shipped)
     served = plain(ui.load_model_card().run_name)  # as shown: markdown characters escaped
     assert any(served in caption.value for caption in at.caption)  # which run the app serves
     assert any(f"**{served}** ({plain('mobilenet_v2')}) · served" == m.value for m in at.markdown)
@@ -595,6 +595,24 @@ def test_a_malformed_run_shows_an_error_for_that_run_only(app, monkeypatch, tmp_
     assert "history.jsonl line 2 skipped" in warnings and "metrics.json is missing" in warnings
 
 
+def test_metrics_test_set_gives_each_run_a_full_width_tab_and_shows_tables_whole(app):
+    """Three runs side by side gave each a third of the page: their tables hid columns (support, the
+    per-data-set recalls) behind a scroll bar, seen in a browser at 1400 px. Each run now has a tab, and
+    every table is a static one that wraps its headers and shows each row and column."""
+    runs = load_runs().runs
+    at = open_page(app, "app_pages/metrics.py")
+    assert not errors(at)
+    assert [tab.label for tab in at.tabs] == [plain(run.name) for run in runs]
+    assert len(at.dataframe) == 0  # no scrolling grid on this page
+    (comparison,) = [table.value for table in at.table if "ROC AUC" in table.value.columns]
+    assert list(comparison["run"]) == [run.name for run in runs] and len(comparison.columns) == 10
+    per_class = [table.value for table in at.table if "support" in table.value.columns]
+    assert len(per_class) == sum(run.metrics is not None for run in runs)
+    for tab, run in zip(at.tabs, runs, strict=True):  # its name and confusion matrix in its own tab
+        assert tab.markdown[0].value.startswith(f"**{plain(run.name)}**")
+        assert len(tab.get("plotly_chart")) == 1
+
+
 def chart_specs(at: AppTest) -> list[dict]:
     return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
 
@@ -608,7 +626,7 @@ def test_metrics_page_shows_3x3_confusion_per_class_and_the_precision_recall_cur
     assert not errors(at)
     shown_runs = at.multiselect[0].value
     assert run_dir.name in shown_runs and {"mobilenet_v2", "cnn"} <= set(shown_runs)
-    class_columns = [list(frame.value["class"]) for frame in at.dataframe if "class" in frame.value.columns]
+    class_columns = [list(frame.value["class"]) for frame in at.table if "class" in frame.value.columns]
     assert [*CLASS_NAMES, "macro average"] in class_columns  # the three class rows
     assert ["with_mask", "without_mask", "macro average"] in class_columns  # the 2-class runs still show
     heatmaps = [trace for spec in chart_specs(at) for trace in spec["data"] if trace["type"] == "heatmap"]
@@ -621,11 +639,11 @@ def test_metrics_page_shows_3x3_confusion_per_class_and_the_precision_recall_cur
     ]
     assert any(trace["name"] == run_dir.name for trace in curves)  # its precision-recall curve
     assert any(trace["name"] == f"{run_dir.name}: its threshold" for trace in curves)  # its threshold
-    compliance = [frame.value for frame in at.dataframe if "figure" in frame.value.columns]
+    compliance = [frame.value for frame in at.table if "figure" in frame.value.columns]
     assert compliance and "non-compliant recall" in list(compliance[0]["figure"])
     at.select_slider[0].set_value(0.1).run()  # a site that must not miss anyone considers 0.1
     assert_no_exception(at)
-    (table,) = [frame.value for frame in at.dataframe if "its own threshold" in frame.value.columns]
+    (table,) = [frame.value for frame in at.table if "its own threshold" in frame.value.columns]
     assert run_dir.name in list(table["run"]) and set(table["threshold"]) == {0.1}
 
 

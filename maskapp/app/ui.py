@@ -18,6 +18,7 @@ from datetime import UTC, date, tzinfo
 from pathlib import Path
 from typing import NoReturn
 
+import pandas as pd
 import streamlit as st
 
 from maskapp import DEFAULT_WEIGHTS
@@ -194,6 +195,18 @@ def probability_columns(class_names: tuple[str, ...]) -> dict:
             style.caption, min_value=0.0, max_value=1.0, format="percent", color=style.hex
         )
     return columns
+
+
+# --- tables ----------------------------------------------------------------------------------------
+def _figure(value: object) -> str:
+    """A number as st.dataframe showed it (0.9643, 20.3, 871), not padded to st.table's four decimals."""
+    return f"{value:.4f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+
+
+def figures_table(rows: list[dict]) -> None:
+    """A small table shown whole: headers wrap and every row and column shows, where st.dataframe's grid
+    hid the last columns of a narrow page behind a scroll bar. A missing figure is blank."""
+    st.table(pd.DataFrame(rows).style.format(_figure, na_rep=""), hide_index=True)
 
 
 # --- people, events, privacy -----------------------------------------------------------------------
