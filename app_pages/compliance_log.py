@@ -52,13 +52,14 @@ except MaskappError as error:
     ui.fail(error)
 
 summary = view.summary
-columns = st.columns(4)
-columns[0].metric("People", summary.people)
-columns[1].metric(
-    "Compliance of people", "n/a" if summary.compliance is None else f"{summary.compliance:.0%}"
+ui.metric_row(
+    [
+        ("People", summary.people),
+        ("Compliance of people", "n/a" if summary.compliance is None else f"{summary.compliance:.0%}"),
+        ("Violations", len(view.violations)),
+        ("Sources", len(summary.sources)),
+    ]
 )
-columns[2].metric("Violations", len(view.violations))
-columns[3].metric("Sources", len(summary.sources))
 if not summary.sources:
     st.info("Nobody in this date range.", icon=":material/info:")
     st.stop()

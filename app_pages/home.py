@@ -32,21 +32,24 @@ except MaskappError as error:
     )
 else:
     threshold = card.noncompliant_threshold
-    columns = st.columns([1.6, 1, 1, 1, 1.2])  # room for "MobileNetV2" at the metric's font size
-    columns[0].metric("Architecture", card.architecture_name)
-    columns[1].metric("Input size", f"{card.input_size} px")
-    columns[2].metric(
-        "Test accuracy",
-        "n/a" if card.test_accuracy is None else f"{card.test_accuracy:.1%}",
-        help="On the held-out test split of the run's own data folders. Photos from other sources score "
-        "lower: the README's Results give per-class figures on real street and web photos.",
-    )
-    columns[3].metric("Macro F1", "n/a" if card.macro_f1 is None else f"{card.macro_f1:.3f}")
-    columns[4].metric(
-        "Non-compliant threshold",
-        "none" if threshold is None else f"{threshold:.2f}",
-        help="A face is non-compliant once P(no mask or badly worn) reaches this (chosen on validation "
-        "data; none: the likeliest class wins). The Images, Live and Video pages can change it.",
+    ui.metric_row(
+        [
+            ("Architecture", card.architecture_name),
+            ("Input size", f"{card.input_size} px"),
+            (
+                "Test accuracy",
+                "n/a" if card.test_accuracy is None else f"{card.test_accuracy:.1%}",
+                "On the held-out test split of the run's own data folders. Photos from other sources score "
+                "lower: the README's Results give per-class figures on real street and web photos.",
+            ),
+            ("Macro F1", "n/a" if card.macro_f1 is None else f"{card.macro_f1:.3f}"),
+            (
+                "Non-compliant threshold",
+                "none" if threshold is None else f"{threshold:.2f}",
+                "A face is non-compliant once P(no mask or badly worn) reaches this (chosen on validation "
+                "data; none: the likeliest class wins). The Images, Live and Video pages can change it.",
+            ),
+        ]
     )
     st.markdown(
         f"Classes: {', '.join(f'`{name}`' for name in card.class_names)}. "

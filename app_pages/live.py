@@ -129,15 +129,14 @@ def show_alert(stats: LiveStats, cue: ChimeCue | None) -> None:
 def show_counts(stats: LiveStats) -> None:
     if stats.people is not None:
         st.markdown("**People** (each counted once, with their verdict)")
-        ui.people_metrics(stats.people, columns=2, in_view=stats.people_in_view)
+        ui.people_metrics(stats.people, in_view=stats.people_in_view)
         if len(stats.timeline) > 1:
             show_people_chart(stats.timeline)
         st.markdown("**This frame**")
-    ui.count_metrics(stats.label_counts, stats.compliance, columns=2)
-    first, second = st.columns(2)
-    first.metric("Faces", stats.faces)
-    second.metric("FPS", f"{stats.fps:.1f}")
-    first.metric("Latency", f"{stats.latency_ms:.0f} ms")
+    ui.count_metrics(stats.label_counts, stats.compliance, in_row=True)
+    ui.metric_row(
+        [("Faces", stats.faces), ("FPS", f"{stats.fps:.1f}"), ("Latency", f"{stats.latency_ms:.0f} ms")]
+    )
     st.caption(f"Since START: {stats.stream_frames} frames processed · {stats.stream_alerts} alerts")
 
 

@@ -21,9 +21,7 @@ from maskapp.vision.draw import summary_caption
 def show_summary(run: VideoRun, key: str) -> None:
     """Totals; with people followed, the people first (each counted once), then every face-frame."""
     summary = run.summary
-    columns = st.columns(2)
-    columns[0].metric("Frames", summary.frames)
-    columns[1].metric("Processing", f"{summary.processing_fps:.1f} FPS")
+    ui.metric_row([("Frames", summary.frames), ("Processing", f"{summary.processing_fps:.1f} FPS")])
     if summary.stopped_early:
         st.info(plain(f"Stopped early: {summary.stopped_early}. The frames processed so far are kept."))
     if run.people is not None:
@@ -31,7 +29,7 @@ def show_summary(run: VideoRun, key: str) -> None:
         st.subheader("Face-frames", anchor=False)
         st.caption("Every face in every frame, counted again in each frame it is seen.")
     st.metric("Faces seen", summary.faces_seen)
-    ui.count_metrics(summary.label_counts_seen, summary.compliance, columns=4)
+    ui.count_metrics(summary.label_counts_seen, summary.compliance, in_row=True)
     st.plotly_chart(plots.counts_over_time_figure(run.samples()), key=key)
 
 

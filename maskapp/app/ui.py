@@ -162,14 +162,25 @@ def noncompliant_threshold_input() -> float | None:
 
 
 # --- counts and colours ----------------------------------------------------------------------------
-def count_metrics(label_counts: Mapping[str, int], compliance: float | None, *, columns: int = 1) -> None:
-    """One st.metric per class (Mask, Mask worn incorrectly, No mask) and compliance, laid out in
-    `columns` columns."""
+def count_metrics(label_counts: Mapping[str, int], compliance: float | None, *, in_row: bool = False) -> None:
+    """One st.metric per class (Mask, Mask worn incorrectly, No mask) and compliance: stacked, or
+    `in_row` (see metric_row)."""
     cells = [(label_style(name).caption, label_counts.get(name, 0)) for name in CLASS_NAMES]
     cells.append(("Compliance", "n/a" if compliance is None else f"{compliance:.0%}"))
-    places = st.columns(columns) if columns > 1 else [st.container()]
-    for index, (label, value) in enumerate(cells):
-        places[index % len(places)].metric(label, value)
+    if in_row:
+        metric_row(cells)
+    else:
+        for label, value in cells:
+            st.metric(label, value)
+
+
+def metric_row(cells: list[tuple]) -> None:
+    """Metrics side by side, (label, value) or (label, value, help) each, going on to the next line where
+    the page is narrow: in st.columns each metric got a fixed share of the width, and at 1000 px the
+    shares were narrower than the text ('Test ac…  98.…', 'People: Mask …')."""
+    with st.container(horizontal=True, wrap=True, gap="medium"):
+        for label, value, *help_text in cells:
+            st.metric(label, value, help=help_text[0] if help_text else None, width="content")
 
 
 CHIP_CSS = "padding:0.1em 0.5em;border-radius:0.3em;margin-right:0.4em;white-space:nowrap"
@@ -368,17 +379,15 @@ def open_people_log(settings: EventSettings, source: str) -> PeopleLog | None:
         return None
 
 
-def people_metrics(counts: PeopleCounts, *, columns: int = 4, in_view: int | None = None) -> None:
-    """People (not face-frames): how many, by verdict, and the compliance of people."""
+def people_metrics(counts: PeopleCounts, *, in_view: int | None = None) -> None:
+    """People (not face-frames): how many, by verdict, and the compliance of people, in a metric_row."""
     cells = [("People", counts.total)] + ([("In view", in_view)] if in_view is not None else [])
     cells += [
         (f"People: {label_style(name).caption}", counts.by_verdict.get(name, 0)) for name in CLASS_NAMES
     ]
     compliance = "n/a" if counts.compliance is None else f"{counts.compliance:.0%}"
     cells.append(("Compliance of people", compliance))
-    places = st.columns(columns)
-    for index, (label, value) in enumerate(cells):
-        places[index % len(places)].metric(label, value)
+    metric_row(cells)
 
 
 # --- model card ------------------------------------------------------------------------------------
