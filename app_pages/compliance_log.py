@@ -4,7 +4,7 @@ hour, the violations with a CSV download, a date filter."""
 import streamlit as st
 
 from maskapp.app import plots, ui
-from maskapp.app.compliance_log import date_range, existing_log, log_days, source_rows, zone_name
+from maskapp.app.compliance_log import date_range, existing_log, log_days, source_table, zone_name
 from maskapp.app.text import plain
 from maskapp.errors import MaskappError
 from maskapp.events.store import DEFAULT_EVENTS_PATH
@@ -63,11 +63,7 @@ ui.metric_row(
 if not summary.sources:
     st.info("Nobody in this date range.", icon=":material/info:")
     st.stop()
-st.dataframe(
-    source_rows(summary, zone),
-    hide_index=True,
-    column_config={"compliance": st.column_config.NumberColumn("compliance", format="percent")},
-)
+ui.figures_table(source_table(summary, zone))
 
 st.subheader("Compliance per source over time", anchor=False)
 st.plotly_chart(plots.compliance_by_source_figure(view.compliance, zone_name(zone)), key="compliance_chart")

@@ -55,10 +55,24 @@ def test_compliance_log_shows_sources_charts_violations_and_a_csv(app, tmp_path)
     shown = metrics(at)
     assert shown["People"] == "6" and shown["Violations"] == "3" and shown["Sources"] == "2"
     assert shown["Compliance of people"] == "50%"
-    sources = at.dataframe[0].value
-    assert list(sources["source"]) == ["door", "hall"] and list(sources["people"]) == [4, 2]
+    # A column per source, every figure a row (a row per source hid the last columns at 1000 px), the
+    # verdicts in the classes' order, a verdict nobody at a source had a 0 there, compliance in percent.
+    sources = at.table[0].value
+    assert list(sources.columns) == ["", "door", "hall"]
+    figures = {row[""]: (row["door"], row["hall"]) for row in sources.to_dict("records")}
+    assert list(figures)[:7] == [
+        "people",
+        "with_mask",
+        "mask_worn_incorrectly",
+        "without_mask",
+        "violations",
+        "compliance",
+        "still present",
+    ]
+    assert figures["people"] == ("4", "2") and figures["mask_worn_incorrectly"] == ("1", "0")
+    assert figures["compliance"] == ("25%", "100%")
     assert len(at.get("plotly_chart")) == 2  # compliance per source over time, people per hour
-    violations = at.dataframe[1].value
+    violations = at.dataframe[0].value
     assert len(violations) == 3 and set(violations["label"]) == {"without_mask", "mask_worn_incorrectly"}
     (download,) = at.get("download_button")
     assert "violations" in download.proto.label.lower()

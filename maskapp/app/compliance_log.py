@@ -27,6 +27,7 @@ from maskapp.events.report import (
     zoned_range,
 )
 from maskapp.events.store import is_file, is_new_log, user_path
+from maskapp.labels import CLASS_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -122,17 +123,24 @@ def read_log(
 
 
 def source_rows(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
-    """One table row per source: people by verdict, violations, compliance of people, the time span."""
+    """One table row per source: people by verdict, violations, compliance of people, the time span.
+
+    Every source has the same verdict columns, in the classes' order (with_mask first), 0 where nobody
+    had that verdict: in the labels' alphabetical order, mask_worn_incorrectly came first, and a verdict
+    only some sources had left the others' cells empty. Compliance is a percentage, as the page's
+    figures above it."""
     name = zone_name(zone)
+    labels = list(CLASS_NAMES)
+    labels += sorted({label for s in summary.sources for label in s.by_verdict} - set(labels))
     rows = []
     for source in summary.sources:
         rows.append(
             {
                 "source": source.source,
                 "people": source.people,
-                **{label: n for label, n in sorted(source.by_verdict.items())},
+                **{label: source.by_verdict.get(label, 0) for label in labels},
                 "violations": source.violations,
-                "compliance": source.compliance,
+                "compliance": "n/a" if source.compliance is None else f"{source.compliance:.0%}",
                 "still present": source.still_present,
                 "aggregate windows": source.aggregate_windows,
                 f"from ({name})": local_time(source.first_time, zone),
@@ -140,6 +148,23 @@ def source_rows(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
             }
         )
     return rows
+
+
+def source_table(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
+    """source_rows turned on its side for the page: one row per figure, one column per source. With a
+    row per source, the eleven columns of long unbreakable headers (mask_worn_incorrectly) and times
+    ran past the page, hiding the last ones at 1400 px and all from 'violations' on at 1000 px; a site
+    has a few cameras, so a column each stays narrow."""
+    rows = source_rows(summary, zone)
+    if not rows:
+        return []
+    sources = [str(row["source"]) for row in rows]
+    figures = [name for name in rows[0] if name != "source"]
+    # Text throughout: a column of counts, a percentage and times is no column type Arrow can send.
+    return [
+        {"": figure, **{s: str(row[figure]) for s, row in zip(sources, rows, strict=True)}}
+        for figure in figures
+    ]
 
 
 def date_range(value) -> tuple[date | None, date | None]:
