@@ -61,10 +61,7 @@ for index, (name, data) in enumerate(inputs):
         st.dataframe(
             face_rows(analysis),
             hide_index=True,
-            column_config={
-                "crop": st.column_config.ImageColumn("crop", width="small"),
-                **ui.probability_columns(analysis.classes),
-            },
+            column_config=ui.face_table_columns(analysis.classes),
             row_height=64,
             height="content",  # every face: the default height showed 5 of these tall rows
         )

@@ -143,6 +143,38 @@ def test_the_face_table_shows_each_class_probability_in_its_box_colour(app, monk
     assert "probability" not in table.columns
 
 
+# The width of the page's main column in a 1000 px browser window, beside the sidebar (measured in
+# chromium: the face table's box is 540 px wide, 538 inside its border).
+MAIN_WIDTH_AT_1000_PX = 538
+
+
+def test_the_face_table_shows_the_label_and_every_class_bar_in_a_1000_px_window(app, monkeypatch):
+    """With Streamlit's own column widths the No mask bar (the one that tells a violation) was behind the
+    table's scroll bar at 1000 px; each column up to the last bar now has a width in pixels, and together
+    they fit, each bar's header whole."""
+    import streamlit as st
+
+    configs = []
+    real = st.dataframe
+
+    def spy(data, *args, **kwargs):
+        configs.append(kwargs.get("column_config") or {})
+        return real(data, *args, **kwargs)
+
+    monkeypatch.setattr(st, "dataframe", spy)
+    at = open_page(app, "app_pages/images.py")
+    at.file_uploader[0].set_value(("street.png", STREET_PHOTO.read_bytes(), "image/png")).run()
+    assert_no_exception(at)
+    shown = list(at.dataframe[0].value.columns)
+    last_bar = max(shown.index(probability_column(name)) for name in CLASS_NAMES)
+    widths = [configs[0][column]["width"] for column in shown[: last_bar + 1]]
+    assert all(isinstance(width, int) for width in widths), widths
+    assert sum(widths) <= MAIN_WIDTH_AT_1000_PX
+    for name in CLASS_NAMES:
+        bar = configs[0][probability_column(name)]
+        assert bar["width"] >= 7 * len(bar["label"])  # about 7 px a character at the header's size
+
+
 def test_uploaded_photos_and_their_results_are_still_there_after_another_page(app):
     """Streamlit empties an uploader a page run does not draw: the photos and their faces were gone
     after a look at the Metrics page. They stay until cleared, and clearing takes them away."""

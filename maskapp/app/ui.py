@@ -196,14 +196,33 @@ def color_legend() -> None:
     st.markdown("Box colours: " + "".join(chips), unsafe_allow_html=True)
 
 
-def probability_columns(class_names: tuple[str, ...]) -> dict:
+def face_table_columns(class_names: tuple[str, ...]) -> dict:
+    """The Images page's face table: narrow columns (pixels), so that at 1000 px the label and every
+    class's bar show without scrolling (with Streamlit's own widths the No mask bar, the face score and
+    the box were behind the scroll bar); the score and the box come last."""
+    return {
+        "face": st.column_config.NumberColumn("face", width=36),
+        "crop": st.column_config.ImageColumn("crop", width=64),
+        "label": st.column_config.TextColumn("label", width=140),
+        **probability_columns(class_names, width=72),
+        "face score": st.column_config.NumberColumn("face score", width=70),
+    }
+
+
+def probability_columns(class_names: tuple[str, ...], width: int | None = None) -> dict:
     """The face table's probability bars, one column per class in the class's box colour (a single
     bar in the theme's red read as 'no mask' even for a masked face)."""
     columns = {}
     for name in class_names:
         style = label_style(name)
         columns[probability_column(name)] = st.column_config.ProgressColumn(
-            style.caption, min_value=0.0, max_value=1.0, format="percent", color=style.hex
+            style.caption,
+            min_value=0.0,
+            max_value=1.0,
+            format="percent",
+            color=style.hex,
+            # room for its header: 'Mask worn incorrectly' was cut to 'Mask worn inc'
+            width=None if width is None else max(width, 7 * len(style.caption)),
         )
     return columns
 
