@@ -10,9 +10,10 @@ from maskapp.errors import MaskappError
 from maskapp.events.store import DEFAULT_EVENTS_PATH
 
 st.title("Compliance log")
-path_text = st.text_input(
+path_text = ui.kept_text_input(
     "Events file",
-    value=str(DEFAULT_EVENTS_PATH),
+    "compliance_log_path",
+    str(DEFAULT_EVENTS_PATH),
     help="An SQLite events log written by the Live or Video page (Event log switch) or by "
     "`python -m maskapp video SOURCE --events FILE.sqlite`.",
 )

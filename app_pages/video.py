@@ -138,8 +138,10 @@ with file_tab:
         show_summary(run, "file_chart")
 
 with stream_tab:
-    url = st.text_input(
-        "Stream URL", placeholder="rtsp://camera.local:554/stream or https://example.org/live.mjpg"
+    url = ui.kept_text_input(
+        "Stream URL",
+        "video_stream_url",
+        placeholder="rtsp://camera.local:554/stream or https://example.org/live.mjpg",
     )
     max_seconds = st.number_input("Stop after (seconds)", min_value=5, max_value=3600, value=60, step=5)
     st.caption(f"The URL must answer within {STREAM_TIMEOUT_S:g} s. Press Stop (top right) to end early.")

@@ -534,6 +534,15 @@ def test_stream_url_is_played_through_the_pipeline(app, http_stream):
     assert f"People so far {metrics(at)['People']} · in view" in live_numbers  # as the summary counts
 
 
+def test_the_stream_url_stays_after_another_page(app):
+    at = open_page(app, "app_pages/video.py")
+    at.text_input[0].set_value("rtsp://camera.local:554/stream").run()
+    at.switch_page("app_pages/home.py").run()
+    at.switch_page("app_pages/video.py").run()
+    assert_no_exception(at)
+    assert at.text_input[0].value == "rtsp://camera.local:554/stream" and not at.button[0].disabled
+
+
 def test_a_stream_that_drops_midway_keeps_what_was_processed(app, http_stream):
     at = open_page(app, "app_pages/video.py")
     at.text_input[0].set_value(http_stream.replace("camera.avi", "dropped.avi")).run()

@@ -89,6 +89,19 @@ def test_compliance_log_shows_sources_charts_violations_and_a_csv(app, tmp_path)
     assert metrics(at)["People"] == "4"
 
 
+def test_the_compliance_logs_events_file_stays_after_another_page(app, tmp_path):
+    """The events file typed in came back as the default after a look at another page, and the page
+    said there was no log yet."""
+    database = record_day(tmp_path / "log.sqlite")
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    at.switch_page("app_pages/home.py").run()
+    at.switch_page("app_pages/compliance_log.py").run()
+    assert_no_exception(at)
+    assert at.text_input[0].value == str(database)
+    assert metrics(at)["People"] == "6" and not at.info
+
+
 def test_compliance_log_without_a_file_says_how_to_start_one(app, tmp_path):
     at = open_page(app, "app_pages/compliance_log.py")
     at.text_input[0].set_value(str(tmp_path / "none.sqlite")).run()

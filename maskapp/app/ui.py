@@ -304,6 +304,13 @@ def kept_toggle(label: str, key: str, default: bool, *, help: str | None = None)
     return bool(_keep(key))
 
 
+def kept_text_input(label: str, key: str, default: str = "", **options) -> str:
+    """A text box whose text stays when the reader visits another page and comes back (the Compliance
+    log's events file came back as the default, and the page said there was no log yet)."""
+    st.text_input(label, key=_kept(key, default), **options)
+    return str(_keep(key))
+
+
 def kept_radio(label: str, options: list[str], key: str) -> str:
     """A horizontal choice that stays when the reader visits another page and comes back."""
     if st.session_state.get(key, _remembered(key, options[0])) not in options:
