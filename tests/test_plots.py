@@ -194,6 +194,20 @@ def test_counts_over_time_plots_three_counts_in_the_box_colours_and_compliance()
     assert by_name["compliance"].yaxis == "y2"
 
 
+def test_people_and_face_charts_count_in_whole_steps_and_compliance_in_quarters():
+    """Two people in view read '0.5, 1, 1.5' people on the Live page, and the Video page's right axis
+    followed the left one's steps: 22%, 44%, 67%, 89% for 9 faces."""
+    from maskapp.app.live import PeoplePoint
+
+    two = plots.people_over_time_figure([PeoplePoint(0.0, 0, 2), PeoplePoint(1.0, 1, 1)])
+    nine = plots.counts_over_time_figure([plots.CountSample(0.0, 0, 0), plots.CountSample(1.0, 5, 4)])
+    assert two.layout.yaxis.dtick == 1 and two.layout.yaxis.tick0 == 0
+    assert nine.layout.yaxis.dtick is None  # plotly's own steps, whole ones from 5 up
+    for figure in (two, nine):
+        assert figure.layout.yaxis2.tickmode == "array"
+        assert list(figure.layout.yaxis2.tickvals) == [0, 0.25, 0.5, 0.75, 1]
+
+
 def test_counts_over_time_accepts_no_frames():
     figure = plots.counts_over_time_figure([])
     assert all(len(trace.x) == 0 for trace in figure.data)

@@ -431,8 +431,21 @@ def with_compliance_axis(figure: go.Figure, seconds, shares, name: str, count_ti
     trace = go.Scatter(x=seconds, y=shares, name=name, mode="lines", connectgaps=False, line=line)
     figure.add_trace(trace, secondary_y=True)
     figure.update_xaxes(title_text="seconds")
-    figure.update_yaxes(title_text=count_title, rangemode="tozero", secondary_y=False)
-    figure.update_yaxes(title_text="compliance", range=[0, 1.05], tickformat=".0%", secondary_y=True)
+    counts = [y for trace in figure.data[:-1] for y in (trace.y or ()) if y is not None]
+    # Whole people and faces: below 5, plotly's own steps were halves ('1.5 people in view').
+    step = {"dtick": 1} if max(counts, default=0) < 5 else {}
+    figure.update_yaxes(title_text=count_title, rangemode="tozero", tick0=0, secondary_y=False, **step)
+    # Quarters, never the left axis's steps carried over: with 9 faces the right axis read 22%, 44%, 67%,
+    # 89%, and a line at 100% ran above its last tick.
+    figure.update_yaxes(
+        title_text="compliance",
+        range=[0, 1.05],
+        tickmode="array",
+        tickvals=[0, 0.25, 0.5, 0.75, 1],
+        tickformat=".0%",
+        showgrid=False,
+        secondary_y=True,
+    )
     figure.update_layout(height=height, margin={"t": 30, "b": 40}, legend={"orientation": "h", "y": -0.25})
     return figure
 
