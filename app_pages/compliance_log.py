@@ -22,12 +22,11 @@ try:
 except MaskappError as error:
     ui.fail(error)
 if path is None:
+    # Only the typed path is escaped: escaping the whole sentence showed the command's backticks.
     st.info(
-        plain(
-            f"No event log at {path_text.strip() or '(no path)'} yet. Turn on 'Log people to an events file' "
-            "on the Live or Video page, or run `python -m maskapp video SOURCE --events FILE.sqlite`, "
-            "then come back."
-        ),
+        f"No event log at {plain(path_text.strip() or '(no path)')} yet. Turn on 'Log people to an events "
+        "file' on the Live or Video page, or run `python -m maskapp video SOURCE --events FILE.sqlite`, "
+        "then come back.",
         icon=":material/info:",
     )
     st.stop()

@@ -104,9 +104,12 @@ def test_the_compliance_logs_events_file_stays_after_another_page(app, tmp_path)
 
 def test_compliance_log_without_a_file_says_how_to_start_one(app, tmp_path):
     at = open_page(app, "app_pages/compliance_log.py")
-    at.text_input[0].set_value(str(tmp_path / "none.sqlite")).run()
+    at.text_input[0].set_value(str(tmp_path / "none_*yet*.sqlite")).run()
     assert not at.exception and not at.error
-    assert any("No event log" in info.value for info in at.info)
+    (info,) = [info.value for info in at.info if "No event log" in info.value]
+    # The command as code (its backticks were escaped and showed), the typed path as typed.
+    assert "run `python -m maskapp video SOURCE --events FILE.sqlite`, then" in info
+    assert "none\\_\\*yet\\*.sqlite" in info
 
 
 def test_compliance_log_reads_a_home_path_and_refuses_a_name_too_long(app, tmp_path, monkeypatch):
