@@ -23,9 +23,10 @@ if source == "Upload":
         "images_upload",
     )
 else:
-    name = st.selectbox(
+    name = ui.kept_selectbox(
         "Sample picture",
         sample_names,
+        "images_sample",
         format_func=lambda n: f"{n}: {next(s.description for s in samples.SAMPLES if s.name == n)}",
     )
     inputs = [(f"sample {name}.png", samples.sample_png(name))]

@@ -193,17 +193,22 @@ def test_uploaded_photos_and_their_results_are_still_there_after_another_page(ap
 
 
 def test_the_images_pages_choices_stay_after_another_page(app):
-    """The kept photos were shown with 'This image is one face' switched back off (other results), and a
-    chosen sample went back to the uploader."""
+    """The kept photos were shown with 'This image is one face' switched back off (other results), a
+    chosen sample went back to the uploader, and the sample picked came back as the first one."""
     at = open_page(app, "app_pages/images.py")
     at.radio[0].set_value("Sample").run()
     (one_face,) = [t for t in at.toggle if t.label == "This image is one face"]
     one_face.set_value(True).run()
+    (sample,) = [box for box in at.selectbox if box.label == "Sample picture"]
+    first, *_, picked = [s.name for s in samples.available_samples()]
+    sample.set_value(picked).run()
     at.switch_page("app_pages/metrics.py").run()
     at.switch_page("app_pages/images.py").run()
     assert_no_exception(at)
     (one_face,) = [t for t in at.toggle if t.label == "This image is one face"]
     assert at.radio[0].value == "Sample" and one_face.value is True
+    (sample,) = [box for box in at.selectbox if box.label == "Sample picture"]
+    assert sample.value == picked != first
     assert metrics(at)["Faces"] == "1"  # the whole picture classified as one face
 
 

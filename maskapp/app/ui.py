@@ -313,10 +313,20 @@ def kept_text_input(label: str, key: str, default: str = "", **options) -> str:
 
 def kept_radio(label: str, options: list[str], key: str) -> str:
     """A horizontal choice that stays when the reader visits another page and comes back."""
+    return _kept_choice(st.radio, label, options, key, horizontal=True)
+
+
+def kept_selectbox(label: str, options: list[str], key: str, **options_of_the_box) -> str:
+    """A drop-down choice that stays when the reader visits another page and comes back (the Images
+    page's sample picture came back as the first one)."""
+    return _kept_choice(st.selectbox, label, options, key, **options_of_the_box)
+
+
+def _kept_choice(widget, label: str, options: list[str], key: str, **extra) -> str:
     if st.session_state.get(key, _remembered(key, options[0])) not in options:
         st.session_state.pop(key, None)
         _remember(key, options[0])
-    st.radio(label, options, key=_kept(key, options[0]), horizontal=True)
+    widget(label, options, key=_kept(key, options[0]), **extra)
     return str(_keep(key))
 
 
