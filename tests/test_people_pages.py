@@ -23,17 +23,17 @@ from tests.conftest import assert_no_exception, dev_photo, metrics, open_page, w
 DAY = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 
 
-def record_day(path: Path) -> Path:
-    """Two doors over two days: 'door' 4 people (2 without a mask, 1 badly worn), 'hall' 2 (compliant)."""
+def record_day(path: Path, door: str = "door", hall: str = "hall") -> Path:
+    """Two doors over two days: `door` 4 people (2 without a mask, 1 badly worn), `hall` 2 (compliant)."""
     with SqliteEventStore(path) as store:
         plan = {
-            "door": [
+            door: [
                 ("without_mask", 0),
                 ("with_mask", 0),
                 ("mask_worn_incorrectly", 1),
                 ("without_mask", 1),
             ],
-            "hall": [("with_mask", 0), ("with_mask", 1)],
+            hall: [("with_mask", 0), ("with_mask", 1)],
         }
         for source, people in plan.items():
             for day in (0, 1):
@@ -87,6 +87,25 @@ def test_compliance_log_shows_sources_charts_violations_and_a_csv(app, tmp_path)
         store.write_events([Event(moment, "door", "later", 1, "person_seen", "with_mask", 1)])
     at.run()
     assert metrics(at)["People"] == "4"
+
+
+def test_compliance_log_with_camera_paths_for_sources_keeps_every_source_and_label_on_the_page(app, tmp_path):
+    """A camera's path or URL is one unbreakable word: as a column header it pushed the next sources off a
+    1000 px page, and in the violations table the label came after it, cut. Headers may now break after
+    each / and _, and a violation's label comes right after its time."""
+    door = "rtsp://camera.local:554/entrance_north_door/stream"
+    database = record_day(tmp_path / "log.sqlite", door=door, hall="/srv/videos/lobby_camera.avi")
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    assert_no_exception(at)
+    headers = list(at.table[0].value.columns)[1:]
+    assert [header.replace("\u200b", "") for header in headers] == ["/srv/videos/lobby_camera.avi", door]
+    assert (
+        headers[1] == "rtsp:/\u200b/\u200bcamera.local:554/\u200bentrance_\u200bnorth_\u200bdoor/\u200bstream"
+    )
+    violations = at.dataframe[0].value
+    assert list(violations.columns)[:3] == ["time (UTC)", "label", "person"]
+    assert set(violations["source"]) == {door}  # the data itself as stored
 
 
 def test_the_compliance_logs_events_file_stays_after_another_page(app, tmp_path):

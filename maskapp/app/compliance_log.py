@@ -9,6 +9,7 @@ as it was on the clock. The CSV download keeps the stored UTC times. A missing f
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
@@ -106,12 +107,12 @@ def read_log(
             compliance=compliance_points(per_hour),
             per_hour=per_hour,
             violations=[
-                {
+                {  # what happened first: after a long source path, the label was off a 1000 px page
                     shown: local_time(v.time, zone),
+                    "label": v.label,
+                    "person": v.person,
                     "source": v.source,
                     "run": v.run,
-                    "person": v.person,
-                    "label": v.label,
                     "frame": v.frame,
                 }
                 for v in violations
@@ -158,7 +159,9 @@ def source_table(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
     rows = source_rows(summary, zone)
     if not rows:
         return []
-    sources = [str(row["source"]) for row in rows]
+    # A break allowed after each / and _: a camera's path or URL, one unbreakable word, made its column
+    # as wide as itself and pushed the next sources off the page.
+    sources = [re.sub(r"([/_])", "\\1\u200b", str(row["source"])) for row in rows]
     figures = [name for name in rows[0] if name != "source"]
     # Text throughout: a column of counts, a percentage and times is no column type Arrow can send.
     return [
