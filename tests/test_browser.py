@@ -235,12 +235,15 @@ def test_no_metric_is_cut_in_a_1000_px_window(app_url, page):
     page.goto(app_url)
     page.get_by_text("Where to go next").wait_for()
     wait_for_app(page)
+    # Drawn a moment after the text below them on a busy machine (the full browser run): wait for them.
+    page.locator('[data-testid="stMetric"]').nth(4).wait_for()
     assert page.locator('[data-testid="stMetric"]').count() == 5
     assert cut_metrics(page) == []
     page.goto(f"{app_url}/images")
     page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(STREET_PHOTO))
     page.get_by_text("Download annotated PNG").wait_for()
     wait_for_app(page)
+    page.locator('[data-testid="stMetric"]').nth(4).wait_for()
     assert page.locator('[data-testid="stMetric"]').count() == 5
     assert cut_metrics(page) == []
 
