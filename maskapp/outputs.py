@@ -21,6 +21,16 @@ def path_text(path: Path | str) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def why_not_there(path: Path, expected: str) -> str:
+    """Why `path` is not the `expected` "folder" or "file" to read, in words for an error: a file given
+    where a folder is expected (or the reverse) exists, so "does not exist" would mislead."""
+    if not path.exists():
+        return "does not exist"
+    if expected == "folder":
+        return "is a file, not a folder"
+    return "is a folder, not a file" if path.is_dir() else "is not a regular file"
+
+
 def why_unwritable(folder: Path, error: OSError) -> str:
     """Why `folder` could not be made or written in. A file standing where one of its folders should be
     gets its own words: mkdir's are a puzzling "File exists" or "Not a directory"."""

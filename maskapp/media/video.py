@@ -32,7 +32,7 @@ from maskapp.labels import CLASS_NAMES
 from maskapp.media.images import PICTURE_FORMATS
 from maskapp.media.opencv_paths import NOT_UTF8, opencv_path
 from maskapp.media.sources import redact_source
-from maskapp.outputs import path_text, why_unwritable
+from maskapp.outputs import path_text, why_not_there, why_unwritable
 from maskapp.vision.anonymize import anonymize_faces, check_mode
 from maskapp.vision.draw import annotate
 
@@ -136,7 +136,7 @@ def open_file(path: Path, shown: str | None = None) -> FrameSource:
     """A video file; its errors name it `shown` when given (an upload's own name, not its temporary path)."""
     shown = shown or str(path)
     if not path.is_file():
-        raise VideoError(f"video file {shown} does not exist; allowed: {ALLOWED_SOURCES}")
+        raise VideoError(f"video file {shown} {why_not_there(path, 'file')}; allowed: {ALLOWED_SOURCES}")
     allowed = "allowed: a video file OpenCV can decode (mp4, avi...)"
     picture_format = _still_image_format(path)
     if picture_format:
