@@ -874,7 +874,7 @@ def main(argv: list[str] | None = None) -> int:
                 importlib.import_module(module)
             return int(command.run(args) or 0)
     except MaskappError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print_text(f"error: {error}", file=sys.stderr)  # a name not in UTF-8 as \xNN, as elsewhere
         return 2
     except Terminated as stop:
         print(f"interrupted ({stop.signal_name})", file=sys.stderr)

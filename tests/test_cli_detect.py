@@ -363,3 +363,13 @@ def test_a_skipped_file_with_a_latin1_name_is_named_as_ls_shows_it(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     (skipped,) = [line for line in done.stderr.splitlines() if line.startswith("skipped ")]
     assert "\\xe9t\\xe9.jpg: " in skipped and "\\udc" not in skipped
+    # and so does its reason, which showed it as ?t?.jpg
+    assert skipped.count("\\xe9t\\xe9.jpg") == 2 and "?" not in skipped
+
+
+def test_an_error_line_names_a_latin1_path_as_ls_shows_it(tmp_path, capsys):
+    """The error line showed such a name with \\udcNN escapes, unlike the skipped lines and the JSON."""
+    missing = tmp_path / os.fsdecode(b"\xe9t\xe9.jpg")
+    assert main(["detect", str(missing)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: {tmp_path}/\\xe9t\\xe9.jpg does not exist; allowed: image files")
