@@ -37,7 +37,7 @@ from maskapp.config import (
     add_config_arguments,
     config_from_args,
 )
-from maskapp.errors import ImageError, MaskappError, Terminated, VideoError
+from maskapp.errors import ImageError, MaskappError, OutputError, Terminated, VideoError
 from maskapp.labels import CLASS_NAMES
 from maskapp.outputs import (
     ensure_writable_file,
@@ -58,8 +58,16 @@ def write_json(path: Path, data) -> None:
         raise unwritable(path, error) from None
 
 
+# --json -: the JSON on stdout, for a pipe (it wrote a file named "-"); the report then goes to stderr.
+STDOUT = Path("-")
+
+
 def print_and_write(text: str, json_path: Path | None, data) -> int:
     """`data` as JSON when --json was given, then the command's report on stdout. The exit status: 0."""
+    if json_path == STDOUT:
+        print_text(text, file=sys.stderr)
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return 0
     if json_path:
         write_json(json_path, data)
     print_text(text)
@@ -81,13 +89,23 @@ RESULT_FILE_FLAGS = ("json", "csv")
 
 def check_result_files(args: argparse.Namespace) -> None:
     for flag in RESULT_FILE_FLAGS:
-        if getattr(args, flag, None):
-            ensure_writable_file(getattr(args, flag))
+        path = getattr(args, flag, None)
+        if path == STDOUT and flag != "json":
+            raise OutputError(
+                f"--{flag} - would write a file named -; allowed: a file path (only --json takes -)"
+            )
+        if path and path != STDOUT:
+            ensure_writable_file(path)
 
 
 # --- shared flags ------------------------------------------------------------------------------------
 def add_json_flag(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument("--json", type=Path, metavar="FILE", help=f"write {what} to this JSON file")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        metavar="FILE",
+        help=f"write {what} to this JSON file (-: to stdout, and the report to stderr)",
+    )
 
 
 def add_inference_flags(

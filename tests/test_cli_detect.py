@@ -373,3 +373,23 @@ def test_an_error_line_names_a_latin1_path_as_ls_shows_it(tmp_path, capsys):
     assert main(["detect", str(missing)]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"error: {tmp_path}/\\xe9t\\xe9.jpg does not exist; allowed: image files")
+
+
+def test_json_dash_writes_the_json_to_stdout_and_the_report_to_stderr():
+    """`--json -` wrote a file named - in the working directory, and the pipe got the text report."""
+    dash = PROJECT_ROOT / "-"
+    try:
+        done = run_cli("detect", str(DEV / "images" / PHOTOS[0]), "--json", "-", "--weights", str(WEIGHTS))
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert list(json.loads(done.stdout)["images"]) == [PHOTOS[0]]
+        assert f"{PHOTOS[0]}: " in done.stderr
+        assert not dash.exists()
+    finally:
+        dash.unlink(missing_ok=True)
+
+
+def test_csv_dash_is_refused_not_a_file_named_dash(tmp_path, capsys):
+    assert main(["events", str(tmp_path / "events.sqlite"), "--csv", "-"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == "error: --csv - would write a file named -; allowed: a file path (only --json takes -)"
+    assert not Path("-").exists()
