@@ -358,6 +358,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
         min_face = {} if args.min_face is None else {"min_face": args.min_face}
         result = metrics.face_crops.evaluate_voc(args.data_dir, config.weights, **min_face, **options)
     else:
+        if args.min_face is not None:  # it would be ignored, whatever its value
+            raise MaskappError(
+                "--min-face leaves out small annotated faces of a VOC folder (annotations/ + images/), "
+                "without --split; class folders of face crops have no face box to measure: drop --min-face"
+            )
         result = training.evaluate.evaluate(
             args.data_dir, config.weights, args.split, split_from=args.split_from, **options
         )
