@@ -552,3 +552,26 @@ def test_a_file_for_a_folder_or_a_folder_for_a_file_is_named_as_such(tmp_path, c
     assert main([arg.format(file=a_file, tmp=tmp_path) for arg in command]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(message.format(file=a_file, tmp=tmp_path))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["detect", ""],
+        ["export", ""],
+        ["events", ""],
+        ["evaluate-detection", "--images", "", "--annotations", "{tmp}"],
+        ["evaluate-tracking", "--json", ""],
+        ["video", "{tmp}/clip.avi", "--out", " "],
+    ],
+    ids=lambda command: command[0],
+)
+def test_an_empty_path_is_one_error_line_not_the_working_directory(tmp_path, capsys, command):
+    """Path("") is ".": `detect "$PHOTOS"` with the variable unset read every image of the working
+    directory, and the other commands named the working directory in their errors."""
+    with pytest.raises(SystemExit) as stopped:
+        main([arg.format(tmp=tmp_path) for arg in command])
+    assert stopped.value.code == 2
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith(f"python -m maskapp {command[0]}: error: argument ")
+    assert last.endswith(": the path is empty; give a file or folder path")
