@@ -555,6 +555,8 @@ def event_log_lines(run) -> list[str]:
 def run_video(args: argparse.Namespace) -> int:
     settings = event_settings(args)
     refuse_overwriting({"--out": args.out, "--json": args.json}, [Path(args.source)])
+    if args.out is not None:
+        media.video.check_video_out(args.out)  # not at the first frame, after the models have loaded
     frames = media.video.open_source(args.source, args.timeout)  # fail fast, before loading models
     log = None
     try:
