@@ -428,6 +428,8 @@ def run_detect(args: argparse.Namespace) -> int:
     for path, why in result.skipped:
         print_text(f"skipped {path}: {why}", file=sys.stderr)
     if not result.results:
+        if result.interrupted is not None:
+            raise result.interrupted
         raise ImageError(f"none of the {len(files)} files could be read as an image")
     text = "\n".join(summary_line(name, summary) for name, summary in result.summaries.items())
     total = result.total()
@@ -439,7 +441,15 @@ def run_detect(args: argparse.Namespace) -> int:
         renamed = {key: copy for key, copy in copies.items() if Path(copy).name != f"{Path(key).stem}.png"}
         text += "".join(f"\nannotated copy of {key}: {copy}" for key, copy in renamed.items())
         data["annotated"] = copies
-    return print_and_write(text, args.json, {**data, "summary": result.summaries, "total": total})
+    if result.interrupted is not None:  # the files done are kept: written, then the exit status says so
+        stop = result.interrupted
+        data["stopped_early"] = f"interrupted ({getattr(stop, 'signal_name', 'Ctrl-C')})"
+        done = len(result.results) + len(result.skipped)
+        text += f"\n{data['stopped_early']} after {done} of {len(files)} files: the figures above are theirs"
+    print_and_write(text, args.json, {**data, "summary": result.summaries, "total": total})
+    if result.interrupted is not None:
+        raise result.interrupted
+    return 0
 
 
 # --- evaluate-detection ------------------------------------------------------------------------------
