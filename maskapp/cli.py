@@ -558,7 +558,10 @@ def event_log_lines(run) -> list[str]:
             lines.append(f"events: {log.recorder.dropped_writes} write(s) dropped (see the warnings above)")
     if log is not None and log.hook is not None:
         hook = log.hook
-        lines.append(f"webhook: {hook.sent} sent, {hook.failed} failed, {hook.dropped} dropped")
+        line = f"webhook: {hook.sent} sent, {hook.failed} failed, {hook.dropped} dropped"
+        if hook.pending:  # the gate had not answered when the run ended
+            line += f", {hook.pending} unconfirmed (no answer from the gate when the run ended)"
+        lines.append(line)
     return lines
 
 
