@@ -434,3 +434,21 @@ def test_a_stopped_folder_run_keeps_the_results_of_the_files_done(tmp_path, stop
     name = "Ctrl-C" if stop_signal == signal.SIGINT else "SIGTERM"
     assert results["stopped_early"] == f"interrupted ({name})"
     assert out.splitlines()[-1].startswith(f"interrupted ({name}) after {done} of 200 files")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["video", "{tmp}/clip.avi", "--out", "{tmp}/result.avi", "--json", "{tmp}/result.avi"],
+        ["events", "{tmp}/events.sqlite", "--csv", "{tmp}/result.txt", "--json", "{tmp}/result.txt"],
+        ["detect", str(DEV / "images" / PHOTOS[0]), "--annotate", "{tmp}", "--json", f"{{tmp}}/{PHOTOS[0]}"],
+    ],
+    ids=lambda command: command[0],
+)
+def test_two_results_at_one_path_are_refused_before_any_work(tmp_path, capsys, command):
+    """The JSON written last replaced the annotated video (or the CSV, or an annotated copy) at once."""
+    assert main([arg.format(tmp=tmp_path) for arg in command]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: ") and "so one result would replace the other" in line
+    assert line.endswith("allowed: a different path for each")
+    assert list(tmp_path.iterdir()) == []
