@@ -712,6 +712,11 @@ def run_events(args: argparse.Namespace) -> int:
     refuse_overwriting({"--csv": args.csv, "--json": args.json}, [args.database])
     zone = events.report.parse_zone(args.timezone)
     start, end = events.report.zoned_range(args.start, args.end, zone)
+    if start is not None and end is not None and start >= end:  # said as given: a --to day ends at its end
+        raise MaskappError(
+            f"--from {args.start.isoformat()} is not before the end of --to {args.end.isoformat()} (a --to "
+            "day counts through its end), so the range is empty; allowed: a --from before the --to"
+        )
     pruned = events.store.delete_old_rows(args.database, args.keep_days) if args.keep_days else None
     with events.report.EventLog(args.database) as log:
         summary = log.summary(start=start, end=end)
