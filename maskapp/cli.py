@@ -37,7 +37,7 @@ from maskapp.config import (
     add_config_arguments,
     config_from_args,
 )
-from maskapp.errors import ImageError, MaskappError, Terminated, VideoError
+from maskapp.errors import ImageError, MaskappError, OutputError, Terminated, VideoError
 from maskapp.labels import CLASS_NAMES
 from maskapp.outputs import (
     ensure_writable_file,
@@ -58,8 +58,16 @@ def write_json(path: Path, data) -> None:
         raise unwritable(path, error) from None
 
 
+# --json -: the JSON on stdout, for a pipe (it wrote a file named "-"); the report then goes to stderr.
+STDOUT = Path("-")
+
+
 def print_and_write(text: str, json_path: Path | None, data) -> int:
     """`data` as JSON when --json was given, then the command's report on stdout. The exit status: 0."""
+    if json_path == STDOUT:
+        print_text(text, file=sys.stderr)
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return 0
     if json_path:
         write_json(json_path, data)
     print_text(text)
@@ -81,13 +89,31 @@ RESULT_FILE_FLAGS = ("json", "csv")
 
 def check_result_files(args: argparse.Namespace) -> None:
     for flag in RESULT_FILE_FLAGS:
-        if getattr(args, flag, None):
-            ensure_writable_file(getattr(args, flag))
+        path = getattr(args, flag, None)
+        if path == STDOUT and flag != "json":
+            raise OutputError(
+                f"--{flag} - would write a file named -; allowed: a file path (only --json takes -)"
+            )
+        if path and path != STDOUT:
+            ensure_writable_file(path)
 
 
 # --- shared flags ------------------------------------------------------------------------------------
+def given_path(text: str) -> Path:
+    """An argparse type for every path flag: Path("") is the working directory, so an empty argument (an
+    unset shell variable, "$DIR") read or wrote there; it is one error line instead."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the path is empty; give a file or folder path")
+    return Path(text)
+
+
 def add_json_flag(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument("--json", type=Path, metavar="FILE", help=f"write {what} to this JSON file")
+    parser.add_argument(
+        "--json",
+        type=given_path,
+        metavar="FILE",
+        help=f"write {what} to this JSON file (-: to stdout, and the report to stderr)",
+    )
 
 
 def add_inference_flags(
@@ -131,7 +157,7 @@ def add_people_flags(parser: argparse.ArgumentParser) -> None:
     add_second_look_flag(parser)
     parser.add_argument(
         "--events",
-        type=Path,
+        type=given_path,
         metavar="FILE.sqlite",
         help="log person_seen, violation (once per non-compliant person) and person_left events to this "
         "SQLite file (made when missing); no image is stored",
@@ -205,7 +231,7 @@ PACK_FIELDS = (*SPLIT_FIELDS, "input_size")
 
 
 def pack_data_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("out", type=Path, metavar="OUT.npz", help="the pack file to write")
+    parser.add_argument("out", type=given_path, metavar="OUT.npz", help="the pack file to write")
     add_config_arguments(parser, TrainConfig, only=PACK_FIELDS)
     parser.add_argument(
         "--splits",
@@ -231,10 +257,10 @@ def run_pack_data(args: argparse.Namespace) -> int:
 
 def average_weights_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "weights", type=Path, nargs="+", metavar="MODEL.pt", help="two or more runs' model.pt files"
+        "weights", type=given_path, nargs="+", metavar="MODEL.pt", help="two or more runs' model.pt files"
     )
     parser.add_argument(
-        "--out", type=Path, required=True, metavar="RUN_DIR", help="the run directory to write"
+        "--out", type=given_path, required=True, metavar="RUN_DIR", help="the run directory to write"
     )
 
 
@@ -247,7 +273,7 @@ def run_average_weights(args: argparse.Namespace) -> int:
 def quantize_detector_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
-        type=Path,
+        type=given_path,
         default=LIVE_DETECTOR_INT8,
         metavar="FILE.onnx",
         help=f"the int8 network to write (default: {LIVE_DETECTOR_INT8.relative_to(PROJECT_ROOT)}, which "
@@ -294,7 +320,7 @@ def evaluate_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--split-from",
-        type=Path,
+        type=given_path,
         metavar="CHECKPOINT",
         help="with --split: use this checkpoint's split (e.g. measure a 2-class model on the 3-class "
         "model's test faces)",
@@ -340,6 +366,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
         min_face = {} if args.min_face is None else {"min_face": args.min_face}
         result = metrics.face_crops.evaluate_voc(args.data_dir, config.weights, **min_face, **options)
     else:
+        if args.min_face is not None:  # it would be ignored, whatever its value
+            raise MaskappError(
+                "--min-face leaves out small annotated faces of a VOC folder (annotations/ + images/), "
+                "without --split; class folders of face crops have no face box to measure: drop --min-face"
+            )
         result = training.evaluate.evaluate(
             args.data_dir, config.weights, args.split, split_from=args.split_from, **options
         )
@@ -353,7 +384,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 # --- export ------------------------------------------------------------------------------------------
 def export_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("out_dir", type=Path, metavar="DIR", help="folder to write (made when missing)")
+    parser.add_argument("out_dir", type=given_path, metavar="DIR", help="folder to write (made when missing)")
     add_inference_flags(parser, only=("weights", "noncompliant_threshold"))
 
 
@@ -366,9 +397,11 @@ def run_export(args: argparse.Namespace) -> int:
 
 # --- detect ------------------------------------------------------------------------------------------
 def detect_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image files or folders")
+    parser.add_argument("paths", nargs="+", type=given_path, metavar="PATH", help="image files or folders")
     add_json_flag(parser, "the detections")
-    parser.add_argument("--annotate", type=Path, metavar="DIR", help="write annotated copies (PNG) here")
+    parser.add_argument(
+        "--annotate", type=given_path, metavar="DIR", help="write annotated copies (PNG) here"
+    )
     add_inference_flags(parser)
     add_anonymize_flag(parser)
 
@@ -395,6 +428,8 @@ def run_detect(args: argparse.Namespace) -> int:
     for path, why in result.skipped:
         print_text(f"skipped {path}: {why}", file=sys.stderr)
     if not result.results:
+        if result.interrupted is not None:
+            raise result.interrupted
         raise ImageError(f"none of the {len(files)} files could be read as an image")
     text = "\n".join(summary_line(name, summary) for name, summary in result.summaries.items())
     total = result.total()
@@ -406,13 +441,23 @@ def run_detect(args: argparse.Namespace) -> int:
         renamed = {key: copy for key, copy in copies.items() if Path(copy).name != f"{Path(key).stem}.png"}
         text += "".join(f"\nannotated copy of {key}: {copy}" for key, copy in renamed.items())
         data["annotated"] = copies
-    return print_and_write(text, args.json, {**data, "summary": result.summaries, "total": total})
+    if result.interrupted is not None:  # the files done are kept: written, then the exit status says so
+        stop = result.interrupted
+        data["stopped_early"] = f"interrupted ({getattr(stop, 'signal_name', 'Ctrl-C')})"
+        done = len(result.results) + len(result.skipped)
+        text += f"\n{data['stopped_early']} after {done} of {len(files)} files: the figures above are theirs"
+    print_and_write(text, args.json, {**data, "summary": result.summaries, "total": total})
+    if result.interrupted is not None:
+        raise result.interrupted
+    return 0
 
 
 # --- evaluate-detection ------------------------------------------------------------------------------
 def evaluate_detection_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--images", required=True, type=Path, help="folder of images")
-    parser.add_argument("--annotations", required=True, type=Path, help="folder of PASCAL VOC .xml files")
+    parser.add_argument("--images", required=True, type=given_path, help="folder of images")
+    parser.add_argument(
+        "--annotations", required=True, type=given_path, help="folder of PASCAL VOC .xml files"
+    )
     add_json_flag(parser, "the figures")
     add_inference_flags(parser)
     parser.add_argument(
@@ -474,7 +519,7 @@ def refuse_settings_of_the_source_pipeline(args: argparse.Namespace) -> None:
 # --- video -------------------------------------------------------------------------------------------
 def video_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", metavar="SOURCE", help=ALLOWED_SOURCES)
-    parser.add_argument("--out", type=Path, help="write the annotated video here (.mp4 or .avi)")
+    parser.add_argument("--out", type=given_path, help="write the annotated video here (.mp4 or .avi)")
     add_json_flag(parser, "per-frame counts")
     add_inference_flags(parser)
     parser.add_argument(
@@ -513,13 +558,18 @@ def event_log_lines(run) -> list[str]:
             lines.append(f"events: {log.recorder.dropped_writes} write(s) dropped (see the warnings above)")
     if log is not None and log.hook is not None:
         hook = log.hook
-        lines.append(f"webhook: {hook.sent} sent, {hook.failed} failed, {hook.dropped} dropped")
+        line = f"webhook: {hook.sent} sent, {hook.failed} failed, {hook.dropped} dropped"
+        if hook.pending:  # the gate had not answered when the run ended
+            line += f", {hook.pending} unconfirmed (no answer from the gate when the run ended)"
+        lines.append(line)
     return lines
 
 
 def run_video(args: argparse.Namespace) -> int:
     settings = event_settings(args)
     refuse_overwriting({"--out": args.out, "--json": args.json}, [Path(args.source)])
+    if args.out is not None:
+        media.video.check_video_out(args.out)  # not at the first frame, after the models have loaded
     frames = media.video.open_source(args.source, args.timeout)  # fail fast, before loading models
     log = None
     try:
@@ -571,7 +621,7 @@ def evaluate_tracking_flags(parser: argparse.ArgumentParser) -> None:
     add_second_look_flag(parser)
     parser.add_argument(
         "--write-clip",
-        type=Path,
+        type=given_path,
         metavar="FILE",
         help="also write the clip to this .avi or .mp4 file (to time `video` end to end on it)",
     )
@@ -635,8 +685,12 @@ def date_or_moment(text: str) -> date | datetime:
 
 
 def events_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("database", type=Path, metavar="FILE.sqlite", help="an events log (video --events)")
-    parser.add_argument("--csv", type=Path, metavar="OUT", help="export the event rows in the range here")
+    parser.add_argument(
+        "database", type=given_path, metavar="FILE.sqlite", help="an events log (video --events)"
+    )
+    parser.add_argument(
+        "--csv", type=given_path, metavar="OUT", help="export the event rows in the range here"
+    )
     parser.add_argument(
         "--from", dest="start", type=date_or_moment, metavar="DATE", help="from this day or moment"
     )
@@ -658,6 +712,11 @@ def run_events(args: argparse.Namespace) -> int:
     refuse_overwriting({"--csv": args.csv, "--json": args.json}, [args.database])
     zone = events.report.parse_zone(args.timezone)
     start, end = events.report.zoned_range(args.start, args.end, zone)
+    if start is not None and end is not None and start >= end:  # said as given: a --to day ends at its end
+        raise MaskappError(
+            f"--from {args.start.isoformat()} is not before the end of --to {args.end.isoformat()} (a --to "
+            "day counts through its end), so the range is empty; allowed: a --from before the --to"
+        )
     pruned = events.store.delete_old_rows(args.database, args.keep_days) if args.keep_days else None
     with events.report.EventLog(args.database) as log:
         summary = log.summary(start=start, end=end)
@@ -694,7 +753,7 @@ def bench_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--baseline-weights",
-        type=Path,
+        type=given_path,
         metavar="PATH",
         help="also time the live pipeline with this classifier, in turn with the shipped one on the same "
         "frames, and report their p50 ratio (the live budget: within 10%% of it); default: the 2-class "
@@ -874,7 +933,7 @@ def main(argv: list[str] | None = None) -> int:
                 importlib.import_module(module)
             return int(command.run(args) or 0)
     except MaskappError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print_text(f"error: {error}", file=sys.stderr)  # a name not in UTF-8 as \xNN, as elsewhere
         return 2
     except Terminated as stop:
         print(f"interrupted ({stop.signal_name})", file=sys.stderr)

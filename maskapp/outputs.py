@@ -21,6 +21,16 @@ def path_text(path: Path | str) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def why_not_there(path: Path, expected: str) -> str:
+    """Why `path` is not the `expected` "folder" or "file" to read, in words for an error: a file given
+    where a folder is expected (or the reverse) exists, so "does not exist" would mislead."""
+    if not path.exists():
+        return "does not exist"
+    if expected == "folder":
+        return "is a file, not a folder"
+    return "is a folder, not a file" if path.is_dir() else "is not a regular file"
+
+
 def why_unwritable(folder: Path, error: OSError) -> str:
     """Why `folder` could not be made or written in. A file standing where one of its folders should be
     gets its own words: mkdir's are a puzzling "File exists" or "Not a directory"."""
@@ -65,14 +75,22 @@ def ensure_writable_folder(folder: Path) -> Path:
 
 def refuse_overwriting(outputs: Mapping[str, Path | Iterable[Path] | None], inputs: Iterable[Path]) -> None:
     """OutputError when a result (`flag: path` or `flag: paths`) would be written over one of the command's
-    own input files: the input would be lost, with nothing said."""
+    own input files, or over another of its results (video --out x --json x): either would be lost, with
+    nothing said."""
     kept = {path.resolve() for path in inputs if path.is_file()}
+    written: dict[Path, str] = {}
     for flag, paths in outputs.items():
         for path in [paths] if isinstance(paths, Path) else paths or ():
             if path.resolve() in kept:
                 raise OutputError(
                     f"{flag} {path} is also this command's input, which writing there would destroy; "
                     "allowed: another path"
+                )
+            other = written.setdefault(path.resolve(), flag)
+            if other != flag:
+                raise OutputError(
+                    f"{flag} {path} is also where {other} writes, so one result would replace the other; "
+                    "allowed: a different path for each"
                 )
 
 

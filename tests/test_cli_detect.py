@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -363,3 +365,90 @@ def test_a_skipped_file_with_a_latin1_name_is_named_as_ls_shows_it(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     (skipped,) = [line for line in done.stderr.splitlines() if line.startswith("skipped ")]
     assert "\\xe9t\\xe9.jpg: " in skipped and "\\udc" not in skipped
+    # and so does its reason, which showed it as ?t?.jpg
+    assert skipped.count("\\xe9t\\xe9.jpg") == 2 and "?" not in skipped
+
+
+def test_an_error_line_names_a_latin1_path_as_ls_shows_it(tmp_path, capsys):
+    """The error line showed such a name with \\udcNN escapes, unlike the skipped lines and the JSON."""
+    missing = tmp_path / os.fsdecode(b"\xe9t\xe9.jpg")
+    assert main(["detect", str(missing)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: {tmp_path}/\\xe9t\\xe9.jpg does not exist; allowed: image files")
+
+
+def test_json_dash_writes_the_json_to_stdout_and_the_report_to_stderr():
+    """`--json -` wrote a file named - in the working directory, and the pipe got the text report."""
+    dash = PROJECT_ROOT / "-"
+    try:
+        done = run_cli("detect", str(DEV / "images" / PHOTOS[0]), "--json", "-", "--weights", str(WEIGHTS))
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert list(json.loads(done.stdout)["images"]) == [PHOTOS[0]]
+        assert f"{PHOTOS[0]}: " in done.stderr
+        assert not dash.exists()
+    finally:
+        dash.unlink(missing_ok=True)
+
+
+def test_csv_dash_is_refused_not_a_file_named_dash(tmp_path, capsys):
+    assert main(["events", str(tmp_path / "events.sqlite"), "--csv", "-"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == "error: --csv - would write a file named -; allowed: a file path (only --json takes -)"
+    assert not Path("-").exists()
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"])
+def test_a_stopped_folder_run_keeps_the_results_of_the_files_done(tmp_path, stop_signal):
+    """Ctrl-C on a folder of photos printed `interrupted` and wrote no JSON: the faces found in every
+    file done were lost (their annotated copies alone were kept). Now they are written and printed, and
+    the exit status still says the run was interrupted."""
+    photos, copies, data = tmp_path / "photos", tmp_path / "annotated", tmp_path / "run.json"
+    photos.mkdir()
+    for number in range(200):
+        (photos / f"street{number:03}.png").write_bytes((DEV / "images" / PHOTOS[0]).read_bytes())
+    child = subprocess.Popen(
+        [sys.executable, "-m", "maskapp", "detect", str(photos), "--json", str(data), "--annotate",
+         str(copies), "--weights", str(WEIGHTS)],
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # a shell's background job (a CI runner) starts its children with SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while not (copies.is_dir() and len(list(copies.iterdir())) >= 2):
+            assert child.poll() is None and time.monotonic() < deadline, "no photo was done in time"
+            time.sleep(0.2)
+        child.send_signal(stop_signal)
+        out, err = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert child.returncode == 128 + stop_signal, err[-2000:]
+    assert "Traceback" not in err and err.splitlines()[-1].startswith("interrupted")
+    results = json.loads(data.read_text())
+    done = len(results["images"])
+    assert 2 <= done < 200 and set(results["images"]) <= set(results["annotated"])
+    assert results["total"]["images"] == done
+    assert done <= len(list(copies.iterdir())) <= done + 1  # a copy written as the signal came, at most
+    name = "Ctrl-C" if stop_signal == signal.SIGINT else "SIGTERM"
+    assert results["stopped_early"] == f"interrupted ({name})"
+    assert out.splitlines()[-1].startswith(f"interrupted ({name}) after {done} of 200 files")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["video", "{tmp}/clip.avi", "--out", "{tmp}/result.avi", "--json", "{tmp}/result.avi"],
+        ["events", "{tmp}/events.sqlite", "--csv", "{tmp}/result.txt", "--json", "{tmp}/result.txt"],
+        ["detect", str(DEV / "images" / PHOTOS[0]), "--annotate", "{tmp}", "--json", f"{{tmp}}/{PHOTOS[0]}"],
+    ],
+    ids=lambda command: command[0],
+)
+def test_two_results_at_one_path_are_refused_before_any_work(tmp_path, capsys, command):
+    """The JSON written last replaced the annotated video (or the CSV, or an annotated copy) at once."""
+    assert main([arg.format(tmp=tmp_path) for arg in command]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: ") and "so one result would replace the other" in line
+    assert line.endswith("allowed: a different path for each")
+    assert list(tmp_path.iterdir()) == []

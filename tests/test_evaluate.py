@@ -203,6 +203,9 @@ def test_unreadable_images_are_skipped_and_counted(tmp_path, shipped):
         ([], "give DATA_DIR"),
         (["--split-from", "x.pt"], "--split-from"),
         (["--noncompliant-threshold", "1.5"], "non-compliant threshold 1.5 is out of range"),
+        # ignored on class folders, whatever its value, and so taken as a filter that had worked
+        (["--min-face", "-5"], "--min-face leaves out small annotated faces of a VOC folder"),
+        (["--min-face", "40"], "class folders of face crops have no face box to measure: drop --min-face"),
     ],
 )
 def test_bad_arguments_exit_2(tmp_path, args, message):

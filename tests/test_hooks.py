@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from maskapp.errors import HookError, MaskappError
-from maskapp.events.hooks import WebhookNotifier
+from maskapp.events.hooks import HookStats, WebhookNotifier
 from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservation
 from maskapp.events.store import Event, SqliteEventStore
 
@@ -191,6 +191,30 @@ def test_close_gives_up_after_its_timeout_and_drops_the_rest(caplog):
         gate.stop()
     stats = notifier.stats()
     assert (stats.dropped, stats.pending, stats.sent + stats.failed) == (2, 0, 1)
+
+
+def test_an_event_in_flight_when_close_times_out_is_counted_as_pending(caplog):
+    """It was in no count: one violation on a gate that did not answer showed "0 sent, 0 failed, 0
+    dropped", and the warning said "0 event(s) left unsent"."""
+    hold = threading.Event()
+    gate = Gate(hold=hold)
+    try:
+        notifier = WebhookNotifier(gate.url, timeout_s=5, retries=0)
+        notifier.notify(EVENT)
+        deadline = time.monotonic() + 5
+        while not gate.received and time.monotonic() < deadline:  # it is in flight
+            time.sleep(0.01)
+        with caplog.at_level(logging.WARNING):
+            stats = notifier.close(timeout=0.3)
+        assert "close timed out, 1 event(s) left unsent or unconfirmed" in caplog.text
+        assert (stats.sent, stats.failed, stats.dropped, stats.pending) == (0, 0, 0, 1)
+        hold.set()  # the gate answers at last: sent, and no longer pending
+        deadline = time.monotonic() + 5
+        while notifier.stats().sent < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        gate.stop()
+    assert notifier.stats() == HookStats(1, 0, 0, 0)
 
 
 def test_logs_do_not_carry_the_urls_secrets(caplog):

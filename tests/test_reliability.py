@@ -522,3 +522,56 @@ def test_a_result_path_that_cannot_be_written_is_refused_before_any_work(tmp_pat
     assert f"({a_file} is a file, not a folder)" in err  # not mkdir's puzzling "File exists"
     assert not [record for record in caplog.records if record.name.startswith("maskapp")]
     assert not log.exists()
+
+
+# --- a file where a folder is expected, and the reverse ------------------------------------------------
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["evaluate", "{file}"], "error: data folder {file} is a file, not a folder; give a folder of class"),
+        (
+            ["train", "--data", "{file}", "--out", "{tmp}"],
+            "error: data folder {file} is a file, not a folder",
+        ),
+        (
+            ["evaluate-detection", "--images", "{file}", "--annotations", "{tmp}"],
+            "error: images folder {file} is a file, not a folder; give the folder of the photos",
+        ),
+        (
+            ["evaluate-detection", "--images", "{tmp}", "--annotations", "{file}"],
+            "error: annotations folder {file} is a file, not a folder; give a folder of PASCAL VOC",
+        ),
+        (["video", "{tmp}"], "error: video file {tmp} is a folder, not a file; allowed: a video file"),
+    ],
+    ids=lambda value: value[0] if isinstance(value, list) else None,
+)
+def test_a_file_for_a_folder_or_a_folder_for_a_file_is_named_as_such(tmp_path, capsys, command, message):
+    """They were reported as not existing, which sends the user looking for a typo in a path that is there."""
+    a_file = tmp_path / "faces.jpg"
+    a_file.write_text("a file")
+    assert main([arg.format(file=a_file, tmp=tmp_path) for arg in command]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(message.format(file=a_file, tmp=tmp_path))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["detect", ""],
+        ["export", ""],
+        ["events", ""],
+        ["evaluate-detection", "--images", "", "--annotations", "{tmp}"],
+        ["evaluate-tracking", "--json", ""],
+        ["video", "{tmp}/clip.avi", "--out", " "],
+    ],
+    ids=lambda command: command[0],
+)
+def test_an_empty_path_is_one_error_line_not_the_working_directory(tmp_path, capsys, command):
+    """Path("") is ".": `detect "$PHOTOS"` with the variable unset read every image of the working
+    directory, and the other commands named the working directory in their errors."""
+    with pytest.raises(SystemExit) as stopped:
+        main([arg.format(tmp=tmp_path) for arg in command])
+    assert stopped.value.code == 2
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith(f"python -m maskapp {command[0]}: error: argument ")
+    assert last.endswith(": the path is empty; give a file or folder path")

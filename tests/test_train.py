@@ -472,3 +472,12 @@ def test_average_weights_reads_relative_paths_from_the_working_directory(tmp_pat
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert str(tmp_path / "b.pt") in line and "not a readable maskapp checkpoint" in line
+
+
+@pytest.mark.parametrize("quality", ["0", "101", "-5"])
+def test_a_pack_quality_out_of_range_is_refused_before_the_data_is_prepared(tmp_path, quality):
+    """It was checked only when the pack was written: after minutes of preparing the shared data."""
+    result = run_cli("pack-data", str(tmp_path / "p.npz"), "--quality", quality, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr == f"error: WebP quality {quality} is out of range; allowed: 1 to 100\n"
+    assert not (tmp_path / "p.npz").exists()

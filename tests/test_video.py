@@ -328,3 +328,34 @@ def test_a_video_name_that_is_not_utf8_is_one_error_line(clip, tmp_path, flag):
     (line,) = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert "its name is not UTF-8 text" in line and "allowed: a UTF-8 name" in line
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("out", "message"),
+    [
+        ("annotated.xyz", "cannot write video {out}: OpenCV has no writer for the suffix '.xyz'"),
+        ("annotated", "cannot write video {out}: OpenCV has no writer for the suffix '(none)'"),
+        ("a_folder", "cannot write video {out} (it is a folder)"),
+        ("a_file/annotated.mp4", "cannot write {out} ({tmp}/a_file is a file, not a folder)"),
+    ],
+)
+def test_an_annotated_video_path_that_cannot_be_written_is_refused_before_any_work(
+    clip, tmp_path, capsys, caplog, out, message
+):
+    """These failed at the first frame, after the models had loaded and the source had opened."""
+    (tmp_path / "a_folder").mkdir()
+    (tmp_path / "a_file").write_text("not a folder")
+    out = tmp_path / out
+    caplog.set_level("INFO")
+    assert main(["video", str(clip), "--out", str(out), "--weights", str(WEIGHTS)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: " + message.format(out=out, tmp=tmp_path))
+    assert not [record for record in caplog.records if record.name.startswith("maskapp")]  # no loading
+
+
+def test_checking_an_annotated_video_path_keeps_the_video_already_there(tmp_path):
+    earlier = tmp_path / "annotated.mp4"
+    earlier.write_bytes(b"an earlier run's video")
+    assert video.check_video_out(earlier) == earlier
+    assert earlier.read_bytes() == b"an earlier run's video"
+    assert video.check_video_out(tmp_path / "new.avi") and not (tmp_path / "new.avi").exists()

@@ -36,7 +36,7 @@ class HookStats:
     sent: int  # delivered with a 2xx answer
     failed: int  # given up after the retries (or a 4xx answer, which retrying cannot fix)
     dropped: int  # never sent: queue full, notified after close, or left when close timed out
-    pending: int  # still queued
+    pending: int  # still queued, or being sent (a gate that has not answered yet)
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class WebhookNotifier:
         self._timeout_s, self._retries, self._backoff_s = timeout_s, retries, backoff_s
         self._queue: queue.Queue[bytes] = queue.Queue(maxsize=queue_size)
         self._counts_lock = threading.Lock()
-        self._sent = self._failed = self._dropped = 0
+        self._sent = self._failed = self._dropped = self._in_flight = 0
         self._closed = False
         self._abort = threading.Event()  # set when close() times out: stop retrying, drop the rest
         self._thread = threading.Thread(target=self._run, name="maskapp-webhook", daemon=True)
@@ -87,7 +87,9 @@ class WebhookNotifier:
 
     def stats(self) -> HookStats:
         with self._counts_lock:
-            return HookStats(self._sent, self._failed, self._dropped, self._queue.qsize())
+            # The event being sent counts as pending: when close() times out on a gate that does not
+            # answer, it was in no count at all ("0 sent, 0 failed, 0 dropped" for one violation).
+            return HookStats(self._sent, self._failed, self._dropped, self._queue.qsize() + self._in_flight)
 
     def close(self, timeout: float = 5.0) -> HookStats:
         """Send what is queued (up to `timeout` seconds), then stop the thread. Idempotent."""
@@ -95,10 +97,12 @@ class WebhookNotifier:
             self._closed = True  # the thread ends once the queue is empty
             self._thread.join(max(0.0, timeout))
             if self._thread.is_alive():
-                unsent = self._queue.qsize()
+                unsent = self.stats().pending
                 self._abort.set()
                 logger.warning(
-                    "webhook %s: close timed out, %d event(s) left unsent", self._shown_url, unsent
+                    "webhook %s: close timed out, %d event(s) left unsent or unconfirmed",
+                    self._shown_url,
+                    unsent,
                 )
         return self.stats()
 
@@ -114,8 +118,14 @@ class WebhookNotifier:
                 continue
             if self._abort.is_set():
                 self._count_dropped("close timed out")
-            else:
+                continue
+            with self._counts_lock:
+                self._in_flight = 1
+            try:
                 self._deliver(body)
+            finally:
+                with self._counts_lock:
+                    self._in_flight = 0
 
     def _deliver(self, body: bytes) -> None:
         failure = _Failure("not tried", retry=False)
@@ -157,6 +167,7 @@ class WebhookNotifier:
         with self._counts_lock:
             self._sent += sent
             self._failed += failed
+            self._in_flight = 0  # in the same step: never counted twice
 
     def _count_dropped(self, why: str) -> None:
         with self._counts_lock:

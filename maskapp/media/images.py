@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from maskapp.errors import ImageError
+from maskapp.outputs import path_text
 
 log = logging.getLogger(__name__)
 
@@ -328,8 +329,9 @@ def _is_image_name(path: Path) -> bool:
 
 
 def _shown(name: str, limit: int = _MAX_NAME_CHARS) -> str:
-    """A name safe for a one-line message: no control characters, the end kept when it is long."""
-    clean = "".join(ch if ch.isprintable() else "?" for ch in name) or "image"
+    """A name safe for a one-line message: bytes that are not UTF-8 as \\xNN (as `ls -b` and the JSON
+    show them, not as ?), no control characters, the end kept when it is long."""
+    clean = "".join(ch if ch.isprintable() else "?" for ch in path_text(name)) or "image"
     return clean if len(clean) <= limit else "…" + clean[-(limit - 1) :]
 
 

@@ -23,6 +23,8 @@ class DetectRun:
     skipped: tuple[tuple[Path, str], ...]  # (file, why)
     summaries: dict[str, dict] = field(default_factory=dict)  # file name -> FrameResult.summary()
     annotated: dict[str, Path] = field(default_factory=dict)  # file name -> its annotated copy
+    # Ctrl-C, SIGTERM or SIGHUP during the run: the exception, to raise once the results so far are kept
+    interrupted: KeyboardInterrupt | None = None
 
     def total(self) -> dict:
         return combine_summaries(list(self.summaries.values()))
@@ -85,21 +87,26 @@ def detect_files(
 ) -> DetectRun:
     """Run the pipeline on each file; unreadable files are reported and skipped, not fatal.
     `anonymize` (none, blur, fill): how the faces are hidden in the annotated copies (box and verdict
-    stay); the results themselves are the same in every mode."""
+    stay); the results themselves are the same in every mode. Ctrl-C (or Terminated) stops the run with
+    the files done kept, in `interrupted`: a folder of thousands of photos is not lost to one keypress."""
     check_mode(anonymize)  # before the first file, not after the slow ones
     results, skipped, summaries, annotated = {}, [], {}, {}
     keys, copy_names = result_keys(files), annotated_names(files)
-    for path in tqdm(files, desc="detect", unit="image", disable=len(files) < 10):
-        try:
-            frame = read_image(path)
-        except ImageError as error:
-            skipped.append((path, str(error)))
-            continue
-        result = pipeline.process(frame)
-        key = keys[path]
-        results[key], summaries[key] = result.to_json(), result.summary()
-        if annotate_dir is not None:
-            annotated[key] = annotate_dir / copy_names[path]
-            shown = anonymize_faces(frame, result, anonymize)
-            write_annotated(annotated[key], annotate(shown, result))
-    return DetectRun(results, tuple(skipped), summaries, annotated)
+    interrupted = None
+    try:
+        for path in tqdm(files, desc="detect", unit="image", disable=len(files) < 10):
+            try:
+                frame = read_image(path)
+            except ImageError as error:
+                skipped.append((path, str(error)))
+                continue
+            result = pipeline.process(frame)
+            key, entry, summary = keys[path], result.to_json(), result.summary()
+            if annotate_dir is not None:  # the copy first: a result is kept only with its copy
+                shown = anonymize_faces(frame, result, anonymize)
+                write_annotated(annotate_dir / copy_names[path], annotate(shown, result))
+                annotated[key] = annotate_dir / copy_names[path]
+            results[key], summaries[key] = entry, summary
+    except KeyboardInterrupt as stop:
+        interrupted = stop
+    return DetectRun(results, tuple(skipped), summaries, annotated, interrupted)

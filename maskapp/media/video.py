@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -32,7 +33,7 @@ from maskapp.labels import CLASS_NAMES
 from maskapp.media.images import PICTURE_FORMATS
 from maskapp.media.opencv_paths import NOT_UTF8, opencv_path
 from maskapp.media.sources import redact_source
-from maskapp.outputs import path_text, why_unwritable
+from maskapp.outputs import ensure_writable_file, path_text, why_not_there, why_unwritable
 from maskapp.vision.anonymize import anonymize_faces, check_mode
 from maskapp.vision.draw import annotate
 
@@ -136,7 +137,7 @@ def open_file(path: Path, shown: str | None = None) -> FrameSource:
     """A video file; its errors name it `shown` when given (an upload's own name, not its temporary path)."""
     shown = shown or str(path)
     if not path.is_file():
-        raise VideoError(f"video file {shown} does not exist; allowed: {ALLOWED_SOURCES}")
+        raise VideoError(f"video file {shown} {why_not_there(path, 'file')}; allowed: {ALLOWED_SOURCES}")
     allowed = "allowed: a video file OpenCV can decode (mp4, avi...)"
     picture_format = _still_image_format(path)
     if picture_format:
@@ -229,12 +230,45 @@ class VideoSummary:
         return {**asdict(self), **totals, "compliance": self.compliance}
 
 
+def _fourcc(path: Path) -> int:
+    return cv2.VideoWriter_fourcc(*("MJPG" if path.suffix.lower() == ".avi" else "mp4v"))
+
+
+def check_video_out(path: Path) -> Path:
+    """`path` when an annotated video can be written there, else a MaskappError naming why: a folder, a
+    folder that cannot be made or written, or a suffix OpenCV has no writer for (out.xyz, out.webm).
+    These failed only at the first frame, after the models had loaded and the source had opened."""
+    allowed = "allowed: a writable .mp4 or .avi path"
+    if path.is_dir():
+        raise VideoError(f"cannot write video {path_text(path)} (it is a folder); {allowed}")
+    ensure_writable_file(path)
+    # The container is tried in a scratch file: trying `path` itself would empty an earlier video there.
+    # OpenCV's own warnings are silenced for the trial: the error below says what was wrong.
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            trial = cv2.VideoWriter(str(Path(scratch) / f"check{path.suffix}"), _fourcc(path), 10, (16, 16))
+            opened = trial.isOpened()
+            trial.release()
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+    if not opened:
+        raise VideoError(
+            f"cannot write video {path_text(path)}: OpenCV has no writer for the suffix "
+            f"{path.suffix or '(none)'!r}; {allowed}"
+        )
+    return path
+
+
 class VideoFileWriter:
     """A video file writer opened on the first frame (its size is known only then); .avi is MJPG."""
 
     def __init__(self, path: Path | None, fps: float):
-        # The name is checked before the work, not at the first frame.
+        # The name and the path are checked before the work, not at the first frame.
         self.opencv_name = _opencv_name(path, "write video") if path is not None else None
+        if path is not None:
+            check_video_out(path)
         self.path, self.fps, self.writer = path, fps, None
 
     def write(self, image: np.ndarray) -> None:
@@ -248,7 +282,7 @@ class VideoFileWriter:
                 raise VideoError(
                     f"cannot write video {self.path} ({reason}); allowed: a writable .mp4 or .avi path"
                 ) from None
-            fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
+            fourcc = _fourcc(self.path)
             size = (image.shape[1], image.shape[0])
             self.writer = cv2.VideoWriter(self.opencv_name, fourcc, self.fps, size)
             if not self.writer.isOpened():

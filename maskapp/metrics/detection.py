@@ -23,6 +23,7 @@ from maskapp.labels import CLASS_NAMES
 from maskapp.media.images import read_image
 from maskapp.metrics.bench_results import bench_frame, time_calls
 from maskapp.metrics.voc import Box, ImageAnnotation, as_compliance, load_annotations
+from maskapp.outputs import why_not_there
 from maskapp.results import MASK_LABEL, NO_MASK_LABEL, FrameResult
 from maskapp.vision.boxes import iou
 from maskapp.vision.detect import create_detector
@@ -240,8 +241,8 @@ def evaluate_pipeline(
     images_dir = Path(images_dir)
     if not images_dir.is_dir():
         raise DataError(
-            f"images folder {images_dir} does not exist; give the folder of the photos the annotations "
-            "name, e.g. ../shared/datasets/face-mask-detection-dev/images"
+            f"images folder {images_dir} {why_not_there(images_dir, 'folder')}; give the folder of the "
+            "photos the annotations name, e.g. ../shared/datasets/face-mask-detection-dev/images"
         )
     annotations = load_annotations(annotations_dir)
     if not any(annotation.objects for annotation in annotations):  # every AP would be 0 of 0

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from maskapp.errors import DataError
 from maskapp.labels import canonical_label, is_compliant
+from maskapp.outputs import why_not_there
 from maskapp.results import MASK_LABEL, NO_MASK_LABEL
 
 
@@ -90,7 +91,9 @@ _ANNOTATIONS_ALLOWED = (
 def load_annotations(folder: str | Path) -> list[ImageAnnotation]:
     folder = Path(folder)
     if not folder.is_dir():
-        raise DataError(f"annotations folder {folder} does not exist; {_ANNOTATIONS_ALLOWED}")
+        raise DataError(
+            f"annotations folder {folder} {why_not_there(folder, 'folder')}; {_ANNOTATIONS_ALLOWED}"
+        )
     paths = sorted(folder.glob("*.xml"))
     if not paths:
         raise DataError(f"annotations folder {folder} has no PASCAL VOC .xml files; {_ANNOTATIONS_ALLOWED}")

@@ -23,6 +23,7 @@ from maskapp.config import SPLITS, TrainConfig
 from maskapp.errors import DataError, ImageError
 from maskapp.labels import CLASS_NAMES, LABEL_ALIASES, canonical_label, ordered_classes
 from maskapp.media.images import list_images, read_image
+from maskapp.outputs import why_not_there
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ def scan_class_folders(
 def require_data_folder(folder: Path) -> None:
     if not folder.is_dir():
         raise DataError(
-            f"data folder {folder} does not exist; give a folder of class subfolders "
+            f"data folder {folder} {why_not_there(folder, 'folder')}; give a folder of class subfolders "
             f"({', '.join(CLASS_NAMES)} or some of them), e.g. ../shared/datasets/face-mask-ilc"
         )
 

@@ -73,13 +73,18 @@ def _decode(blob: np.ndarray, ends: np.ndarray, spec: InputSpec, desc: str) -> n
     return np.stack(squares) if squares else np.zeros((0, size, size, 3), np.uint8)
 
 
-def write_pack(path: Path, data: TrainingData, splits: tuple[str, ...], quality: int) -> int:
-    """The named splits of `data` into one .npz at `path`; returns its size in bytes."""
+def check_pack_settings(splits: tuple[str, ...], quality: int) -> None:
+    """DataError for a split or WebP quality a pack cannot have: checked before the data is prepared."""
     unknown = set(splits) - set(SPLITS)
     if unknown:
         raise DataError(f"unknown split {sorted(unknown)}; allowed: {', '.join(SPLITS)}")
     if not 1 <= quality <= 100:
         raise DataError(f"WebP quality {quality} is out of range; allowed: 1 to 100")
+
+
+def write_pack(path: Path, data: TrainingData, splits: tuple[str, ...], quality: int) -> int:
+    """The named splits of `data` into one .npz at `path`; returns its size in bytes."""
+    check_pack_settings(splits, quality)
     arrays: dict[str, np.ndarray] = {}
     for split in splits:
         prepared = data.prepared[split]

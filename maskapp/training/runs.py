@@ -18,6 +18,7 @@ from pathlib import Path
 
 from maskapp import PROJECT_ROOT, WEIGHTS_DIR
 from maskapp.errors import RunFormatError
+from maskapp.outputs import why_not_there
 
 logger = logging.getLogger(__name__)
 
@@ -245,8 +246,8 @@ def load_run(path: str | Path) -> Run:
     path = Path(path)
     if not path.is_dir():
         raise RunFormatError(
-            f"run directory {path} does not exist; give a folder `python -m maskapp train` wrote "
-            "(e.g. weights/runs/mobilenet_v2_3class_soup)"
+            f"run directory {path} {why_not_there(path, 'folder')}; give a folder `python -m maskapp "
+            "train` wrote (e.g. weights/runs/mobilenet_v2_3class_soup)"
         )
     config = _read_json(path / CONFIG_FILE)
     warnings: list[str] = []

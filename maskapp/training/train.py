@@ -38,7 +38,7 @@ from maskapp.outputs import ensure_writable_file, ensure_writable_folder, requir
 from maskapp.training.augment import AugmentConfig, augment
 from maskapp.training.data import split_for
 from maskapp.training.evaluate import choose_noncompliant_threshold, compute_metrics, predict_rgb
-from maskapp.training.pack import TrainingData, read_pack, training_data, write_pack
+from maskapp.training.pack import TrainingData, check_pack_settings, read_pack, training_data, write_pack
 from maskapp.training.prepare import PreparedSet, detector_cropper, prepare
 from maskapp.training.runs import (
     CONFIG_FILE,
@@ -418,6 +418,7 @@ def prepare_data(config: TrainConfig, spec: InputSpec, dist: Distributed) -> Tra
 def pack_data(config: TrainConfig, out: Path, splits: tuple[str, ...], quality: int) -> int:
     """`python -m maskapp pack-data`: the data folders, split and prepared here, into one file."""
     single = Distributed(0, 1, torch.device("cpu"))
+    check_pack_settings(splits, quality)  # before minutes of preparing the data
     ensure_writable_file(out)
     return write_pack(out, prepare_data(config, InputSpec(config.input_size), single), splits, quality)
 

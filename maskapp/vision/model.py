@@ -129,8 +129,14 @@ class Checkpoint:
         try:
             model.load_state_dict(without_vanishing_weights(self.state_dict))
         except RuntimeError as error:
-            first_line = str(error).splitlines()[0]
-            raise CheckpointError(f"weights do not fit a {self.architecture} model: {first_line}") from None
+            # torch's first line is only a heading ("Error(s) in loading state_dict for X:"); the first
+            # problem under it (a size mismatch, a missing key) is what tells the user why.
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            why = lines[1] if len(lines) > 1 and lines[0].endswith(":") else lines[0] if lines else "?"
+            raise CheckpointError(
+                f"weights do not fit a {self.architecture} model ({why}); give a checkpoint `python -m "
+                "maskapp train` wrote for this model, unchanged"
+            ) from None
         return model.eval()
 
 
