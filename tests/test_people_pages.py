@@ -5,6 +5,7 @@ event-log settings, the Video page with the event log on; and hidden faces on th
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -122,6 +123,24 @@ def test_compliance_log_dates_picked_end_first_or_with_nobody(app, tmp_path):
     at.date_input[0].set_value((later, later)).run()
     assert not at.exception and not at.error and metrics(at)["People"] == "0"
     assert any("Nobody in this date range" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("kind", ["device", "pipe"])
+def test_compliance_log_pointed_at_a_device_or_a_pipe_says_it_is_not_a_file(app, tmp_path, kind):
+    """/dev/null or a named pipe exist but are no file: "No event log at /dev/null yet. Turn on 'Log
+    people...'" sent the reader to start a log where none can ever be written."""
+    database = record_day(tmp_path / "log.sqlite")
+    if kind == "device":
+        path = Path(os.devnull)
+    else:
+        path = tmp_path / "pipe.sqlite"
+        os.mkfifo(path)
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(path)).run()
+    assert not at.exception and not any("No event log" in i.value for i in at.info)
+    assert len(at.error) == 1 and "is not a regular file (a device, pipe or socket)" in at.error[0].value
+    at.text_input[0].set_value(str(database)).run()  # the page goes on
+    assert not at.exception and not at.error and metrics(at)["People"] == "6"
 
 
 @pytest.mark.parametrize("content", [b"garbage" * 200, None])
