@@ -143,18 +143,23 @@ def test_compliance_log_pointed_at_a_device_or_a_pipe_says_it_is_not_a_file(app,
     assert not at.exception and not at.error and metrics(at)["People"] == "6"
 
 
-@pytest.mark.parametrize("content", [b"garbage" * 200, None])
+@pytest.mark.parametrize("content", [b"garbage" * 200, None, "same table names"])
 def test_compliance_log_with_a_broken_or_foreign_file_shows_an_error(app, tmp_path, content):
     path = tmp_path / "bad.sqlite"
     if content is None:
         with contextlib.closing(sqlite3.connect(path)) as conn:
             conn.execute("CREATE TABLE songs (title TEXT)")
+    elif content == "same table names":  # another program's: 'no such column: key' before
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            for table in ("meta (name, body)", "events (title)", "aggregates (total)"):
+                conn.execute(f"CREATE TABLE {table}")
     else:
         path.write_bytes(content)
     at = open_page(app, "app_pages/compliance_log.py")
     at.text_input[0].set_value(str(path)).run()
     assert not at.exception
     assert len(at.error) == 1 and "events" in at.error[0].value
+    assert "SQLite error" not in at.error[0].value
 
 
 def test_compliance_log_with_a_time_edited_by_hand_shows_an_error(app, tmp_path):
