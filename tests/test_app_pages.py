@@ -462,6 +462,18 @@ def test_corrupt_video_upload_shows_an_error(app):
     assert "not a readable video" in errors(at)[0]
 
 
+def test_an_empty_video_upload_says_it_is_empty_and_the_next_one_plays(app, tmp_path):
+    at = open_page(app, "app_pages/video.py")
+    at.file_uploader[0].set_value(("door.mp4", b"", "video/mp4")).run()
+    assert_no_exception(at)
+    allowed = "allowed: a video file OpenCV can decode (mp4, avi...)"
+    assert errors(at) == [f"door.mp4 is empty (0 bytes); {allowed}"]
+    video = webcam_video(tmp_path / "clip.avi", frames=3)
+    at.file_uploader[0].set_value(("clip.avi", video.read_bytes(), "video/x-msvideo")).run()
+    assert_no_exception(at)
+    assert not errors(at) and metrics(at)["Frames"] == "3"
+
+
 def test_a_file_with_no_video_stream_shows_an_error(app):
     at = open_page(app, "app_pages/video.py")
     at.file_uploader[0].set_value(("sound.mp4", alert_wav(), "video/mp4")).run()
