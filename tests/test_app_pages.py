@@ -524,6 +524,22 @@ def test_a_stream_that_drops_midway_keeps_what_was_processed(app, http_stream):
     assert any(f"stream ended after {frames} frames" in info.value for info in at.info)
 
 
+def test_a_stream_that_sends_no_frame_is_an_error_not_an_empty_summary(app, tmp_path):
+    """A stream that opens and ends at once (here an AVI without frames) showed "The stream ended after 0
+    frames." above a summary of zeros and two empty charts, where the command line says no frame came."""
+    cv2.VideoWriter(str(tmp_path / "none.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 8, (64, 48)).release()
+    with http_folder(tmp_path) as url:
+        at = open_page(app, "app_pages/video.py")
+        at.text_input[0].set_value(url + "none.avi").run()
+        at.button[0].click().run()
+    assert_no_exception(at)
+    assert errors(at) == [
+        f"no frame could be read from {url}none.avi (it ended, dropped or stayed silent at once); allowed: a "
+        "rtsp://, rtsps://, rtmp://, http://, https:// stream that sends video frames"
+    ]
+    assert "Frames" not in metrics(at) and not at.get("plotly_chart")
+
+
 def test_a_silent_stream_times_out_with_a_message(app):
     with socket.socket() as silent:  # accepts connections, never answers
         silent.bind(("127.0.0.1", 0))
