@@ -72,7 +72,8 @@ for index, (name, data) in enumerate(inputs):
     left, right = st.columns(2)
     left.download_button(
         "Download annotated PNG",
-        encode_png(analysis.annotated),
+        # Encoded on the click, not on every run: 8 s for a 48-megapixel photo, each time the page reran.
+        lambda image=analysis.annotated: encode_png(image),
         file_name=f"{file_stem}_annotated.png",
         mime="image/png",
         key=f"png_{index}",

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from maskapp import PROJECT_ROOT
@@ -94,6 +95,27 @@ def test_uploaded_photo_gives_annotated_image_face_table_and_downloads(app):
     assert all(str(url).startswith("data:image/png;base64,") for url in table["crop"])
     labels = [button.label for button in at.download_button]
     assert labels == ["Download annotated PNG", "Download JSON"]
+
+
+def test_the_annotated_png_is_encoded_when_downloaded_not_on_every_run(app, monkeypatch):
+    """The PNG download was encoded on every run of the page, for every picture: 8 s for a 48-megapixel
+    photo (under the 50-megapixel limit), again after each click anywhere on the page."""
+    deferred = {}
+    register = MediaFileManager.add_deferred
+
+    def keep(self, data_callable, mimetype, coordinates, file_name=None, **options):
+        deferred[file_name] = data_callable
+        return register(self, data_callable, mimetype, coordinates, file_name, **options)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", keep)
+    at = open_page(app, "app_pages/images.py")
+    at.file_uploader[0].set_value(("street.png", STREET_PHOTO.read_bytes(), "image/png")).run()
+    assert_no_exception(at)
+    png_button = at.download_button[0]
+    assert png_button.label == "Download annotated PNG"
+    assert png_button.proto.deferred_file_id and not png_button.proto.url  # nothing encoded yet
+    png = Image.open(io.BytesIO(deferred["street_annotated.png"]()))  # the click
+    assert png.format == "PNG" and png.size == Image.open(STREET_PHOTO).size
 
 
 def test_the_face_table_shows_every_face_without_scrolling(app, monkeypatch):
@@ -499,6 +521,18 @@ def test_corrupt_video_upload_shows_an_error(app):
     assert "not a readable video" in errors(at)[0]
 
 
+def test_an_empty_video_upload_says_it_is_empty_and_the_next_one_plays(app, tmp_path):
+    at = open_page(app, "app_pages/video.py")
+    at.file_uploader[0].set_value(("door.mp4", b"", "video/mp4")).run()
+    assert_no_exception(at)
+    allowed = "allowed: a video file OpenCV can decode (mp4, avi...)"
+    assert errors(at) == [f"door.mp4 is empty (0 bytes); {allowed}"]
+    video = webcam_video(tmp_path / "clip.avi", frames=3)
+    at.file_uploader[0].set_value(("clip.avi", video.read_bytes(), "video/x-msvideo")).run()
+    assert_no_exception(at)
+    assert not errors(at) and metrics(at)["Frames"] == "3"
+
+
 def test_a_file_with_no_video_stream_shows_an_error(app):
     at = open_page(app, "app_pages/video.py")
     at.file_uploader[0].set_value(("sound.mp4", alert_wav(), "video/mp4")).run()
@@ -556,6 +590,22 @@ def test_a_stream_that_drops_midway_keeps_what_was_processed(app, http_stream):
     frames = int(metrics(at)["Frames"])
     assert 1 <= frames < 6
     assert any(f"stream ended after {frames} frames" in info.value for info in at.info)
+
+
+def test_a_stream_that_sends_no_frame_is_an_error_not_an_empty_summary(app, tmp_path):
+    """A stream that opens and ends at once (here an AVI without frames) showed "The stream ended after 0
+    frames." above a summary of zeros and two empty charts, where the command line says no frame came."""
+    cv2.VideoWriter(str(tmp_path / "none.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 8, (64, 48)).release()
+    with http_folder(tmp_path) as url:
+        at = open_page(app, "app_pages/video.py")
+        at.text_input[0].set_value(url + "none.avi").run()
+        at.button[0].click().run()
+    assert_no_exception(at)
+    assert errors(at) == [
+        f"no frame could be read from {url}none.avi (it ended, dropped or stayed silent at once); allowed: a "
+        "rtsp://, rtsps://, rtmp://, http://, https:// stream that sends video frames"
+    ]
+    assert "Frames" not in metrics(at) and not at.get("plotly_chart")
 
 
 def test_a_silent_stream_times_out_with_a_message(app):

@@ -185,6 +185,20 @@ def test_a_lower_threshold_finds_at_least_as_many_faces():
     assert len(loose.detect(photo)) >= len(strict.detect(photo))
 
 
+@pytest.mark.parametrize("name", DETECTOR_NAMES)
+def test_the_lowest_threshold_gives_no_face_outside_the_frame(name):
+    """At the page's lowest face threshold, res10 also gave boxes wholly outside the frame: clipped, 14
+    one-pixel "faces" on the street photo's right and bottom edges, counted and classified."""
+    photo = dev_photo()
+    height, width = photo.shape[:2]
+    faces = create_detector(name, 0.05).detect(photo)
+    assert all(face.box[2] - face.box[0] >= 2 and face.box[3] - face.box[1] >= 2 for face in faces), [
+        face.box for face in faces if min(face.box[2] - face.box[0], face.box[3] - face.box[1]) < 2
+    ]
+    assert any(matched(obj.box, faces) for obj in dev_annotation().objects)  # real faces stay
+    assert all(0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height for x1, y1, x2, y2 in (f.box for f in faces))
+
+
 def manifest_faces(count: int) -> list[tuple[np.ndarray, tuple[float, ...]]]:
     """The first `count` face-mask-ilc images of each class with their hand-drawn face box."""
     rows = list(csv.DictReader((ILC / "manifest.csv").open()))

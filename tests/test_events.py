@@ -344,6 +344,22 @@ def test_another_programs_database_is_refused(tmp_path):
     assert rows(path, "SELECT name FROM sqlite_master") == [("users",)]  # left as it was
 
 
+def test_another_programs_tables_named_like_ours_are_refused_as_not_a_log(tmp_path):
+    """Tables called meta, events and aggregates of another program: 'SQLite error: no such column:
+    key' before, now the same sentence as for any other program's database."""
+    path = tmp_path / "other.sqlite"
+    with sqlite3.connect(path) as conn:
+        for table in ("meta (name TEXT, body TEXT)", "events (title TEXT)", "aggregates (total INTEGER)"):
+            conn.execute(f"CREATE TABLE {table}")
+    for opener in (SqliteEventStore, EventLog):
+        with pytest.raises(
+            EventStoreError,
+            match=r"other\.sqlite is an SQLite database but not a maskapp events log \(its meta table has no "
+            r"key and value columns\); give a file written by maskapp or a new path",
+        ):
+            opener(path)
+
+
 def test_report_needs_an_existing_maskapp_log(tmp_path):
     with pytest.raises(EventStoreError, match="no events database"):
         EventLog(tmp_path / "missing.sqlite")

@@ -5,6 +5,7 @@ event-log settings, the Video page with the event log on; and hidden faces on th
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -173,18 +174,41 @@ def test_compliance_log_dates_picked_end_first_or_with_nobody(app, tmp_path):
     assert any("Nobody in this date range" in i.value for i in at.info)
 
 
-@pytest.mark.parametrize("content", [b"garbage" * 200, None])
+@pytest.mark.parametrize("kind", ["device", "pipe"])
+def test_compliance_log_pointed_at_a_device_or_a_pipe_says_it_is_not_a_file(app, tmp_path, kind):
+    """/dev/null or a named pipe exist but are no file: "No event log at /dev/null yet. Turn on 'Log
+    people...'" sent the reader to start a log where none can ever be written."""
+    database = record_day(tmp_path / "log.sqlite")
+    if kind == "device":
+        path = Path(os.devnull)
+    else:
+        path = tmp_path / "pipe.sqlite"
+        os.mkfifo(path)
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(path)).run()
+    assert not at.exception and not any("No event log" in i.value for i in at.info)
+    assert len(at.error) == 1 and "is not a regular file (a device, pipe or socket)" in at.error[0].value
+    at.text_input[0].set_value(str(database)).run()  # the page goes on
+    assert not at.exception and not at.error and metrics(at)["People"] == "6"
+
+
+@pytest.mark.parametrize("content", [b"garbage" * 200, None, "same table names"])
 def test_compliance_log_with_a_broken_or_foreign_file_shows_an_error(app, tmp_path, content):
     path = tmp_path / "bad.sqlite"
     if content is None:
         with contextlib.closing(sqlite3.connect(path)) as conn:
             conn.execute("CREATE TABLE songs (title TEXT)")
+    elif content == "same table names":  # another program's: 'no such column: key' before
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            for table in ("meta (name, body)", "events (title)", "aggregates (total)"):
+                conn.execute(f"CREATE TABLE {table}")
     else:
         path.write_bytes(content)
     at = open_page(app, "app_pages/compliance_log.py")
     at.text_input[0].set_value(str(path)).run()
     assert not at.exception
     assert len(at.error) == 1 and "events" in at.error[0].value
+    assert "SQLite error" not in at.error[0].value
 
 
 def test_compliance_log_with_a_time_edited_by_hand_shows_an_error(app, tmp_path):

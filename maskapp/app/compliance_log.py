@@ -46,13 +46,19 @@ class LogView:
 
 def existing_log(text: str) -> Path | None:
     """The events file a reader typed (`~` expanded), or None when there is none yet (the page says how
-    to start one); EventStoreError for a path the system refuses or a folder."""
+    to start one); EventStoreError for a path the system refuses, a folder, or something that exists
+    but is not a file (a device such as /dev/null, a pipe, a socket)."""
     path = user_path(text)
     if path is None or is_file(path):
         return path
     if path.is_dir():  # "no log yet, turn logging on" would send the reader away from a log in it
         raise EventStoreError(
             f"events path {path} is a folder; give the events file in it, such as {path}/events.sqlite"
+        )
+    if path.exists():  # "no log yet" for something that is there, and that no camera can ever write to
+        raise EventStoreError(
+            f"events path {path} is not a regular file (a device, pipe or socket); give an events .sqlite "
+            "file written by the Live or Video page or by `python -m maskapp video`"
         )
     return None
 

@@ -196,4 +196,9 @@ def watch_stream(
     people = watch_people(
         source, pipeline, track=track, anonymize=anonymize, keep_faces=False, on_frame=handle, log=log
     )
+    if people.summary.frames == 0:  # not "the stream ended after 0 frames" above a summary of zeros
+        raise VideoError(
+            f"no frame could be read from {source.source} (it ended, dropped or stayed silent at once); "
+            f"allowed: a {', '.join(STREAM_SCHEMES)} stream that sends video frames"
+        )
     return VideoRun(people.summary, source.fps, None, people if track else None)

@@ -295,6 +295,12 @@ def check_schema(conn: sqlite3.Connection, path: Path) -> None:
             f"{path} is an SQLite database but not a maskapp events log (it has {found}; expected tables "
             f"{', '.join(_TABLES)}); give a file written by maskapp or a new path"
         )
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(meta)").fetchall()}
+    if not {"key", "value"} <= columns:  # another program's tables of the same names
+        raise EventStoreError(
+            f"{path} is an SQLite database but not a maskapp events log (its meta table has no key and "
+            "value columns); give a file written by maskapp or a new path"
+        )
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     if meta.get("schema") != SCHEMA_NAME:
         raise EventStoreError(f"{path} is not a maskapp events log (meta schema {meta.get('schema')!r})")

@@ -139,6 +139,8 @@ def open_file(path: Path, shown: str | None = None) -> FrameSource:
     if not path.is_file():
         raise VideoError(f"video file {shown} {why_not_there(path, 'file')}; allowed: {ALLOWED_SOURCES}")
     allowed = "allowed: a video file OpenCV can decode (mp4, avi...)"
+    if path.stat().st_size == 0:  # said to be "not a readable video", as if its format were the matter
+        raise VideoError(f"{shown} is empty (0 bytes); {allowed}")
     picture_format = _still_image_format(path)
     if picture_format:
         raise VideoError(

@@ -316,6 +316,10 @@ class Res10Detector:
             detections = self.net.forward()[0, 0]
         faces = []
         for _, _, score, x1, y1, x2, y2 in detections[detections[:, 2] > self.threshold]:
+            # Below about 0.15 the SSD also gives boxes wholly outside the frame (coordinates of 4 and
+            # more): clipped, each became a one-pixel "face" on the frame's edge, counted and classified.
+            if min(x2, 1.0) <= max(x1, 0.0) or min(y2, 1.0) <= max(y1, 0.0):
+                continue
             box = clip_box(x1 * width, y1 * height, x2 * width, y2 * height, width, height)
             faces.append(Face(box, float(score)))
         return sorted(faces, key=lambda face: -face.score)
