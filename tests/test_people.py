@@ -354,7 +354,8 @@ def test_a_stop_signal_stops_the_video_as_ctrl_c_does(tmp_path, stop_signal):
     """`kill`, `docker stop`, a service manager (SIGTERM), the terminal closed (SIGHUP): either ended the
     process at once (no summary, no JSON, people left in the log without person_left); now it stops as
     Ctrl-C does, keeping it all."""
-    clip = write_people_clip(tmp_path / "long.avi", PEOPLE_SCENES[:1], frames_per_scene=600)
+    # Long enough that a loaded host still sends the signal mid-run (600 frames once finished first).
+    clip = write_people_clip(tmp_path / "long.avi", PEOPLE_SCENES[:1], frames_per_scene=1500)
     log, data, annotated = tmp_path / "events.sqlite", tmp_path / "run.json", tmp_path / "annotated.avi"
     command = ["video", str(clip), "--weights", str(WEIGHTS), "--events", str(log), "--json", str(data)]
     child = subprocess.Popen(

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from maskapp.cli import main
-from maskapp.errors import VideoError
+from maskapp.errors import OutputError
 from maskapp.metrics import tracking
 from maskapp.metrics.report import format_tracking_clips
 from maskapp.metrics.tracking import (
@@ -298,7 +298,7 @@ def test_the_clip_saved_as_a_video_file_reads_back_frame_for_frame(clip, tmp_pat
 def test_a_clip_path_that_cannot_be_written_is_refused(clip, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(VideoError, match=r"cannot write video .*clip\.avi \(.*/file is a file, not a"):
+    with pytest.raises(OutputError, match=r"cannot write .*clip\.avi \(.*/file is a file, not a"):
         clip.save(blocker / "clip.avi")
 
 
