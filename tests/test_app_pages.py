@@ -139,9 +139,8 @@ def test_the_face_table_shows_every_face_without_scrolling(app, monkeypatch):
     assert shown == ["content"]
 
 
-def test_the_face_table_shows_each_class_probability_in_its_box_colour(app, monkeypatch):
-    """One bar per face in the theme's red read as 'no mask' for a masked face too: each class now has
-    its own column, in the colour of its boxes, and the probabilities of a face add up to one."""
+def spy_on_dataframe_configs(monkeypatch) -> list[dict]:
+    """The column_config of every st.dataframe the page draws, in order (AppTest does not expose it)."""
     import streamlit as st
 
     configs = []
@@ -152,6 +151,13 @@ def test_the_face_table_shows_each_class_probability_in_its_box_colour(app, monk
         return real(data, *args, **kwargs)
 
     monkeypatch.setattr(st, "dataframe", spy)
+    return configs
+
+
+def test_the_face_table_shows_each_class_probability_in_its_box_colour(app, monkeypatch):
+    """One bar per face in the theme's red read as 'no mask' for a masked face too: each class now has
+    its own column, in the colour of its boxes, and the probabilities of a face add up to one."""
+    configs = spy_on_dataframe_configs(monkeypatch)
     at = open_page(app, "app_pages/images.py")
     at.file_uploader[0].set_value(("street.png", STREET_PHOTO.read_bytes(), "image/png")).run()
     assert_no_exception(at)
@@ -174,16 +180,7 @@ def test_the_face_table_shows_the_label_and_every_class_bar_in_a_1000_px_window(
     """With Streamlit's own column widths the No mask bar (the one that tells a violation) was behind the
     table's scroll bar at 1000 px; each column up to the last bar now has a width in pixels, and together
     they fit, each bar's header whole."""
-    import streamlit as st
-
-    configs = []
-    real = st.dataframe
-
-    def spy(data, *args, **kwargs):
-        configs.append(kwargs.get("column_config") or {})
-        return real(data, *args, **kwargs)
-
-    monkeypatch.setattr(st, "dataframe", spy)
+    configs = spy_on_dataframe_configs(monkeypatch)
     at = open_page(app, "app_pages/images.py")
     at.file_uploader[0].set_value(("street.png", STREET_PHOTO.read_bytes(), "image/png")).run()
     assert_no_exception(at)
