@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -287,3 +288,18 @@ def open_page(at: AppTest, page: str) -> AppTest:
     at.switch_page(page).run()
     assert_no_exception(at)
     return at
+
+
+def signal_once(child: subprocess.Popen, ready: Callable[[], bool], stop_signal: int, waiting_for: str):
+    """Send stop_signal to the child once ready() holds (within 5 minutes); its (stdout, stderr)."""
+    try:
+        deadline = time.monotonic() + 300
+        while not ready():
+            assert child.poll() is None and time.monotonic() < deadline, f"{waiting_for} in time"
+            time.sleep(0.2)
+        child.send_signal(stop_signal)
+        return child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()

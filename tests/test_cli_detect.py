@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -22,7 +21,7 @@ from maskapp.media.photos import annotated_names, result_keys
 from maskapp.results import MASK_LABEL, NO_MASK_LABEL
 from maskapp.vision.anonymize import FILL_BGR, hidden_region
 from maskapp.vision.draw import label_style
-from tests.conftest import ASCII_LOCALE, DEV, TWO_CLASS_WEIGHTS, WEIGHTS, run_cli
+from tests.conftest import ASCII_LOCALE, DEV, TWO_CLASS_WEIGHTS, WEIGHTS, run_cli, signal_once
 
 PHOTOS = ("maksssksksss0.png", "maksssksksss104.png")
 
@@ -413,17 +412,9 @@ def test_a_stopped_folder_run_keeps_the_results_of_the_files_done(tmp_path, stop
         # a shell's background job (a CI runner) starts its children with SIGINT ignored
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 300
-        while not (copies.is_dir() and len(list(copies.iterdir())) >= 2):
-            assert child.poll() is None and time.monotonic() < deadline, "no photo was done in time"
-            time.sleep(0.2)
-        child.send_signal(stop_signal)
-        out, err = child.communicate(timeout=120)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.communicate()
+    out, err = signal_once(
+        child, lambda: copies.is_dir() and len(list(copies.iterdir())) >= 2, stop_signal, "no photo was done"
+    )
     assert child.returncode == 128 + stop_signal, err[-2000:]
     assert "Traceback" not in err and err.splitlines()[-1].startswith("interrupted")
     results = json.loads(data.read_text())
