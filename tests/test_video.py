@@ -165,6 +165,18 @@ def test_video_command_writes_counts_json(clip, tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
+    ("limit", "stopped"), [(FRAMES, None), (FRAMES - 1, f"reached the {FRAMES - 1}-frame limit")]
+)
+def test_a_frame_limit_says_stopped_early_only_when_frames_were_left(clip, tmp_path, capsys, limit, stopped):
+    counts = tmp_path / "counts.json"
+    argv = ["video", str(clip), "--json", str(counts), "--weights", str(WEIGHTS), "--max-frames", str(limit)]
+    assert main(argv) == 0
+    data = json.loads(counts.read_text())
+    assert data["frames"] == limit and data["stopped_early"] == stopped
+    assert ("stopped early" in capsys.readouterr().out) == (stopped is not None)
+
+
+@pytest.mark.parametrize(
     ("source", "message"),
     [
         ("{tmp}/missing.mp4", "does not exist"),

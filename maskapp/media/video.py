@@ -68,6 +68,11 @@ class FrameSource:
                 return
             yield frame
 
+    def has_more_frames(self) -> bool:
+        """Whether a file has a frame after the last one given (that frame is skipped); a stream always
+        may: asking it would wait for its next frame, up to its timeout."""
+        return self.is_stream or self.capture.grab()
+
     def close(self) -> None:
         self.capture.release()
 
@@ -348,7 +353,8 @@ def process_video(
                 stopped = "stopped by the caller"
                 break
             if max_frames is not None and index + 1 >= max_frames:
-                stopped = f"reached the {max_frames}-frame limit"
+                # A limit equal to the clip's length stopped nothing: only a frame left unread does.
+                stopped = f"reached the {max_frames}-frame limit" if frames.has_more_frames() else None
                 break
     except KeyboardInterrupt as stop:
         stopped = f"interrupted ({stop.signal_name if isinstance(stop, Terminated) else 'Ctrl-C'})"
