@@ -146,6 +146,17 @@ class TrainConfig:
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ConfigError(f"weight-decay must be 0 or more, got {self.weight_decay}")
         self._check_counts()
+        self._check_name()
+
+    def _check_name(self) -> None:
+        """The run is written at out/name: a name with a separator, or '..', put it outside --out."""
+        name = self.name
+        plain = name not in (".", "..") and not any(c in name for c in "/\\\0")
+        if name and not (plain and len(name.encode("utf-8", "surrogateescape")) <= 255):
+            raise ConfigError(
+                f"name {name!r} is not a plain folder name; allowed: one folder name (no '/' or '\\', "
+                "not '.' or '..', up to 255 bytes), made inside --out"
+            )
 
     def _check_split(self) -> None:
         fractions = tuple(self.split)

@@ -410,6 +410,20 @@ def test_a_run_of_that_name_is_not_replaced(tiny_data, tmp_path):
     assert (taken / "config.json").read_text() == "{}"
 
 
+def test_a_run_name_that_is_not_a_plain_folder_name_is_refused_before_any_work(tmp_path):
+    """--name ../../x wrote the run two folders above --out."""
+    out = tmp_path / "a" / "b" / "runs"
+    result = run_cli("train", "--model", "cnn", "--out", str(out), "--name", "../../x", timeout=300)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: name '../../x' is not a plain folder name; allowed: one folder name")
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == []
+    for name in ("..", ".", "a/b", "/abs", "a\\b", "x\0y", "é" * 128):
+        with pytest.raises(ConfigError, match="is not a plain folder name"):
+            TrainConfig(name=name)
+    assert TrainConfig(name="cnn 3class.v2").name == "cnn 3class.v2"
+
+
 def test_a_damaged_cache_of_prepared_images_is_made_again(tmp_path, caplog):
     """Ctrl-C or a full disk while the cache was written: the next run prepares the images again."""
     cache = tmp_path / "cache.npz"
