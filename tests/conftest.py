@@ -11,6 +11,7 @@ import functools
 import http.server
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -168,6 +169,20 @@ def run_cli(
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+@contextmanager
+def write_lock_held_elsewhere(database: Path) -> Iterator[sqlite3.Connection]:
+    """Another program's connection holding the write lock of `database` in a rollback journal (non-WAL)
+    mode, where that lock keeps readers out too, until the block ends."""
+    other = sqlite3.connect(database, isolation_level=None)
+    try:
+        assert other.execute("PRAGMA journal_mode=DELETE").fetchone() == ("delete",)
+        other.execute("BEGIN EXCLUSIVE")
+        yield other
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
 
 
 def free_port() -> int:

@@ -29,6 +29,7 @@ from maskapp.events.report import EventLog
 from maskapp.events.session import EventSettings, PeopleLog
 from maskapp.events.store import (
     DEFAULT_EVENTS_PATH,
+    READ_BUSY_TIMEOUT_S,
     AggregateWindow,
     Event,
     Retention,
@@ -37,6 +38,7 @@ from maskapp.events.store import (
     iso_utc,
 )
 from maskapp.media.sources import redact_source
+from tests.conftest import write_lock_held_elsewhere
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 
@@ -409,6 +411,30 @@ def test_a_database_locked_before_start_is_a_clear_error(tmp_path):
     finally:
         other.execute("ROLLBACK")
         other.close()
+
+
+def test_a_log_locked_by_another_program_is_a_clear_error_after_a_short_wait(tmp_path, capsys):
+    """A writer in a non-WAL journal mode keeps readers out: sqlite3's default wait (5 s per statement,
+    twice on the page) made the `events` command and the Compliance log page hang ~10 s, then say only
+    'locked'. Readers now wait READ_BUSY_TIMEOUT_S and name the lock."""
+    path, clock = tmp_path / "log.sqlite", FakeClock()
+    with SqliteEventStore(path) as store:
+        EventRecorder(store, "door", clock=clock).observe(0, [see(1, "with_mask")])
+    said = (
+        r"log\.sqlite: it is locked by another connection or process "
+        rf"\(a write lock, still held after {READ_BUSY_TIMEOUT_S:g} s"
+    )
+    with write_lock_held_elsewhere(path):
+        for read in (EventLog, read_log, log_days):
+            with pytest.raises(EventStoreError, match=said):
+                read(path)
+        assert main(["events", str(path)]) == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert re.search(said, line) and line.endswith("try again once that write has ended")
+    with EventLog(path) as log:  # the lock gone, the log reads as before
+        waited_ms = log._conn.execute("PRAGMA busy_timeout").fetchone()[0]
+        assert log.summary().people == 1
+    assert waited_ms == READ_BUSY_TIMEOUT_S * 1000
 
 
 # --- how long rows are kept -----------------------------------------------------------------------------

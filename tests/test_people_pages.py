@@ -19,7 +19,14 @@ from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservatio
 from maskapp.events.store import Event, SqliteEventStore, iso_utc
 from maskapp.media.images import encode_png
 from maskapp.vision.anonymize import FILL_BGR
-from tests.conftest import assert_no_exception, dev_photo, metrics, open_page, write_people_clip
+from tests.conftest import (
+    assert_no_exception,
+    dev_photo,
+    metrics,
+    open_page,
+    write_lock_held_elsewhere,
+    write_people_clip,
+)
 
 DAY = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 
@@ -156,6 +163,17 @@ def test_compliance_log_pointed_at_a_missing_file_a_folder_then_back(app, tmp_pa
     assert not at.exception and len(at.error) == 1
     assert "is a folder; give the events file in it, such as" in at.error[0].value
     at.text_input[0].set_value(str(database)).run()
+    assert not at.exception and not at.error and metrics(at)["People"] == "6"
+
+
+def test_compliance_log_of_a_log_another_program_holds_locked_names_the_lock(app, tmp_path):
+    database = record_day(tmp_path / "log.sqlite")
+    at = open_page(app, "app_pages/compliance_log.py")
+    with write_lock_held_elsewhere(database):
+        at.text_input[0].set_value(str(database)).run()
+        assert not at.exception and len(at.error) == 1
+        assert "locked by another connection or process (a write lock, still held after" in at.error[0].value
+    at.run()
     assert not at.exception and not at.error and metrics(at)["People"] == "6"
 
 

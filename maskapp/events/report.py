@@ -39,6 +39,8 @@ from maskapp.events.store import (
     Event,
     check_schema,
     iso_utc,
+    open_for_reading,
+    read_problem,
     require_log_file,
     sqlite_problem,
     window_start_seconds,
@@ -384,7 +386,7 @@ class EventLog:
         try:
             return self._conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise EventStoreError(f"cannot read events database {self.path}: {sqlite_problem(exc)}") from exc
+            raise read_problem(self.path, exc) from exc
 
 
 def parse_zone(name: str) -> tzinfo:
@@ -460,14 +462,14 @@ def _csv_cell(value: object) -> object:
 def _open_read_only(path: Path) -> sqlite3.Connection:
     require_log_file(path)
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        conn = open_for_reading(path)
     except sqlite3.Error as exc:
         raise EventStoreError(f"cannot open events database {path}: {sqlite_problem(exc)}") from exc
     try:
         check_schema(conn, path)
     except sqlite3.Error as exc:
         conn.close()
-        raise EventStoreError(f"cannot read events database {path}: {sqlite_problem(exc)}") from exc
+        raise read_problem(path, exc) from exc
     except EventStoreError:
         conn.close()
         raise

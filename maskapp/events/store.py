@@ -259,6 +259,29 @@ def delete_old_rows(path: Path, keep_days: float, clock: Callable[[], datetime] 
 # --- SQLite errors and schema, shared with the report reader ----------------------------------------------
 
 
+# A maskapp write holds its lock for milliseconds; a lock still held after this is another program's long
+# transaction (rollback journal: it keeps readers out), and a page or `events` must say so, not hang.
+READ_BUSY_TIMEOUT_S = 0.5
+
+
+def open_for_reading(path: Path) -> sqlite3.Connection:
+    """A read-only connection that waits READ_BUSY_TIMEOUT_S for a lock (sqlite3's default: 5 s per
+    statement, ~10 s before a reader's page said anything)."""
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    return sqlite3.connect(uri, uri=True, timeout=READ_BUSY_TIMEOUT_S, check_same_thread=False)
+
+
+def read_problem(path: Path, exc: sqlite3.Error) -> EventStoreError:
+    """The error of a read that failed: a lock is named with how long it was waited for and what to do."""
+    problem = sqlite_problem(exc)
+    if _is_busy(exc):
+        problem += (
+            f" (a write lock, still held after {READ_BUSY_TIMEOUT_S:g} s: a program writing it in a "
+            "non-WAL journal mode keeps readers out); try again once that write has ended"
+        )
+    return EventStoreError(f"cannot read events database {path}: {problem}")
+
+
 def sqlite_problem(exc: sqlite3.Error) -> str:
     """One phrase for what went wrong, from SQLite's error code."""
     name = getattr(exc, "sqlite_errorname", "") or ""
@@ -280,7 +303,7 @@ def is_new_log(path: Path) -> bool:
     """True for an SQLite file with no table yet: a writer has just created it and adds the tables (in one
     transaction) next. Readers show it as an empty log, not as another program's database."""
     try:
-        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+        with contextlib.closing(open_for_reading(path)) as conn:
             return not table_names(conn)
     except sqlite3.Error:  # not SQLite: the reader that opens it says what it is
         return False
