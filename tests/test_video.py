@@ -313,6 +313,43 @@ def test_a_video_one_pixel_wide_still_plays_in_the_browser(tmp_path, size):
     assert (frames[0].width, frames[0].height) == tuple(max(2, side // 2 * 2) for side in size)
 
 
+def write_phone_clip(path, upright: np.ndarray, display_rotation: int, frames: int = 3):
+    """A clip as a phone records it: the sensor's frames stored turned, and a display matrix (the
+    rotation tag) that turns them upright, `display_rotation` degrees counter-clockwise."""
+    stored = np.ascontiguousarray(np.rot90(upright, k=-display_rotation // 90))
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = stored.shape[1], stored.shape[0], "yuv420p"
+        stream.set_display_rotation(display_rotation)
+        for _ in range(frames):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(stored, format="bgr24")))
+        container.mux(stream.encode(None))
+    return path
+
+
+@pytest.mark.parametrize("display_rotation", [90, -90, 180])
+@pytest.mark.parametrize("served", [False, True], ids=["file", "http"])
+def test_a_phone_video_with_a_rotation_tag_gives_upright_frames(tmp_path, pipeline, display_rotation, served):
+    """OpenCV applies the display matrix (CAP_PROP_ORIENTATION_AUTO, on by default for FFmpeg): each
+    frame comes out as the phone showed it, width and height swapped for a quarter turn; the annotated
+    video takes the frames' own size."""
+    upright = dev_photo()
+    clip = write_phone_clip(tmp_path / "phone.mp4", upright, display_rotation)
+    with http_folder(tmp_path) as base, open_source(f"{base}phone.mp4" if served else str(clip)) as source:
+        frames = list(source)
+    assert len(frames) == 3 and all(frame.shape == upright.shape for frame in frames)
+    turns = [np.rot90(upright, k) for k in range(4)]
+    errors = [
+        np.abs(frames[0].astype(int) - turn.astype(int)).mean()
+        for turn in turns
+        if turn.shape == upright.shape
+    ]
+    assert errors[0] == min(errors) and errors[0] < errors[1] / 4  # upright, not turned half round
+    summary = process_video(str(clip), pipeline, tmp_path / "annotated.avi", progress=False)
+    assert summary.frames == 3 and summary.counts[0].faces > 0
+    assert plain_opencv_frames(tmp_path / "annotated.avi")[0].shape == upright.shape
+
+
 def test_a_non_ascii_video_name_under_an_ascii_locale_is_read_and_written(clip, tmp_path):
     """LANG=C in a bare container: OpenCV crashed the process (a segmentation fault, no message) on the
     source and on --out; the names' bytes are UTF-8, and OpenCV gets them as such."""
