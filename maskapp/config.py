@@ -198,6 +198,9 @@ class TrainConfig:
 # These names are the detectors maskapp.vision.detect provides.
 DETECTOR_THRESHOLDS: dict[str, float] = {"centerface": 0.4, "centerface-fast": 0.4, "res10": 0.5}
 DETECTOR_NAMES: tuple[str, ...] = tuple(DETECTOR_THRESHOLDS)
+# The sidebar slider's lowest face threshold per detector: the first 0.05 step above the best score each
+# gives a blank or noise picture (res10 up to 0.14: about 100 "faces" on a grey picture at 0.05).
+DETECTOR_MIN_THRESHOLDS: dict[str, float] = {"centerface": 0.05, "centerface-fast": 0.05, "res10": 0.15}
 # Best mAP on face-mask-detection-dev: photos, the CLI and evaluation use it.
 DEFAULT_DETECTOR = "centerface"
 # For a live camera, where frame rate matters more than the smallest faces of a crowd.

@@ -23,11 +23,12 @@ from maskapp.app import plots, samples, ui
 from maskapp.app.analysis import analyze_image, detection_json, probability_column
 from maskapp.app.live import alert_wav
 from maskapp.app.text import plain
-from maskapp.config import LIVE_DETECTOR, InferenceConfig
+from maskapp.config import DETECTOR_NAMES, DETECTOR_THRESHOLDS, LIVE_DETECTOR, InferenceConfig
 from maskapp.labels import CLASS_NAMES
 from maskapp.media.images import DEFAULT_MAX_BYTES
 from maskapp.training.runs import CONFIG_FILE, HISTORY_FILE, RUN_DIRS_ENV, find_runs, load_runs, write_json
 from maskapp.vision.crops import crop_face
+from maskapp.vision.detect import create_detector
 from maskapp.vision.draw import LABEL_STYLES
 from tests.conftest import (
     APP_TIMEOUT,
@@ -36,6 +37,7 @@ from tests.conftest import (
     TWO_CLASS,
     TWO_CLASS_WEIGHTS,
     assert_no_exception,
+    dev_photo,
     free_port,
     http_folder,
     letterbox,
@@ -757,6 +759,39 @@ def assert_legend(at: AppTest) -> None:
         style = LABEL_STYLES[name]
         assert f"background:{style.hex}" in legend and style.caption in legend
     assert legend.index("#00c800") < legend.index("#ffbf00") < legend.index("#ff0000")  # green amber red
+
+
+def blank_pictures() -> list[np.ndarray]:
+    """Pictures with no face: black, grey, white and random noise, at a webcam's size and a square one."""
+    noise = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    flat = [
+        np.full((height, width, 3), level, np.uint8)
+        for level in (0, 128, 255)
+        for width, height in ((640, 480), (300, 300))
+    ]
+    return [*flat, noise, np.ascontiguousarray(noise[:300, :300])]
+
+
+def test_the_face_threshold_slider_stops_where_a_blank_picture_has_no_face(app):
+    """res10 at the slider's old floor, 0.05, found about a hundred faces on a plain grey picture."""
+    at = open_page(app, "app_pages/images.py")
+    for name in DETECTOR_NAMES:
+        (detector_box,) = [box for box in at.sidebar.selectbox if box.label == "Face detector"]
+        detector_box.set_value(name).run()
+        face_threshold_slider(at).set_value(face_threshold_slider(at).min).run()
+        assert_no_exception(at)
+        lowest = face_threshold_slider(at).value
+        detector = create_detector(name, lowest)
+        found = {
+            i: len(faces) for i, picture in enumerate(blank_pictures()) if (faces := detector.detect(picture))
+        }
+        assert found == {}, f"{name} at {lowest}: faces in blank pictures {found}"
+        assert detector.detect(dev_photo()) and lowest <= DETECTOR_THRESHOLDS[name]  # faces still found
+
+
+def face_threshold_slider(at: AppTest):
+    (slider,) = [s for s in at.sidebar.slider if s.label == "Face confidence threshold"]
+    return slider
 
 
 def threshold_slider(at: AppTest):

@@ -31,6 +31,7 @@ from maskapp.app.text import plain
 from maskapp.config import (
     ANONYMIZE_MODES,
     DEFAULT_DETECTOR,
+    DETECTOR_MIN_THRESHOLDS,
     DETECTOR_NAMES,
     DETECTOR_THRESHOLDS,
     LIVE_DETECTOR,
@@ -109,13 +110,16 @@ def pipeline_sidebar(*, live: bool = False) -> InferenceConfig:
             help="centerface finds small and turned faces; centerface-fast runs it at 320 px, sharpened, for "
             "live video (misses the smallest faces); res10 is the detector of the original write-ups.",
         )
+        lowest = DETECTOR_MIN_THRESHOLDS[detector]
+        remembered = float(_remembered(f"{scope}_threshold_{detector}", DETECTOR_THRESHOLDS[detector]))
         threshold = st.slider(
             "Face confidence threshold",
-            min_value=0.05,
+            min_value=lowest,
             max_value=0.95,
-            value=float(_remembered(f"{scope}_threshold_{detector}", DETECTOR_THRESHOLDS[detector])),
+            value=max(remembered, lowest),
             step=0.05,
-            help="Detections below this score are ignored. Lower finds more faces and more false ones.",
+            help="Detections below this score are ignored. Lower finds more faces and more false ones; "
+            f"the lowest, {lowest:g}, still finds no face in a blank picture with {detector}.",
         )
         noncompliant = noncompliant_threshold_input()
     _remember(f"{scope}_detector", detector)
