@@ -579,6 +579,18 @@ def test_the_stream_url_stays_after_another_page(app):
     assert at.text_input[0].value == "rtsp://camera.local:554/stream" and not at.button[0].disabled
 
 
+def test_the_streams_stop_after_setting_stays_after_another_page(app):
+    """'Stop after' came back as 60 s after a look at another page."""
+    at = open_page(app, "app_pages/video.py")
+    (seconds,) = [box for box in at.number_input if box.label == "Stop after (seconds)"]
+    seconds.set_value(300).run()
+    at.switch_page("app_pages/home.py").run()
+    at.switch_page("app_pages/video.py").run()
+    assert_no_exception(at)
+    (seconds,) = [box for box in at.number_input if box.label == "Stop after (seconds)"]
+    assert seconds.value == 300
+
+
 def test_a_stream_that_drops_midway_keeps_what_was_processed(app, http_stream):
     at = open_page(app, "app_pages/video.py")
     at.text_input[0].set_value(http_stream.replace("camera.avi", "dropped.avi")).run()

@@ -298,22 +298,46 @@ def follow_people_toggle(scope: str, help: str) -> bool:
     return kept_toggle("Follow people", f"{scope}_follow_people", True, help=help)
 
 
+def kept_widget(widget: Callable, label: str, key: str, default, **options):
+    """Any input widget (st.toggle, st.text_input, st.number_input, ...) whose value stays when the
+    reader visits another page and comes back; its value."""
+    widget(label, key=_kept(key, default), **options)
+    return _keep(key)
+
+
 def kept_toggle(label: str, key: str, default: bool, *, help: str | None = None) -> bool:
     """A switch whose setting stays when the reader visits another page and comes back."""
-    st.toggle(label, key=_kept(key, default), help=help)
-    return bool(_keep(key))
+    return bool(kept_widget(st.toggle, label, key, default, help=help))
 
 
 def kept_text_input(label: str, key: str, default: str = "", **options) -> str:
     """A text box whose text stays when the reader visits another page and comes back (the Compliance
     log's events file came back as the default, and the page said there was no log yet)."""
-    st.text_input(label, key=_kept(key, default), **options)
-    return str(_keep(key))
+    return str(kept_widget(st.text_input, label, key, default, **options))
 
 
-def kept_radio(label: str, options: list[str], key: str) -> str:
+def kept_number_input(label: str, key: str, default: int, **options) -> int:
+    """A whole number that stays when the reader visits another page and comes back (the Video page's
+    'Stop after' came back as 60 s)."""
+    return int(kept_widget(st.number_input, label, key, default, **options))
+
+
+def kept_date_range(label: str, key: str, default: tuple[date, date], **options):
+    """A date range that stays, once the reader has picked one, when they visit another page and come
+    back (the Compliance log's filter came back as the whole log). Until then it follows `default`, so
+    a log that gains a day still shows it whole."""
+    picked = st.session_state.get(f"saved_{key}")
+    st.session_state[key] = default if picked is None else picked
+
+    def remember_pick() -> None:
+        _remember(key, st.session_state[key])
+
+    return st.date_input(label, key=key, on_change=remember_pick, **options)
+
+
+def kept_radio(label: str, options: list[str], key: str, **extra) -> str:
     """A horizontal choice that stays when the reader visits another page and comes back."""
-    return _kept_choice(st.radio, label, options, key, horizontal=True)
+    return _kept_choice(st.radio, label, options, key, horizontal=True, **extra)
 
 
 def kept_selectbox(label: str, options: list[str], key: str, **options_of_the_box) -> str:
@@ -448,10 +472,10 @@ def reader_time_zone() -> tzinfo:
     browser = time_zone(st.context.timezone)
     if zone_name(browser) == "UTC":
         return UTC
-    picked = st.radio(
+    picked = kept_radio(
         "Times in",
-        (zone_name(browser), "UTC"),
-        horizontal=True,
+        [zone_name(browser), "UTC"],
+        "compliance_log_zone",
         help="Your browser's time zone or UTC: the days of the date filter, the hours of the charts and "
         "the times in the tables. The log stores UTC; the CSV download keeps it.",
     )
