@@ -78,6 +78,7 @@ for index, (name, data) in enumerate(inputs):
         mime="image/png",
         key=f"png_{index}",
         icon=":material/download:",
+        on_click="ignore",  # a rerun analysed every photo again, seconds for big ones, for nothing new
     )
     right.download_button(
         "Download JSON",
@@ -86,4 +87,5 @@ for index, (name, data) in enumerate(inputs):
         mime="application/json",
         key=f"json_{index}",
         icon=":material/data_object:",
+        on_click="ignore",
     )

@@ -118,6 +118,18 @@ def test_the_annotated_png_is_encoded_when_downloaded_not_on_every_run(app, monk
     assert png.format == "PNG" and png.size == Image.open(STREET_PHOTO).size
 
 
+def test_a_download_click_on_the_images_page_does_not_run_the_page_again(app):
+    """Each click on a download ran the page again, so every photo was decoded and analysed again
+    (seconds for a big one) to give the same file. The browser test clicks it and reads the file."""
+    at = open_page(app, "app_pages/images.py")
+    at.file_uploader[0].set_value(("street.png", STREET_PHOTO.read_bytes(), "image/png")).run()
+    assert_no_exception(at)
+    assert [(b.label, b.proto.ignore_rerun) for b in at.download_button] == [
+        ("Download annotated PNG", True),
+        ("Download JSON", True),
+    ]
+
+
 def test_the_face_table_shows_every_face_without_scrolling(app, monkeypatch):
     """With 64 px rows Streamlit's default table height showed five faces and a half: in a photo of 7
     faces the last ones were cut off (seen in a demo); the table now takes the height of its rows."""

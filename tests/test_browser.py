@@ -219,6 +219,41 @@ def test_images_page_annotates_an_uploaded_photo(app_url, page):
     screenshot(page, "images")
 
 
+def back_message_kinds(page) -> list[str]:
+    """The kind of every message the page sends the server from now on ('rerun_script' runs the page)."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    kinds = []
+
+    def record(payload) -> None:
+        if isinstance(payload, bytes):
+            kinds.append(BackMsg.FromString(payload).WhichOneof("type"))
+
+    page.on("websocket", lambda socket: socket.on("framesent", record))
+    return kinds
+
+
+def test_the_annotated_png_downloads_without_running_the_images_page_again(app_url, page, tmp_path):
+    """A click on a download ran the page again: every photo decoded and analysed again, seconds for a
+    big one. The click now only fetches the file, encoded then, of the annotated photo."""
+    sent = back_message_kinds(page)
+    page.goto(f"{app_url}/images")
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(STREET_PHOTO))
+    page.get_by_text("Download annotated PNG").wait_for()
+    wait_for_app(page)
+    sent.clear()
+    with page.expect_download() as download:
+        page.get_by_text("Download annotated PNG").click()
+    assert download.value.suggested_filename == f"{STREET_PHOTO.stem}_annotated.png"
+    saved = tmp_path / "annotated.png"
+    download.value.save_as(saved)
+    assert saved.read_bytes().startswith(b"\x89PNG")
+    annotated, photo = cv2.imread(str(saved)), cv2.imread(str(STREET_PHOTO))
+    assert annotated.shape == photo.shape and (annotated != photo).any(2).sum() > 0  # the boxes drawn
+    wait_for_app(page)
+    assert "backend_operation_request" in sent and "rerun_script" not in sent, sent
+
+
 def cut_metrics(page) -> list[str]:
     """The st.metrics whose label or value ends in an ellipsis: text wider, even by a pixel, than its box."""
     return page.evaluate(
