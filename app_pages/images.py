@@ -63,7 +63,7 @@ for index, (name, data) in enumerate(inputs):
             face_rows(analysis),
             hide_index=True,
             column_config=ui.face_table_columns(analysis.classes),
-            row_height=64,
+            row_height=ui.FACE_ROW_HEIGHT,
             height="content",  # every face: the default height showed 5 of these tall rows
         )
     else:

@@ -283,6 +283,32 @@ def test_no_metric_is_cut_in_a_1000_px_window(app_url, page):
     assert cut_metrics(page) == []
 
 
+def scrolls_sideways(element) -> bool:
+    """Whether a table's grid is wider than its box (part of it behind a horizontal scroll bar)."""
+    return element.evaluate(
+        """table => [...table.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1
+            && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX))"""
+    )
+
+
+@pytest.mark.parametrize("width", [1000, 1400])
+def test_the_face_table_shows_every_column_without_scrolling(app_url, page, width):
+    """At 1000 px the face score and the box were behind the table's scroll bar. Every column now fits,
+    and the No mask bars of the photo's two unmasked faces are drawn (in their red)."""
+    page.set_viewport_size({"width": width, "height": 1000})
+    page.goto(f"{app_url}/images")
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(STREET_PHOTO))
+    page.get_by_text("Download annotated PNG").wait_for()
+    wait_for_app(page)
+    table = page.locator('[data-testid="stDataFrame"]').first
+    table.wait_for()
+    page.wait_for_timeout(1000)  # the grid is drawn on a canvas a moment after its box
+    assert not scrolls_sideways(table)
+    shot = cv2.imdecode(np.frombuffer(table.screenshot(), np.uint8), cv2.IMREAD_COLOR)
+    crops_end = int(table.evaluate("t => t.getBoundingClientRect().width")) // 4  # past the thumbnails
+    assert red_pixels(shot[:, crops_end:]) > 0
+
+
 def start_live(page, app_url):
     page.goto(f"{app_url}/live")
     component = page.frame_locator("iframe").first

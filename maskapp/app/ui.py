@@ -196,33 +196,44 @@ def color_legend() -> None:
     st.markdown("Box colours: " + "".join(chips), unsafe_allow_html=True)
 
 
+# The face table's rows are this tall so that a cell's text may take two lines (Streamlit wraps text
+# only in rows over 64 px): the label and the box fit narrow columns.
+FACE_ROW_HEIGHT = 72
+
+
 def face_table_columns(class_names: tuple[str, ...]) -> dict:
-    """The Images page's face table: narrow columns (pixels), so that at 1000 px the label and every
-    class's bar show without scrolling (with Streamlit's own widths the No mask bar, the face score and
-    the box were behind the scroll bar); the score and the box come last."""
+    """The Images page's face table: every column narrow (pixels), so that at 1000 px they all show
+    without scrolling (the face score and the box were behind the scroll bar): the label as its caption
+    on up to two lines, each bar headed by the class's short name, the box's corners on two lines."""
     return {
         "face": st.column_config.NumberColumn("face", width=36),
-        "crop": st.column_config.ImageColumn("crop", width=64),
-        "label": st.column_config.TextColumn("label", width=140),
-        **probability_columns(class_names, width=72),
-        "face score": st.column_config.NumberColumn("face score", width=70),
+        "crop": st.column_config.ImageColumn("crop", width=56),
+        "label": st.column_config.TextColumn("label", width=96),
+        **probability_columns(class_names),
+        "face score": st.column_config.NumberColumn(
+            "score", width=52, format="%.2f", help="The face detector's confidence that this is a face."
+        ),
+        "box": st.column_config.TextColumn(
+            "box", width=76, help="The face's corners in the picture, in pixels: left,top and right,bottom."
+        ),
     }
 
 
-def probability_columns(class_names: tuple[str, ...], width: int | None = None) -> dict:
+def probability_columns(class_names: tuple[str, ...]) -> dict:
     """The face table's probability bars, one column per class in the class's box colour (a single
-    bar in the theme's red read as 'no mask' even for a masked face)."""
+    bar in the theme's red read as 'no mask' even for a masked face), headed by its short name
+    ('Incorrect': 'Mask worn incorrectly' alone took a quarter of a 1000 px page)."""
     columns = {}
     for name in class_names:
         style = label_style(name)
         columns[probability_column(name)] = st.column_config.ProgressColumn(
-            style.caption,
+            style.short,
+            help=f"P({style.caption})",
             min_value=0.0,
             max_value=1.0,
             format="percent",
             color=style.hex,
-            # room for its header: 'Mask worn incorrectly' was cut to 'Mask worn inc'
-            width=None if width is None else max(width, 7 * len(style.caption)),
+            width=max(72, 7 * len(style.short) + 8),  # room for a bar beside "97.31%", and the header
         )
     return columns
 
