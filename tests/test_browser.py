@@ -560,6 +560,20 @@ def test_video_page_annotates_an_uploaded_video(app_url, page, tmp_path, webcam_
     screenshot(page, "video", height=2400)
 
 
+@pytest.mark.parametrize("width", [1000, 1400])
+def test_every_table_of_the_metrics_page_shows_whole(app_url, page, width):
+    """At 1000 px the run comparison (ten columns, long run names, four decimals) ran 270 px past the
+    page, behind a horizontal scroll bar."""
+    page.set_viewport_size({"width": width, "height": 1000})
+    page.goto(f"{app_url}/metrics")
+    page.get_by_text("Training curves").wait_for()
+    wait_for_app(page)
+    tables = page.locator('[data-testid="stTable"]')
+    assert tables.count() >= 2
+    wide = [tables.nth(i).inner_text()[:60] for i in range(tables.count()) if scrolls_sideways(tables.nth(i))]
+    assert wide == []
+
+
 def test_metrics_page_shows_training_curves(app_url, page):
     page.goto(f"{app_url}/metrics")
     page.get_by_text("Training curves").wait_for()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime
 
 import plotly.graph_objects as go
@@ -143,6 +144,18 @@ def test_comparison_covers_mobilenet_and_cnn(shipped_runs):
         assert 0.0 <= row["test accuracy"] <= 1.0
     figure = plots.comparison_figure(shipped_runs)
     assert len(figure.data) == len(shipped_runs)
+
+
+def test_the_comparison_table_has_no_long_word(shipped_runs):
+    """A table cell is as wide as its longest word: the run names, one word each, and 'accuracy' in four
+    headers made the comparison too wide for a 1000 px window (the browser test measures it)."""
+    table = plots.comparison_table(shipped_runs, served="mobilenet_v2_3class_soup")
+    words = [
+        w for row in table for text in (*row, *map(str, row.values())) for w in re.split(r"[\s\u200b]", text)
+    ]
+    assert max(map(len, words)) <= len("mobilenet_"), max(words, key=len)
+    served = [row["run"] for row in table if row["run"].endswith(" (served)")]
+    assert [name.replace("\u200b", "") for name in served] == ["mobilenet_v2_3class_soup (served)"]
 
 
 def test_system_usage_of_shipped_run(shipped_runs):
