@@ -164,6 +164,22 @@ def test_system_usage_of_shipped_run(shipped_runs):
     assert "CPU %" in {trace.name for trace in figure.data}
 
 
+def test_the_system_charts_axes_begin_below_every_line(shipped_runs):
+    """RAM at 8-17% beside CPU near 100%: plotly's own range began just under the RAM line and its lowest
+    tick, 20, above it, so the line was drawn below the axis's figures. Both axes now start at 0."""
+    for run in (run for run in shipped_runs if run.system):
+        figure = plots.system_usage_figure(run)
+        axis = figure.layout.yaxis
+        assert axis.range is not None and axis.tickvals is not None
+        low, high = axis.range
+        assert low == 0 == min(axis.tickvals)
+        for trace in figure.data:
+            values = [value for value in trace.y if value is not None]
+            if trace.yaxis == "y":
+                assert min(values) >= 0 and max(values) <= high, (run.name, trace.name)
+        assert figure.layout.yaxis2.rangemode == "tozero"
+
+
 def test_nan_loss_becomes_a_gap_not_an_error(tmp_path):
     run = write_run(tmp_path, "nan-run", nan_epoch=2)
     figure = plots.training_curves([run])

@@ -318,8 +318,10 @@ def system_usage_figure(run: Run) -> go.Figure:
             continue  # e.g. no GPU on the training machine
         figure.add_trace(go.Scatter(x=minutes, y=values, mode="lines", name=name), row=row, col=1)
     figure.update_xaxes(title_text="minutes since start", row=2, col=1)
-    figure.update_yaxes(title_text="%", row=1, col=1)
-    figure.update_yaxes(title_text="MB", row=2, col=1)
+    # From 0: plotly's own range began just under the lowest line and its first tick above it, so RAM at
+    # 8-17% (CPU near 100%) was drawn below the axis's lowest figure, 20.
+    figure.update_yaxes(title_text="%", range=[0, 105], tickvals=[0, 25, 50, 75, 100], row=1, col=1)
+    figure.update_yaxes(title_text="MB", rangemode="tozero", row=2, col=1)
     figure.update_layout(height=460, margin={"t": 40, "b": 40})
     return figure
 
