@@ -143,6 +143,21 @@ def test_the_compliance_logs_dates_and_time_zone_stay_after_another_page(app, tm
     assert metrics(at)["People"] == "6"
 
 
+def test_an_untouched_date_filter_takes_in_the_days_a_log_gains(app, tmp_path):
+    """The kept date filter keeps only a range the reader picked: until then it is the whole log, also
+    after a camera logs a new day."""
+    database = record_day(tmp_path / "log.sqlite")
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    assert at.date_input[0].value == (DAY.date(), DAY.date() + timedelta(days=1))
+    third_day = DAY + timedelta(days=2)
+    with SqliteEventStore(database) as store:
+        store.write_events([Event(iso_utc(third_day), "door", "later", 9, "person_seen", "with_mask", 1)])
+    at.run()
+    assert_no_exception(at)
+    assert at.date_input[0].value == (DAY.date(), third_day.date())
+
+
 def test_compliance_log_without_a_file_says_how_to_start_one(app, tmp_path):
     at = open_page(app, "app_pages/compliance_log.py")
     at.text_input[0].set_value(str(tmp_path / "none_*yet*.sqlite")).run()
