@@ -40,9 +40,10 @@ if first_day is None:
     st.info("The event log is empty: nobody has been seen yet.", icon=":material/info:")
     st.stop()
 
-picked = st.date_input(
+picked = ui.kept_date_range(
     f"Dates ({zone_name(zone)})",
-    value=(first_day, last_day),
+    f"compliance_log_dates_{path}",  # per log: another log starts with all its days
+    (first_day, last_day),
     help="Both days included. A person counts on the day of their last event (normally when they left).",
 )
 start, end = date_range(picked)

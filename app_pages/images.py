@@ -63,7 +63,7 @@ for index, (name, data) in enumerate(inputs):
             face_rows(analysis),
             hide_index=True,
             column_config=ui.face_table_columns(analysis.classes),
-            row_height=64,
+            row_height=ui.FACE_ROW_HEIGHT,
             height="content",  # every face: the default height showed 5 of these tall rows
         )
     else:
@@ -78,6 +78,7 @@ for index, (name, data) in enumerate(inputs):
         mime="image/png",
         key=f"png_{index}",
         icon=":material/download:",
+        on_click="ignore",  # a rerun analysed every photo again, seconds for big ones, for nothing new
     )
     right.download_button(
         "Download JSON",
@@ -86,4 +87,5 @@ for index, (name, data) in enumerate(inputs):
         mime="application/json",
         key=f"json_{index}",
         icon=":material/data_object:",
+        on_click="ignore",
     )

@@ -38,7 +38,7 @@ except MaskappError:  # no servable weights: the runs still compare
 st.subheader("Comparison")
 if served:
     st.caption(plain(f"The app serves the weights of run {served}."))
-ui.figures_table(plots.comparison_rows(selected, served))
+ui.figures_table(plots.comparison_table(selected, served))
 st.plotly_chart(plots.comparison_figure(selected), key="comparison")
 
 st.subheader("Training curves")

@@ -143,7 +143,9 @@ with stream_tab:
         "video_stream_url",
         placeholder="rtsp://camera.local:554/stream or https://example.org/live.mjpg",
     )
-    max_seconds = st.number_input("Stop after (seconds)", min_value=5, max_value=3600, value=60, step=5)
+    max_seconds = ui.kept_number_input(
+        "Stop after (seconds)", "video_stream_seconds", 60, min_value=5, max_value=3600, step=5
+    )
     st.caption(f"The URL must answer within {STREAM_TIMEOUT_S:g} s. Press Stop (top right) to end early.")
     if st.button("Watch stream", icon=":material/play_arrow:", disabled=not url.strip()):
         frame_slot, numbers_slot = st.empty(), st.empty()

@@ -93,7 +93,7 @@ def test_uploaded_photo_gives_annotated_image_face_table_and_downloads(app):
     assert len(at.image) >= 1  # the annotated picture
     table = at.dataframe[0].value
     assert len(table) == faces
-    assert set(table["label"]) <= set(CLASS_NAMES)
+    assert set(table["label"]) <= {style.caption for style in LABEL_STYLES.values()}
     assert all(str(url).startswith("data:image/png;base64,") for url in table["crop"])
     labels = [button.label for button in at.download_button]
     assert labels == ["Download annotated PNG", "Download JSON"]
@@ -118,6 +118,18 @@ def test_the_annotated_png_is_encoded_when_downloaded_not_on_every_run(app, monk
     assert png_button.proto.deferred_file_id and not png_button.proto.url  # nothing encoded yet
     png = Image.open(io.BytesIO(deferred["street_annotated.png"]()))  # the click
     assert png.format == "PNG" and png.size == Image.open(STREET_PHOTO).size
+
+
+def test_a_download_click_on_the_images_page_does_not_run_the_page_again(app):
+    """Each click on a download ran the page again, so every photo was decoded and analysed again
+    (seconds for a big one) to give the same file. The browser test clicks it and reads the file."""
+    at = open_page(app, "app_pages/images.py")
+    at.file_uploader[0].set_value(("street.png", STREET_PHOTO.read_bytes(), "image/png")).run()
+    assert_no_exception(at)
+    assert [(b.label, b.proto.ignore_rerun) for b in at.download_button] == [
+        ("Download annotated PNG", True),
+        ("Download JSON", True),
+    ]
 
 
 def test_the_face_table_shows_every_face_without_scrolling(app, monkeypatch):
@@ -178,22 +190,24 @@ def test_the_face_table_shows_each_class_probability_in_its_box_colour(app, monk
 MAIN_WIDTH_AT_1000_PX = 538
 
 
-def test_the_face_table_shows_the_label_and_every_class_bar_in_a_1000_px_window(app, monkeypatch):
+def test_the_face_table_shows_every_column_in_a_1000_px_window(app, monkeypatch):
     """With Streamlit's own column widths the No mask bar (the one that tells a violation) was behind the
-    table's scroll bar at 1000 px; each column up to the last bar now has a width in pixels, and together
-    they fit, each bar's header whole."""
+    table's scroll bar at 1000 px, and then the face score and the box were: every column now has a
+    width in pixels, together they fit, each header whole; rows are tall enough for the label and the
+    box to take two lines (Streamlit wraps text only in rows over 64 px). The browser test looks."""
     configs = spy_on_dataframe_configs(monkeypatch)
     at = open_page(app, "app_pages/images.py")
     at.file_uploader[0].set_value(("street.png", STREET_PHOTO.read_bytes(), "image/png")).run()
     assert_no_exception(at)
     shown = list(at.dataframe[0].value.columns)
-    last_bar = max(shown.index(probability_column(name)) for name in CLASS_NAMES)
-    widths = [configs[0][column]["width"] for column in shown[: last_bar + 1]]
+    assert {"face score", "box"} <= set(shown)
+    widths = [configs[0][column]["width"] for column in shown]
     assert all(isinstance(width, int) for width in widths), widths
     assert sum(widths) <= MAIN_WIDTH_AT_1000_PX
-    for name in CLASS_NAMES:
-        bar = configs[0][probability_column(name)]
-        assert bar["width"] >= 7 * len(bar["label"])  # about 7 px a character at the header's size
+    for column in shown:
+        header = configs[0][column]
+        assert header["width"] >= 7 * len(header["label"])  # about 7 px a character at the header's size
+    assert ui.FACE_ROW_HEIGHT > 64
 
 
 def test_uploaded_photos_and_their_results_are_still_there_after_another_page(app):
@@ -581,6 +595,18 @@ def test_the_stream_url_stays_after_another_page(app):
     assert at.text_input[0].value == "rtsp://camera.local:554/stream" and not at.button[0].disabled
 
 
+def test_the_streams_stop_after_setting_stays_after_another_page(app):
+    """'Stop after' came back as 60 s after a look at another page."""
+    at = open_page(app, "app_pages/video.py")
+    (seconds,) = [box for box in at.number_input if box.label == "Stop after (seconds)"]
+    seconds.set_value(300).run()
+    at.switch_page("app_pages/home.py").run()
+    at.switch_page("app_pages/video.py").run()
+    assert_no_exception(at)
+    (seconds,) = [box for box in at.number_input if box.label == "Stop after (seconds)"]
+    assert seconds.value == 300
+
+
 def test_a_stream_that_drops_midway_keeps_what_was_processed(app, http_stream):
     at = open_page(app, "app_pages/video.py")
     at.text_input[0].set_value(http_stream.replace("camera.avi", "dropped.avi")).run()
@@ -700,7 +726,8 @@ def test_metrics_test_set_gives_each_run_a_full_width_tab_and_shows_tables_whole
     assert [tab.label for tab in at.tabs] == [plain(run.name) for run in runs]
     assert len(at.dataframe) == 0  # no scrolling grid on this page
     (comparison,) = [table.value for table in at.table if "ROC AUC" in table.value.columns]
-    assert list(comparison["run"]) == [run.name for run in runs] and len(comparison.columns) == 10
+    names = [name.replace("\u200b", "").removesuffix(" (served)") for name in comparison["run"]]
+    assert names == [run.name for run in runs] and len(comparison.columns) == 8
     per_class = [table.value for table in at.table if "support" in table.value.columns]
     assert len(per_class) == sum(run.metrics is not None for run in runs)
     for tab, run in zip(at.tabs, runs, strict=True):  # its name and confusion matrix in its own tab
@@ -817,7 +844,7 @@ def test_images_page_shows_three_counts_the_legend_and_the_checkpoints_threshold
     counts = class_counts(shown)
     assert sum(counts.values()) == int(shown["Faces"]) >= 3
     assert shown["Compliance"] == f"{counts['with_mask'] / int(shown['Faces']):.0%}"
-    assert set(at.dataframe[0].value["label"]) <= set(CLASS_NAMES)
+    assert set(at.dataframe[0].value["label"]) <= {style.caption for style in LABEL_STYLES.values()}
     assert_legend(at)
     default = ui.model_card(
         str(three_class_weights), three_class_weights.stat().st_mtime

@@ -219,6 +219,41 @@ def test_images_page_annotates_an_uploaded_photo(app_url, page):
     screenshot(page, "images")
 
 
+def back_message_kinds(page) -> list[str]:
+    """The kind of every message the page sends the server from now on ('rerun_script' runs the page)."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    kinds = []
+
+    def record(payload) -> None:
+        if isinstance(payload, bytes):
+            kinds.append(BackMsg.FromString(payload).WhichOneof("type"))
+
+    page.on("websocket", lambda socket: socket.on("framesent", record))
+    return kinds
+
+
+def test_the_annotated_png_downloads_without_running_the_images_page_again(app_url, page, tmp_path):
+    """A click on a download ran the page again: every photo decoded and analysed again, seconds for a
+    big one. The click now only fetches the file, encoded then, of the annotated photo."""
+    sent = back_message_kinds(page)
+    page.goto(f"{app_url}/images")
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(STREET_PHOTO))
+    page.get_by_text("Download annotated PNG").wait_for()
+    wait_for_app(page)
+    sent.clear()
+    with page.expect_download() as download:
+        page.get_by_text("Download annotated PNG").click()
+    assert download.value.suggested_filename == f"{STREET_PHOTO.stem}_annotated.png"
+    saved = tmp_path / "annotated.png"
+    download.value.save_as(saved)
+    assert saved.read_bytes().startswith(b"\x89PNG")
+    annotated, photo = cv2.imread(str(saved)), cv2.imread(str(STREET_PHOTO))
+    assert annotated.shape == photo.shape and (annotated != photo).any(2).sum() > 0  # the boxes drawn
+    wait_for_app(page)
+    assert "backend_operation_request" in sent and "rerun_script" not in sent, sent
+
+
 def cut_metrics(page) -> list[str]:
     """The st.metrics whose label or value ends in an ellipsis: text wider, even by a pixel, than its box."""
     return page.evaluate(
@@ -246,6 +281,32 @@ def test_no_metric_is_cut_in_a_1000_px_window(app_url, page):
     page.locator('[data-testid="stMetric"]').nth(4).wait_for()
     assert page.locator('[data-testid="stMetric"]').count() == 5
     assert cut_metrics(page) == []
+
+
+def scrolls_sideways(element) -> bool:
+    """Whether a table's grid is wider than its box (part of it behind a horizontal scroll bar)."""
+    return element.evaluate(
+        """table => [...table.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1
+            && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX))"""
+    )
+
+
+@pytest.mark.parametrize("width", [1000, 1400])
+def test_the_face_table_shows_every_column_without_scrolling(app_url, page, width):
+    """At 1000 px the face score and the box were behind the table's scroll bar. Every column now fits,
+    and the No mask bars of the photo's two unmasked faces are drawn (in their red)."""
+    page.set_viewport_size({"width": width, "height": 1000})
+    page.goto(f"{app_url}/images")
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(STREET_PHOTO))
+    page.get_by_text("Download annotated PNG").wait_for()
+    wait_for_app(page)
+    table = page.locator('[data-testid="stDataFrame"]').first
+    table.wait_for()
+    page.wait_for_timeout(1000)  # the grid is drawn on a canvas a moment after its box
+    assert not scrolls_sideways(table)
+    shot = cv2.imdecode(np.frombuffer(table.screenshot(), np.uint8), cv2.IMREAD_COLOR)
+    crops_end = int(table.evaluate("t => t.getBoundingClientRect().width")) // 4  # past the thumbnails
+    assert red_pixels(shot[:, crops_end:]) > 0
 
 
 def start_live(page, app_url):
@@ -497,6 +558,20 @@ def test_video_page_annotates_an_uploaded_video(app_url, page, tmp_path, webcam_
     page.locator('[data-testid="stPlotlyChart"]').first.wait_for()
     no_exception_on(page)
     screenshot(page, "video", height=2400)
+
+
+@pytest.mark.parametrize("width", [1000, 1400])
+def test_every_table_of_the_metrics_page_shows_whole(app_url, page, width):
+    """At 1000 px the run comparison (ten columns, long run names, four decimals) ran 270 px past the
+    page, behind a horizontal scroll bar."""
+    page.set_viewport_size({"width": width, "height": 1000})
+    page.goto(f"{app_url}/metrics")
+    page.get_by_text("Training curves").wait_for()
+    wait_for_app(page)
+    tables = page.locator('[data-testid="stTable"]')
+    assert tables.count() >= 2
+    wide = [tables.nth(i).inner_text()[:60] for i in range(tables.count()) if scrolls_sideways(tables.nth(i))]
+    assert wide == []
 
 
 def test_metrics_page_shows_training_curves(app_url, page):

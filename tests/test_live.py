@@ -32,6 +32,7 @@ from maskapp.app.live import (
     ChimeCue,
     FpsMeter,
     LatestResult,
+    LivePeople,
     LiveProcessor,
     LiveStats,
     alert_text,
@@ -549,6 +550,24 @@ def test_start_after_stop_counts_the_people_of_the_new_stream_only(pipeline):
     assert stats.timeline[-1].seconds <= time.monotonic() - restart  # the chart starts again too
     assert stats.episode == 4  # the chime's count goes on: each new person's chime still sounds
     assert (stats.stream_frames, stats.stream_alerts) == (8, 2)  # the panel's: this run's only
+
+
+def test_the_people_chart_covers_the_whole_stream_however_long(pipeline):
+    """The chart kept the last 600 points, one a second: a run of an hour was drawn from its 50th minute
+    on, its time axis shorter than the run. Once full, the timeline now keeps every other point and
+    doubles its spacing (here with room for 10 points, and a clock that moves a second a frame)."""
+    ticks = itertools.count()
+    people = LivePeople(pipeline, clock=lambda: float(next(ticks)), timeline_points=10)
+    frames = arriving_person_frames([1.0] * 5)
+    for frame in itertools.islice(itertools.cycle(frames), 40):
+        people.process(frame)
+    seconds = [point.seconds for point in people.timeline]
+    assert seconds[0] == 0 and seconds[-1] >= 39 - people.timeline.spacing and len(seconds) < 10
+    assert seconds == sorted(seconds) and all(
+        point.compliant + point.noncompliant for point in people.timeline
+    )
+    people.end_stream()  # a new stream: one point a second again
+    assert len(people.timeline) == 0 and people.timeline.spacing == 1.0
 
 
 # --- the panel beside the video ---------------------------------------------------------------------

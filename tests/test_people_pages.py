@@ -129,6 +129,42 @@ def test_the_compliance_logs_events_file_stays_after_another_page(app, tmp_path)
     assert metrics(at)["People"] == "6" and not at.info
 
 
+def test_the_compliance_logs_dates_and_time_zone_stay_after_another_page(app, tmp_path):
+    """The date filter came back as the whole log, and 'Times in' as the browser's zone, after a look at
+    another page. Another log still opens with all its days."""
+    database = record_day(tmp_path / "log.sqlite")
+    app.context = {"timezone": "Europe/Paris"}
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    assert at.radio[0].label == "Times in" and at.radio[0].value == "Europe/Paris"
+    at.radio[0].set_value("UTC").run()
+    second_day = DAY.date() + timedelta(days=1)
+    at.date_input[0].set_value((second_day, second_day)).run()
+    assert metrics(at)["People"] == "3"
+    at.switch_page("app_pages/home.py").run()
+    at.switch_page("app_pages/compliance_log.py").run()
+    assert_no_exception(at)
+    assert at.radio[0].value == "UTC" and at.date_input[0].value == (second_day, second_day)
+    assert metrics(at)["People"] == "3"
+    at.text_input[0].set_value(str(record_day(tmp_path / "other.sqlite"))).run()
+    assert metrics(at)["People"] == "6"
+
+
+def test_an_untouched_date_filter_takes_in_the_days_a_log_gains(app, tmp_path):
+    """The kept date filter keeps only a range the reader picked: until then it is the whole log, also
+    after a camera logs a new day."""
+    database = record_day(tmp_path / "log.sqlite")
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    assert at.date_input[0].value == (DAY.date(), DAY.date() + timedelta(days=1))
+    third_day = DAY + timedelta(days=2)
+    with SqliteEventStore(database) as store:
+        store.write_events([Event(iso_utc(third_day), "door", "later", 9, "person_seen", "with_mask", 1)])
+    at.run()
+    assert_no_exception(at)
+    assert at.date_input[0].value == (DAY.date(), third_day.date())
+
+
 def test_compliance_log_without_a_file_says_how_to_start_one(app, tmp_path):
     at = open_page(app, "app_pages/compliance_log.py")
     at.text_input[0].set_value(str(tmp_path / "none_*yet*.sqlite")).run()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime
 
 import plotly.graph_objects as go
@@ -145,10 +146,38 @@ def test_comparison_covers_mobilenet_and_cnn(shipped_runs):
     assert len(figure.data) == len(shipped_runs)
 
 
+def test_the_comparison_table_has_no_long_word(shipped_runs):
+    """A table cell is as wide as its longest word: the run names, one word each, and 'accuracy' in four
+    headers made the comparison too wide for a 1000 px window (the browser test measures it)."""
+    table = plots.comparison_table(shipped_runs, served="mobilenet_v2_3class_soup")
+    words = [
+        w for row in table for text in (*row, *map(str, row.values())) for w in re.split(r"[\s\u200b]", text)
+    ]
+    assert max(map(len, words)) <= len("mobilenet_"), max(words, key=len)
+    served = [row["run"] for row in table if row["run"].endswith(" (served)")]
+    assert [name.replace("\u200b", "") for name in served] == ["mobilenet_v2_3class_soup (served)"]
+
+
 def test_system_usage_of_shipped_run(shipped_runs):
     run = next(r for r in shipped_runs if r.system)
     figure = plots.system_usage_figure(run)
     assert "CPU %" in {trace.name for trace in figure.data}
+
+
+def test_the_system_charts_axes_begin_below_every_line(shipped_runs):
+    """RAM at 8-17% beside CPU near 100%: plotly's own range began just under the RAM line and its lowest
+    tick, 20, above it, so the line was drawn below the axis's figures. Both axes now start at 0."""
+    for run in (run for run in shipped_runs if run.system):
+        figure = plots.system_usage_figure(run)
+        axis = figure.layout.yaxis
+        assert axis.range is not None and axis.tickvals is not None
+        low, high = axis.range
+        assert low == 0 == min(axis.tickvals)
+        for trace in figure.data:
+            values = [value for value in trace.y if value is not None]
+            if trace.yaxis == "y":
+                assert min(values) >= 0 and max(values) <= high, (run.name, trace.name)
+        assert figure.layout.yaxis2.rangemode == "tozero"
 
 
 def test_nan_loss_becomes_a_gap_not_an_error(tmp_path):

@@ -16,7 +16,7 @@ from maskapp.media.images import decode_image, encode_png
 from maskapp.results import FrameResult, combine_summaries
 from maskapp.vision.anonymize import anonymize_faces
 from maskapp.vision.crops import crop_face
-from maskapp.vision.draw import annotate
+from maskapp.vision.draw import annotate, label_style
 from maskapp.vision.pipeline import MaskPipeline
 
 # A picture shrunk to the page's 1,460 px keeps at least one row (with room for rounding).
@@ -95,13 +95,19 @@ def face_rows(analysis: ImageAnalysis) -> list[dict]:
             {
                 "face": index,
                 "crop": png_data_url(crop),
-                "label": face.label,
+                "label": label_style(face.label).caption,  # words, which wrap: 'Mask worn incorrectly'
                 **{probability_column(name): round(float(probs[name]), 4) for name in analysis.classes},
                 "face score": round(float(face.face.score), 4),
-                "box (x1, y1, x2, y2)": ", ".join(str(int(v)) for v in face.box),
+                "box": box_text(face.box),
             }
         )
     return rows
+
+
+def box_text(box) -> str:
+    """A face box as 'x1,y1 x2,y2': short, and in a narrow column each corner takes a line."""
+    x1, y1, x2, y2 = (int(v) for v in box)
+    return f"{x1},{y1} {x2},{y2}"
 
 
 def detection_json(analysis: ImageAnalysis) -> dict:

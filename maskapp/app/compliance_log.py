@@ -9,11 +9,11 @@ as it was on the clock. The CSV download keeps the stored UTC times. A missing f
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 
+from maskapp.app.text import breakable
 from maskapp.errors import EventStoreError
 from maskapp.events.report import (
     CompliancePoint,
@@ -165,9 +165,8 @@ def source_table(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
     rows = source_rows(summary, zone)
     if not rows:
         return []
-    # A break allowed after each / and _: a camera's path or URL, one unbreakable word, made its column
-    # as wide as itself and pushed the next sources off the page.
-    sources = [re.sub(r"([/_])", "\\1\u200b", str(row["source"])) for row in rows]
+    # A camera's path or URL, one unbreakable word, pushed the next sources off the page.
+    sources = [breakable(row["source"]) for row in rows]
     figures = [name for name in rows[0] if name != "source"]
     # Text throughout: a column of counts, a percentage and times is no column type Arrow can send.
     return [

@@ -307,8 +307,43 @@ def overlay_text(fps: float, latency_ms: float) -> str:
     return f"{fps:4.1f} FPS  {latency_ms:4.0f} ms"
 
 
-TIMELINE_POINTS = 600  # people-in-view points kept for the chart: ten minutes at one a second
+TIMELINE_POINTS = 600  # people-in-view points kept for the chart: one a second for the first ten minutes
 LIVE_SOURCE = "live webcam"  # the source name of a live session's events
+
+
+class PeopleTimeline:
+    """People in view over a whole stream, for its chart, in at most `max_points` points: one a second
+    at first; once full, every other point goes and the spacing doubles. So the chart always starts at
+    the stream's start: a deque of the last 600 points drew a run of an hour from its 50th minute on,
+    its time axis shorter than the run."""
+
+    def __init__(self, max_points: int = TIMELINE_POINTS):
+        self.max_points = max_points
+        self.spacing = 1.0  # seconds between points
+        self._points: list[PeoplePoint] = []
+
+    def due(self, seconds: float) -> bool:
+        """Whether a point at `seconds` (since the stream's first frame) is to be added."""
+        return not self._points or seconds - self._points[-1].seconds >= self.spacing
+
+    def add(self, point: PeoplePoint) -> None:
+        self._points.append(point)
+        if len(self._points) >= self.max_points:
+            thinned = self._points[::2]
+            if thinned[-1] is not point:  # the chart still ends at the latest moment
+                thinned.append(point)
+            self._points = thinned
+            self.spacing *= 2
+
+    def clear(self) -> None:
+        self._points.clear()
+        self.spacing = 1.0
+
+    def __iter__(self):
+        return iter(self._points)
+
+    def __len__(self) -> int:
+        return len(self._points)
 
 
 class LivePeople:
@@ -317,25 +352,34 @@ class LivePeople:
     people-in-view timeline. Used by LiveProcessor from the stream's worker thread, under its stream lock.
     """
 
-    def __init__(self, pipeline, settings: EventSettings | None = None, fps: float = DEFAULT_LIVE_FPS):
+    def __init__(
+        self,
+        pipeline,
+        settings: EventSettings | None = None,
+        fps: float = DEFAULT_LIVE_FPS,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        timeline_points: int = TIMELINE_POINTS,
+    ):
         self.tracked = TrackedPipeline(pipeline, fps)
         self.settings = settings or EventSettings()
         self.log: PeopleLog | None = None  # opened at the first frame of a stream
         self.log_error: str | None = None  # why the events file could not be reopened (logged too)
         self.alert = PersonAlert()
-        self.timeline: deque[PeoplePoint] = deque(maxlen=TIMELINE_POINTS)
+        self.timeline = PeopleTimeline(timeline_points)
+        self._clock = clock
         self._start: float | None = None
 
     def process(self, frame_bgr: np.ndarray) -> tuple[TrackedResult, AlertState]:
         result = self.tracked.process(frame_bgr)
         events = self._open_log().observe(result)
         alert = self.alert.update(result, events)
-        now = time.monotonic()
+        now = self._clock()
         self._start = now if self._start is None else self._start
         seconds = now - self._start
-        if not self.timeline or seconds - self.timeline[-1].seconds >= 1.0:
+        if self.timeline.due(seconds):
             in_view = PeopleCounts.of(result.people_in_view().values())
-            self.timeline.append(PeoplePoint(seconds, in_view.compliant, in_view.noncompliant))
+            self.timeline.add(PeoplePoint(seconds, in_view.compliant, in_view.noncompliant))
         return result, alert
 
     def use_log(self, log: PeopleLog | None, settings: EventSettings) -> None:

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from maskapp.app.text import breakable
 from maskapp.labels import CLASS_NAMES, WITH_MASK, WITHOUT_MASK, WORN_INCORRECTLY
 from maskapp.training.runs import EvalMetrics, PrecisionRecallCurve, Run
 from maskapp.vision.draw import label_style
@@ -317,8 +318,10 @@ def system_usage_figure(run: Run) -> go.Figure:
             continue  # e.g. no GPU on the training machine
         figure.add_trace(go.Scatter(x=minutes, y=values, mode="lines", name=name), row=row, col=1)
     figure.update_xaxes(title_text="minutes since start", row=2, col=1)
-    figure.update_yaxes(title_text="%", row=1, col=1)
-    figure.update_yaxes(title_text="MB", row=2, col=1)
+    # From 0: plotly's own range began just under the lowest line and its first tick above it, so RAM at
+    # 8-17% (CPU near 100%) was drawn below the axis's lowest figure, 20.
+    figure.update_yaxes(title_text="%", range=[0, 105], tickvals=[0, 25, 50, 75, 100], row=1, col=1)
+    figure.update_yaxes(title_text="MB", rangemode="tozero", row=2, col=1)
     figure.update_layout(height=460, margin={"t": 40, "b": 40})
     return figure
 
@@ -349,6 +352,36 @@ def comparison_rows(runs: Sequence[Run], served: str | None = None) -> list[dict
             }
         )
     return rows
+
+
+# The comparison table's headers: short words, so that each figure's column is as narrow as its value.
+SHORT_HEADERS = {
+    "best val accuracy": "best val acc.",
+    "test accuracy": "test acc.",
+    "balanced accuracy": "balanced acc.",
+}
+
+
+def comparison_table(runs: Sequence[Run], served: str | None = None) -> list[dict]:
+    """comparison_rows as the page shows them, narrow enough for a 1000 px window beside the sidebar
+    (ten columns of long run names, long headers and four-decimal figures ran 270 px past it): names
+    that may break after each _, the served run marked under its name, short headers, three decimals,
+    epochs and minutes in one column."""
+    table = []
+    for row in comparison_rows(runs, served):
+        figures = {
+            SHORT_HEADERS.get(key, key): None if row[key] is None else round(row[key], 3)
+            for key in COMPARED_FIGURES
+        }
+        table.append(
+            {
+                "run": breakable(row["run"]) + (" (served)" if row["served"] else ""),
+                "model": breakable(row["model"]),
+                **figures,
+                "training": f"{row['epochs']} epochs, {row['training minutes']:g} min",
+            }
+        )
+    return table
 
 
 COMPARED_FIGURES = ("best val accuracy", "test accuracy", "balanced accuracy", "macro F1", "ROC AUC")

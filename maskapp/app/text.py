@@ -27,3 +27,9 @@ def shown_path(path: str | Path) -> str:
 def stem(name: str) -> str:
     """A safe download file name stem from an uploaded file name."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).stem)[:80] or "image"
+
+
+def breakable(name: object) -> str:
+    """A name a narrow table may break after each / and _ (a zero-width space there): a run name, a
+    camera's path or URL is one long word, which made its column as wide as itself."""
+    return re.sub(r"([/_])", "\\1\u200b", str(name))

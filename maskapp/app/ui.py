@@ -200,33 +200,44 @@ def color_legend() -> None:
     st.markdown("Box colours: " + "".join(chips), unsafe_allow_html=True)
 
 
+# The face table's rows are this tall so that a cell's text may take two lines (Streamlit wraps text
+# only in rows over 64 px): the label and the box fit narrow columns.
+FACE_ROW_HEIGHT = 72
+
+
 def face_table_columns(class_names: tuple[str, ...]) -> dict:
-    """The Images page's face table: narrow columns (pixels), so that at 1000 px the label and every
-    class's bar show without scrolling (with Streamlit's own widths the No mask bar, the face score and
-    the box were behind the scroll bar); the score and the box come last."""
+    """The Images page's face table: every column narrow (pixels), so that at 1000 px they all show
+    without scrolling (the face score and the box were behind the scroll bar): the label as its caption
+    on up to two lines, each bar headed by the class's short name, the box's corners on two lines."""
     return {
         "face": st.column_config.NumberColumn("face", width=36),
-        "crop": st.column_config.ImageColumn("crop", width=64),
-        "label": st.column_config.TextColumn("label", width=140),
-        **probability_columns(class_names, width=72),
-        "face score": st.column_config.NumberColumn("face score", width=70),
+        "crop": st.column_config.ImageColumn("crop", width=56),
+        "label": st.column_config.TextColumn("label", width=96),
+        **probability_columns(class_names),
+        "face score": st.column_config.NumberColumn(
+            "score", width=52, format="%.2f", help="The face detector's confidence that this is a face."
+        ),
+        "box": st.column_config.TextColumn(
+            "box", width=76, help="The face's corners in the picture, in pixels: left,top and right,bottom."
+        ),
     }
 
 
-def probability_columns(class_names: tuple[str, ...], width: int | None = None) -> dict:
+def probability_columns(class_names: tuple[str, ...]) -> dict:
     """The face table's probability bars, one column per class in the class's box colour (a single
-    bar in the theme's red read as 'no mask' even for a masked face)."""
+    bar in the theme's red read as 'no mask' even for a masked face), headed by its short name
+    ('Incorrect': 'Mask worn incorrectly' alone took a quarter of a 1000 px page)."""
     columns = {}
     for name in class_names:
         style = label_style(name)
         columns[probability_column(name)] = st.column_config.ProgressColumn(
-            style.caption,
+            style.short,
+            help=f"P({style.caption})",
             min_value=0.0,
             max_value=1.0,
             format="percent",
             color=style.hex,
-            # room for its header: 'Mask worn incorrectly' was cut to 'Mask worn inc'
-            width=None if width is None else max(width, 7 * len(style.caption)),
+            width=max(72, 7 * len(style.short) + 8),  # room for a bar beside "97.31%", and the header
         )
     return columns
 
@@ -302,22 +313,46 @@ def follow_people_toggle(scope: str, help: str) -> bool:
     return kept_toggle("Follow people", f"{scope}_follow_people", True, help=help)
 
 
+def kept_widget(widget: Callable, label: str, key: str, default, **options):
+    """Any input widget (st.toggle, st.text_input, st.number_input, ...) whose value stays when the
+    reader visits another page and comes back; its value."""
+    widget(label, key=_kept(key, default), **options)
+    return _keep(key)
+
+
 def kept_toggle(label: str, key: str, default: bool, *, help: str | None = None) -> bool:
     """A switch whose setting stays when the reader visits another page and comes back."""
-    st.toggle(label, key=_kept(key, default), help=help)
-    return bool(_keep(key))
+    return bool(kept_widget(st.toggle, label, key, default, help=help))
 
 
 def kept_text_input(label: str, key: str, default: str = "", **options) -> str:
     """A text box whose text stays when the reader visits another page and comes back (the Compliance
     log's events file came back as the default, and the page said there was no log yet)."""
-    st.text_input(label, key=_kept(key, default), **options)
-    return str(_keep(key))
+    return str(kept_widget(st.text_input, label, key, default, **options))
 
 
-def kept_radio(label: str, options: list[str], key: str) -> str:
+def kept_number_input(label: str, key: str, default: int, **options) -> int:
+    """A whole number that stays when the reader visits another page and comes back (the Video page's
+    'Stop after' came back as 60 s)."""
+    return int(kept_widget(st.number_input, label, key, default, **options))
+
+
+def kept_date_range(label: str, key: str, default: tuple[date, date], **options):
+    """A date range that stays, once the reader has picked one, when they visit another page and come
+    back (the Compliance log's filter came back as the whole log). Until then it follows `default`, so
+    a log that gains a day still shows it whole."""
+    picked = st.session_state.get(f"saved_{key}")
+    st.session_state[key] = default if picked is None else picked
+
+    def remember_pick() -> None:
+        _remember(key, st.session_state[key])
+
+    return st.date_input(label, key=key, on_change=remember_pick, **options)
+
+
+def kept_radio(label: str, options: list[str], key: str, **extra) -> str:
     """A horizontal choice that stays when the reader visits another page and comes back."""
-    return _kept_choice(st.radio, label, options, key, horizontal=True)
+    return _kept_choice(st.radio, label, options, key, horizontal=True, **extra)
 
 
 def kept_selectbox(label: str, options: list[str], key: str, **options_of_the_box) -> str:
@@ -452,10 +487,10 @@ def reader_time_zone() -> tzinfo:
     browser = time_zone(st.context.timezone)
     if zone_name(browser) == "UTC":
         return UTC
-    picked = st.radio(
+    picked = kept_radio(
         "Times in",
-        (zone_name(browser), "UTC"),
-        horizontal=True,
+        [zone_name(browser), "UTC"],
+        "compliance_log_zone",
         help="Your browser's time zone or UTC: the days of the date filter, the hours of the charts and "
         "the times in the tables. The log stores UTC; the CSV download keeps it.",
     )
