@@ -398,5 +398,17 @@ def _field_value(item: dataclasses.Field, value):
     """A flag's value as its field holds it: a repeated flag as a tuple, a path absolute."""
     values = value if isinstance(value, list) else [value]
     if item.metadata.get("path"):
-        values = [from_working_directory(v) for v in values]
+        values = [from_working_directory(_not_empty(item, v)) for v in values]
     return tuple(values) if isinstance(value, list) else values[0]
+
+
+def _not_empty(item: dataclasses.Field, path: str) -> str:
+    """An empty path (an unset shell variable, "$DIR") where the field has a default: read as the project
+    folder, it trained on the project's own folders or wrote the run among its files. '' is "none" only
+    for the fields whose default is none (--pack, --init-weights)."""
+    if not path.strip() and item.default != "":
+        flag = "--" + item.name.replace("_", "-")
+        raise ConfigError(
+            f"{flag} is empty (an unset shell variable?); allowed: a path, or no {flag} for its default"
+        )
+    return path

@@ -570,3 +570,25 @@ def test_the_defaults_point_into_the_project_from_any_working_directory(tmp_path
     assert (
         typed.data_paths() == [tmp_path.parent / "x"] and train_module._runs_folder(typed) == tmp_path / "r"
     )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--out", "", "--pack", "photo.npz"],
+        ["train", "--data", "", "--out", "runs"],
+        ["pack-data", "p.npz", "--data", " "],
+        ["quantize-detector", "--data", "", "--out", "live.onnx"],
+    ],
+)
+def test_an_empty_path_with_a_default_is_one_error_line(tmp_path, args):
+    """An empty --out or --data (an unset shell variable) was the project folder: the run went among the
+    project's files, or its own folders (app_pages, maskapp, ...) were read as classes."""
+    (tmp_path / "photo.npz").write_bytes(b"not a zip")
+    result = run_cli(*args, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2
+    flag = args[args.index("") - 1] if "" in args else "--data"
+    assert result.stderr == (
+        f"error: {flag} is empty (an unset shell variable?); allowed: a path, or no {flag} for its default\n"
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["photo.npz"]
