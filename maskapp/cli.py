@@ -231,7 +231,8 @@ PACK_FIELDS = (*SPLIT_FIELDS, "input_size")
 
 
 def pack_data_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("out", type=given_path, metavar="OUT.npz", help="the pack file to write")
+    # Not `out`: config_from_args would take it for TrainConfig.out, the runs folder.
+    parser.add_argument("pack_file", type=given_path, metavar="OUT.npz", help="the pack file to write")
     add_config_arguments(parser, TrainConfig, only=PACK_FIELDS)
     parser.add_argument(
         "--splits",
@@ -250,8 +251,8 @@ def pack_data_flags(parser: argparse.ArgumentParser) -> None:
 
 def run_pack_data(args: argparse.Namespace) -> int:
     config = config_from_args(args, TrainConfig)
-    size = training.train.pack_data(config, args.out, tuple(args.splits), args.quality)
-    print(f"wrote {args.out} ({size / 1e6:.1f} MB, splits {' '.join(args.splits)})")
+    size = training.train.pack_data(config, args.pack_file, tuple(args.splits), args.quality)
+    print(f"wrote {args.pack_file} ({size / 1e6:.1f} MB, splits {' '.join(args.splits)})")
     return 0
 
 

@@ -25,6 +25,22 @@ DEFAULT_DATA = (
 )
 
 
+# Where a config's paths are: one rule for every field marked "path" in its metadata. A path typed on the
+# command line is relative to the working directory, as in every other command and tool, so
+# config_from_args makes it absolute (and runs record it so). A relative path held in a config is a
+# default pointing into the project (../shared/datasets/..., runs) or the record of an older run, made
+# from the project folder: it is read from there, whatever the working directory.
+def project_path(path: str | Path) -> Path:
+    """A config's path as a file system path: absolute as it stands, else from the project folder."""
+    return PROJECT_ROOT / path  # an absolute `path` replaces the root
+
+
+def from_working_directory(path: str) -> str:
+    """A path typed on the command line, made absolute against the working directory. '' stays '': it is
+    "none" for --pack and --init-weights."""
+    return str(Path(path).absolute()) if path else path
+
+
 # The splits every data folder is cut into (or ships with).
 SPLITS = ("train", "val", "test")
 # The TrainConfig fields that decide which image lands in which split.
@@ -37,8 +53,10 @@ class TrainConfig:
     data: tuple[str, ...] = field(
         default=DEFAULT_DATA,
         metadata={
-            "help": "class folders (repeat --data), relative to the project root; real badly worn masks "
-            "(ilc), synthetic ones (maskedface-net, non-commercial licence) and the two 2-class sets"
+            "help": "class folders (repeat --data; from the working directory, the defaults from the project "
+            "folder): real badly worn masks (ilc), synthetic ones (maskedface-net, non-commercial licence) "
+            "and the two 2-class sets",
+            "path": True,
         },
     )
     model: str = field(default="mobilenet_v2", metadata={"help": "mobilenet_v2 (transfer) or cnn (baseline)"})
@@ -91,14 +109,16 @@ class TrainConfig:
         default="",
         metadata={
             "help": "start from this checkpoint (same model, input size and classes) instead of ImageNet; "
-            "for a second, lower-rate stage"
+            "for a second, lower-rate stage",
+            "path": True,
         },
     )
     pack: str = field(
         default="",
         metadata={
             "help": "train from this pack (python -m maskapp pack-data) instead of --data: on a machine "
-            "without the data folders, e.g. a GPU box"
+            "without the data folders, e.g. a GPU box",
+            "path": True,
         },
     )
     max_per_class: int = field(
@@ -118,7 +138,14 @@ class TrainConfig:
             "(0: no limit); a lent GPU's time is fixed"
         },
     )
-    out: str = field(default="runs", metadata={"help": "where the run directory is written"})
+    out: str = field(
+        default="runs",
+        metadata={
+            "help": "where the run directory is written (from the working directory; the default is the "
+            "project's runs folder, which the Metrics page lists)",
+            "path": True,
+        },
+    )
     name: str = field(default="", metadata={"help": "run directory name (default: model and timestamp)"})
 
     def __post_init__(self):
@@ -186,8 +213,8 @@ class TrainConfig:
                 flag = name.replace("_", "-")
                 raise ConfigError(f"{flag} must be {allowed} ({meaning}), got {value}")
 
-    def data_paths(self):
-        return [(PROJECT_ROOT / d).resolve() for d in self.data]
+    def data_paths(self) -> list[Path]:
+        return [project_path(d).resolve() for d in self.data]
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -219,8 +246,10 @@ class QuantizeConfig:
     data: str = field(
         default="../shared/datasets/face-mask-ilc",
         metadata={
-            "help": "a data folder of real face photos, relative to the project root, tiled into calibration "
-            "frames; never face-mask-detection-dev, which scores detection"
+            "help": "a data folder of real face photos (from the working directory, the default from the "
+            "project folder), tiled into calibration frames; never face-mask-detection-dev, which scores "
+            "detection",
+            "path": True,
         },
     )
     frames: int = field(
@@ -238,7 +267,7 @@ class QuantizeConfig:
 
     @property
     def data_path(self) -> Path:
-        return (PROJECT_ROOT / self.data).resolve()
+        return project_path(self.data).resolve()
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -359,8 +388,27 @@ def add_config_arguments(
 
 
 def config_from_args(args: argparse.Namespace, config_type=TrainConfig):
-    """The config with every flag given; fields without a flag, or not given, keep their default."""
-    given = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(config_type)}
-    return config_type(
-        **{k: tuple(v) if isinstance(v, list) else v for k, v in given.items() if v is not None}
-    )
+    """The config with every flag given; fields without a flag, or not given, keep their default. The
+    paths given are made absolute from the working directory (see project_path)."""
+    given = {f: getattr(args, f.name, None) for f in dataclasses.fields(config_type)}
+    return config_type(**{f.name: _field_value(f, v) for f, v in given.items() if v is not None})
+
+
+def _field_value(item: dataclasses.Field, value):
+    """A flag's value as its field holds it: a repeated flag as a tuple, a path absolute."""
+    values = value if isinstance(value, list) else [value]
+    if item.metadata.get("path"):
+        values = [from_working_directory(_not_empty(item, v)) for v in values]
+    return tuple(values) if isinstance(value, list) else values[0]
+
+
+def _not_empty(item: dataclasses.Field, path: str) -> str:
+    """An empty path (an unset shell variable, "$DIR") where the field has a default: read as the project
+    folder, it trained on the project's own folders or wrote the run among its files. '' is "none" only
+    for the fields whose default is none (--pack, --init-weights)."""
+    if not path.strip() and item.default != "":
+        flag = "--" + item.name.replace("_", "-")
+        raise ConfigError(
+            f"{flag} is empty (an unset shell variable?); allowed: a path, or no {flag} for its default"
+        )
+    return path

@@ -157,18 +157,23 @@ ASCII_LOCALE = {"LC_ALL": "C", "LANG": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONU
 
 
 def run_cli(
-    *args: str, timeout: float = 600, env: dict[str, str] | None = None
+    *args: str, timeout: float = 600, env: dict[str, str] | None = None, cwd: Path = PROJECT_ROOT
 ) -> subprocess.CompletedProcess:
     """The real command line in a fresh interpreter, so a traceback would show on stderr; `env`: variables
-    set on top of this process's."""
+    set on top of this process's; `cwd`: the working directory (maskapp found through PYTHONPATH)."""
     return subprocess.run(
         [sys.executable, "-m", "maskapp", *args],
-        cwd=PROJECT_ROOT,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "PYTHONPATH": with_project_on_path(), **(env or {})},
     )
+
+
+def with_project_on_path() -> str:
+    """PYTHONPATH with the project first: a command run from another folder still imports this maskapp."""
+    return os.pathsep.join(filter(None, (str(PROJECT_ROOT), os.environ.get("PYTHONPATH"))))
 
 
 @contextmanager

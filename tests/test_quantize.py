@@ -10,7 +10,7 @@ import pytest
 from maskapp.errors import ConfigError
 from maskapp.training.quantize import METADATA_KEY, check_memory_for
 from maskapp.vision.detect import FastCenterFaceDetector
-from tests.conftest import ILC, best_iou, dev_photo, letterbox, run_cli
+from tests.conftest import ILC, best_iou, dev_photo, letterbox, make_class_folders, run_cli
 
 
 def test_quantize_detector_writes_an_int8_network_that_finds_the_faces(tmp_path, monkeypatch):
@@ -63,3 +63,22 @@ def test_calibration_that_would_not_fit_in_memory_is_refused_before_any_work():
         check_memory_for(64, 3e9)
     with pytest.raises(ConfigError, match="--frames 0 or fewer, after freeing memory"):
         check_memory_for(4, 1e6)
+
+
+def _described(network) -> dict:
+    model = onnx.load(network)
+    return json.loads({p.key: p.value for p in model.metadata_props}[METADATA_KEY])
+
+
+def test_quantize_detector_reads_a_relative_data_folder_from_the_working_directory(tmp_path):
+    """--data was read from the project's folder while --out was written in the working directory: a
+    folder of photos right there 'did not exist'. The default data folder is still the project's."""
+    make_class_folders(tmp_path / "photos", per_class=4)
+    done = run_cli(
+        "quantize-detector", "--data", "photos", "--out", "typed.onnx", "--frames", "1", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert _described(tmp_path / "typed.onnx")["data"] == str(tmp_path / "photos")
+    default = run_cli("quantize-detector", "--out", "default.onnx", "--frames", "1", cwd=tmp_path)
+    assert default.returncode == 0, default.stderr
+    assert _described(tmp_path / "default.onnx")["data"] == "../shared/datasets/face-mask-ilc"

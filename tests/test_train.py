@@ -13,13 +13,15 @@ import pytest
 import torch
 
 from maskapp import PROJECT_ROOT
-from maskapp.config import TrainConfig
+from maskapp.cli import build_parser
+from maskapp.config import DEFAULT_DATA, TrainConfig, config_from_args
 from maskapp.errors import ConfigError, OutputError
 from maskapp.training import prepare as prepare_module
 from maskapp.training import train as train_module
 from maskapp.training.data import Sample
+from maskapp.training.evaluate import training_config
 from maskapp.training.pack import read_pack
-from maskapp.training.runs import load_run
+from maskapp.training.runs import load_run, load_runs
 from maskapp.training.train import (
     AugmentedFaces,
     Distributed,
@@ -195,7 +197,7 @@ def test_weights_for_other_classes_are_refused_with_one_line(tiny_data, tmp_path
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
-        "error: weights/mask_classifier.pt was trained for classes "
+        f"error: {PROJECT_ROOT / 'weights' / 'mask_classifier.pt'} was trained for classes "
         "['with_mask', 'mask_worn_incorrectly', 'without_mask']; the data has ['with_mask', 'without_mask']"
     )
     assert "Traceback" not in result.stderr
@@ -495,3 +497,98 @@ def test_a_pack_quality_out_of_range_is_refused_before_the_data_is_prepared(tmp_
     assert result.returncode == 2
     assert result.stderr == f"error: WebP quality {quality} is out of range; allowed: 1 to 100\n"
     assert not (tmp_path / "p.npz").exists()
+
+
+# --- where relative paths go -------------------------------------------------------------------------
+RELATIVE_PATH_CASES = {  # the command from a scratch working directory; what its error names there
+    "init-weights": (["train", "--out", "runs", "--init-weights", "start.pt"], "{here}/start.pt is a cnn at"),
+    "pack": (
+        ["train", "--out", "runs", "--pack", "photo.npz"],
+        "cannot read {here}/photo.npz as a training pack",
+    ),
+    "data": (["train", "--out", "runs", "--data", "flat"], "{here}/flat has no class subfolders"),
+    "pack-data --data": (["pack-data", "p.npz", "--data", "flat"], "{here}/flat has no class subfolders"),
+}
+
+
+@pytest.mark.parametrize("case", list(RELATIVE_PATH_CASES))
+def test_train_and_pack_data_read_relative_paths_from_the_working_directory(tmp_path, case):
+    """They read --data, --pack and --init-weights, and wrote --out, from the project's folder while every
+    other command used the working directory: `cd /tmp && train --out runs` wrote into the project, and
+    files right there 'did not exist' (or the project's files of those names were used)."""
+    shutil.copy(PROJECT_ROOT / "weights" / "runs" / "cnn_3class" / "model.pt", tmp_path / "start.pt")
+    (tmp_path / "photo.npz").write_bytes(b"not a zip")
+    (tmp_path / "flat").mkdir()
+    args, error = RELATIVE_PATH_CASES[case]
+    result = run_cli(*args, cwd=tmp_path, timeout=300)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: " + error.format(here=tmp_path))
+    assert (tmp_path / "runs").is_dir() == ("--out" in args)  # made before the inputs are read
+
+
+def test_a_run_trained_from_another_folder_records_its_paths_absolute(tmp_path):
+    """Relative --data and --out from the working directory; the run lands there and its config.json says
+    where, read back as the Metrics page reads runs."""
+    make_class_folders(tmp_path / "data", per_class=8)
+    flags = (
+        "--model",
+        "cnn",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--input-size",
+        "64",
+        "--augment-views",
+        "1",
+    )
+    result = run_cli(
+        "train", "--data", "data", "--out", "runs", "--name", "r", *flags, cwd=tmp_path, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = json.loads((tmp_path / "runs" / "r" / "config.json").read_text())
+    assert config["data"] == [str(tmp_path / "data")] and config["out"] == str(tmp_path / "runs")
+    assert config["run_dir"] == str(tmp_path / "runs" / "r")
+    (run,) = load_runs([tmp_path / "runs"]).runs
+    assert run.name == "r" and len(run.history) == 1 and run.metrics is not None
+
+
+def test_the_defaults_point_into_the_project_from_any_working_directory(tmp_path, monkeypatch):
+    """Only typed paths follow the working directory: the default data folders and runs folder, and the
+    project-relative paths older runs recorded (what `evaluate --split` reads), stay the project's."""
+    monkeypatch.chdir(tmp_path)
+    default = config_from_args(build_parser().parse_args(["train"]), TrainConfig)
+    assert default.data_paths() == [(PROJECT_ROOT / d).resolve() for d in DEFAULT_DATA]
+    assert all(path.is_dir() for path in default.data_paths())
+    assert train_module._runs_folder(default) == PROJECT_ROOT / "runs"
+    recorded = training_config(PROJECT_ROOT / "weights" / "runs" / "cnn_3class" / "model.pt")
+    assert recorded.data == DEFAULT_DATA and all(path.is_dir() for path in recorded.data_paths())
+    typed = config_from_args(
+        build_parser().parse_args(["train", "--data", "../x", "--out", "r"]), TrainConfig
+    )
+    assert (
+        typed.data_paths() == [tmp_path.parent / "x"] and train_module._runs_folder(typed) == tmp_path / "r"
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--out", "", "--pack", "photo.npz"],
+        ["train", "--data", "", "--out", "runs"],
+        ["pack-data", "p.npz", "--data", " "],
+        ["quantize-detector", "--data", "", "--out", "live.onnx"],
+    ],
+)
+def test_an_empty_path_with_a_default_is_one_error_line(tmp_path, args):
+    """An empty --out or --data (an unset shell variable) was the project folder: the run went among the
+    project's files, or its own folders (app_pages, maskapp, ...) were read as classes."""
+    (tmp_path / "photo.npz").write_bytes(b"not a zip")
+    result = run_cli(*args, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2
+    flag = args[args.index("") - 1] if "" in args else "--data"
+    assert result.stderr == (
+        f"error: {flag} is empty (an unset shell variable?); allowed: a path, or no {flag} for its default\n"
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["photo.npz"]

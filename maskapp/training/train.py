@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset, get_worker_info
 from tqdm import tqdm
 
 from maskapp import PROJECT_ROOT
-from maskapp.config import SPLITS, TrainConfig
+from maskapp.config import SPLITS, TrainConfig, project_path
 from maskapp.errors import CheckpointError, DataError
 from maskapp.labels import WITHOUT_MASK
 from maskapp.outputs import ensure_writable_file, ensure_writable_folder, require_new_folder
@@ -339,7 +339,7 @@ def _git_commit() -> str | None:
 
 
 def _runs_folder(config: TrainConfig) -> Path:
-    return Path(config.out) if Path(config.out).is_absolute() else PROJECT_ROOT / config.out
+    return project_path(config.out)
 
 
 def _new_run_path(config: TrainConfig) -> Path:
@@ -392,7 +392,7 @@ def describe_run(config, data: TrainingData, dist, run_dir) -> dict:
 
 def load_data(config: TrainConfig, spec: InputSpec, dist: Distributed) -> TrainingData:
     """The pack when one is given, else the data folders split and prepared here."""
-    data = read_pack(PROJECT_ROOT / config.pack, spec) if config.pack else prepare_data(config, spec, dist)
+    data = read_pack(project_path(config.pack), spec) if config.pack else prepare_data(config, spec, dist)
     for name in ("train", "val"):
         if name not in data.prepared:
             raise DataError(f"{config.pack} holds no {name} split; make it with pack-data --splits train val")
@@ -456,7 +456,7 @@ def starting_checkpoint(config: TrainConfig, spec: InputSpec) -> Checkpoint | No
     """The run to train further (--init-weights), checked before any data is prepared."""
     if not config.init_weights:
         return None
-    checkpoint = load_checkpoint(PROJECT_ROOT / config.init_weights)
+    checkpoint = load_checkpoint(project_path(config.init_weights))
     # MobileNetV2 pools globally, so its weights carry over to another input size; the CNN's do not.
     given_spec = checkpoint.input_spec
     if config.model == "mobilenet_v2":
