@@ -59,8 +59,8 @@ class ProgressPacer:
     bar ends full), so a long video sends a bounded number of messages a second however fast it runs."""
 
     clock: Callable[[], float] = time.monotonic
-    _progress_at: float = -math.inf
-    _preview_at: float = -math.inf
+    _progress_at: float = field(default=-math.inf, init=False)
+    _preview_at: float = field(default=-math.inf, init=False)
 
     def progress_due(self, last_frame: bool) -> bool:
         now = self.clock()
