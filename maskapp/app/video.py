@@ -26,7 +26,8 @@ from maskapp.vision.pipeline import MaskPipeline
 
 VIDEO_SUFFIXES = ("mp4", "avi", "mov", "mkv", "webm", "mpeg", "mpg", "m4v")
 # Each progress update is a message the browser redraws, each preview a frame drawn, JPEG-encoded and sent:
-# sent for every frame, they took the cores the pipeline needed (README, The app). Seconds between them:
+# sent for every frame, they cost the browser CPU that, with both on one small host, the pipeline lacked
+# (README, The app). Seconds between them:
 PROGRESS_INTERVAL_S = 0.25
 PREVIEW_INTERVAL_S = 1.0
 
