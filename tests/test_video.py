@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import socket
+from dataclasses import asdict
 
 import av
 import cv2
@@ -19,7 +20,15 @@ from maskapp.labels import CLASS_NAMES, WITH_MASK, WITHOUT_MASK, WORN_INCORRECTL
 from maskapp.media import video
 from maskapp.media.video import FrameSource, open_source, process_video
 from maskapp.vision.draw import annotate
-from tests.conftest import ASCII_LOCALE, TWO_CLASS_WEIGHTS, WEIGHTS, dev_photo, http_folder, run_cli
+from tests.conftest import (
+    ASCII_LOCALE,
+    TWO_CLASS_WEIGHTS,
+    WEIGHTS,
+    dev_photo,
+    http_folder,
+    run_cli,
+    write_people_clip,
+)
 
 STEMS = ("maksssksksss0", "maksssksksss104", "maksssksksss105", "maksssksksss0")
 FRAMES = 8
@@ -408,3 +417,60 @@ def test_checking_an_annotated_video_path_keeps_the_video_already_there(tmp_path
     assert video.check_video_out(earlier) == earlier
     assert earlier.read_bytes() == b"an earlier run's video"
     assert video.check_video_out(tmp_path / "new.avi") and not (tmp_path / "new.avi").exists()
+
+
+# --- the Video page's pace: every frame processed, the page updated a few times a second -------------------
+class TickingClock:
+    """A clock that moves `step_s` each time it is read: a run at a known pace on any host, not a timing."""
+
+    def __init__(self, step_s: float) -> None:
+        self.step_s, self.now = step_s, 0.0
+
+    def __call__(self) -> float:
+        self.now += self.step_s
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def people_clip(tmp_path_factory):
+    """90 frames of three drifting dev-set street photos (15 fps): a clip long enough that an update per
+    frame would be many."""
+    return write_people_clip(tmp_path_factory.mktemp("paced") / "people.avi", frames_per_scene=30)
+
+
+@pytest.fixture(scope="module")
+def paced_run(people_clip, pipeline):
+    """The Video page's analysis of the clip on a clock that moves 20 ms a frame read, with its updates."""
+    clock, updates = TickingClock(0.02), []
+    run = video_page.analyze_video(
+        pipeline,
+        people_clip.read_bytes(),
+        people_clip.name,
+        lambda fraction, preview: updates.append((fraction, preview)),
+        clock=clock,
+    )
+    return run, updates, clock.now
+
+
+def test_a_long_video_updates_the_page_a_few_times_a_second_and_processes_every_frame(paced_run):
+    """Each update is a message the server sends and the browser redraws: with one a frame the page ran well
+    under the CLI's rate on a 2-core host (README, The app)."""
+    run, updates, seconds = paced_run
+    assert run.summary.frames == len(run.summary.counts) == 90
+    assert 2 <= len(updates) <= seconds / video_page.PROGRESS_INTERVAL_S + 1
+    previews = [preview for _, preview in updates if preview is not None]
+    assert 1 <= len(previews) <= seconds / video_page.PREVIEW_INTERVAL_S + 1
+    assert updates[0][1] is not None and updates[0][1].shape == (480, 640, 3)  # the first frame shows at once
+    assert updates[-1][0] == 1.0  # the bar ends full
+    assert [fraction for fraction, _ in updates] == sorted(fraction for fraction, _ in updates)
+
+
+def test_the_video_pages_analysis_finds_the_clis_people_and_counts(paced_run, people_clip, tmp_path):
+    run, _, _ = paced_run
+    out = tmp_path / "cli.json"
+    assert main(["video", str(people_clip), "--json", str(out), "--weights", str(WEIGHTS)]) == 0
+    cli = json.loads(out.read_text())
+    assert cli["people"] and [person.to_dict() for person in run.people.people] == cli["people"]
+    page_counts = [{**asdict(c), "latency_ms": None} for c in run.summary.counts]
+    assert page_counts == [{**c, "latency_ms": None} for c in cli["counts"]]
+    assert run.people.second_looks == cli["second_looks"]

@@ -4,8 +4,10 @@ watched frame by frame (no Streamlit here: the page draws what these return)."""
 from __future__ import annotations
 
 import hashlib
+import math
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +25,11 @@ from maskapp.vision.draw import annotate
 from maskapp.vision.pipeline import MaskPipeline
 
 VIDEO_SUFFIXES = ("mp4", "avi", "mov", "mkv", "webm", "mpeg", "mpg", "m4v")
-PREVIEW_EVERY = 10  # frames between preview images while a file is processed
+# Each progress update is a message the browser redraws, each preview a frame drawn, JPEG-encoded and sent:
+# sent for every frame, they cost the browser CPU that, with both on one small host, the pipeline lacked
+# (README, The app). Seconds between them:
+PROGRESS_INTERVAL_S = 0.25
+PREVIEW_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,31 @@ class VideoRun:
             CountSample(c.frame / self.fps, c.masked, c.unmasked, c.mask_worn_incorrectly)
             for c in self.summary.counts
         ]
+
+
+@dataclass
+class ProgressPacer:
+    """Which frames of a file update the page while it is processed: at most one progress update per
+    PROGRESS_INTERVAL_S and one preview per PREVIEW_INTERVAL_S of `clock`, and always the last frame (the
+    bar ends full), so a long video sends a bounded number of messages a second however fast it runs."""
+
+    clock: Callable[[], float] = time.monotonic
+    _progress_at: float = field(default=-math.inf, init=False)
+    _preview_at: float = field(default=-math.inf, init=False)
+
+    def progress_due(self, last_frame: bool) -> bool:
+        now = self.clock()
+        if not last_frame and now - self._progress_at < PROGRESS_INTERVAL_S:
+            return False
+        self._progress_at = now
+        return True
+
+    def preview_due(self) -> bool:
+        """Asked only on a frame whose progress is due (the same moment of the clock)."""
+        if self._progress_at - self._preview_at < PREVIEW_INTERVAL_S:
+            return False
+        self._preview_at = self._progress_at
+        return True
 
 
 @dataclass(frozen=True)
@@ -109,10 +140,12 @@ def analyze_video(
     track: bool = True,
     log: PeopleLog | None = None,
     anonymize: str = "none",
+    clock: Callable[[], float] = time.monotonic,
 ) -> VideoRun:
-    """Run the pipeline over an uploaded video file; `on_progress(fraction, preview_bgr | None)`.
-    Tracked unless `track` is False; `log` (opened by the page) records the people; `anonymize` hides
-    the faces in the annotated video and the previews.
+    """Run the pipeline over an uploaded video file; `on_progress(fraction, preview_bgr | None)`, paced by
+    `clock` (ProgressPacer): every frame is processed, only some are shown. Tracked unless `track` is
+    False; `log` (opened by the page) records the people; `anonymize` hides the faces in the annotated
+    video and the previews.
 
     Raises VideoError (a MaskappError) for bytes that are not a readable video.
     """
@@ -129,12 +162,15 @@ def analyze_video(
                 log.close()
             raise
         total = source.frame_count
+        pacer = ProgressPacer(clock)
 
         def on_frame(index, frame, result):
-            if on_progress is not None:
-                shown = anonymize_faces(frame, result, anonymize) if index % PREVIEW_EVERY == 0 else None
-                preview = None if shown is None else annotate(shown, result)
-                on_progress(min(1.0, (index + 1) / total) if total else 0.0, preview)
+            if on_progress is None or not pacer.progress_due(last_frame=index + 1 == total):
+                return
+            preview = (
+                annotate(anonymize_faces(frame, result, anonymize), result) if pacer.preview_due() else None
+            )
+            on_progress(min(1.0, (index + 1) / total) if total else 0.0, preview)
 
         people = watch_people(
             source,
