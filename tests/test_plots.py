@@ -237,6 +237,24 @@ def test_people_and_face_charts_count_in_whole_steps_and_compliance_in_quarters(
         assert list(figure.layout.yaxis2.tickvals) == [0, 0.25, 0.5, 0.75, 1]
 
 
+@pytest.mark.parametrize(
+    ("last_second", "unit", "axis_end"),
+    [(30.0, "seconds", 30.0), (3600.0, "minutes", 60.0), (3 * 3600.0, "hours", 3.0)],
+)
+def test_the_time_axis_reads_in_seconds_minutes_or_hours_as_the_run_is_long(last_second, unit, axis_end):
+    """The Live page's chart of an hour's stream, and the Video page's of an hour's video, read 0 to 3600
+    'seconds'; a short run still reads in seconds."""
+    from maskapp.app.live import PeoplePoint
+
+    people = plots.people_over_time_figure([PeoplePoint(0.0, 1, 0), PeoplePoint(last_second, 0, 1)])
+    faces = plots.counts_over_time_figure(
+        [plots.CountSample(0.0, 1, 0), plots.CountSample(last_second, 0, 1)]
+    )
+    for figure in (people, faces):
+        assert figure.layout.xaxis.title.text == unit
+        assert all(list(trace.x) == [0.0, axis_end] for trace in figure.data)
+
+
 def test_counts_over_time_accepts_no_frames():
     figure = plots.counts_over_time_figure([])
     assert all(len(trace.x) == 0 for trace in figure.data)
