@@ -368,6 +368,14 @@ def test_upload_over_the_size_limit_is_refused_before_decoding(app):
     assert "upload limit" in errors(at)[0]
 
 
+def test_the_photo_uploader_states_the_limit_photos_are_held_to(app):
+    """The uploader read "200MB per file" (the server's limit, set for videos), while a photo over 25 MiB
+    was refused once uploaded: it now says, and keeps to, the photos' limit."""
+    at = open_page(app, "app_pages/images.py")
+    assert_no_exception(at)
+    assert at.file_uploader[0].proto.max_upload_size_mb * 2**20 == DEFAULT_MAX_BYTES
+
+
 def test_mixed_group_sample_finds_two_masked_and_two_unmasked(app):
     at = open_page(app, "app_pages/images.py")
     at.radio[0].set_value("Sample").run()
