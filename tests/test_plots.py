@@ -158,6 +158,15 @@ def test_the_comparison_table_has_no_long_word(shipped_runs):
     assert [name.replace("\u200b", "") for name in served] == ["mobilenet_v2_3class_soup (served)"]
 
 
+def test_the_comparison_says_the_served_run_is_averaged_weights_not_zero_epochs(shipped_runs):
+    """The served run, the mean of two runs' weights (`average-weights`), read '0 epochs, 0 min' in the
+    comparison, as if the app served an untrained model; trained runs still read their epochs."""
+    table = plots.comparison_table(shipped_runs, served="mobilenet_v2_3class_soup")
+    training = {row["run"].replace("\u200b", ""): row["training"] for row in table}
+    assert training["mobilenet_v2_3class_soup (served)"] == "mean of 2 runs' weights"
+    assert re.fullmatch(r"3 epochs, [\d.]+ min", training["mobilenet_v2_3class_finetune_stage2"])
+
+
 def test_system_usage_of_shipped_run(shipped_runs):
     run = next(r for r in shipped_runs if r.system)
     figure = plots.system_usage_figure(run)

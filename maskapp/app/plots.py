@@ -349,9 +349,16 @@ def comparison_rows(runs: Sequence[Run], served: str | None = None) -> list[dict
                 "macro F1": _number(metrics.macro_f1) if metrics and metrics.per_class else None,
                 "ROC AUC": _number(metrics.roc_auc) if metrics else None,
                 "training minutes": round(sum(_number(r.seconds) or 0.0 for r in run.history) / 60, 1),
+                "averaged from": _averaged_from(run),
             }
         )
     return rows
+
+
+def _averaged_from(run: Run) -> int:
+    """How many runs' weights `average-weights` took the mean of to make this run (0: a trained run)."""
+    sources = run.config.get("averaged_from")
+    return len(sources) if isinstance(sources, list) else 0
 
 
 # The comparison table's headers: short words, so that each figure's column is as narrow as its value.
@@ -378,10 +385,18 @@ def comparison_table(runs: Sequence[Run], served: str | None = None) -> list[dic
                 "run": breakable(row["run"]) + (" (served)" if row["served"] else ""),
                 "model": breakable(row["model"]),
                 **figures,
-                "training": f"{row['epochs']} epochs, {row['training minutes']:g} min",
+                "training": _training_text(row),
             }
         )
     return table
+
+
+def _training_text(row: dict) -> str:
+    """Epochs and minutes; for averaged weights, what they are: the served run read '0 epochs, 0 min',
+    as if the app served an untrained model."""
+    if row["averaged from"] and not row["epochs"]:
+        return f"mean of {row['averaged from']} runs' weights"
+    return f"{row['epochs']} epochs, {row['training minutes']:g} min"
 
 
 COMPARED_FIGURES = ("best val accuracy", "test accuracy", "balanced accuracy", "macro F1", "ROC AUC")
