@@ -83,4 +83,5 @@ st.download_button(
     mime="text/csv",
     icon=":material/download:",
     disabled=not view.violations,
+    on_click="ignore",  # the CSV of the violations shown: a rerun only read the log again
 )

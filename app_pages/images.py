@@ -8,7 +8,7 @@ from maskapp.app import samples, ui
 from maskapp.app.analysis import analyze_image, detection_json, face_rows
 from maskapp.app.text import plain, stem
 from maskapp.errors import MaskappError
-from maskapp.media.images import IMAGE_SUFFIXES, encode_png
+from maskapp.media.images import DEFAULT_MAX_BYTES, IMAGE_SUFFIXES, encode_png
 
 st.title("Images")
 settings = ui.pipeline_sidebar()
@@ -21,6 +21,9 @@ if source == "Upload":
         "Upload one or more images",
         sorted({suffix.lstrip(".") for suffix in IMAGE_SUFFIXES}),
         "images_upload",
+        # The photos' own limit: the uploader said "200MB per file" (the videos' server limit), and a
+        # photo over 25 MB, taken in, was then refused.
+        max_mb=DEFAULT_MAX_BYTES // 2**20,
     )
 else:
     name = ui.kept_selectbox(

@@ -83,7 +83,7 @@ with file_tab:
         else:
             st.caption(plain(f"{cached.name}, analysed before. Upload it again to use other settings."))
     else:
-        # Keep the result across reruns (a download click reruns the page): only new input reprocesses.
+        # Keep the result across reruns (any widget's change reruns the page): only new input reprocesses.
         key = (upload.file_id, settings, track, anonymize, event_settings)
         cached = st.session_state.get("video_file_run")
         if cached is not None and cached.key != key:
@@ -134,6 +134,7 @@ with file_tab:
             file_name=f"{stem(cached.name)}_annotated.mp4",
             mime="video/mp4",
             icon=":material/download:",
+            on_click="ignore",  # the bytes are the ones shown: a rerun only drew the same page again
         )
         show_summary(run, "file_chart")
 

@@ -368,6 +368,14 @@ def test_upload_over_the_size_limit_is_refused_before_decoding(app):
     assert "upload limit" in errors(at)[0]
 
 
+def test_the_photo_uploader_states_the_limit_photos_are_held_to(app):
+    """The uploader read "200MB per file" (the server's limit, set for videos), while a photo over 25 MiB
+    was refused once uploaded: it now says, and keeps to, the photos' limit."""
+    at = open_page(app, "app_pages/images.py")
+    assert_no_exception(at)
+    assert at.file_uploader[0].proto.max_upload_size_mb * 2**20 == DEFAULT_MAX_BYTES
+
+
 def test_mixed_group_sample_finds_two_masked_and_two_unmasked(app):
     at = open_page(app, "app_pages/images.py")
     at.radio[0].set_value("Sample").run()
@@ -491,7 +499,7 @@ def test_live_page_with_malformed_ice_servers_shows_an_error(app, monkeypatch):
 
 
 # --- Video & IP camera -------------------------------------------------------------------------------
-def test_uploaded_video_is_annotated_with_chart_and_download(app, tmp_path):
+def test_uploaded_video_is_annotated_with_chart_and_a_download_that_does_not_rerun(app, tmp_path):
     video = webcam_video(tmp_path / "clip.avi", frames=8)
     at = open_page(app, "app_pages/video.py")
     at.file_uploader[0].set_value(("clip.avi", video.read_bytes(), "video/x-msvideo")).run()
@@ -500,7 +508,10 @@ def test_uploaded_video_is_annotated_with_chart_and_download(app, tmp_path):
     shown = metrics(at)
     assert shown["Frames"] == "8"
     assert int(shown["Faces seen"]) >= 8
-    assert [b.label for b in at.download_button] == ["Download annotated video"]
+    # A click only fetches the video (its bytes made before): it ran the page again, for nothing new.
+    assert [(b.label, b.proto.ignore_rerun) for b in at.download_button] == [
+        ("Download annotated video", True)
+    ]
     assert len(at.get("plotly_chart")) == 2  # people over time, then face-frames over time
     labels = [m.label for m in at.metric]
     assert labels.index("People") < labels.index("Faces seen")  # people first, each counted once

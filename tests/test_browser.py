@@ -551,6 +551,7 @@ def test_video_page_annotates_an_uploaded_video(app_url, page, tmp_path, webcam_
     for index in range(16):
         writer.write(group if index < 8 else webcam_frame)
     writer.release()
+    sent = back_message_kinds(page)
     page.goto(f"{app_url}/video")
     page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(video))
     page.get_by_text("Download annotated video").wait_for()
@@ -558,6 +559,18 @@ def test_video_page_annotates_an_uploaded_video(app_url, page, tmp_path, webcam_
     page.locator('[data-testid="stPlotlyChart"]').first.wait_for()
     no_exception_on(page)
     screenshot(page, "video", height=2400)
+    # The download gives the annotated video, and only fetches it: the click ran the page again.
+    sent.clear()
+    with page.expect_download() as download:
+        page.get_by_text("Download annotated video").click()
+    assert download.value.suggested_filename == "clip_annotated.mp4"
+    saved = tmp_path / "annotated.mp4"
+    download.value.save_as(saved)
+    assert saved.read_bytes()[4:8] == b"ftyp"
+    annotated = cv2.VideoCapture(str(saved))
+    assert annotated.get(cv2.CAP_PROP_FRAME_COUNT) == 16
+    wait_for_app(page)
+    assert "rerun_script" not in sent, sent
 
 
 @pytest.mark.parametrize("width", [1000, 1400])

@@ -35,6 +35,7 @@ from maskapp.events.store import (
     Retention,
     SqliteEventStore,
     delete_old_rows,
+    is_new_log,
     iso_utc,
 )
 from maskapp.media.sources import redact_source
@@ -435,6 +436,33 @@ def test_a_log_locked_by_another_program_is_a_clear_error_after_a_short_wait(tmp
         waited_ms = log._conn.execute("PRAGMA busy_timeout").fetchone()[0]
         assert log.summary().people == 1
     assert waited_ms == READ_BUSY_TIMEOUT_S * 1000
+
+
+def test_a_locked_log_is_waited_for_once_before_its_error(tmp_path, monkeypatch):
+    """The Compliance log page asked `is_new_log` (which waited READ_BUSY_TIMEOUT_S for the lock, then said
+    'not new'), then opened the log and waited as long again for the same lock: the reader now meets the
+    lock with one connection, and `is_new_log` names it."""
+    path, clock = tmp_path / "log.sqlite", FakeClock()
+    with SqliteEventStore(path) as store:
+        EventRecorder(store, "door", clock=clock).observe(0, [see(1, "with_mask")])
+    read_connections = []
+    connect = sqlite3.connect
+
+    def counting_connect(database, *args, **kwargs):
+        if kwargs.get("uri") and str(database).endswith("?mode=ro"):
+            read_connections.append(database)
+        return connect(database, *args, **kwargs)
+
+    with write_lock_held_elsewhere(path):
+        monkeypatch.setattr(sqlite3, "connect", counting_connect)
+        with pytest.raises(EventStoreError, match="it is locked by another connection or process"):
+            is_new_log(path)
+        assert len(read_connections) == 1
+        with pytest.raises(EventStoreError, match="it is locked by another connection or process"):
+            log_days(path)
+        assert len(read_connections) == 2
+    monkeypatch.undo()
+    assert is_new_log(path) is False and log_days(path)[0] is not None  # the lock gone: read as before
 
 
 # --- how long rows are kept -----------------------------------------------------------------------------

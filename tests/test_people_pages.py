@@ -97,6 +97,18 @@ def test_compliance_log_shows_sources_charts_violations_and_a_csv(app, tmp_path)
     assert metrics(at)["People"] == "4"
 
 
+def test_the_violations_csv_downloads_without_running_the_compliance_log_again(app, tmp_path):
+    """A click on the CSV download ran the page again (the log read again, seconds for a year-long one);
+    the CSV is written from the violations shown, before the click, so the click now only fetches it."""
+    database = record_day(tmp_path / "log.sqlite")
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    assert_no_exception(at)
+    (download,) = at.get("download_button")
+    assert download.proto.label == "Download violations (CSV)" and not download.proto.disabled
+    assert download.proto.ignore_rerun
+
+
 def test_compliance_log_with_camera_paths_for_sources_keeps_every_source_and_label_on_the_page(app, tmp_path):
     """A camera's path or URL is one unbreakable word: as a column header it pushed the next sources off a
     1000 px page, and in the violations table the label came after it, cut. Headers may now break after

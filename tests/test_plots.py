@@ -158,6 +158,15 @@ def test_the_comparison_table_has_no_long_word(shipped_runs):
     assert [name.replace("\u200b", "") for name in served] == ["mobilenet_v2_3class_soup (served)"]
 
 
+def test_the_comparison_says_the_served_run_is_averaged_weights_not_zero_epochs(shipped_runs):
+    """The served run, the mean of two runs' weights (`average-weights`), read '0 epochs, 0 min' in the
+    comparison, as if the app served an untrained model; trained runs still read their epochs."""
+    table = plots.comparison_table(shipped_runs, served="mobilenet_v2_3class_soup")
+    training = {row["run"].replace("\u200b", ""): row["training"] for row in table}
+    assert training["mobilenet_v2_3class_soup (served)"] == "mean of 2 runs' weights"
+    assert re.fullmatch(r"3 epochs, [\d.]+ min", training["mobilenet_v2_3class_finetune_stage2"])
+
+
 def test_system_usage_of_shipped_run(shipped_runs):
     run = next(r for r in shipped_runs if r.system)
     figure = plots.system_usage_figure(run)
@@ -235,6 +244,24 @@ def test_people_and_face_charts_count_in_whole_steps_and_compliance_in_quarters(
     for figure in (two, nine):
         assert figure.layout.yaxis2.tickmode == "array"
         assert list(figure.layout.yaxis2.tickvals) == [0, 0.25, 0.5, 0.75, 1]
+
+
+@pytest.mark.parametrize(
+    ("last_second", "unit", "axis_end"),
+    [(30.0, "seconds", 30.0), (3600.0, "minutes", 60.0), (3 * 3600.0, "hours", 3.0)],
+)
+def test_the_time_axis_reads_in_seconds_minutes_or_hours_as_the_run_is_long(last_second, unit, axis_end):
+    """The Live page's chart of an hour's stream, and the Video page's of an hour's video, read 0 to 3600
+    'seconds'; a short run still reads in seconds."""
+    from maskapp.app.live import PeoplePoint
+
+    people = plots.people_over_time_figure([PeoplePoint(0.0, 1, 0), PeoplePoint(last_second, 0, 1)])
+    faces = plots.counts_over_time_figure(
+        [plots.CountSample(0.0, 1, 0), plots.CountSample(last_second, 0, 1)]
+    )
+    for figure in (people, faces):
+        assert figure.layout.xaxis.title.text == unit
+        assert all(list(trace.x) == [0.0, axis_end] for trace in figure.data)
 
 
 def test_counts_over_time_accepts_no_frames():

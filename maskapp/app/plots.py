@@ -349,9 +349,16 @@ def comparison_rows(runs: Sequence[Run], served: str | None = None) -> list[dict
                 "macro F1": _number(metrics.macro_f1) if metrics and metrics.per_class else None,
                 "ROC AUC": _number(metrics.roc_auc) if metrics else None,
                 "training minutes": round(sum(_number(r.seconds) or 0.0 for r in run.history) / 60, 1),
+                "averaged from": _averaged_from(run),
             }
         )
     return rows
+
+
+def _averaged_from(run: Run) -> int:
+    """How many runs' weights `average-weights` took the mean of to make this run (0: a trained run)."""
+    sources = run.config.get("averaged_from")
+    return len(sources) if isinstance(sources, list) else 0
 
 
 # The comparison table's headers: short words, so that each figure's column is as narrow as its value.
@@ -378,10 +385,18 @@ def comparison_table(runs: Sequence[Run], served: str | None = None) -> list[dic
                 "run": breakable(row["run"]) + (" (served)" if row["served"] else ""),
                 "model": breakable(row["model"]),
                 **figures,
-                "training": f"{row['epochs']} epochs, {row['training minutes']:g} min",
+                "training": _training_text(row),
             }
         )
     return table
+
+
+def _training_text(row: dict) -> str:
+    """Epochs and minutes; for averaged weights, what they are: the served run read '0 epochs, 0 min',
+    as if the app served an untrained model."""
+    if row["averaged from"] and not row["epochs"]:
+        return f"mean of {row['averaged from']} runs' weights"
+    return f"{row['epochs']} epochs, {row['training minutes']:g} min"
 
 
 COMPARED_FIGURES = ("best val accuracy", "test accuracy", "balanced accuracy", "macro F1", "ROC AUC")
@@ -447,23 +462,50 @@ def counts_over_time_figure(samples: Sequence[CountSample]) -> go.Figure:
     """Face counts per class (left axis, in the boxes' colours) and compliance (right axis) over video
     time."""
     figure = make_subplots(specs=[[{"secondary_y": True}]])
-    seconds = [sample.seconds for sample in samples]
+    times, unit = in_time_unit([sample.seconds for sample in samples])
     for name in CLASS_NAMES:
         style = label_style(name)
         values = [sample.label_counts[name] for sample in samples]
         line = {"color": style.hex}
-        figure.add_trace(go.Scatter(x=seconds, y=values, name=style.caption, mode="lines", line=line))
-    return with_compliance_axis(
-        figure, seconds, [sample.compliance for sample in samples], "compliance", "faces", 340
-    )
+        figure.add_trace(go.Scatter(x=times, y=values, name=style.caption, mode="lines", line=line))
+    shares = [sample.compliance for sample in samples]
+    return with_compliance_axis(figure, times, unit, shares, "compliance", "faces", 340)
 
 
-def with_compliance_axis(figure: go.Figure, seconds, shares, name: str, count_title: str, height: int):
-    """Adds the dotted compliance line on the right axis (0-100%) and lays out a counts-over-time chart."""
+@dataclass(frozen=True)
+class TimeUnit:
+    """The unit a chart's time axis is read in, and how many seconds make one."""
+
+    name: str
+    seconds: float
+
+
+SECONDS, MINUTES, HOURS = TimeUnit("seconds", 1.0), TimeUnit("minutes", 60.0), TimeUnit("hours", 3600.0)
+
+
+def time_unit(longest_seconds: float) -> TimeUnit:
+    """Seconds for a short run, minutes up to two hours, then hours: an hour's run read 0 to 3600 on a
+    seconds axis, which nobody reads as an hour at a glance."""
+    if longest_seconds < 2 * MINUTES.seconds:
+        return SECONDS
+    return MINUTES if longest_seconds < 2 * HOURS.seconds else HOURS
+
+
+def in_time_unit(seconds: Sequence[float]) -> tuple[list[float], TimeUnit]:
+    """`seconds` in the unit that suits their span, with that unit (for the axis title)."""
+    unit = time_unit(max(seconds, default=0.0))
+    return [value / unit.seconds for value in seconds], unit
+
+
+def with_compliance_axis(
+    figure: go.Figure, times, unit: TimeUnit, shares, name: str, count_title: str, height: int
+):
+    """Adds the dotted compliance line on the right axis (0-100%) and lays out a counts-over-time chart;
+    `times` and `unit` from `in_time_unit`."""
     line = {"color": COMPLIANCE_COLOR, "dash": "dot"}
-    trace = go.Scatter(x=seconds, y=shares, name=name, mode="lines", connectgaps=False, line=line)
+    trace = go.Scatter(x=times, y=shares, name=name, mode="lines", connectgaps=False, line=line)
     figure.add_trace(trace, secondary_y=True)
-    figure.update_xaxes(title_text="seconds")
+    figure.update_xaxes(title_text=unit.name)
     counts = [y for trace in figure.data[:-1] for y in (trace.y or ()) if y is not None]
     # Whole people and faces: below 5, plotly's own steps were halves ('1.5 people in view').
     step = {"dtick": 1} if max(counts, default=0) < 5 else {}
@@ -493,18 +535,18 @@ def people_over_time_figure(points: Sequence) -> go.Figure:
     `points`: objects with seconds, compliant, noncompliant (a live PeoplePoint, a video's PeopleSample
     with seconds added)."""
     figure = make_subplots(specs=[[{"secondary_y": True}]])
-    seconds = [point.seconds for point in points]
+    times, unit = in_time_unit([point.seconds for point in points])
     for name, attribute, color in (
         ("compliant people", "compliant", COMPLIANT_COLOR),
         ("non-compliant people", "noncompliant", NONCOMPLIANT_COLOR),
     ):
         values = [getattr(point, attribute) for point in points]
-        figure.add_trace(go.Scatter(x=seconds, y=values, name=name, mode="lines", line={"color": color}))
+        figure.add_trace(go.Scatter(x=times, y=values, name=name, mode="lines", line={"color": color}))
     shares = [
         p.compliant / (p.compliant + p.noncompliant) if p.compliant + p.noncompliant else None for p in points
     ]
     return with_compliance_axis(
-        figure, seconds, shares, "compliance of people in view", "people in view", 320
+        figure, times, unit, shares, "compliance of people in view", "people in view", 320
     )
 
 

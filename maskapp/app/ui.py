@@ -286,16 +286,21 @@ def forget_when_emptied(uploader_key: str, result_key: str) -> Callable[[], None
     return forget
 
 
-def kept_uploads(label: str, types: list[str], key: str) -> list[tuple[str, bytes]]:
+def kept_uploads(
+    label: str, types: list[str], key: str, max_mb: int | None = None
+) -> list[tuple[str, bytes]]:
     """A multi-file uploader whose files stay when the reader visits another page and comes back:
     Streamlit empties an uploader that a page run does not draw, and the photos and their results were
-    gone. The files as (name, bytes); kept ones are said to be so, with a button to clear them."""
+    gone. The files as (name, bytes); kept ones are said to be so, with a button to clear them. `max_mb`:
+    the largest file it takes and says it takes (None: the server's maxUploadSize)."""
     kept_key = f"{key}_kept"
 
     def keep() -> None:  # the reader added or removed files: those are the ones to keep
         st.session_state[kept_key] = [(f.name, f.getvalue()) for f in st.session_state[key] or []]
 
-    uploads = st.file_uploader(label, type=types, accept_multiple_files=True, key=key, on_change=keep)
+    uploads = st.file_uploader(
+        label, type=types, accept_multiple_files=True, key=key, on_change=keep, max_upload_size=max_mb
+    )
     if uploads:
         return [(upload.name, upload.getvalue()) for upload in uploads]
     kept = st.session_state.get(kept_key, [])

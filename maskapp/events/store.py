@@ -301,12 +301,17 @@ def table_names(conn: sqlite3.Connection) -> set[str]:
 
 def is_new_log(path: Path) -> bool:
     """True for an SQLite file with no table yet: a writer has just created it and adds the tables (in one
-    transaction) next. Readers show it as an empty log, not as another program's database."""
+    transaction) next. Readers show it as an empty log, not as another program's database.
+
+    Raises EventStoreError for a log still locked after READ_BUSY_TIMEOUT_S: the reader that opened it
+    next waited as long again for the same lock (a locked log took twice the wait to say so)."""
     try:
         with contextlib.closing(open_for_reading(path)) as conn:
             return not table_names(conn)
-    except sqlite3.Error:  # not SQLite: the reader that opens it says what it is
-        return False
+    except sqlite3.Error as exc:
+        if _is_busy(exc):
+            raise read_problem(path, exc) from exc
+        return False  # not SQLite: the reader that opens it says what it is
 
 
 def check_schema(conn: sqlite3.Connection, path: Path) -> None:
