@@ -582,7 +582,7 @@ def test_every_table_of_the_metrics_page_shows_whole(app_url, page, width):
     page.get_by_text("Training curves").wait_for()
     wait_for_app(page)
     tables = page.locator('[data-testid="stTable"]')
-    assert tables.count() >= 2
+    tables.nth(1).wait_for()  # on a loaded host the tables come in after the page's first heading
     wide = [tables.nth(i).inner_text()[:60] for i in range(tables.count()) if scrolls_sideways(tables.nth(i))]
     assert wide == []
 

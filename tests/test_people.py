@@ -364,6 +364,8 @@ def test_a_stop_signal_stops_the_video_as_ctrl_c_does(tmp_path, stop_signal):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As from a terminal: under nohup a test run passes SIGHUP down ignored, which video rightly keeps.
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
     )
     out, err = signal_once(
         child, lambda: log.is_file() and people_seen(log), stop_signal, "no person was seen"
