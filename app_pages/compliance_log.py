@@ -4,7 +4,14 @@ hour, the violations with a CSV download, a date filter."""
 import streamlit as st
 
 from maskapp.app import plots, ui
-from maskapp.app.compliance_log import date_range, existing_log, log_days, source_table, zone_name
+from maskapp.app.compliance_log import (
+    AGGREGATE_ONLY,
+    date_range,
+    existing_log,
+    log_days,
+    source_table,
+    zone_name,
+)
 from maskapp.app.text import plain
 from maskapp.errors import MaskappError
 from maskapp.events.store import DEFAULT_EVENTS_PATH
@@ -57,7 +64,7 @@ ui.metric_row(
     [
         ("People", summary.people),
         ("Compliance of people", "n/a" if summary.compliance is None else f"{summary.compliance:.0%}"),
-        ("Violations", len(view.violations)),
+        ("Violations", len(view.violations) if summary.violations_logged else "n/a"),
         ("Sources", len(summary.sources)),
     ]
 )
@@ -74,8 +81,10 @@ st.plotly_chart(plots.people_per_hour_figure(view.per_hour, zone_name(zone)), ke
 st.subheader("Violations", anchor=False)
 if view.violations:
     st.dataframe(view.violations, hide_index=True)
+elif not summary.violations_logged:
+    st.info(AGGREGATE_ONLY, icon=":material/info:")
 else:
-    st.caption("No violation in this range (aggregate-only runs store none: only counts).")
+    st.caption("No violation in this range.")
 st.download_button(
     "Download violations (CSV)",
     view.violations_csv,

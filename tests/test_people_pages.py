@@ -97,6 +97,44 @@ def test_compliance_log_shows_sources_charts_violations_and_a_csv(app, tmp_path)
     assert metrics(at)["People"] == "4"
 
 
+def record_counts_only(path: Path, source: str = "gate") -> Path:
+    """An aggregate-only run ('Aggregate counts only', `video --aggregate-minutes`): 2 of 3 people
+    non-compliant, stored as counts per 5-minute window, no per-person row."""
+    moments = iter(DAY + timedelta(minutes=i) for i in range(1000))
+    with SqliteEventStore(path) as store:
+        recorder = EventRecorder(store, source, aggregate_minutes=5, clock=lambda: next(moments))
+        people = [(1, "with_mask"), (2, "without_mask"), (3, "mask_worn_incorrectly")]
+        for frame in range(3):
+            recorder.observe(frame, [PersonObservation(p, label, frame > 0) for p, label in people])
+        recorder.observe(3, [], [EndedPerson(p, label) for p, label in people])
+        recorder.close(3)
+    return path
+
+
+def test_an_aggregate_only_log_says_its_violations_were_not_logged(app, tmp_path):
+    """A log of counts alone showed 'Violations 0' (on the page and in its source's column) beside two
+    non-compliant people, as if nobody had been unmasked; it now says the violations were not logged and
+    why. A log of people one by one beside it still counts its own."""
+    database = record_counts_only(tmp_path / "counts.sqlite")
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    assert_no_exception(at)
+    shown = metrics(at)
+    assert shown["People"] == "3" and shown["Compliance of people"] == "33%"
+    assert shown["Violations"] == "n/a"
+    figures = {row[""]: row["gate"] for row in at.table[0].value.to_dict("records")}
+    assert figures["violations"] == "not logged" and figures["aggregate windows"] == "1"
+    assert not at.dataframe and "no per-person row" in at.info[0].value
+    (download,) = at.get("download_button")
+    assert download.proto.disabled
+    # The same log with a door logged person by person: the door's violations are counted, the gate's not.
+    record_day(database, door="door", hall="hall")
+    at.run()
+    assert metrics(at)["Violations"] == "3" and not at.info
+    figures = {row[""]: (row["door"], row["gate"]) for row in at.table[0].value.to_dict("records")}
+    assert figures["violations"] == ("3", "not logged")
+
+
 def test_the_violations_csv_downloads_without_running_the_compliance_log_again(app, tmp_path):
     """A click on the CSV download ran the page again (the log read again, seconds for a year-long one);
     the CSV is written from the violations shown, before the click, so the click now only fetches it."""

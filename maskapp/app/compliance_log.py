@@ -32,6 +32,14 @@ from maskapp.labels import CLASS_NAMES
 
 logger = logging.getLogger(__name__)
 
+# An aggregate-only source's violations: it stored counts alone, so a 0 there would claim nobody unmasked.
+NOT_LOGGED = "not logged"
+AGGREGATE_ONLY = (
+    "No violations to list: this range was logged with 'Aggregate counts only' "
+    "(`video --aggregate-minutes`), which stores the number of people by verdict per time window and no "
+    "per-person row, so no violation either. The people and compliance above are those counts."
+)
+
 
 @dataclass(frozen=True)
 class LogView:
@@ -146,7 +154,7 @@ def source_rows(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
                 "source": source.source,
                 "people": source.people,
                 **{label: source.by_verdict.get(label, 0) for label in labels},
-                "violations": source.violations,
+                "violations": source.violations if source.violations_logged else NOT_LOGGED,
                 "compliance": "n/a" if source.compliance is None else f"{source.compliance:.0%}",
                 "still present": source.still_present,
                 "aggregate windows": source.aggregate_windows,

@@ -74,10 +74,17 @@ class SourceSummary:
     aggregate_windows: int
     first_time: str | None
     last_time: str | None
+    counted_in_windows: int = 0  # people of the aggregate windows: counts alone, never a violation row
 
     @property
     def compliance(self) -> float | None:
         return self.compliant / self.people if self.people else None
+
+    @property
+    def violations_logged(self) -> bool:
+        """False for a source whose every person was counted in aggregate windows: those runs store no
+        per-person row, so no violation either, and '0 violations' read as nobody unmasked."""
+        return self.aggregate_windows == 0 or self.people > self.counted_in_windows
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,11 @@ class LogSummary:
     def compliance(self) -> float | None:
         compliant = sum(source.compliant for source in self.sources)
         return compliant / self.people if self.people else None
+
+    @property
+    def violations_logged(self) -> bool:
+        """Whether any source in the range logged people one by one (and so their violations)."""
+        return any(source.violations_logged for source in self.sources)
 
 
 @dataclass(frozen=True)
@@ -363,8 +375,10 @@ class EventLog:
         mine = [p for p in people if p.source == source]
         own_windows = [w for w in windows if w.source == source]
         verdicts = Counter(p.label for p in mine)
+        in_windows = Counter()
         for window in own_windows:
-            verdicts.update(window.counts)
+            in_windows.update(window.counts)
+        verdicts.update(in_windows)
         times = [p.first_time for p in mine] + [p.last_time for p in mine]
         times += [w.window_start for w in own_windows] + [w.window_end for w in own_windows]
         return SourceSummary(
@@ -377,6 +391,7 @@ class EventLog:
             aggregate_windows=len(own_windows),
             first_time=min(times, default=None),
             last_time=max(times, default=None),
+            counted_in_windows=in_windows.total(),
         )
 
     def _compliant_count(self, counts: Counter[str]) -> int:
