@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -25,7 +26,9 @@ import pytest
 from maskapp import PROJECT_ROOT
 from maskapp.app.live import LiveProcessor
 from maskapp.cli import main, stop_signals_as_interrupt
+from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservation
 from maskapp.events.session import EventSettings, PeopleLog, watch_people
+from maskapp.events.store import SqliteEventStore
 from maskapp.media.video import open_source
 from maskapp.vision.anonymize import FILL_BGR
 from tests.conftest import (
@@ -280,6 +283,31 @@ def test_aggregate_mode_stores_no_per_person_row_and_a_closed_gate_does_not_stop
     (total,) = rows(database, "SELECT SUM(total) FROM aggregates")
     assert total == (PEOPLE,)
     assert any("not delivered" in record.getMessage() for record in caplog.records)
+
+
+def test_events_command_on_an_aggregate_only_log_says_what_was_not_logged(tmp_path):
+    """An aggregate-only log: `events` said 'violations 0' beside its non-compliant people, and '--csv'
+    'wrote 0 event row(s)' (the header alone) with no word of why; it now says both were not logged."""
+    database, moments = (
+        tmp_path / "counts.sqlite",
+        iter(datetime(2026, 11, 24, 8, m, tzinfo=UTC) for m in range(60)),
+    )
+    with SqliteEventStore(database) as store:
+        recorder = EventRecorder(store, "gate", aggregate_minutes=5, clock=lambda: next(moments))
+        people = [(1, "with_mask"), (2, "without_mask"), (3, "mask_worn_incorrectly")]
+        recorder.observe(0, [PersonObservation(p, label, True) for p, label in people])
+        recorder.observe(1, [], [EndedPerson(p, label) for p, label in people])
+        recorder.close(1)
+    csv_path = tmp_path / "counts.csv"
+    status, out, err = run_main("events", str(database), "--csv", str(csv_path))
+    assert status == 0, err
+    assert "3 people" in out and "compliance 33%" in out
+    assert "violations not logged (aggregate counts only" in out and "violations 0" not in out
+    assert csv_path.read_text().splitlines() == ["time,source,run,person,kind,label,frame"]
+    assert out.splitlines()[-1] == (
+        f"wrote 0 event row(s) to {csv_path} (the 1 aggregate window(s) above hold counts only, no event "
+        "row: --json FILE writes them)"
+    )
 
 
 def test_a_stream_that_drops_midway_closes_its_people(pipeline, tmp_path):

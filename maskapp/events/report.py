@@ -562,6 +562,12 @@ def _share(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
 
 
+def _violations_text(source: SourceSummary) -> str:
+    if source.violations_logged:
+        return f"violations {source.violations}"
+    return "violations not logged (aggregate counts only, no per-person row)"  # '0' read as nobody unmasked
+
+
 def format_summary(summary: LogSummary, zone: tzinfo = UTC) -> str:
     """The `events` command's report: per source, people by verdict, violations, compliance of people and
     the time span (in `zone`); then the aggregate windows."""
@@ -578,7 +584,7 @@ def format_summary(summary: LogSummary, zone: tzinfo = UTC) -> str:
             "",
             f"source {source.source}",
             f"  people {source.people} ({verdicts}), compliance {_share(source.compliance)}",
-            f"  violations {source.violations}, still present at the end of the log {source.still_present}, "
+            f"  {_violations_text(source)}, still present at the end of the log {source.still_present}, "
             f"aggregate windows {source.aggregate_windows}",
             f"  from {first} to {last}",
         ]
