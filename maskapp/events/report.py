@@ -45,6 +45,7 @@ from maskapp.events.store import (
     sqlite_problem,
     window_start_seconds,
 )
+from maskapp.labels import CLASS_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -562,6 +563,13 @@ def _share(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
 
 
+def _in_class_order(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """Verdicts in the classes' order (with_mask first), as the Compliance log page lists them; other
+    names (another model's classes) after, by name. Alphabetically, mask_worn_incorrectly came first."""
+    known = [(label, counts[label]) for label in CLASS_NAMES if label in counts]
+    return known + sorted((label, n) for label, n in counts.items() if label not in CLASS_NAMES)
+
+
 def _violations_text(source: SourceSummary) -> str:
     if source.violations_logged:
         return f"violations {source.violations}"
@@ -578,7 +586,7 @@ def format_summary(summary: LogSummary, zone: tzinfo = UTC) -> str:
     if not summary.sources:
         lines.append("no people or aggregate windows in this range")
     for source in summary.sources:
-        verdicts = ", ".join(f"{n} {label}" for label, n in sorted(source.by_verdict.items())) or "none"
+        verdicts = ", ".join(f"{n} {label}" for label, n in _in_class_order(source.by_verdict)) or "none"
         first, last = (local_time(t, zone) or "-" for t in (source.first_time, source.last_time))
         lines += [
             "",
@@ -591,7 +599,7 @@ def format_summary(summary: LogSummary, zone: tzinfo = UTC) -> str:
     if summary.windows:
         lines += ["", "aggregate windows (people by verdict, no per-person rows):"]
         for window in summary.windows:
-            counts = ", ".join(f"{n} {label}" for label, n in sorted(window.counts.items()) if n) or "nobody"
+            counts = ", ".join(f"{n} {label}" for label, n in _in_class_order(window.counts) if n) or "nobody"
             span = f"{local_time(window.window_start, zone)} to {local_time(window.window_end, zone)}"
             lines.append(f"  {span}  {window.source}: {counts}")
     return "\n".join(lines)
