@@ -8,6 +8,7 @@ from maskapp.app.compliance_log import (
     AGGREGATE_ONLY,
     date_range,
     existing_log,
+    flagged_then_compliant_note,
     log_days,
     source_table,
     zone_name,
@@ -72,6 +73,8 @@ if not summary.sources:
     st.info("Nobody in this date range.", icon=":material/info:")
     st.stop()
 ui.figures_table(source_table(summary, zone))
+if note := flagged_then_compliant_note(summary):
+    st.caption(note)
 
 st.subheader("Compliance per source over time", anchor=False)
 st.plotly_chart(plots.compliance_by_source_figure(view.compliance, zone_name(zone)), key="compliance_chart")

@@ -183,6 +183,19 @@ def source_table(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
     ]
 
 
+def flagged_then_compliant_note(summary: LogSummary) -> str | None:
+    """Why a source can have more violations than non-compliant people (a real clip: 23 beside 22), or
+    None when none was flagged and then judged compliant."""
+    count = summary.flagged_then_compliant
+    if not count:
+        return None
+    return (
+        f"A violation is logged when a person is first judged non-compliant; the verdicts above are each "
+        f"person's final one. {count} {'person was' if count == 1 else 'people were'} flagged and then "
+        "left compliant, so counted in the violations and as with_mask."
+    )
+
+
 def date_range(value) -> tuple[date | None, date | None]:
     """A date input's value (a date, or a tuple of one or two dates while a range is picked) -> (start,
     end), both included."""

@@ -76,6 +76,9 @@ class SourceSummary:
     first_time: str | None
     last_time: str | None
     counted_in_windows: int = 0  # people of the aggregate windows: counts alone, never a violation row
+    # A violation is written when a person is first judged non-compliant; their verdict is the final one.
+    # These were flagged, then left compliant: in `violations` and in a compliant verdict both.
+    flagged_then_compliant: int = 0
 
     @property
     def compliance(self) -> float | None:
@@ -103,6 +106,10 @@ class LogSummary:
     def compliance(self) -> float | None:
         compliant = sum(source.compliant for source in self.sources)
         return compliant / self.people if self.people else None
+
+    @property
+    def flagged_then_compliant(self) -> int:
+        return sum(source.flagged_then_compliant for source in self.sources)
 
     @property
     def violations_logged(self) -> bool:
@@ -393,6 +400,7 @@ class EventLog:
             first_time=min(times, default=None),
             last_time=max(times, default=None),
             counted_in_windows=in_windows.total(),
+            flagged_then_compliant=sum(p.violation and p.label in self._compliant for p in mine),
         )
 
     def _compliant_count(self, counts: Counter[str]) -> int:
@@ -571,6 +579,8 @@ def _in_class_order(counts: dict[str, int]) -> list[tuple[str, int]]:
 
 
 def _violations_text(source: SourceSummary) -> str:
+    if source.violations_logged and source.flagged_then_compliant:
+        return f"violations {source.violations} ({source.flagged_then_compliant} of them left compliant)"
     if source.violations_logged:
         return f"violations {source.violations}"
     return "violations not logged (aggregate counts only, no per-person row)"  # '0' read as nobody unmasked
