@@ -387,3 +387,14 @@ def test_sources_at_one_compliance_in_one_hour_each_stay_in_view(tmp_path):
     sizes, widths = [trace.marker.size for trace in traces], [trace.line.width for trace in traces]
     assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == 3 and sizes[-1] >= 9
     assert widths == sorted(widths, reverse=True) and len(set(widths)) == 3
+
+
+def test_the_people_per_hour_legend_reads_in_the_classes_order_as_the_table_above(tmp_path):
+    """The stacked chart's legend read No mask, Mask worn incorrectly, Mask (plotly's default for a stack:
+    top bar first), the reverse of the Compliance log's table just above it (with_mask first)."""
+    _, hours = one_hour_of_log(tmp_path)
+    figure = plots.people_per_hour_figure(hours)
+    assert [trace.marker.color for trace in figure.data] == [
+        plots.label_style(name).hex for name in ("with_mask", "without_mask")
+    ]
+    assert figure.layout.legend.traceorder == "normal"  # the legend in the traces' order, not reversed

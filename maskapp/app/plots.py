@@ -622,9 +622,10 @@ def people_per_hour_figure(periods: Sequence, zone: str = "UTC") -> go.Figure:
                 marker_color=style.hex,
             )
         )
-    figure.update_layout(
-        barmode="stack", height=340, margin={"t": 30, "b": 40}, legend={"orientation": "h", "y": -0.3}
-    )
+    # Plotly lists a stack's legend from its top bar down; read across the page, that put No mask first,
+    # the reverse of the table above it (with_mask first).
+    legend = {"orientation": "h", "y": -0.3, "traceorder": "normal"}
+    figure.update_layout(barmode="stack", height=340, margin={"t": 30, "b": 40}, legend=legend)
     figure.update_yaxes(title_text="people")
     _hours_axis(figure, hours, f"hour ({zone})")
     return figure
