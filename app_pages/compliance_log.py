@@ -4,7 +4,15 @@ hour, the violations with a CSV download, a date filter."""
 import streamlit as st
 
 from maskapp.app import plots, ui
-from maskapp.app.compliance_log import date_range, existing_log, log_days, source_table, zone_name
+from maskapp.app.compliance_log import (
+    AGGREGATE_ONLY,
+    date_range,
+    existing_log,
+    flagged_then_compliant_note,
+    log_days,
+    source_table,
+    zone_name,
+)
 from maskapp.app.text import plain
 from maskapp.errors import MaskappError
 from maskapp.events.store import DEFAULT_EVENTS_PATH
@@ -57,7 +65,7 @@ ui.metric_row(
     [
         ("People", summary.people),
         ("Compliance of people", "n/a" if summary.compliance is None else f"{summary.compliance:.0%}"),
-        ("Violations", len(view.violations)),
+        ("Violations", len(view.violations) if summary.violations_logged else "n/a"),
         ("Sources", len(summary.sources)),
     ]
 )
@@ -65,6 +73,8 @@ if not summary.sources:
     st.info("Nobody in this date range.", icon=":material/info:")
     st.stop()
 ui.figures_table(source_table(summary, zone))
+if note := flagged_then_compliant_note(summary):
+    st.caption(note)
 
 st.subheader("Compliance per source over time", anchor=False)
 st.plotly_chart(plots.compliance_by_source_figure(view.compliance, zone_name(zone)), key="compliance_chart")
@@ -74,8 +84,10 @@ st.plotly_chart(plots.people_per_hour_figure(view.per_hour, zone_name(zone)), ke
 st.subheader("Violations", anchor=False)
 if view.violations:
     st.dataframe(view.violations, hide_index=True)
+elif not summary.violations_logged:
+    st.info(AGGREGATE_ONLY, icon=":material/info:")
 else:
-    st.caption("No violation in this range (aggregate-only runs store none: only counts).")
+    st.caption("No violation in this range.")
 st.download_button(
     "Download violations (CSV)",
     view.violations_csv,

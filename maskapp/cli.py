@@ -726,8 +726,19 @@ def run_events(args: argparse.Namespace) -> int:
             text = f"deleted {pruned} row(s) older than {args.keep_days:g} day(s)\n{text}"
         if args.csv:
             rows = log.export_csv(args.csv, start=start, end=end)
-            text += f"\nwrote {rows} event row(s) to {args.csv}"
+            text += f"\nwrote {rows} event row(s) to {args.csv}{csv_leaves_out(summary)}"
     return print_and_write(text, args.json, asdict(summary))
+
+
+def csv_leaves_out(summary: events.report.LogSummary) -> str:
+    """What the events CSV does not hold: an aggregate-only log's CSV is its header alone, and 'wrote 0
+    event row(s)' under 56 people read as an export that failed."""
+    if not summary.windows:
+        return ""
+    return (
+        f" (the {len(summary.windows)} aggregate window(s) above hold counts only, no event row: "
+        "--json FILE writes them)"
+    )
 
 
 # --- bench -------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -25,7 +26,9 @@ import pytest
 from maskapp import PROJECT_ROOT
 from maskapp.app.live import LiveProcessor
 from maskapp.cli import main, stop_signals_as_interrupt
+from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservation
 from maskapp.events.session import EventSettings, PeopleLog, watch_people
+from maskapp.events.store import SqliteEventStore
 from maskapp.media.video import open_source
 from maskapp.vision.anonymize import FILL_BGR
 from tests.conftest import (
@@ -280,6 +283,44 @@ def test_aggregate_mode_stores_no_per_person_row_and_a_closed_gate_does_not_stop
     (total,) = rows(database, "SELECT SUM(total) FROM aggregates")
     assert total == (PEOPLE,)
     assert any("not delivered" in record.getMessage() for record in caplog.records)
+
+
+def counts_only_log(path: Path) -> Path:
+    """An aggregate-only log (`video --aggregate-minutes`): 3 people in one 5-minute window, one of each
+    verdict, so 2 non-compliant; no per-person row."""
+    moments = iter(datetime(2026, 11, 24, 8, minute, tzinfo=UTC) for minute in range(60))
+    with SqliteEventStore(path) as store:
+        recorder = EventRecorder(store, "gate", aggregate_minutes=5, clock=lambda: next(moments))
+        people = [(1, "with_mask"), (2, "without_mask"), (3, "mask_worn_incorrectly")]
+        recorder.observe(0, [PersonObservation(p, label, True) for p, label in people])
+        recorder.observe(1, [], [EndedPerson(p, label) for p, label in people])
+        recorder.close(1)
+    return path
+
+
+def test_events_command_on_an_aggregate_only_log_says_what_was_not_logged(tmp_path):
+    """An aggregate-only log: `events` said 'violations 0' beside its non-compliant people, and '--csv'
+    'wrote 0 event row(s)' (the header alone) with no word of why; it now says both were not logged."""
+    database = counts_only_log(tmp_path / "counts.sqlite")
+    csv_path = tmp_path / "counts.csv"
+    status, out, err = run_main("events", str(database), "--csv", str(csv_path))
+    assert status == 0, err
+    assert "3 people" in out and "compliance 33%" in out
+    assert "violations not logged (aggregate counts only" in out and "violations 0" not in out
+    assert csv_path.read_text().splitlines() == ["time,source,run,person,kind,label,frame"]
+    assert out.splitlines()[-1] == (
+        f"wrote 0 event row(s) to {csv_path} (the 1 aggregate window(s) above hold counts only, no event "
+        "row: --json FILE writes them)"
+    )
+
+
+def test_events_command_lists_verdicts_in_the_classes_order_as_the_page_does(tmp_path):
+    """The summary listed verdicts alphabetically (mask_worn_incorrectly first), the Compliance log page
+    in the classes' order (with_mask first): the same figures read in two orders."""
+    status, out, err = run_main("events", str(counts_only_log(tmp_path / "counts.sqlite")))
+    assert status == 0, err
+    assert "people 3 (1 with_mask, 1 mask_worn_incorrectly, 1 without_mask)" in out
+    assert out.rstrip().endswith("gate: 1 with_mask, 1 mask_worn_incorrectly, 1 without_mask")  # the window
 
 
 def test_a_stream_that_drops_midway_closes_its_people(pipeline, tmp_path):

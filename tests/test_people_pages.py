@@ -15,6 +15,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from maskapp.app.analysis import analyze_image
+from maskapp.cli import main
 from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservation
 from maskapp.events.store import Event, SqliteEventStore, iso_utc
 from maskapp.media.images import encode_png
@@ -95,6 +96,68 @@ def test_compliance_log_shows_sources_charts_violations_and_a_csv(app, tmp_path)
         store.write_events([Event(moment, "door", "later", 1, "person_seen", "with_mask", 1)])
     at.run()
     assert metrics(at)["People"] == "4"
+
+
+def record_counts_only(path: Path, source: str = "gate") -> Path:
+    """An aggregate-only run ('Aggregate counts only', `video --aggregate-minutes`): 2 of 3 people
+    non-compliant, stored as counts per 5-minute window, no per-person row."""
+    moments = iter(DAY + timedelta(minutes=i) for i in range(1000))
+    with SqliteEventStore(path) as store:
+        recorder = EventRecorder(store, source, aggregate_minutes=5, clock=lambda: next(moments))
+        people = [(1, "with_mask"), (2, "without_mask"), (3, "mask_worn_incorrectly")]
+        for frame in range(3):
+            recorder.observe(frame, [PersonObservation(p, label, frame > 0) for p, label in people])
+        recorder.observe(3, [], [EndedPerson(p, label) for p, label in people])
+        recorder.close(3)
+    return path
+
+
+def test_an_aggregate_only_log_says_its_violations_were_not_logged(app, tmp_path):
+    """A log of counts alone showed 'Violations 0' (on the page and in its source's column) beside two
+    non-compliant people, as if nobody had been unmasked; it now says the violations were not logged and
+    why. A log of people one by one beside it still counts its own."""
+    database = record_counts_only(tmp_path / "counts.sqlite")
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    assert_no_exception(at)
+    shown = metrics(at)
+    assert shown["People"] == "3" and shown["Compliance of people"] == "33%"
+    assert shown["Violations"] == "n/a"
+    figures = {row[""]: row["gate"] for row in at.table[0].value.to_dict("records")}
+    assert figures["violations"] == "not logged" and figures["aggregate windows"] == "1"
+    assert not at.dataframe and "no per-person row" in at.info[0].value
+    (download,) = at.get("download_button")
+    assert download.proto.disabled
+    # The same log with a door logged person by person: the door's violations are counted, the gate's not.
+    record_day(database, door="door", hall="hall")
+    at.run()
+    assert metrics(at)["Violations"] == "3" and not at.info
+    figures = {row[""]: (row["door"], row["gate"]) for row in at.table[0].value.to_dict("records")}
+    assert figures["violations"] == ("3", "not logged")
+
+
+def test_a_person_flagged_then_compliant_is_explained_on_the_page_and_by_events(app, tmp_path, capsys):
+    """A real clip logged a violation for a person later judged masked: the page showed 23 violations
+    beside 22 non-compliant people (3 + 19) with no word of why. Both the page and `events` say it now."""
+    path = tmp_path / "log.sqlite"
+    with SqliteEventStore(path) as store:
+        recorder = EventRecorder(store, "door", clock=lambda: DAY)
+        recorder.observe(
+            0, [PersonObservation(1, "without_mask", True), PersonObservation(2, "without_mask", True)]
+        )
+        recorder.observe(1, [], [EndedPerson(1, "with_mask"), EndedPerson(2, "without_mask")])
+        recorder.close(1)
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(path)).run()
+    assert_no_exception(at)
+    figures = {row[""]: row["door"] for row in at.table[0].value.to_dict("records")}
+    assert (figures["violations"], figures["with_mask"], figures["without_mask"]) == ("2", "1", "1")
+    assert any("1 person was flagged and then left compliant" in caption.value for caption in at.caption)
+    assert main(["events", str(path)]) == 0
+    assert "violations 2 (1 of them left compliant)" in capsys.readouterr().out
+    record_day(path, door="gate")  # nobody there flagged and then compliant: the door's note alone
+    at.run()
+    assert sum("flagged and then left compliant" in caption.value for caption in at.caption) == 1
 
 
 def test_the_violations_csv_downloads_without_running_the_compliance_log_again(app, tmp_path):

@@ -369,3 +369,32 @@ def test_one_hour_of_log_is_drawn_across_its_hour_not_zoomed_onto_an_instant(tmp
     bars = plots.people_per_hour_figure(hours).data
     assert [trace.width[0] for trace in bars] == [0.9 * 3_600_000] * len(bars)  # ms on a date axis
     assert plots.compliance_by_source_figure(points).layout.yaxis.range[0] < 0  # a 0% point stays in view
+
+
+def test_sources_at_one_compliance_in_one_hour_each_stay_in_view(tmp_path):
+    """Three cameras at 61% in the same hour (a real log of one clip under three names) drew one point,
+    the last source's over the others': each source is now drawn smaller than the one before, a ring
+    around the next, and its line thinner."""
+    path = tmp_path / "three.sqlite"
+    when = iso_utc(datetime(2026, 11, 27, 12, 58, 3, tzinfo=UTC))
+    with SqliteEventStore(path) as store:
+        for source in ("door", "gate", "hall"):
+            store.write_events([Event(when, source, "run1", 1, "person_left", "with_mask", 3)])
+    with EventLog(path) as log:
+        traces = plots.compliance_by_source_figure(log.compliance_over_time()).data
+    assert [trace.name for trace in traces] == ["door", "gate", "hall"]
+    assert {(trace.x, trace.y) for trace in traces} == {((datetime(2026, 11, 27, 12, 30),), (1.0,))}
+    sizes, widths = [trace.marker.size for trace in traces], [trace.line.width for trace in traces]
+    assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == 3 and sizes[-1] >= 9
+    assert widths == sorted(widths, reverse=True) and len(set(widths)) == 3
+
+
+def test_the_people_per_hour_legend_reads_in_the_classes_order_as_the_table_above(tmp_path):
+    """The stacked chart's legend read No mask, Mask worn incorrectly, Mask (plotly's default for a stack:
+    top bar first), the reverse of the Compliance log's table just above it (with_mask first)."""
+    _, hours = one_hour_of_log(tmp_path)
+    figure = plots.people_per_hour_figure(hours)
+    assert [trace.marker.color for trace in figure.data] == [
+        plots.label_style(name).hex for name in ("with_mask", "without_mask")
+    ]
+    assert figure.layout.legend.traceorder == "normal"  # the legend in the traces' order, not reversed

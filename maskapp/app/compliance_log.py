@@ -32,6 +32,14 @@ from maskapp.labels import CLASS_NAMES
 
 logger = logging.getLogger(__name__)
 
+# An aggregate-only source's violations: it stored counts alone, so a 0 there would claim nobody unmasked.
+NOT_LOGGED = "not logged"
+AGGREGATE_ONLY = (
+    "No violations to list: this range was logged with 'Aggregate counts only' "
+    "(`video --aggregate-minutes`), which stores the number of people by verdict per time window and no "
+    "per-person row, so no violation either. The people and compliance above are those counts."
+)
+
 
 @dataclass(frozen=True)
 class LogView:
@@ -146,7 +154,7 @@ def source_rows(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
                 "source": source.source,
                 "people": source.people,
                 **{label: source.by_verdict.get(label, 0) for label in labels},
-                "violations": source.violations,
+                "violations": source.violations if source.violations_logged else NOT_LOGGED,
                 "compliance": "n/a" if source.compliance is None else f"{source.compliance:.0%}",
                 "still present": source.still_present,
                 "aggregate windows": source.aggregate_windows,
@@ -173,6 +181,19 @@ def source_table(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
         {"": figure, **{s: str(row[figure]) for s, row in zip(sources, rows, strict=True)}}
         for figure in figures
     ]
+
+
+def flagged_then_compliant_note(summary: LogSummary) -> str | None:
+    """Why a source can have more violations than non-compliant people (a real clip: 23 beside 22), or
+    None when none was flagged and then judged compliant."""
+    count = summary.flagged_then_compliant
+    if not count:
+        return None
+    return (
+        f"A violation is logged when a person is first judged non-compliant; the verdicts above are each "
+        f"person's final one. {count} {'person was' if count == 1 else 'people were'} flagged and then "
+        "left compliant, so counted in the violations and as with_mask."
+    )
 
 
 def date_range(value) -> tuple[date | None, date | None]:

@@ -576,6 +576,9 @@ def compliance_by_source_figure(points: Sequence, zone: str = "UTC") -> go.Figur
     sources = sorted({point.source for point in points})
     for index, source in enumerate(sources):
         mine = [point for point in points if point.source == source]
+        # Two cameras at one compliance in one hour (both 100%, say) drew one point and one line, the later
+        # over the earlier: each source is drawn smaller than the one before, so every one shows as a ring.
+        rings_inside = min(len(sources) - 1 - index, 5)  # a site's few cameras; beyond, no giant dots
         figure.add_trace(
             go.Scatter(
                 x=[_wall_clock(point.start) + HOUR / 2 for point in mine],
@@ -585,8 +588,8 @@ def compliance_by_source_figure(points: Sequence, zone: str = "UTC") -> go.Figur
                 + "<br>%{y:.0%} of %{customdata[0]} people",
                 name=_label(source),
                 mode="lines+markers",
-                marker={"size": 9},  # one hour of data is one point: make it seen
-                line={"color": _color(index)},
+                marker={"size": 9 + 6 * rings_inside},  # one hour of data is one point: make it seen
+                line={"color": _color(index), "width": 2 + 2 * rings_inside},
             )
         )
     # Below 0 and above 1 a little, so that a 0% or 100% marker is not cut by the frame.
@@ -619,9 +622,10 @@ def people_per_hour_figure(periods: Sequence, zone: str = "UTC") -> go.Figure:
                 marker_color=style.hex,
             )
         )
-    figure.update_layout(
-        barmode="stack", height=340, margin={"t": 30, "b": 40}, legend={"orientation": "h", "y": -0.3}
-    )
+    # Plotly lists a stack's legend from its top bar down; read across the page, that put No mask first,
+    # the reverse of the table above it (with_mask first).
+    legend = {"orientation": "h", "y": -0.3, "traceorder": "normal"}
+    figure.update_layout(barmode="stack", height=340, margin={"t": 30, "b": 40}, legend=legend)
     figure.update_yaxes(title_text="people")
     _hours_axis(figure, hours, f"hour ({zone})")
     return figure

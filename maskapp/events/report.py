@@ -45,6 +45,7 @@ from maskapp.events.store import (
     sqlite_problem,
     window_start_seconds,
 )
+from maskapp.labels import CLASS_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -74,10 +75,20 @@ class SourceSummary:
     aggregate_windows: int
     first_time: str | None
     last_time: str | None
+    counted_in_windows: int = 0  # people of the aggregate windows: counts alone, never a violation row
+    # A violation is written when a person is first judged non-compliant; their verdict is the final one.
+    # These were flagged, then left compliant: in `violations` and in a compliant verdict both.
+    flagged_then_compliant: int = 0
 
     @property
     def compliance(self) -> float | None:
         return self.compliant / self.people if self.people else None
+
+    @property
+    def violations_logged(self) -> bool:
+        """False for a source whose every person was counted in aggregate windows: those runs store no
+        per-person row, so no violation either, and '0 violations' read as nobody unmasked."""
+        return self.aggregate_windows == 0 or self.people > self.counted_in_windows
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,15 @@ class LogSummary:
     def compliance(self) -> float | None:
         compliant = sum(source.compliant for source in self.sources)
         return compliant / self.people if self.people else None
+
+    @property
+    def flagged_then_compliant(self) -> int:
+        return sum(source.flagged_then_compliant for source in self.sources)
+
+    @property
+    def violations_logged(self) -> bool:
+        """Whether any source in the range logged people one by one (and so their violations)."""
+        return any(source.violations_logged for source in self.sources)
 
 
 @dataclass(frozen=True)
@@ -363,8 +383,10 @@ class EventLog:
         mine = [p for p in people if p.source == source]
         own_windows = [w for w in windows if w.source == source]
         verdicts = Counter(p.label for p in mine)
+        in_windows = Counter()
         for window in own_windows:
-            verdicts.update(window.counts)
+            in_windows.update(window.counts)
+        verdicts.update(in_windows)
         times = [p.first_time for p in mine] + [p.last_time for p in mine]
         times += [w.window_start for w in own_windows] + [w.window_end for w in own_windows]
         return SourceSummary(
@@ -377,6 +399,8 @@ class EventLog:
             aggregate_windows=len(own_windows),
             first_time=min(times, default=None),
             last_time=max(times, default=None),
+            counted_in_windows=in_windows.total(),
+            flagged_then_compliant=sum(p.violation and p.label in self._compliant for p in mine),
         )
 
     def _compliant_count(self, counts: Counter[str]) -> int:
@@ -547,6 +571,21 @@ def _share(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
 
 
+def _in_class_order(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """Verdicts in the classes' order (with_mask first), as the Compliance log page lists them; other
+    names (another model's classes) after, by name. Alphabetically, mask_worn_incorrectly came first."""
+    known = [(label, counts[label]) for label in CLASS_NAMES if label in counts]
+    return known + sorted((label, n) for label, n in counts.items() if label not in CLASS_NAMES)
+
+
+def _violations_text(source: SourceSummary) -> str:
+    if source.violations_logged and source.flagged_then_compliant:
+        return f"violations {source.violations} ({source.flagged_then_compliant} of them left compliant)"
+    if source.violations_logged:
+        return f"violations {source.violations}"
+    return "violations not logged (aggregate counts only, no per-person row)"  # '0' read as nobody unmasked
+
+
 def format_summary(summary: LogSummary, zone: tzinfo = UTC) -> str:
     """The `events` command's report: per source, people by verdict, violations, compliance of people and
     the time span (in `zone`); then the aggregate windows."""
@@ -557,20 +596,20 @@ def format_summary(summary: LogSummary, zone: tzinfo = UTC) -> str:
     if not summary.sources:
         lines.append("no people or aggregate windows in this range")
     for source in summary.sources:
-        verdicts = ", ".join(f"{n} {label}" for label, n in sorted(source.by_verdict.items())) or "none"
+        verdicts = ", ".join(f"{n} {label}" for label, n in _in_class_order(source.by_verdict)) or "none"
         first, last = (local_time(t, zone) or "-" for t in (source.first_time, source.last_time))
         lines += [
             "",
             f"source {source.source}",
             f"  people {source.people} ({verdicts}), compliance {_share(source.compliance)}",
-            f"  violations {source.violations}, still present at the end of the log {source.still_present}, "
+            f"  {_violations_text(source)}, still present at the end of the log {source.still_present}, "
             f"aggregate windows {source.aggregate_windows}",
             f"  from {first} to {last}",
         ]
     if summary.windows:
         lines += ["", "aggregate windows (people by verdict, no per-person rows):"]
         for window in summary.windows:
-            counts = ", ".join(f"{n} {label}" for label, n in sorted(window.counts.items()) if n) or "nobody"
+            counts = ", ".join(f"{n} {label}" for label, n in _in_class_order(window.counts) if n) or "nobody"
             span = f"{local_time(window.window_start, zone)} to {local_time(window.window_end, zone)}"
             lines.append(f"  {span}  {window.source}: {counts}")
     return "\n".join(lines)
