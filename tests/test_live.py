@@ -24,6 +24,7 @@ import pytest
 from maskapp import PROJECT_ROOT
 from maskapp.app import ui
 from maskapp.app.live import (
+    LIVE_SOURCE,
     NO_MASK_ALERT,
     STALE_SECONDS,
     WORN_INCORRECTLY_ALERT,
@@ -48,6 +49,7 @@ from maskapp.media.images import read_image
 from maskapp.results import Face, FaceResult, FrameResult, Prediction, StageTimings
 from maskapp.vision.pipeline import load_pipeline
 from tests.conftest import DEV, ILC, arriving_person_frames, letterbox, real_images, run_in_threads
+from tests.test_hooks import Gate
 
 PHOTOS = DEV / "images"
 UNMASKED_PHOTO = PHOTOS / "maksssksksss609.png"  # one person, no mask, large face
@@ -583,3 +585,36 @@ def test_the_panel_keeps_a_slow_streams_last_counts_and_drops_them_when_the_came
     assert panel_mode(stats, playing=False) == "off"
     processor.end_stream()  # STOP: a new START shows nothing of this stream
     assert processor.latest() is None and panel_mode(processor.latest(), playing=True) == "waiting"
+
+
+def test_event_settings_changed_while_streaming_tell_the_gate_of_each_person_once(
+    pipeline, tmp_path, monkeypatch
+):
+    """The webhook typed, then the events file switched on, then aggregate mode, the same two unmasked
+    people in view all along: each change opens a new log, and each new log POSTed both people's
+    violation to the gate again (six for two people). A gate of another URL still hears of them."""
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    gate, other_gate = Gate(), Gate()
+    try:
+        processor = LiveProcessor(pipeline, track=True)
+        frames = arriving_person_frames([1.0] * 8)
+        database = tmp_path / "live.sqlite"
+        for settings in (
+            EventSettings(None, None, gate.url),
+            EventSettings(database, None, gate.url),
+            EventSettings(database, 15.0, gate.url),
+            EventSettings(database, 15.0, other_gate.url),
+        ):
+            processor.configure(events=PeopleLog(settings, LIVE_SOURCE))
+            for frame in frames:
+                processor.process(frame)
+        assert processor.latest().stream_alerts == 2  # the page's alert: once per person, as always
+        processor.end_stream()
+        for server in (gate, other_gate):
+            people = [event["person"] for event in server.received if event["kind"] == "violation"]
+            assert len(people) == len(set(people)) == 2, server.received
+    finally:
+        gate.stop()
+        other_gate.stop()

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -127,6 +127,13 @@ class EventRecorder:
         # Counted here, not read from the store: one store may serve several recorders (cameras).
         self._events_written = self._windows_written = self._dropped_writes = 0
         self._closed = False
+        self._hook_told: set[int] = set()  # people the hook's gate already heard of (already_notified)
+
+    def already_notified(self, people: Iterable[int]) -> None:
+        """People whose violation the hook is not to send again: the gate heard of them from the recorder
+        this one replaces in the same stream (a live page's event settings changed while they stayed in
+        view). Their violation rows are still stored."""
+        self._hook_told.update(people)
 
     @property
     def aggregate(self) -> bool:
@@ -227,7 +234,7 @@ class EventRecorder:
             self._call_hook(event)
 
     def _call_hook(self, event: Event) -> None:
-        if self._hook is None:
+        if self._hook is None or event.person in self._hook_told:
             return
         try:
             self._hook.notify(event)
