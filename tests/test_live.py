@@ -43,6 +43,7 @@ from maskapp.app.live import (
 )
 from maskapp.config import InferenceConfig
 from maskapp.errors import LiveConfigError
+from maskapp.events.report import EventLog
 from maskapp.events.session import EventSettings, PeopleLog
 from maskapp.labels import CLASS_NAMES, WITH_MASK, WITHOUT_MASK, WORN_INCORRECTLY
 from maskapp.media.images import read_image
@@ -618,3 +619,26 @@ def test_event_settings_changed_while_streaming_tell_the_gate_of_each_person_onc
     finally:
         gate.stop()
         other_gate.stop()
+
+
+def test_event_settings_changed_while_streaming_count_each_person_once_in_the_events_file(pipeline, tmp_path):
+    """The same events file all along, its days to keep typed, then *Aggregate counts only* switched on
+    and off, the same two people in view: each change ended them in the file and counted them again in
+    the next mode or run (the Compliance log read eight people for two). Now each is counted once."""
+    database = tmp_path / "live.sqlite"
+    processor = LiveProcessor(pipeline, track=True)
+    frames = arriving_person_frames([1.0] * 8)
+    for settings in (
+        EventSettings(database),
+        EventSettings(database, keep_days=30.0),
+        EventSettings(database, 15.0, keep_days=30.0),
+        EventSettings(database, keep_days=30.0),
+    ):
+        processor.configure(events=PeopleLog(settings, LIVE_SOURCE))
+        for frame in frames:
+            processor.process(frame)
+    processor.end_stream()
+    with EventLog(database) as log:
+        summary = log.summary()
+    assert (summary.people, summary.compliance) == (2, 0.0), summary
+    assert_everyone_left(event_rows(database), people=2)

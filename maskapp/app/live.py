@@ -369,16 +369,10 @@ class LivePeople:
         self.timeline = PeopleTimeline(timeline_points)
         self._clock = clock
         self._start: float | None = None
-        # People of this stream whose violation went to the webhook of `settings`: a log opened for new
-        # settings (the events file switched on, aggregate mode...) must not tell the same gate again.
-        self._gate_told: set[int] = set()
 
     def process(self, frame_bgr: np.ndarray) -> tuple[TrackedResult, AlertState]:
         result = self.tracked.process(frame_bgr)
-        log = self._open_log()
-        events = log.observe(result)
-        if log.settings.webhook_url:
-            self._gate_told.update(event.person for event in events if event.kind == "violation")
+        events = self._open_log().observe(result)
         alert = self.alert.update(result, events)
         now = self._clock()
         self._start = now if self._start is None else self._start
@@ -391,13 +385,16 @@ class LivePeople:
     def use_log(self, log: PeopleLog | None, settings: EventSettings) -> None:
         """Record into `log` from the next frame on (None: reopen from `settings` then); the old log ends
         the people it holds and is closed."""
-        if settings.webhook_url != self.settings.webhook_url:
-            self._gate_told.clear()  # another gate, or none: it has heard of nobody
+        if log is not None and self.log is not None:
+            # The same people stay in view: the same gate is not told of them again, nor the same file
+            # (see EventRecorder.follow) counts them again.
+            if log.settings.webhook_url == self.log.settings.webhook_url:
+                log.recorder.already_notified(self.log.recorder.hook_told)
+            if self.log.writes_to(log.settings.path):
+                log.recorder.follow(self.log.recorder)
         if self.log is not None:
             self.log.close()
         self.log, self.settings, self.log_error = log, settings, None
-        if log is not None:
-            log.recorder.already_notified(self._gate_told)
 
     def end_stream(self) -> None:
         """The camera stopped: everyone leaves (person_left), the log is closed (reopened by the next
@@ -413,7 +410,6 @@ class LivePeople:
         self.tracked = TrackedPipeline(self.tracked.pipeline, self.tracked.fps)
         self.timeline.clear()
         self._start = None
-        self._gate_told.clear()
 
     def counts(self) -> PeopleCounts:
         return PeopleCounts.of_people(self.tracked.people())
@@ -426,7 +422,6 @@ class LivePeople:
                 logger.warning("live event log not reopened (%s); going on without it", error)
                 self.log_error = f"event log off: {error}"
                 self.log = PeopleLog(None, LIVE_SOURCE)
-            self.log.recorder.already_notified(self._gate_told)
         return self.log
 
 
