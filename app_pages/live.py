@@ -18,7 +18,6 @@ from maskapp.app.live import (
 )
 from maskapp.app.text import plain
 from maskapp.errors import MaskappError
-from maskapp.events.session import EventSettings
 
 # The panel reruns this often in every session. At 0.5 s, two sessions on a two-core machine kept the
 # server's event loop (which also carries every session's WebRTC traffic) so busy that one page's panel
@@ -48,7 +47,7 @@ with st.sidebar:
     muted = st.toggle("Mute the sound", value=False)
 anonymize = ui.privacy_sidebar("live")
 # A mistyped webhook keeps the stream and its log as they are: the error shows in the sidebar.
-event_settings = ui.events_sidebar("live", keep_running=True) if track else EventSettings()
+event_settings = ui.events_sidebar("live", keep_running=True) if track else ui.no_event_log_sidebar()
 
 pipeline = ui.pipeline_for(settings)
 try:
