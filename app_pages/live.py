@@ -15,6 +15,7 @@ from maskapp.app.live import (
     LiveStats,
     alert_wav,
     panel_mode,
+    since_start_text,
 )
 from maskapp.app.text import plain
 from maskapp.errors import MaskappError
@@ -136,7 +137,7 @@ def show_counts(stats: LiveStats) -> None:
     ui.metric_row(
         [("Faces", stats.faces), ("FPS", f"{stats.fps:.1f}"), ("Latency", f"{stats.latency_ms:.0f} ms")]
     )
-    st.caption(f"Since START: {stats.stream_frames} frames processed · {stats.stream_alerts} alerts")
+    st.caption(since_start_text(stats))
 
 
 def show_people_chart(timeline: tuple) -> None:

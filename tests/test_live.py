@@ -40,6 +40,7 @@ from maskapp.app.live import (
     alert_wav,
     panel_mode,
     parse_ice_servers,
+    since_start_text,
 )
 from maskapp.config import InferenceConfig
 from maskapp.errors import LiveConfigError
@@ -642,3 +643,14 @@ def test_event_settings_changed_while_streaming_count_each_person_once_in_the_ev
         summary = log.summary()
     assert (summary.people, summary.compliance) == (2, 0.0), summary
     assert_everyone_left(event_rows(database), people=2)
+
+
+def test_the_since_start_line_says_1_alert_not_1_alerts(pipeline):
+    """With *Follow people* off, the two unmasked people of the webcam make one alert episode: the
+    panel read 'Since START: 135 frames processed · 1 alerts'."""
+    processor = LiveProcessor(pipeline, trigger_frames=2)
+    for frame in arriving_person_frames([1.0] * 3):
+        processor.process(frame)
+    stats = processor.latest()
+    assert (stats.stream_frames, stats.stream_alerts) == (3, 1)
+    assert since_start_text(stats) == "Since START: 3 frames processed · 1 alert"

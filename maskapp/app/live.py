@@ -303,6 +303,15 @@ def panel_mode(stats: LiveStats | None, playing: bool, now: float | None = None)
     return "stale" if stats.age(now) > STALE_SECONDS else "live"
 
 
+def since_start_text(stats: LiveStats) -> str:
+    """The panel's line under the counts, in words that agree with their numbers ('1 alert')."""
+    frames, alerts = stats.stream_frames, stats.stream_alerts
+    return (
+        f"Since START: {frames} frame{'' if frames == 1 else 's'} processed · "
+        f"{alerts} alert{'' if alerts == 1 else 's'}"
+    )
+
+
 def overlay_text(fps: float, latency_ms: float) -> str:
     return f"{fps:4.1f} FPS  {latency_ms:4.0f} ms"
 
