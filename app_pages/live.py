@@ -61,7 +61,7 @@ except MaskappError as error:
 processor = st.session_state.get("live_processor")
 if processor is None or processor.tracks != track:
     if processor is not None:
-        processor.end_stream()
+        processor.retire()
     processor = LiveProcessor(pipeline, trigger_frames=trigger_frames, track=track)
     st.session_state["live_processor"] = processor
 processor.configure(pipeline=pipeline, trigger_frames=trigger_frames, anonymize=anonymize)

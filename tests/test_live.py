@@ -654,3 +654,21 @@ def test_the_since_start_line_says_1_alert_not_1_alerts(pipeline):
     stats = processor.latest()
     assert (stats.stream_frames, stats.stream_alerts) == (3, 1)
     assert since_start_text(stats) == "Since START: 3 frames processed · 1 alert"
+
+
+def test_a_processor_replaced_by_the_page_logs_no_frame_after(pipeline, tmp_path):
+    """*Follow people* switched off while logging: the page replaces the processor, and the webrtc
+    worker still handed the old one a frame or two; each reopened the events file and logged the people
+    in view again, in a run of its own, left 20 s later by the idle watch (11 people in the log for 8)."""
+    database = tmp_path / "live.sqlite"
+    processor = logging_processor(pipeline, database)
+    for frame in arriving_person_frames([1.0] * 8):
+        processor.process(frame)
+    processor.retire()
+    rows = event_rows(database)
+    assert_everyone_left(rows, people=2)
+    late = arriving_person_frames([1.0])[0]
+    returned = processor.process(late)
+    processor.end_stream()  # what the idle watch does once no frame comes
+    assert event_rows(database) == rows
+    assert returned is late  # handed back as it came

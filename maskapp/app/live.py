@@ -465,6 +465,7 @@ class LiveProcessor:
         self._anonymize = check_mode(anonymize)
         self._stream_lock = threading.Lock()  # one tracked frame at a time; the page waits for it
         self._people = LivePeople(pipeline, events) if track else None
+        self._retired = False  # see retire
         self._idle = IdleWatch(idle_end_s, self.end_stream) if track else None
         self.results = LatestResult()
 
@@ -515,6 +516,13 @@ class LiveProcessor:
             self._stream_base = (self._frames, self._episode)
         self.results.clear()
 
+    def retire(self) -> None:
+        """The page replaced this processor (*Follow people* switched): the stream ends here, and a frame
+        the webrtc worker still hands it before taking the new callback comes back as it was. Such a frame
+        reopened the events file and logged the people in view a second time, in a run of its own."""
+        self._retired = True
+        self.end_stream()
+
     def on_ended(self) -> threading.Thread:
         """streamlit-webrtc's `on_video_ended`: the stream ended, by STOP, a closed tab or a dropped
         connection, whether or not the page runs again. It is called in the event-loop thread that every
@@ -535,6 +543,8 @@ class LiveProcessor:
     def process(self, frame_bgr: np.ndarray) -> np.ndarray:
         """One frame in, its annotated copy out; the stats go to `results`. Never raises: a frame the
         pipeline refuses comes back unchanged with the reason in `LiveStats.error`."""
+        if self._retired:
+            return frame_bgr
         if self._people is not None:
             return self._process_people(frame_bgr)
         start = time.perf_counter()
