@@ -15,10 +15,10 @@ from maskapp.app.live import (
     LiveStats,
     alert_wav,
     panel_mode,
+    since_start_text,
 )
 from maskapp.app.text import plain
 from maskapp.errors import MaskappError
-from maskapp.events.session import EventSettings
 
 # The panel reruns this often in every session. At 0.5 s, two sessions on a two-core machine kept the
 # server's event loop (which also carries every session's WebRTC traffic) so busy that one page's panel
@@ -48,7 +48,7 @@ with st.sidebar:
     muted = st.toggle("Mute the sound", value=False)
 anonymize = ui.privacy_sidebar("live")
 # A mistyped webhook keeps the stream and its log as they are: the error shows in the sidebar.
-event_settings = ui.events_sidebar("live", keep_running=True) if track else EventSettings()
+event_settings = ui.events_sidebar("live", keep_running=True) if track else ui.no_event_log_sidebar()
 
 pipeline = ui.pipeline_for(settings)
 try:
@@ -61,7 +61,7 @@ except MaskappError as error:
 processor = st.session_state.get("live_processor")
 if processor is None or processor.tracks != track:
     if processor is not None:
-        processor.end_stream()
+        processor.retire()
     processor = LiveProcessor(pipeline, trigger_frames=trigger_frames, track=track)
     st.session_state["live_processor"] = processor
 processor.configure(pipeline=pipeline, trigger_frames=trigger_frames, anonymize=anonymize)
@@ -137,7 +137,7 @@ def show_counts(stats: LiveStats) -> None:
     ui.metric_row(
         [("Faces", stats.faces), ("FPS", f"{stats.fps:.1f}"), ("Latency", f"{stats.latency_ms:.0f} ms")]
     )
-    st.caption(f"Since START: {stats.stream_frames} frames processed · {stats.stream_alerts} alerts")
+    st.caption(since_start_text(stats))
 
 
 def show_people_chart(timeline: tuple) -> None:

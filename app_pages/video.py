@@ -14,7 +14,6 @@ from maskapp.app.video import (
 )
 from maskapp.config import STREAM_TIMEOUT_S
 from maskapp.errors import MaskappError
-from maskapp.events.session import EventSettings
 from maskapp.vision.draw import summary_caption
 
 
@@ -63,7 +62,7 @@ with st.sidebar:
         "video", help="Each person keeps an id and one steady verdict over the frames, and is counted once."
     )
 anonymize = ui.privacy_sidebar("video")
-event_settings = ui.events_sidebar("video") if track else EventSettings()
+event_settings = ui.events_sidebar("video") if track else ui.no_event_log_sidebar()
 ui.color_legend()
 pipeline = ui.pipeline_for(settings)  # unusable weights: one error now, before any upload
 file_tab, stream_tab = st.tabs(["Video file", "IP camera / stream"])

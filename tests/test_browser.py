@@ -344,8 +344,8 @@ def wait_for_metric(page, label: str, at_least: int) -> int:
 
 def alert_episodes(page) -> int:
     """'... N alerts' under the live counts: alerts raised since START (one per non-compliant person)."""
-    caption = page.get_by_text(re.compile(r"\d+ alerts")).first.inner_text()
-    return int(re.search(r"(\d+) alerts", caption).group(1))
+    caption = page.get_by_text(re.compile(r"\d+ alerts?$")).first.inner_text()
+    return int(re.search(r"(\d+) alerts?$", caption).group(1))
 
 
 def red_pixels(bgr: np.ndarray) -> int:
@@ -487,8 +487,8 @@ def test_a_live_page_closed_without_stop_still_logs_its_people_leaving(app_url, 
 
 
 def frames_processed(page) -> int:
-    caption = page.get_by_text(re.compile(r"\d+ frames processed")).first.inner_text(timeout=10_000)
-    return int(re.search(r"(\d+) frames processed", caption).group(1))
+    caption = page.get_by_text(re.compile(r"\d+ frames? processed")).first.inner_text(timeout=10_000)
+    return int(re.search(r"(\d+) frames? processed", caption).group(1))
 
 
 def open_in_new_context(browser, url: str, **context_options):

@@ -24,6 +24,7 @@ import pytest
 from maskapp import PROJECT_ROOT
 from maskapp.app import ui
 from maskapp.app.live import (
+    LIVE_SOURCE,
     NO_MASK_ALERT,
     STALE_SECONDS,
     WORN_INCORRECTLY_ALERT,
@@ -39,15 +40,18 @@ from maskapp.app.live import (
     alert_wav,
     panel_mode,
     parse_ice_servers,
+    since_start_text,
 )
 from maskapp.config import InferenceConfig
 from maskapp.errors import LiveConfigError
+from maskapp.events.report import EventLog
 from maskapp.events.session import EventSettings, PeopleLog
 from maskapp.labels import CLASS_NAMES, WITH_MASK, WITHOUT_MASK, WORN_INCORRECTLY
 from maskapp.media.images import read_image
 from maskapp.results import Face, FaceResult, FrameResult, Prediction, StageTimings
 from maskapp.vision.pipeline import load_pipeline
 from tests.conftest import DEV, ILC, arriving_person_frames, letterbox, real_images, run_in_threads
+from tests.test_hooks import Gate
 
 PHOTOS = DEV / "images"
 UNMASKED_PHOTO = PHOTOS / "maksssksksss609.png"  # one person, no mask, large face
@@ -583,3 +587,88 @@ def test_the_panel_keeps_a_slow_streams_last_counts_and_drops_them_when_the_came
     assert panel_mode(stats, playing=False) == "off"
     processor.end_stream()  # STOP: a new START shows nothing of this stream
     assert processor.latest() is None and panel_mode(processor.latest(), playing=True) == "waiting"
+
+
+def test_event_settings_changed_while_streaming_tell_the_gate_of_each_person_once(
+    pipeline, tmp_path, monkeypatch
+):
+    """The webhook typed, then the events file switched on, then aggregate mode, the same two unmasked
+    people in view all along: each change opens a new log, and each new log POSTed both people's
+    violation to the gate again (six for two people). A gate of another URL still hears of them."""
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    gate, other_gate = Gate(), Gate()
+    try:
+        processor = LiveProcessor(pipeline, track=True)
+        frames = arriving_person_frames([1.0] * 8)
+        database = tmp_path / "live.sqlite"
+        for settings in (
+            EventSettings(None, None, gate.url),
+            EventSettings(database, None, gate.url),
+            EventSettings(database, 15.0, gate.url),
+            EventSettings(database, 15.0, other_gate.url),
+        ):
+            processor.configure(events=PeopleLog(settings, LIVE_SOURCE))
+            for frame in frames:
+                processor.process(frame)
+        assert processor.latest().stream_alerts == 2  # the page's alert: once per person, as always
+        processor.end_stream()
+        for server in (gate, other_gate):
+            people = [event["person"] for event in server.received if event["kind"] == "violation"]
+            assert len(people) == len(set(people)) == 2, server.received
+    finally:
+        gate.stop()
+        other_gate.stop()
+
+
+def test_event_settings_changed_while_streaming_count_each_person_once_in_the_events_file(pipeline, tmp_path):
+    """The same events file all along, its days to keep typed, then *Aggregate counts only* switched on
+    and off, the same two people in view: each change ended them in the file and counted them again in
+    the next mode or run (the Compliance log read eight people for two). Now each is counted once."""
+    database = tmp_path / "live.sqlite"
+    processor = LiveProcessor(pipeline, track=True)
+    frames = arriving_person_frames([1.0] * 8)
+    for settings in (
+        EventSettings(database),
+        EventSettings(database, keep_days=30.0),
+        EventSettings(database, 15.0, keep_days=30.0),
+        EventSettings(database, keep_days=30.0),
+    ):
+        processor.configure(events=PeopleLog(settings, LIVE_SOURCE))
+        for frame in frames:
+            processor.process(frame)
+    processor.end_stream()
+    with EventLog(database) as log:
+        summary = log.summary()
+    assert (summary.people, summary.compliance) == (2, 0.0), summary
+    assert_everyone_left(event_rows(database), people=2)
+
+
+def test_the_since_start_line_says_1_alert_not_1_alerts(pipeline):
+    """With *Follow people* off, the two unmasked people of the webcam make one alert episode: the
+    panel read 'Since START: 135 frames processed · 1 alerts'."""
+    processor = LiveProcessor(pipeline, trigger_frames=2)
+    for frame in arriving_person_frames([1.0] * 3):
+        processor.process(frame)
+    stats = processor.latest()
+    assert (stats.stream_frames, stats.stream_alerts) == (3, 1)
+    assert since_start_text(stats) == "Since START: 3 frames processed · 1 alert"
+
+
+def test_a_processor_replaced_by_the_page_logs_no_frame_after(pipeline, tmp_path):
+    """*Follow people* switched off while logging: the page replaces the processor, and the webrtc
+    worker still handed the old one a frame or two; each reopened the events file and logged the people
+    in view again, in a run of its own, left 20 s later by the idle watch (11 people in the log for 8)."""
+    database = tmp_path / "live.sqlite"
+    processor = logging_processor(pipeline, database)
+    for frame in arriving_person_frames([1.0] * 8):
+        processor.process(frame)
+    processor.retire()
+    rows = event_rows(database)
+    assert_everyone_left(rows, people=2)
+    late = arriving_person_frames([1.0])[0]
+    returned = processor.process(late)
+    processor.end_stream()  # what the idle watch does once no frame comes
+    assert event_rows(database) == rows
+    assert returned is late  # handed back as it came

@@ -419,6 +419,8 @@ def test_live_page_follows_people_and_takes_privacy_and_event_log_settings(app, 
     assert not at.exception and not at.error
     sidebar_toggle(at, "Follow people").set_value(False).run()
     assert not at.session_state["live_processor"].tracks  # frames on their own, debounced alert
+    # The log's settings go from the sidebar: it says why (they vanished, the log on going silent).
+    assert any("Off while *Follow people* is off" in c.value for c in at.sidebar.caption)
 
 
 def video_logged_to(app, database: Path, frames_per_scene: int) -> AppTest:

@@ -246,6 +246,22 @@ def test_people_and_face_charts_count_in_whole_steps_and_compliance_in_quarters(
         assert list(figure.layout.yaxis2.tickvals) == [0, 0.25, 0.5, 0.75, 1]
 
 
+def test_equal_counts_of_two_verdicts_are_both_drawn():
+    """Two people masked and two not, in view for a while (the Live page's chart of the Mixed group
+    webcam): the red line was drawn over the green one at the same height, and the compliant people
+    vanished from the chart. Each verdict is now a band stacked on the one before, the top at the total;
+    the Video page's faces chart likewise."""
+    from maskapp.app.live import PeoplePoint
+
+    people = plots.people_over_time_figure([PeoplePoint(0.0, 2, 2), PeoplePoint(1.0, 2, 2)])
+    faces = plots.counts_over_time_figure([plots.CountSample(0.0, 2, 2), plots.CountSample(1.0, 2, 2)])
+    for figure in (people, faces):
+        counts = [trace for trace in figure.data if trace.yaxis != "y2"]  # the left axis: counts
+        assert len(counts) >= 2 and len({trace.stackgroup for trace in counts}) == 1
+        assert all(trace.stackgroup for trace in counts)  # stacked: each band its own height, never hidden
+    assert people.layout.yaxis.dtick == 1  # 4 people in view at the top: whole steps still
+
+
 @pytest.mark.parametrize(
     ("last_second", "unit", "axis_end"),
     [(30.0, "seconds", 30.0), (3600.0, "minutes", 60.0), (3 * 3600.0, "hours", 3.0)],

@@ -303,6 +303,15 @@ def panel_mode(stats: LiveStats | None, playing: bool, now: float | None = None)
     return "stale" if stats.age(now) > STALE_SECONDS else "live"
 
 
+def since_start_text(stats: LiveStats) -> str:
+    """The panel's line under the counts, in words that agree with their numbers ('1 alert')."""
+    frames, alerts = stats.stream_frames, stats.stream_alerts
+    return (
+        f"Since START: {frames} frame{'' if frames == 1 else 's'} processed · "
+        f"{alerts} alert{'' if alerts == 1 else 's'}"
+    )
+
+
 def overlay_text(fps: float, latency_ms: float) -> str:
     return f"{fps:4.1f} FPS  {latency_ms:4.0f} ms"
 
@@ -385,6 +394,13 @@ class LivePeople:
     def use_log(self, log: PeopleLog | None, settings: EventSettings) -> None:
         """Record into `log` from the next frame on (None: reopen from `settings` then); the old log ends
         the people it holds and is closed."""
+        if log is not None and self.log is not None:
+            # The same people stay in view: the same gate is not told of them again, nor the same file
+            # (see EventRecorder.follow) counts them again.
+            if log.settings.webhook_url == self.log.settings.webhook_url:
+                log.recorder.already_notified(self.log.recorder.hook_told)
+            if self.log.writes_to(log.settings.path):
+                log.recorder.follow(self.log.recorder)
         if self.log is not None:
             self.log.close()
         self.log, self.settings, self.log_error = log, settings, None
@@ -449,6 +465,7 @@ class LiveProcessor:
         self._anonymize = check_mode(anonymize)
         self._stream_lock = threading.Lock()  # one tracked frame at a time; the page waits for it
         self._people = LivePeople(pipeline, events) if track else None
+        self._retired = False  # see retire
         self._idle = IdleWatch(idle_end_s, self.end_stream) if track else None
         self.results = LatestResult()
 
@@ -499,6 +516,13 @@ class LiveProcessor:
             self._stream_base = (self._frames, self._episode)
         self.results.clear()
 
+    def retire(self) -> None:
+        """The page replaced this processor (*Follow people* switched): the stream ends here, and a frame
+        the webrtc worker still hands it before taking the new callback comes back as it was. Such a frame
+        reopened the events file and logged the people in view a second time, in a run of its own."""
+        self._retired = True
+        self.end_stream()
+
     def on_ended(self) -> threading.Thread:
         """streamlit-webrtc's `on_video_ended`: the stream ended, by STOP, a closed tab or a dropped
         connection, whether or not the page runs again. It is called in the event-loop thread that every
@@ -519,6 +543,8 @@ class LiveProcessor:
     def process(self, frame_bgr: np.ndarray) -> np.ndarray:
         """One frame in, its annotated copy out; the stats go to `results`. Never raises: a frame the
         pipeline refuses comes back unchanged with the reason in `LiveStats.error`."""
+        if self._retired:
+            return frame_bgr
         if self._people is not None:
             return self._process_people(frame_bgr)
         start = time.perf_counter()

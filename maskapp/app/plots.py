@@ -466,8 +466,7 @@ def counts_over_time_figure(samples: Sequence[CountSample]) -> go.Figure:
     for name in CLASS_NAMES:
         style = label_style(name)
         values = [sample.label_counts[name] for sample in samples]
-        line = {"color": style.hex}
-        figure.add_trace(go.Scatter(x=times, y=values, name=style.caption, mode="lines", line=line))
+        figure.add_trace(counts_band(times, values, style.caption, style.hex, "faces"))
     shares = [sample.compliance for sample in samples]
     return with_compliance_axis(figure, times, unit, shares, "compliance", "faces", 340)
 
@@ -497,6 +496,13 @@ def in_time_unit(seconds: Sequence[float]) -> tuple[list[float], TimeUnit]:
     return [value / unit.seconds for value in seconds], unit
 
 
+def counts_band(times, values, name: str, color: str, stack: str) -> go.Scatter:
+    """One class's counts as a band stacked on the previous class's: as lines, equal counts (two people
+    masked, two not) drew one line over the other, and the class below vanished from the chart. The top
+    of the stack reads the total (faces, or people in view)."""
+    return go.Scatter(x=times, y=values, name=name, mode="lines", line={"color": color}, stackgroup=stack)
+
+
 def with_compliance_axis(
     figure: go.Figure, times, unit: TimeUnit, shares, name: str, count_title: str, height: int
 ):
@@ -506,9 +512,9 @@ def with_compliance_axis(
     trace = go.Scatter(x=times, y=shares, name=name, mode="lines", connectgaps=False, line=line)
     figure.add_trace(trace, secondary_y=True)
     figure.update_xaxes(title_text=unit.name)
-    counts = [y for trace in figure.data[:-1] for y in (trace.y or ()) if y is not None]
+    totals = [sum(counts) for counts in zip(*(trace.y or () for trace in figure.data[:-1]), strict=True)]
     # Whole people and faces: below 5, plotly's own steps were halves ('1.5 people in view').
-    step = {"dtick": 1} if max(counts, default=0) < 5 else {}
+    step = {"dtick": 1} if max(totals, default=0) < 5 else {}
     figure.update_yaxes(title_text=count_title, rangemode="tozero", tick0=0, secondary_y=False, **step)
     # Quarters, never the left axis's steps carried over: with 9 faces the right axis read 22%, 44%, 67%,
     # 89%, and a line at 100% ran above its last tick.
@@ -541,7 +547,7 @@ def people_over_time_figure(points: Sequence) -> go.Figure:
         ("non-compliant people", "noncompliant", NONCOMPLIANT_COLOR),
     ):
         values = [getattr(point, attribute) for point in points]
-        figure.add_trace(go.Scatter(x=times, y=values, name=name, mode="lines", line={"color": color}))
+        figure.add_trace(counts_band(times, values, name, color, "people"))
     shares = [
         p.compliant / (p.compliant + p.noncompliant) if p.compliant + p.noncompliant else None for p in points
     ]

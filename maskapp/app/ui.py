@@ -450,6 +450,18 @@ def events_sidebar(scope: str, *, keep_running: bool = False) -> EventSettings |
         return None
 
 
+def no_event_log_sidebar() -> EventSettings:
+    """Where the event log's settings were, with *Follow people* off: why they are gone (the section just
+    vanished, and a log switched on went silent with no word). Returns settings that store nothing."""
+    with st.sidebar:
+        st.header("Event log")
+        st.caption(
+            "Off while *Follow people* is off: the log records people, each once with their verdict, "
+            "and the webhook hears of each non-compliant person. Switch it on to log them."
+        )
+    return EventSettings()
+
+
 def open_people_log(settings: EventSettings, source: str) -> PeopleLog | None:
     """The log the settings ask for; a file or URL that cannot be used is one st.error, and None."""
     try:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -93,6 +93,7 @@ class RecorderSummary:
 class _Person:
     label: str
     violated: bool = False
+    counted_elsewhere: bool = False  # seen and counted by the recorder this one follows (other mode)
 
 
 @dataclass
@@ -127,6 +128,36 @@ class EventRecorder:
         # Counted here, not read from the store: one store may serve several recorders (cameras).
         self._events_written = self._windows_written = self._dropped_writes = 0
         self._closed = False
+        self._hook_told: set[int] = set()  # people the hook's gate already heard of (already_notified)
+        self._carried_violators: set[int] = set()  # carried on by follow: for this hook at the next frame
+
+    def already_notified(self, people: Iterable[int]) -> None:
+        """People whose violation the hook is not to send again: the gate heard of them from the recorder
+        this one replaces in the same stream (a live page's event settings changed while they stayed in
+        view). Their violation rows are still stored."""
+        self._hook_told.update(people)
+
+    @property
+    def hook_told(self) -> frozenset[int]:
+        """People whose violation this recorder's hook was given, or who were already_notified."""
+        return frozenset(self._hook_told)
+
+    def follow(self, previous: EventRecorder) -> None:
+        """Go on from `previous`, which wrote the same file for the same stream (its settings changed while
+        people stayed in view): in the same mode, its run, people in view and open window carry on here;
+        in the other mode (per-person or aggregate), `previous` counts its people in view when it closes,
+        and they stay here uncounted. Else each person in view was counted twice in the file. Their
+        violations are not recorded again, but a new gate hears of them (not one in already_notified).
+        Call before `previous` closes."""
+        if previous.aggregate_minutes == self.aggregate_minutes:
+            self.run, self._present, self._window = previous.run, previous._present, previous._window
+            previous._present, previous._window = {}, None
+        else:
+            self._present = {
+                person: _Person(state.label, state.violated, counted_elsewhere=True)
+                for person, state in previous._present.items()
+            }
+        self._carried_violators = {person for person, state in self._present.items() if state.violated}
 
     @property
     def aggregate(self) -> bool:
@@ -154,7 +185,13 @@ class EventRecorder:
         for gone in ended:
             events.extend(self._on_ended(gone.person, gone.label, frame_index, stamp))
         self._emit(events)
+        self._tell_hook_of_carried_violators(frame_index, stamp)
         return events
+
+    def _tell_hook_of_carried_violators(self, frame_index: int, stamp: str) -> None:
+        for person in self._carried_violators & set(self._present):
+            self._call_hook(self._event(stamp, person, "violation", self._present[person].label, frame_index))
+        self._carried_violators = set()
 
     def close(self, frame_index: int) -> list[Event]:
         """End everyone still present (end of stream or stream dropped) and write the open window.
@@ -204,8 +241,11 @@ class EventRecorder:
         return events
 
     def _on_ended(self, person: int, label: str, frame: int, stamp: str) -> list[Event]:
-        if self._present.pop(person, None) is None:
+        state = self._present.pop(person, None)
+        if state is None:
             logger.debug("person %d ended but never observed (or ended twice): ignored", person)
+            return []
+        if state.counted_elsewhere:
             return []
         self._by_verdict[label] += 1
         if self._window is not None:
@@ -227,8 +267,9 @@ class EventRecorder:
             self._call_hook(event)
 
     def _call_hook(self, event: Event) -> None:
-        if self._hook is None:
+        if self._hook is None or event.person in self._hook_told:
             return
+        self._hook_told.add(event.person)
         try:
             self._hook.notify(event)
         except Exception:  # a hook's bug must not stop the frame loop

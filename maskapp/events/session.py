@@ -138,6 +138,11 @@ class PeopleLog:
         self._last_frame = 0
         self._summary: PeopleLogSummary | None = None
 
+    def writes_to(self, path: Path | None) -> bool:
+        """Whether this log stores into the events file `path` (never when either has none)."""
+        mine = self.settings.path
+        return mine is not None and path is not None and mine.resolve() == path.resolve()
+
     def observe(self, result: TrackedResult) -> list[Event]:
         """The frame's people -> events (returned; stored unless there is no file or only aggregates)."""
         self._last_frame = result.frame_index
