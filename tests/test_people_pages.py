@@ -32,6 +32,14 @@ from tests.conftest import (
 DAY = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 
 
+def record_people(recorder: EventRecorder, people: list[tuple[int, str]]) -> None:
+    """(person, label) pairs in view for three frames, settled from the second on, then gone; the run ends."""
+    for frame in range(3):
+        recorder.observe(frame, [PersonObservation(p, label, frame > 0) for p, label in people])
+    recorder.observe(3, [], [EndedPerson(p, label) for p, label in people])
+    recorder.close(3)
+
+
 def record_day(path: Path, door: str = "door", hall: str = "hall") -> Path:
     """Two doors over two days: `door` 4 people (2 without a mask, 1 badly worn), `hall` 2 (compliant)."""
     with SqliteEventStore(path) as store:
@@ -49,10 +57,7 @@ def record_day(path: Path, door: str = "door", hall: str = "hall") -> Path:
                 day_moments = iter(DAY + timedelta(days=day, minutes=7 * i) for i in range(1000))
                 recorder = EventRecorder(store, source, clock=lambda it=day_moments: next(it))
                 mine = [(i + 1, label) for i, (label, d) in enumerate(people) if d == day]
-                for frame in range(3):
-                    recorder.observe(frame, [PersonObservation(p, label, frame > 0) for p, label in mine])
-                recorder.observe(3, [], [EndedPerson(p, label) for p, label in mine])
-                recorder.close(3)
+                record_people(recorder, mine)
     return path
 
 
@@ -104,11 +109,7 @@ def record_counts_only(path: Path, source: str = "gate") -> Path:
     moments = iter(DAY + timedelta(minutes=i) for i in range(1000))
     with SqliteEventStore(path) as store:
         recorder = EventRecorder(store, source, aggregate_minutes=5, clock=lambda: next(moments))
-        people = [(1, "with_mask"), (2, "without_mask"), (3, "mask_worn_incorrectly")]
-        for frame in range(3):
-            recorder.observe(frame, [PersonObservation(p, label, frame > 0) for p, label in people])
-        recorder.observe(3, [], [EndedPerson(p, label) for p, label in people])
-        recorder.close(3)
+        record_people(recorder, [(1, "with_mask"), (2, "without_mask"), (3, "mask_worn_incorrectly")])
     return path
 
 

@@ -51,6 +51,10 @@ def _tiny_config(data, out, model, **overrides) -> TrainConfig:
     return TrainConfig(**{**settings, **overrides})
 
 
+# The command-line flags of the quickest real training run: one epoch of 64 px faces.
+ONE_TINY_EPOCH = ("--epochs", "1", "--batch-size", "8", "--input-size", "64", "--augment-views", "1")
+
+
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
     return make_class_folders(tmp_path_factory.mktemp("tiny") / "data", per_class=24)
@@ -145,14 +149,7 @@ def test_two_process_ddp_smoke_run(tiny_data, tmp_path):
         "train",
         "--data",
         str(tiny_data),
-        "--epochs",
-        "1",
-        "--batch-size",
-        "8",
-        "--input-size",
-        "64",
-        "--augment-views",
-        "1",
+        *ONE_TINY_EPOCH,
         "--out",
         str(tmp_path),
         "--name",
@@ -531,18 +528,7 @@ def test_a_run_trained_from_another_folder_records_its_paths_absolute(tmp_path):
     """Relative --data and --out from the working directory; the run lands there and its config.json says
     where, read back as the Metrics page reads runs."""
     make_class_folders(tmp_path / "data", per_class=8)
-    flags = (
-        "--model",
-        "cnn",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "8",
-        "--input-size",
-        "64",
-        "--augment-views",
-        "1",
-    )
+    flags = ("--model", "cnn", *ONE_TINY_EPOCH)
     result = run_cli(
         "train", "--data", "data", "--out", "runs", "--name", "r", *flags, cwd=tmp_path, timeout=600
     )
