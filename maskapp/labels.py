@@ -36,6 +36,13 @@ def ordered_classes(labels) -> tuple[str, ...]:
     return tuple(name for name in CLASS_NAMES if name in present)
 
 
+def in_class_order(labels) -> list[str]:
+    """The labels with the three states first, in their order, then any other (another model's) by name:
+    alphabetically, mask_worn_incorrectly came before with_mask."""
+    present = set(labels)
+    return [name for name in CLASS_NAMES if name in present] + sorted(present - set(CLASS_NAMES))
+
+
 def is_compliant(label: str) -> bool:
     return label == COMPLIANT_LABEL
 

@@ -28,7 +28,7 @@ from maskapp.events.report import (
     zoned_range,
 )
 from maskapp.events.store import is_file, is_new_log, user_path
-from maskapp.labels import CLASS_NAMES
+from maskapp.labels import CLASS_NAMES, in_class_order
 
 logger = logging.getLogger(__name__)
 
@@ -145,8 +145,7 @@ def source_rows(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
     only some sources had left the others' cells empty. Compliance is a percentage, as the page's
     figures above it."""
     name = zone_name(zone)
-    labels = list(CLASS_NAMES)
-    labels += sorted({label for s in summary.sources for label in s.by_verdict} - set(labels))
+    labels = in_class_order({*CLASS_NAMES, *(label for s in summary.sources for label in s.by_verdict)})
     rows = []
     for source in summary.sources:
         rows.append(

@@ -346,7 +346,7 @@ def kept_date_range(label: str, key: str, default: tuple[date, date], **options)
     """A date range that stays, once the reader has picked one, when they visit another page and come
     back (the Compliance log's filter came back as the whole log). Until then it follows `default`, so
     a log that gains a day still shows it whole."""
-    picked = st.session_state.get(f"saved_{key}")
+    picked = _remembered(key, None)
     st.session_state[key] = default if picked is None else picked
 
     def remember_pick() -> None:

@@ -45,7 +45,7 @@ from maskapp.events.store import (
     sqlite_problem,
     window_start_seconds,
 )
-from maskapp.labels import CLASS_NAMES
+from maskapp.labels import in_class_order
 
 logger = logging.getLogger(__name__)
 
@@ -572,10 +572,8 @@ def _share(value: float | None) -> str:
 
 
 def _in_class_order(counts: dict[str, int]) -> list[tuple[str, int]]:
-    """Verdicts in the classes' order (with_mask first), as the Compliance log page lists them; other
-    names (another model's classes) after, by name. Alphabetically, mask_worn_incorrectly came first."""
-    known = [(label, counts[label]) for label in CLASS_NAMES if label in counts]
-    return known + sorted((label, n) for label, n in counts.items() if label not in CLASS_NAMES)
+    """Verdicts in the classes' order, as the Compliance log page lists them."""
+    return [(label, counts[label]) for label in in_class_order(counts)]
 
 
 def _violations_text(source: SourceSummary) -> str:
