@@ -56,15 +56,13 @@ try:
 except MaskappError as error:
     ui.fail(error)
 
-# One processor per browser session (it holds the session's tracks); the pipeline it calls is shared by
-# all sessions. Switching tracking on or off starts a new one.
+# One processor per browser session (it holds the session's people); the pipeline it calls is shared by
+# all sessions. *Follow people* switched changes what it shows, never whom it knows: a new processor
+# took the people in view for new people, counted, alerted, told to the gate and logged again.
 processor = st.session_state.get("live_processor")
-if processor is None or processor.tracks != track:
-    if processor is not None:
-        processor.retire()
-    processor = LiveProcessor(pipeline, trigger_frames=trigger_frames, track=track)
-    st.session_state["live_processor"] = processor
-processor.configure(pipeline=pipeline, trigger_frames=trigger_frames, anonymize=anonymize)
+if processor is None:
+    processor = st.session_state["live_processor"] = LiveProcessor(pipeline, track=track)
+processor.configure(pipeline=pipeline, trigger_frames=trigger_frames, anonymize=anonymize, track=track)
 # Always drawn, empty unless the events file is refused: an error appearing above the video (or going)
 # shifted the video's place on the page, and the browser remounted it, ending the stream.
 notice = st.container()

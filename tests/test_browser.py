@@ -407,6 +407,18 @@ def test_live_page_annotates_the_fake_webcam_and_raises_the_alert(app_url, page,
     assert alert_episodes(page) == 2 and metric_value(page, "People") == 2
     no_exception_on(page)
     screenshot(page, "live")
+    # *Follow people* off and on again mid-stream: the same two people, one chime each (a new tracker
+    # counted them as four, and alerted on them again).
+    follow = page.get_by_text("Follow people", exact=True).first  # the switch; its name is in a caption too
+    for _ in range(2):
+        follow.click()
+        wait_for_app(page)
+        page.wait_for_timeout(3000)
+    assert wait_for_metric(page, "People", at_least=2) == 2
+    page.wait_for_timeout(3000)
+    assert alert_episodes(page) == 2 and metric_value(page, "People") == 2
+    assert len(page.evaluate("window.chimes")) <= 2
+    no_exception_on(page)
     component.get_by_role("button", name="STOP").click()
 
 

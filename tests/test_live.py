@@ -13,6 +13,7 @@ import sqlite3
 import sys
 import threading
 import time
+import types
 import wave
 
 import av
@@ -194,6 +195,9 @@ class HeldPipeline:
         self.entered.set()
         assert self.release.wait(60), "never released"
         return self.pipeline.process(frame)
+
+    def __getattr__(self, name):  # the rest (classifier, detector, ...) is the real pipeline's
+        return getattr(self.pipeline, name)
 
 
 def test_the_page_reads_and_configures_while_a_frame_is_in_flight(pipeline):
@@ -378,16 +382,22 @@ def test_alert_text_asks_for_a_mask_or_for_it_over_nose_and_mouth(labels, expect
     assert WORN_INCORRECTLY_ALERT == "Please wear your mask over your nose and mouth"
 
 
+def probs(label: str) -> dict[str, float]:
+    return {name: 0.9 if name == label else 0.05 for name in CLASS_NAMES}
+
+
 class FixedLabels:
     """A pipeline stand-in whose frame holds one face per label given to `show` (the alert's logic,
     apart from what a model decides; the real pipeline is tested below)."""
+
+    classifier = types.SimpleNamespace(class_names=CLASS_NAMES)  # what the people followed underneath read
 
     def __init__(self):
         self.labels: tuple[str, ...] = ()
 
     def process(self, frame):
         faces = tuple(
-            FaceResult(Face((10 + 60 * i, 10, 60 + 60 * i, 70), 0.9), Prediction(label, 0.9, {label: 0.9}))
+            FaceResult(Face((10 + 60 * i, 10, 60 + 60 * i, 70), 0.9), Prediction(label, 0.9, probs(label)))
             for i, label in enumerate(self.labels)
         )
         return FrameResult(faces, StageTimings(1.0, 1.0, 2.0), frame.shape[1], frame.shape[0])
@@ -656,19 +666,36 @@ def test_the_since_start_line_says_1_alert_not_1_alerts(pipeline):
     assert since_start_text(stats) == "Since START: 3 frames processed · 1 alert"
 
 
-def test_a_processor_replaced_by_the_page_logs_no_frame_after(pipeline, tmp_path):
-    """*Follow people* switched off while logging: the page replaces the processor, and the webrtc
-    worker still handed the old one a frame or two; each reopened the events file and logged the people
-    in view again, in a run of its own, left 20 s later by the idle watch (11 people in the log for 8)."""
-    database = tmp_path / "live.sqlite"
-    processor = logging_processor(pipeline, database)
-    for frame in arriving_person_frames([1.0] * 8):
-        processor.process(frame)
-    processor.retire()
-    rows = event_rows(database)
-    assert_everyone_left(rows, people=2)
-    late = arriving_person_frames([1.0])[0]
-    returned = processor.process(late)
-    processor.end_stream()  # what the idle watch does once no frame comes
-    assert event_rows(database) == rows
-    assert returned is late  # handed back as it came
+def test_follow_people_switched_off_and_on_counts_alerts_and_tells_each_person_once(
+    pipeline, tmp_path, monkeypatch
+):
+    """Logging to a file and a gate, two unmasked people in view all along, *Follow people* switched off
+    and on again mid-stream (`configure(track=...)`, as the page does): a new tracker took them for new
+    people, so the panel counted, the chime sounded, the gate heard and the file logged them again."""
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    database, gate, chime, cues, alerts = tmp_path / "live.sqlite", Gate(), AlertChime(), [], []
+    try:
+        processor = LiveProcessor(pipeline, track=True)
+        processor.configure(events=PeopleLog(EventSettings(database, webhook_url=gate.url), LIVE_SOURCE))
+        for follow in (True, False, True):
+            processor.configure(track=follow)
+            for frame in arriving_person_frames([1.0] * 12):
+                processor.process(frame)
+                stats = processor.latest()
+                cues.append(chime.update(stats.alert, stats.episode))  # the page's refresh, at every frame
+                alerts.append(stats.alert)
+        stats = processor.latest()
+        assert (stats.people.total, stats.people_in_view, stats.stream_alerts) == (2, 2, 2)
+        chimes = [cue for before, cue in itertools.pairwise([None, *cues]) if started(before, cue)]
+        assert 1 <= len(chimes) <= 2, cues  # the people's, never again for them
+        assert all(alerts[alerts.index(True) :]), alerts  # on once, and on over both switches
+        processor.end_stream()  # STOP
+        with EventLog(database) as log:
+            assert log.summary().people == 2
+        assert_everyone_left(event_rows(database), people=2)
+        violations = [event["person"] for event in gate.received if event["kind"] == "violation"]
+        assert len(violations) == len(set(violations)) == 2, gate.received
+    finally:
+        gate.stop()

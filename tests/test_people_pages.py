@@ -490,3 +490,15 @@ def test_images_work_hides_every_face_and_its_thumbnail(pipeline):
         assert filled > 0.6  # the thumbnail is the hidden face (and a rim of what was around it)
     plain = analyze_image(pipeline, data, "street.png")
     assert not np.array_equal(plain.annotated, analysis.annotated)
+
+
+def test_follow_people_switched_off_and_on_keeps_the_live_sessions_people(app):
+    """*Follow people* switched off and on again: the page keeps the session's processor, and with it the
+    people in view (see `test_live.py::test_follow_people_switched_off_and_on_counts_alerts_*`);
+    it made a new one each time, whose new tracker counted, alerted and logged them again."""
+    at = open_page(app, "app_pages/live.py")
+    processor = at.session_state["live_processor"]
+    for follow in (False, True):
+        sidebar_toggle(at, "Follow people").set_value(follow).run()
+        assert_no_exception(at)
+        assert at.session_state["live_processor"] is processor and processor.tracks == follow

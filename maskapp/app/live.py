@@ -27,6 +27,7 @@ from maskapp.errors import LiveConfigError, MaskappError
 from maskapp.events.session import EventSettings, PeopleLog
 from maskapp.events.store import Event
 from maskapp.labels import CLASS_NAMES, WORN_INCORRECTLY, is_compliant
+from maskapp.results import FrameResult
 from maskapp.vision.anonymize import anonymize_faces, check_mode
 from maskapp.vision.draw import annotate
 from maskapp.vision.tracked import PeopleCounts, TrackedPipeline, TrackedResult
@@ -100,6 +101,13 @@ class AlertDebouncer:
             self.active = False
             logger.info("alert episode %d ended", self.episode)
         return AlertState(self.active, started, self.episode)
+
+    def carry_on(self, active: bool) -> None:
+        """Take over an alert that is on (or off) already, with no new episode: *Follow people* switched
+        off while a person's alert was on (the same people in view made a new episode: a second chime)."""
+        self.active = active
+        self._unmasked_run = self.trigger_frames if active else 0
+        self._clear_run = 0
 
 
 @dataclass(frozen=True)
@@ -383,13 +391,27 @@ class LivePeople:
         result = self.tracked.process(frame_bgr)
         events = self._open_log().observe(result)
         alert = self.alert.update(result, events)
+        self._add_point(result)
+        return result, alert
+
+    def keep_up(self, frame_bgr: np.ndarray, untracked: FrameResult) -> None:
+        """*Follow people* off: the tracker goes on from the frame's untracked result, and the log and the
+        alert only hear who left. So when following comes back on, the people still in view are the
+        people already counted, alerted, told to the gate and logged (a new tracker took them for new
+        people: all of that happened again); the log records nobody new while following is off."""
+        result = self.tracked.keep_up(frame_bgr, untracked)
+        if self.log is not None:
+            self.log.leave(result)
+        self.alert.update(result, ())
+        self._add_point(result)
+
+    def _add_point(self, result: TrackedResult) -> None:
         now = self._clock()
         self._start = now if self._start is None else self._start
         seconds = now - self._start
         if self.timeline.due(seconds):
             in_view = PeopleCounts.of(result.people_in_view().values())
             self.timeline.add(PeoplePoint(seconds, in_view.compliant, in_view.noncompliant))
-        return result, alert
 
     def use_log(self, log: PeopleLog | None, settings: EventSettings) -> None:
         """Record into `log` from the next frame on (None: reopen from `settings` then); the old log ends
@@ -438,9 +460,11 @@ class LiveProcessor:
     """One browser session's live state: pipeline, alert debouncer, FPS meter and the latest stats.
 
     `process` runs in the webrtc worker thread; `configure` and `latest` run in the page's thread.
-    With `track=True` (the Live page) the session follows people: a `LivePeople` holds the session's
-    tracks, event log and per-person alert (instead of the frame debouncer), behind a stream lock that the
-    page's `configure(events=...)` and `end_stream()` take too.
+    A `LivePeople` holds the session's tracks, event log and per-person alert, behind a stream lock that
+    the page's `configure(events=...)` and `end_stream()` take too. With `track=True` (*Follow people*)
+    the page shows people and the per-person alert; with False every frame on its own and the frame
+    debouncer's alert, while the people are still followed underneath (`LivePeople.keep_up`), so that
+    switching back and forth mid-stream counts and alerts each person once.
     """
 
     def __init__(
@@ -464,9 +488,9 @@ class LiveProcessor:
         self._alert_text: str | None = None  # what the latest frame with a non-compliant face asks
         self._anonymize = check_mode(anonymize)
         self._stream_lock = threading.Lock()  # one tracked frame at a time; the page waits for it
-        self._people = LivePeople(pipeline, events) if track else None
-        self._retired = False  # see retire
-        self._idle = IdleWatch(idle_end_s, self.end_stream) if track else None
+        self._people = LivePeople(pipeline, events)
+        self._track = track
+        self._idle = IdleWatch(idle_end_s, self.end_stream)
         self.results = LatestResult()
 
     def configure(
@@ -476,20 +500,26 @@ class LiveProcessor:
         trigger_frames: int | None = None,
         anonymize: str | None = None,
         events: PeopleLog | EventSettings | None = None,
+        track: bool | None = None,
     ) -> None:
-        """Change the pipeline, the alert delay or the anonymising between frames (from the page's
-        thread). `events`: a PeopleLog the page opened (so that a bad file shows there), or settings with
-        nothing to store; tracked sessions only."""
+        """Change the pipeline, the alert delay, the anonymising or *Follow people* between frames (from
+        the page's thread). `events`: a PeopleLog the page opened (so that a bad file shows there), or
+        settings with nothing to store."""
+        if track is not None and track != self._track:
+            with self._stream_lock, self._lock:
+                # The alert on stays on, with no new episode and so no second chime for the same people.
+                if not track:
+                    self._alert.carry_on(bool(self._people.alert.noncompliant_labels()))
+                self._track = track
         with self._lock:
             if pipeline is not None:
                 self._pipeline = pipeline
-                if self._people is not None:
-                    self._people.tracked.pipeline = pipeline  # the tracks go on with the new models
+                self._people.tracked.pipeline = pipeline  # the tracks go on with the new models
             if trigger_frames is not None:
                 self._alert.trigger_frames = check_frames("trigger_frames", trigger_frames)
             if anonymize is not None:
                 self._anonymize = check_mode(anonymize)
-        if events is not None and self._people is not None:
+        if events is not None:
             log = events if isinstance(events, PeopleLog) else None
             settings = events.settings if isinstance(events, PeopleLog) else events
             with self._stream_lock:
@@ -497,31 +527,24 @@ class LiveProcessor:
 
     @property
     def tracks(self) -> bool:
-        return self._people is not None
+        return self._track
 
     @property
-    def event_settings(self) -> EventSettings | None:
-        return None if self._people is None else self._people.settings
+    def event_settings(self) -> EventSettings:
+        return self._people.settings
 
     def end_stream(self) -> None:
         """The camera stopped: the last stream's stats go (a new START shows none of them); tracked
         sessions: the people leave and the event log is closed. Also called when no frame came for
         `idle_end_s` seconds. Idempotent."""
-        if self._people is not None:
-            with self._stream_lock:
-                self._people.end_stream()
-                with self._lock:  # a pipeline configured meanwhile went to the tracker just replaced
-                    self._people.tracked.pipeline = self._pipeline
+        with self._stream_lock:
+            self._people.end_stream()
+            with self._lock:  # a pipeline configured meanwhile went to the tracker just replaced
+                self._people.tracked.pipeline = self._pipeline
         with self._lock:
+            self._alert.carry_on(False)
             self._stream_base = (self._frames, self._episode)
         self.results.clear()
-
-    def retire(self) -> None:
-        """The page replaced this processor (*Follow people* switched): the stream ends here, and a frame
-        the webrtc worker still hands it before taking the new callback comes back as it was. Such a frame
-        reopened the events file and logged the people in view a second time, in a run of its own."""
-        self._retired = True
-        self.end_stream()
 
     def on_ended(self) -> threading.Thread:
         """streamlit-webrtc's `on_video_ended`: the stream ended, by STOP, a closed tab or a dropped
@@ -543,14 +566,15 @@ class LiveProcessor:
     def process(self, frame_bgr: np.ndarray) -> np.ndarray:
         """One frame in, its annotated copy out; the stats go to `results`. Never raises: a frame the
         pipeline refuses comes back unchanged with the reason in `LiveStats.error`."""
-        if self._retired:
-            return frame_bgr
-        if self._people is not None:
+        self._idle.touch()
+        if self.tracks:
             return self._process_people(frame_bgr)
         start = time.perf_counter()
         pipeline = self.pipeline
         try:
             result = pipeline.process(frame_bgr)
+            with self._stream_lock:
+                self._people.keep_up(frame_bgr, result)
         except Exception as error:  # a frame must never end the stream
             self._publish_failure(start, error)
             return frame_bgr
@@ -576,7 +600,6 @@ class LiveProcessor:
         """The tracked frame: people ids and verdicts, events, the per-person alert."""
         start = time.perf_counter()
         people = self._people
-        self._idle.touch()
         try:
             with self._stream_lock:
                 result, alert = people.process(frame_bgr)
@@ -645,7 +668,9 @@ class LiveProcessor:
     ) -> LiveStats:
         """This frame's stats (called under the lock, after counting the frame); `people`: the tracked
         session's fields."""
-        self._episode = alert.episode
+        # Both alerts' episodes: one count that only grows, whichever alert is shown, so a switch of
+        # *Follow people* neither replays the chime of an episode sounded nor hides a new one.
+        self._episode = self._alert.episode + self._people.alert.episode
         frames_before, episodes_before = self._stream_base
         return LiveStats(
             frame_index=self._frames,
@@ -655,13 +680,13 @@ class LiveProcessor:
             fps=fps,
             latency_ms=latency_ms,
             alert=alert.active,
-            episode=alert.episode,
+            episode=self._episode,
             updated_at=time.monotonic(),
             error=error,
             label_counts=dict.fromkeys(CLASS_NAMES, 0) | label_counts,
             alert_text=words if alert.active else None,
             stream_frames=self._frames - frames_before,
-            stream_alerts=alert.episode - episodes_before,
+            stream_alerts=self._episode - episodes_before,
             **people,
         )
 

@@ -154,6 +154,12 @@ class PeopleLog:
         ]
         return self.recorder.observe(result.frame_index, observations, ended_people(result.ended))
 
+    def leave(self, result: TrackedResult) -> list[Event]:
+        """Only the frame's departures (person_left of the people this log holds): the log records
+        nobody new meanwhile (the Live page with *Follow people* off)."""
+        self._last_frame = result.frame_index
+        return self.recorder.observe(result.frame_index, [], ended_people(result.ended))
+
     def close(self, ended: Sequence[PersonSummary] = (), frame_index: int | None = None) -> PeopleLogSummary:
         """`ended`: the tracker's final summaries (TrackedPipeline.close()); anyone else still present
         leaves with their last label. Idempotent."""

@@ -162,6 +162,31 @@ class TrackedPipeline:
 
     def process(self, frame_bgr: np.ndarray, frame_index: int | None = None) -> TrackedResult:
         """One frame of the stream; `frame_index` counts on from the last one when not given."""
+        pipeline = self.pipeline
+        return self._track(
+            frame_bgr,
+            frame_index,
+            lambda: self._detect(pipeline.detector, frame_bgr),
+            lambda faces, chosen: self._classify(
+                pipeline, frame_bgr, [faces[i].classifier_box for i in chosen]
+            ),
+        )
+
+    def keep_up(self, frame_bgr: np.ndarray, result: FrameResult) -> TrackedResult:
+        """Keep the tracks going from a frame the shared pipeline already detected and classified (the
+        Live page with *Follow people* off): no model runs again, each face's own label feeds its person's
+        verdict, so the people stay known, with their ids, for when following comes back on."""
+        faces = [face.face for face in result.faces]
+        return self._track(
+            frame_bgr,
+            None,
+            lambda: faces,
+            lambda _, chosen: self._decision_rows([result.faces[i].prediction for i in chosen]),
+        )
+
+    def _track(self, frame_bgr, frame_index, detect, classify) -> TrackedResult:
+        """One frame: `detect()` gives its faces, `classify(faces, indices)` the probability rows of the
+        faces the tracker asks for (see process)."""
         width, height = check_frame(frame_bgr)
         index = self._next_index if frame_index is None else int(frame_index)
         start = time.perf_counter()
@@ -169,13 +194,12 @@ class TrackedPipeline:
         cut = self._cuts is not None and self._cuts(frame_bgr)
         if cut:
             ended = self._people.close()
-        pipeline = self.pipeline
-        faces = self._detect(pipeline.detector, frame_bgr)
+        faces = detect()
         detect_ms = _ms_since(start)
         classify_start = time.perf_counter()
         plan = self._people.plan([f.box for f in faces], index, [f.score for f in faces])
         self._next_index = index + 1
-        probs = self._classify(pipeline, frame_bgr, [faces[i].classifier_box for i in plan.classify])
+        probs = classify(faces, plan.classify) if plan.classify else None
         tracked = self._people.commit(plan, probs)
         coasting = self._people.coasting(self.coast_frames)
         results = [
@@ -230,6 +254,9 @@ class TrackedPipeline:
             predictions = pipeline.classifier.classify(crops)
         else:
             predictions = [p for crop in crops for p in pipeline.classifier.classify([crop])]
+        return self._decision_rows(predictions, pipeline)
+
+    def _decision_rows(self, predictions: Sequence[Prediction], pipeline=None) -> np.ndarray:
         rows = np.array([[p.probs[name] for name in self.class_names] for p in predictions])
         return to_decision_space(rows, self.class_names, self._threshold(pipeline))
 
