@@ -118,10 +118,10 @@ def show_alert(stats: LiveStats, cue: ChimeCue | None) -> None:
         st.success("No alert", icon=":material/check_circle:")
         return
     st.error(f"**{stats.alert_text or NO_MASK_ALERT}**", icon=":material/masks:")
-    if cue is not None:
+    if cue is not None and cue.autoplay:
         # Once per new non-compliant person: the element stays unchanged until the next one (see
         # AlertChime), so the refreshes never restart it.
-        st.audio(alert_wav(cue.variant), format="audio/wav", autoplay=cue.autoplay)
+        ui.chime(alert_wav(cue.variant))
 
 
 def show_counts(stats: LiveStats) -> None:

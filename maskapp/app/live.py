@@ -115,7 +115,7 @@ class ChimeCue:
     """The alert sound as the page renders it on one refresh."""
 
     variant: int  # which of the two byte-different copies (`alert_wav(variant)`) to render
-    autoplay: bool  # False: shown silent (its chime was already played, or it is muted)
+    autoplay: bool  # False: not rendered (its chime was already played: the page shows no player)
 
 
 class AlertChime:
@@ -125,7 +125,7 @@ class AlertChime:
 
     Why a cue and not a flag: a browser plays an autoplaying audio element once, when it is mounted or its
     source changes, so the page keeps the element unchanged while a chime is due no more, switches to the
-    other copy of the sound for a new one, and renders it without autoplay when it would be remounted for an
+    other copy of the sound for a new one, and renders none when it would be remounted for an
     episode already sounded. Page side, one per browser session."""
 
     def __init__(self):
@@ -702,10 +702,11 @@ class LiveProcessor:
 
 # --- alert sound -----------------------------------------------------------------------------------
 @cache
-def alert_wav(variant: int = 0, sample_rate: int = 16_000, volume: float = 0.5) -> bytes:
+def alert_wav(variant: int = 0, sample_rate: int = 8_000, volume: float = 0.5) -> bytes:
     """A short two-tone chime (high, low, high) as a 16-bit mono WAV, generated here (no asset file).
     `variant` adds that many silent samples at the end: the same sound in other bytes, which the page
-    serves at another URL so that the browser plays it again (see `AlertChime`)."""
+    renders as another source so that the browser plays it again (see `AlertChime`). 8 kHz holds its
+    tones (up to 880 Hz) and halves what the page sends on each refresh while the alert is on."""
     notes = ((880.0, 0.18), (660.0, 0.18), (880.0, 0.30))
     parts = []
     for frequency, seconds in notes:
