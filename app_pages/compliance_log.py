@@ -83,7 +83,12 @@ st.plotly_chart(plots.people_per_hour_figure(view.per_hour, zone_name(zone)), ke
 
 st.subheader("Violations", anchor=False)
 if view.violations:
-    st.dataframe(view.violations, hide_index=True)
+    st.dataframe(
+        view.violations,
+        hide_index=True,
+        column_config=ui.violation_table_columns(zone),
+        row_height=ui.FACE_ROW_HEIGHT,
+    )
 elif not summary.violations_logged:
     st.info(AGGREGATE_ONLY, icon=":material/info:")
 else:

@@ -21,44 +21,16 @@ from maskapp.events.store import Event, SqliteEventStore, iso_utc
 from maskapp.media.images import encode_png
 from maskapp.vision.anonymize import FILL_BGR
 from tests.conftest import (
+    DAY,
     assert_no_exception,
     dev_photo,
     metrics,
     open_page,
+    record_counts_only,
+    record_day,
     write_lock_held_elsewhere,
     write_people_clip,
 )
-
-DAY = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
-
-
-def record_people(recorder: EventRecorder, people: list[tuple[int, str]]) -> None:
-    """(person, label) pairs in view for three frames, settled from the second on, then gone; the run ends."""
-    for frame in range(3):
-        recorder.observe(frame, [PersonObservation(p, label, frame > 0) for p, label in people])
-    recorder.observe(3, [], [EndedPerson(p, label) for p, label in people])
-    recorder.close(3)
-
-
-def record_day(path: Path, door: str = "door", hall: str = "hall") -> Path:
-    """Two doors over two days: `door` 4 people (2 without a mask, 1 badly worn), `hall` 2 (compliant)."""
-    with SqliteEventStore(path) as store:
-        plan = {
-            door: [
-                ("without_mask", 0),
-                ("with_mask", 0),
-                ("mask_worn_incorrectly", 1),
-                ("without_mask", 1),
-            ],
-            hall: [("with_mask", 0), ("with_mask", 1)],
-        }
-        for source, people in plan.items():
-            for day in (0, 1):
-                day_moments = iter(DAY + timedelta(days=day, minutes=7 * i) for i in range(1000))
-                recorder = EventRecorder(store, source, clock=lambda it=day_moments: next(it))
-                mine = [(i + 1, label) for i, (label, d) in enumerate(people) if d == day]
-                record_people(recorder, mine)
-    return path
 
 
 def test_compliance_log_shows_sources_charts_violations_and_a_csv(app, tmp_path):
@@ -101,16 +73,6 @@ def test_compliance_log_shows_sources_charts_violations_and_a_csv(app, tmp_path)
         store.write_events([Event(moment, "door", "later", 1, "person_seen", "with_mask", 1)])
     at.run()
     assert metrics(at)["People"] == "4"
-
-
-def record_counts_only(path: Path, source: str = "gate") -> Path:
-    """An aggregate-only run ('Aggregate counts only', `video --aggregate-minutes`): 2 of 3 people
-    non-compliant, stored as counts per 5-minute window, no per-person row."""
-    moments = iter(DAY + timedelta(minutes=i) for i in range(1000))
-    with SqliteEventStore(path) as store:
-        recorder = EventRecorder(store, source, aggregate_minutes=5, clock=lambda: next(moments))
-        record_people(recorder, [(1, "with_mask"), (2, "without_mask"), (3, "mask_worn_incorrectly")])
-    return path
 
 
 def test_an_aggregate_only_log_says_its_violations_were_not_logged(app, tmp_path):

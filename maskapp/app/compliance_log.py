@@ -105,13 +105,18 @@ def log_version(path: Path | str) -> tuple[tuple[int, int], ...]:
     return tuple((f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists())
 
 
+def time_column(zone: tzinfo) -> str:
+    """The violations table's time header: the zone its times are in."""
+    return f"time ({zone_name(zone)})"
+
+
 def read_log(
     path: Path | str, start: date | None = None, end: date | None = None, zone: tzinfo = UTC
 ) -> LogView:
     """The log between `start` and `end` (days of `zone`, both included; None: open), its times shown in
     `zone`."""
     since, until = zoned_range(start, end, zone)
-    shown = f"time ({zone_name(zone)})"
+    shown = time_column(zone)
     with EventLog(path) as log:
         first, last = log.time_span()
         violations = log.violations(start=since, end=until)

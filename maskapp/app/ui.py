@@ -23,7 +23,7 @@ import streamlit as st
 
 from maskapp import DEFAULT_WEIGHTS
 from maskapp.app.analysis import probability_column
-from maskapp.app.compliance_log import LogView, log_version, read_log, time_zone, zone_name
+from maskapp.app.compliance_log import LogView, log_version, read_log, time_column, time_zone, zone_name
 from maskapp.app.live import parse_ice_servers
 from maskapp.app.model_card import ModelCard
 from maskapp.app.model_card import model_card as read_model_card
@@ -219,6 +219,30 @@ def face_table_columns(class_names: tuple[str, ...]) -> dict:
         ),
         "box": st.column_config.TextColumn(
             "box", width=76, help="The face's corners in the picture, in pixels: left,top and right,bottom."
+        ),
+    }
+
+
+def violation_table_columns(zone: tzinfo) -> dict:
+    """The Compliance log's violations: every column narrow (pixels), so that at 1000 px the run and the
+    frame show without scrolling (they were behind the scroll bar): the time's day and clock, the label
+    and a camera's path each on up to two lines (rows of FACE_ROW_HEIGHT), the run's twelve digits
+    whole."""
+    return {
+        # Its zone in the help: "time (Europe/Paris)" was cut to "time (Europe/P" over a column this wide.
+        time_column(zone): st.column_config.TextColumn(
+            "time", width=96, help=f"In {zone_name(zone)}, as chosen above; the CSV download keeps UTC."
+        ),
+        "label": st.column_config.TextColumn("label", width=96),
+        "person": st.column_config.NumberColumn(
+            "person", width=56, help="The person's number within their run."
+        ),
+        "source": st.column_config.TextColumn("source", width=132),
+        "run": st.column_config.TextColumn(
+            "run", width=104, help="One run per start of a camera or video: a person is a run and a number."
+        ),
+        "frame": st.column_config.NumberColumn(
+            "frame", width=52, help="The frame of the run in which the person was first judged non-compliant."
         ),
     }
 
