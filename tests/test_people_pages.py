@@ -99,6 +99,21 @@ def test_an_aggregate_only_log_says_its_violations_were_not_logged(app, tmp_path
     assert figures["violations"] == ("3", "not logged")
 
 
+def test_who_is_still_present_reads_not_logged_for_an_aggregate_only_source(app, tmp_path, capsys):
+    """An aggregate-only source stores counts alone, yet its 'still present' read 0 on the page and in
+    `events`, a fact nobody logged (everyone gone). It now reads not logged, and a source logged person
+    by person beside it still counts its own."""
+    database = record_day(record_counts_only(tmp_path / "log.sqlite"), door="door", hall="hall")
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    assert_no_exception(at)
+    figures = {row[""]: (row["door"], row["gate"]) for row in at.table[0].value.to_dict("records")}
+    assert figures["still present"] == ("0", "not logged")
+    assert main(["events", str(database)]) == 0
+    gate = capsys.readouterr().out.split("source gate")[1].split("source hall")[0]
+    assert "still present not logged" in gate and "still present at the end of the log" not in gate
+
+
 def test_a_person_flagged_then_compliant_is_explained_on_the_page_and_by_events(app, tmp_path, capsys):
     """A real clip logged a violation for a person later judged masked: the page showed 23 violations
     beside 22 non-compliant people (3 + 19) with no word of why. Both the page and `events` say it now."""

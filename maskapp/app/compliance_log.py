@@ -32,7 +32,8 @@ from maskapp.labels import CLASS_NAMES, in_class_order
 
 logger = logging.getLogger(__name__)
 
-# An aggregate-only source's violations: it stored counts alone, so a 0 there would claim nobody unmasked.
+# An aggregate-only source's violations and people still present: it stored counts alone, so a 0 there
+# would claim nobody unmasked, or everyone gone.
 NOT_LOGGED = "not logged"
 AGGREGATE_ONLY = (
     "No violations to list: this range was logged with 'Aggregate counts only' "
@@ -160,7 +161,7 @@ def source_rows(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
                 **{label: source.by_verdict.get(label, 0) for label in labels},
                 "violations": source.violations if source.violations_logged else NOT_LOGGED,
                 "compliance": "n/a" if source.compliance is None else f"{source.compliance:.0%}",
-                "still present": source.still_present,
+                "still present": source.still_present if source.still_present_logged else NOT_LOGGED,
                 "aggregate windows": source.aggregate_windows,
                 f"from ({name})": local_time(source.first_time, zone),
                 f"to ({name})": local_time(source.last_time, zone),
