@@ -99,6 +99,24 @@ def test_an_aggregate_only_log_says_its_violations_were_not_logged(app, tmp_path
     assert figures["violations"] == ("3", "not logged")
 
 
+def test_the_violations_figure_of_a_log_with_aggregate_only_sources_says_what_it_leaves_out(app, tmp_path):
+    """Beside an aggregate-only source, the top 'Violations 3' counted the per-person sources alone with
+    no word of it, as if it were every source's. It now says where it counted, and which source's
+    violations the list below leaves out and why."""
+    database = record_day(record_counts_only(tmp_path / "log.sqlite"), door="door", hall="hall")
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    assert_no_exception(at)
+    (figure,) = [metric for metric in at.metric if metric.label == "Violations"]
+    assert (figure.value, figure.delta) == ("3", "counted at 2 of 3 sources")
+    assert "Not logged at gate" in figure.proto.help
+    assert any("Not listed: the violations at gate" in caption.value for caption in at.caption)
+    at.date_input[0].set_value((DAY.date() + timedelta(days=1),) * 2).run()  # the door and hall alone
+    (figure,) = [metric for metric in at.metric if metric.label == "Violations"]
+    assert (figure.value, figure.delta) == ("2", "")
+    assert not any("Not listed" in caption.value for caption in at.caption)
+
+
 def test_who_is_still_present_reads_not_logged_for_an_aggregate_only_source(app, tmp_path, capsys):
     """An aggregate-only source stores counts alone, yet its 'still present' read 0 on the page and in
     `events`, a fact nobody logged (everyone gone). It now reads not logged, and a source logged person

@@ -43,6 +43,15 @@ AGGREGATE_ONLY = (
 
 
 @dataclass(frozen=True)
+class ViolationsFigure:
+    """The page's top 'Violations' figure: the violations listed below, and what that count leaves out."""
+
+    value: int | str  # "n/a" where no source in the range logged people one by one
+    note: str | None = None  # under the figure: the sources whose violations it cannot count
+    help: str | None = None
+
+
+@dataclass(frozen=True)
 class LogView:
     summary: LogSummary  # in the date range
     compliance: list[CompliancePoint]  # per source per hour
@@ -186,6 +195,35 @@ def source_table(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
         {"": figure, **{s: str(row[figure]) for s, row in zip(sources, rows, strict=True)}}
         for figure in figures
     ]
+
+
+def violations_figure(summary: LogSummary, listed: int) -> ViolationsFigure:
+    """The violations `listed` (those of the sources logged person by person), and, beside sources logged
+    as counts alone, that it leaves them out: a bare '3' beside them read as every source's violations."""
+    unlogged = [source.source for source in summary.sources if not source.violations_logged]
+    if not unlogged:
+        return ViolationsFigure(listed)
+    if not summary.violations_logged:
+        return ViolationsFigure("n/a", help=AGGREGATE_ONLY)
+    counted = len(summary.sources) - len(unlogged)
+    return ViolationsFigure(
+        listed,
+        note=f"counted at {counted} of {len(summary.sources)} sources",
+        help=f"The violations of the sources logged person by person. Not logged at {', '.join(unlogged)}: "
+        "'Aggregate counts only' stores the number of people by verdict per time window, no per-person "
+        "row, so no violation either.",
+    )
+
+
+def unlogged_violations_note(summary: LogSummary) -> str | None:
+    """Under a list of violations that leaves out sources logged as counts alone: which, and why."""
+    unlogged = [source.source for source in summary.sources if not source.violations_logged]
+    if not unlogged or not summary.violations_logged:
+        return None
+    return (
+        f"Not listed: the violations at {', '.join(unlogged)}, logged with 'Aggregate counts only' (people "
+        "by verdict per time window, no per-person row)."
+    )
 
 
 def flagged_then_compliant_note(summary: LogSummary) -> str | None:

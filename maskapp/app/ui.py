@@ -179,12 +179,22 @@ def count_metrics(label_counts: Mapping[str, int], compliance: float | None, *, 
 
 
 def metric_row(cells: list[tuple]) -> None:
-    """Metrics side by side, (label, value) or (label, value, help) each, going on to the next line where
-    the page is narrow: in st.columns each metric got a fixed share of the width, and at 1000 px the
-    shares were narrower than the text ('Test ac…  98.…', 'People: Mask …')."""
+    """Metrics side by side, (label, value), (label, value, help) or (label, value, help, note) each, going
+    on to the next line where the page is narrow: in st.columns each metric got a fixed share of the
+    width, and at 1000 px the shares were narrower than the text ('Test ac…  98.…', 'People: Mask …').
+    A note is a few grey words under the value (what it leaves out), not a change."""
     with st.container(horizontal=True, wrap=True, gap="medium"):
-        for label, value, *help_text in cells:
-            st.metric(label, value, help=help_text[0] if help_text else None, width="content")
+        for label, value, *more in cells:
+            help_text, note = (*more, None, None)[:2]
+            st.metric(
+                label,
+                value,
+                note,
+                "off",
+                help=help_text,
+                width="content",
+                delta_arrow="off" if note else "auto",
+            )
 
 
 CHIP_CSS = "padding:0.1em 0.5em;border-radius:0.3em;margin-right:0.4em;white-space:nowrap"
