@@ -5,6 +5,7 @@ event-log settings, the Video page with the event log on; and hidden faces on th
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from maskapp.app.analysis import analyze_image
+from maskapp.app.compliance_log import read_log
 from maskapp.cli import main
 from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservation
 from maskapp.events.store import Event, SqliteEventStore, iso_utc
@@ -48,18 +50,18 @@ def test_compliance_log_shows_sources_charts_violations_and_a_csv(app, tmp_path)
     figures = {row[""]: (row["door"], row["hall"]) for row in sources.to_dict("records")}
     assert list(figures)[:7] == [
         "people",
-        "with_mask",
-        "mask_worn_incorrectly",
-        "without_mask",
+        "Mask",
+        "Mask worn incorrectly",
+        "No mask",
         "violations",
         "compliance",
         "still present",
     ]
-    assert figures["people"] == ("4", "2") and figures["mask_worn_incorrectly"] == ("1", "0")
+    assert figures["people"] == ("4", "2") and figures["Mask worn incorrectly"] == ("1", "0")
     assert figures["compliance"] == ("25%", "100%")
     assert len(at.get("plotly_chart")) == 2  # compliance per source over time, people per hour
     violations = at.dataframe[0].value
-    assert len(violations) == 3 and set(violations["label"]) == {"without_mask", "mask_worn_incorrectly"}
+    assert len(violations) == 3 and set(violations["label"]) == {"No mask", "Mask worn incorrectly"}
     (download,) = at.get("download_button")
     assert "violations" in download.proto.label.lower()
     # The date filter: the first day only.
@@ -117,6 +119,25 @@ def test_the_violations_figure_of_a_log_with_aggregate_only_sources_says_what_it
     assert not any("Not listed" in caption.value for caption in at.caption)
 
 
+def test_the_compliance_log_names_each_verdict_as_its_charts_do(app, tmp_path):
+    """The charts' legends said Mask and No mask, the source table and the violations with_mask and
+    without_mask: one verdict under two names on one page. Each is now named as on every other page; the
+    CSV keeps the stored labels."""
+    database = record_day(tmp_path / "log.sqlite")
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    assert_no_exception(at)
+    per_hour = json.loads(at.get("plotly_chart")[1].proto.spec)
+    legend = [trace["name"] for trace in per_hour["data"]]
+    assert legend == ["Mask", "Mask worn incorrectly", "No mask"]
+    rows = [row[""] for row in at.table[0].value.to_dict("records")]
+    assert [row for row in rows if row in legend] == legend
+    assert not {"with_mask", "mask_worn_incorrectly", "without_mask"} & set(rows)
+    assert set(at.dataframe[0].value["label"]) <= set(legend)
+    stored = {line.split(",")[5] for line in read_log(database).violations_csv.splitlines()[1:]}
+    assert stored == {"without_mask", "mask_worn_incorrectly"}
+
+
 def test_who_is_still_present_reads_not_logged_for_an_aggregate_only_source(app, tmp_path, capsys):
     """An aggregate-only source stores counts alone, yet its 'still present' read 0 on the page and in
     `events`, a fact nobody logged (everyone gone). It now reads not logged, and a source logged person
@@ -147,7 +168,7 @@ def test_a_person_flagged_then_compliant_is_explained_on_the_page_and_by_events(
     at.text_input[0].set_value(str(path)).run()
     assert_no_exception(at)
     figures = {row[""]: row["door"] for row in at.table[0].value.to_dict("records")}
-    assert (figures["violations"], figures["with_mask"], figures["without_mask"]) == ("2", "1", "1")
+    assert (figures["violations"], figures["Mask"], figures["No mask"]) == ("2", "1", "1")
     assert any("1 person was flagged and then left compliant" in caption.value for caption in at.caption)
     assert main(["events", str(path)]) == 0
     assert "violations 2 (1 of them left compliant)" in capsys.readouterr().out

@@ -28,7 +28,8 @@ from maskapp.events.report import (
     zoned_range,
 )
 from maskapp.events.store import is_file, is_new_log, user_path
-from maskapp.labels import CLASS_NAMES, in_class_order
+from maskapp.labels import CLASS_NAMES, WITH_MASK, in_class_order
+from maskapp.vision.draw import label_style
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ def read_log(
             violations=[
                 {  # what happened first: after a long source path, the label was off a 1000 px page
                     shown: local_time(v.time, zone),
-                    "label": v.label,
+                    "label": verdict_name(v.label),
                     "person": v.person,
                     "source": v.source,
                     "run": v.run,
@@ -150,6 +151,12 @@ def read_log(
             first_day=_day(first, zone),
             last_day=_day(last, zone),
         )
+
+
+def verdict_name(label: str) -> str:
+    """A verdict as every page shows it, the charts' legends included ('No mask'): the table said
+    without_mask beside a chart that said No mask. The CSV keeps the stored label."""
+    return label_style(label).caption
 
 
 def source_rows(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
@@ -167,7 +174,7 @@ def source_rows(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
             {
                 "source": source.source,
                 "people": source.people,
-                **{label: source.by_verdict.get(label, 0) for label in labels},
+                **{verdict_name(label): source.by_verdict.get(label, 0) for label in labels},
                 "violations": source.violations if source.violations_logged else NOT_LOGGED,
                 "compliance": "n/a" if source.compliance is None else f"{source.compliance:.0%}",
                 "still present": source.still_present if source.still_present_logged else NOT_LOGGED,
@@ -235,7 +242,7 @@ def flagged_then_compliant_note(summary: LogSummary) -> str | None:
     return (
         f"A violation is logged when a person is first judged non-compliant; the verdicts above are each "
         f"person's final one. {count} {'person was' if count == 1 else 'people were'} flagged and then "
-        "left compliant, so counted in the violations and as with_mask."
+        f"left compliant, so counted in the violations and as {verdict_name(WITH_MASK)}."
     )
 
 
