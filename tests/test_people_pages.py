@@ -357,6 +357,24 @@ def test_compliance_log_with_a_broken_or_foreign_file_shows_an_error(app, tmp_pa
     assert "SQLite error" not in at.error[0].value
 
 
+@pytest.mark.parametrize("version", ["2", "beta"])
+def test_compliance_log_of_another_version_says_which_maskapp_reads_it(app, tmp_path, version):
+    """A log from a newer maskapp read 'this maskapp reads versions 1 to 1: use a newer maskapp'; one
+    whose version is no number was sent after a newer maskapp too, which would not read it either."""
+    database = record_day(tmp_path / "log.sqlite")
+    with contextlib.closing(sqlite3.connect(database)) as conn, conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'version'", (version,))
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    assert_no_exception(at)
+    (error,) = at.error
+    if version == "2":
+        assert "version 2, written by a newer maskapp" in error.value and "version 1 and older" in error.value
+    else:
+        assert "not a maskapp events log (its version 'beta' is no version number)" in error.value
+    assert "1 to 1" not in error.value
+
+
 def test_compliance_log_with_a_time_edited_by_hand_shows_an_error(app, tmp_path):
     path = tmp_path / "edited.sqlite"
     with SqliteEventStore(path) as store:
