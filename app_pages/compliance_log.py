@@ -11,6 +11,8 @@ from maskapp.app.compliance_log import (
     flagged_then_compliant_note,
     log_days,
     source_table,
+    unlogged_violations_note,
+    violations_figure,
     zone_name,
 )
 from maskapp.app.text import plain
@@ -61,11 +63,12 @@ except MaskappError as error:
     ui.fail(error)
 
 summary = view.summary
+violations = violations_figure(summary, len(view.violations))
 ui.metric_row(
     [
         ("People", summary.people),
         ("Compliance of people", "n/a" if summary.compliance is None else f"{summary.compliance:.0%}"),
-        ("Violations", len(view.violations) if summary.violations_logged else "n/a"),
+        ("Violations", violations.value, violations.help, violations.note),
         ("Sources", len(summary.sources)),
     ]
 )
@@ -83,7 +86,14 @@ st.plotly_chart(plots.people_per_hour_figure(view.per_hour, zone_name(zone)), ke
 
 st.subheader("Violations", anchor=False)
 if view.violations:
-    st.dataframe(view.violations, hide_index=True)
+    st.dataframe(
+        view.violations,
+        hide_index=True,
+        column_config=ui.violation_table_columns(zone),
+        row_height=ui.FACE_ROW_HEIGHT,
+    )
+    if note := unlogged_violations_note(summary):
+        st.caption(note)
 elif not summary.violations_logged:
     st.info(AGGREGATE_ONLY, icon=":material/info:")
 else:

@@ -547,16 +547,21 @@ def event_log_lines(run) -> list[str]:
     """What `video` prints about its event log and webhook, when it has them."""
     log, lines = run.events, []
     if log is not None and log.path is not None:
-        stored = (
-            f"{log.recorder.windows_written} aggregate window(s)"
-            if log.recorder.aggregate_minutes
-            else f"{log.recorder.events_written} event(s)"
-        )
-        lines.append(f"events: {stored} written to {log.path}, {log.recorder.violations} violation(s)")
+        recorder = log.recorder
+        if recorder.aggregate_minutes:  # "N violation(s)" read as stored, where the log says "not logged"
+            lines.append(
+                f"events: {recorder.windows_written} aggregate window(s) written to {log.path} (counts "
+                f"only: the {recorder.violations} violation(s) seen are in no row)"
+            )
+        else:
+            lines.append(
+                f"events: {recorder.events_written} event(s) written to {log.path}, "
+                f"{recorder.violations} violation(s)"
+            )
         if log.rows_deleted:
             lines.append(f"events: {log.rows_deleted} row(s) older than the days to keep deleted")
-        if log.recorder.dropped_writes:
-            lines.append(f"events: {log.recorder.dropped_writes} write(s) dropped (see the warnings above)")
+        if recorder.dropped_writes:
+            lines.append(f"events: {recorder.dropped_writes} write(s) dropped (see the warnings above)")
     if log is not None and log.hook is not None:
         hook = log.hook
         line = f"webhook: {hook.sent} sent, {hook.failed} failed, {hook.dropped} dropped"

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +30,8 @@ import torch
 
 from maskapp import DEFAULT_WEIGHTS, PROJECT_ROOT, SHARED_DATASETS
 from maskapp.app import samples
+from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservation
+from maskapp.events.store import SqliteEventStore
 from maskapp.metrics.voc import ImageAnnotation, parse_annotation
 from maskapp.results import Face
 from maskapp.vision.boxes import iou
@@ -323,3 +326,46 @@ def signal_once(child: subprocess.Popen, ready: Callable[[], bool], stop_signal:
         if child.poll() is None:
             child.kill()
             child.communicate()
+
+
+# --- event logs ----------------------------------------------------------------------------------
+DAY = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+
+
+def record_people(recorder: EventRecorder, people: list[tuple[int, str]]) -> None:
+    """(person, label) pairs in view for three frames, settled from the second on, then gone; the run ends."""
+    for frame in range(3):
+        recorder.observe(frame, [PersonObservation(p, label, frame > 0) for p, label in people])
+    recorder.observe(3, [], [EndedPerson(p, label) for p, label in people])
+    recorder.close(3)
+
+
+def record_day(path: Path, door: str = "door", hall: str = "hall") -> Path:
+    """Two doors over two days: `door` 4 people (2 without a mask, 1 badly worn), `hall` 2 (compliant)."""
+    with SqliteEventStore(path) as store:
+        plan = {
+            door: [
+                ("without_mask", 0),
+                ("with_mask", 0),
+                ("mask_worn_incorrectly", 1),
+                ("without_mask", 1),
+            ],
+            hall: [("with_mask", 0), ("with_mask", 1)],
+        }
+        for source, people in plan.items():
+            for day in (0, 1):
+                day_moments = iter(DAY + timedelta(days=day, minutes=7 * i) for i in range(1000))
+                recorder = EventRecorder(store, source, clock=lambda it=day_moments: next(it))
+                mine = [(i + 1, label) for i, (label, d) in enumerate(people) if d == day]
+                record_people(recorder, mine)
+    return path
+
+
+def record_counts_only(path: Path, source: str = "gate") -> Path:
+    """An aggregate-only run ('Aggregate counts only', `video --aggregate-minutes`): 2 of 3 people
+    non-compliant, stored as counts per 5-minute window, no per-person row."""
+    moments = iter(DAY + timedelta(minutes=i) for i in range(1000))
+    with SqliteEventStore(path) as store:
+        recorder = EventRecorder(store, source, aggregate_minutes=5, clock=lambda: next(moments))
+        record_people(recorder, [(1, "with_mask"), (2, "without_mask"), (3, "mask_worn_incorrectly")])
+    return path

@@ -280,6 +280,8 @@ def test_aggregate_mode_stores_no_per_person_row_and_a_closed_gate_does_not_stop
     assert status == 0, err
     assert f"{FRAMES} frames" in out and f"webhook: 0 sent, {NONCOMPLIANT} failed" in out
     assert rows(database, "SELECT COUNT(*) FROM events") == [(0,)]  # never a per-person row
+    # "N violation(s)" after the windows read as stored, where `events` and the page say "not logged".
+    assert f"(counts only: the {NONCOMPLIANT} violation(s) seen are in no row)" in out
     (total,) = rows(database, "SELECT SUM(total) FROM aggregates")
     assert total == (PEOPLE,)
     assert any("not delivered" in record.getMessage() for record in caplog.records)

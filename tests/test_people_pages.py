@@ -5,6 +5,7 @@ event-log settings, the Video page with the event log on; and hidden faces on th
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -15,50 +16,23 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from maskapp.app.analysis import analyze_image
+from maskapp.app.compliance_log import read_log
 from maskapp.cli import main
 from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservation
 from maskapp.events.store import Event, SqliteEventStore, iso_utc
 from maskapp.media.images import encode_png
 from maskapp.vision.anonymize import FILL_BGR
 from tests.conftest import (
+    DAY,
     assert_no_exception,
     dev_photo,
     metrics,
     open_page,
+    record_counts_only,
+    record_day,
     write_lock_held_elsewhere,
     write_people_clip,
 )
-
-DAY = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
-
-
-def record_people(recorder: EventRecorder, people: list[tuple[int, str]]) -> None:
-    """(person, label) pairs in view for three frames, settled from the second on, then gone; the run ends."""
-    for frame in range(3):
-        recorder.observe(frame, [PersonObservation(p, label, frame > 0) for p, label in people])
-    recorder.observe(3, [], [EndedPerson(p, label) for p, label in people])
-    recorder.close(3)
-
-
-def record_day(path: Path, door: str = "door", hall: str = "hall") -> Path:
-    """Two doors over two days: `door` 4 people (2 without a mask, 1 badly worn), `hall` 2 (compliant)."""
-    with SqliteEventStore(path) as store:
-        plan = {
-            door: [
-                ("without_mask", 0),
-                ("with_mask", 0),
-                ("mask_worn_incorrectly", 1),
-                ("without_mask", 1),
-            ],
-            hall: [("with_mask", 0), ("with_mask", 1)],
-        }
-        for source, people in plan.items():
-            for day in (0, 1):
-                day_moments = iter(DAY + timedelta(days=day, minutes=7 * i) for i in range(1000))
-                recorder = EventRecorder(store, source, clock=lambda it=day_moments: next(it))
-                mine = [(i + 1, label) for i, (label, d) in enumerate(people) if d == day]
-                record_people(recorder, mine)
-    return path
 
 
 def test_compliance_log_shows_sources_charts_violations_and_a_csv(app, tmp_path):
@@ -76,18 +50,18 @@ def test_compliance_log_shows_sources_charts_violations_and_a_csv(app, tmp_path)
     figures = {row[""]: (row["door"], row["hall"]) for row in sources.to_dict("records")}
     assert list(figures)[:7] == [
         "people",
-        "with_mask",
-        "mask_worn_incorrectly",
-        "without_mask",
+        "Mask",
+        "Mask worn incorrectly",
+        "No mask",
         "violations",
         "compliance",
         "still present",
     ]
-    assert figures["people"] == ("4", "2") and figures["mask_worn_incorrectly"] == ("1", "0")
+    assert figures["people"] == ("4", "2") and figures["Mask worn incorrectly"] == ("1", "0")
     assert figures["compliance"] == ("25%", "100%")
     assert len(at.get("plotly_chart")) == 2  # compliance per source over time, people per hour
     violations = at.dataframe[0].value
-    assert len(violations) == 3 and set(violations["label"]) == {"without_mask", "mask_worn_incorrectly"}
+    assert len(violations) == 3 and set(violations["label"]) == {"No mask", "Mask worn incorrectly"}
     (download,) = at.get("download_button")
     assert "violations" in download.proto.label.lower()
     # The date filter: the first day only.
@@ -101,16 +75,6 @@ def test_compliance_log_shows_sources_charts_violations_and_a_csv(app, tmp_path)
         store.write_events([Event(moment, "door", "later", 1, "person_seen", "with_mask", 1)])
     at.run()
     assert metrics(at)["People"] == "4"
-
-
-def record_counts_only(path: Path, source: str = "gate") -> Path:
-    """An aggregate-only run ('Aggregate counts only', `video --aggregate-minutes`): 2 of 3 people
-    non-compliant, stored as counts per 5-minute window, no per-person row."""
-    moments = iter(DAY + timedelta(minutes=i) for i in range(1000))
-    with SqliteEventStore(path) as store:
-        recorder = EventRecorder(store, source, aggregate_minutes=5, clock=lambda: next(moments))
-        record_people(recorder, [(1, "with_mask"), (2, "without_mask"), (3, "mask_worn_incorrectly")])
-    return path
 
 
 def test_an_aggregate_only_log_says_its_violations_were_not_logged(app, tmp_path):
@@ -137,6 +101,58 @@ def test_an_aggregate_only_log_says_its_violations_were_not_logged(app, tmp_path
     assert figures["violations"] == ("3", "not logged")
 
 
+def test_the_violations_figure_of_a_log_with_aggregate_only_sources_says_what_it_leaves_out(app, tmp_path):
+    """Beside an aggregate-only source, the top 'Violations 3' counted the per-person sources alone with
+    no word of it, as if it were every source's. It now says where it counted, and which source's
+    violations the list below leaves out and why."""
+    database = record_day(record_counts_only(tmp_path / "log.sqlite"), door="door", hall="hall")
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    assert_no_exception(at)
+    (figure,) = [metric for metric in at.metric if metric.label == "Violations"]
+    assert (figure.value, figure.delta) == ("3", "counted at 2 of 3 sources")
+    assert "Not logged at gate" in figure.proto.help
+    assert any("Not listed: the violations at gate" in caption.value for caption in at.caption)
+    at.date_input[0].set_value((DAY.date() + timedelta(days=1),) * 2).run()  # the door and hall alone
+    (figure,) = [metric for metric in at.metric if metric.label == "Violations"]
+    assert (figure.value, figure.delta) == ("2", "")
+    assert not any("Not listed" in caption.value for caption in at.caption)
+
+
+def test_the_compliance_log_names_each_verdict_as_its_charts_do(app, tmp_path):
+    """The charts' legends said Mask and No mask, the source table and the violations with_mask and
+    without_mask: one verdict under two names on one page. Each is now named as on every other page; the
+    CSV keeps the stored labels."""
+    database = record_day(tmp_path / "log.sqlite")
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    assert_no_exception(at)
+    per_hour = json.loads(at.get("plotly_chart")[1].proto.spec)
+    legend = [trace["name"] for trace in per_hour["data"]]
+    assert legend == ["Mask", "Mask worn incorrectly", "No mask"]
+    rows = [row[""] for row in at.table[0].value.to_dict("records")]
+    assert [row for row in rows if row in legend] == legend
+    assert not {"with_mask", "mask_worn_incorrectly", "without_mask"} & set(rows)
+    assert set(at.dataframe[0].value["label"]) <= set(legend)
+    stored = {line.split(",")[5] for line in read_log(database).violations_csv.splitlines()[1:]}
+    assert stored == {"without_mask", "mask_worn_incorrectly"}
+
+
+def test_who_is_still_present_reads_not_logged_for_an_aggregate_only_source(app, tmp_path, capsys):
+    """An aggregate-only source stores counts alone, yet its 'still present' read 0 on the page and in
+    `events`, a fact nobody logged (everyone gone). It now reads not logged, and a source logged person
+    by person beside it still counts its own."""
+    database = record_day(record_counts_only(tmp_path / "log.sqlite"), door="door", hall="hall")
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    assert_no_exception(at)
+    figures = {row[""]: (row["door"], row["gate"]) for row in at.table[0].value.to_dict("records")}
+    assert figures["still present"] == ("0", "not logged")
+    assert main(["events", str(database)]) == 0
+    gate = capsys.readouterr().out.split("source gate")[1].split("source hall")[0]
+    assert "still present not logged" in gate and "still present at the end of the log" not in gate
+
+
 def test_a_person_flagged_then_compliant_is_explained_on_the_page_and_by_events(app, tmp_path, capsys):
     """A real clip logged a violation for a person later judged masked: the page showed 23 violations
     beside 22 non-compliant people (3 + 19) with no word of why. Both the page and `events` say it now."""
@@ -152,7 +168,7 @@ def test_a_person_flagged_then_compliant_is_explained_on_the_page_and_by_events(
     at.text_input[0].set_value(str(path)).run()
     assert_no_exception(at)
     figures = {row[""]: row["door"] for row in at.table[0].value.to_dict("records")}
-    assert (figures["violations"], figures["with_mask"], figures["without_mask"]) == ("2", "1", "1")
+    assert (figures["violations"], figures["Mask"], figures["No mask"]) == ("2", "1", "1")
     assert any("1 person was flagged and then left compliant" in caption.value for caption in at.caption)
     assert main(["events", str(path)]) == 0
     assert "violations 2 (1 of them left compliant)" in capsys.readouterr().out
@@ -339,6 +355,24 @@ def test_compliance_log_with_a_broken_or_foreign_file_shows_an_error(app, tmp_pa
     assert not at.exception
     assert len(at.error) == 1 and "events" in at.error[0].value
     assert "SQLite error" not in at.error[0].value
+
+
+@pytest.mark.parametrize("version", ["2", "beta"])
+def test_compliance_log_of_another_version_says_which_maskapp_reads_it(app, tmp_path, version):
+    """A log from a newer maskapp read 'this maskapp reads versions 1 to 1: use a newer maskapp'; one
+    whose version is no number was sent after a newer maskapp too, which would not read it either."""
+    database = record_day(tmp_path / "log.sqlite")
+    with contextlib.closing(sqlite3.connect(database)) as conn, conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'version'", (version,))
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    assert_no_exception(at)
+    (error,) = at.error
+    if version == "2":
+        assert "version 2, written by a newer maskapp" in error.value and "version 1 and older" in error.value
+    else:
+        assert "not a maskapp events log (its version 'beta' is no version number)" in error.value
+    assert "1 to 1" not in error.value
 
 
 def test_compliance_log_with_a_time_edited_by_hand_shows_an_error(app, tmp_path):

@@ -28,17 +28,28 @@ from maskapp.events.report import (
     zoned_range,
 )
 from maskapp.events.store import is_file, is_new_log, user_path
-from maskapp.labels import CLASS_NAMES, in_class_order
+from maskapp.labels import CLASS_NAMES, WITH_MASK, in_class_order
+from maskapp.vision.draw import label_style
 
 logger = logging.getLogger(__name__)
 
-# An aggregate-only source's violations: it stored counts alone, so a 0 there would claim nobody unmasked.
+# An aggregate-only source's violations and people still present: it stored counts alone, so a 0 there
+# would claim nobody unmasked, or everyone gone.
 NOT_LOGGED = "not logged"
 AGGREGATE_ONLY = (
     "No violations to list: this range was logged with 'Aggregate counts only' "
     "(`video --aggregate-minutes`), which stores the number of people by verdict per time window and no "
     "per-person row, so no violation either. The people and compliance above are those counts."
 )
+
+
+@dataclass(frozen=True)
+class ViolationsFigure:
+    """The page's top 'Violations' figure: the violations listed below, and what that count leaves out."""
+
+    value: int | str  # "n/a" where no source in the range logged people one by one
+    note: str | None = None  # under the figure: the sources whose violations it cannot count
+    help: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,13 +116,18 @@ def log_version(path: Path | str) -> tuple[tuple[int, int], ...]:
     return tuple((f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists())
 
 
+def time_column(zone: tzinfo) -> str:
+    """The violations table's time header: the zone its times are in."""
+    return f"time ({zone_name(zone)})"
+
+
 def read_log(
     path: Path | str, start: date | None = None, end: date | None = None, zone: tzinfo = UTC
 ) -> LogView:
     """The log between `start` and `end` (days of `zone`, both included; None: open), its times shown in
     `zone`."""
     since, until = zoned_range(start, end, zone)
-    shown = f"time ({zone_name(zone)})"
+    shown = time_column(zone)
     with EventLog(path) as log:
         first, last = log.time_span()
         violations = log.violations(start=since, end=until)
@@ -123,7 +139,7 @@ def read_log(
             violations=[
                 {  # what happened first: after a long source path, the label was off a 1000 px page
                     shown: local_time(v.time, zone),
-                    "label": v.label,
+                    "label": verdict_name(v.label),
                     "person": v.person,
                     "source": v.source,
                     "run": v.run,
@@ -135,6 +151,12 @@ def read_log(
             first_day=_day(first, zone),
             last_day=_day(last, zone),
         )
+
+
+def verdict_name(label: str) -> str:
+    """A verdict as every page shows it, the charts' legends included ('No mask'): the table said
+    without_mask beside a chart that said No mask. The CSV keeps the stored label."""
+    return label_style(label).caption
 
 
 def source_rows(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
@@ -152,10 +174,10 @@ def source_rows(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
             {
                 "source": source.source,
                 "people": source.people,
-                **{label: source.by_verdict.get(label, 0) for label in labels},
+                **{verdict_name(label): source.by_verdict.get(label, 0) for label in labels},
                 "violations": source.violations if source.violations_logged else NOT_LOGGED,
                 "compliance": "n/a" if source.compliance is None else f"{source.compliance:.0%}",
-                "still present": source.still_present,
+                "still present": source.still_present if source.still_present_logged else NOT_LOGGED,
                 "aggregate windows": source.aggregate_windows,
                 f"from ({name})": local_time(source.first_time, zone),
                 f"to ({name})": local_time(source.last_time, zone),
@@ -182,6 +204,35 @@ def source_table(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
     ]
 
 
+def violations_figure(summary: LogSummary, listed: int) -> ViolationsFigure:
+    """The violations `listed` (those of the sources logged person by person), and, beside sources logged
+    as counts alone, that it leaves them out: a bare '3' beside them read as every source's violations."""
+    unlogged = [source.source for source in summary.sources if not source.violations_logged]
+    if not unlogged:
+        return ViolationsFigure(listed)
+    if not summary.violations_logged:
+        return ViolationsFigure("n/a", help=AGGREGATE_ONLY)
+    counted = len(summary.sources) - len(unlogged)
+    return ViolationsFigure(
+        listed,
+        note=f"counted at {counted} of {len(summary.sources)} sources",
+        help=f"The violations of the sources logged person by person. Not logged at {', '.join(unlogged)}: "
+        "'Aggregate counts only' stores the number of people by verdict per time window, no per-person "
+        "row, so no violation either.",
+    )
+
+
+def unlogged_violations_note(summary: LogSummary) -> str | None:
+    """Under a list of violations that leaves out sources logged as counts alone: which, and why."""
+    unlogged = [source.source for source in summary.sources if not source.violations_logged]
+    if not unlogged or not summary.violations_logged:
+        return None
+    return (
+        f"Not listed: the violations at {', '.join(unlogged)}, logged with 'Aggregate counts only' (people "
+        "by verdict per time window, no per-person row)."
+    )
+
+
 def flagged_then_compliant_note(summary: LogSummary) -> str | None:
     """Why a source can have more violations than non-compliant people (a real clip: 23 beside 22), or
     None when none was flagged and then judged compliant."""
@@ -191,7 +242,7 @@ def flagged_then_compliant_note(summary: LogSummary) -> str | None:
     return (
         f"A violation is logged when a person is first judged non-compliant; the verdicts above are each "
         f"person's final one. {count} {'person was' if count == 1 else 'people were'} flagged and then "
-        "left compliant, so counted in the violations and as with_mask."
+        f"left compliant, so counted in the violations and as {verdict_name(WITH_MASK)}."
     )
 
 

@@ -24,7 +24,7 @@ import streamlit as st
 
 from maskapp import DEFAULT_WEIGHTS
 from maskapp.app.analysis import probability_column
-from maskapp.app.compliance_log import LogView, log_version, read_log, time_zone, zone_name
+from maskapp.app.compliance_log import LogView, log_version, read_log, time_column, time_zone, zone_name
 from maskapp.app.live import parse_ice_servers
 from maskapp.app.model_card import ModelCard
 from maskapp.app.model_card import model_card as read_model_card
@@ -180,12 +180,22 @@ def count_metrics(label_counts: Mapping[str, int], compliance: float | None, *, 
 
 
 def metric_row(cells: list[tuple]) -> None:
-    """Metrics side by side, (label, value) or (label, value, help) each, going on to the next line where
-    the page is narrow: in st.columns each metric got a fixed share of the width, and at 1000 px the
-    shares were narrower than the text ('Test ac…  98.…', 'People: Mask …')."""
+    """Metrics side by side, (label, value), (label, value, help) or (label, value, help, note) each, going
+    on to the next line where the page is narrow: in st.columns each metric got a fixed share of the
+    width, and at 1000 px the shares were narrower than the text ('Test ac…  98.…', 'People: Mask …').
+    A note is a few grey words under the value (what it leaves out), not a change."""
     with st.container(horizontal=True, wrap=True, gap="medium"):
-        for label, value, *help_text in cells:
-            st.metric(label, value, help=help_text[0] if help_text else None, width="content")
+        for label, value, *more in cells:
+            help_text, note = (*more, None, None)[:2]
+            st.metric(
+                label,
+                value,
+                note,
+                "off",
+                help=help_text,
+                width="content",
+                delta_arrow="off" if note else "auto",
+            )
 
 
 CHIP_CSS = "padding:0.1em 0.5em;border-radius:0.3em;margin-right:0.4em;white-space:nowrap"
@@ -229,6 +239,30 @@ def face_table_columns(class_names: tuple[str, ...]) -> dict:
         ),
         "box": st.column_config.TextColumn(
             "box", width=76, help="The face's corners in the picture, in pixels: left,top and right,bottom."
+        ),
+    }
+
+
+def violation_table_columns(zone: tzinfo) -> dict:
+    """The Compliance log's violations: every column narrow (pixels), so that at 1000 px the run and the
+    frame show without scrolling (they were behind the scroll bar): the time's day and clock, the label
+    and a camera's path each on up to two lines (rows of FACE_ROW_HEIGHT), the run's twelve digits
+    whole."""
+    return {
+        # Its zone in the help: "time (Europe/Paris)" was cut to "time (Europe/P" over a column this wide.
+        time_column(zone): st.column_config.TextColumn(
+            "time", width=96, help=f"In {zone_name(zone)}, as chosen above; the CSV download keeps UTC."
+        ),
+        "label": st.column_config.TextColumn("label", width=96),
+        "person": st.column_config.NumberColumn(
+            "person", width=56, help="The person's number within their run."
+        ),
+        "source": st.column_config.TextColumn("source", width=132),
+        "run": st.column_config.TextColumn(
+            "run", width=104, help="One run per start of a camera or video: a person is a run and a number."
+        ),
+        "frame": st.column_config.NumberColumn(
+            "frame", width=52, help="The frame of the run in which the person was first judged non-compliant."
         ),
     }
 

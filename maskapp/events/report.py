@@ -85,10 +85,19 @@ class SourceSummary:
         return self.compliant / self.people if self.people else None
 
     @property
-    def violations_logged(self) -> bool:
+    def logged_one_by_one(self) -> bool:
         """False for a source whose every person was counted in aggregate windows: those runs store no
-        per-person row, so no violation either, and '0 violations' read as nobody unmasked."""
+        per-person row, so neither its violations nor who is still present can be known, and a 0 for
+        either read as a fact (nobody unmasked, everyone gone)."""
         return self.aggregate_windows == 0 or self.people > self.counted_in_windows
+
+    @property
+    def violations_logged(self) -> bool:
+        return self.logged_one_by_one
+
+    @property
+    def still_present_logged(self) -> bool:
+        return self.logged_one_by_one
 
 
 @dataclass(frozen=True)
@@ -584,6 +593,12 @@ def _violations_text(source: SourceSummary) -> str:
     return "violations not logged (aggregate counts only, no per-person row)"  # '0' read as nobody unmasked
 
 
+def _still_present_text(source: SourceSummary) -> str:
+    if source.still_present_logged:
+        return f"still present at the end of the log {source.still_present}"
+    return "still present not logged"  # '0' read as everyone gone: counts alone say nothing of who left
+
+
 def format_summary(summary: LogSummary, zone: tzinfo = UTC) -> str:
     """The `events` command's report: per source, people by verdict, violations, compliance of people and
     the time span (in `zone`); then the aggregate windows."""
@@ -600,7 +615,7 @@ def format_summary(summary: LogSummary, zone: tzinfo = UTC) -> str:
             "",
             f"source {source.source}",
             f"  people {source.people} ({verdicts}), compliance {_share(source.compliance)}",
-            f"  {_violations_text(source)}, still present at the end of the log {source.still_present}, "
+            f"  {_violations_text(source)}, {_still_present_text(source)}, "
             f"aggregate windows {source.aggregate_windows}",
             f"  from {first} to {last}",
         ]

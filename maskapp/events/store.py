@@ -333,10 +333,16 @@ def check_schema(conn: sqlite3.Connection, path: Path) -> None:
     if meta.get("schema") != SCHEMA_NAME:
         raise EventStoreError(f"{path} is not a maskapp events log (meta schema {meta.get('schema')!r})")
     version = meta.get("version", "")
-    if not version.isdigit() or int(version) > SCHEMA_VERSION:
+    if not version.isdigit():  # "use a newer maskapp" would send the reader after one that does not exist
         raise EventStoreError(
-            f"{path} is a maskapp events log of version {version!r}; this maskapp reads versions "
-            f"1 to {SCHEMA_VERSION}: use a newer maskapp or a new file"
+            f"{path} is not a maskapp events log (its version {version[:20]!r} is no version number); "
+            "give a file written by maskapp or a new path"
+        )
+    if int(version) > SCHEMA_VERSION:  # it said "reads versions 1 to 1"
+        raise EventStoreError(
+            f"{path} is an events log of version {version}, written by a newer maskapp; this one reads "
+            f"logs of version {SCHEMA_VERSION} and older: open it with that newer maskapp, or give another "
+            "file"
         )
 
 
