@@ -35,6 +35,7 @@ from maskapp.config import (
     QuantizeConfig,
     TrainConfig,
     add_config_arguments,
+    check_face_threshold_floor,
     config_from_args,
 )
 from maskapp.errors import ImageError, MaskappError, OutputError, Terminated, VideoError
@@ -126,8 +127,9 @@ def add_inference_flags(
 
 
 def inference_config(args: argparse.Namespace) -> InferenceConfig:
-    """The flags given, the defaults for the rest; an out-of-range value is a MaskappError."""
-    return config_from_args(args, InferenceConfig)
+    """The flags given, the defaults for the rest; an out-of-range value, or a face threshold under the
+    detector's floor, is a MaskappError."""
+    return check_face_threshold_floor(config_from_args(args, InferenceConfig))
 
 
 def add_live_inference_flags(parser: argparse.ArgumentParser) -> None:
@@ -567,6 +569,7 @@ def event_log_lines(run) -> list[str]:
 
 
 def run_video(args: argparse.Namespace) -> int:
+    config = inference_config(args)  # a bad threshold fails before the source is opened
     settings = event_settings(args)
     refuse_overwriting({"--out": args.out, "--json": args.json}, [Path(args.source)])
     if args.out is not None:
@@ -576,7 +579,7 @@ def run_video(args: argparse.Namespace) -> int:
     try:
         # An events file that cannot be used, or a webhook URL of another scheme: an error before starting.
         log = events.session.PeopleLog(settings, frames.source) if args.track else None
-        pipeline = vision.pipeline.load_pipeline(inference_config(args))
+        pipeline = vision.pipeline.load_pipeline(config)
     except BaseException:
         if log is not None:
             log.close()
@@ -657,9 +660,10 @@ def whole_number(minimum: int, what: str):
 def run_evaluate_tracking(args: argparse.Namespace) -> int:
     if args.write_clip is not None and len(args.clip_seed) > 1:
         raise MaskappError("--write-clip writes one clip; give one --clip-seed with it")
+    config = inference_config(args)
     # The clips first: a missing or broken dataset is reported before the models load.
     clips = [metrics.tracking.build_clip(metrics.tracking.ClipSpec(seed=seed)) for seed in args.clip_seed]
-    pipeline = vision.pipeline.load_pipeline(inference_config(args))
+    pipeline = vision.pipeline.load_pipeline(config)
     reports = []
     for clip in clips:
         if args.write_clip is not None:

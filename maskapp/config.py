@@ -279,6 +279,20 @@ def check_threshold(threshold: float) -> float:
     return float(threshold)
 
 
+def check_face_threshold_floor(config: InferenceConfig) -> InferenceConfig:
+    """The config, when its face threshold is at least its detector's floor (DETECTOR_MIN_THRESHOLDS, the
+    sidebar slider's lowest). Below it a detector keeps noise: res10 at 0.05 finds about 100 "faces" in a
+    blank picture. The library takes any threshold from 0 to 1 (detector sweeps measure the low ones);
+    the command line and the pages hold to the floor."""
+    lowest = DETECTOR_MIN_THRESHOLDS[config.detector]
+    if config.face_threshold is not None and config.face_threshold < lowest:
+        raise DetectorError(
+            f"face threshold {config.face_threshold:g} is below the {config.detector} detector's lowest "
+            f"(under it, it finds faces in a blank picture); allowed with {config.detector}: {lowest:g} to 1"
+        )
+    return config
+
+
 def check_detector(name: str) -> str:
     if name not in DETECTOR_THRESHOLDS:
         raise DetectorError(f"unknown face detector {name!r}; choose one of {', '.join(DETECTOR_NAMES)}")
@@ -302,7 +316,9 @@ class InferenceConfig:
     face_threshold: float | None = field(
         default=None,
         metadata={
-            "help": "face score threshold, 0 to 1; none: the detector's measured one ("
+            "help": "face score threshold, from the detector's lowest ("
+            + ", ".join(f"{name} {value}" for name, value in DETECTOR_MIN_THRESHOLDS.items())
+            + ") to 1; none: the detector's measured one ("
             + ", ".join(f"{name} {value}" for name, value in DETECTOR_THRESHOLDS.items())
             + ")"
         },
