@@ -36,9 +36,30 @@ def project_path(path: str | Path) -> Path:
 
 
 def from_working_directory(path: str) -> str:
-    """A path typed on the command line, made absolute against the working directory. '' stays '': it is
-    "none" for --pack and --init-weights."""
-    return str(Path(path).absolute()) if path else path
+    """A path typed on the command line, `~` expanded, made absolute against the working directory. ''
+    stays '': it is "none" for --pack and --init-weights."""
+    return str(home_expanded(path).absolute()) if path else path
+
+
+def home_expanded(text: str) -> Path:
+    """A typed path with `~` as the home folder. The shell leaves `--out=~/runs` and a quoted "~/runs" as
+    they are; taken literally, they made a folder named '~' in the working directory."""
+    try:
+        return Path(text).expanduser()
+    except RuntimeError as error:  # ~user of no such user, or no home directory
+        raise ConfigError(f"cannot expand {text!r} ({error}); allowed: a path without ~, or ~/...") from None
+
+
+def typed_path(text: str) -> Path:
+    """An argparse type for every path flag. Path("") and Path(" ") are the working directory, or a file
+    named ' ' in it: an empty or blank argument (an unset shell variable, "$DIR") read or wrote there, so
+    it is one error line instead; `~` is the home folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the path is empty; give a file or folder path")
+    try:
+        return home_expanded(text)
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 # The splits every data folder is cut into (or ships with).
@@ -395,6 +416,8 @@ def add_config_arguments(
         shown_default = defaults.get(item.name, item.default)
         help_text = f"{item.metadata.get('help', '')} (default: {shown_default})"
         options = {"choices": item.metadata["choices"]} if "choices" in item.metadata else {}
+        if hint is Path:  # --weights: the path flags' rules, `~` and blanks (a str "path" field: below)
+            hint = typed_path
         if typing.get_origin(hint) is tuple:
             element = typing.get_args(hint)[0]
             repeat = typing.get_args(hint)[-1] is Ellipsis
