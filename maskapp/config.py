@@ -444,8 +444,9 @@ def _field_value(item: dataclasses.Field, value):
 def _not_empty(item: dataclasses.Field, path: str) -> str:
     """An empty path (an unset shell variable, "$DIR") where the field has a default: read as the project
     folder, it trained on the project's own folders or wrote the run among its files. '' is "none" only
-    for the fields whose default is none (--pack, --init-weights)."""
-    if not path.strip() and item.default != "":
+    for the fields whose default is none (--pack, --init-weights); a blank one (" ") is never a path: it
+    was read as a file named ' ' in the working directory."""
+    if not path.strip() and (path or item.default != ""):
         flag = "--" + item.name.replace("_", "-")
         raise ConfigError(
             f"{flag} is empty (an unset shell variable?); allowed: a path, or no {flag} for its default"

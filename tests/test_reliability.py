@@ -637,3 +637,15 @@ def test_a_json_flag_with_tilde_after_equals_writes_in_the_home_folder(tmp_path)
     assert done.returncode == 0, done.stderr
     assert list(json.loads((home / "faces.json").read_text())["images"]) == [Path(photo).name]
     assert list(work.iterdir()) == []
+
+
+@pytest.mark.parametrize("flag", ["--pack", "--init-weights", "--out", "--data"])
+def test_a_blank_train_path_is_one_error_line(flag, tmp_path):
+    """`--pack " "` was a file named ' ' in the working directory ("does not exist"), `--out " "` a
+    folder named ' '; '' stays "none" for --pack and --init-weights."""
+    done = run_cli("train", flag, " ", cwd=tmp_path, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"error: {flag} is empty (an unset shell variable?); allowed: a path, or no {flag} for its default\n"
+    )
+    assert list(tmp_path.iterdir()) == []
