@@ -227,6 +227,15 @@ def test_uploaded_photos_and_their_results_are_still_there_after_another_page(ap
     assert "Faces" not in metrics(at) and "Upload an image" in at.info[0].value
 
 
+def test_the_images_pages_prompt_names_every_format_the_uploader_takes(app):
+    """It said "jpg, png, webp, bmp" while the uploader also took gif, jpeg, tif and tiff."""
+    at = open_page(app, "app_pages/images.py")
+    assert_no_exception(at)
+    taken = [suffix.lstrip(".") for suffix in at.file_uploader[0].allowed_type]  # streamlit adds the dots
+    assert {"gif", "tiff"} <= set(taken)
+    assert at.info[0].value == f"Upload an image ({', '.join(taken)}) or pick a sample to start."
+
+
 def test_the_images_pages_choices_stay_after_another_page(app):
     """The kept photos were shown with 'This image is one face' switched back off (other results), a
     chosen sample went back to the uploader, and the sample picked came back as the first one."""
