@@ -525,6 +525,8 @@ def test_uploaded_video_is_annotated_with_chart_and_a_download_that_does_not_rer
     labels = [m.label for m in at.metric]
     assert labels.index("People") < labels.index("Faces seen")  # people first, each counted once
     assert "Face-frames" in [h.value for h in at.subheader]
+    # A "People" heading sat right above the "People" metric: each name once.
+    assert not {h.value for h in at.subheader} & set(labels)
     at.run()  # a rerun (e.g. after a download click) reuses the result
     assert metrics(at)["Frames"] == "8"
 
