@@ -8,7 +8,7 @@ from maskapp.app import samples, ui
 from maskapp.app.analysis import analyze_image, detection_json, face_rows
 from maskapp.app.text import plain, stem
 from maskapp.errors import MaskappError
-from maskapp.media.images import DEFAULT_MAX_BYTES, IMAGE_SUFFIXES, encode_png
+from maskapp.media.images import DEFAULT_MAX_BYTES, IMAGE_FORMATS, encode_png
 
 st.title("Images")
 settings = ui.pipeline_sidebar()
@@ -19,7 +19,7 @@ source = ui.kept_radio("Image source", ["Upload", "Sample"] if sample_names else
 if source == "Upload":
     inputs = ui.kept_uploads(
         "Upload one or more images",
-        sorted({suffix.lstrip(".") for suffix in IMAGE_SUFFIXES}),
+        list(IMAGE_FORMATS),
         "images_upload",
         # The photos' own limit: the uploader said "200MB per file" (the videos' server limit), and a
         # photo over 25 MB, taken in, was then refused.
@@ -40,7 +40,7 @@ one_face = ui.kept_toggle(
     help="Skip face detection and classify the whole image, for pictures that are already a face crop.",
 )
 if not inputs:
-    st.info("Upload an image (jpg, png, webp, bmp) or pick a sample to start.")
+    st.info(f"Upload an image ({', '.join(IMAGE_FORMATS)}) or pick a sample to start.")
     st.stop()
 
 pipeline = ui.pipeline_for(settings)

@@ -34,7 +34,8 @@ def show_summary(run: VideoRun, key: str) -> None:
 
 def show_people(run: VideoRun, key: str) -> None:
     """People, not face-frames: each tracked person counted once with their verdict."""
-    st.subheader("People", anchor=False)
+    # No "People" heading: the first metric reads People right under it.
+    st.caption("Each person followed, counted once with their verdict.")
     ui.people_metrics(run.people.counts)
     st.plotly_chart(plots.people_over_time_figure(run.people_points()), key=key)
     log = run.people.events

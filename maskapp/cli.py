@@ -35,7 +35,9 @@ from maskapp.config import (
     QuantizeConfig,
     TrainConfig,
     add_config_arguments,
+    check_face_threshold_floor,
     config_from_args,
+    typed_path,
 )
 from maskapp.errors import ImageError, MaskappError, OutputError, Terminated, VideoError
 from maskapp.labels import CLASS_NAMES
@@ -99,18 +101,10 @@ def check_result_files(args: argparse.Namespace) -> None:
 
 
 # --- shared flags ------------------------------------------------------------------------------------
-def given_path(text: str) -> Path:
-    """An argparse type for every path flag: Path("") is the working directory, so an empty argument (an
-    unset shell variable, "$DIR") read or wrote there; it is one error line instead."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("the path is empty; give a file or folder path")
-    return Path(text)
-
-
 def add_json_flag(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument(
         "--json",
-        type=given_path,
+        type=typed_path,
         metavar="FILE",
         help=f"write {what} to this JSON file (-: to stdout, and the report to stderr)",
     )
@@ -126,8 +120,9 @@ def add_inference_flags(
 
 
 def inference_config(args: argparse.Namespace) -> InferenceConfig:
-    """The flags given, the defaults for the rest; an out-of-range value is a MaskappError."""
-    return config_from_args(args, InferenceConfig)
+    """The flags given, the defaults for the rest; an out-of-range value, or a face threshold under the
+    detector's floor, is a MaskappError."""
+    return check_face_threshold_floor(config_from_args(args, InferenceConfig))
 
 
 def add_live_inference_flags(parser: argparse.ArgumentParser) -> None:
@@ -157,7 +152,7 @@ def add_people_flags(parser: argparse.ArgumentParser) -> None:
     add_second_look_flag(parser)
     parser.add_argument(
         "--events",
-        type=given_path,
+        type=typed_path,
         metavar="FILE.sqlite",
         help="log person_seen, violation (once per non-compliant person) and person_left events to this "
         "SQLite file (made when missing); no image is stored",
@@ -232,7 +227,7 @@ PACK_FIELDS = (*SPLIT_FIELDS, "input_size")
 
 def pack_data_flags(parser: argparse.ArgumentParser) -> None:
     # Not `out`: config_from_args would take it for TrainConfig.out, the runs folder.
-    parser.add_argument("pack_file", type=given_path, metavar="OUT.npz", help="the pack file to write")
+    parser.add_argument("pack_file", type=typed_path, metavar="OUT.npz", help="the pack file to write")
     add_config_arguments(parser, TrainConfig, only=PACK_FIELDS)
     parser.add_argument(
         "--splits",
@@ -258,10 +253,10 @@ def run_pack_data(args: argparse.Namespace) -> int:
 
 def average_weights_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "weights", type=given_path, nargs="+", metavar="MODEL.pt", help="two or more runs' model.pt files"
+        "weights", type=typed_path, nargs="+", metavar="MODEL.pt", help="two or more runs' model.pt files"
     )
     parser.add_argument(
-        "--out", type=given_path, required=True, metavar="RUN_DIR", help="the run directory to write"
+        "--out", type=typed_path, required=True, metavar="RUN_DIR", help="the run directory to write"
     )
 
 
@@ -274,7 +269,7 @@ def run_average_weights(args: argparse.Namespace) -> int:
 def quantize_detector_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
-        type=given_path,
+        type=typed_path,
         default=LIVE_DETECTOR_INT8,
         metavar="FILE.onnx",
         help=f"the int8 network to write (default: {LIVE_DETECTOR_INT8.relative_to(PROJECT_ROOT)}, which "
@@ -304,6 +299,7 @@ def class_list(text: str) -> tuple[str, ...]:
 def evaluate_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "data_dir",
+        type=typed_path,
         nargs="?",
         metavar="DATA_DIR",
         help="class folders of face crops (all or some of the model's classes; a manifest.csv face box "
@@ -321,7 +317,7 @@ def evaluate_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--split-from",
-        type=given_path,
+        type=typed_path,
         metavar="CHECKPOINT",
         help="with --split: use this checkpoint's split (e.g. measure a 2-class model on the 3-class "
         "model's test faces)",
@@ -385,7 +381,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 # --- export ------------------------------------------------------------------------------------------
 def export_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("out_dir", type=given_path, metavar="DIR", help="folder to write (made when missing)")
+    parser.add_argument("out_dir", type=typed_path, metavar="DIR", help="folder to write (made when missing)")
     add_inference_flags(parser, only=("weights", "noncompliant_threshold"))
 
 
@@ -398,10 +394,10 @@ def run_export(args: argparse.Namespace) -> int:
 
 # --- detect ------------------------------------------------------------------------------------------
 def detect_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", type=given_path, metavar="PATH", help="image files or folders")
+    parser.add_argument("paths", nargs="+", type=typed_path, metavar="PATH", help="image files or folders")
     add_json_flag(parser, "the detections")
     parser.add_argument(
-        "--annotate", type=given_path, metavar="DIR", help="write annotated copies (PNG) here"
+        "--annotate", type=typed_path, metavar="DIR", help="write annotated copies (PNG) here"
     )
     add_inference_flags(parser)
     add_anonymize_flag(parser)
@@ -455,9 +451,9 @@ def run_detect(args: argparse.Namespace) -> int:
 
 # --- evaluate-detection ------------------------------------------------------------------------------
 def evaluate_detection_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--images", required=True, type=given_path, help="folder of images")
+    parser.add_argument("--images", required=True, type=typed_path, help="folder of images")
     parser.add_argument(
-        "--annotations", required=True, type=given_path, help="folder of PASCAL VOC .xml files"
+        "--annotations", required=True, type=typed_path, help="folder of PASCAL VOC .xml files"
     )
     add_json_flag(parser, "the figures")
     add_inference_flags(parser)
@@ -519,8 +515,8 @@ def refuse_settings_of_the_source_pipeline(args: argparse.Namespace) -> None:
 
 # --- video -------------------------------------------------------------------------------------------
 def video_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", metavar="SOURCE", help=ALLOWED_SOURCES)
-    parser.add_argument("--out", type=given_path, help="write the annotated video here (.mp4 or .avi)")
+    parser.add_argument("source", type=video_source, metavar="SOURCE", help=ALLOWED_SOURCES)
+    parser.add_argument("--out", type=typed_path, help="write the annotated video here (.mp4 or .avi)")
     add_json_flag(parser, "per-frame counts")
     add_inference_flags(parser)
     parser.add_argument(
@@ -531,6 +527,12 @@ def video_flags(parser: argparse.ArgumentParser) -> None:
     )
     add_people_flags(parser)
     add_anonymize_flag(parser)
+
+
+def video_source(text: str) -> str:
+    """SOURCE as open_source takes it, a file's `~` expanded as for every path flag (a camera index or
+    a URL has none)."""
+    return str(typed_path(text)) if text.startswith("~") else text
 
 
 def people_lines(run) -> list[str]:
@@ -572,6 +574,7 @@ def event_log_lines(run) -> list[str]:
 
 
 def run_video(args: argparse.Namespace) -> int:
+    config = inference_config(args)  # a bad threshold fails before the source is opened
     settings = event_settings(args)
     refuse_overwriting({"--out": args.out, "--json": args.json}, [Path(args.source)])
     if args.out is not None:
@@ -581,7 +584,7 @@ def run_video(args: argparse.Namespace) -> int:
     try:
         # An events file that cannot be used, or a webhook URL of another scheme: an error before starting.
         log = events.session.PeopleLog(settings, frames.source) if args.track else None
-        pipeline = vision.pipeline.load_pipeline(inference_config(args))
+        pipeline = vision.pipeline.load_pipeline(config)
     except BaseException:
         if log is not None:
             log.close()
@@ -627,7 +630,7 @@ def evaluate_tracking_flags(parser: argparse.ArgumentParser) -> None:
     add_second_look_flag(parser)
     parser.add_argument(
         "--write-clip",
-        type=given_path,
+        type=typed_path,
         metavar="FILE",
         help="also write the clip to this .avi or .mp4 file (to time `video` end to end on it)",
     )
@@ -662,9 +665,10 @@ def whole_number(minimum: int, what: str):
 def run_evaluate_tracking(args: argparse.Namespace) -> int:
     if args.write_clip is not None and len(args.clip_seed) > 1:
         raise MaskappError("--write-clip writes one clip; give one --clip-seed with it")
+    config = inference_config(args)
     # The clips first: a missing or broken dataset is reported before the models load.
     clips = [metrics.tracking.build_clip(metrics.tracking.ClipSpec(seed=seed)) for seed in args.clip_seed]
-    pipeline = vision.pipeline.load_pipeline(inference_config(args))
+    pipeline = vision.pipeline.load_pipeline(config)
     reports = []
     for clip in clips:
         if args.write_clip is not None:
@@ -692,10 +696,10 @@ def date_or_moment(text: str) -> date | datetime:
 
 def events_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "database", type=given_path, metavar="FILE.sqlite", help="an events log (video --events)"
+        "database", type=typed_path, metavar="FILE.sqlite", help="an events log (video --events)"
     )
     parser.add_argument(
-        "--csv", type=given_path, metavar="OUT", help="export the event rows in the range here"
+        "--csv", type=typed_path, metavar="OUT", help="export the event rows in the range here"
     )
     parser.add_argument(
         "--from", dest="start", type=date_or_moment, metavar="DATE", help="from this day or moment"
@@ -770,7 +774,7 @@ def bench_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--baseline-weights",
-        type=given_path,
+        type=typed_path,
         metavar="PATH",
         help="also time the live pipeline with this classifier, in turn with the shipped one on the same "
         "frames, and report their p50 ratio (the live budget: within 10%% of it); default: the 2-class "

@@ -36,9 +36,30 @@ def project_path(path: str | Path) -> Path:
 
 
 def from_working_directory(path: str) -> str:
-    """A path typed on the command line, made absolute against the working directory. '' stays '': it is
-    "none" for --pack and --init-weights."""
-    return str(Path(path).absolute()) if path else path
+    """A path typed on the command line, `~` expanded, made absolute against the working directory. ''
+    stays '': it is "none" for --pack and --init-weights."""
+    return str(home_expanded(path).absolute()) if path else path
+
+
+def home_expanded(text: str) -> Path:
+    """A typed path with `~` as the home folder. The shell leaves `--out=~/runs` and a quoted "~/runs" as
+    they are; taken literally, they made a folder named '~' in the working directory."""
+    try:
+        return Path(text).expanduser()
+    except RuntimeError as error:  # ~user of no such user, or no home directory
+        raise ConfigError(f"cannot expand {text!r} ({error}); allowed: a path without ~, or ~/...") from None
+
+
+def typed_path(text: str) -> Path:
+    """An argparse type for every path flag. Path("") and Path(" ") are the working directory, or a file
+    named ' ' in it: an empty or blank argument (an unset shell variable, "$DIR") read or wrote there, so
+    it is one error line instead; `~` is the home folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the path is empty; give a file or folder path")
+    try:
+        return home_expanded(text)
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 # The splits every data folder is cut into (or ships with).
@@ -279,6 +300,20 @@ def check_threshold(threshold: float) -> float:
     return float(threshold)
 
 
+def check_face_threshold_floor(config: InferenceConfig) -> InferenceConfig:
+    """The config, when its face threshold is at least its detector's floor (DETECTOR_MIN_THRESHOLDS, the
+    sidebar slider's lowest). Below it a detector keeps noise: res10 at 0.05 finds about 100 "faces" in a
+    blank picture. The library takes any threshold from 0 to 1 (detector sweeps measure the low ones);
+    the command line and the pages hold to the floor."""
+    lowest = DETECTOR_MIN_THRESHOLDS[config.detector]
+    if config.face_threshold is not None and config.face_threshold < lowest:
+        raise DetectorError(
+            f"face threshold {config.face_threshold:g} is below the {config.detector} detector's lowest "
+            f"(under it, it finds faces in a blank picture); allowed with {config.detector}: {lowest:g} to 1"
+        )
+    return config
+
+
 def check_detector(name: str) -> str:
     if name not in DETECTOR_THRESHOLDS:
         raise DetectorError(f"unknown face detector {name!r}; choose one of {', '.join(DETECTOR_NAMES)}")
@@ -302,7 +337,9 @@ class InferenceConfig:
     face_threshold: float | None = field(
         default=None,
         metadata={
-            "help": "face score threshold, 0 to 1; none: the detector's measured one ("
+            "help": "face score threshold, from the detector's lowest ("
+            + ", ".join(f"{name} {value}" for name, value in DETECTOR_MIN_THRESHOLDS.items())
+            + ") to 1; none: the detector's measured one ("
             + ", ".join(f"{name} {value}" for name, value in DETECTOR_THRESHOLDS.items())
             + ")"
         },
@@ -379,6 +416,8 @@ def add_config_arguments(
         shown_default = defaults.get(item.name, item.default)
         help_text = f"{item.metadata.get('help', '')} (default: {shown_default})"
         options = {"choices": item.metadata["choices"]} if "choices" in item.metadata else {}
+        if hint is Path:  # --weights: the path flags' rules, `~` and blanks (a str "path" field: below)
+            hint = typed_path
         if typing.get_origin(hint) is tuple:
             element = typing.get_args(hint)[0]
             repeat = typing.get_args(hint)[-1] is Ellipsis
@@ -405,8 +444,9 @@ def _field_value(item: dataclasses.Field, value):
 def _not_empty(item: dataclasses.Field, path: str) -> str:
     """An empty path (an unset shell variable, "$DIR") where the field has a default: read as the project
     folder, it trained on the project's own folders or wrote the run among its files. '' is "none" only
-    for the fields whose default is none (--pack, --init-weights)."""
-    if not path.strip() and item.default != "":
+    for the fields whose default is none (--pack, --init-weights); a blank one (" ") is never a path: it
+    was read as a file named ' ' in the working directory."""
+    if not path.strip() and (path or item.default != ""):
         flag = "--" + item.name.replace("_", "-")
         raise ConfigError(
             f"{flag} is empty (an unset shell variable?); allowed: a path, or no {flag} for its default"

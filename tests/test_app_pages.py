@@ -227,6 +227,15 @@ def test_uploaded_photos_and_their_results_are_still_there_after_another_page(ap
     assert "Faces" not in metrics(at) and "Upload an image" in at.info[0].value
 
 
+def test_the_images_pages_prompt_names_every_format_the_uploader_takes(app):
+    """It said "jpg, png, webp, bmp" while the uploader also took gif, jpeg, tif and tiff."""
+    at = open_page(app, "app_pages/images.py")
+    assert_no_exception(at)
+    taken = [suffix.lstrip(".") for suffix in at.file_uploader[0].allowed_type]  # streamlit adds the dots
+    assert {"gif", "tiff"} <= set(taken)
+    assert at.info[0].value == f"Upload an image ({', '.join(taken)}) or pick a sample to start."
+
+
 def test_the_images_pages_choices_stay_after_another_page(app):
     """The kept photos were shown with 'This image is one face' switched back off (other results), a
     chosen sample went back to the uploader, and the sample picked came back as the first one."""
@@ -516,6 +525,8 @@ def test_uploaded_video_is_annotated_with_chart_and_a_download_that_does_not_rer
     labels = [m.label for m in at.metric]
     assert labels.index("People") < labels.index("Faces seen")  # people first, each counted once
     assert "Face-frames" in [h.value for h in at.subheader]
+    # A "People" heading sat right above the "People" metric: each name once.
+    assert not {h.value for h in at.subheader} & set(labels)
     at.run()  # a rerun (e.g. after a download click) reuses the result
     assert metrics(at)["Frames"] == "8"
 

@@ -627,3 +627,25 @@ def test_metrics_page_shows_training_curves(app_url, page):
     wait_for_app(page)
     no_exception_on(page)
     screenshot(page, "metrics", height=2600)
+
+
+def test_the_stacked_over_time_charts_list_their_legend_as_the_bands_stack(browser, tmp_path):
+    """Drawn by plotly.js: the legend of the stacked bands read No mask, Mask worn incorrectly, Mask (the
+    top band first), the reverse of the stack from the bottom and of the Compliance log's per-hour chart."""
+    from maskapp.app import plots
+    from maskapp.app.live import PeoplePoint
+
+    faces = plots.counts_over_time_figure([plots.CountSample(0.0, 2, 1, 1), plots.CountSample(1.0, 1, 2, 1)])
+    people = plots.people_over_time_figure([PeoplePoint(0.0, 2, 1), PeoplePoint(1.0, 1, 2)])
+    for figure in (faces, people):
+        html = tmp_path / "chart.html"
+        figure.write_html(html, include_plotlyjs=True, full_html=True)
+        page = browser.new_page()
+        try:
+            page.goto(html.as_uri())
+            page.wait_for_selector(".legend .legendtext")
+            shown = page.locator(".legend .legendtext").all_text_contents()
+        finally:
+            page.close()
+        assert shown == [trace.name for trace in figure.data]  # the bands from the bottom, then compliance
+        assert shown[0] in ("Mask", "compliant people")

@@ -163,6 +163,25 @@ def test_bad_input_is_one_error_line_and_exit_2(tmp_path, photo_folder, capsys, 
     assert len(error_lines) == 1 and message in error_lines[0]
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["detect", str(DEV / "images" / PHOTOS[0])],
+        ["video", "missing.mp4"],
+        ["evaluate-tracking"],
+        ["evaluate-detection", "--images", str(DEV / "images"), "--annotations", str(DEV / "annotations")],
+    ],
+)
+def test_a_face_threshold_under_the_detectors_floor_is_refused(command, capsys):
+    """res10 at 0.05 finds about 100 "faces" in a blank picture; the pages' slider stops at 0.15
+    (DETECTOR_MIN_THRESHOLDS), and the command line took anything from 0."""
+    assert main([*command, "--detector", "res10", "--face-threshold", "0.1"]) == 2
+    assert capsys.readouterr().err == (
+        "error: face threshold 0.1 is below the res10 detector's lowest (under it, it finds faces in a "
+        "blank picture); allowed with res10: 0.15 to 1\n"
+    )
+
+
 def test_a_bad_input_run_prints_no_traceback(tmp_path):
     done = run_cli("detect", str(tmp_path / "missing.jpg"))
     assert done.returncode == 2

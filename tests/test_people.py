@@ -39,6 +39,7 @@ from tests.conftest import (
     drifting_frames,
     free_port,
     http_folder,
+    run_cli,
     signal_once,
     write_people_clip,
 )
@@ -228,6 +229,10 @@ def test_events_command_prints_a_summary_and_exports_csv(logged_run):
     assert (
         lines[0] == "time,source,run,person,kind,label,frame" and len(lines) == 1 + 2 * PEOPLE + NONCOMPLIANT
     )
+    # The real command: the export said once (a log line on stderr said it again, above the summary).
+    done = run_cli("events", str(database), "--csv", str(csv_path), timeout=120)
+    assert done.returncode == 0 and done.stderr == ""
+    assert (done.stdout + done.stderr).count(f" to {csv_path}") == 1
     status, out, _ = run_main("events", str(database), "--from", "2000-01-01", "--to", "2000-01-02")
     assert status == 0 and "no people" in out
     status, _, err = run_main("events", str(database), "--from", "2000-01-02", "--to", "2000-01-01")

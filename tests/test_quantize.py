@@ -18,6 +18,7 @@ def test_quantize_detector_writes_an_int8_network_that_finds_the_faces(tmp_path,
     done = run_cli("quantize-detector", "--out", str(out), "--frames", "4", "--seed", "3")
     assert done.returncode == 0, done.stderr
     assert "from 4 calibration frames" in done.stdout
+    assert f"wrote {out}" not in done.stderr  # said once, on stdout (a log line said it again)
     model = onnx.load(out)
     assert {node.op_type for node in model.graph.node} >= {"QuantizeLinear", "DequantizeLinear"}
     described = json.loads({p.key: p.value for p in model.metadata_props}[METADATA_KEY])

@@ -10,6 +10,7 @@ Already covered elsewhere, not repeated here: image decoding of each bad and odd
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -27,7 +28,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from maskapp.app import plots
-from maskapp.cli import main
+from maskapp.cli import build_parser, main, video_source
+from maskapp.config import QuantizeConfig, TrainConfig, config_from_args, typed_path
 from maskapp.errors import MaskappError, RunFormatError, VideoError
 from maskapp.labels import CLASS_NAMES
 from maskapp.media.video import open_source, process_video
@@ -35,7 +37,7 @@ from maskapp.results import FrameResult
 from maskapp.training.runs import CONFIG_FILE, load_run
 from maskapp.vision.crops import crop_face
 from tests.badfiles import BAD_IMAGE_CASES, ODD_VALID_CASES
-from tests.conftest import TWELVE_K, WEIGHTS, dev_photo, run_cli
+from tests.conftest import DEV, PHOTO, TWELVE_K, WEIGHTS, dev_photo, run_cli
 
 STEMS = ("maksssksksss0", "maksssksksss104", "maksssksksss105")
 SIZE = (320, 240)
@@ -575,3 +577,75 @@ def test_an_empty_path_is_one_error_line_not_the_working_directory(tmp_path, cap
     last = capsys.readouterr().err.splitlines()[-1]
     assert last.startswith(f"python -m maskapp {command[0]}: error: argument ")
     assert last.endswith(": the path is empty; give a file or folder path")
+
+
+def path_flags() -> list[tuple[str, str]]:
+    """(command, flag) of every argument that takes a path, positional ones by their metavar."""
+    found = []
+    for command, sub in build_parser()._subparsers._group_actions[0].choices.items():
+        for action in sub._actions:
+            if action.type in (typed_path, video_source):
+                found.append((command, action.option_strings[0] if action.option_strings else action.dest))
+    return found
+
+
+@pytest.mark.parametrize(("command", "flag"), path_flags())
+def test_every_path_flag_takes_tilde_as_the_home_folder_and_refuses_a_blank(command, flag, capsys):
+    """`--out=~/runs` (the shell expands no `~` after '=') and a quoted "~/runs" were taken literally: a
+    folder named '~' in the working directory. A blank argument was a file named ' '."""
+    action = next(
+        a
+        for a in build_parser()._subparsers._group_actions[0].choices[command]._actions
+        if flag in (a.dest, *a.option_strings)
+    )
+    assert str(action.type("~/runs")) == str(Path.home() / "runs")
+    if action.type is typed_path:
+        with pytest.raises(argparse.ArgumentTypeError, match="the path is empty; give a file or folder path"):
+            action.type(" ")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--out=~/runs", "--data", "~/photos", "--pack", "~/p.npz", "--init-weights", "~/m.pt"],
+        ["pack-data", "p.npz", "--data=~/photos"],
+        ["quantize-detector", "--data", "~/photos"],
+    ],
+    ids=lambda args: args[0],
+)
+def test_config_paths_take_tilde_as_the_home_folder(args, monkeypatch, tmp_path):
+    """The TrainConfig and QuantizeConfig paths (str fields made absolute by config_from_args)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    config = config_from_args(
+        build_parser().parse_args(args), QuantizeConfig if args[0] == "quantize-detector" else TrainConfig
+    )
+    typed = [arg.split("=")[-1] for arg in args if "~" in arg]  # --out=~/runs and ~/photos
+    paths = [config.data] if isinstance(config.data, str) else list(config.data)
+    paths += [getattr(config, name, "") for name in ("out", "pack", "init_weights")]
+    assert sorted(p for p in paths if p.startswith(str(tmp_path))) == sorted(
+        str(tmp_path / t[2:]) for t in typed
+    )
+
+
+def test_a_json_flag_with_tilde_after_equals_writes_in_the_home_folder(tmp_path):
+    """The whole command: `detect PHOTO --json=~/faces.json` from another folder."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    photo = str(DEV / "images" / f"{PHOTO}.png")
+    done = run_cli("detect", photo, "--json=~/faces.json", cwd=work, env={"HOME": str(home)}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert list(json.loads((home / "faces.json").read_text())["images"]) == [Path(photo).name]
+    assert list(work.iterdir()) == []
+
+
+@pytest.mark.parametrize("flag", ["--pack", "--init-weights", "--out", "--data"])
+def test_a_blank_train_path_is_one_error_line(flag, tmp_path):
+    """`--pack " "` was a file named ' ' in the working directory ("does not exist"), `--out " "` a
+    folder named ' '; '' stays "none" for --pack and --init-weights."""
+    done = run_cli("train", flag, " ", cwd=tmp_path, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"error: {flag} is empty (an unset shell variable?); allowed: a path, or no {flag} for its default\n"
+    )
+    assert list(tmp_path.iterdir()) == []

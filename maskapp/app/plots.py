@@ -527,7 +527,10 @@ def with_compliance_axis(
         showgrid=False,
         secondary_y=True,
     )
-    figure.update_layout(height=height, margin={"t": 30, "b": 40}, legend={"orientation": "h", "y": -0.25})
+    # Plotly lists stacked bands' legend from the top band down (traceorder "reversed"): read across the
+    # page it ran No mask first, the reverse of the stack from the bottom and of the other charts.
+    legend = {"orientation": "h", "y": -0.25, "traceorder": "normal"}
+    figure.update_layout(height=height, margin={"t": 30, "b": 40}, legend=legend)
     return figure
 
 

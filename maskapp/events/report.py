@@ -381,7 +381,7 @@ class EventLog:
             raise EventStoreError(
                 f"cannot write CSV {out} ({exc.strerror or exc}); give a writable path"
             ) from exc
-        logger.info("wrote %d event(s) to %s", len(events), out)
+        logger.debug("wrote %d event(s) to %s", len(events), out)  # the command prints it
         return len(events)
 
     # --- helpers ---

@@ -33,6 +33,8 @@ from maskapp.outputs import path_text
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+# The same as an uploader's types and the words a page prompt lists: one list, so they cannot differ.
+IMAGE_FORMATS: tuple[str, ...] = tuple(suffix.lstrip(".") for suffix in IMAGE_SUFFIXES)
 DEFAULT_MAX_PIXELS = 50_000_000
 DEFAULT_MAX_BYTES = 25 * 1024 * 1024
 

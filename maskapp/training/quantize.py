@@ -163,5 +163,5 @@ def quantize_live_detector(config: QuantizeConfig, out: Path, *, progress: bool 
         partial.unlink(missing_ok=True)
         raise unwritable(out, error) from None
     seconds = time.perf_counter() - start
-    logger.info("wrote %s (%d calibration frames, %.0f s)", out, len(frames), seconds)
+    logger.debug("wrote %s (%d calibration frames, %.0f s)", out, len(frames), seconds)  # the CLI says it
     return QuantizedDetector(out, len(frames), seconds, out.stat().st_size)
