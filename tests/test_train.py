@@ -18,7 +18,7 @@ from maskapp.config import DEFAULT_DATA, TrainConfig, config_from_args
 from maskapp.errors import ConfigError, OutputError
 from maskapp.training import prepare as prepare_module
 from maskapp.training import train as train_module
-from maskapp.training.data import Sample
+from maskapp.training.data import Sample, split_for
 from maskapp.training.evaluate import training_config
 from maskapp.training.pack import read_pack
 from maskapp.training.runs import load_run, load_runs
@@ -356,6 +356,8 @@ def test_averaged_runs_are_a_run_with_the_mean_weights_and_their_own_threshold(t
     first = fit(_tiny_config(tiny_data, tmp_path, "mobilenet_v2", epochs=1, frozen_blocks=0, name="a"))
     second_config = _tiny_config(tiny_data, tmp_path, "mobilenet_v2", epochs=1, frozen_blocks=0, name="b")
     second = fit(dataclasses.replace(second_config, init_weights=str(first / "model.pt"), lr=0.01))
+    train_cache = _prepared_cache_of(second_config, "train")
+    train_cache.unlink()  # averaging needs val and test only: it must not prepare the training faces again
     result = run_cli(
         "average-weights",
         *(str(first / "model.pt"), str(second / "model.pt"), "--out", str(tmp_path / "soup")),
@@ -374,6 +376,14 @@ def test_averaged_runs_are_a_run_with_the_mean_weights_and_their_own_threshold(t
     key = "features.18.0.weight"
     assert not torch.equal(a[key], b[key])
     assert torch.allclose(mean[key], (a[key] + b[key]) / 2)
+    assert not train_cache.exists()
+
+
+def _prepared_cache_of(config: TrainConfig, split_name: str):
+    """The cache file `prepare` writes for one split of `config`'s seeded split."""
+    samples = split_for(config).of(split_name)
+    spec = InputSpec(config.input_size)
+    return prepare_module._cache_path(samples, spec, prepare_module.detector_cropper()[0])
 
 
 def test_runs_of_different_models_are_not_averaged(tiny_data, tmp_path):

@@ -78,7 +78,9 @@ def average_runs(weights: list[Path], out_dir: Path) -> Path:
     (out_dir / HISTORY_FILE).write_text("")  # no epochs of its own
     (out_dir / SYSTEM_FILE).unlink(missing_ok=True)
     with SystemMonitor(out_dir / SYSTEM_FILE):
-        data = prepare_data(config, first.input_spec, Distributed(0, 1, torch.device("cpu")))
+        # Its threshold is chosen on val and its figures read on test: the training split is not needed.
+        single = Distributed(0, 1, torch.device("cpu"))
+        data = prepare_data(config, first.input_spec, single, splits=("val", "test"))
         threshold = validation_threshold(model, first.class_names, first.input_spec, data.prepared["val"])
         description = {
             **{k: getattr(config, k) for k in (*SPLIT_FIELDS, "model", "input_size")},
