@@ -3,6 +3,7 @@
 import streamlit as st
 
 from maskapp.app import plots, ui
+from maskapp.app.run_groups import group_runs
 from maskapp.app.text import plain
 from maskapp.errors import MaskappError
 from maskapp.training.runs import load_runs, run_roots
@@ -17,7 +18,23 @@ if not listing.runs:
     st.info(f"No training runs found under {roots}. Train one with `python -m maskapp train`.")
     st.stop()
 
-by_name = {run.name: run for run in listing.runs}
+try:
+    served = ui.load_model_card().run_name
+except MaskappError:  # no servable weights: the runs still compare
+    served = None
+
+groups = {group.label: group for group in group_runs(listing.runs, served)}
+group = groups[
+    st.radio(
+        "Compare runs with",
+        list(groups),
+        horizontal=True,
+        help="Only runs with the same classes, tested on the same faces, are compared: a 2-class run's "
+        "accuracy is taken on other faces than a 3-class run's.",
+    )
+]
+st.caption(plain(group.description()))
+by_name = {run.name: run for run in group.runs}
 selected_names = st.multiselect(
     "Runs", list(by_name), default=list(by_name), help="Pick runs to compare side by side."
 )
@@ -29,11 +46,6 @@ if not selected:
 for run in selected:
     for warning in run.warnings:
         st.warning(plain(f"{run.name}: {warning}"), icon=":material/warning:")
-
-try:
-    served = ui.load_model_card().run_name
-except MaskappError:  # no servable weights: the runs still compare
-    served = None
 
 st.subheader("Comparison")
 if served:

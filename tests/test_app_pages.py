@@ -676,18 +676,54 @@ def test_unusable_stream_urls_show_an_error(app, url, message):
 SHIPPED_RUNS = PROJECT_ROOT / "weights" / "runs"
 
 
+def runs_of_every_group(at: AppTest) -> list[str]:
+    """The runs each choice of *Compare runs with* lists, one group after another."""
+    shown = []
+    for option in at.radio[0].options:
+        at.radio[0].set_value(option).run()
+        assert_no_exception(at)
+        shown += at.multiselect[0].value
+    return shown
+
+
 def test_metrics_page_shows_the_shipped_runs(app):
     shipped = [path.name for path in find_runs(SHIPPED_RUNS)]
     assert len(shipped) >= 2, f"expected the MobileNetV2 and CNN runs under {SHIPPED_RUNS}"
     at = open_page(app, "app_pages/metrics.py")
     assert not errors(at)
-    assert set(shipped) <= set(at.multiselect[0].value)
-    # comparison + curves + a confusion matrix and a system chart per run
-    assert len(at.get("plotly_chart")) >= 2 + 2 * len(shipped) - 1
-    assert len(at.table) >= 1 + len(shipped)
+    shown = len(at.multiselect[0].value)
+    # comparison + curves + a confusion matrix and a system chart per run of the group
+    assert len(at.get("plotly_chart")) >= 2 + 2 * shown - 1
+    assert len(at.table) >= 1 + shown
     served = plain(ui.load_model_card().run_name)  # as shown: markdown characters escaped
     assert any(served in caption.value for caption in at.caption)  # which run the app serves
     assert any(f"**{served}** ({plain('mobilenet_v2')}) · served" == m.value for m in at.markdown)
+    assert sorted(runs_of_every_group(at)) == sorted(shipped)
+
+
+def test_metrics_page_compares_only_runs_of_one_class_set_on_one_test_split(app):
+    """The comparison table listed 2-class and 3-class runs together, each run's test accuracy on its
+    own test faces: the 2-class MobileNetV2 read above the served 3-class model, and nothing said the
+    figures were on other faces. Each group of runs now has the same classes and test split, and says
+    which faces its figures are on; the served run's group opens first."""
+    runs = {run.name: run for run in load_runs().runs}
+    served = ui.load_model_card().run_name
+    at = open_page(app, "app_pages/metrics.py")
+    assert not errors(at)
+    assert len(at.radio[0].options) >= 2  # the 2-class and 3-class runs apart
+    assert served in at.multiselect[0].value
+    for option in at.radio[0].options:
+        at.radio[0].set_value(option).run()
+        compared = [runs[name] for name in at.multiselect[0].value]
+        (table,) = [table.value for table in at.table if "ROC AUC" in table.value.columns]
+        names = [name.replace("\u200b", "").removesuffix(" (served)") for name in table["run"]]
+        assert names == [run.name for run in compared]
+        assert len({tuple(run.config["class_names"]) for run in compared}) == 1
+        faces = {sum(m.support for m in run.metrics.per_class.values()) for run in compared}
+        assert len(faces) == 1  # one test split: the same number of faces for each run
+        (split,) = [c.value for c in at.caption if "test split" in c.value]
+        assert f"{faces.pop()} faces" in split
+        assert all(plain(name) in split for name in compared[0].config["class_names"])
 
 
 def test_metrics_threshold_starts_at_the_served_runs_threshold(app):
@@ -720,9 +756,8 @@ def test_a_malformed_run_shows_an_error_for_that_run_only(app, monkeypatch, tmp_
     at = open_page(app, "app_pages/metrics.py")
     shown = errors(at)
     assert len(shown) == 1 and "broken-run" in shown[0] and "not valid JSON" in shown[0]
-    runs = at.multiselect[0].value
-    assert "odd-run" in runs and "broken-run" not in runs
-    assert set(path.name for path in find_runs(SHIPPED_RUNS)) <= set(runs)
+    at.radio[0].set_value(next(o for o in at.radio[0].options if o.startswith("0 classes"))).run()
+    assert at.multiselect[0].value == ["odd-run"]  # no classes recorded: compared with no other run
     warnings = " ".join(w.value for w in at.warning)
     assert "history.jsonl line 2 skipped" in warnings and "metrics.json is missing" in warnings
 
@@ -731,9 +766,9 @@ def test_metrics_test_set_gives_each_run_a_full_width_tab_and_shows_tables_whole
     """Three runs side by side gave each a third of the page: their tables hid columns (support, the
     per-data-set recalls) behind a scroll bar, seen in a browser at 1400 px. Each run now has a tab, and
     every table is a static one that wraps its headers and shows each row and column."""
-    runs = load_runs().runs
     at = open_page(app, "app_pages/metrics.py")
     assert not errors(at)
+    runs = [run for run in load_runs().runs if run.name in at.multiselect[0].value]
     assert [tab.label for tab in at.tabs] == [plain(run.name) for run in runs]
     assert len(at.dataframe) == 0  # no scrolling grid on this page
     (comparison,) = [table.value for table in at.table if "ROC AUC" in table.value.columns]
@@ -757,13 +792,14 @@ def test_metrics_page_shows_3x3_confusion_per_class_and_the_precision_recall_cur
     monkeypatch.setenv(RUN_DIRS_ENV, str(run_dir.parent))
     at = open_page(app, "app_pages/metrics.py")
     assert not errors(at)
-    shown_runs = at.multiselect[0].value
-    assert run_dir.name in shown_runs and {"mobilenet_v2", "cnn"} <= set(shown_runs)
+    assert {run_dir.name, "mobilenet_v2", "cnn"} <= set(runs_of_every_group(at))
+    # its own group: the same classes as the shipped 3-class runs, tested on other faces
+    at.radio[0].set_value(next(o for o in at.radio[0].options if "face-mask-ilc (" in o)).run()
+    assert at.multiselect[0].value == [run_dir.name]
     class_columns = [list(frame.value["class"]) for frame in at.table if "class" in frame.value.columns]
     assert [*CLASS_NAMES, "macro average"] in class_columns  # the three class rows
-    assert ["with_mask", "without_mask", "macro average"] in class_columns  # the 2-class runs still show
     heatmaps = [trace for spec in chart_specs(at) for trace in spec["data"] if trace["type"] == "heatmap"]
-    assert sorted(len(trace["x"]) for trace in heatmaps).count(3) >= 1 and len(heatmaps) >= 3
+    assert [len(trace["x"]) for trace in heatmaps] == [3]
     curves = [
         trace
         for spec in chart_specs(at)

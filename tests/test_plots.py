@@ -12,6 +12,7 @@ import pytest
 
 from maskapp import WEIGHTS_DIR
 from maskapp.app import plots
+from maskapp.app.run_groups import group_runs
 from maskapp.events.report import EventLog
 from maskapp.events.store import Event, SqliteEventStore, iso_utc
 from maskapp.training.runs import (
@@ -414,3 +415,22 @@ def test_the_people_per_hour_legend_reads_in_the_classes_order_as_the_table_abov
         plots.label_style(name).hex for name in ("with_mask", "without_mask")
     ]
     assert figure.layout.legend.traceorder == "normal"  # the legend in the traces' order, not reversed
+
+
+def test_runs_are_grouped_by_classes_and_test_split_the_served_group_first(shipped_runs, tmp_path):
+    """2-class and 3-class runs were compared in one table, each on its own test faces."""
+    groups = group_runs(shipped_runs, served="mobilenet_v2_3class_soup")
+    assert "mobilenet_v2_3class_soup" in [run.name for run in groups[0].runs]
+    for group in groups:
+        assert len({tuple(run.config["class_names"]) for run in group.runs}) == 1
+        assert len(group.test_faces) == 1  # every run's figures on the same number of faces
+    two = next(group for group in groups if "cnn" in [run.name for run in group.runs])
+    assert {run.name for run in two.runs} == {"cnn", "mobilenet_v2"} and two.label == "2 classes (2 runs)"
+    assert f"{two.test_faces[0]} faces" in two.description()
+    # the same classes on other data: a group of its own, its label naming the data
+    other = tmp_path / "other"
+    other.mkdir()
+    write_json(other / CONFIG_FILE, {**shipped_runs[0].config, "data": ["../shared/datasets/face-mask-ilc"]})
+    labels = [group.label for group in group_runs([*shipped_runs, load_run(other)])]
+    assert len(labels) == len(set(labels)) == len(groups) + 1
+    assert "2 classes, face-mask-ilc (1 run)" in labels
