@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import socket
 import struct
 import zlib
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 import pytest
 from PIL import Image
 from streamlit.runtime.media_file_manager import MediaFileManager
@@ -779,6 +782,28 @@ def test_metrics_test_set_gives_each_run_a_full_width_tab_and_shows_tables_whole
     for tab, run in zip(at.tabs, runs, strict=True):  # its name and confusion matrix in its own tab
         assert tab.markdown[0].value.startswith(f"**{plain(run.name)}**")
         assert len(tab.get("plotly_chart")) == 1
+
+
+def shown_cells(table) -> pd.DataFrame:
+    """A st.table's cells as the browser shows them (its styler's display values), all text."""
+    return pa.ipc.open_stream(table.proto.arrow_data.styler.display_values).read_pandas()
+
+
+def test_every_figure_of_the_metrics_page_reads_to_three_decimals(app):
+    """The comparison read 0.976 and 0.96, the per-class and threshold tables 0.9759 and 0.9629: the
+    same score at two precisions, and 0.97 beside 0.9759. Scores now read to three decimals everywhere,
+    thresholds to two, counts whole."""
+    at = open_page(app, "app_pages/metrics.py")
+    decimals = {}
+    for table in at.table:
+        for column, cells in shown_cells(table).items():
+            for cell in cells:
+                if re.fullmatch(r"-?\d+\.\d+", cell):
+                    decimals.setdefault(len(cell.split(".")[1]), set()).add(column)
+    assert set(decimals) == {2, 3} and decimals[2] == {"threshold", "its own threshold"}
+    assert {"test acc.", "precision", "value", "accuracy", "non-compliant recall"} <= decimals[3]
+    faces = [cell for table in at.table for cell in shown_cells(table).get("faces", [])]
+    assert faces and all(re.fullmatch(r"\d*", cell) for cell in faces)  # 871, not 871.000
 
 
 def chart_specs(at: AppTest) -> list[dict]:

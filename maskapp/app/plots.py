@@ -41,6 +41,23 @@ def _number(value) -> float | None:
     return number if math.isfinite(number) else None
 
 
+# One rule for every figure on the Metrics page (tables, bar values, hovers): a score reads to three
+# decimals, always three (0.970, not 0.97 beside 0.9759). The third decimal is a face or two of a test split
+# of about 2000 faces; a fourth is less than one face, so it only made two equal models look different.
+# Thresholds read to two: the 0.01 steps they are chosen on.
+SCORE_FORMAT = ".3f"
+THRESHOLD_FORMAT = ".2f"
+THRESHOLD_COLUMNS = frozenset({"threshold", "its own threshold"})
+
+
+def figure_text(column: str, value: object) -> str:
+    """A table cell by the rule above: scores to three decimals, thresholds to two, counts and words as
+    they are."""
+    if not isinstance(value, float):
+        return str(value)
+    return format(value, THRESHOLD_FORMAT if column in THRESHOLD_COLUMNS else SCORE_FORMAT)
+
+
 def _color(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
 
@@ -74,7 +91,7 @@ def training_curves(runs: Sequence[Run]) -> go.Figure:
                         name=_label(run.name),
                         legendgroup=_label(run.name),
                         showlegend=column == 1 and split == "train",
-                        hovertemplate=f"{split} %{{y:.4f}}<br>epoch %{{x}}",
+                        hovertemplate=f"{split} %{{y:{SCORE_FORMAT}}}<br>epoch %{{x}}",
                         line={"color": _color(index), "dash": dash},
                     ),
                     row=1,
@@ -247,7 +264,8 @@ def noncompliant_pr_figure(runs: Sequence[Run]) -> go.Figure:
                 name=name,
                 legendgroup=name,
                 line={"color": _color(index)},
-                hovertemplate="threshold %{customdata:.2f}<br>recall %{x:.3f}<br>precision %{y:.3f}"
+                hovertemplate=f"threshold %{{customdata:{THRESHOLD_FORMAT}}}<br>recall %{{x:{SCORE_FORMAT}}}"
+                f"<br>precision %{{y:{SCORE_FORMAT}}}"
                 f"<extra>{name}</extra>",
             )
         )
@@ -263,7 +281,8 @@ def noncompliant_pr_figure(runs: Sequence[Run]) -> go.Figure:
                     name=f"{name}: its threshold",
                     legendgroup=name,
                     showlegend=False,
-                    hovertemplate=f"its threshold {shipped:.2f}<br>recall %{{x:.3f}}<br>precision %{{y:.3f}}"
+                    hovertemplate=f"its threshold {shipped:{THRESHOLD_FORMAT}}"
+                    f"<br>recall %{{x:{SCORE_FORMAT}}}<br>precision %{{y:{SCORE_FORMAT}}}"
                     f"<extra>{name}</extra>",
                 )
             )
@@ -372,14 +391,11 @@ SHORT_HEADERS = {
 def comparison_table(runs: Sequence[Run], served: str | None = None) -> list[dict]:
     """comparison_rows as the page shows them, narrow enough for a 1000 px window beside the sidebar
     (ten columns of long run names, long headers and four-decimal figures ran 270 px past it): names
-    that may break after each _, the served run marked under its name, short headers, three decimals,
-    epochs and minutes in one column."""
+    that may break after each _, the served run marked under its name, short headers, three decimals
+    (`figure_text`), epochs and minutes in one column."""
     table = []
     for row in comparison_rows(runs, served):
-        figures = {
-            SHORT_HEADERS.get(key, key): None if row[key] is None else round(row[key], 3)
-            for key in COMPARED_FIGURES
-        }
+        figures = {SHORT_HEADERS.get(key, key): row[key] for key in COMPARED_FIGURES}
         table.append(
             {
                 "run": breakable(row["run"]) + (" (served)" if row["served"] else ""),
@@ -420,7 +436,7 @@ def comparison_figure(runs: Sequence[Run]) -> go.Figure:
                 y=values,
                 name=_label(f"{row['run']} ({row['model']})"),
                 marker_color=_color(index),
-                text=["" if value is None else f"{value:.3f}" for value in values],
+                text=["" if value is None else format(value, SCORE_FORMAT) for value in values],
                 textposition="outside",
                 # Level, the values of a few runs already overlapped their neighbours; and plotly shrank
                 # them to the bar's width instead, unreadable with eight runs.
