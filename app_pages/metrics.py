@@ -58,17 +58,24 @@ st.caption("Solid: training; dashed: validation.")
 st.plotly_chart(plots.training_curves(selected), key="curves")
 
 st.subheader("Test set")
-# A tab per run, each as wide as the page: three runs side by side squeezed matrices and tables into a
-# third of it.
-tabs = st.tabs([plain(run.name) for run in selected])
-for index, (tab, run) in enumerate(zip(tabs, selected, strict=True)):
-    with tab:
-        badge = " · served" if run.name == served else ""
-        st.markdown(f"**{plain(run.name)}** ({plain(run.architecture)}){badge}")
-        if run.metrics is None:
-            st.info("No test metrics in this run.")
-            continue
-        st.plotly_chart(plots.confusion_matrix_figure(run.metrics), key=f"cm_{index}")
+# One run at a time, as wide as the page (three side by side squeezed matrices and tables into a third
+# of it), picked from pills that wrap onto a second line: a tab row of run names scrolled sideways.
+inspected = st.pills(
+    "Run",
+    [run.name for run in selected],
+    default=plots.reference_run(selected, served).name,
+    format_func=lambda name: f"{name} (served)" if name == served else name,
+)
+run = by_name.get(inspected)
+if run is None:
+    st.info("Pick a run to see its test figures.")
+else:
+    badge = " · served" if run.name == served else ""
+    st.markdown(f"**{plain(run.name)}** ({plain(run.architecture)}){badge}")
+    if run.metrics is None:
+        st.info("No test metrics in this run.")
+    else:
+        st.plotly_chart(plots.confusion_matrix_figure(run.metrics), key="confusion")
         ui.figures_table(plots.per_class_rows(run.metrics))
         if run.metrics.compliance is not None:
             ui.figures_table(plots.compliance_rows(run.metrics))

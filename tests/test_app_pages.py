@@ -695,9 +695,9 @@ def test_metrics_page_shows_the_shipped_runs(app):
     at = open_page(app, "app_pages/metrics.py")
     assert not errors(at)
     shown = len(at.multiselect[0].value)
-    # comparison + curves + a confusion matrix and a system chart per run of the group
-    assert len(at.get("plotly_chart")) >= 2 + 2 * shown - 1
-    assert len(at.table) >= 1 + shown
+    # comparison + curves + the picked run's confusion matrix + a system chart per run of the group
+    assert len(at.get("plotly_chart")) >= 3 + shown
+    assert len(at.table) >= 3  # the comparison, the picked run's per-class and compliance figures
     served = plain(ui.load_model_card().run_name)  # as shown: markdown characters escaped
     assert any(served in caption.value for caption in at.caption)  # which run the app serves
     assert any(f"**{served}** ({plain('mobilenet_v2')}) · served" == m.value for m in at.markdown)
@@ -765,23 +765,31 @@ def test_a_malformed_run_shows_an_error_for_that_run_only(app, monkeypatch, tmp_
     assert "history.jsonl line 2 skipped" in warnings and "metrics.json is missing" in warnings
 
 
-def test_metrics_test_set_gives_each_run_a_full_width_tab_and_shows_tables_whole(app):
+def test_metrics_test_set_shows_one_run_at_full_width_picked_from_pills_and_tables_whole(app):
     """Three runs side by side gave each a third of the page: their tables hid columns (support, the
-    per-data-set recalls) behind a scroll bar, seen in a browser at 1400 px. Each run now has a tab, and
-    every table is a static one that wraps its headers and shows each row and column."""
+    per-data-set recalls) behind a scroll bar, seen in a browser at 1400 px. A tab per run then made a
+    tab row wider than the page. One run is shown at a time, picked from pills (the served one first),
+    and every table is a static one that wraps its headers and shows each row and column."""
     at = open_page(app, "app_pages/metrics.py")
     assert not errors(at)
+    served = ui.load_model_card().run_name
     runs = [run for run in load_runs().runs if run.name in at.multiselect[0].value]
-    assert [tab.label for tab in at.tabs] == [plain(run.name) for run in runs]
+    picker = at.pills[0]
+    assert picker.value == served  # shown as 'NAME (served)'
+    assert picker.options == [run.name + (" (served)" if run.name == served else "") for run in runs]
     assert len(at.dataframe) == 0  # no scrolling grid on this page
     (comparison,) = [table.value for table in at.table if "ROC AUC" in table.value.columns]
     names = [name.replace("\u200b", "").removesuffix(" (served)") for name in comparison["run"]]
     assert names == [run.name for run in runs] and len(comparison.columns) == 8
-    per_class = [table.value for table in at.table if "support" in table.value.columns]
-    assert len(per_class) == sum(run.metrics is not None for run in runs)
-    for tab, run in zip(at.tabs, runs, strict=True):  # its name and confusion matrix in its own tab
-        assert tab.markdown[0].value.startswith(f"**{plain(run.name)}**")
-        assert len(tab.get("plotly_chart")) == 1
+    for run in runs:  # its name, its confusion matrix and its per-class table
+        at.pills[0].set_value(run.name).run()
+        assert_no_exception(at)
+        assert any(m.value.startswith(f"**{plain(run.name)}**") for m in at.markdown)
+        heatmaps = [t for spec in chart_specs(at) for t in spec["data"] if t["type"] == "heatmap"]
+        assert len(heatmaps) == 1 and heatmaps[0]["x"] == run.metrics.labels
+        assert len([table for table in at.table if "support" in table.value.columns]) == 1
+    at.pills[0].set_value(None).run()  # the picked pill clicked again: none picked
+    assert "Pick a run" in at.info[0].value
 
 
 def shown_cells(table) -> pd.DataFrame:
