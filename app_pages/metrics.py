@@ -51,7 +51,7 @@ st.subheader("Comparison")
 if served:
     st.caption(plain(f"The app serves the weights of run {served}."))
 ui.figures_table(plots.comparison_table(selected, served))
-st.plotly_chart(plots.comparison_figure(selected), key="comparison")
+st.plotly_chart(plots.comparison_figure(selected, served), key="comparison")
 
 st.subheader("Training curves")
 st.caption("Solid: training; dashed: validation.")

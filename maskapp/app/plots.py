@@ -424,30 +424,50 @@ def _score_floor(rows: list[dict]) -> float:
     return max(0.0, math.floor((min(scores, default=0.0) - 0.02) * 10) / 10)
 
 
-def comparison_figure(runs: Sequence[Run]) -> go.Figure:
-    """Grouped bars: each compared figure, one bar per run, its value printed upright above it."""
-    figure = go.Figure()
-    rows = comparison_rows(runs)
-    for index, row in enumerate(rows):
-        values = [row[key] for key in COMPARED_FIGURES]
+COMPARISON_BAR_PX = 20
+COMPARISON_PANEL_PX = 50  # a panel's title and the gap to the next
+
+
+def comparison_figure(runs: Sequence[Run], served: str | None = None) -> go.Figure:
+    """A panel per compared figure, a level bar per run in the table's order, its value at the bar's end.
+    Grouped upright bars put the values of good runs side by side near 1.0, where they ran into each
+    other (even turned on end); here each value has a line of its own, whatever the runs score."""
+    rows = comparison_rows(runs, served)
+    names = [_label(row["run"]) + (" (served)" if row["served"] else "") for row in rows]
+    figure = make_subplots(
+        rows=len(COMPARED_FIGURES),
+        cols=1,
+        shared_xaxes=True,
+        subplot_titles=COMPARED_FIGURES,
+        vertical_spacing=0.25 / len(COMPARED_FIGURES),
+    )
+    for panel, key in enumerate(COMPARED_FIGURES, start=1):
+        values = [row[key] for row in rows]
         figure.add_trace(
             go.Bar(
-                x=list(COMPARED_FIGURES),
-                y=values,
-                name=_label(f"{row['run']} ({row['model']})"),
-                marker_color=_color(index),
-                text=["" if value is None else format(value, SCORE_FORMAT) for value in values],
+                x=values,
+                y=names,
+                orientation="h",
+                marker_color=[_color(index) for index in range(len(rows))],
+                text=["n/a" if value is None else format(value, SCORE_FORMAT) for value in values],
                 textposition="outside",
-                # Level, the values of a few runs already overlapped their neighbours; and plotly shrank
-                # them to the bar's width instead, unreadable with eight runs.
-                textangle=-90,
                 constraintext="none",
-                cliponaxis=False,
-            )
+                cliponaxis=False,  # a value at 1.0 stands in the right margin
+                showlegend=False,
+                hovertemplate=f"%{{y}}<br>{key} %{{x:{SCORE_FORMAT}}}<extra></extra>",
+            ),
+            row=panel,
+            col=1,
         )
-    figure.update_yaxes(range=[_score_floor(rows), 1.0], title_text="score")
-    _legend_below(figure, 460)
-    figure.update_layout(barmode="group", margin={"t": 50})  # the values of bars at 1.0 stand above it
+    floor = _score_floor(rows)
+    figure.update_yaxes(autorange="reversed", automargin=True)  # the first run on top, as in the table
+    figure.update_xaxes(range=[floor, 1.0], dtick=0.05 if floor >= 0.7 else None)
+    # Say where the bars start: from 0.8 a run at 0.90 looks half as good as one at 1.0.
+    figure.update_xaxes(
+        title_text=f"score (bars start at {floor:g}, not 0)", row=len(COMPARED_FIGURES), col=1
+    )
+    height = len(COMPARED_FIGURES) * (COMPARISON_BAR_PX * len(rows) + COMPARISON_PANEL_PX) + 60
+    figure.update_layout(height=height, margin={"t": 40, "b": 40, "r": 50}, bargap=0.25)
     return figure
 
 
