@@ -48,14 +48,18 @@ for run in selected:
         st.warning(plain(f"{run.name}: {warning}"), icon=":material/warning:")
 
 st.subheader("Comparison")
-if served:
-    st.caption(plain(f"The app serves the weights of run {served}."))
+if served in by_name:
+    st.caption(plain(f"The app serves the weights of run {served}, marked (served) below."))
+elif served:
+    st.caption(
+        plain(f"The app serves the weights of run {served}, which is not in this group: none below is.")
+    )
 ui.figures_table(plots.comparison_table(selected, served))
 st.plotly_chart(plots.comparison_figure(selected, served), key="comparison")
 
 st.subheader("Training curves")
 st.caption("Solid: training; dashed: validation.")
-st.plotly_chart(plots.training_curves(selected), key="curves")
+st.plotly_chart(plots.training_curves(selected, served), key="curves")
 
 st.subheader("Test set")
 # One run at a time, as wide as the page (three side by side squeezed matrices and tables into a third
@@ -64,7 +68,7 @@ inspected = st.pills(
     "Run",
     [run.name for run in selected],
     default=plots.reference_run(selected, served).name,
-    format_func=lambda name: f"{name} (served)" if name == served else name,
+    format_func=lambda name: plots.shown_name(name, served),
 )
 run = by_name.get(inspected)
 if run is None:
@@ -95,7 +99,7 @@ else:
         "threshold. Lower thresholds flag more people (recall) at the cost of more false alarms "
         "(precision). Star: the threshold each model ships with, chosen on validation data."
     )
-    st.plotly_chart(plots.noncompliant_pr_figure(with_curves), key="noncompliant_pr")
+    st.plotly_chart(plots.noncompliant_pr_figure(with_curves, served), key="noncompliant_pr")
     reference = plots.reference_run(with_curves, served)
     chosen = st.select_slider(
         "Threshold to consider",
@@ -107,12 +111,12 @@ else:
         if reference.name == served
         else None,
     )
-    ui.figures_table(plots.threshold_rows(with_curves, chosen))
+    ui.figures_table(plots.threshold_rows(with_curves, chosen, served))
     st.caption(f"Serve with it: `python -m maskapp detect PHOTO --noncompliant-threshold {chosen:.2f}`.")
 
 st.subheader("System usage during training")
 for index, run in enumerate(selected):
-    with st.expander(plain(run.name), expanded=index == 0):
+    with st.expander(plain(plots.shown_name(run.name, served)), expanded=index == 0):
         if not run.system:
             st.info("No system samples in this run.")
             continue

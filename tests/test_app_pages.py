@@ -792,6 +792,31 @@ def test_metrics_test_set_shows_one_run_at_full_width_picked_from_pills_and_tabl
     assert "Pick a run" in at.info[0].value
 
 
+def test_the_served_run_is_named_so_in_every_chart_and_table_of_the_metrics_page(app):
+    """Only the comparison table marked the served run: the precision-recall chart's legend, the
+    threshold table and the system charts named it like any other run, and the 2-class group's caption
+    named the served 3-class run as if it were among them."""
+    served = ui.load_model_card().run_name
+    marked = f"{served} (served)"
+    at = open_page(app, "app_pages/metrics.py")
+    assert not errors(at)
+    pr_lines = [t["name"] for spec in chart_specs(at) for t in spec["data"] if t.get("mode") == "lines"]
+    assert marked in pr_lines and served not in pr_lines
+    (thresholds,) = [table.value for table in at.table if "its own threshold" in table.value.columns]
+    assert marked in list(thresholds["run"]) and served not in list(thresholds["run"])
+    assert plain(marked) in [expander.label for expander in at.expander]
+    assert marked in at.pills[0].options
+    other = next(option for option in at.radio[0].options if served not in runs_of_group(at, option))
+    at.radio[0].set_value(other).run()
+    assert any("which is not in this group" in caption.value for caption in at.caption)
+    assert not any(marked in str(value) for table in at.table for value in table.value.to_numpy().ravel())
+
+
+def runs_of_group(at: AppTest, option: str) -> list[str]:
+    at.radio[0].set_value(option).run()
+    return at.multiselect[0].value
+
+
 def shown_cells(table) -> pd.DataFrame:
     """A st.table's cells as the browser shows them (its styler's display values), all text."""
     return pa.ipc.open_stream(table.proto.arrow_data.styler.display_values).read_pandas()

@@ -58,6 +58,13 @@ def figure_text(column: str, value: object) -> str:
     return format(value, THRESHOLD_FORMAT if column in THRESHOLD_COLUMNS else SCORE_FORMAT)
 
 
+def shown_name(name: str, served: str | None) -> str:
+    """A run's name as every chart and table names it: the served run says so wherever it appears (it
+    was marked in the comparison table alone, so a reader of the precision-recall chart or the threshold
+    table could not tell which line the app flags people by)."""
+    return f"{name} (served)" if name == served else name
+
+
 def _color(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
 
@@ -74,7 +81,7 @@ def _legend_below(figure: go.Figure, height: int) -> go.Figure:
     return figure
 
 
-def training_curves(runs: Sequence[Run]) -> go.Figure:
+def training_curves(runs: Sequence[Run], served: str | None = None) -> go.Figure:
     """Train (solid) vs validation (dashed) loss and accuracy per epoch, one colour per run and one legend
     entry per run (the page's caption tells solid from dashed); a run without epochs (weights averaged by
     `average-weights`) has no curve."""
@@ -88,7 +95,7 @@ def training_curves(runs: Sequence[Run]) -> go.Figure:
                         x=epochs,
                         y=[_number(getattr(record, f"{split}_{metric}")) for record in run.history],
                         mode="lines+markers",
-                        name=_label(run.name),
+                        name=_label(shown_name(run.name, served)),
                         legendgroup=_label(run.name),
                         showlegend=column == 1 and split == "train",
                         hovertemplate=f"{split} %{{y:{SCORE_FORMAT}}}<br>epoch %{{x}}",
@@ -243,7 +250,7 @@ PR_PLOT_PX = 320
 LEGEND_ROW_PX = 20  # room for one legend line per run, should a narrow page stack them
 
 
-def noncompliant_pr_figure(runs: Sequence[Run]) -> go.Figure:
+def noncompliant_pr_figure(runs: Sequence[Run], served: str | None = None) -> go.Figure:
     """Non-compliant precision against recall as the threshold on 1 - P(with_mask) moves, one line per
     run (hover: the threshold), each run's own threshold starred: a site that must not miss anyone
     picks a point further right. A star shares its run's legend entry and tells its threshold on hover:
@@ -254,7 +261,7 @@ def noncompliant_pr_figure(runs: Sequence[Run]) -> go.Figure:
         curve = run.metrics.noncompliant_pr if run.metrics else None
         if curve is None:
             continue
-        name = _label(run.name)
+        name = _label(shown_name(run.name, served))
         figure.add_trace(
             go.Scatter(
                 x=curve.recall,
@@ -297,7 +304,7 @@ def reference_run(runs: Sequence[Run], served: str | None) -> Run:
     return next((run for run in runs if run.name == served), runs[0])
 
 
-def threshold_rows(runs: Sequence[Run], threshold: float) -> list[dict]:
+def threshold_rows(runs: Sequence[Run], threshold: float, served: str | None = None) -> list[dict]:
     """Each run's non-compliant recall and precision at a threshold a site considers."""
     rows = []
     for run in runs:
@@ -308,7 +315,7 @@ def threshold_rows(runs: Sequence[Run], threshold: float) -> list[dict]:
         shipped = decision_threshold(run.metrics)
         rows.append(
             {
-                "run": run.name,
+                "run": shown_name(run.name, served),
                 "threshold": point.threshold,
                 "non-compliant recall": _number(point.recall),
                 "non-compliant precision": _number(point.precision),
@@ -433,7 +440,7 @@ def comparison_figure(runs: Sequence[Run], served: str | None = None) -> go.Figu
     Grouped upright bars put the values of good runs side by side near 1.0, where they ran into each
     other (even turned on end); here each value has a line of its own, whatever the runs score."""
     rows = comparison_rows(runs, served)
-    names = [_label(row["run"]) + (" (served)" if row["served"] else "") for row in rows]
+    names = [_label(shown_name(row["run"], served)) for row in rows]
     figure = make_subplots(
         rows=len(COMPARED_FIGURES),
         cols=1,
