@@ -79,11 +79,18 @@ else:
     if run.metrics is None:
         st.info("No test metrics in this run.")
     else:
+        st.caption("Test faces by true class (rows) and predicted class: count and share of the row.")
         st.plotly_chart(plots.confusion_matrix_figure(run.metrics), key="confusion")
+        st.caption("Per class, on the test split:")
         ui.figures_table(plots.per_class_rows(run.metrics))
         if run.metrics.compliance is not None:
+            st.caption(
+                "The compliance view: non-compliant faces (no mask, or worn badly) flagged, "
+                "masked ones let through:"
+            )
             ui.figures_table(plots.compliance_rows(run.metrics))
         if run.metrics.per_dataset:
+            st.caption("Per data set of the test split:")
             ui.figures_table(plots.per_dataset_rows(run.metrics))
 
 st.subheader("Non-compliant precision and recall")

@@ -724,7 +724,7 @@ def test_metrics_page_compares_only_runs_of_one_class_set_on_one_test_split(app)
         assert len({tuple(run.config["class_names"]) for run in compared}) == 1
         faces = {sum(m.support for m in run.metrics.per_class.values()) for run in compared}
         assert len(faces) == 1  # one test split: the same number of faces for each run
-        (split,) = [c.value for c in at.caption if "test split" in c.value]
+        (split,) = [c.value for c in at.caption if "this group's test split" in c.value]
         assert f"{faces.pop()} faces" in split
         assert all(plain(name) in split for name in compared[0].config["class_names"])
 
@@ -864,8 +864,8 @@ def test_metrics_page_shows_3x3_confusion_per_class_and_the_precision_recall_cur
         for trace in spec["data"]
         if trace.get("name", "").endswith("its threshold") or trace.get("customdata") is not None
     ]
-    assert any(trace["name"] == run_dir.name for trace in curves)  # its precision-recall curve
-    assert any(trace["name"] == f"{run_dir.name}: its threshold" for trace in curves)  # its threshold
+    assert any(trace.get("name") == run_dir.name for trace in curves)  # its precision-recall curve
+    assert any(trace.get("name") == f"{run_dir.name}: its threshold" for trace in curves)  # its threshold
     compliance = [frame.value for frame in at.table if "figure" in frame.value.columns]
     assert compliance and "non-compliant recall" in list(compliance[0]["figure"])
     at.select_slider[0].set_value(0.1).run()  # a site that must not miss anyone considers 0.1
