@@ -452,3 +452,16 @@ def test_runs_are_grouped_by_classes_and_test_split_the_served_group_first(shipp
     labels = [group.label for group in group_runs([*shipped_runs, load_run(other)])]
     assert len(labels) == len(set(labels)) == len(groups) + 1
     assert "2 classes, face-mask-ilc (1 run)" in labels
+
+
+def test_a_run_has_one_colour_in_every_chart_even_after_averaged_weights(shipped_runs):
+    """The training curves counted colours among the runs with epochs: after the averaged run (no
+    epochs) every run took its neighbour's colour, so a line and a bar of one colour were two runs."""
+    averaged = next(run for run in shipped_runs if not run.history)
+    trained = [run for run in shipped_runs if run.history and run.metrics and run.metrics.noncompliant_pr]
+    runs = [averaged, *trained]
+    bars = plots.comparison_figure(runs).data[0].marker.color
+    curves = {t.name: t.line.color for t in plots.training_curves(runs).data}
+    prs = {t.name: t.line.color for t in plots.noncompliant_pr_figure(runs).data if t.mode == "lines"}
+    for index, run in enumerate(runs[1:], start=1):
+        assert curves[run.name] == prs[run.name] == bars[index]

@@ -86,7 +86,11 @@ def training_curves(runs: Sequence[Run], served: str | None = None) -> go.Figure
     entry per run (the page's caption tells solid from dashed); a run without epochs (weights averaged by
     `average-weights`) has no curve."""
     figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"))
-    for index, run in enumerate(run for run in runs if run.history):
+    # A run's colour is its place among all the runs, as in the comparison and precision-recall charts:
+    # counted among the runs with epochs, every run after averaged weights took its neighbour's colour.
+    for index, run in enumerate(runs):
+        if not run.history:
+            continue
         epochs = [record.epoch for record in run.history]
         for column, metric in ((1, "loss"), (2, "accuracy")):
             for split, dash in (("train", "solid"), ("val", "dash")):
