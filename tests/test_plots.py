@@ -465,3 +465,17 @@ def test_a_run_has_one_colour_in_every_chart_even_after_averaged_weights(shipped
     prs = {t.name: t.line.color for t in plots.noncompliant_pr_figure(runs).data if t.mode == "lines"}
     for index, run in enumerate(runs[1:], start=1):
         assert curves[run.name] == prs[run.name] == bars[index]
+
+
+@pytest.mark.parametrize("count", [1, 2, 8])
+def test_each_comparison_panel_leaves_room_for_the_next_ones_title(shipped_runs, count):
+    """Spaced by a share of the height, the panels of a two-run chart stood about 20 px apart: each figure's
+    title lay on the last bar of the panel above (seen in a browser at 1000 px)."""
+    figure = plots.comparison_figure(shipped_runs[:count])
+    layout = figure.layout
+    plot_px = layout.height - layout.margin.t - layout.margin.b
+    for upper in range(1, len(plots.COMPARED_FIGURES)):
+        lower = upper + 1
+        above = layout[f"yaxis{'' if upper == 1 else upper}"].domain[0]
+        below = layout[f"yaxis{lower}"].domain[1]
+        assert (above - below) * plot_px >= 35  # a title's line (about 17 px) and air around it

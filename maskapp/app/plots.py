@@ -444,7 +444,8 @@ def _score_floor(rows: list[dict]) -> float:
 
 
 COMPARISON_BAR_PX = 20
-COMPARISON_PANEL_PX = 50  # a panel's title and the gap to the next
+COMPARISON_GAP_PX = 40  # between panels: the next panel's title and air above it
+COMPARISON_MARGINS = {"t": 40, "b": 50, "r": 50}  # top: the first title; bottom: the axis; right: a 1.0
 
 
 def comparison_figure(runs: Sequence[Run], served: str | None = None) -> go.Figure:
@@ -453,12 +454,16 @@ def comparison_figure(runs: Sequence[Run], served: str | None = None) -> go.Figu
     other (even turned on end); here each value has a line of its own, whatever the runs score."""
     rows = comparison_rows(runs, served)
     names = [_label(shown_name(row["run"], served)) for row in rows]
+    panels = len(COMPARED_FIGURES)
+    plot_px = panels * COMPARISON_BAR_PX * max(len(rows), 1) + (panels - 1) * COMPARISON_GAP_PX
     figure = make_subplots(
-        rows=len(COMPARED_FIGURES),
+        rows=panels,
         cols=1,
         shared_xaxes=True,
         subplot_titles=COMPARED_FIGURES,
-        vertical_spacing=0.25 / len(COMPARED_FIGURES),
+        # In pixels, not a share of the height: a share that left room with six runs put each title of
+        # two runs' chart on the bar above it.
+        vertical_spacing=COMPARISON_GAP_PX / plot_px,
     )
     for panel, key in enumerate(COMPARED_FIGURES, start=1):
         values = [row[key] for row in rows]
@@ -485,8 +490,8 @@ def comparison_figure(runs: Sequence[Run], served: str | None = None) -> go.Figu
     figure.update_xaxes(
         title_text=f"score (bars start at {floor:g}, not 0)", row=len(COMPARED_FIGURES), col=1
     )
-    height = len(COMPARED_FIGURES) * (COMPARISON_BAR_PX * len(rows) + COMPARISON_PANEL_PX) + 60
-    figure.update_layout(height=height, margin={"t": 40, "b": 40, "r": 50}, bargap=0.25)
+    height = plot_px + COMPARISON_MARGINS["t"] + COMPARISON_MARGINS["b"]
+    figure.update_layout(height=height, margin=COMPARISON_MARGINS, bargap=0.25)
     return figure
 
 
