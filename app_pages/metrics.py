@@ -119,7 +119,7 @@ else:
         else None,
     )
     ui.figures_table(plots.threshold_rows(with_curves, chosen, served))
-    st.caption(f"Serve with it: `python -m maskapp detect PHOTO --noncompliant-threshold {chosen:.2f}`.")
+    st.caption(f"Serve {plain(reference.name)} with it: `{plots.serve_command(reference, served, chosen)}`.")
 
 st.subheader("System usage during training")
 for index, run in enumerate(selected):

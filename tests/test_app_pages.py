@@ -812,6 +812,22 @@ def test_the_served_run_is_named_so_in_every_chart_and_table_of_the_metrics_page
     assert not any(marked in str(value) for table in at.table for value in table.value.to_numpy().ravel())
 
 
+def test_the_serve_command_of_a_group_without_the_served_run_names_its_weights(app):
+    """The 2-class group's 'Serve with it' command named no weights: it ran the served 3-class model at
+    the 2-class cnn's threshold (0.50). It now names the weights of the run whose threshold it gives."""
+    served = ui.load_model_card().run_name
+    runs = {run.name: run for run in load_runs().runs}
+    at = open_page(app, "app_pages/metrics.py")
+    (command,) = [c.value for c in at.caption if "--noncompliant-threshold" in c.value]
+    assert "--weights" not in command and plain(served) in command  # the app's own weights
+    other = next(option for option in at.radio[0].options if served not in runs_of_group(at, option))
+    at.radio[0].set_value(other).run()
+    (command,) = [c.value for c in at.caption if "--noncompliant-threshold" in c.value]
+    first = runs[at.multiselect[0].value[0]]  # the run the slider starts from
+    weights = first.path.relative_to(PROJECT_ROOT) / "model.pt"
+    assert f"--weights {weights} --noncompliant-threshold {at.select_slider[0].value:.2f}`" in command
+
+
 def runs_of_group(at: AppTest, option: str) -> list[str]:
     at.radio[0].set_value(option).run()
     return at.multiselect[0].value

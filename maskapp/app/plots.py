@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import math
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,9 +17,9 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from maskapp.app.text import breakable
+from maskapp.app.text import breakable, shown_path
 from maskapp.labels import CLASS_NAMES, WITH_MASK, WITHOUT_MASK, WORN_INCORRECTLY
-from maskapp.training.runs import EvalMetrics, PrecisionRecallCurve, Run
+from maskapp.training.runs import MODEL_FILE, EvalMetrics, PrecisionRecallCurve, Run
 from maskapp.vision.draw import label_style
 
 PALETTE = qualitative.Plotly
@@ -314,6 +315,18 @@ def reference_run(runs: Sequence[Run], served: str | None) -> Run:
     """The run whose threshold the page starts from: the served one when it is among `runs` (the app
     flags with its threshold), else the first."""
     return next((run for run in runs if run.name == served), runs[0])
+
+
+def serve_command(reference: Run, served: str | None, threshold: float) -> str:
+    """The command that flags people at `threshold` with `reference`'s model: the app's own weights only
+    when that run is the one served. Without --weights, the 2-class group's command ran the served 3-class
+    model at a 2-class model's threshold."""
+    weights = (
+        ""
+        if reference.name == served
+        else f" --weights {shlex.quote(shown_path(reference.path / MODEL_FILE))}"
+    )
+    return f"python -m maskapp detect PHOTO{weights} --noncompliant-threshold {threshold:{THRESHOLD_FORMAT}}"
 
 
 def threshold_rows(runs: Sequence[Run], threshold: float, served: str | None = None) -> list[dict]:
