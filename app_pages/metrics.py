@@ -25,10 +25,10 @@ except MaskappError:  # no servable weights: the runs still compare
 
 groups = {group.label: group for group in group_runs(listing.runs, served)}
 group = groups[
-    st.radio(
+    ui.kept_radio(
         "Compare runs with",
         list(groups),
-        horizontal=True,
+        "metrics_run_group",
         help="Only runs with the same classes, tested on the same faces, are compared: a 2-class run's "
         "accuracy is taken on other faces than a 3-class run's.",
     )

@@ -828,6 +828,19 @@ def test_the_serve_command_of_a_group_without_the_served_run_names_its_weights(a
     assert f"--weights {weights} --noncompliant-threshold {at.select_slider[0].value:.2f}`" in command
 
 
+def test_the_group_of_runs_picked_stays_after_another_page(app):
+    """Streamlit drops the state of a widget a page run does not draw: the 2-class group picked, a look
+    at the Images page, and the Metrics page came back on the 3-class group."""
+    at = open_page(app, "app_pages/metrics.py")
+    picked = at.radio[0].options[1]
+    at.radio[0].set_value(picked).run()
+    shown = at.multiselect[0].value
+    at.switch_page("app_pages/images.py").run()
+    at.switch_page("app_pages/metrics.py").run()
+    assert_no_exception(at)
+    assert at.radio[0].value == picked and at.multiselect[0].value == shown
+
+
 def runs_of_group(at: AppTest, option: str) -> list[str]:
     at.radio[0].set_value(option).run()
     return at.multiselect[0].value
