@@ -108,7 +108,7 @@ def test_comparison_values_each_have_a_line_of_their_own(shipped_runs):
     )
     for bars in figure.data:
         assert bars.orientation == "h" and bars.textposition == "outside" and bars.cliponaxis is False
-        assert all(re.fullmatch(r"\d\.\d{3}|n/a", text) for text in bars.text)
+        assert all(re.fullmatch(r"\d\.\d{3}|", text) for text in bars.text)
     assert figure.layout.xaxis.range[1] == 1.0 and figure.layout.margin.r >= 40  # room right of a 1.0
     bottom = figure.layout[f"xaxis{len(plots.COMPARED_FIGURES)}"]
     assert f"bars start at {figure.layout.xaxis.range[0]:g}" in bottom.title.text
@@ -479,3 +479,13 @@ def test_each_comparison_panel_leaves_room_for_the_next_ones_title(shipped_runs,
         above = layout[f"yaxis{'' if upper == 1 else upper}"].domain[0]
         below = layout[f"yaxis{lower}"].domain[1]
         assert (above - below) * plot_px >= 35  # a title's line (about 17 px) and air around it
+
+
+def test_a_missing_bar_in_the_comparison_says_why(shipped_runs, tmp_path):
+    """The served run (averaged weights) had an empty line in the best val accuracy panel, read as a
+    figure lost or as zero; a run without metrics.json had five."""
+    bare = write_run(tmp_path, "bare", metrics=False)
+    figure = plots.comparison_figure([*shipped_runs, bare], served="mobilenet_v2_3class_soup")
+    notes = [(note.y, note.text) for note in figure.layout.annotations if note.text.startswith("none")]
+    assert ("mobilenet_v2_3class_soup (served)", "none: averaged weights, no epochs") in notes
+    assert [y for y, text in notes if text == "none: no test figure in metrics.json"] == ["bare"] * 4

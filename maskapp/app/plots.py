@@ -486,7 +486,7 @@ def comparison_figure(runs: Sequence[Run], served: str | None = None) -> go.Figu
                 y=names,
                 orientation="h",
                 marker_color=[_color(index) for index in range(len(rows))],
-                text=["n/a" if value is None else format(value, SCORE_FORMAT) for value in values],
+                text=["" if value is None else format(value, SCORE_FORMAT) for value in values],
                 textposition="outside",
                 constraintext="none",
                 cliponaxis=False,  # a value at 1.0 stands in the right margin
@@ -497,6 +497,7 @@ def comparison_figure(runs: Sequence[Run], served: str | None = None) -> go.Figu
             col=1,
         )
     floor = _score_floor(rows)
+    _say_why_bars_are_missing(figure, rows, names, floor)
     figure.update_yaxes(autorange="reversed", automargin=True)  # the first run on top, as in the table
     figure.update_xaxes(range=[floor, 1.0], dtick=0.05 if floor >= 0.7 else None)
     # Say where the bars start: from 0.8 a run at 0.90 looks half as good as one at 1.0.
@@ -506,6 +507,24 @@ def comparison_figure(runs: Sequence[Run], served: str | None = None) -> go.Figu
     height = plot_px + COMPARISON_MARGINS["t"] + COMPARISON_MARGINS["b"]
     figure.update_layout(height=height, margin=COMPARISON_MARGINS, bargap=0.25)
     return figure
+
+
+def _say_why_bars_are_missing(figure: go.Figure, rows: list[dict], names: list[str], floor: float) -> None:
+    """A run without a figure gets words where its bar would start: an empty line beside the served
+    run's name (averaged weights have no validation epochs) read as a figure lost, or as zero."""
+    for panel, key in enumerate(COMPARED_FIGURES, start=1):
+        for row, name in zip(rows, names, strict=True):
+            if row[key] is None:
+                figure.add_annotation(
+                    x=floor, y=name, text=_why_missing(row, key), showarrow=False, xanchor="left",
+                    font={"size": 11, "color": "gray"}, row=panel, col=1,
+                )  # fmt: skip
+
+
+def _why_missing(row: dict, key: str) -> str:
+    if key == "best val accuracy":
+        return "none: averaged weights, no epochs" if row["averaged from"] else "none: no epochs recorded"
+    return "none: no test figure in metrics.json"
 
 
 @dataclass(frozen=True)
