@@ -129,6 +129,12 @@ def _tick_label(name: str) -> str:
     return "_".join(words[:half]) + "_<br>" + "_".join(words[half:])
 
 
+def share_text(share: float) -> str:
+    """A share in whole per cent, but never a '0%' for faces that are there: 2 of 1084 without a mask
+    called masked read as none."""
+    return f"{share:.1%}" if 0 < share < 0.005 else f"{share:.0%}"
+
+
 def confusion_matrix_figure(metrics: EvalMetrics, *, title: str = "") -> go.Figure:
     """Test faces by true class (rows) and predicted class: each cell's count and share of its row, the
     colour that share (recall), so small classes stay readable. Square cells of a fixed size: the figure
@@ -147,7 +153,7 @@ def confusion_matrix_figure(metrics: EvalMetrics, *, title: str = "") -> go.Figu
             # The count and its share of the row in each cell: colour alone did not tell 98% from 90%,
             # and a reader had to divide 215 by its row's sum to see how often badly worn masks are caught.
             text=[
-                [f"{count}<br>{share:.0%}" for count, share in zip(row, row_shares, strict=True)]
+                [f"{count}<br>{share_text(share)}" for count, share in zip(row, row_shares, strict=True)]
                 for row, row_shares in zip(counts, shares, strict=True)
             ],
             texttemplate="%{text}",
