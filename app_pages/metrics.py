@@ -3,6 +3,7 @@
 import streamlit as st
 
 from maskapp.app import plots, ui
+from maskapp.app.run_groups import group_runs
 from maskapp.app.text import plain
 from maskapp.errors import MaskappError
 from maskapp.training.runs import load_runs, run_roots
@@ -17,7 +18,23 @@ if not listing.runs:
     st.info(f"No training runs found under {roots}. Train one with `python -m maskapp train`.")
     st.stop()
 
-by_name = {run.name: run for run in listing.runs}
+try:
+    served = ui.load_model_card().run_name
+except MaskappError:  # no servable weights: the runs still compare
+    served = None
+
+groups = {group.label: group for group in group_runs(listing.runs, served)}
+group = groups[
+    ui.kept_radio(
+        "Compare runs with",
+        list(groups),
+        "metrics_run_group",
+        help="Only runs with the same classes, tested on the same faces, are compared: a 2-class run's "
+        "accuracy is taken on other faces than a 3-class run's.",
+    )
+]
+st.caption(plain(group.description()))
+by_name = {run.name: run for run in group.runs}
 selected_names = st.multiselect(
     "Runs", list(by_name), default=list(by_name), help="Pick runs to compare side by side."
 )
@@ -30,37 +47,50 @@ for run in selected:
     for warning in run.warnings:
         st.warning(plain(f"{run.name}: {warning}"), icon=":material/warning:")
 
-try:
-    served = ui.load_model_card().run_name
-except MaskappError:  # no servable weights: the runs still compare
-    served = None
-
 st.subheader("Comparison")
-if served:
-    st.caption(plain(f"The app serves the weights of run {served}."))
+if served in by_name:
+    st.caption(plain(f"The app serves the weights of run {served}, marked (served) below."))
+elif served:
+    st.caption(
+        plain(f"The app serves the weights of run {served}, which is not in this group: none below is.")
+    )
 ui.figures_table(plots.comparison_table(selected, served))
-st.plotly_chart(plots.comparison_figure(selected), key="comparison")
+st.plotly_chart(plots.comparison_figure(selected, served), key="comparison")
 
 st.subheader("Training curves")
 st.caption("Solid: training; dashed: validation.")
-st.plotly_chart(plots.training_curves(selected), key="curves")
+st.plotly_chart(plots.training_curves(selected, served), key="curves")
 
 st.subheader("Test set")
-# A tab per run, each as wide as the page: three runs side by side squeezed matrices and tables into a
-# third of it.
-tabs = st.tabs([plain(run.name) for run in selected])
-for index, (tab, run) in enumerate(zip(tabs, selected, strict=True)):
-    with tab:
-        badge = " · served" if run.name == served else ""
-        st.markdown(f"**{plain(run.name)}** ({plain(run.architecture)}){badge}")
-        if run.metrics is None:
-            st.info("No test metrics in this run.")
-            continue
-        st.plotly_chart(plots.confusion_matrix_figure(run.metrics), key=f"cm_{index}")
+# One run at a time, as wide as the page (three side by side squeezed matrices and tables into a third
+# of it), picked from pills that wrap onto a second line: a tab row of run names scrolled sideways.
+inspected = st.pills(
+    "Run",
+    [run.name for run in selected],
+    default=plots.reference_run(selected, served).name,
+    format_func=lambda name: plots.shown_name(name, served),
+)
+run = by_name.get(inspected)
+if run is None:
+    st.info("Pick a run to see its test figures.")
+else:
+    badge = " · served" if run.name == served else ""
+    st.markdown(f"**{plain(run.name)}** ({plain(run.architecture)}){badge}")
+    if run.metrics is None:
+        st.info("No test metrics in this run.")
+    else:
+        st.caption("Test faces by true class (rows) and predicted class: count and share of the row.")
+        st.plotly_chart(plots.confusion_matrix_figure(run.metrics), key="confusion")
+        st.caption("Per class, on the test split:")
         ui.figures_table(plots.per_class_rows(run.metrics))
         if run.metrics.compliance is not None:
+            st.caption(
+                "The compliance view: non-compliant faces (no mask, or worn badly) flagged, "
+                "masked ones let through:"
+            )
             ui.figures_table(plots.compliance_rows(run.metrics))
         if run.metrics.per_dataset:
+            st.caption("Per data set of the test split:")
             ui.figures_table(plots.per_dataset_rows(run.metrics))
 
 st.subheader("Non-compliant precision and recall")
@@ -76,7 +106,7 @@ else:
         "threshold. Lower thresholds flag more people (recall) at the cost of more false alarms "
         "(precision). Star: the threshold each model ships with, chosen on validation data."
     )
-    st.plotly_chart(plots.noncompliant_pr_figure(with_curves), key="noncompliant_pr")
+    st.plotly_chart(plots.noncompliant_pr_figure(with_curves, served), key="noncompliant_pr")
     reference = plots.reference_run(with_curves, served)
     chosen = st.select_slider(
         "Threshold to consider",
@@ -88,12 +118,12 @@ else:
         if reference.name == served
         else None,
     )
-    ui.figures_table(plots.threshold_rows(with_curves, chosen))
-    st.caption(f"Serve with it: `python -m maskapp detect PHOTO --noncompliant-threshold {chosen:.2f}`.")
+    ui.figures_table(plots.threshold_rows(with_curves, chosen, served))
+    st.caption(f"Serve {plain(reference.name)} with it: `{plots.serve_command(reference, served, chosen)}`.")
 
 st.subheader("System usage during training")
 for index, run in enumerate(selected):
-    with st.expander(plain(run.name), expanded=index == 0):
+    with st.expander(plain(plots.shown_name(run.name, served)), expanded=index == 0):
         if not run.system:
             st.info("No system samples in this run.")
             continue

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import socket
 import struct
 import zlib
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 import pytest
 from PIL import Image
 from streamlit.runtime.media_file_manager import MediaFileManager
@@ -687,18 +690,54 @@ def test_unusable_stream_urls_show_an_error(app, url, message):
 SHIPPED_RUNS = PROJECT_ROOT / "weights" / "runs"
 
 
+def runs_of_every_group(at: AppTest) -> list[str]:
+    """The runs each choice of *Compare runs with* lists, one group after another."""
+    shown = []
+    for option in at.radio[0].options:
+        at.radio[0].set_value(option).run()
+        assert_no_exception(at)
+        shown += at.multiselect[0].value
+    return shown
+
+
 def test_metrics_page_shows_the_shipped_runs(app):
     shipped = [path.name for path in find_runs(SHIPPED_RUNS)]
     assert len(shipped) >= 2, f"expected the MobileNetV2 and CNN runs under {SHIPPED_RUNS}"
     at = open_page(app, "app_pages/metrics.py")
     assert not errors(at)
-    assert set(shipped) <= set(at.multiselect[0].value)
-    # comparison + curves + a confusion matrix and a system chart per run
-    assert len(at.get("plotly_chart")) >= 2 + 2 * len(shipped) - 1
-    assert len(at.table) >= 1 + len(shipped)
+    shown = len(at.multiselect[0].value)
+    # comparison + curves + the picked run's confusion matrix + a system chart per run of the group
+    assert len(at.get("plotly_chart")) >= 3 + shown
+    assert len(at.table) >= 3  # the comparison, the picked run's per-class and compliance figures
     served = plain(ui.load_model_card().run_name)  # as shown: markdown characters escaped
     assert any(served in caption.value for caption in at.caption)  # which run the app serves
     assert any(f"**{served}** ({plain('mobilenet_v2')}) · served" == m.value for m in at.markdown)
+    assert sorted(runs_of_every_group(at)) == sorted(shipped)
+
+
+def test_metrics_page_compares_only_runs_of_one_class_set_on_one_test_split(app):
+    """The comparison table listed 2-class and 3-class runs together, each run's test accuracy on its
+    own test faces: the 2-class MobileNetV2 read above the served 3-class model, and nothing said the
+    figures were on other faces. Each group of runs now has the same classes and test split, and says
+    which faces its figures are on; the served run's group opens first."""
+    runs = {run.name: run for run in load_runs().runs}
+    served = ui.load_model_card().run_name
+    at = open_page(app, "app_pages/metrics.py")
+    assert not errors(at)
+    assert len(at.radio[0].options) >= 2  # the 2-class and 3-class runs apart
+    assert served in at.multiselect[0].value
+    for option in at.radio[0].options:
+        at.radio[0].set_value(option).run()
+        compared = [runs[name] for name in at.multiselect[0].value]
+        (table,) = [table.value for table in at.table if "ROC AUC" in table.value.columns]
+        names = [name.replace("\u200b", "").removesuffix(" (served)") for name in table["run"]]
+        assert names == [run.name for run in compared]
+        assert len({tuple(run.config["class_names"]) for run in compared}) == 1
+        faces = {sum(m.support for m in run.metrics.per_class.values()) for run in compared}
+        assert len(faces) == 1  # one test split: the same number of faces for each run
+        (split,) = [c.value for c in at.caption if "this group's test split" in c.value]
+        assert f"{faces.pop()} faces" in split
+        assert all(plain(name) in split for name in compared[0].config["class_names"])
 
 
 def test_metrics_threshold_starts_at_the_served_runs_threshold(app):
@@ -731,30 +770,113 @@ def test_a_malformed_run_shows_an_error_for_that_run_only(app, monkeypatch, tmp_
     at = open_page(app, "app_pages/metrics.py")
     shown = errors(at)
     assert len(shown) == 1 and "broken-run" in shown[0] and "not valid JSON" in shown[0]
-    runs = at.multiselect[0].value
-    assert "odd-run" in runs and "broken-run" not in runs
-    assert set(path.name for path in find_runs(SHIPPED_RUNS)) <= set(runs)
+    at.radio[0].set_value(next(o for o in at.radio[0].options if o.startswith("0 classes"))).run()
+    assert at.multiselect[0].value == ["odd-run"]  # no classes recorded: compared with no other run
     warnings = " ".join(w.value for w in at.warning)
     assert "history.jsonl line 2 skipped" in warnings and "metrics.json is missing" in warnings
 
 
-def test_metrics_test_set_gives_each_run_a_full_width_tab_and_shows_tables_whole(app):
+def test_metrics_test_set_shows_one_run_at_full_width_picked_from_pills_and_tables_whole(app):
     """Three runs side by side gave each a third of the page: their tables hid columns (support, the
-    per-data-set recalls) behind a scroll bar, seen in a browser at 1400 px. Each run now has a tab, and
-    every table is a static one that wraps its headers and shows each row and column."""
-    runs = load_runs().runs
+    per-data-set recalls) behind a scroll bar, seen in a browser at 1400 px. A tab per run then made a
+    tab row wider than the page. One run is shown at a time, picked from pills (the served one first),
+    and every table is a static one that wraps its headers and shows each row and column."""
     at = open_page(app, "app_pages/metrics.py")
     assert not errors(at)
-    assert [tab.label for tab in at.tabs] == [plain(run.name) for run in runs]
+    served = ui.load_model_card().run_name
+    runs = [run for run in load_runs().runs if run.name in at.multiselect[0].value]
+    picker = at.pills[0]
+    assert picker.value == served  # shown as 'NAME (served)'
+    assert picker.options == [run.name + (" (served)" if run.name == served else "") for run in runs]
     assert len(at.dataframe) == 0  # no scrolling grid on this page
     (comparison,) = [table.value for table in at.table if "ROC AUC" in table.value.columns]
     names = [name.replace("\u200b", "").removesuffix(" (served)") for name in comparison["run"]]
     assert names == [run.name for run in runs] and len(comparison.columns) == 8
-    per_class = [table.value for table in at.table if "support" in table.value.columns]
-    assert len(per_class) == sum(run.metrics is not None for run in runs)
-    for tab, run in zip(at.tabs, runs, strict=True):  # its name and confusion matrix in its own tab
-        assert tab.markdown[0].value.startswith(f"**{plain(run.name)}**")
-        assert len(tab.get("plotly_chart")) == 1
+    for run in runs:  # its name, its confusion matrix and its per-class table
+        at.pills[0].set_value(run.name).run()
+        assert_no_exception(at)
+        assert any(m.value.startswith(f"**{plain(run.name)}**") for m in at.markdown)
+        heatmaps = [t for spec in chart_specs(at) for t in spec["data"] if t["type"] == "heatmap"]
+        assert len(heatmaps) == 1 and heatmaps[0]["x"] == run.metrics.labels
+        assert len([table for table in at.table if "support" in table.value.columns]) == 1
+    at.pills[0].set_value(None).run()  # the picked pill clicked again: none picked
+    assert "Pick a run" in at.info[0].value
+
+
+def test_the_served_run_is_named_so_in_every_chart_and_table_of_the_metrics_page(app):
+    """Only the comparison table marked the served run: the precision-recall chart's legend, the
+    threshold table and the system charts named it like any other run, and the 2-class group's caption
+    named the served 3-class run as if it were among them."""
+    served = ui.load_model_card().run_name
+    marked = f"{served} (served)"
+    at = open_page(app, "app_pages/metrics.py")
+    assert not errors(at)
+    pr_lines = [t["name"] for spec in chart_specs(at) for t in spec["data"] if t.get("mode") == "lines"]
+    assert marked in pr_lines and served not in pr_lines
+    (thresholds,) = [table.value for table in at.table if "its own threshold" in table.value.columns]
+    assert marked in list(thresholds["run"]) and served not in list(thresholds["run"])
+    assert plain(marked) in [expander.label for expander in at.expander]
+    assert marked in at.pills[0].options
+    other = next(option for option in at.radio[0].options if served not in runs_of_group(at, option))
+    at.radio[0].set_value(other).run()
+    assert any("which is not in this group" in caption.value for caption in at.caption)
+    assert not any(marked in str(value) for table in at.table for value in table.value.to_numpy().ravel())
+
+
+def test_the_serve_command_of_a_group_without_the_served_run_names_its_weights(app):
+    """The 2-class group's 'Serve with it' command named no weights: it ran the served 3-class model at
+    the 2-class cnn's threshold (0.50). It now names the weights of the run whose threshold it gives."""
+    served = ui.load_model_card().run_name
+    runs = {run.name: run for run in load_runs().runs}
+    at = open_page(app, "app_pages/metrics.py")
+    (command,) = [c.value for c in at.caption if "--noncompliant-threshold" in c.value]
+    assert "--weights" not in command and plain(served) in command  # the app's own weights
+    other = next(option for option in at.radio[0].options if served not in runs_of_group(at, option))
+    at.radio[0].set_value(other).run()
+    (command,) = [c.value for c in at.caption if "--noncompliant-threshold" in c.value]
+    first = runs[at.multiselect[0].value[0]]  # the run the slider starts from
+    weights = first.path.relative_to(PROJECT_ROOT) / "model.pt"
+    assert f"--weights {weights} --noncompliant-threshold {at.select_slider[0].value:.2f}`" in command
+
+
+def test_the_group_of_runs_picked_stays_after_another_page(app):
+    """Streamlit drops the state of a widget a page run does not draw: the 2-class group picked, a look
+    at the Images page, and the Metrics page came back on the 3-class group."""
+    at = open_page(app, "app_pages/metrics.py")
+    picked = at.radio[0].options[1]
+    at.radio[0].set_value(picked).run()
+    shown = at.multiselect[0].value
+    at.switch_page("app_pages/images.py").run()
+    at.switch_page("app_pages/metrics.py").run()
+    assert_no_exception(at)
+    assert at.radio[0].value == picked and at.multiselect[0].value == shown
+
+
+def runs_of_group(at: AppTest, option: str) -> list[str]:
+    at.radio[0].set_value(option).run()
+    return at.multiselect[0].value
+
+
+def shown_cells(table) -> pd.DataFrame:
+    """A st.table's cells as the browser shows them (its styler's display values), all text."""
+    return pa.ipc.open_stream(table.proto.arrow_data.styler.display_values).read_pandas()
+
+
+def test_every_figure_of_the_metrics_page_reads_to_three_decimals(app):
+    """The comparison read 0.976 and 0.96, the per-class and threshold tables 0.9759 and 0.9629: the
+    same score at two precisions, and 0.97 beside 0.9759. Scores now read to three decimals everywhere,
+    thresholds to two, counts whole."""
+    at = open_page(app, "app_pages/metrics.py")
+    decimals = {}
+    for table in at.table:
+        for column, cells in shown_cells(table).items():
+            for cell in cells:
+                if re.fullmatch(r"-?\d+\.\d+", cell):
+                    decimals.setdefault(len(cell.split(".")[1]), set()).add(column)
+    assert set(decimals) == {2, 3} and decimals[2] == {"threshold", "its own threshold"}
+    assert {"test acc.", "precision", "value", "accuracy", "non-compliant recall"} <= decimals[3]
+    faces = [cell for table in at.table for cell in shown_cells(table).get("faces", [])]
+    assert faces and all(re.fullmatch(r"\d*", cell) for cell in faces)  # 871, not 871.000
 
 
 def chart_specs(at: AppTest) -> list[dict]:
@@ -768,21 +890,22 @@ def test_metrics_page_shows_3x3_confusion_per_class_and_the_precision_recall_cur
     monkeypatch.setenv(RUN_DIRS_ENV, str(run_dir.parent))
     at = open_page(app, "app_pages/metrics.py")
     assert not errors(at)
-    shown_runs = at.multiselect[0].value
-    assert run_dir.name in shown_runs and {"mobilenet_v2", "cnn"} <= set(shown_runs)
+    assert {run_dir.name, "mobilenet_v2", "cnn"} <= set(runs_of_every_group(at))
+    # its own group: the same classes as the shipped 3-class runs, tested on other faces
+    at.radio[0].set_value(next(o for o in at.radio[0].options if "face-mask-ilc (" in o)).run()
+    assert at.multiselect[0].value == [run_dir.name]
     class_columns = [list(frame.value["class"]) for frame in at.table if "class" in frame.value.columns]
     assert [*CLASS_NAMES, "macro average"] in class_columns  # the three class rows
-    assert ["with_mask", "without_mask", "macro average"] in class_columns  # the 2-class runs still show
     heatmaps = [trace for spec in chart_specs(at) for trace in spec["data"] if trace["type"] == "heatmap"]
-    assert sorted(len(trace["x"]) for trace in heatmaps).count(3) >= 1 and len(heatmaps) >= 3
+    assert [len(trace["x"]) for trace in heatmaps] == [3]
     curves = [
         trace
         for spec in chart_specs(at)
         for trace in spec["data"]
         if trace.get("name", "").endswith("its threshold") or trace.get("customdata") is not None
     ]
-    assert any(trace["name"] == run_dir.name for trace in curves)  # its precision-recall curve
-    assert any(trace["name"] == f"{run_dir.name}: its threshold" for trace in curves)  # its threshold
+    assert any(trace.get("name") == run_dir.name for trace in curves)  # its precision-recall curve
+    assert any(trace.get("name") == f"{run_dir.name}: its threshold" for trace in curves)  # its threshold
     compliance = [frame.value for frame in at.table if "figure" in frame.value.columns]
     assert compliance and "non-compliant recall" in list(compliance[0]["figure"])
     at.select_slider[0].set_value(0.1).run()  # a site that must not miss anyone considers 0.1

@@ -620,6 +620,67 @@ def test_every_table_of_the_metrics_page_shows_whole(app_url, page, width):
     assert wide == []
 
 
+def sideways_scrollers(page) -> list[str]:
+    """The start of the text of each element of the page's main column wider than its box, behind a
+    horizontal scroll bar (a table's grid, a tab row, ...)."""
+    return page.locator('[data-testid="stMain"]').evaluate(
+        """main => [...main.querySelectorAll('*')]
+            .filter(e => e.scrollWidth > e.clientWidth + 1
+                && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX))
+            .map(e => (e.getAttribute('data-testid') || e.getAttribute('role') || e.tagName)
+                + ': ' + e.innerText.slice(0, 60))"""
+    )
+
+
+@pytest.mark.parametrize("width", [1000, 1400])
+def test_the_metrics_pages_run_picker_fits_the_window(app_url, page, width):
+    """The Test set's tab row (a tab per run, named in full) was 1117 px wide in a column of 540 at
+    1000 px (940 at 1400), its last runs behind a sideways scroll. The runs are now pills that wrap."""
+    page.set_viewport_size({"width": width, "height": 1000})
+    page.goto(f"{app_url}/metrics")
+    page.get_by_text("Training curves").wait_for()
+    wait_for_app(page)
+    page.locator('[data-testid="stTable"]').nth(1).wait_for()  # the Test set's tables have come in
+    page.wait_for_timeout(1000)
+    assert sideways_scrollers(page) == []
+    pills = page.locator('[data-testid="stButtonGroup"]').first
+    main = page.locator('[data-testid="stMainBlockContainer"]').bounding_box()
+    for index in range(pills.locator("button").count()):
+        box = pills.locator("button").nth(index).bounding_box()
+        assert main["x"] <= box["x"] and box["x"] + box["width"] <= main["x"] + main["width"]
+
+
+def overlapping_texts(chart) -> list[str]:
+    """Pairs of a plotly chart's printed bar values whose boxes on the screen overlap."""
+    return chart.evaluate(
+        """chart => {
+            const texts = [...chart.querySelectorAll('.bartext')].filter(t => t.textContent.trim());
+            const boxes = texts.map(t => t.getBoundingClientRect());
+            const pairs = [];
+            boxes.forEach((a, i) => boxes.slice(i + 1).forEach((b, k) => {
+                if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom)
+                    pairs.push(texts[i].textContent + ' / ' + texts[i + 1 + k].textContent);
+            }));
+            return pairs;
+        }"""
+    )
+
+
+@pytest.mark.parametrize("width", [1000, 1400])
+def test_the_comparison_charts_values_do_not_overlap(app_url, page, width):
+    """Grouped upright bars printed the values of runs near 1.0 side by side, and at 1.0 they ran into
+    each other (ROC AUC: 0.999, 0.999, 1.000 over one another)."""
+    page.set_viewport_size({"width": width, "height": 1000})
+    page.goto(f"{app_url}/metrics")
+    page.get_by_text("Training curves").wait_for()
+    wait_for_app(page)
+    chart = page.locator('[data-testid="stPlotlyChart"]').first
+    chart.locator(".bartext").first.wait_for()
+    page.wait_for_timeout(1000)
+    assert chart.locator(".bartext").count() >= 10
+    assert overlapping_texts(chart) == []
+
+
 def test_metrics_page_shows_training_curves(app_url, page):
     page.goto(f"{app_url}/metrics")
     page.get_by_text("Training curves").wait_for()

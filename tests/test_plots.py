@@ -12,6 +12,7 @@ import pytest
 
 from maskapp import WEIGHTS_DIR
 from maskapp.app import plots
+from maskapp.app.run_groups import group_runs
 from maskapp.events.report import EventLog
 from maskapp.events.store import Event, SqliteEventStore, iso_utc
 from maskapp.training.runs import (
@@ -94,14 +95,23 @@ def test_training_curves_have_one_legend_entry_per_run_below_the_axes(shipped_ru
     assert_legend_at_the_bottom_edge(figure)
 
 
-def test_comparison_values_stand_upright_above_the_bars_at_full_size(shipped_runs):
-    """Printed level, eight runs' values overlapped, and plotly shrank them to an unreadable size."""
-    figure = plots.comparison_figure(shipped_runs)
-    assert len(figure.data) == len(shipped_runs) >= 8
+def test_comparison_values_each_have_a_line_of_their_own(shipped_runs):
+    """Grouped upright bars put the values of good runs side by side near 1.0, where they overlapped
+    (the browser test measures it). Each figure is now a panel of level bars, a run per line, each value
+    at its bar's end, and the axis says where the bars start."""
+    figure = plots.comparison_figure(shipped_runs, served="mobilenet_v2_3class_soup")
+    assert len(figure.data) == len(plots.COMPARED_FIGURES)
+    names = [name.replace(" (served)", "") for name in figure.data[0].y]
+    assert (
+        names == [run.name for run in shipped_runs]
+        and "mobilenet_v2_3class_soup (served)" in figure.data[0].y
+    )
     for bars in figure.data:
-        assert (bars.textangle, bars.constraintext, bars.cliponaxis) == (-90, "none", False)
-    assert figure.layout.yaxis.range[1] == 1.0 and figure.layout.margin.t >= 40  # room above a bar at 1.0
-    assert_legend_at_the_bottom_edge(figure)
+        assert bars.orientation == "h" and bars.textposition == "outside" and bars.cliponaxis is False
+        assert all(re.fullmatch(r"\d\.\d{3}|", text) for text in bars.text)
+    assert figure.layout.xaxis.range[1] == 1.0 and figure.layout.margin.r >= 40  # room right of a 1.0
+    bottom = figure.layout[f"xaxis{len(plots.COMPARED_FIGURES)}"]
+    assert f"bars start at {figure.layout.xaxis.range[0]:g}" in bottom.title.text
 
 
 def test_a_3x3_confusion_matrix_is_drawn_larger_with_square_cells_and_level_labels(shipped_runs):
@@ -119,14 +129,24 @@ def test_a_3x3_confusion_matrix_is_drawn_larger_with_square_cells_and_level_labe
     assert "mask_worn_<br>incorrectly" in layout.xaxis.ticktext and list(large.data[0].x) == three.labels
 
 
-def test_confusion_matrix_of_shipped_run_shows_counts_and_row_shares(shipped_runs):
-    run = next(r for r in shipped_runs if r.metrics is not None)
-    figure = plots.confusion_matrix_figure(run.metrics, title=run.name)
-    heatmap = figure.data[0]
-    assert list(heatmap.x) == run.metrics.labels
-    assert [[int(t) for t in row] for row in heatmap.text] == run.metrics.confusion_matrix
-    for row in heatmap.z:
-        assert sum(row) == pytest.approx(1.0) or sum(row) == 0
+def test_confusion_matrix_cells_show_the_count_and_its_share_of_the_true_class(shipped_runs):
+    """The cells showed counts alone, the share of the row only as a shade of blue (98% and 90% looked
+    alike); the axes read 'true' and 'predicted' with no word of what."""
+    for run in (r for r in shipped_runs if r.metrics is not None):
+        figure = plots.confusion_matrix_figure(run.metrics, title=run.name)
+        heatmap = figure.data[0]
+        assert list(heatmap.x) == run.metrics.labels
+        for counts, shares, texts in zip(run.metrics.confusion_matrix, heatmap.z, heatmap.text, strict=True):
+            assert sum(shares) == pytest.approx(1.0) or sum(shares) == 0
+            for n, share, text in zip(counts, shares, texts, strict=True):
+                count, percent = text.split("<br>")
+                assert int(count) == n and float(percent.rstrip("%")) == pytest.approx(100 * share, abs=0.5)
+                assert (percent in ("0%", "0.0%")) == (n == 0)  # a face or two is never '0%'
+
+        assert (figure.layout.xaxis.title.text, figure.layout.yaxis.title.text) == (
+            "predicted class",
+            "true class",
+        )
 
 
 def test_per_class_rows_end_with_macro_average(shipped_runs):
@@ -143,7 +163,7 @@ def test_comparison_covers_mobilenet_and_cnn(shipped_runs):
     for row in rows:
         assert 0.0 <= row["test accuracy"] <= 1.0
     figure = plots.comparison_figure(shipped_runs)
-    assert len(figure.data) == len(shipped_runs)
+    assert [len(bars.y) for bars in figure.data] == [len(shipped_runs)] * len(plots.COMPARED_FIGURES)
 
 
 def test_the_comparison_table_has_no_long_word(shipped_runs):
@@ -151,7 +171,10 @@ def test_the_comparison_table_has_no_long_word(shipped_runs):
     headers made the comparison too wide for a 1000 px window (the browser test measures it)."""
     table = plots.comparison_table(shipped_runs, served="mobilenet_v2_3class_soup")
     words = [
-        w for row in table for text in (*row, *map(str, row.values())) for w in re.split(r"[\s\u200b]", text)
+        w
+        for row in table
+        for text in (*row, *(plots.figure_text(k, v) for k, v in row.items()))
+        for w in re.split(r"[\s\u200b]", text)
     ]
     assert max(map(len, words)) <= len("mobilenet_"), max(words, key=len)
     served = [row["run"] for row in table if row["run"].endswith(" (served)")]
@@ -164,7 +187,19 @@ def test_the_comparison_says_the_served_run_is_averaged_weights_not_zero_epochs(
     table = plots.comparison_table(shipped_runs, served="mobilenet_v2_3class_soup")
     training = {row["run"].replace("\u200b", ""): row["training"] for row in table}
     assert training["mobilenet_v2_3class_soup (served)"] == "mean of 2 runs' weights"
-    assert re.fullmatch(r"3 epochs, [\d.]+ min", training["mobilenet_v2_3class_finetune_stage2"])
+    assert re.fullmatch(r"3 epochs, [\d.]+ min on CPU", training["mobilenet_v2_3class_finetune_stage2"])
+
+
+def test_the_comparison_says_where_each_run_trained(shipped_runs):
+    """The GPU run's 2.2 minutes stood beside CPU runs' 20 to 70 with no word of the machine: a model
+    far cheaper to train, as read."""
+    table = plots.comparison_table(shipped_runs)
+    training = {row["run"].replace("\u200b", ""): row["training"] for row in table}
+    for run in shipped_runs:
+        device = run.config.get("device")
+        if device:
+            assert training[run.name].endswith(" on GPU" if device.startswith("cuda") else " on CPU")
+    assert training["mobilenet_v2_3class_gpu"].endswith(" min on GPU")
 
 
 def test_system_usage_of_shipped_run(shipped_runs):
@@ -414,3 +449,59 @@ def test_the_people_per_hour_legend_reads_in_the_classes_order_as_the_table_abov
         plots.label_style(name).hex for name in ("with_mask", "without_mask")
     ]
     assert figure.layout.legend.traceorder == "normal"  # the legend in the traces' order, not reversed
+
+
+def test_runs_are_grouped_by_classes_and_test_split_the_served_group_first(shipped_runs, tmp_path):
+    """2-class and 3-class runs were compared in one table, each on its own test faces."""
+    groups = group_runs(shipped_runs, served="mobilenet_v2_3class_soup")
+    assert "mobilenet_v2_3class_soup" in [run.name for run in groups[0].runs]
+    for group in groups:
+        assert len({tuple(run.config["class_names"]) for run in group.runs}) == 1
+        assert len(group.test_faces) == 1  # every run's figures on the same number of faces
+    two = next(group for group in groups if "cnn" in [run.name for run in group.runs])
+    assert {run.name for run in two.runs} == {"cnn", "mobilenet_v2"} and two.label == "2 classes (2 runs)"
+    assert f"{two.test_faces[0]} faces" in two.description()
+    # the same classes on other data: a group of its own, its label naming the data
+    other = tmp_path / "other"
+    other.mkdir()
+    write_json(other / CONFIG_FILE, {**shipped_runs[0].config, "data": ["../shared/datasets/face-mask-ilc"]})
+    labels = [group.label for group in group_runs([*shipped_runs, load_run(other)])]
+    assert len(labels) == len(set(labels)) == len(groups) + 1
+    assert "2 classes, face-mask-ilc (1 run)" in labels
+
+
+def test_a_run_has_one_colour_in_every_chart_even_after_averaged_weights(shipped_runs):
+    """The training curves counted colours among the runs with epochs: after the averaged run (no
+    epochs) every run took its neighbour's colour, so a line and a bar of one colour were two runs."""
+    averaged = next(run for run in shipped_runs if not run.history)
+    trained = [run for run in shipped_runs if run.history and run.metrics and run.metrics.noncompliant_pr]
+    runs = [averaged, *trained]
+    bars = plots.comparison_figure(runs).data[0].marker.color
+    curves = {t.name: t.line.color for t in plots.training_curves(runs).data}
+    prs = {t.name: t.line.color for t in plots.noncompliant_pr_figure(runs).data if t.mode == "lines"}
+    for index, run in enumerate(runs[1:], start=1):
+        assert curves[run.name] == prs[run.name] == bars[index]
+
+
+@pytest.mark.parametrize("count", [1, 2, 8])
+def test_each_comparison_panel_leaves_room_for_the_next_ones_title(shipped_runs, count):
+    """Spaced by a share of the height, the panels of a two-run chart stood about 20 px apart: each figure's
+    title lay on the last bar of the panel above (seen in a browser at 1000 px)."""
+    figure = plots.comparison_figure(shipped_runs[:count])
+    layout = figure.layout
+    plot_px = layout.height - layout.margin.t - layout.margin.b
+    for upper in range(1, len(plots.COMPARED_FIGURES)):
+        lower = upper + 1
+        above = layout[f"yaxis{'' if upper == 1 else upper}"].domain[0]
+        below = layout[f"yaxis{lower}"].domain[1]
+        assert (above - below) * plot_px >= 35  # a title's line (about 17 px) and air around it
+
+
+def test_a_missing_bar_in_the_comparison_says_why(shipped_runs, tmp_path):
+    """The served run (averaged weights) had an empty line in the best val accuracy panel, read as a
+    figure lost or as zero; a run without metrics.json had five."""
+    bare = write_run(tmp_path, "bare", metrics=False)
+    figure = plots.comparison_figure([*shipped_runs, bare], served="mobilenet_v2_3class_soup")
+    notes = [(note.y, note.text) for note in figure.layout.annotations if note.text.startswith("none")]
+    assert ("mobilenet_v2_3class_soup (served)", "none: averaged weights, no epochs") in notes
+    assert [y for y, text in notes if text == "none: no test figure in metrics.json"] == ["bare"] * 4

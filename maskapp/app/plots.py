@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import math
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,9 +17,9 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from maskapp.app.text import breakable
+from maskapp.app.text import breakable, shown_path
 from maskapp.labels import CLASS_NAMES, WITH_MASK, WITHOUT_MASK, WORN_INCORRECTLY
-from maskapp.training.runs import EvalMetrics, PrecisionRecallCurve, Run
+from maskapp.training.runs import MODEL_FILE, EvalMetrics, PrecisionRecallCurve, Run
 from maskapp.vision.draw import label_style
 
 PALETTE = qualitative.Plotly
@@ -41,6 +42,30 @@ def _number(value) -> float | None:
     return number if math.isfinite(number) else None
 
 
+# One rule for every figure on the Metrics page (tables, bar values, hovers): a score reads to three
+# decimals, always three (0.970, not 0.97 beside 0.9759). The third decimal is a face or two of a test split
+# of about 2000 faces; a fourth is less than one face, so it only made two equal models look different.
+# Thresholds read to two: the 0.01 steps they are chosen on.
+SCORE_FORMAT = ".3f"
+THRESHOLD_FORMAT = ".2f"
+THRESHOLD_COLUMNS = frozenset({"threshold", "its own threshold"})
+
+
+def figure_text(column: str, value: object) -> str:
+    """A table cell by the rule above: scores to three decimals, thresholds to two, counts and words as
+    they are."""
+    if not isinstance(value, float):
+        return str(value)
+    return format(value, THRESHOLD_FORMAT if column in THRESHOLD_COLUMNS else SCORE_FORMAT)
+
+
+def shown_name(name: str, served: str | None) -> str:
+    """A run's name as every chart and table names it: the served run says so wherever it appears (it
+    was marked in the comparison table alone, so a reader of the precision-recall chart or the threshold
+    table could not tell which line the app flags people by)."""
+    return f"{name} (served)" if name == served else name
+
+
 def _color(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
 
@@ -57,12 +82,16 @@ def _legend_below(figure: go.Figure, height: int) -> go.Figure:
     return figure
 
 
-def training_curves(runs: Sequence[Run]) -> go.Figure:
+def training_curves(runs: Sequence[Run], served: str | None = None) -> go.Figure:
     """Train (solid) vs validation (dashed) loss and accuracy per epoch, one colour per run and one legend
     entry per run (the page's caption tells solid from dashed); a run without epochs (weights averaged by
     `average-weights`) has no curve."""
     figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"))
-    for index, run in enumerate(run for run in runs if run.history):
+    # A run's colour is its place among all the runs, as in the comparison and precision-recall charts:
+    # counted among the runs with epochs, every run after averaged weights took its neighbour's colour.
+    for index, run in enumerate(runs):
+        if not run.history:
+            continue
         epochs = [record.epoch for record in run.history]
         for column, metric in ((1, "loss"), (2, "accuracy")):
             for split, dash in (("train", "solid"), ("val", "dash")):
@@ -71,10 +100,10 @@ def training_curves(runs: Sequence[Run]) -> go.Figure:
                         x=epochs,
                         y=[_number(getattr(record, f"{split}_{metric}")) for record in run.history],
                         mode="lines+markers",
-                        name=_label(run.name),
+                        name=_label(shown_name(run.name, served)),
                         legendgroup=_label(run.name),
                         showlegend=column == 1 and split == "train",
-                        hovertemplate=f"{split} %{{y:.4f}}<br>epoch %{{x}}",
+                        hovertemplate=f"{split} %{{y:{SCORE_FORMAT}}}<br>epoch %{{x}}",
                         line={"color": _color(index), "dash": dash},
                     ),
                     row=1,
@@ -100,9 +129,16 @@ def _tick_label(name: str) -> str:
     return "_".join(words[:half]) + "_<br>" + "_".join(words[half:])
 
 
+def share_text(share: float) -> str:
+    """A share in whole per cent, but never a '0%' for faces that are there: 2 of 1084 without a mask
+    called masked read as none."""
+    return f"{share:.1%}" if 0 < share < 0.005 else f"{share:.0%}"
+
+
 def confusion_matrix_figure(metrics: EvalMetrics, *, title: str = "") -> go.Figure:
-    """Counts as text; colour is the row share (recall), so small classes stay readable. Square cells of
-    a fixed size: the figure grows with the number of classes, not with the width it is given."""
+    """Test faces by true class (rows) and predicted class: each cell's count and share of its row, the
+    colour that share (recall), so small classes stay readable. Square cells of a fixed size: the figure
+    grows with the number of classes, not with the width it is given."""
     labels = [_label(name) for name in metrics.labels]
     counts = metrics.confusion_matrix
     shares = []
@@ -114,13 +150,20 @@ def confusion_matrix_figure(metrics: EvalMetrics, *, title: str = "") -> go.Figu
             z=shares,
             x=labels,
             y=labels,
-            text=[[str(count) for count in row] for row in counts],
+            # The count and its share of the row in each cell: colour alone did not tell 98% from 90%,
+            # and a reader had to divide 215 by its row's sum to see how often badly worn masks are caught.
+            text=[
+                [f"{count}<br>{share_text(share)}" for count, share in zip(row, row_shares, strict=True)]
+                for row, row_shares in zip(counts, shares, strict=True)
+            ],
             texttemplate="%{text}",
             colorscale="Blues",
             zmin=0,
             zmax=1,
             showscale=False,  # the counts are printed; hover gives the row share
-            hovertemplate="true %{y}<br>predicted %{x}<br>%{text} images, %{z:.1%} of the row<extra></extra>",
+            customdata=counts,
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata} faces, %{z:.1%} of the true class"
+            "<extra></extra>",
         )
     )
     class_ticks = {
@@ -129,10 +172,10 @@ def confusion_matrix_figure(metrics: EvalMetrics, *, title: str = "") -> go.Figu
         "automargin": True,
     }
     figure.update_xaxes(
-        title_text="predicted", type="category", tickangle=0, constrain="domain", **class_ticks
+        title_text="predicted class", type="category", tickangle=0, constrain="domain", **class_ticks
     )
     figure.update_yaxes(
-        title_text="true", type="category", autorange="reversed", scaleanchor="x", **class_ticks
+        title_text="true class", type="category", autorange="reversed", scaleanchor="x", **class_ticks
     )
     height = CONFUSION_FRAME_PX + CONFUSION_CELL_PX * len(labels)
     figure.update_layout(title={"text": _label(title)}, height=height, margin={"t": 40, "b": 20})
@@ -226,7 +269,7 @@ PR_PLOT_PX = 320
 LEGEND_ROW_PX = 20  # room for one legend line per run, should a narrow page stack them
 
 
-def noncompliant_pr_figure(runs: Sequence[Run]) -> go.Figure:
+def noncompliant_pr_figure(runs: Sequence[Run], served: str | None = None) -> go.Figure:
     """Non-compliant precision against recall as the threshold on 1 - P(with_mask) moves, one line per
     run (hover: the threshold), each run's own threshold starred: a site that must not miss anyone
     picks a point further right. A star shares its run's legend entry and tells its threshold on hover:
@@ -237,7 +280,7 @@ def noncompliant_pr_figure(runs: Sequence[Run]) -> go.Figure:
         curve = run.metrics.noncompliant_pr if run.metrics else None
         if curve is None:
             continue
-        name = _label(run.name)
+        name = _label(shown_name(run.name, served))
         figure.add_trace(
             go.Scatter(
                 x=curve.recall,
@@ -247,7 +290,8 @@ def noncompliant_pr_figure(runs: Sequence[Run]) -> go.Figure:
                 name=name,
                 legendgroup=name,
                 line={"color": _color(index)},
-                hovertemplate="threshold %{customdata:.2f}<br>recall %{x:.3f}<br>precision %{y:.3f}"
+                hovertemplate=f"threshold %{{customdata:{THRESHOLD_FORMAT}}}<br>recall %{{x:{SCORE_FORMAT}}}"
+                f"<br>precision %{{y:{SCORE_FORMAT}}}"
                 f"<extra>{name}</extra>",
             )
         )
@@ -263,7 +307,8 @@ def noncompliant_pr_figure(runs: Sequence[Run]) -> go.Figure:
                     name=f"{name}: its threshold",
                     legendgroup=name,
                     showlegend=False,
-                    hovertemplate=f"its threshold {shipped:.2f}<br>recall %{{x:.3f}}<br>precision %{{y:.3f}}"
+                    hovertemplate=f"its threshold {shipped:{THRESHOLD_FORMAT}}"
+                    f"<br>recall %{{x:{SCORE_FORMAT}}}<br>precision %{{y:{SCORE_FORMAT}}}"
                     f"<extra>{name}</extra>",
                 )
             )
@@ -278,7 +323,19 @@ def reference_run(runs: Sequence[Run], served: str | None) -> Run:
     return next((run for run in runs if run.name == served), runs[0])
 
 
-def threshold_rows(runs: Sequence[Run], threshold: float) -> list[dict]:
+def serve_command(reference: Run, served: str | None, threshold: float) -> str:
+    """The command that flags people at `threshold` with `reference`'s model: the app's own weights only
+    when that run is the one served. Without --weights, the 2-class group's command ran the served 3-class
+    model at a 2-class model's threshold."""
+    weights = (
+        ""
+        if reference.name == served
+        else f" --weights {shlex.quote(shown_path(reference.path / MODEL_FILE))}"
+    )
+    return f"python -m maskapp detect PHOTO{weights} --noncompliant-threshold {threshold:{THRESHOLD_FORMAT}}"
+
+
+def threshold_rows(runs: Sequence[Run], threshold: float, served: str | None = None) -> list[dict]:
     """Each run's non-compliant recall and precision at a threshold a site considers."""
     rows = []
     for run in runs:
@@ -289,7 +346,7 @@ def threshold_rows(runs: Sequence[Run], threshold: float) -> list[dict]:
         shipped = decision_threshold(run.metrics)
         rows.append(
             {
-                "run": run.name,
+                "run": shown_name(run.name, served),
                 "threshold": point.threshold,
                 "non-compliant recall": _number(point.recall),
                 "non-compliant precision": _number(point.precision),
@@ -350,6 +407,7 @@ def comparison_rows(runs: Sequence[Run], served: str | None = None) -> list[dict
                 "ROC AUC": _number(metrics.roc_auc) if metrics else None,
                 "training minutes": round(sum(_number(r.seconds) or 0.0 for r in run.history) / 60, 1),
                 "averaged from": _averaged_from(run),
+                "trained on": _processor(run.config.get("device")),
             }
         )
     return rows
@@ -372,14 +430,11 @@ SHORT_HEADERS = {
 def comparison_table(runs: Sequence[Run], served: str | None = None) -> list[dict]:
     """comparison_rows as the page shows them, narrow enough for a 1000 px window beside the sidebar
     (ten columns of long run names, long headers and four-decimal figures ran 270 px past it): names
-    that may break after each _, the served run marked under its name, short headers, three decimals,
-    epochs and minutes in one column."""
+    that may break after each _, the served run marked under its name, short headers, three decimals
+    (`figure_text`), epochs and minutes in one column."""
     table = []
     for row in comparison_rows(runs, served):
-        figures = {
-            SHORT_HEADERS.get(key, key): None if row[key] is None else round(row[key], 3)
-            for key in COMPARED_FIGURES
-        }
+        figures = {SHORT_HEADERS.get(key, key): row[key] for key in COMPARED_FIGURES}
         table.append(
             {
                 "run": breakable(row["run"]) + (" (served)" if row["served"] else ""),
@@ -396,7 +451,18 @@ def _training_text(row: dict) -> str:
     as if the app served an untrained model."""
     if row["averaged from"] and not row["epochs"]:
         return f"mean of {row['averaged from']} runs' weights"
-    return f"{row['epochs']} epochs, {row['training minutes']:g} min"
+    # Where the minutes were spent: a GPU run's 2 minutes beside CPU runs' 20 to 70 read as a far
+    # cheaper model to train.
+    where = f" on {row['trained on']}" if row["trained on"] else ""
+    return f"{row['epochs']} epochs, {row['training minutes']:g} min{where}"
+
+
+def _processor(device: object) -> str | None:
+    """'GPU' or 'CPU' from the torch device a run recorded ('cuda:0', 'cpu', 'mps'); None if unrecorded."""
+    if not isinstance(device, str) or not device:
+        return None
+    kind = device.split(":")[0].lower()
+    return "CPU" if kind == "cpu" else "GPU" if kind in ("cuda", "mps", "xpu") else kind
 
 
 COMPARED_FIGURES = ("best val accuracy", "test accuracy", "balanced accuracy", "macro F1", "ROC AUC")
@@ -408,31 +474,75 @@ def _score_floor(rows: list[dict]) -> float:
     return max(0.0, math.floor((min(scores, default=0.0) - 0.02) * 10) / 10)
 
 
-def comparison_figure(runs: Sequence[Run]) -> go.Figure:
-    """Grouped bars: each compared figure, one bar per run, its value printed upright above it."""
-    figure = go.Figure()
-    rows = comparison_rows(runs)
-    for index, row in enumerate(rows):
-        values = [row[key] for key in COMPARED_FIGURES]
+COMPARISON_BAR_PX = 20
+COMPARISON_GAP_PX = 40  # between panels: the next panel's title and air above it
+COMPARISON_MARGINS = {"t": 40, "b": 50, "r": 50}  # top: the first title; bottom: the axis; right: a 1.0
+
+
+def comparison_figure(runs: Sequence[Run], served: str | None = None) -> go.Figure:
+    """A panel per compared figure, a level bar per run in the table's order, its value at the bar's end.
+    Grouped upright bars put the values of good runs side by side near 1.0, where they ran into each
+    other (even turned on end); here each value has a line of its own, whatever the runs score."""
+    rows = comparison_rows(runs, served)
+    names = [_label(shown_name(row["run"], served)) for row in rows]
+    panels = len(COMPARED_FIGURES)
+    plot_px = panels * COMPARISON_BAR_PX * max(len(rows), 1) + (panels - 1) * COMPARISON_GAP_PX
+    figure = make_subplots(
+        rows=panels,
+        cols=1,
+        shared_xaxes=True,
+        subplot_titles=COMPARED_FIGURES,
+        # In pixels, not a share of the height: a share that left room with six runs put each title of
+        # two runs' chart on the bar above it.
+        vertical_spacing=COMPARISON_GAP_PX / plot_px,
+    )
+    for panel, key in enumerate(COMPARED_FIGURES, start=1):
+        values = [row[key] for row in rows]
         figure.add_trace(
             go.Bar(
-                x=list(COMPARED_FIGURES),
-                y=values,
-                name=_label(f"{row['run']} ({row['model']})"),
-                marker_color=_color(index),
-                text=["" if value is None else f"{value:.3f}" for value in values],
+                x=values,
+                y=names,
+                orientation="h",
+                marker_color=[_color(index) for index in range(len(rows))],
+                text=["" if value is None else format(value, SCORE_FORMAT) for value in values],
                 textposition="outside",
-                # Level, the values of a few runs already overlapped their neighbours; and plotly shrank
-                # them to the bar's width instead, unreadable with eight runs.
-                textangle=-90,
                 constraintext="none",
-                cliponaxis=False,
-            )
+                cliponaxis=False,  # a value at 1.0 stands in the right margin
+                showlegend=False,
+                hovertemplate=f"%{{y}}<br>{key} %{{x:{SCORE_FORMAT}}}<extra></extra>",
+            ),
+            row=panel,
+            col=1,
         )
-    figure.update_yaxes(range=[_score_floor(rows), 1.0], title_text="score")
-    _legend_below(figure, 460)
-    figure.update_layout(barmode="group", margin={"t": 50})  # the values of bars at 1.0 stand above it
+    floor = _score_floor(rows)
+    _say_why_bars_are_missing(figure, rows, names, floor)
+    figure.update_yaxes(autorange="reversed", automargin=True)  # the first run on top, as in the table
+    figure.update_xaxes(range=[floor, 1.0], dtick=0.05 if floor >= 0.7 else None)
+    # Say where the bars start: from 0.8 a run at 0.90 looks half as good as one at 1.0.
+    figure.update_xaxes(
+        title_text=f"score (bars start at {floor:g}, not 0)", row=len(COMPARED_FIGURES), col=1
+    )
+    height = plot_px + COMPARISON_MARGINS["t"] + COMPARISON_MARGINS["b"]
+    figure.update_layout(height=height, margin=COMPARISON_MARGINS, bargap=0.25)
     return figure
+
+
+def _say_why_bars_are_missing(figure: go.Figure, rows: list[dict], names: list[str], floor: float) -> None:
+    """A run without a figure gets words where its bar would start: an empty line beside the served
+    run's name (averaged weights have no validation epochs) read as a figure lost, or as zero."""
+    for panel, key in enumerate(COMPARED_FIGURES, start=1):
+        for row, name in zip(rows, names, strict=True):
+            if row[key] is None:
+                figure.add_annotation(
+                    x=floor, y=name, text=_why_missing(row, key), showarrow=False, xanchor="left",
+                    font={"size": 11, "color": "gray"}, row=panel, col=1,
+                )  # fmt: skip
+
+
+def _why_missing(row: dict, key: str) -> str:
+    if key == "best val accuracy":
+        return "none: averaged weights, no epochs" if row["averaged from"] else "none: no epochs recorded"
+    return "none: no test figure in metrics.json"
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ card in maskapp.app.model_card).
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import json
 import logging
@@ -23,6 +24,7 @@ import pandas as pd
 import streamlit as st
 
 from maskapp import DEFAULT_WEIGHTS
+from maskapp.app import plots
 from maskapp.app.analysis import probability_column
 from maskapp.app.compliance_log import LogView, log_version, read_log, time_column, time_zone, zone_name
 from maskapp.app.live import parse_ice_servers
@@ -287,15 +289,14 @@ def probability_columns(class_names: tuple[str, ...]) -> dict:
 
 
 # --- tables ----------------------------------------------------------------------------------------
-def _figure(value: object) -> str:
-    """A number as st.dataframe showed it (0.9643, 20.3, 871), not padded to st.table's four decimals."""
-    return f"{value:.4f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
-
-
 def figures_table(rows: list[dict]) -> None:
     """A small table shown whole: headers wrap and every row and column shows, where st.dataframe's grid
-    hid the last columns of a narrow page behind a scroll bar. A missing figure is blank."""
-    st.table(pd.DataFrame(rows).style.format(_figure, na_rep=""), hide_index=True)
+    hid the last columns of a narrow page behind a scroll bar. Figures read by `plots.figure_text`; a
+    missing one is blank."""
+    # Objects, not numpy columns: a column of counts with a blank (faces: 871, None) became floats.
+    frame = pd.DataFrame(rows, dtype=object)
+    formats = {column: functools.partial(plots.figure_text, column) for column in frame.columns}
+    st.table(frame.style.format(formats, na_rep=""), hide_index=True)
 
 
 # --- people, events, privacy -----------------------------------------------------------------------
