@@ -153,6 +153,23 @@ def test_who_is_still_present_reads_not_logged_for_an_aggregate_only_source(app,
     assert "still present not logged" in gate and "still present at the end of the log" not in gate
 
 
+def test_an_aggregate_only_sources_span_reads_as_its_windows_on_the_page_and_in_events(app, tmp_path, capsys):
+    """An aggregate-only source's 'to' was its last window's nominal end (08:05 for people last seen at
+    08:03), which read as the camera running until then. The page and `events` now show the window; a
+    source logged person by person beside it keeps its own times."""
+    database = record_day(record_counts_only(tmp_path / "log.sqlite"), door="door", hall="hall")
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    assert_no_exception(at)
+    figures = {row[""]: (row["door"], row["gate"]) for row in at.table[0].value.to_dict("records")}
+    window = "window 2026-11-24 08:00:00–08:05:00"
+    assert figures["from (UTC)"] == ("2026-11-24 08:00:00", window)
+    assert figures["to (UTC)"] == ("2026-11-25 08:21:00", window)
+    assert main(["events", str(database)]) == 0
+    gate = capsys.readouterr().out.split("source gate")[1].split("source hall")[0]
+    assert f"within {window}" in gate and "to 2026-11-24 08:05:00" not in gate
+
+
 def test_a_person_flagged_then_compliant_is_explained_on_the_page_and_by_events(app, tmp_path, capsys):
     """A real clip logged a violation for a person later judged masked: the page showed 23 violations
     beside 22 non-compliant people (3 + 19) with no word of why. Both the page and `events` say it now."""

@@ -24,6 +24,7 @@ from maskapp.events.report import (
     csv_text,
     local_time,
     parse_zone,
+    span_time,
     zone_name,
     zoned_range,
 )
@@ -179,8 +180,8 @@ def source_rows(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
                 "compliance": "n/a" if source.compliance is None else f"{source.compliance:.0%}",
                 "still present": source.still_present if source.still_present_logged else NOT_LOGGED,
                 "aggregate windows": source.aggregate_windows,
-                f"from ({name})": local_time(source.first_time, zone),
-                f"to ({name})": local_time(source.last_time, zone),
+                f"from ({name})": span_time(source.first_time, source.first_window, zone),
+                f"to ({name})": span_time(source.last_time, source.last_window, zone),
             }
         )
     return rows
