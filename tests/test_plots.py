@@ -387,6 +387,22 @@ def test_one_hour_of_log_is_drawn_across_its_hour_not_zoomed_onto_an_instant(tmp
     assert plots.compliance_by_source_figure(points).layout.yaxis.range[0] < 0  # a 0% point stays in view
 
 
+def test_each_hour_of_the_log_charts_reads_as_its_hour_not_as_the_half_hour_its_point_is_drawn_at(tmp_path):
+    """Each hour's point and bar sit at the hour's middle, and plotly's ticks over an hour fell on the
+    half hours, the tooltip reading '12:00 UTC (one hour)': people seen from 12:00 to 13:00 read as an
+    event at 12:30. The ticks now fall on whole hours and the tooltips and axis name the hour."""
+    points, hours = one_hour_of_log(tmp_path)
+    for figure in (plots.compliance_by_source_figure(points), plots.people_per_hour_figure(hours)):
+        axis = figure.layout.xaxis
+        assert (axis.tick0, axis.dtick) == (datetime(2026, 11, 27, 12, 0), 3_600_000)  # whole hours
+        assert axis.title.text == "hour (UTC)"
+        for trace in figure.data:
+            hour = re.search(r"%\{customdata(\[\d\])?\} UTC<br>", trace.hovertemplate)
+            assert hour and "one hour" not in trace.hovertemplate
+            shown = [data[int(hour[1][1])] if hour[1] else data for data in trace.customdata]
+            assert shown == ["2026-11-27 12:00–13:00"]
+
+
 def test_sources_at_one_compliance_in_one_hour_each_stay_in_view(tmp_path):
     """Three cameras at 61% in the same hour (a real log of one clip under three names) drew one point,
     the last source's over the others': each source is now drawn smaller than the one before, a ring

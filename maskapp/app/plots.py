@@ -566,18 +566,35 @@ def _wall_clock(iso: str) -> datetime:
     return datetime.fromisoformat(iso).replace(tzinfo=None)
 
 
+def _hour_text(start: str) -> str:
+    """The hour a bucket summarises, '2026-11-27 12:00–13:00': its point, drawn at the hour's middle, read
+    in the tooltip as 12:30 or as '12:00 (one hour)', like an event at that moment."""
+    hour = _wall_clock(start)
+    return f"{hour:%Y-%m-%d %H:%M}–{hour + HOUR:%H:%M}"
+
+
+# Up to this many hours on the axis, a tick at every whole hour; plotly's own ticks over a few hours fell
+# on the half hours, right under the points at each hour's middle, as if each were an event at 12:30.
+# Over longer spans plotly's ticks are whole hours or days already.
+HOURLY_TICKS_UP_TO = 12
+
+
 def _hours_axis(figure: go.Figure, starts: Sequence[str], title: str) -> None:
     """The whole hours from the first bucket to the end of the last: one hour of data fills the plot as an
     hour, where plotly alone would zoom a single point onto a sub-millisecond axis."""
     figure.update_xaxes(title_text=title)
     if starts:
         hours = [_wall_clock(start) for start in starts]
-        figure.update_xaxes(range=[min(hours), max(hours) + HOUR])
+        first, end = min(hours), max(hours) + HOUR
+        figure.update_xaxes(range=[first, end])
+        if end - first <= HOURLY_TICKS_UP_TO * HOUR:
+            figure.update_xaxes(tick0=first, dtick=HOUR.total_seconds() * 1000)  # ms on a date axis
 
 
 def compliance_by_source_figure(points: Sequence, zone: str = "UTC") -> go.Figure:
     """Compliance of people per source over time (maskapp.events.report.CompliancePoint), one line each,
-    each hour's point at the middle of its hour; `zone` names the time zone the hours were cut in."""
+    each hour's point at the middle of its hour, between ticks at whole hours, its tooltip naming the hour
+    (12:00–13:00); `zone` names the time zone the hours were cut in."""
     figure = go.Figure()
     sources = sorted({point.source for point in points})
     for index, source in enumerate(sources):
@@ -589,9 +606,8 @@ def compliance_by_source_figure(points: Sequence, zone: str = "UTC") -> go.Figur
             go.Scatter(
                 x=[_wall_clock(point.start) + HOUR / 2 for point in mine],
                 y=[point.compliance for point in mine],
-                customdata=[[p.people, _wall_clock(p.start).strftime("%Y-%m-%d %H:00")] for p in mine],
-                hovertemplate=f"%{{customdata[1]}} {zone} (one hour)"
-                + "<br>%{y:.0%} of %{customdata[0]} people",
+                customdata=[[p.people, _hour_text(p.start)] for p in mine],
+                hovertemplate=f"%{{customdata[1]}} {zone}<br>%{{y:.0%}} of %{{customdata[0]}} people",
                 name=_label(source),
                 mode="lines+markers",
                 marker={"size": 9 + 6 * rings_inside},  # one hour of data is one point: make it seen
@@ -600,7 +616,7 @@ def compliance_by_source_figure(points: Sequence, zone: str = "UTC") -> go.Figur
         )
     # Below 0 and above 1 a little, so that a 0% or 100% marker is not cut by the frame.
     figure.update_yaxes(title_text="compliance of people", range=[-0.05, 1.05], tickformat=".0%")
-    _hours_axis(figure, [point.start for point in points], f"time ({zone})")
+    _hours_axis(figure, [point.start for point in points], f"hour ({zone})")
     figure.update_layout(height=340, margin={"t": 30, "b": 40}, legend={"orientation": "h", "y": -0.3})
     return figure
 
@@ -624,6 +640,8 @@ def people_per_hour_figure(periods: Sequence, zone: str = "UTC") -> go.Figure:
                 x=middles,
                 y=list(per_hour.values()),
                 width=[bar_ms] * len(middles),
+                customdata=[_hour_text(hour) for hour in hours],
+                hovertemplate=f"%{{customdata}} {zone}<br>%{{y}} people",  # not the hour's middle, 12:30
                 name=_label(style.caption),
                 marker_color=style.hex,
             )
