@@ -174,14 +174,16 @@ def source_rows(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
         rows.append(
             {
                 "source": source.source,
-                "people": source.people,
+                # Each figure named as the verdicts are (Mask, No mask) and as the page's figures above
+                # (People, Compliance of people): 'people' and 'violations' beside 'Mask' mixed two styles.
+                "People": source.people,
                 **{verdict_name(label): source.by_verdict.get(label, 0) for label in labels},
-                "violations": source.violations if source.violations_logged else NOT_LOGGED,
-                "compliance": "n/a" if source.compliance is None else f"{source.compliance:.0%}",
-                "still present": source.still_present if source.still_present_logged else NOT_LOGGED,
-                "aggregate windows": source.aggregate_windows,
-                f"from ({name})": span_time(source.first_time, source.first_window, zone),
-                f"to ({name})": span_time(source.last_time, source.last_window, zone),
+                "Violations": source.violations if source.violations_logged else NOT_LOGGED,
+                "Compliance of people": "n/a" if source.compliance is None else f"{source.compliance:.0%}",
+                "Still present": source.still_present if source.still_present_logged else NOT_LOGGED,
+                "Aggregate windows": source.aggregate_windows,
+                f"From ({name})": span_time(source.first_time, source.first_window, zone),
+                f"To ({name})": span_time(source.last_time, source.last_window, zone),
             }
         )
     return rows
