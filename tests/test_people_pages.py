@@ -16,7 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from maskapp.app.analysis import analyze_image
-from maskapp.app.compliance_log import read_log
+from maskapp.app.compliance_log import read_log, violations_file_name
 from maskapp.cli import main
 from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservation
 from maskapp.events.store import Event, SqliteEventStore, iso_utc
@@ -112,11 +112,32 @@ def test_the_violations_figure_of_a_log_with_aggregate_only_sources_says_what_it
     (figure,) = [metric for metric in at.metric if metric.label == "Violations"]
     assert (figure.value, figure.delta) == ("3", "counted at 2 of 3 sources")
     assert "Not logged at gate" in figure.proto.help
-    assert any("Not listed: the violations at gate" in caption.value for caption in at.caption)
+    assert any("Not listed, here or in the CSV: the violations at gate" in c.value for c in at.caption)
     at.date_input[0].set_value((DAY.date() + timedelta(days=1),) * 2).run()  # the door and hall alone
     (figure,) = [metric for metric in at.metric if metric.label == "Violations"]
     assert (figure.value, figure.delta) == ("2", "")
     assert not any("Not listed" in caption.value for caption in at.caption)
+
+
+def test_the_violations_csv_beside_aggregate_only_sources_says_it_leaves_them_out(app, tmp_path):
+    """The page said the violations list left out the aggregate-only sources, but the CSV downloaded
+    under it, named violations_DAY_DAY.csv, read once saved as every source's violations. Its name now
+    says how many sources it holds, and the note above the button names the CSV; the CSV holds data rows
+    alone."""
+    database = record_day(record_counts_only(tmp_path / "log.sqlite"), door="door", hall="hall")
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    assert_no_exception(at)
+    assert any("in the CSV: the violations at gate" in caption.value for caption in at.caption)
+    first, last = DAY.date(), DAY.date() + timedelta(days=1)
+    view = read_log(database, first, last)
+    assert violations_file_name(view.summary, first, last) == (
+        "violations_2026-11-24_2026-11-25_2_of_3_sources.csv"
+    )
+    assert view.violations_csv.splitlines()[0] == "time,source,run,person,kind,label,frame"
+    assert len(view.violations_csv.splitlines()) == 1 + len(view.violations)
+    door_and_hall = read_log(database, last, last)  # the gate's day left out: every source's violations
+    assert violations_file_name(door_and_hall.summary, last, last) == "violations_2026-11-25_2026-11-25.csv"
 
 
 def test_the_compliance_log_names_each_verdict_as_its_charts_do(app, tmp_path):

@@ -230,10 +230,22 @@ def unlogged_violations_note(summary: LogSummary) -> str | None:
     unlogged = [source.source for source in summary.sources if not source.violations_logged]
     if not unlogged or not summary.violations_logged:
         return None
+    # The CSV named too: once saved, nothing in it says whose violations it leaves out.
     return (
-        f"Not listed: the violations at {', '.join(unlogged)}, logged with 'Aggregate counts only' (people "
-        "by verdict per time window, no per-person row)."
+        f"Not listed, here or in the CSV: the violations at {', '.join(unlogged)}, logged with 'Aggregate "
+        "counts only' (people by verdict per time window, no per-person row)."
     )
+
+
+def violations_file_name(summary: LogSummary, start: date | None, end: date | None) -> str:
+    """The violations download's name: beside aggregate-only sources, how many sources it holds
+    ('violations_2026-11-24_2026-11-25_2_of_3_sources.csv'), as the Violations figure says; a bare name
+    read, once saved, as every source's violations. No note inside: a non-data row breaks the CSV."""
+    days = f"{start}_{end}"
+    counted = sum(source.violations_logged for source in summary.sources)
+    if counted == len(summary.sources):
+        return f"violations_{days}.csv"
+    return f"violations_{days}_{counted}_of_{len(summary.sources)}_sources.csv"
 
 
 def flagged_then_compliant_note(summary: LogSummary) -> str | None:
