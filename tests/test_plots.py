@@ -394,13 +394,29 @@ def test_each_hour_of_the_log_charts_reads_as_its_hour_not_as_the_half_hour_its_
     points, hours = one_hour_of_log(tmp_path)
     for figure in (plots.compliance_by_source_figure(points), plots.people_per_hour_figure(hours)):
         axis = figure.layout.xaxis
-        assert (axis.tick0, axis.dtick) == (datetime(2026, 11, 27, 12, 0), 3_600_000)  # whole hours
+        assert (axis.tick0, axis.dtick) == (datetime(2026, 11, 27, 0, 0), 3_600_000)  # whole hours
         assert axis.title.text == "hour (UTC)"
         for trace in figure.data:
             hour = re.search(r"%\{customdata(\[\d\])?\} UTC<br>", trace.hovertemplate)
             assert hour and "one hour" not in trace.hovertemplate
             shown = [data[int(hour[1][1])] if hour[1] else data for data in trace.customdata]
             assert shown == ["2026-11-27 12:00–13:00"]
+
+
+def test_a_day_of_log_charts_has_ticks_at_whole_hours_not_under_the_hours_middles(tmp_path):
+    """Over two days of a door (08:00 one day, 08:00 the next) plotly's own ticks under the bars read a
+    lone '08:30': the ticks now step over whole hours from midnight, a dozen at most."""
+    path = tmp_path / "days.sqlite"
+    with SqliteEventStore(path) as store:
+        for day in (24, 25):
+            when = iso_utc(datetime(2026, 11, day, 8, 7, tzinfo=UTC))
+            store.write_events([Event(when, "door", f"run{day}", 1, "person_left", "with_mask", 3)])
+    with EventLog(path) as log:
+        points, hours = log.compliance_over_time(), log.people_per_hour()
+    for figure in (plots.compliance_by_source_figure(points), plots.people_per_hour_figure(hours)):
+        axis = figure.layout.xaxis
+        assert axis.tick0 == datetime(2026, 11, 24, 0, 0) and axis.dtick % 3_600_000 == 0
+        assert (axis.range[1] - axis.range[0]).total_seconds() * 1000 / axis.dtick <= 12
 
 
 def test_sources_at_one_compliance_in_one_hour_each_stay_in_view(tmp_path):

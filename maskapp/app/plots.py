@@ -573,22 +573,26 @@ def _hour_text(start: str) -> str:
     return f"{hour:%Y-%m-%d %H:%M}–{hour + HOUR:%H:%M}"
 
 
-# Up to this many hours on the axis, a tick at every whole hour; plotly's own ticks over a few hours fell
-# on the half hours, right under the points at each hour's middle, as if each were an event at 12:30.
-# Over longer spans plotly's ticks are whole hours or days already.
-HOURLY_TICKS_UP_TO = 12
+# Ticks at whole hours, every 1, 2, 3, 6 or 12 hours or every 1, 2 or 7 days, the first step that keeps
+# to about a dozen: plotly's own ticks fell on the half hours, right under the points and bars at each
+# hour's middle (a lone '08:30' under a day of bars), as if each hour's people were an event at 08:30.
+TICK_HOURS = (1, 2, 3, 6, 12, 24, 48, 168)
+MAX_TICKS = 12
 
 
 def _hours_axis(figure: go.Figure, starts: Sequence[str], title: str) -> None:
     """The whole hours from the first bucket to the end of the last: one hour of data fills the plot as an
     hour, where plotly alone would zoom a single point onto a sub-millisecond axis."""
     figure.update_xaxes(title_text=title)
-    if starts:
-        hours = [_wall_clock(start) for start in starts]
-        first, end = min(hours), max(hours) + HOUR
-        figure.update_xaxes(range=[first, end])
-        if end - first <= HOURLY_TICKS_UP_TO * HOUR:
-            figure.update_xaxes(tick0=first, dtick=HOUR.total_seconds() * 1000)  # ms on a date axis
+    if not starts:
+        return
+    hours = [_wall_clock(start) for start in starts]
+    first, end = min(hours), max(hours) + HOUR
+    figure.update_xaxes(range=[first, end])
+    step = next((h for h in TICK_HOURS if (end - first) / (h * HOUR) <= MAX_TICKS), None)
+    if step is not None:  # over 12 weeks plotly's ticks are days or months
+        midnight = first.replace(hour=0)  # a multiple of every step: ticks at 00:00, 06:00, ...
+        figure.update_xaxes(tick0=midnight, dtick=step * HOUR.total_seconds() * 1000)  # ms on a date axis
 
 
 def compliance_by_source_figure(points: Sequence, zone: str = "UTC") -> go.Figure:
