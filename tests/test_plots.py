@@ -419,6 +419,22 @@ def test_a_day_of_log_charts_has_ticks_at_whole_hours_not_under_the_hours_middle
         assert (axis.range[1] - axis.range[0]).total_seconds() * 1000 / axis.dtick <= 12
 
 
+def test_a_sources_compliance_line_breaks_over_hours_nobody_was_seen(tmp_path):
+    """A door seen at 08:00 on two days drew one line from the first morning to the next, which read as
+    its compliance falling through the night with nobody there. The line now breaks between hours that
+    are not consecutive; consecutive hours stay joined."""
+    path = tmp_path / "days.sqlite"
+    times = [(24, 8, "without_mask"), (24, 9, "with_mask"), (25, 8, "with_mask")]
+    with SqliteEventStore(path) as store:
+        for day, hour, label in times:
+            when = iso_utc(datetime(2026, 11, day, hour, 7, tzinfo=UTC))
+            store.write_events([Event(when, "door", f"run{day}{hour}", 1, "person_left", label, 3)])
+    with EventLog(path) as log:
+        (trace,) = plots.compliance_by_source_figure(log.compliance_over_time()).data
+    assert trace.y == (0.0, 1.0, None, 1.0)
+    assert trace.x[2] is None and trace.customdata[3][1] == "2026-11-25 08:00–09:00"
+
+
 def test_sources_at_one_compliance_in_one_hour_each_stay_in_view(tmp_path):
     """Three cameras at 61% in the same hour (a real log of one clip under three names) drew one point,
     the last source's over the others': each source is now drawn smaller than the one before, a ring

@@ -595,6 +595,22 @@ def _hours_axis(figure: go.Figure, starts: Sequence[str], title: str) -> None:
         figure.update_xaxes(tick0=midnight, dtick=step * HOUR.total_seconds() * 1000)  # ms on a date axis
 
 
+def _with_gaps(points: Sequence) -> list:
+    """A source's hourly points with None between two that are not consecutive hours: plotly breaks the
+    line there. A line from 08:00 one day to 08:00 the next read as compliance falling through the night,
+    with nobody seen."""
+    gapped = []
+    for before, point in zip([None, *points], points, strict=False):
+        if before is not None and _moment(point.start) - _moment(before.start) > HOUR:
+            gapped.append(None)
+        gapped.append(point)
+    return gapped
+
+
+def _moment(iso: str) -> datetime:
+    return datetime.fromisoformat(iso)  # with its offset: a day's hours across a clock change stay an hour
+
+
 def compliance_by_source_figure(points: Sequence, zone: str = "UTC") -> go.Figure:
     """Compliance of people per source over time (maskapp.events.report.CompliancePoint), one line each,
     each hour's point at the middle of its hour, between ticks at whole hours, its tooltip naming the hour
@@ -602,15 +618,15 @@ def compliance_by_source_figure(points: Sequence, zone: str = "UTC") -> go.Figur
     figure = go.Figure()
     sources = sorted({point.source for point in points})
     for index, source in enumerate(sources):
-        mine = [point for point in points if point.source == source]
+        mine = _with_gaps([point for point in points if point.source == source])
         # Two cameras at one compliance in one hour (both 100%, say) drew one point and one line, the later
         # over the earlier: each source is drawn smaller than the one before, so every one shows as a ring.
         rings_inside = min(len(sources) - 1 - index, 5)  # a site's few cameras; beyond, no giant dots
         figure.add_trace(
             go.Scatter(
-                x=[_wall_clock(point.start) + HOUR / 2 for point in mine],
-                y=[point.compliance for point in mine],
-                customdata=[[p.people, _hour_text(p.start)] for p in mine],
+                x=[None if p is None else _wall_clock(p.start) + HOUR / 2 for p in mine],
+                y=[None if p is None else p.compliance for p in mine],
+                customdata=[[None, None] if p is None else [p.people, _hour_text(p.start)] for p in mine],
                 hovertemplate=f"%{{customdata[1]}} {zone}<br>%{{y:.0%}} of %{{customdata[0]}} people",
                 name=_label(source),
                 mode="lines+markers",
