@@ -13,6 +13,7 @@ from maskapp.app.compliance_log import (
     source_table,
     unlogged_violations_note,
     violations_figure,
+    violations_file_name,
     zone_name,
 )
 from maskapp.app.text import plain
@@ -101,7 +102,7 @@ else:
 st.download_button(
     "Download violations (CSV)",
     view.violations_csv,
-    file_name=f"violations_{start}_{end}.csv",
+    file_name=violations_file_name(summary, start, end),
     mime="text/csv",
     icon=":material/download:",
     disabled=not view.violations,

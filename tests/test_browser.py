@@ -328,6 +328,32 @@ def test_the_violations_table_shows_every_column_without_scrolling(app_url, page
     no_exception_on(page)
 
 
+@pytest.mark.parametrize("width", [1000, 1400])
+def test_the_compliance_log_of_a_mixed_log_reads_whole_and_downloads_a_named_csv(
+    app_url, page, tmp_path, width
+):
+    """A log of sources logged person by person beside an aggregate-only one, walked at 1000 and 1400 px:
+    the table of sources whole, no error, and the violations CSV saved under a name saying it holds 2
+    of the 3 sources (it read as every source's)."""
+    database = record_day(record_counts_only(tmp_path / "log.sqlite"), door="door", hall="hall")
+    page.set_viewport_size({"width": width, "height": 2400})
+    page.goto(f"{app_url}/compliance-log")
+    wait_for_app(page)
+    enter_events_file(page, database)
+    page.get_by_text("Download violations (CSV)").wait_for()
+    wait_for_app(page)
+    page.locator('[data-testid="stPlotlyChart"]').nth(1).wait_for()
+    page.wait_for_timeout(1000)  # the charts are drawn a moment after their boxes
+    table = page.locator('[data-testid="stTable"]').first
+    assert not scrolls_sideways(table)
+    no_exception_on(page)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"compliance_log_mixed_{width}.png"))
+    with page.expect_download() as download:
+        page.get_by_text("Download violations (CSV)").click()
+    assert download.value.suggested_filename == "violations_2026-11-24_2026-11-25_2_of_3_sources.csv"
+
+
 def start_live(page, app_url):
     page.goto(f"{app_url}/live")
     component = page.frame_locator("iframe").first

@@ -674,7 +674,7 @@ def test_the_page_reads_days_and_shows_times_in_the_readers_zone(hand_made_log):
     ]
     assert at(10, 31) in view.violations_csv  # the download keeps the stored UTC time
     door = source_rows(view.summary, zone)[0]
-    assert (door["from (Pacific/Kiritimati)"], door["to (Pacific/Kiritimati)"]) == (
+    assert (door["From (Pacific/Kiritimati)"], door["To (Pacific/Kiritimati)"]) == (
         "2026-11-27 00:05:00",
         "2026-11-27 00:50:00",
     )

@@ -16,7 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from maskapp.app.analysis import analyze_image
-from maskapp.app.compliance_log import read_log
+from maskapp.app.compliance_log import read_log, violations_file_name
 from maskapp.cli import main
 from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservation
 from maskapp.events.store import Event, SqliteEventStore, iso_utc
@@ -49,16 +49,16 @@ def test_compliance_log_shows_sources_charts_violations_and_a_csv(app, tmp_path)
     assert list(sources.columns) == ["", "door", "hall"]
     figures = {row[""]: (row["door"], row["hall"]) for row in sources.to_dict("records")}
     assert list(figures)[:7] == [
-        "people",
+        "People",
         "Mask",
         "Mask worn incorrectly",
         "No mask",
-        "violations",
-        "compliance",
-        "still present",
+        "Violations",
+        "Compliance of people",
+        "Still present",
     ]
-    assert figures["people"] == ("4", "2") and figures["Mask worn incorrectly"] == ("1", "0")
-    assert figures["compliance"] == ("25%", "100%")
+    assert figures["People"] == ("4", "2") and figures["Mask worn incorrectly"] == ("1", "0")
+    assert figures["Compliance of people"] == ("25%", "100%")
     assert len(at.get("plotly_chart")) == 2  # compliance per source over time, people per hour
     violations = at.dataframe[0].value
     assert len(violations) == 3 and set(violations["label"]) == {"No mask", "Mask worn incorrectly"}
@@ -89,7 +89,7 @@ def test_an_aggregate_only_log_says_its_violations_were_not_logged(app, tmp_path
     assert shown["People"] == "3" and shown["Compliance of people"] == "33%"
     assert shown["Violations"] == "n/a"
     figures = {row[""]: row["gate"] for row in at.table[0].value.to_dict("records")}
-    assert figures["violations"] == "not logged" and figures["aggregate windows"] == "1"
+    assert figures["Violations"] == "not logged" and figures["Aggregate windows"] == "1"
     assert not at.dataframe and "no per-person row" in at.info[0].value
     (download,) = at.get("download_button")
     assert download.proto.disabled
@@ -98,7 +98,7 @@ def test_an_aggregate_only_log_says_its_violations_were_not_logged(app, tmp_path
     at.run()
     assert metrics(at)["Violations"] == "3" and not at.info
     figures = {row[""]: (row["door"], row["gate"]) for row in at.table[0].value.to_dict("records")}
-    assert figures["violations"] == ("3", "not logged")
+    assert figures["Violations"] == ("3", "not logged")
 
 
 def test_the_violations_figure_of_a_log_with_aggregate_only_sources_says_what_it_leaves_out(app, tmp_path):
@@ -112,11 +112,32 @@ def test_the_violations_figure_of_a_log_with_aggregate_only_sources_says_what_it
     (figure,) = [metric for metric in at.metric if metric.label == "Violations"]
     assert (figure.value, figure.delta) == ("3", "counted at 2 of 3 sources")
     assert "Not logged at gate" in figure.proto.help
-    assert any("Not listed: the violations at gate" in caption.value for caption in at.caption)
+    assert any("Not listed, here or in the CSV: the violations at gate" in c.value for c in at.caption)
     at.date_input[0].set_value((DAY.date() + timedelta(days=1),) * 2).run()  # the door and hall alone
     (figure,) = [metric for metric in at.metric if metric.label == "Violations"]
     assert (figure.value, figure.delta) == ("2", "")
     assert not any("Not listed" in caption.value for caption in at.caption)
+
+
+def test_the_violations_csv_beside_aggregate_only_sources_says_it_leaves_them_out(app, tmp_path):
+    """The page said the violations list left out the aggregate-only sources, but the CSV downloaded
+    under it, named violations_DAY_DAY.csv, read once saved as every source's violations. Its name now
+    says how many sources it holds, and the note above the button names the CSV; the CSV holds data rows
+    alone."""
+    database = record_day(record_counts_only(tmp_path / "log.sqlite"), door="door", hall="hall")
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    assert_no_exception(at)
+    assert any("in the CSV: the violations at gate" in caption.value for caption in at.caption)
+    first, last = DAY.date(), DAY.date() + timedelta(days=1)
+    view = read_log(database, first, last)
+    assert violations_file_name(view.summary, first, last) == (
+        "violations_2026-11-24_2026-11-25_2_of_3_sources.csv"
+    )
+    assert view.violations_csv.splitlines()[0] == "time,source,run,person,kind,label,frame"
+    assert len(view.violations_csv.splitlines()) == 1 + len(view.violations)
+    door_and_hall = read_log(database, last, last)  # the gate's day left out: every source's violations
+    assert violations_file_name(door_and_hall.summary, last, last) == "violations_2026-11-25_2026-11-25.csv"
 
 
 def test_the_compliance_log_names_each_verdict_as_its_charts_do(app, tmp_path):
@@ -138,6 +159,28 @@ def test_the_compliance_log_names_each_verdict_as_its_charts_do(app, tmp_path):
     assert stored == {"without_mask", "mask_worn_incorrectly"}
 
 
+def test_the_source_tables_figures_are_named_in_one_style(app, tmp_path):
+    """The table's rows read 'people', 'violations', 'still present' beside 'Mask', 'No mask': two styles
+    in one column. Every row is now named as the verdicts and the figures above it are."""
+    database = record_day(record_counts_only(tmp_path / "log.sqlite"), door="door", hall="hall")
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    assert_no_exception(at)
+    rows = [row[""] for row in at.table[0].value.to_dict("records")]
+    assert rows == [
+        "People",
+        "Mask",
+        "Mask worn incorrectly",
+        "No mask",
+        "Violations",
+        "Compliance of people",
+        "Still present",
+        "Aggregate windows",
+        "From (UTC)",
+        "To (UTC)",
+    ]
+
+
 def test_who_is_still_present_reads_not_logged_for_an_aggregate_only_source(app, tmp_path, capsys):
     """An aggregate-only source stores counts alone, yet its 'still present' read 0 on the page and in
     `events`, a fact nobody logged (everyone gone). It now reads not logged, and a source logged person
@@ -147,10 +190,27 @@ def test_who_is_still_present_reads_not_logged_for_an_aggregate_only_source(app,
     at.text_input[0].set_value(str(database)).run()
     assert_no_exception(at)
     figures = {row[""]: (row["door"], row["gate"]) for row in at.table[0].value.to_dict("records")}
-    assert figures["still present"] == ("0", "not logged")
+    assert figures["Still present"] == ("0", "not logged")
     assert main(["events", str(database)]) == 0
     gate = capsys.readouterr().out.split("source gate")[1].split("source hall")[0]
     assert "still present not logged" in gate and "still present at the end of the log" not in gate
+
+
+def test_an_aggregate_only_sources_span_reads_as_its_windows_on_the_page_and_in_events(app, tmp_path, capsys):
+    """An aggregate-only source's 'to' was its last window's nominal end (08:05 for people last seen at
+    08:03), which read as the camera running until then. The page and `events` now show the window; a
+    source logged person by person beside it keeps its own times."""
+    database = record_day(record_counts_only(tmp_path / "log.sqlite"), door="door", hall="hall")
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    assert_no_exception(at)
+    figures = {row[""]: (row["door"], row["gate"]) for row in at.table[0].value.to_dict("records")}
+    window = "window 2026-11-24 08:00:00–08:05:00"
+    assert figures["From (UTC)"] == ("2026-11-24 08:00:00", window)
+    assert figures["To (UTC)"] == ("2026-11-25 08:21:00", window)
+    assert main(["events", str(database)]) == 0
+    gate = capsys.readouterr().out.split("source gate")[1].split("source hall")[0]
+    assert f"within {window}" in gate and "to 2026-11-24 08:05:00" not in gate
 
 
 def test_a_person_flagged_then_compliant_is_explained_on_the_page_and_by_events(app, tmp_path, capsys):
@@ -168,7 +228,7 @@ def test_a_person_flagged_then_compliant_is_explained_on_the_page_and_by_events(
     at.text_input[0].set_value(str(path)).run()
     assert_no_exception(at)
     figures = {row[""]: row["door"] for row in at.table[0].value.to_dict("records")}
-    assert (figures["violations"], figures["Mask"], figures["No mask"]) == ("2", "1", "1")
+    assert (figures["Violations"], figures["Mask"], figures["No mask"]) == ("2", "1", "1")
     assert any("1 person was flagged and then left compliant" in caption.value for caption in at.caption)
     assert main(["events", str(path)]) == 0
     assert "violations 2 (1 of them left compliant)" in capsys.readouterr().out

@@ -422,6 +422,54 @@ def test_one_hour_of_log_is_drawn_across_its_hour_not_zoomed_onto_an_instant(tmp
     assert plots.compliance_by_source_figure(points).layout.yaxis.range[0] < 0  # a 0% point stays in view
 
 
+def test_each_hour_of_the_log_charts_reads_as_its_hour_not_as_the_half_hour_its_point_is_drawn_at(tmp_path):
+    """Each hour's point and bar sit at the hour's middle, and plotly's ticks over an hour fell on the
+    half hours, the tooltip reading '12:00 UTC (one hour)': people seen from 12:00 to 13:00 read as an
+    event at 12:30. The ticks now fall on whole hours and the tooltips and axis name the hour."""
+    points, hours = one_hour_of_log(tmp_path)
+    for figure in (plots.compliance_by_source_figure(points), plots.people_per_hour_figure(hours)):
+        axis = figure.layout.xaxis
+        assert (axis.tick0, axis.dtick) == (datetime(2026, 11, 27, 0, 0), 3_600_000)  # whole hours
+        assert axis.title.text == "hour (UTC)"
+        for trace in figure.data:
+            hour = re.search(r"%\{customdata(\[\d\])?\} UTC<br>", trace.hovertemplate)
+            assert hour and "one hour" not in trace.hovertemplate
+            shown = [data[int(hour[1][1])] if hour[1] else data for data in trace.customdata]
+            assert shown == ["2026-11-27 12:00–13:00"]
+
+
+def test_a_day_of_log_charts_has_ticks_at_whole_hours_not_under_the_hours_middles(tmp_path):
+    """Over two days of a door (08:00 one day, 08:00 the next) plotly's own ticks under the bars read a
+    lone '08:30': the ticks now step over whole hours from midnight, a dozen at most."""
+    path = tmp_path / "days.sqlite"
+    with SqliteEventStore(path) as store:
+        for day in (24, 25):
+            when = iso_utc(datetime(2026, 11, day, 8, 7, tzinfo=UTC))
+            store.write_events([Event(when, "door", f"run{day}", 1, "person_left", "with_mask", 3)])
+    with EventLog(path) as log:
+        points, hours = log.compliance_over_time(), log.people_per_hour()
+    for figure in (plots.compliance_by_source_figure(points), plots.people_per_hour_figure(hours)):
+        axis = figure.layout.xaxis
+        assert axis.tick0 == datetime(2026, 11, 24, 0, 0) and axis.dtick % 3_600_000 == 0
+        assert (axis.range[1] - axis.range[0]).total_seconds() * 1000 / axis.dtick <= 12
+
+
+def test_a_sources_compliance_line_breaks_over_hours_nobody_was_seen(tmp_path):
+    """A door seen at 08:00 on two days drew one line from the first morning to the next, which read as
+    its compliance falling through the night with nobody there. The line now breaks between hours that
+    are not consecutive; consecutive hours stay joined."""
+    path = tmp_path / "days.sqlite"
+    times = [(24, 8, "without_mask"), (24, 9, "with_mask"), (25, 8, "with_mask")]
+    with SqliteEventStore(path) as store:
+        for day, hour, label in times:
+            when = iso_utc(datetime(2026, 11, day, hour, 7, tzinfo=UTC))
+            store.write_events([Event(when, "door", f"run{day}{hour}", 1, "person_left", label, 3)])
+    with EventLog(path) as log:
+        (trace,) = plots.compliance_by_source_figure(log.compliance_over_time()).data
+    assert trace.y == (0.0, 1.0, None, 1.0)
+    assert trace.x[2] is None and trace.customdata[3][1] == "2026-11-25 08:00–09:00"
+
+
 def test_sources_at_one_compliance_in_one_hour_each_stay_in_view(tmp_path):
     """Three cameras at 61% in the same hour (a real log of one clip under three names) drew one point,
     the last source's over the others': each source is now drawn smaller than the one before, a ring

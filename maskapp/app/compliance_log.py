@@ -24,6 +24,7 @@ from maskapp.events.report import (
     csv_text,
     local_time,
     parse_zone,
+    span_time,
     zone_name,
     zoned_range,
 )
@@ -173,14 +174,16 @@ def source_rows(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
         rows.append(
             {
                 "source": source.source,
-                "people": source.people,
+                # Each figure named as the verdicts are (Mask, No mask) and as the page's figures above
+                # (People, Compliance of people): 'people' and 'violations' beside 'Mask' mixed two styles.
+                "People": source.people,
                 **{verdict_name(label): source.by_verdict.get(label, 0) for label in labels},
-                "violations": source.violations if source.violations_logged else NOT_LOGGED,
-                "compliance": "n/a" if source.compliance is None else f"{source.compliance:.0%}",
-                "still present": source.still_present if source.still_present_logged else NOT_LOGGED,
-                "aggregate windows": source.aggregate_windows,
-                f"from ({name})": local_time(source.first_time, zone),
-                f"to ({name})": local_time(source.last_time, zone),
+                "Violations": source.violations if source.violations_logged else NOT_LOGGED,
+                "Compliance of people": "n/a" if source.compliance is None else f"{source.compliance:.0%}",
+                "Still present": source.still_present if source.still_present_logged else NOT_LOGGED,
+                "Aggregate windows": source.aggregate_windows,
+                f"From ({name})": span_time(source.first_time, source.first_window, zone),
+                f"To ({name})": span_time(source.last_time, source.last_window, zone),
             }
         )
     return rows
@@ -227,10 +230,22 @@ def unlogged_violations_note(summary: LogSummary) -> str | None:
     unlogged = [source.source for source in summary.sources if not source.violations_logged]
     if not unlogged or not summary.violations_logged:
         return None
+    # The CSV named too: once saved, nothing in it says whose violations it leaves out.
     return (
-        f"Not listed: the violations at {', '.join(unlogged)}, logged with 'Aggregate counts only' (people "
-        "by verdict per time window, no per-person row)."
+        f"Not listed, here or in the CSV: the violations at {', '.join(unlogged)}, logged with 'Aggregate "
+        "counts only' (people by verdict per time window, no per-person row)."
     )
+
+
+def violations_file_name(summary: LogSummary, start: date | None, end: date | None) -> str:
+    """The violations download's name: beside aggregate-only sources, how many sources it holds
+    ('violations_2026-11-24_2026-11-25_2_of_3_sources.csv'), as the Violations figure says; a bare name
+    read, once saved, as every source's violations. No note inside: a non-data row breaks the CSV."""
+    days = f"{start}_{end}"
+    counted = sum(source.violations_logged for source in summary.sources)
+    if counted == len(summary.sources):
+        return f"violations_{days}.csv"
+    return f"violations_{days}_{counted}_of_{len(summary.sources)}_sources.csv"
 
 
 def flagged_then_compliant_note(summary: LogSummary) -> str | None:

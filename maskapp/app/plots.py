@@ -679,32 +679,68 @@ def _wall_clock(iso: str) -> datetime:
     return datetime.fromisoformat(iso).replace(tzinfo=None)
 
 
+def _hour_text(start: str) -> str:
+    """The hour a bucket summarises, '2026-11-27 12:00–13:00': its point, drawn at the hour's middle, read
+    in the tooltip as 12:30 or as '12:00 (one hour)', like an event at that moment."""
+    hour = _wall_clock(start)
+    return f"{hour:%Y-%m-%d %H:%M}–{hour + HOUR:%H:%M}"
+
+
+# Ticks at whole hours, every 1, 2, 3, 6 or 12 hours or every 1, 2 or 7 days, the first step that keeps
+# to about a dozen: plotly's own ticks fell on the half hours, right under the points and bars at each
+# hour's middle (a lone '08:30' under a day of bars), as if each hour's people were an event at 08:30.
+TICK_HOURS = (1, 2, 3, 6, 12, 24, 48, 168)
+MAX_TICKS = 12
+
+
 def _hours_axis(figure: go.Figure, starts: Sequence[str], title: str) -> None:
     """The whole hours from the first bucket to the end of the last: one hour of data fills the plot as an
     hour, where plotly alone would zoom a single point onto a sub-millisecond axis."""
     figure.update_xaxes(title_text=title)
-    if starts:
-        hours = [_wall_clock(start) for start in starts]
-        figure.update_xaxes(range=[min(hours), max(hours) + HOUR])
+    if not starts:
+        return
+    hours = [_wall_clock(start) for start in starts]
+    first, end = min(hours), max(hours) + HOUR
+    figure.update_xaxes(range=[first, end])
+    step = next((h for h in TICK_HOURS if (end - first) / (h * HOUR) <= MAX_TICKS), None)
+    if step is not None:  # over 12 weeks plotly's ticks are days or months
+        midnight = first.replace(hour=0)  # a multiple of every step: ticks at 00:00, 06:00, ...
+        figure.update_xaxes(tick0=midnight, dtick=step * HOUR.total_seconds() * 1000)  # ms on a date axis
+
+
+def _with_gaps(points: Sequence) -> list:
+    """A source's hourly points with None between two that are not consecutive hours: plotly breaks the
+    line there. A line from 08:00 one day to 08:00 the next read as compliance falling through the night,
+    with nobody seen."""
+    gapped = []
+    for before, point in zip([None, *points], points, strict=False):
+        if before is not None and _moment(point.start) - _moment(before.start) > HOUR:
+            gapped.append(None)
+        gapped.append(point)
+    return gapped
+
+
+def _moment(iso: str) -> datetime:
+    return datetime.fromisoformat(iso)  # with its offset: a day's hours across a clock change stay an hour
 
 
 def compliance_by_source_figure(points: Sequence, zone: str = "UTC") -> go.Figure:
     """Compliance of people per source over time (maskapp.events.report.CompliancePoint), one line each,
-    each hour's point at the middle of its hour; `zone` names the time zone the hours were cut in."""
+    each hour's point at the middle of its hour, between ticks at whole hours, its tooltip naming the hour
+    (12:00–13:00); `zone` names the time zone the hours were cut in."""
     figure = go.Figure()
     sources = sorted({point.source for point in points})
     for index, source in enumerate(sources):
-        mine = [point for point in points if point.source == source]
+        mine = _with_gaps([point for point in points if point.source == source])
         # Two cameras at one compliance in one hour (both 100%, say) drew one point and one line, the later
         # over the earlier: each source is drawn smaller than the one before, so every one shows as a ring.
         rings_inside = min(len(sources) - 1 - index, 5)  # a site's few cameras; beyond, no giant dots
         figure.add_trace(
             go.Scatter(
-                x=[_wall_clock(point.start) + HOUR / 2 for point in mine],
-                y=[point.compliance for point in mine],
-                customdata=[[p.people, _wall_clock(p.start).strftime("%Y-%m-%d %H:00")] for p in mine],
-                hovertemplate=f"%{{customdata[1]}} {zone} (one hour)"
-                + "<br>%{y:.0%} of %{customdata[0]} people",
+                x=[None if p is None else _wall_clock(p.start) + HOUR / 2 for p in mine],
+                y=[None if p is None else p.compliance for p in mine],
+                customdata=[[None, None] if p is None else [p.people, _hour_text(p.start)] for p in mine],
+                hovertemplate=f"%{{customdata[1]}} {zone}<br>%{{y:.0%}} of %{{customdata[0]}} people",
                 name=_label(source),
                 mode="lines+markers",
                 marker={"size": 9 + 6 * rings_inside},  # one hour of data is one point: make it seen
@@ -713,7 +749,7 @@ def compliance_by_source_figure(points: Sequence, zone: str = "UTC") -> go.Figur
         )
     # Below 0 and above 1 a little, so that a 0% or 100% marker is not cut by the frame.
     figure.update_yaxes(title_text="compliance of people", range=[-0.05, 1.05], tickformat=".0%")
-    _hours_axis(figure, [point.start for point in points], f"time ({zone})")
+    _hours_axis(figure, [point.start for point in points], f"hour ({zone})")
     figure.update_layout(height=340, margin={"t": 30, "b": 40}, legend={"orientation": "h", "y": -0.3})
     return figure
 
@@ -737,6 +773,8 @@ def people_per_hour_figure(periods: Sequence, zone: str = "UTC") -> go.Figure:
                 x=middles,
                 y=list(per_hour.values()),
                 width=[bar_ms] * len(middles),
+                customdata=[_hour_text(hour) for hour in hours],
+                hovertemplate=f"%{{customdata}} {zone}<br>%{{y}} people",  # not the hour's middle, 12:30
                 name=_label(style.caption),
                 marker_color=style.hex,
             )

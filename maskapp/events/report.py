@@ -79,6 +79,11 @@ class SourceSummary:
     # A violation is written when a person is first judged non-compliant; their verdict is the final one.
     # These were flagged, then left compliant: in `violations` and in a compliant verdict both.
     flagged_then_compliant: int = 0
+    # An aggregate window's bounds are nominal: a clip that stopped at 11:50:30 has a window to 11:55, and
+    # 'to 11:55' read as the camera running until then. Where first_time or last_time is such a bound, the
+    # window (start, end) it bounds, so that the span is shown as that window.
+    first_window: tuple[str, str] | None = None
+    last_window: tuple[str, str] | None = None
 
     @property
     def compliance(self) -> float | None:
@@ -396,8 +401,14 @@ class EventLog:
         for window in own_windows:
             in_windows.update(window.counts)
         verdicts.update(in_windows)
-        times = [p.first_time for p in mine] + [p.last_time for p in mine]
-        times += [w.window_start for w in own_windows] + [w.window_end for w in own_windows]
+        seen = [p.first_time for p in mine] + [p.last_time for p in mine]
+        first_window = min(own_windows, key=lambda w: w.window_start, default=None)
+        last_window = max(own_windows, key=lambda w: w.window_end, default=None)
+        # A window bounds the span only where it reaches past everyone seen one by one.
+        if first_window is not None and seen and min(seen) <= first_window.window_start:
+            first_window = None
+        if last_window is not None and seen and max(seen) >= last_window.window_end:
+            last_window = None
         return SourceSummary(
             source=source,
             people=sum(verdicts.values()),
@@ -406,10 +417,12 @@ class EventLog:
             violations=sum(p.violation for p in mine),
             still_present=sum(not p.left for p in mine),
             aggregate_windows=len(own_windows),
-            first_time=min(times, default=None),
-            last_time=max(times, default=None),
+            first_time=first_window.window_start if first_window else min(seen, default=None),
+            last_time=last_window.window_end if last_window else max(seen, default=None),
             counted_in_windows=in_windows.total(),
             flagged_then_compliant=sum(p.violation and p.label in self._compliant for p in mine),
+            first_window=_bounds(first_window),
+            last_window=_bounds(last_window),
         )
 
     def _compliant_count(self, counts: Counter[str]) -> int:
@@ -420,6 +433,10 @@ class EventLog:
             return self._conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise read_problem(self.path, exc) from exc
+
+
+def _bounds(window: AggregateWindow | None) -> tuple[str, str] | None:
+    return None if window is None else (window.window_start, window.window_end)
 
 
 def parse_zone(name: str) -> tzinfo:
@@ -441,6 +458,17 @@ def local_time(stamp: str | None, zone: tzinfo) -> str | None:
     if stamp is None:
         return None
     return datetime.fromisoformat(stamp).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def span_time(stamp: str | None, window: tuple[str, str] | None, zone: tzinfo) -> str | None:
+    """A source's first or last time on `zone`'s clock; where it is an aggregate window's bound, the window
+    ('window 2026-11-24 11:50:00–11:55:00'): counts alone do not say when in it the camera started or
+    stopped, and its nominal end read as the camera running until then."""
+    if window is None:
+        return local_time(stamp, zone)
+    start, end = (local_time(bound, zone) for bound in window)
+    same_day = start[:10] == end[:10]
+    return f"window {start}–{end[11:] if same_day else end}"
 
 
 def zoned_range(start: DateBound, end: DateBound, zone: tzinfo) -> tuple[DateBound, DateBound]:
@@ -599,6 +627,13 @@ def _still_present_text(source: SourceSummary) -> str:
     return "still present not logged"  # '0' read as everyone gone: counts alone say nothing of who left
 
 
+def _span_text(source: SourceSummary, zone: tzinfo) -> str:
+    first = span_time(source.first_time, source.first_window, zone) or "-"
+    if source.first_window is not None and source.first_window == source.last_window:
+        return f"within {first}"  # 'from window X to window X' said one window twice
+    return f"from {first} to {span_time(source.last_time, source.last_window, zone) or '-'}"
+
+
 def format_summary(summary: LogSummary, zone: tzinfo = UTC) -> str:
     """The `events` command's report: per source, people by verdict, violations, compliance of people and
     the time span (in `zone`); then the aggregate windows."""
@@ -610,14 +645,13 @@ def format_summary(summary: LogSummary, zone: tzinfo = UTC) -> str:
         lines.append("no people or aggregate windows in this range")
     for source in summary.sources:
         verdicts = ", ".join(f"{n} {label}" for label, n in _in_class_order(source.by_verdict)) or "none"
-        first, last = (local_time(t, zone) or "-" for t in (source.first_time, source.last_time))
         lines += [
             "",
             f"source {source.source}",
             f"  people {source.people} ({verdicts}), compliance {_share(source.compliance)}",
             f"  {_violations_text(source)}, {_still_present_text(source)}, "
             f"aggregate windows {source.aggregate_windows}",
-            f"  from {first} to {last}",
+            f"  {_span_text(source, zone)}",
         ]
     if summary.windows:
         lines += ["", "aggregate windows (people by verdict, no per-person rows):"]
