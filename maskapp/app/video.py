@@ -85,29 +85,62 @@ class ShownVideo:
     key: tuple  # the upload and settings it was made with: other ones analyse the video again
     name: str  # the uploaded file's name
     run: VideoRun
-    not_logged_again: bool  # its people were already logged by an earlier run (see LoggedClips)
+    not_logged_again: str | None  # where an earlier run already logged its people (see LoggedClips)
 
 
 @dataclass
 class LoggedClips:
     """The video files whose people went to an events file or webhook in one browser session: analysed
     again (other settings, the log switched off and on), a file is shown again without its people going
-    to the same log a second time, where the Compliance log would count them twice."""
+    to the same events file, or the same webhook, a second time, where the Compliance log would count
+    them twice and the gate hear of them twice. The file and the webhook are remembered apart: a new
+    webhook does not log the people to the same file again, nor a new file tell the same gate again."""
 
-    _logged: set[tuple[str, Path | None, str | None]] = field(default_factory=set)
+    _files: set[tuple[str, Path]] = field(default_factory=set)
+    _webhooks: set[tuple[str, str]] = field(default_factory=set)
 
     def settings_for(self, data: bytes, settings: EventSettings) -> EventSettings:
-        """`settings`, or nothing to store when this file already went to that log."""
-        return EventSettings() if self._key(data, settings) in self._logged else settings
+        """`settings` less the events file and the webhook this file already went to."""
+        digest = self._digest(data)
+        path = settings.path
+        if path is not None and (digest, path.resolve()) in self._files:
+            path = None
+        webhook = settings.webhook_url
+        if webhook and (digest, webhook) in self._webhooks:
+            webhook = None
+        if (path, webhook) == (settings.path, settings.webhook_url):
+            return settings
+        keep = path is not None  # the window and the days to keep belong to the file
+        return EventSettings(
+            path, settings.aggregate_minutes if keep else None, webhook, settings.keep_days if keep else None
+        )
 
     def remember(self, data: bytes, settings: EventSettings) -> None:
-        if settings.path is not None or settings.webhook_url:
-            self._logged.add(self._key(data, settings))
+        digest = self._digest(data)
+        if settings.path is not None:
+            self._files.add((digest, settings.path.resolve()))
+        if settings.webhook_url:
+            self._webhooks.add((digest, settings.webhook_url))
 
     @staticmethod
-    def _key(data: bytes, settings: EventSettings) -> tuple[str, Path | None, str | None]:
+    def _digest(data: bytes) -> str:
         # The bytes, not the upload's id: the same file uploaded again is the same people.
-        return hashlib.sha256(data).hexdigest(), settings.path, settings.webhook_url
+        return hashlib.sha256(data).hexdigest()
+
+
+def not_logged_again(asked: EventSettings, used: EventSettings) -> str | None:
+    """What the page says when `used` (LoggedClips.settings_for) left out some of what was `asked`."""
+    skipped = []
+    if asked.path is not None and used.path is None:
+        skipped.append(f"to {asked.path}")
+    if asked.webhook_url and not used.webhook_url:
+        skipped.append("to the webhook")
+    if not skipped:
+        return None
+    return (
+        f"This video's people were logged {' and '.join(skipped)} by an earlier run in this session: "
+        "shown again, not logged again there."
+    )
 
 
 def to_browser_mp4(source: Path, target: Path, fps: float) -> None:
