@@ -130,6 +130,18 @@ def test_a_watched_stream_annotates_each_frame_once(tmp_path, pipeline, annotate
     assert not np.array_equal(shown[0], cv2.resize(dev_photo(STEMS[0]), (640, 480)))  # boxes drawn
 
 
+def test_a_stream_watched_to_its_time_limit_says_so_in_the_readers_words(tmp_path, pipeline):
+    """The Video page's *Stop after (seconds)* reached: the summary said "Stopped early: stopped by the
+    caller", naming nobody the reader knows; it names the limit they set."""
+    write_clip(tmp_path / "camera.avi", 4, "MJPG")
+    with http_folder(tmp_path) as url:
+        run = video_page.watch_stream(pipeline, url + "camera.avi", max_seconds=0)
+    assert run.summary.frames == 1 and run.summary.stopped_early == "reached the 0-second limit"
+    with http_folder(tmp_path) as url:
+        whole = video_page.watch_stream(pipeline, url + "camera.avi", max_seconds=300)
+    assert whole.summary.frames == 4 and whole.summary.stopped_early is None
+
+
 def test_process_video_writes_the_annotated_video_and_counts(clip, pipeline, tmp_path):
     out = tmp_path / "annotated.mp4"
     summary = process_video(str(clip), pipeline, out, progress=False)

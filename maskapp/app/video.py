@@ -8,7 +8,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import av
@@ -256,18 +256,24 @@ def watch_stream(
             log.close()
         raise
     deadline = time.monotonic() + max_seconds
+    timed_out = False
 
     def handle(index, frame, result):
+        nonlocal timed_out
         if on_frame is not None:
             on_frame(index, annotate(anonymize_faces(frame, result, anonymize), result), result)
-        return time.monotonic() < deadline
+        timed_out = time.monotonic() >= deadline
+        return not timed_out
 
     people = watch_people(
         source, pipeline, track=track, anonymize=anonymize, keep_faces=False, on_frame=handle, log=log
     )
-    if people.summary.frames == 0:  # not "the stream ended after 0 frames" above a summary of zeros
+    summary = people.summary
+    if timed_out:  # the reader's own limit, not "stopped by the caller", which names nobody they know
+        summary = replace(summary, stopped_early=f"reached the {max_seconds:g}-second limit")
+    if summary.frames == 0:  # not "the stream ended after 0 frames" above a summary of zeros
         raise VideoError(
             f"no frame could be read from {source.source} (it ended, dropped or stayed silent at once); "
             f"allowed: a {', '.join(STREAM_SCHEMES)} stream that sends video frames"
         )
-    return VideoRun(people.summary, source.fps, None, people if track else None)
+    return VideoRun(summary, source.fps, None, people if track else None)
