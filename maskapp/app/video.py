@@ -40,15 +40,22 @@ class VideoRun:
     fps: float
     video_mp4: bytes | None = None
     people: PeopleVideo | None = None  # people, their verdicts and events (tracked runs)
+    # A stream's frames: the seconds since it was opened at which each was watched. Its frame rate is the
+    # camera's claim or OpenCV's guess (25 for an MJPEG camera), and frames come as fast as they are
+    # processed, so frame / fps drew a 20 s watch as 3 s. None (files): frame / fps, the video's time.
+    frame_times: tuple[float, ...] | None = None
+
+    def seconds(self, frame: int) -> float:
+        return self.frame_times[frame] if self.frame_times is not None else frame / self.fps
 
     def people_points(self) -> list[PeoplePoint]:
         """People in view over video time, compliant or not (tracked runs; else empty)."""
         samples = self.people.samples if self.people is not None else ()
-        return [PeoplePoint(s.frame / self.fps, s.compliant, s.noncompliant) for s in samples]
+        return [PeoplePoint(self.seconds(s.frame), s.compliant, s.noncompliant) for s in samples]
 
     def samples(self) -> list[CountSample]:
         return [
-            CountSample(c.frame / self.fps, c.masked, c.unmasked, c.mask_worn_incorrectly)
+            CountSample(self.seconds(c.frame), c.masked, c.unmasked, c.mask_worn_incorrectly)
             for c in self.summary.counts
         ]
 
@@ -235,8 +242,9 @@ def watch_stream(
     track: bool = True,
     log: PeopleLog | None = None,
     anonymize: str = "none",
+    clock: Callable[[], float] = time.monotonic,
 ) -> VideoRun:
-    """Run the pipeline over a network stream until it ends or `max_seconds` pass.
+    """Run the pipeline over a network stream until it ends or `max_seconds` of `clock` pass.
 
     `on_frame(index, annotated_bgr, result)` sees every frame. Only rtsp/rtmp/http(s) URLs are accepted
     (never a local path or camera of the server). Tracked, `log` and `anonymize` as analyze_video; a
@@ -255,14 +263,17 @@ def watch_stream(
         if log is not None:
             log.close()
         raise
-    deadline = time.monotonic() + max_seconds
+    start = clock()
+    seen_at: list[float] = []
     timed_out = False
 
     def handle(index, frame, result):
         nonlocal timed_out
+        now = clock()
+        seen_at.append(now - start)
         if on_frame is not None:
             on_frame(index, annotate(anonymize_faces(frame, result, anonymize), result), result)
-        timed_out = time.monotonic() >= deadline
+        timed_out = now - start >= max_seconds
         return not timed_out
 
     people = watch_people(
@@ -276,4 +287,4 @@ def watch_stream(
             f"no frame could be read from {source.source} (it ended, dropped or stayed silent at once); "
             f"allowed: a {', '.join(STREAM_SCHEMES)} stream that sends video frames"
         )
-    return VideoRun(summary, source.fps, None, people if track else None)
+    return VideoRun(summary, source.fps, None, people if track else None, tuple(seen_at))
