@@ -143,7 +143,10 @@ with stream_tab:
     max_seconds = ui.kept_number_input(
         "Stop after (seconds)", "video_stream_seconds", 60, min_value=5, max_value=3600, step=5
     )
-    st.caption(f"The URL must answer within {STREAM_TIMEOUT_S:g} s. Press Stop (top right) to end early.")
+    st.caption(  # Stop ends a Streamlit run for good: nothing can be drawn after it, so no summary
+        f"The URL must answer within {STREAM_TIMEOUT_S:g} s. The summary comes when the stream ends or at "
+        "*Stop after*; Stop (top right) ends the watch at once, without a summary."
+    )
     if st.button("Watch stream", icon=":material/play_arrow:", disabled=not url.strip()):
         frame_slot, numbers_slot = st.empty(), st.empty()
         people_seen: set[int] = set()
