@@ -10,6 +10,7 @@ from maskapp.app.video import (
     ShownVideo,
     VideoRun,
     analyze_video,
+    not_logged_again,
     watch_stream,
 )
 from maskapp.config import STREAM_TIMEOUT_S
@@ -100,7 +101,7 @@ with file_tab:
             data = upload.getvalue()
             logged = st.session_state.setdefault("video_clips_logged", LoggedClips())
             log_settings = logged.settings_for(data, event_settings)
-            repeat = track and log_settings != event_settings
+            repeat = not_logged_again(event_settings, log_settings) if track else None
             # An events file or webhook that cannot be used: its error shows, and nothing is processed.
             log = ui.open_people_log(log_settings, upload.name) if track else None
             try:
@@ -121,11 +122,7 @@ with file_tab:
     if cached is not None:
         run = cached.run
         if cached.not_logged_again:
-            st.info(
-                "This video's people were logged by an earlier run in this session: shown again, not logged "
-                "again.",
-                icon=":material/info:",
-            )
+            st.info(plain(cached.not_logged_again), icon=":material/info:")
         player, _ = st.columns([3, 1])
         player.video(run.video_mp4, format="video/mp4")
         st.download_button(
@@ -147,7 +144,10 @@ with stream_tab:
     max_seconds = ui.kept_number_input(
         "Stop after (seconds)", "video_stream_seconds", 60, min_value=5, max_value=3600, step=5
     )
-    st.caption(f"The URL must answer within {STREAM_TIMEOUT_S:g} s. Press Stop (top right) to end early.")
+    st.caption(  # Stop ends a Streamlit run for good: nothing can be drawn after it, so no summary
+        f"The URL must answer within {STREAM_TIMEOUT_S:g} s. The summary comes when the stream ends or at "
+        "*Stop after*; Stop (top right) ends the watch at once, without a summary."
+    )
     if st.button("Watch stream", icon=":material/play_arrow:", disabled=not url.strip()):
         frame_slot, numbers_slot = st.empty(), st.empty()
         people_seen: set[int] = set()

@@ -632,6 +632,15 @@ def test_the_streams_stop_after_setting_stays_after_another_page(app):
     assert seconds.value == 300
 
 
+def test_the_stream_tab_says_stop_gives_no_summary_and_stop_after_does(app):
+    """It said "Press Stop (top right) to end early"; pressed, Stop ends the page run for good (seen in a
+    real browser: the last frame stayed, no summary, no people counts), so the page now says so and points
+    to *Stop after*, which ends the watch with its summary."""
+    at = open_page(app, "app_pages/video.py")
+    (caption,) = [c.value for c in at.caption if "Stop (top right)" in c.value]
+    assert "without a summary" in caption and "Stop after" in caption
+
+
 def test_a_stream_that_drops_midway_keeps_what_was_processed(app, http_stream):
     at = open_page(app, "app_pages/video.py")
     at.text_input[0].set_value(http_stream.replace("camera.avi", "dropped.avi")).run()

@@ -33,6 +33,7 @@ from tests.conftest import (
     write_lock_held_elsewhere,
     write_people_clip,
 )
+from tests.test_hooks import Gate
 
 
 def test_compliance_log_shows_sources_charts_violations_and_a_csv(app, tmp_path):
@@ -596,3 +597,37 @@ def test_follow_people_switched_off_and_on_keeps_the_live_sessions_people(app):
         sidebar_toggle(at, "Follow people").set_value(follow).run()
         assert_no_exception(at)
         assert at.session_state["live_processor"] is processor and processor.tracks == follow
+
+
+def test_a_new_webhook_does_not_log_the_video_again_to_the_same_events_file(app, tmp_path, monkeypatch):
+    """The events file and the webhook are each remembered: the same video with a new webhook went to the
+    same file again (the walk's clip of four people read eight there), and with a new file told the same
+    gate again. Now each new target hears of the people once, the others not again."""
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    first, second = Gate(), Gate()
+    try:
+        database = tmp_path / "video.sqlite"
+        at = open_page(app, "app_pages/video.py")
+        webhook(at).set_value(first.url).run()
+        clip = write_people_clip(tmp_path / "door.avi", frames_per_scene=6)
+        events_file(at).set_value(str(database)).run()
+        sidebar_toggle(at, "Log people to an events file").set_value(True).run()
+        at.file_uploader[0].set_value(("door.avi", clip.read_bytes(), "video/x-msvideo")).run()
+        violations = len(first.received)
+        assert people_seen(database) == 5 and violations > 0
+        webhook(at).set_value(second.url).run()  # a new gate: told; the same file: not again
+        assert_no_exception(at)
+        assert people_seen(database) == 5 and "not logged again" in at.info[0].value
+        events_file(at).set_value(str(tmp_path / "other.sqlite")).run()  # a new file: logged; gates: not
+        assert people_seen(tmp_path / "other.sqlite") == 5
+    finally:
+        first.stop()
+        second.stop()
+    assert len(first.received) == violations and len(second.received) == violations
+
+
+def webhook(at: AppTest):
+    (text,) = [t for t in at.sidebar.text_input if t.label == "Violation webhook (optional)"]
+    return text

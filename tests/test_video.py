@@ -130,6 +130,32 @@ def test_a_watched_stream_annotates_each_frame_once(tmp_path, pipeline, annotate
     assert not np.array_equal(shown[0], cv2.resize(dev_photo(STEMS[0]), (640, 480)))  # boxes drawn
 
 
+def test_a_stream_watched_to_its_time_limit_says_so_in_the_readers_words(tmp_path, pipeline):
+    """The Video page's *Stop after (seconds)* reached: the summary said "Stopped early: stopped by the
+    caller", naming nobody the reader knows; it names the limit they set."""
+    write_clip(tmp_path / "camera.avi", 4, "MJPG")
+    with http_folder(tmp_path) as url:
+        run = video_page.watch_stream(pipeline, url + "camera.avi", max_seconds=0)
+    assert run.summary.frames == 1 and run.summary.stopped_early == "reached the 0-second limit"
+    with http_folder(tmp_path) as url:
+        whole = video_page.watch_stream(pipeline, url + "camera.avi", max_seconds=300)
+    assert whole.summary.frames == 4 and whole.summary.stopped_early is None
+
+
+def test_a_watched_streams_charts_run_in_the_seconds_it_was_watched(tmp_path, pipeline):
+    """A stream's frames come as fast as they are processed and its frame rate is a claim or a guess:
+    its charts drew frame / fps, so an MJPEG camera watched for 20 s read 3 s. Now the seconds of the
+    clock at which each frame was watched (a clock two seconds further at each reading here)."""
+    write_clip(tmp_path / "camera.avi", 4, "MJPG")
+    readings = iter(range(0, 100, 2))
+    with http_folder(tmp_path) as url:
+        run = video_page.watch_stream(
+            pipeline, url + "camera.avi", max_seconds=300, clock=lambda: float(next(readings))
+        )
+    assert [sample.seconds for sample in run.samples()] == [2.0, 4.0, 6.0, 8.0]
+    assert [point.seconds for point in run.people_points()] == [2.0, 4.0, 6.0, 8.0]
+
+
 def test_process_video_writes_the_annotated_video_and_counts(clip, pipeline, tmp_path):
     out = tmp_path / "annotated.mp4"
     summary = process_video(str(clip), pipeline, out, progress=False)

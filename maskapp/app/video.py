@@ -8,7 +8,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import av
@@ -40,15 +40,22 @@ class VideoRun:
     fps: float
     video_mp4: bytes | None = None
     people: PeopleVideo | None = None  # people, their verdicts and events (tracked runs)
+    # A stream's frames: the seconds since it was opened at which each was watched. Its frame rate is the
+    # camera's claim or OpenCV's guess (25 for an MJPEG camera), and frames come as fast as they are
+    # processed, so frame / fps drew a 20 s watch as 3 s. None (files): frame / fps, the video's time.
+    frame_times: tuple[float, ...] | None = None
+
+    def seconds(self, frame: int) -> float:
+        return self.frame_times[frame] if self.frame_times is not None else frame / self.fps
 
     def people_points(self) -> list[PeoplePoint]:
         """People in view over video time, compliant or not (tracked runs; else empty)."""
         samples = self.people.samples if self.people is not None else ()
-        return [PeoplePoint(s.frame / self.fps, s.compliant, s.noncompliant) for s in samples]
+        return [PeoplePoint(self.seconds(s.frame), s.compliant, s.noncompliant) for s in samples]
 
     def samples(self) -> list[CountSample]:
         return [
-            CountSample(c.frame / self.fps, c.masked, c.unmasked, c.mask_worn_incorrectly)
+            CountSample(self.seconds(c.frame), c.masked, c.unmasked, c.mask_worn_incorrectly)
             for c in self.summary.counts
         ]
 
@@ -85,29 +92,62 @@ class ShownVideo:
     key: tuple  # the upload and settings it was made with: other ones analyse the video again
     name: str  # the uploaded file's name
     run: VideoRun
-    not_logged_again: bool  # its people were already logged by an earlier run (see LoggedClips)
+    not_logged_again: str | None  # where an earlier run already logged its people (see LoggedClips)
 
 
 @dataclass
 class LoggedClips:
     """The video files whose people went to an events file or webhook in one browser session: analysed
     again (other settings, the log switched off and on), a file is shown again without its people going
-    to the same log a second time, where the Compliance log would count them twice."""
+    to the same events file, or the same webhook, a second time, where the Compliance log would count
+    them twice and the gate hear of them twice. The file and the webhook are remembered apart: a new
+    webhook does not log the people to the same file again, nor a new file tell the same gate again."""
 
-    _logged: set[tuple[str, Path | None, str | None]] = field(default_factory=set)
+    _files: set[tuple[str, Path]] = field(default_factory=set)
+    _webhooks: set[tuple[str, str]] = field(default_factory=set)
 
     def settings_for(self, data: bytes, settings: EventSettings) -> EventSettings:
-        """`settings`, or nothing to store when this file already went to that log."""
-        return EventSettings() if self._key(data, settings) in self._logged else settings
+        """`settings` less the events file and the webhook this file already went to."""
+        digest = self._digest(data)
+        path = settings.path
+        if path is not None and (digest, path.resolve()) in self._files:
+            path = None
+        webhook = settings.webhook_url
+        if webhook and (digest, webhook) in self._webhooks:
+            webhook = None
+        if (path, webhook) == (settings.path, settings.webhook_url):
+            return settings
+        keep = path is not None  # the window and the days to keep belong to the file
+        return EventSettings(
+            path, settings.aggregate_minutes if keep else None, webhook, settings.keep_days if keep else None
+        )
 
     def remember(self, data: bytes, settings: EventSettings) -> None:
-        if settings.path is not None or settings.webhook_url:
-            self._logged.add(self._key(data, settings))
+        digest = self._digest(data)
+        if settings.path is not None:
+            self._files.add((digest, settings.path.resolve()))
+        if settings.webhook_url:
+            self._webhooks.add((digest, settings.webhook_url))
 
     @staticmethod
-    def _key(data: bytes, settings: EventSettings) -> tuple[str, Path | None, str | None]:
+    def _digest(data: bytes) -> str:
         # The bytes, not the upload's id: the same file uploaded again is the same people.
-        return hashlib.sha256(data).hexdigest(), settings.path, settings.webhook_url
+        return hashlib.sha256(data).hexdigest()
+
+
+def not_logged_again(asked: EventSettings, used: EventSettings) -> str | None:
+    """What the page says when `used` (LoggedClips.settings_for) left out some of what was `asked`."""
+    skipped = []
+    if asked.path is not None and used.path is None:
+        skipped.append(f"to {asked.path}")
+    if asked.webhook_url and not used.webhook_url:
+        skipped.append("to the webhook")
+    if not skipped:
+        return None
+    return (
+        f"This video's people were logged {' and '.join(skipped)} by an earlier run in this session: "
+        "shown again, not logged again there."
+    )
 
 
 def to_browser_mp4(source: Path, target: Path, fps: float) -> None:
@@ -202,8 +242,9 @@ def watch_stream(
     track: bool = True,
     log: PeopleLog | None = None,
     anonymize: str = "none",
+    clock: Callable[[], float] = time.monotonic,
 ) -> VideoRun:
-    """Run the pipeline over a network stream until it ends or `max_seconds` pass.
+    """Run the pipeline over a network stream until it ends or `max_seconds` of `clock` pass.
 
     `on_frame(index, annotated_bgr, result)` sees every frame. Only rtsp/rtmp/http(s) URLs are accepted
     (never a local path or camera of the server). Tracked, `log` and `anonymize` as analyze_video; a
@@ -222,19 +263,28 @@ def watch_stream(
         if log is not None:
             log.close()
         raise
-    deadline = time.monotonic() + max_seconds
+    start = clock()
+    seen_at: list[float] = []
+    timed_out = False
 
     def handle(index, frame, result):
+        nonlocal timed_out
+        now = clock()
+        seen_at.append(now - start)
         if on_frame is not None:
             on_frame(index, annotate(anonymize_faces(frame, result, anonymize), result), result)
-        return time.monotonic() < deadline
+        timed_out = now - start >= max_seconds
+        return not timed_out
 
     people = watch_people(
         source, pipeline, track=track, anonymize=anonymize, keep_faces=False, on_frame=handle, log=log
     )
-    if people.summary.frames == 0:  # not "the stream ended after 0 frames" above a summary of zeros
+    summary = people.summary
+    if timed_out:  # the reader's own limit, not "stopped by the caller", which names nobody they know
+        summary = replace(summary, stopped_early=f"reached the {max_seconds:g}-second limit")
+    if summary.frames == 0:  # not "the stream ended after 0 frames" above a summary of zeros
         raise VideoError(
             f"no frame could be read from {source.source} (it ended, dropped or stayed silent at once); "
             f"allowed: a {', '.join(STREAM_SCHEMES)} stream that sends video frames"
         )
-    return VideoRun(people.summary, source.fps, None, people if track else None)
+    return VideoRun(summary, source.fps, None, people if track else None, tuple(seen_at))
