@@ -6,9 +6,11 @@ from maskapp.app import plots, ui
 from maskapp.app.run_groups import group_runs
 from maskapp.app.text import plain
 from maskapp.errors import MaskappError
+from maskapp.labels import WORN_INCORRECTLY
 from maskapp.training.runs import load_runs, run_roots
 
-st.title("Training runs")
+st.title("Metrics")
+st.caption("The training runs: how each model was trained and how it does on its test faces.")
 listing = load_runs()
 
 for problem in listing.problems:
@@ -34,6 +36,8 @@ group = groups[
     )
 ]
 st.caption(plain(group.description()))
+# "No mask, or a mask worn badly" only where the runs know the badly worn class (a 2-class run does not).
+noncompliant_faces = "no mask, or a mask worn badly" if WORN_INCORRECTLY in group.split.classes else "no mask"
 by_name = {run.name: run for run in group.runs}
 selected_names = st.multiselect(
     "Runs", list(by_name), default=list(by_name), help="Pick runs to compare side by side."
@@ -58,7 +62,10 @@ ui.figures_table(plots.comparison_table(selected, served))
 st.plotly_chart(plots.comparison_figure(selected, served), key="comparison")
 
 st.subheader("Training curves")
-st.caption("Solid: training; dashed: validation.")
+st.caption(
+    "Solid: training; dashed: validation. A run of averaged weights (`average-weights`) trained no epochs "
+    "of its own, so it has no curve."
+)
 st.plotly_chart(plots.training_curves(selected, served), key="curves")
 
 st.subheader("Test set")
@@ -85,7 +92,7 @@ else:
         ui.figures_table(plots.per_class_rows(run.metrics))
         if run.metrics.compliance is not None:
             st.caption(
-                "The compliance view: non-compliant faces (no mask, or worn badly) flagged, "
+                f"The compliance view: non-compliant faces ({noncompliant_faces}) flagged, "
                 "masked ones let through:"
             )
             ui.figures_table(plots.compliance_rows(run.metrics))
@@ -102,7 +109,7 @@ if not with_curves:
     )
 else:
     st.caption(
-        "A face is flagged non-compliant (no mask, or a mask worn badly) once 1 − P(with_mask) reaches the "
+        f"A face is flagged non-compliant ({noncompliant_faces}) once 1 − P(with_mask) reaches the "
         "threshold. Lower thresholds flag more people (recall) at the cost of more false alarms "
         "(precision). Star: the threshold each model ships with, chosen on validation data."
     )
@@ -122,8 +129,10 @@ else:
     st.caption(f"Serve {plain(reference.name)} with it: `{plots.serve_command(reference, served, chosen)}`.")
 
 st.subheader("System usage during training")
+# Opened: the served run's samples, else the first run that has any (an averaged run has none).
+opened = next((run for run in [*(r for r in selected if r.name == served), *selected] if run.system), None)
 for index, run in enumerate(selected):
-    with st.expander(plain(plots.shown_name(run.name, served)), expanded=index == 0):
+    with st.expander(plain(plots.shown_name(run.name, served)), expanded=run is opened):
         if not run.system:
             st.info("No system samples in this run.")
             continue

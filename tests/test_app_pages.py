@@ -27,7 +27,7 @@ from maskapp.app.analysis import analyze_image, detection_json, probability_colu
 from maskapp.app.live import alert_wav
 from maskapp.app.text import plain
 from maskapp.config import DETECTOR_NAMES, DETECTOR_THRESHOLDS, LIVE_DETECTOR, InferenceConfig
-from maskapp.labels import CLASS_NAMES
+from maskapp.labels import CLASS_NAMES, WORN_INCORRECTLY
 from maskapp.media.images import DEFAULT_MAX_BYTES
 from maskapp.training.runs import CONFIG_FILE, HISTORY_FILE, RUN_DIRS_ENV, find_runs, load_runs, write_json
 from maskapp.vision.crops import crop_face
@@ -747,6 +747,40 @@ def test_metrics_page_compares_only_runs_of_one_class_set_on_one_test_split(app)
         (split,) = [c.value for c in at.caption if "this group's test split" in c.value]
         assert f"{faces.pop()} faces" in split
         assert all(plain(name) in split for name in compared[0].config["class_names"])
+
+
+def test_metrics_page_speaks_of_badly_worn_masks_only_for_runs_that_know_them(app):
+    """The 2-class group's captions said a face is flagged for "no mask, or a mask worn badly", a class
+    its runs do not have; the page's title read "Training runs" under a navigation entry "Metrics"."""
+    at = open_page(app, "app_pages/metrics.py")
+    assert not errors(at) and at.title[0].value == "Metrics"
+    for option in at.radio[0].options:
+        at.radio[0].set_value(option).run()
+        (classes,) = {
+            tuple(run.config["class_names"])
+            for run in load_runs().runs
+            if run.name in at.multiselect[0].value
+        }
+        flagged = [
+            c.value
+            for c in at.caption
+            if "non-compliant faces (" in c.value or "flagged non-compliant (" in c.value
+        ]
+        assert flagged
+        assert all(("worn badly" in text) == (WORN_INCORRECTLY in classes) for text in flagged)
+
+
+def test_metrics_system_usage_opens_the_served_run(app):
+    """The first run's section opened (cnn_3class), not the served model's; the served run's, else the
+    first run with samples, opens now."""
+    served = ui.load_model_card().run_name
+    at = open_page(app, "app_pages/metrics.py")
+    opened = [expander.label for expander in at.expander if expander.proto.expanded]
+    runs = {run.name: run for run in load_runs().runs}
+    expected = (
+        served if runs[served].system else next(name for name in at.multiselect[0].value if runs[name].system)
+    )
+    assert opened == [plain(plots.shown_name(expected, served))]
 
 
 def test_metrics_threshold_starts_at_the_served_runs_threshold(app):
