@@ -80,7 +80,11 @@ with file_tab:
     if upload is None:  # after a visit to another page (Streamlit empties the uploader): the last result
         cached = st.session_state.get("video_file_run")
         if cached is None:
-            st.info("Upload a video file (mp4, avi, mov, mkv, webm) to annotate every frame.")
+            st.info(
+                "Upload a video file (mp4, avi, mov, mkv, webm) to annotate every frame. An analysis "
+                "stopped before its end (Stop, or a setting changed meanwhile) leaves none of its people "
+                "in the event log: the next run logs each person once."
+            )
         else:
             st.caption(plain(f"{cached.name}, analysed before. Upload it again to use other settings."))
     else:

@@ -25,6 +25,7 @@ import pytest
 
 from maskapp import PROJECT_ROOT
 from maskapp.app.live import LiveProcessor
+from maskapp.app.video import analyze_video
 from maskapp.cli import main, stop_signals_as_interrupt
 from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservation
 from maskapp.events.session import EventSettings, PeopleLog, watch_people
@@ -32,6 +33,7 @@ from maskapp.events.store import SqliteEventStore
 from maskapp.media.video import open_source
 from maskapp.vision.anonymize import FILL_BGR
 from tests.conftest import (
+    DAY,
     PEOPLE_IN_SCENES,
     PEOPLE_SCENES,
     WEIGHTS,
@@ -343,6 +345,54 @@ def test_a_stream_that_drops_midway_closes_its_people(pipeline, tmp_path):
     left = rows(database, "SELECT person FROM events WHERE kind = 'person_left' ORDER BY person")
     assert len(seen) == 2 and left == seen  # everyone in view when it dropped has left
     assert run.events.recorder.people_present == 0
+
+
+def stopped_by_streamlit(aggregate: bool) -> BaseException:
+    """What Streamlit raises from the next st call in a run it stops: a rerun after a setting changed, or
+    a stop after Stop (top right)."""
+    from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, StopException
+    from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
+
+    return StopException() if aggregate else RerunException(RerunData())
+
+
+@pytest.mark.parametrize("aggregate", [False, True], ids=["per-person", "aggregate-only"])
+def test_a_video_page_analysis_stopped_midway_then_run_again_logs_each_person_once(
+    pipeline, clip, tmp_path, aggregate
+):
+    """The Video page's run stopped mid-file (a setting changed, or Stop pressed) raises from its progress
+    callback; the page then analyses the video again from the start. The stopped run's people stayed in
+    the log (per person: its rows; aggregate-only: its window, written on close), so a reader found them
+    twice: 2 + 4 people in the walk."""
+    database = tmp_path / "events.sqlite"
+    settings = EventSettings(database, aggregate_minutes=60 if aggregate else None)
+    data, at_stop = clip.read_bytes(), {}
+
+    def stop_midway(fraction, preview):
+        if fraction >= 0.3:  # mid-file, the first scene's people seen
+            at_stop["seen"] = people_seen(database)
+            raise stopped_by_streamlit(aggregate)
+
+    def log() -> PeopleLog:  # one moment: every window the same hour on any host
+        return PeopleLog(settings, clip.name, clock=lambda: DAY)
+
+    tick = iter(range(10**6))  # every frame's progress due: the stop comes at the fraction asked
+    with pytest.raises(BaseException) as stopped:
+        analyze_video(pipeline, data, clip.name, stop_midway, log=log(), clock=lambda: float(next(tick)))
+    assert type(stopped.value).__name__ in ("RerunException", "StopException")
+    assert (at_stop["seen"] == 0) if aggregate else at_stop["seen"] > 0  # written before the stop
+    assert rows(database, "SELECT COUNT(*) FROM events")[0][0] == 0
+    assert rows(database, "SELECT COUNT(*) FROM aggregates")[0][0] == 0
+
+    run = analyze_video(pipeline, data, clip.name, log=log())
+    people = len(run.people.people)
+    assert people == PEOPLE
+    if aggregate:
+        assert rows(database, "SELECT total FROM aggregates") == [(people,)]
+    else:
+        assert rows(database, "SELECT COUNT(DISTINCT run) FROM events") == [(1,)]
+        for kind in ("person_seen", "person_left"):
+            assert rows(database, f"SELECT COUNT(*) FROM events WHERE kind = '{kind}'") == [(people,)]
 
 
 @pytest.mark.parametrize(

@@ -185,7 +185,8 @@ def analyze_video(
     """Run the pipeline over an uploaded video file; `on_progress(fraction, preview_bgr | None)`, paced by
     `clock` (ProgressPacer): every frame is processed, only some are shown. Tracked unless `track` is
     False; `log` (opened by the page) records the people; `anonymize` hides the faces in the annotated
-    video and the previews.
+    video and the previews. An exception out of `on_progress` (Streamlit stopping the page's run) leaves
+    no row of this run in `log`'s events file (PeopleLog.discard): the next run logs everyone once.
 
     Raises VideoError (a MaskappError) for bytes that are not a readable video.
     """
@@ -221,6 +222,9 @@ def analyze_video(
             keep_faces=False,
             on_frame=on_frame,
             log=log,
+            # Stopped mid-file (a setting changed, Stop pressed), the page runs the video again from its
+            # start: people kept from the stopped run would be in the log twice.
+            keep_interrupted=False,
         )
         summary = people.summary
         if summary.frames == 0:

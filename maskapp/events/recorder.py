@@ -8,7 +8,8 @@ Rules, per person id of one run:
   label in `compliant_labels`, `with_mask` only by default). Never per frame, never twice, and never for a
   person whose verdict did not settle.
 - `person_left` when the tracker ends the person, or on `close()` (end of stream, stream dropped), with the
-  final label.
+  final label. `discard()` instead ends a run stopped before its end that is to be run again: its rows
+  are deleted, its open window dropped.
 
 Per-person mode writes every event, one transaction per frame. Aggregate mode (`aggregate_minutes` > 0)
 writes no per-person row at all: only the number of people by final verdict per N-minute window (UTC,
@@ -208,6 +209,22 @@ class EventRecorder:
         self._flush_window()
         self._closed = True
         return events
+
+    def discard(self) -> int | None:
+        """End the run as if it never happened, for a run stopped before its end that is to be run again
+        from the start (the Video page's file analysis): its per-person rows are deleted in one
+        transaction, and nobody still present leaves; in aggregate mode, the open window is dropped, not
+        written. Windows already written stay: they hold no run to tell them apart. The hook's gate keeps
+        what it was told. Returns the rows deleted (None: the delete was given up and logged); after
+        close, nothing."""
+        if self._closed:
+            return 0
+        self._closed = True
+        self._present, self._window = {}, None
+        deleted = self._store.discard_run(self.run)
+        if deleted:
+            logger.info("event log: %d row(s) of stopped run %s deleted", deleted, self.run)
+        return deleted
 
     def summary(self) -> RecorderSummary:
         return RecorderSummary(

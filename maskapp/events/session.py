@@ -8,7 +8,8 @@ the Live page's alert), storing nothing.
 
 `watch_people` is the `video` command's and the Video page's loop: a `TrackedPipeline` over the shared
 pipeline, `process_video` for the frames, the annotated video (faces hidden when asked) and the people,
-closed with `person_left` when the source ends, drops or is interrupted.
+closed with `person_left` when the source ends, drops or is interrupted (the Video page's file analysis
+stopped by Streamlit discards its run instead: `keep_interrupted`).
 """
 
 from __future__ import annotations
@@ -83,6 +84,9 @@ class NullEventStore:
         return True
 
     def delete_before(self, moment: datetime) -> int | None:
+        return 0
+
+    def discard_run(self, run: str) -> int | None:
         return 0
 
     def stats(self) -> StoreStats:
@@ -180,6 +184,23 @@ class PeopleLog:
         )
         return self._summary
 
+    def discard(self) -> None:
+        """Close the log leaving no trace of this run in the events file (EventRecorder.discard): a video
+        file's analysis stopped before its end, which the reader runs again and expects to find each person
+        of once. After close, nothing; a close after it returns its summary."""
+        if self._summary is not None:
+            return
+        try:
+            self.recorder.discard()
+        finally:
+            hook = self._close_outputs()
+        self._summary = PeopleLogSummary(
+            None if self.settings.path is None else str(self.settings.path),
+            self.recorder.summary(),
+            hook,
+            0 if self._retention is None else self._retention.deleted,
+        )
+
     def _apply_retention(self) -> None:
         if self._retention is not None:
             self._retention.apply()
@@ -250,17 +271,20 @@ def watch_people(
     on_frame: Callable[[int, np.ndarray, object], bool | None] | None = None,
     log: PeopleLog | None = None,
     second_look: bool = True,
+    keep_interrupted: bool = True,
 ) -> PeopleVideo:
     """Every frame of `frames` through `pipeline` (tracked unless `track` is False; `second_look`: see
     TrackedPipeline); see the module docstring. `log`: an already opened PeopleLog (opened before the
     models load, so that a bad events path fails first); else one is opened from `events`.
     `on_frame(index, frame, result)` as in process_video. The log and the people are closed whatever
-    happens."""
+    happens; with `keep_interrupted` False, an exception out of the frame loop (the Video page's run
+    stopped by Streamlit) discards the log's run instead (PeopleLog.discard), as the page runs it again."""
     _require_tracking(track, log, events)
     log = log if log is not None else (PeopleLog(events, frames.source) if track else None)
     runner = TrackedPipeline(pipeline, frames.fps, second_look=second_look) if track else pipeline
     collected = _FrameCollector(log, keep_faces, on_frame)
     ended: tuple[PersonSummary, ...] = ()
+    finished = False
     try:
         summary = process_video(
             frames,
@@ -271,9 +295,12 @@ def watch_people(
             max_frames=max_frames,
             anonymize=anonymize,
         )
+        finished = True  # Ctrl-C too: process_video keeps the frames done and returns
     finally:
         if track:
             ended = runner.close()  # the source ended, dropped or was stopped: everyone leaves
+        if log is not None and not finished and not keep_interrupted:
+            log.discard()
         events_summary = None if log is None else log.close(ended)
     people = runner.people() if track else ()
     return PeopleVideo(

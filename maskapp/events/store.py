@@ -139,7 +139,7 @@ class StoreStats:
 
 class EventStore(Protocol):
     """What a recorder needs from an event log. SQLite is the embedded default; a server database for many
-    cameras would implement the same five methods. Writes never raise for a runtime database problem: they
+    cameras would implement the same six methods. Writes never raise for a runtime database problem: they
     log, count the dropped write and return False, so that the frame loop goes on."""
 
     def write_events(self, events: Sequence[Event]) -> bool: ...
@@ -149,6 +149,11 @@ class EventStore(Protocol):
     def delete_before(self, moment: datetime) -> int | None:
         """Delete the events before `moment` and the windows ended by then: the number of rows deleted,
         or None when the delete had to be given up (logged, as a dropped write is)."""
+        ...
+
+    def discard_run(self, run: str) -> int | None:
+        """Delete every event of `run` in one transaction (a run stopped before its end, to be run again
+        from the start): the number of rows deleted, or None when it had to be given up (logged)."""
         ...
 
     def stats(self) -> StoreStats: ...
@@ -397,6 +402,22 @@ class SqliteEventStore:
                     self.path,
                     sqlite_problem(exc),
                     cutoff,
+                )
+                return None
+
+    def discard_run(self, run: str) -> int | None:
+        with self._lock:
+            if self._conn is None:
+                raise RuntimeError(f"event log {self.path} is closed")
+            try:
+                with _immediate_transaction(self._conn):
+                    return self._conn.execute("DELETE FROM events WHERE run = ?", (run,)).rowcount
+            except sqlite3.Error as exc:
+                logger.warning(
+                    "event log %s: %s; the events of stopped run %s were not deleted and stay in the log",
+                    self.path,
+                    sqlite_problem(exc),
+                    run,
                 )
                 return None
 
