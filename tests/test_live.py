@@ -25,6 +25,7 @@ import pytest
 from maskapp import PROJECT_ROOT
 from maskapp.app import ui
 from maskapp.app.live import (
+    DEFAULT_TRIGGER_FRAMES,
     LIVE_SOURCE,
     NO_MASK_ALERT,
     STALE_SECONDS,
@@ -699,3 +700,22 @@ def test_follow_people_switched_off_and_on_counts_alerts_and_tells_each_person_o
         assert len(violations) == len(set(violations)) == 2, gate.received
     finally:
         gate.stop()
+
+
+def test_people_who_came_while_follow_people_was_off_are_not_chimed_again_when_it_comes_back_on(pipeline):
+    """Two unmasked people arrive while *Follow people* is off: the frame alert goes on and chimes. It is
+    switched on again with them still in view: the same alert stays on, with no new chime (their
+    violations made new episodes, so the chime sounded a second time for people it had sounded for)."""
+    processor, chime, cues, alerts = LiveProcessor(pipeline, track=False), AlertChime(), [], []
+    for follow in (False, True):
+        processor.configure(track=follow)
+        for frame in arriving_person_frames([1.0] * (DEFAULT_TRIGGER_FRAMES + 12)):
+            processor.process(frame)
+            stats = processor.latest()
+            cues.append(chime.update(stats.alert, stats.episode))  # the page's refresh, at every frame
+            alerts.append(stats.alert)
+    stats = processor.latest()
+    assert (stats.people.total, stats.people_in_view) == (2, 2)
+    chimes = [cue for before, cue in itertools.pairwise([None, *cues]) if started(before, cue)]
+    assert len(chimes) == 1, cues
+    assert stats.stream_alerts == 1 and all(alerts[alerts.index(True) :]), alerts

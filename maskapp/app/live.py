@@ -15,7 +15,7 @@ import threading
 import time
 import wave
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Literal
@@ -238,6 +238,14 @@ class PersonAlert:
     def noncompliant_labels(self) -> list[str]:
         return [label for label in self._alerted.values() if not is_compliant(label)]
 
+    def carry_on(self, people_in_view: Mapping[int, str]) -> None:
+        """Take the non-compliant people in view as alerted on, with no new episode: *Follow people*
+        switched back on while the frame alert was on for them (their violation made a new episode, so the
+        chime sounded a second time for people it had sounded for)."""
+        for person, label in people_in_view.items():
+            if not is_compliant(label):
+                self._alerted.setdefault(person, label)
+
     def reset(self) -> None:
         self._alerted.clear()
 
@@ -386,6 +394,7 @@ class LivePeople:
         self.timeline = PeopleTimeline(timeline_points)
         self._clock = clock
         self._start: float | None = None
+        self._in_view: dict[int, str] = {}  # the last frame's people and labels
 
     def process(self, frame_bgr: np.ndarray) -> tuple[TrackedResult, AlertState]:
         result = self.tracked.process(frame_bgr)
@@ -393,6 +402,11 @@ class LivePeople:
         alert = self.alert.update(result, events)
         self._add_point(result)
         return result, alert
+
+    def alert_people_in_view(self) -> None:
+        """The frame alert is on as following comes back on: the non-compliant people in view are the ones
+        it sounded for, so their violations start no new episode (`PersonAlert.carry_on`)."""
+        self.alert.carry_on(self._in_view)
 
     def keep_up(self, frame_bgr: np.ndarray, untracked: FrameResult) -> None:
         """*Follow people* off: the tracker goes on from the frame's untracked result, and the log and the
@@ -406,6 +420,7 @@ class LivePeople:
         self._add_point(result)
 
     def _add_point(self, result: TrackedResult) -> None:
+        self._in_view = result.people_in_view()
         now = self._clock()
         self._start = now if self._start is None else self._start
         seconds = now - self._start
@@ -441,6 +456,7 @@ class LivePeople:
         self.tracked = TrackedPipeline(self.tracked.pipeline, self.tracked.fps)
         self.timeline.clear()
         self._start = None
+        self._in_view = {}
 
     def counts(self) -> PeopleCounts:
         return PeopleCounts.of_people(self.tracked.people())
@@ -510,6 +526,8 @@ class LiveProcessor:
                 # The alert on stays on, with no new episode and so no second chime for the same people.
                 if not track:
                     self._alert.carry_on(bool(self._people.alert.noncompliant_labels()))
+                elif self._alert.active:
+                    self._people.alert_people_in_view()
                 self._track = track
         with self._lock:
             if pipeline is not None:
