@@ -113,6 +113,8 @@ def show_live_stats() -> None:
         show_alert(stats, chime.update(stats.alert, stats.episode, muted=muted))
     if stats.error:
         st.warning(plain(stats.error), icon=":material/warning:")
+    if stats.webhook_warning:
+        st.warning(plain(stats.webhook_warning), icon=":material/warning:")
     show_counts(stats)
 
 

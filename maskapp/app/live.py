@@ -27,6 +27,7 @@ from maskapp.errors import LiveConfigError, MaskappError
 from maskapp.events.session import EventSettings, PeopleLog
 from maskapp.events.store import Event
 from maskapp.labels import CLASS_NAMES, WORN_INCORRECTLY, is_compliant
+from maskapp.media.sources import redact_source
 from maskapp.results import FrameResult
 from maskapp.vision.anonymize import anonymize_faces, check_mode
 from maskapp.vision.draw import annotate
@@ -272,6 +273,7 @@ class LiveStats:
     timeline: tuple[PeoplePoint, ...] = ()  # people in view, about once a second
     stream_frames: int = 0  # frames since this camera run's START (what the panel shows)
     stream_alerts: int = 0  # alert episodes since this camera run's START
+    webhook_warning: str | None = None  # violations the gate did not get (see LivePeople.webhook_warning)
 
     @property
     def compliance(self) -> float | None:
@@ -461,6 +463,19 @@ class LivePeople:
     def counts(self) -> PeopleCounts:
         return PeopleCounts.of_people(self.tracked.people())
 
+    def webhook_warning(self) -> str | None:
+        """How many of this log's violations never reached its gate (None: none): they are sent on a
+        thread of their own, and a gate that was down or refused them only showed in the server log."""
+        hook = None if self.log is None else self.log.hook_stats()
+        lost = 0 if hook is None else hook.failed + hook.dropped
+        if not lost:
+            return None
+        url = redact_source(self.log.settings.webhook_url)
+        return (
+            f"Webhook {url}: {lost} violation{'' if lost == 1 else 's'} not delivered (the gate did not "
+            "answer, refused it or was too slow; details in the server log)"
+        )
+
     def _open_log(self) -> PeopleLog:
         if self.log is None:
             try:
@@ -622,6 +637,7 @@ class LiveProcessor:
             with self._stream_lock:
                 result, alert = people.process(frame_bgr)
                 counts, timeline, log_error = people.counts(), tuple(people.timeline), people.log_error
+                webhook_warning = people.webhook_warning()
                 words = alert_text(people.alert.noncompliant_labels())
         except Exception as error:  # a frame must never end the stream
             self._publish_failure(start, error)
@@ -649,6 +665,7 @@ class LiveProcessor:
                 people=counts,
                 people_in_view=len(result.people_in_view()),
                 timeline=timeline,
+                webhook_warning=webhook_warning,
             )
             self.results.put(stats)
         return annotated
