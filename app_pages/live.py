@@ -36,16 +36,19 @@ with st.sidebar:
         "person and does not repeat while that person stays. Off: every frame on its own, and the alert "
         "follows the frames (the setting below).",
     )
-    trigger_frames = st.slider(
+    # Both kept over a visit to another page: they came back at 10 frames and unmuted (a chime again).
+    trigger_frames = ui.kept_widget(
+        st.slider,
         "Alert after this many frames with a non-compliant face",
+        "live_trigger_frames",
+        DEFAULT_TRIGGER_FRAMES,
         min_value=1,
         max_value=60,
-        value=DEFAULT_TRIGGER_FRAMES,
         disabled=track,
         help="When not following people: no mask or a badly worn one. Debouncing: a face misread for a "
         "frame or two does not raise the alert.",
     )
-    muted = st.toggle("Mute the sound", value=False)
+    muted = ui.kept_toggle("Mute the sound", "live_muted", False)
 anonymize = ui.privacy_sidebar("live")
 # A mistyped webhook keeps the stream and its log as they are: the error shows in the sidebar.
 event_settings = ui.events_sidebar("live", keep_running=True) if track else ui.no_event_log_sidebar()
@@ -110,6 +113,8 @@ def show_live_stats() -> None:
         show_alert(stats, chime.update(stats.alert, stats.episode, muted=muted))
     if stats.error:
         st.warning(plain(stats.error), icon=":material/warning:")
+    if stats.webhook_warning:
+        st.warning(plain(stats.webhook_warning), icon=":material/warning:")
     show_counts(stats)
 
 

@@ -1155,3 +1155,21 @@ def test_a_two_class_checkpoint_still_runs_every_page(app, monkeypatch, tmp_path
     at.switch_page("app_pages/live.py").run()
     assert_no_exception(at)
     assert not errors(at)
+
+
+def test_the_live_pages_mute_and_alert_delay_stay_after_another_page(app):
+    """Muted, the alert delay moved: a visit to another page brought them back unmuted (the next person
+    chimed) and at 10 frames."""
+    at = open_page(app, "app_pages/live.py")
+    (follow,) = [t for t in at.sidebar.toggle if t.label == "Follow people"]
+    follow.set_value(False).run()  # the alert delay is the frame alert's
+    (mute,) = [t for t in at.sidebar.toggle if t.label == "Mute the sound"]
+    mute.set_value(True).run()
+    (delay,) = [s for s in at.sidebar.slider if s.label.startswith("Alert after")]
+    delay.set_value(25).run()
+    at.switch_page("app_pages/images.py").run()
+    at.switch_page("app_pages/live.py").run()
+    assert_no_exception(at)
+    (mute,) = [t for t in at.sidebar.toggle if t.label == "Mute the sound"]
+    (delay,) = [s for s in at.sidebar.slider if s.label.startswith("Alert after")]
+    assert (mute.value, delay.value) == (True, 25)

@@ -25,6 +25,7 @@ import pytest
 from maskapp import PROJECT_ROOT
 from maskapp.app import ui
 from maskapp.app.live import (
+    DEFAULT_TRIGGER_FRAMES,
     LIVE_SOURCE,
     NO_MASK_ALERT,
     STALE_SECONDS,
@@ -51,7 +52,7 @@ from maskapp.labels import CLASS_NAMES, WITH_MASK, WITHOUT_MASK, WORN_INCORRECTL
 from maskapp.media.images import read_image
 from maskapp.results import Face, FaceResult, FrameResult, Prediction, StageTimings
 from maskapp.vision.pipeline import load_pipeline
-from tests.conftest import DEV, ILC, arriving_person_frames, letterbox, real_images, run_in_threads
+from tests.conftest import DEV, ILC, arriving_person_frames, free_port, letterbox, real_images, run_in_threads
 from tests.test_hooks import Gate
 
 PHOTOS = DEV / "images"
@@ -699,3 +700,40 @@ def test_follow_people_switched_off_and_on_counts_alerts_and_tells_each_person_o
         assert len(violations) == len(set(violations)) == 2, gate.received
     finally:
         gate.stop()
+
+
+def test_people_who_came_while_follow_people_was_off_are_not_chimed_again_when_it_comes_back_on(pipeline):
+    """Two unmasked people arrive while *Follow people* is off: the frame alert goes on and chimes. It is
+    switched on again with them still in view: the same alert stays on, with no new chime (their
+    violations made new episodes, so the chime sounded a second time for people it had sounded for)."""
+    processor, chime, cues, alerts = LiveProcessor(pipeline, track=False), AlertChime(), [], []
+    for follow in (False, True):
+        processor.configure(track=follow)
+        for frame in arriving_person_frames([1.0] * (DEFAULT_TRIGGER_FRAMES + 12)):
+            processor.process(frame)
+            stats = processor.latest()
+            cues.append(chime.update(stats.alert, stats.episode))  # the page's refresh, at every frame
+            alerts.append(stats.alert)
+    stats = processor.latest()
+    assert (stats.people.total, stats.people_in_view) == (2, 2)
+    chimes = [cue for before, cue in itertools.pairwise([None, *cues]) if started(before, cue)]
+    assert len(chimes) == 1, cues
+    assert stats.stream_alerts == 1 and all(alerts[alerts.index(True) :]), alerts
+
+
+def test_a_webhook_that_is_down_is_said_on_the_live_panel(pipeline, monkeypatch):
+    """The gate's webhook does not answer (nothing listens on its port) while two unmasked people are in
+    view: the panel says their violations were not delivered (only the server log said so)."""
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    down = f"http://127.0.0.1:{free_port()}/violation"
+    processor = LiveProcessor(pipeline, track=True)
+    processor.configure(events=PeopleLog(EventSettings(webhook_url=down), LIVE_SOURCE))
+    frames, deadline = itertools.cycle(arriving_person_frames([1.0])), time.monotonic() + 120
+    while not (processor.latest() and processor.latest().webhook_warning):
+        assert time.monotonic() < deadline, "the panel never said the webhook was down"
+        processor.process(next(frames))
+    warning = processor.latest().webhook_warning
+    assert down in warning and "not delivered" in warning, warning
+    processor.end_stream()

@@ -15,7 +15,7 @@ import threading
 import time
 import wave
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Literal
@@ -27,6 +27,7 @@ from maskapp.errors import LiveConfigError, MaskappError
 from maskapp.events.session import EventSettings, PeopleLog
 from maskapp.events.store import Event
 from maskapp.labels import CLASS_NAMES, WORN_INCORRECTLY, is_compliant
+from maskapp.media.sources import redact_source
 from maskapp.results import FrameResult
 from maskapp.vision.anonymize import anonymize_faces, check_mode
 from maskapp.vision.draw import annotate
@@ -238,6 +239,14 @@ class PersonAlert:
     def noncompliant_labels(self) -> list[str]:
         return [label for label in self._alerted.values() if not is_compliant(label)]
 
+    def carry_on(self, people_in_view: Mapping[int, str]) -> None:
+        """Take the non-compliant people in view as alerted on, with no new episode: *Follow people*
+        switched back on while the frame alert was on for them (their violation made a new episode, so the
+        chime sounded a second time for people it had sounded for)."""
+        for person, label in people_in_view.items():
+            if not is_compliant(label):
+                self._alerted.setdefault(person, label)
+
     def reset(self) -> None:
         self._alerted.clear()
 
@@ -264,6 +273,7 @@ class LiveStats:
     timeline: tuple[PeoplePoint, ...] = ()  # people in view, about once a second
     stream_frames: int = 0  # frames since this camera run's START (what the panel shows)
     stream_alerts: int = 0  # alert episodes since this camera run's START
+    webhook_warning: str | None = None  # violations the gate did not get (see LivePeople.webhook_warning)
 
     @property
     def compliance(self) -> float | None:
@@ -386,6 +396,7 @@ class LivePeople:
         self.timeline = PeopleTimeline(timeline_points)
         self._clock = clock
         self._start: float | None = None
+        self._in_view: dict[int, str] = {}  # the last frame's people and labels
 
     def process(self, frame_bgr: np.ndarray) -> tuple[TrackedResult, AlertState]:
         result = self.tracked.process(frame_bgr)
@@ -393,6 +404,11 @@ class LivePeople:
         alert = self.alert.update(result, events)
         self._add_point(result)
         return result, alert
+
+    def alert_people_in_view(self) -> None:
+        """The frame alert is on as following comes back on: the non-compliant people in view are the ones
+        it sounded for, so their violations start no new episode (`PersonAlert.carry_on`)."""
+        self.alert.carry_on(self._in_view)
 
     def keep_up(self, frame_bgr: np.ndarray, untracked: FrameResult) -> None:
         """*Follow people* off: the tracker goes on from the frame's untracked result, and the log and the
@@ -406,6 +422,7 @@ class LivePeople:
         self._add_point(result)
 
     def _add_point(self, result: TrackedResult) -> None:
+        self._in_view = result.people_in_view()
         now = self._clock()
         self._start = now if self._start is None else self._start
         seconds = now - self._start
@@ -441,9 +458,23 @@ class LivePeople:
         self.tracked = TrackedPipeline(self.tracked.pipeline, self.tracked.fps)
         self.timeline.clear()
         self._start = None
+        self._in_view = {}
 
     def counts(self) -> PeopleCounts:
         return PeopleCounts.of_people(self.tracked.people())
+
+    def webhook_warning(self) -> str | None:
+        """How many of this log's violations never reached its gate (None: none): they are sent on a
+        thread of their own, and a gate that was down or refused them only showed in the server log."""
+        hook = None if self.log is None else self.log.hook_stats()
+        lost = 0 if hook is None else hook.failed + hook.dropped
+        if not lost:
+            return None
+        url = redact_source(self.log.settings.webhook_url)
+        return (
+            f"Webhook {url}: {lost} violation{'' if lost == 1 else 's'} not delivered (the gate did not "
+            "answer, refused it or was too slow; details in the server log)"
+        )
 
     def _open_log(self) -> PeopleLog:
         if self.log is None:
@@ -510,6 +541,8 @@ class LiveProcessor:
                 # The alert on stays on, with no new episode and so no second chime for the same people.
                 if not track:
                     self._alert.carry_on(bool(self._people.alert.noncompliant_labels()))
+                elif self._alert.active:
+                    self._people.alert_people_in_view()
                 self._track = track
         with self._lock:
             if pipeline is not None:
@@ -604,6 +637,7 @@ class LiveProcessor:
             with self._stream_lock:
                 result, alert = people.process(frame_bgr)
                 counts, timeline, log_error = people.counts(), tuple(people.timeline), people.log_error
+                webhook_warning = people.webhook_warning()
                 words = alert_text(people.alert.noncompliant_labels())
         except Exception as error:  # a frame must never end the stream
             self._publish_failure(start, error)
@@ -631,6 +665,7 @@ class LiveProcessor:
                 people=counts,
                 people_in_view=len(result.people_in_view()),
                 timeline=timeline,
+                webhook_warning=webhook_warning,
             )
             self.results.put(stats)
         return annotated

@@ -164,6 +164,10 @@ class PeopleLog:
         self._last_frame = result.frame_index
         return self.recorder.observe(result.frame_index, [], ended_people(result.ended))
 
+    def hook_stats(self) -> HookStats | None:
+        """The webhook's figures so far; None without a webhook."""
+        return None if self._hook is None else self._hook.stats()
+
     def close(self, ended: Sequence[PersonSummary] = (), frame_index: int | None = None) -> PeopleLogSummary:
         """`ended`: the tracker's final summaries (TrackedPipeline.close()); anyone else still present
         leaves with their last label. Idempotent."""
