@@ -14,6 +14,7 @@ from maskapp.app.live import (
     LiveProcessor,
     LiveStats,
     alert_wav,
+    live_video_caption,
     panel_mode,
     since_start_text,
 )
@@ -89,7 +90,7 @@ with video:
         media_stream_constraints={"video": True, "audio": False},
         async_processing=True,
     )
-    st.caption("Press START and allow the camera. Top left: counts, FPS and latency.")
+    st.caption(live_video_caption(context.state.playing))
     ui.color_legend()
 
 

@@ -453,6 +453,9 @@ def test_live_page_annotates_the_fake_webcam_and_raises_the_alert(app_url, page,
     page.wait_for_timeout(3000)
     assert alert_episodes(page) == 2 and metric_value(page, "People") == 2
     no_exception_on(page)
+    # While it streams, the caption no longer asks for START, and says what ends the stream.
+    assert page.get_by_text("Press START and allow the camera").count() == 0
+    page.get_by_text("ends the stream").wait_for()
     screenshot(page, "live")
     # *Follow people* off and on again mid-stream: the same two people, one chime each (a new tracker
     # counted them as four, and alerted on them again).

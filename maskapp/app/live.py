@@ -330,6 +330,17 @@ def since_start_text(stats: LiveStats) -> str:
     )
 
 
+def live_video_caption(playing: bool) -> str:
+    """The line under the video. While it streams, "Press START" was stale, and nothing said that STOP
+    or a visit to another page ends the stream, so that the next START counts the people in view again."""
+    if not playing:
+        return "Press START and allow the camera. Top left: counts, FPS and latency."
+    return (
+        "Top left: counts, FPS and latency. STOP, or a visit to another page, ends the stream: the next "
+        "START counts the people in view again."
+    )
+
+
 def overlay_text(fps: float, latency_ms: float) -> str:
     return f"{fps:4.1f} FPS  {latency_ms:4.0f} ms"
 
