@@ -1112,3 +1112,23 @@ def test_a_two_class_checkpoint_still_runs_every_page(app, monkeypatch, tmp_path
     at.switch_page("app_pages/live.py").run()
     assert_no_exception(at)
     assert not errors(at)
+
+
+def test_every_move_of_the_face_threshold_and_detector_counts(app):
+    """The face threshold slider and the detector box were drawn with the last remembered value as their
+    default, so each move gave them a new identity and Streamlit dropped the next move: a slider moved
+    from 0.40 to 0.35 and back stayed at 0.35, and a second detector picked was ignored."""
+    at = open_page(app, "app_pages/images.py")
+    for value in (0.35, 0.45, 0.5):
+        face_threshold_slider(at).set_value(value).run()
+        assert_no_exception(at)
+        assert face_threshold_slider(at).value == pytest.approx(value)
+    for name in ("res10", "centerface-fast", "centerface"):
+        (detector_box,) = [box for box in at.sidebar.selectbox if box.label == "Face detector"]
+        detector_box.set_value(name).run()
+        assert_no_exception(at)
+        (detector_box,) = [box for box in at.sidebar.selectbox if box.label == "Face detector"]
+        assert detector_box.value == name
+    at.switch_page("app_pages/home.py").run()
+    at.switch_page("app_pages/images.py").run()
+    assert face_threshold_slider(at).value == pytest.approx(0.5)

@@ -102,31 +102,31 @@ def pipeline_sidebar(*, live: bool = False) -> InferenceConfig:
     """Detector and threshold in the sidebar; the live page defaults to the faster detector and
     remembers its own choice."""
     default, scope = (LIVE_DETECTOR, "live") if live else (DEFAULT_DETECTOR, "photo")
-    names = detector_names()
     with st.sidebar:
         st.header("Detection settings")
-        saved = _remembered(f"{scope}_detector", default)
-        detector = st.selectbox(
+        # Keyed widgets with a fixed default: drawn with the last remembered value as their default, each
+        # move gave them a new identity and Streamlit dropped the reader's next move.
+        detector = kept_selectbox(
             "Face detector",
-            names,
-            index=names.index(saved) if saved in names else 0,
+            list(detector_names()),
+            f"{scope}_detector",
+            default=default,
             help="centerface finds small and turned faces; centerface-fast runs it at 320 px, sharpened, for "
             "live video (misses the smallest faces); res10 is the detector of the original write-ups.",
         )
         lowest = DETECTOR_MIN_THRESHOLDS[detector]
-        remembered = float(_remembered(f"{scope}_threshold_{detector}", DETECTOR_THRESHOLDS[detector]))
-        threshold = st.slider(
+        threshold = kept_widget(
+            st.slider,
             "Face confidence threshold",
+            f"{scope}_threshold_{detector}",  # per detector: each has its own range and measured default
+            DETECTOR_THRESHOLDS[detector],
             min_value=lowest,
             max_value=0.95,
-            value=max(remembered, lowest),
             step=0.05,
             help="Detections below this score are ignored. Lower finds more faces and more false ones; "
             f"the lowest, {lowest:g}, still finds no face in a blank picture with {detector}.",
         )
         noncompliant = noncompliant_threshold_input()
-    _remember(f"{scope}_detector", detector)
-    _remember(f"{scope}_threshold_{detector}", threshold)
     return InferenceConfig(
         weights=weights_path(),
         detector=detector,
@@ -402,20 +402,26 @@ def kept_date_range(label: str, key: str, default: tuple[date, date], **options)
 
 def kept_radio(label: str, options: list[str], key: str, **extra) -> str:
     """A horizontal choice that stays when the reader visits another page and comes back."""
-    return _kept_choice(st.radio, label, options, key, horizontal=True, **extra)
+    return _kept_choice(st.radio, label, options, key, None, horizontal=True, **extra)
 
 
-def kept_selectbox(label: str, options: list[str], key: str, **options_of_the_box) -> str:
+def kept_selectbox(
+    label: str, options: list[str], key: str, default: str | None = None, **options_of_the_box
+) -> str:
     """A drop-down choice that stays when the reader visits another page and comes back (the Images
-    page's sample picture came back as the first one)."""
-    return _kept_choice(st.selectbox, label, options, key, **options_of_the_box)
+    page's sample picture came back as the first one); `default`: the choice until one is made (None:
+    the first)."""
+    return _kept_choice(st.selectbox, label, options, key, default, **options_of_the_box)
 
 
-def _kept_choice(widget, label: str, options: list[str], key: str, **extra) -> str:
-    if st.session_state.get(key, _remembered(key, options[0])) not in options:
+def _kept_choice(
+    widget, label: str, options: list[str], key: str, default: str | None = None, **extra
+) -> str:
+    first = options[0] if default is None else default
+    if st.session_state.get(key, _remembered(key, first)) not in options:
         st.session_state.pop(key, None)
-        _remember(key, options[0])
-    widget(label, options, key=_kept(key, options[0]), **extra)
+        _remember(key, first)
+    widget(label, options, key=_kept(key, first), **extra)
     return str(_keep(key))
 
 
