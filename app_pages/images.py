@@ -5,7 +5,7 @@ import json
 import streamlit as st
 
 from maskapp.app import samples, ui
-from maskapp.app.analysis import analyze_image, detection_json, face_rows
+from maskapp.app.analysis import detection_json, face_rows
 from maskapp.app.text import plain, stem
 from maskapp.errors import MaskappError
 from maskapp.media.images import DEFAULT_MAX_BYTES, IMAGE_FORMATS, encode_png
@@ -45,13 +45,12 @@ if not inputs:
 
 pipeline = ui.pipeline_for(settings)
 ui.color_legend()
-for index, (name, data) in enumerate(inputs):
+analyses = ui.image_analyses(pipeline, settings, inputs, one_face=one_face, anonymize=anonymize)
+for index, (name, analysis) in enumerate(analyses):
     st.divider()
     st.subheader(plain(name), anchor=False)
-    try:
-        analysis = analyze_image(pipeline, data, name, one_face=one_face, anonymize=anonymize)
-    except MaskappError as error:
-        st.error(plain(error), icon=":material/error:")
+    if isinstance(analysis, MaskappError):
+        st.error(plain(analysis), icon=":material/error:")
         continue
     result = analysis.result
     # The numbers' third: in a quarter, 'Mask worn incorrectly' was cut at 1000 px.

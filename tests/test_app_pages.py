@@ -1132,3 +1132,34 @@ def test_every_move_of_the_face_threshold_and_detector_counts(app):
     at.switch_page("app_pages/home.py").run()
     at.switch_page("app_pages/images.py").run()
     assert face_threshold_slider(at).value == pytest.approx(0.5)
+
+
+def analysed_photos(caplog) -> list[str]:
+    """The photos analyze_image ran on since the log was last cleared."""
+    return [r.getMessage().split(":")[0] for r in caplog.records if r.name == "maskapp.app.analysis"]
+
+
+def test_photos_are_not_analysed_again_by_a_click_that_changes_nothing_for_them(app, caplog):
+    """Every click ran the page and analysed every photo again: with four phone photos and faces
+    blurred, a visit to another page and back took seconds, for the same pictures. A photo is analysed
+    again only when a setting it depends on changes."""
+    caplog.set_level("INFO", logger="maskapp.app.analysis")
+    at = open_page(app, "app_pages/images.py")
+    photos = [
+        ("street.png", STREET_PHOTO.read_bytes(), "image/png"),
+        ("broken.png", b"not a photo", "image/png"),
+    ]
+    at.file_uploader[0].set_value(photos).run()
+    assert analysed_photos(caplog) == ["analysed street.png"]
+    faces, errors = metrics(at)["Faces"], [e.value for e in at.error]
+    caplog.clear()
+    at.switch_page("app_pages/home.py").run()
+    at.switch_page("app_pages/images.py").run()
+    assert_no_exception(at)
+    assert analysed_photos(caplog) == []
+    assert metrics(at)["Faces"] == faces and [e.value for e in at.error] == errors  # the same results shown
+    (hide,) = [box for box in at.sidebar.selectbox if box.label == "Hide faces"]
+    hide.set_value("blur").run()
+    assert analysed_photos(caplog) == ["analysed street.png"]  # a setting that changes the picture
+    face_threshold_slider(at).set_value(0.6).run()
+    assert analysed_photos(caplog) == ["analysed street.png"] * 2

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import html
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, tzinfo
 from pathlib import Path
 from typing import NoReturn
@@ -25,7 +26,7 @@ import streamlit as st
 
 from maskapp import DEFAULT_WEIGHTS
 from maskapp.app import plots
-from maskapp.app.analysis import probability_column
+from maskapp.app.analysis import ImageAnalysis, analyze_image, probability_column
 from maskapp.app.compliance_log import LogView, log_version, read_log, time_column, time_zone, zone_name
 from maskapp.app.live import parse_ice_servers
 from maskapp.app.model_card import ModelCard
@@ -166,6 +167,35 @@ def noncompliant_threshold_input() -> float | None:
     )
     value = float(_keep(key))
     return None if value == shown_default else value
+
+
+ANALYSES_KEY = "images_analyses"
+
+
+def image_analyses(
+    pipeline: MaskPipeline,
+    config: InferenceConfig,
+    inputs: list[tuple[str, bytes]],
+    *,
+    one_face: bool,
+    anonymize: str,
+) -> Iterator[tuple[str, ImageAnalysis | MaskappError]]:
+    """Each photo's analysis (or why it has none), one at a time so the page shows each as it comes. A
+    photo already analysed with these settings is not analysed again: every click reran the page and
+    analysed every photo, seconds for each phone photo (more with faces blurred), for nothing new on a
+    visit to another page and back. The session keeps only the analyses of the last run."""
+    earlier = st.session_state.get(ANALYSES_KEY, {})
+    kept: dict[tuple, ImageAnalysis | MaskappError] = {}
+    st.session_state[ANALYSES_KEY] = kept
+    for name, data in inputs:
+        key = (hashlib.sha256(data).hexdigest(), name, config, one_face, anonymize)
+        if key not in earlier:
+            try:
+                earlier[key] = analyze_image(pipeline, data, name, one_face=one_face, anonymize=anonymize)
+            except MaskappError as error:
+                earlier[key] = error
+        kept[key] = earlier[key]
+        yield name, kept[key]
 
 
 # --- counts and colours ----------------------------------------------------------------------------
