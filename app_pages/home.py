@@ -32,6 +32,8 @@ except MaskappError as error:
     )
 else:
     threshold = card.noncompliant_threshold
+    # Home said the checkpoint's threshold while the pages flagged faces at the reader's own.
+    set_on_pages = ui.noncompliant_threshold_set()
     ui.metric_row(
         [
             ("Architecture", card.architecture_name),
@@ -48,6 +50,7 @@ else:
                 "none" if threshold is None else f"{threshold:.2f}",
                 "A face is non-compliant once P(no mask or badly worn) reaches this (chosen on validation "
                 "data; none: the likeliest class wins). The Images, Live and Video pages can change it.",
+                None if set_on_pages is None else f"{set_on_pages:.2f} set on the pages",
             ),
         ]
     )

@@ -1163,3 +1163,19 @@ def test_photos_are_not_analysed_again_by_a_click_that_changes_nothing_for_them(
     assert analysed_photos(caplog) == ["analysed street.png"]  # a setting that changes the picture
     face_threshold_slider(at).set_value(0.6).run()
     assert analysed_photos(caplog) == ["analysed street.png"] * 2
+
+
+def test_home_says_the_non_compliant_threshold_set_on_the_pages(app):
+    """Home showed the checkpoint's threshold, 0.32, while every page flagged faces at the reader's 0.60."""
+    at = open_page(app, "app_pages/images.py")
+    default = threshold_slider(at).value
+    threshold_slider(at).set_value(0.6).run()
+    at.switch_page("app_pages/home.py").run()
+    assert_no_exception(at)
+    (threshold,) = [m for m in at.metric if m.label == "Non-compliant threshold"]
+    assert threshold.value == f"{default:.2f}" and threshold.delta == "0.60 set on the pages"
+    at.switch_page("app_pages/images.py").run()
+    threshold_slider(at).set_value(default).run()  # back at the checkpoint's: nothing to say
+    at.switch_page("app_pages/home.py").run()
+    (threshold,) = [m for m in at.metric if m.label == "Non-compliant threshold"]
+    assert not threshold.delta

@@ -145,12 +145,28 @@ def checkpoint_threshold() -> float | None:
         return None
 
 
+def noncompliant_key() -> str:
+    """The non-compliant threshold's widget key: per checkpoint, each has its own default."""
+    return f"noncompliant_{weights_path()}"
+
+
+def noncompliant_threshold_set() -> float | None:
+    """The non-compliant threshold the reader set on the pages, when it is not the checkpoint's own."""
+    value = _remembered(noncompliant_key(), None)
+    return None if value is None or float(value) == slider_default(checkpoint_threshold()) else float(value)
+
+
+def slider_default(checkpoint: float | None) -> float:
+    """Where the slider starts: the checkpoint's threshold, or 0.50 (two classes' likeliest-wins) if none."""
+    return 0.5 if checkpoint is None else round(float(checkpoint), 2)
+
+
 def noncompliant_threshold_input() -> float | None:
     """The 'Non-compliant threshold' slider, shared by every page; None while it stays at the
     checkpoint's own (so the pipeline keeps the checkpoint's decision rule)."""
     default = checkpoint_threshold()
-    shown_default = 0.5 if default is None else round(float(default), 2)
-    key = f"noncompliant_{weights_path()}"  # per checkpoint: each has its own default
+    shown_default = slider_default(default)
+    key = noncompliant_key()
     st.slider(
         "Non-compliant threshold",
         min_value=0.01,
