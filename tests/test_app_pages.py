@@ -46,6 +46,7 @@ from tests.conftest import (
     letterbox,
     metrics,
     open_page,
+    run_cli,
 )
 
 STREET_PHOTO = DEV / "images" / "maksssksksss0.png"
@@ -56,6 +57,12 @@ MASKED_PHOTOS = TWO_CLASS / "with_mask"
 
 def errors(at: AppTest) -> list[str]:
     return [e.value for e in at.error]
+
+
+def photo_faces(at: AppTest) -> list[str]:
+    """Each photo's Faces on the Images page, without the figure of all photos above them."""
+    faces = [m.value for m in at.metric if m.label == "Faces"]
+    return faces[1:] if at.subheader and at.subheader[0].value.startswith("All ") else faces
 
 
 def webcam_video(path: Path, frames: int = 8) -> Path:
@@ -334,7 +341,7 @@ def test_odd_but_valid_images_all_find_the_face(app):
     at.file_uploader[0].set_value(uploads).run()
     assert_no_exception(at)
     assert not errors(at)
-    faces = [m.value for m in at.metric if m.label == "Faces"]
+    faces = photo_faces(at)
     assert len(faces) == len(uploads)
     assert all(int(count) >= 1 for count in faces), dict(zip([u[0] for u in uploads], faces, strict=True))
 
@@ -357,7 +364,7 @@ def test_tiny_huge_and_truncated_images_fail_safe(app):
     assert "giant.png" in shown[0] and "pixel" in shown[0]
     assert "cut.png" in shown[1]
     assert "stripe.png is 4000x1 pixels, too wide to show; allowed: an image at most 1000 times" in shown[2]
-    faces = [m.value for m in at.metric if m.label == "Faces"]
+    faces = photo_faces(at)
     assert faces[0] == "0" and int(faces[1]) >= 1  # a 1x1 image is valid, faceless
 
 
@@ -1179,3 +1186,39 @@ def test_home_says_the_non_compliant_threshold_set_on_the_pages(app):
     at.switch_page("app_pages/home.py").run()
     (threshold,) = [m for m in at.metric if m.label == "Non-compliant threshold"]
     assert not threshold.delta
+
+
+def test_several_photos_get_the_figures_of_all_of_them_as_detect_prints_them(app, tmp_path):
+    """`detect` on three crowd photos printed 'all 3 images: 36 faces, ... compliance 31%'; the page showed
+    each photo's figures and none of all of them together, nor a JSON of them all."""
+    photos = [DEV / "images" / f"maksssksksss{n}.png" for n in (156, 223, 250)]  # with badly worn masks
+    at = open_page(app, "app_pages/images.py")
+    at.file_uploader[0].set_value([(p.name, p.read_bytes(), "image/png") for p in photos]).run()
+    assert_no_exception(at)
+    assert at.subheader[0].value == "All 3 photos"
+    done = run_cli("detect", *map(str, photos), "--json", str(tmp_path / "cli.json"))
+    assert done.returncode == 0, done.stderr
+    total = json.loads((tmp_path / "cli.json").read_text())["total"]
+    assert total["mask_worn_incorrectly"] > 0
+    overall = {m.label: m.value for m in at.metric[:5]}  # the first row: all photos
+    assert overall == {
+        "Faces": str(total["faces"]),
+        "Mask": str(total["with_mask"]),
+        "Mask worn incorrectly": str(total["mask_worn_incorrectly"]),
+        "No mask": str(total["without_mask"]),
+        "Compliance": f"{total['compliance']:.0%}",
+    }
+    assert ("Download JSON of all photos", True) in [
+        (b.label, b.proto.ignore_rerun) for b in at.download_button
+    ]
+
+
+def test_the_json_of_several_photos_is_the_json_detect_writes(pipeline, tmp_path):
+    photos = [DEV / "images" / f"maksssksksss{n}.png" for n in (156, 250)]
+    analyses = [analyze_image(pipeline, p.read_bytes(), p.name) for p in photos]
+    done = run_cli("detect", *map(str, photos), "--json", str(tmp_path / "cli.json"))
+    assert done.returncode == 0, done.stderr
+    cli = json.loads((tmp_path / "cli.json").read_text())
+    page = json.loads(json.dumps(detection_json(analyses)))
+    assert page["total"] == cli["total"] and page["summary"] == cli["summary"]
+    assert page.keys() == cli.keys() and page["images"].keys() == cli["images"].keys()

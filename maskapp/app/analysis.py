@@ -114,11 +114,18 @@ def box_text(box) -> str:
     return f"{x1},{y1} {x2},{y2}"
 
 
-def detection_json(analysis: ImageAnalysis) -> dict:
-    """The JSON of one image, in the schema of `python -m maskapp detect --json`."""
+def detection_json(analyses: ImageAnalysis | list[ImageAnalysis]) -> dict:
+    """The JSON of one image or several, in the schema of `python -m maskapp detect --json`."""
+    analyses = analyses if isinstance(analyses, list) else [analyses]
     return {
-        "classes": list(analysis.classes),
-        "images": {analysis.name: analysis.result.to_json()},
-        "summary": {analysis.name: analysis.result.summary()},
-        "total": combine_summaries([analysis.result.summary()]),
+        "classes": list(analyses[0].classes),
+        "images": {analysis.name: analysis.result.to_json() for analysis in analyses},
+        "summary": {analysis.name: analysis.result.summary() for analysis in analyses},
+        "total": photos_total(analyses),
     }
+
+
+def photos_total(analyses: list[ImageAnalysis]) -> dict:
+    """Every photo's faces together, the `total` of `detect --json`: images, faces, faces per class,
+    compliance."""
+    return combine_summaries([analysis.result.summary() for analysis in analyses])

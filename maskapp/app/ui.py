@@ -215,10 +215,17 @@ def image_analyses(
 
 
 # --- counts and colours ----------------------------------------------------------------------------
-def count_metrics(label_counts: Mapping[str, int], compliance: float | None, *, in_row: bool = False) -> None:
-    """One st.metric per class (Mask, Mask worn incorrectly, No mask) and compliance: stacked, or
-    `in_row` (see metric_row)."""
-    cells = [(label_style(name).caption, label_counts.get(name, 0)) for name in CLASS_NAMES]
+def count_metrics(
+    label_counts: Mapping[str, int],
+    compliance: float | None,
+    *,
+    in_row: bool = False,
+    faces: int | None = None,
+) -> None:
+    """One st.metric per class (Mask, Mask worn incorrectly, No mask) and compliance, after the `faces`
+    when given: stacked, or `in_row` (see metric_row)."""
+    cells = [("Faces", faces)] if faces is not None else []
+    cells += [(label_style(name).caption, label_counts.get(name, 0)) for name in CLASS_NAMES]
     cells.append(("Compliance", "n/a" if compliance is None else f"{compliance:.0%}"))
     if in_row:
         metric_row(cells)
