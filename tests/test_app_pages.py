@@ -1222,3 +1222,21 @@ def test_the_json_of_several_photos_is_the_json_detect_writes(pipeline, tmp_path
     page = json.loads(json.dumps(detection_json(analyses)))
     assert page["total"] == cli["total"] and page["summary"] == cli["summary"]
     assert page.keys() == cli.keys() and page["images"].keys() == cli["images"].keys()
+
+
+def test_moving_the_non_compliant_threshold_loads_no_model_again(app, caplog):
+    """Each step of the Non-compliant threshold slider loaded the detector and the classifier again
+    (seconds of 'Loading the face detector and the mask classifier…'): only the decision rule changes."""
+    caplog.set_level("INFO", logger="maskapp.app.ui")
+    at = open_page(app, "app_pages/images.py")
+    crowd = DEV / "images" / "maksssksksss156.png"
+    at.file_uploader[0].set_value((crowd.name, crowd.read_bytes(), "image/png")).run()
+    caplog.clear()
+    counts = {}
+    for value in (0.97, 0.03):  # values no other test sets: their pipelines are not cached yet
+        threshold_slider(at).set_value(value).run()
+        assert_no_exception(at)
+        counts[value] = metrics(at)
+    assert [r.getMessage() for r in caplog.records if "loading pipeline" in r.getMessage()] == []
+    assert counts[0.97]["Faces"] == counts[0.03]["Faces"]
+    assert int(counts[0.97]["Mask"]) > int(counts[0.03]["Mask"])  # the rule each one set

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, date, tzinfo
 from pathlib import Path
 from typing import NoReturn
@@ -48,7 +49,7 @@ from maskapp.events.store import DEFAULT_EVENTS_PATH, MAX_KEEP_DAYS
 from maskapp.labels import CLASS_NAMES
 from maskapp.vision.draw import label_style
 from maskapp.vision.model import missing_weights
-from maskapp.vision.pipeline import MaskPipeline, load_pipeline
+from maskapp.vision.pipeline import MaskPipeline, load_pipeline, with_noncompliant_threshold
 from maskapp.vision.tracked import PeopleCounts
 
 logger = logging.getLogger(__name__)
@@ -70,11 +71,16 @@ def detector_names() -> tuple[str, ...]:
     return DETECTOR_NAMES
 
 
-@st.cache_resource(show_spinner="Loading the face detector and the mask classifier…", max_entries=4)
+@st.cache_resource(show_spinner="Loading the face detector and the mask classifier…", max_entries=8)
 def get_pipeline(config: InferenceConfig) -> MaskPipeline:
-    """One pipeline per inference config for the whole process; thread-safe, shared."""
-    logger.info("loading pipeline %s", config)
-    return load_pipeline(config)
+    """One pipeline per inference config for the whole process; thread-safe, shared. A non-compliant
+    threshold of its own shares the models of the checkpoint's pipeline (cached here too): each step of
+    that slider loaded them again, seconds of loading for a new decision rule."""
+    if config.noncompliant_threshold is None:
+        logger.info("loading pipeline %s", config)
+        return load_pipeline(config)
+    loaded = get_pipeline(replace(config, noncompliant_threshold=None))
+    return with_noncompliant_threshold(loaded, config.noncompliant_threshold)
 
 
 def pipeline_for(config: InferenceConfig) -> MaskPipeline:
