@@ -18,7 +18,8 @@ st.markdown(
     "On the Live and Video pages each **person** is followed from frame to frame and gets one steady "
     "verdict: people are counted once, the alert sounds once per non-compliant person, and an optional "
     "event log (read back on the Compliance log page) records who came and who was not compliant, never "
-    "an image. *Hide faces* blanks every face in what the app shows and writes."
+    "an image. *Hide faces* (in each page's sidebar) blurs or fills every face in what the app shows "
+    "and saves: the pictures, their downloads and the annotated videos."
 )
 ui.color_legend()
 
@@ -32,6 +33,8 @@ except MaskappError as error:
     )
 else:
     threshold = card.noncompliant_threshold
+    # Home said the checkpoint's threshold while the pages flagged faces at the reader's own.
+    set_on_pages = ui.noncompliant_threshold_set()
     ui.metric_row(
         [
             ("Architecture", card.architecture_name),
@@ -48,6 +51,7 @@ else:
                 "none" if threshold is None else f"{threshold:.2f}",
                 "A face is non-compliant once P(no mask or badly worn) reaches this (chosen on validation "
                 "data; none: the likeliest class wins). The Images, Live and Video pages can change it.",
+                None if set_on_pages is None else f"{set_on_pages:.2f} set on the pages",
             ),
         ]
     )

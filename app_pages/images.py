@@ -5,7 +5,7 @@ import json
 import streamlit as st
 
 from maskapp.app import samples, ui
-from maskapp.app.analysis import analyze_image, detection_json, face_rows
+from maskapp.app.analysis import detection_json, face_rows, photos_total
 from maskapp.app.text import plain, stem
 from maskapp.errors import MaskappError
 from maskapp.media.images import DEFAULT_MAX_BYTES, IMAGE_FORMATS, encode_png
@@ -45,15 +45,18 @@ if not inputs:
 
 pipeline = ui.pipeline_for(settings)
 ui.color_legend()
-for index, (name, data) in enumerate(inputs):
+# Filled once every photo is in: with several, the figures of all of them (as `detect` prints) come first.
+overall = st.container()
+shown = []
+analyses = ui.image_analyses(pipeline, settings, inputs, one_face=one_face, anonymize=anonymize)
+for index, (name, analysis) in enumerate(analyses):
     st.divider()
     st.subheader(plain(name), anchor=False)
-    try:
-        analysis = analyze_image(pipeline, data, name, one_face=one_face, anonymize=anonymize)
-    except MaskappError as error:
-        st.error(plain(error), icon=":material/error:")
+    if isinstance(analysis, MaskappError):
+        st.error(plain(analysis), icon=":material/error:")
         continue
     result = analysis.result
+    shown.append(analysis)
     # The numbers' third: in a quarter, 'Mask worn incorrectly' was cut at 1000 px.
     picture, numbers = st.columns([2, 1])
     picture.image(analysis.annotated, channels="BGR", caption=f"{len(result.faces)} face(s)")
@@ -92,3 +95,18 @@ for index, (name, data) in enumerate(inputs):
         icon=":material/data_object:",
         on_click="ignore",
     )
+
+if len(shown) > 1:
+    total = photos_total(shown)
+    with overall:
+        st.subheader(f"All {len(shown)} photos", anchor=False)
+        ui.count_metrics(total, total["compliance"], in_row=True, faces=total["faces"])
+        st.download_button(
+            "Download JSON of all photos",
+            json.dumps(detection_json(shown), indent=2),
+            file_name="detections.json",
+            mime="application/json",
+            key="json_all",
+            icon=":material/data_object:",
+            on_click="ignore",
+        )

@@ -35,7 +35,7 @@ from maskapp.vision.classify import MaskClassifier
 from maskapp.vision.crops import clip_box, crop_face, expand_box
 from maskapp.vision.detect import create_detector
 from maskapp.vision.onnx_export import OnnxMaskClassifier
-from maskapp.vision.pipeline import MaskPipeline, load_pipeline
+from maskapp.vision.pipeline import MaskPipeline, load_pipeline, with_noncompliant_threshold
 from maskapp.vision.presets import bgr_crops_to_array, bgr_crops_to_batch, resize_center_crop
 from tests.conftest import (
     DEV,
@@ -406,3 +406,13 @@ def test_bench_runs_with_a_three_class_checkpoint(three_class_weights):
     assert set(report.classifier_ms_per_face) == {
         f"{engine} batch {batch}" for engine in ("pytorch", "onnxruntime") for batch in (1, 8)
     }
+
+
+def test_a_pipeline_with_another_non_compliant_threshold_shares_its_models(pipeline):
+    strict = with_noncompliant_threshold(pipeline, 0.03)
+    assert strict.detector is pipeline.detector and strict.classifier.session is pipeline.classifier.session
+    photo = read_image(DEV / "images" / "maksssksksss156.png")
+    base, flagged = pipeline.process(photo), strict.process(photo)
+    assert len(base.faces) == len(flagged.faces)
+    assert flagged.label_counts[WITH_MASK] < base.label_counts[WITH_MASK]  # more faces called non-compliant
+    assert pipeline.classifier.noncompliant_threshold != 0.03  # the shared pipeline is unchanged

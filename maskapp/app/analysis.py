@@ -6,6 +6,7 @@ No Streamlit here: the page calls these functions and draws the results.
 from __future__ import annotations
 
 import base64
+import logging
 from dataclasses import dataclass, field
 
 import cv2
@@ -18,6 +19,8 @@ from maskapp.vision.anonymize import anonymize_faces
 from maskapp.vision.crops import crop_face
 from maskapp.vision.draw import annotate, label_style
 from maskapp.vision.pipeline import MaskPipeline
+
+logger = logging.getLogger(__name__)
 
 # A picture shrunk to the page's 1,460 px keeps at least one row (with room for rounding).
 MAX_WIDTH_PER_ROW = 1000
@@ -53,6 +56,7 @@ def analyze_image(
         for face in result.faces
     )
     classes = tuple(pipeline.classifier.class_names)
+    logger.info("analysed %s: %d face(s) in %.0f ms", name, len(result.faces), result.timings.total_ms)
     return ImageAnalysis(name, image, result, annotate(shown, result), crops, classes)
 
 
@@ -110,11 +114,18 @@ def box_text(box) -> str:
     return f"{x1},{y1} {x2},{y2}"
 
 
-def detection_json(analysis: ImageAnalysis) -> dict:
-    """The JSON of one image, in the schema of `python -m maskapp detect --json`."""
+def detection_json(analyses: ImageAnalysis | list[ImageAnalysis]) -> dict:
+    """The JSON of one image or several, in the schema of `python -m maskapp detect --json`."""
+    analyses = analyses if isinstance(analyses, list) else [analyses]
     return {
-        "classes": list(analysis.classes),
-        "images": {analysis.name: analysis.result.to_json()},
-        "summary": {analysis.name: analysis.result.summary()},
-        "total": combine_summaries([analysis.result.summary()]),
+        "classes": list(analyses[0].classes),
+        "images": {analysis.name: analysis.result.to_json() for analysis in analyses},
+        "summary": {analysis.name: analysis.result.summary() for analysis in analyses},
+        "total": photos_total(analyses),
     }
+
+
+def photos_total(analyses: list[ImageAnalysis]) -> dict:
+    """Every photo's faces together, the `total` of `detect --json`: images, faces, faces per class,
+    compliance."""
+    return combine_summaries([analysis.result.summary() for analysis in analyses])

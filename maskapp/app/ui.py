@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import html
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, date, tzinfo
 from pathlib import Path
 from typing import NoReturn
@@ -25,7 +27,7 @@ import streamlit as st
 
 from maskapp import DEFAULT_WEIGHTS
 from maskapp.app import plots
-from maskapp.app.analysis import probability_column
+from maskapp.app.analysis import ImageAnalysis, analyze_image, probability_column
 from maskapp.app.compliance_log import LogView, log_version, read_log, time_column, time_zone, zone_name
 from maskapp.app.live import parse_ice_servers
 from maskapp.app.model_card import ModelCard
@@ -47,7 +49,7 @@ from maskapp.events.store import DEFAULT_EVENTS_PATH, MAX_KEEP_DAYS
 from maskapp.labels import CLASS_NAMES
 from maskapp.vision.draw import label_style
 from maskapp.vision.model import missing_weights
-from maskapp.vision.pipeline import MaskPipeline, load_pipeline
+from maskapp.vision.pipeline import MaskPipeline, load_pipeline, with_noncompliant_threshold
 from maskapp.vision.tracked import PeopleCounts
 
 logger = logging.getLogger(__name__)
@@ -69,11 +71,16 @@ def detector_names() -> tuple[str, ...]:
     return DETECTOR_NAMES
 
 
-@st.cache_resource(show_spinner="Loading the face detector and the mask classifier…", max_entries=4)
+@st.cache_resource(show_spinner="Loading the face detector and the mask classifier…", max_entries=8)
 def get_pipeline(config: InferenceConfig) -> MaskPipeline:
-    """One pipeline per inference config for the whole process; thread-safe, shared."""
-    logger.info("loading pipeline %s", config)
-    return load_pipeline(config)
+    """One pipeline per inference config for the whole process; thread-safe, shared. A non-compliant
+    threshold of its own shares the models of the checkpoint's pipeline (cached here too): each step of
+    that slider loaded them again, seconds of loading for a new decision rule."""
+    if config.noncompliant_threshold is None:
+        logger.info("loading pipeline %s", config)
+        return load_pipeline(config)
+    loaded = get_pipeline(replace(config, noncompliant_threshold=None))
+    return with_noncompliant_threshold(loaded, config.noncompliant_threshold)
 
 
 def pipeline_for(config: InferenceConfig) -> MaskPipeline:
@@ -102,31 +109,31 @@ def pipeline_sidebar(*, live: bool = False) -> InferenceConfig:
     """Detector and threshold in the sidebar; the live page defaults to the faster detector and
     remembers its own choice."""
     default, scope = (LIVE_DETECTOR, "live") if live else (DEFAULT_DETECTOR, "photo")
-    names = detector_names()
     with st.sidebar:
         st.header("Detection settings")
-        saved = _remembered(f"{scope}_detector", default)
-        detector = st.selectbox(
+        # Keyed widgets with a fixed default: drawn with the last remembered value as their default, each
+        # move gave them a new identity and Streamlit dropped the reader's next move.
+        detector = kept_selectbox(
             "Face detector",
-            names,
-            index=names.index(saved) if saved in names else 0,
+            list(detector_names()),
+            f"{scope}_detector",
+            default=default,
             help="centerface finds small and turned faces; centerface-fast runs it at 320 px, sharpened, for "
             "live video (misses the smallest faces); res10 is the detector of the original write-ups.",
         )
         lowest = DETECTOR_MIN_THRESHOLDS[detector]
-        remembered = float(_remembered(f"{scope}_threshold_{detector}", DETECTOR_THRESHOLDS[detector]))
-        threshold = st.slider(
+        threshold = kept_widget(
+            st.slider,
             "Face confidence threshold",
+            f"{scope}_threshold_{detector}",  # per detector: each has its own range and measured default
+            DETECTOR_THRESHOLDS[detector],
             min_value=lowest,
             max_value=0.95,
-            value=max(remembered, lowest),
             step=0.05,
             help="Detections below this score are ignored. Lower finds more faces and more false ones; "
             f"the lowest, {lowest:g}, still finds no face in a blank picture with {detector}.",
         )
         noncompliant = noncompliant_threshold_input()
-    _remember(f"{scope}_detector", detector)
-    _remember(f"{scope}_threshold_{detector}", threshold)
     return InferenceConfig(
         weights=weights_path(),
         detector=detector,
@@ -144,12 +151,28 @@ def checkpoint_threshold() -> float | None:
         return None
 
 
+def noncompliant_key() -> str:
+    """The non-compliant threshold's widget key: per checkpoint, each has its own default."""
+    return f"noncompliant_{weights_path()}"
+
+
+def noncompliant_threshold_set() -> float | None:
+    """The non-compliant threshold the reader set on the pages, when it is not the checkpoint's own."""
+    value = _remembered(noncompliant_key(), None)
+    return None if value is None or float(value) == slider_default(checkpoint_threshold()) else float(value)
+
+
+def slider_default(checkpoint: float | None) -> float:
+    """Where the slider starts: the checkpoint's threshold, or 0.50 (two classes' likeliest-wins) if none."""
+    return 0.5 if checkpoint is None else round(float(checkpoint), 2)
+
+
 def noncompliant_threshold_input() -> float | None:
     """The 'Non-compliant threshold' slider, shared by every page; None while it stays at the
     checkpoint's own (so the pipeline keeps the checkpoint's decision rule)."""
     default = checkpoint_threshold()
-    shown_default = 0.5 if default is None else round(float(default), 2)
-    key = f"noncompliant_{weights_path()}"  # per checkpoint: each has its own default
+    shown_default = slider_default(default)
+    key = noncompliant_key()
     st.slider(
         "Non-compliant threshold",
         min_value=0.01,
@@ -168,11 +191,47 @@ def noncompliant_threshold_input() -> float | None:
     return None if value == shown_default else value
 
 
+ANALYSES_KEY = "images_analyses"
+
+
+def image_analyses(
+    pipeline: MaskPipeline,
+    config: InferenceConfig,
+    inputs: list[tuple[str, bytes]],
+    *,
+    one_face: bool,
+    anonymize: str,
+) -> Iterator[tuple[str, ImageAnalysis | MaskappError]]:
+    """Each photo's analysis (or why it has none), one at a time so the page shows each as it comes. A
+    photo already analysed with these settings is not analysed again: every click reran the page and
+    analysed every photo, seconds for each phone photo (more with faces blurred), for nothing new on a
+    visit to another page and back. The session keeps only the analyses of the last run."""
+    earlier = st.session_state.get(ANALYSES_KEY, {})
+    kept: dict[tuple, ImageAnalysis | MaskappError] = {}
+    st.session_state[ANALYSES_KEY] = kept
+    for name, data in inputs:
+        key = (hashlib.sha256(data).hexdigest(), name, config, one_face, anonymize)
+        if key not in earlier:
+            try:
+                earlier[key] = analyze_image(pipeline, data, name, one_face=one_face, anonymize=anonymize)
+            except MaskappError as error:
+                earlier[key] = error
+        kept[key] = earlier[key]
+        yield name, kept[key]
+
+
 # --- counts and colours ----------------------------------------------------------------------------
-def count_metrics(label_counts: Mapping[str, int], compliance: float | None, *, in_row: bool = False) -> None:
-    """One st.metric per class (Mask, Mask worn incorrectly, No mask) and compliance: stacked, or
-    `in_row` (see metric_row)."""
-    cells = [(label_style(name).caption, label_counts.get(name, 0)) for name in CLASS_NAMES]
+def count_metrics(
+    label_counts: Mapping[str, int],
+    compliance: float | None,
+    *,
+    in_row: bool = False,
+    faces: int | None = None,
+) -> None:
+    """One st.metric per class (Mask, Mask worn incorrectly, No mask) and compliance, after the `faces`
+    when given: stacked, or `in_row` (see metric_row)."""
+    cells = [("Faces", faces)] if faces is not None else []
+    cells += [(label_style(name).caption, label_counts.get(name, 0)) for name in CLASS_NAMES]
     cells.append(("Compliance", "n/a" if compliance is None else f"{compliance:.0%}"))
     if in_row:
         metric_row(cells)
@@ -402,20 +461,26 @@ def kept_date_range(label: str, key: str, default: tuple[date, date], **options)
 
 def kept_radio(label: str, options: list[str], key: str, **extra) -> str:
     """A horizontal choice that stays when the reader visits another page and comes back."""
-    return _kept_choice(st.radio, label, options, key, horizontal=True, **extra)
+    return _kept_choice(st.radio, label, options, key, None, horizontal=True, **extra)
 
 
-def kept_selectbox(label: str, options: list[str], key: str, **options_of_the_box) -> str:
+def kept_selectbox(
+    label: str, options: list[str], key: str, default: str | None = None, **options_of_the_box
+) -> str:
     """A drop-down choice that stays when the reader visits another page and comes back (the Images
-    page's sample picture came back as the first one)."""
-    return _kept_choice(st.selectbox, label, options, key, **options_of_the_box)
+    page's sample picture came back as the first one); `default`: the choice until one is made (None:
+    the first)."""
+    return _kept_choice(st.selectbox, label, options, key, default, **options_of_the_box)
 
 
-def _kept_choice(widget, label: str, options: list[str], key: str, **extra) -> str:
-    if st.session_state.get(key, _remembered(key, options[0])) not in options:
+def _kept_choice(
+    widget, label: str, options: list[str], key: str, default: str | None = None, **extra
+) -> str:
+    first = options[0] if default is None else default
+    if st.session_state.get(key, _remembered(key, first)) not in options:
         st.session_state.pop(key, None)
-        _remember(key, options[0])
-    widget(label, options, key=_kept(key, options[0]), **extra)
+        _remember(key, first)
+    widget(label, options, key=_kept(key, first), **extra)
     return str(_keep(key))
 
 

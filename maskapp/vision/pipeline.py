@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -10,6 +11,8 @@ import numpy as np
 
 from maskapp import DEFAULT_WEIGHTS
 from maskapp.config import FACE_MARGIN, InferenceConfig
+from maskapp.errors import ConfigError
+from maskapp.labels import check_noncompliant_threshold
 from maskapp.results import Face, FaceResult, FrameResult, StageTimings
 from maskapp.vision.classify import MaskClassifier
 from maskapp.vision.crops import crop_face
@@ -57,6 +60,14 @@ class MaskPipeline:
         elapsed = _ms_since(start)
         face = FaceResult(Face((0, 0, width, height), 1.0), prediction)
         return FrameResult((face,), StageTimings(0.0, elapsed, elapsed), width, height)
+
+
+def with_noncompliant_threshold(pipeline: MaskPipeline, threshold: float | None) -> MaskPipeline:
+    """The same detector and classifier (models and sessions shared, nothing loaded) calling faces
+    non-compliant from `threshold` (None: the likeliest class wins). Raises ConfigError outside (0, 1)."""
+    classifier = copy.copy(pipeline.classifier)
+    classifier.noncompliant_threshold = check_noncompliant_threshold(threshold, ConfigError)
+    return MaskPipeline(pipeline.detector, classifier, pipeline.margin, batched=pipeline.batched)
 
 
 def load_serving_classifier(
