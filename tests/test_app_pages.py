@@ -1313,3 +1313,27 @@ def test_home_says_what_hide_faces_does(app):
     at.switch_page("app_pages/images.py").run()
     (hide,) = [box for box in at.sidebar.selectbox if box.label == "Hide faces"]
     assert {ui.ANONYMIZE_LABELS["blur"], ui.ANONYMIZE_LABELS["fill"]} <= set(hide.options)
+
+
+def test_moving_the_face_threshold_loads_no_model_again(app, caplog):
+    """Each step of the Face confidence threshold slider loaded the detector and the classifier again
+    (about 1 s of 'Loading the face detector and the mask classifier…'): only the cut-off changes, and the
+    page finds the faces a detector built at that threshold finds."""
+    caplog.set_level("INFO", logger="maskapp.app.ui")
+    at = open_page(app, "app_pages/images.py")
+    crowd = DEV / "images" / "maksssksksss156.png"
+    at.file_uploader[0].set_value((crowd.name, crowd.read_bytes(), "image/png")).run()
+    caplog.clear()
+    faces = {}
+    for value in (0.85, 0.15):  # values no other test sets: their pipelines are not cached yet
+        face_threshold_slider(at).set_value(value).run()
+        assert_no_exception(at)
+        faces[value] = int(metrics(at)["Faces"])
+    threshold_slider(at).set_value(0.8).run()  # with a non-compliant threshold of its own too
+    face_threshold_slider(at).set_value(0.25).run()
+    assert_no_exception(at)
+    faces[0.25] = int(metrics(at)["Faces"])
+    assert [r.getMessage() for r in caplog.records if "loading pipeline" in r.getMessage()] == []
+    photo = dev_photo(crowd.stem)
+    assert faces == {value: len(create_detector("centerface", value).detect(photo)) for value in faces}
+    assert faces[0.15] > faces[0.85]  # the threshold each one set

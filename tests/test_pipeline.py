@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from maskapp.config import FACE_MARGIN, InferenceConfig
+from maskapp.config import DETECTOR_THRESHOLDS, FACE_MARGIN, InferenceConfig
 from maskapp.errors import DetectorError
 from maskapp.labels import CLASS_NAMES, WITH_MASK, WORN_INCORRECTLY
 from maskapp.media.images import read_image
@@ -35,7 +35,12 @@ from maskapp.vision.classify import MaskClassifier
 from maskapp.vision.crops import clip_box, crop_face, expand_box
 from maskapp.vision.detect import create_detector
 from maskapp.vision.onnx_export import OnnxMaskClassifier
-from maskapp.vision.pipeline import MaskPipeline, load_pipeline, with_noncompliant_threshold
+from maskapp.vision.pipeline import (
+    MaskPipeline,
+    load_pipeline,
+    with_face_threshold,
+    with_noncompliant_threshold,
+)
 from maskapp.vision.presets import bgr_crops_to_array, bgr_crops_to_batch, resize_center_crop
 from tests.conftest import (
     DEV,
@@ -416,3 +421,44 @@ def test_a_pipeline_with_another_non_compliant_threshold_shares_its_models(pipel
     assert len(base.faces) == len(flagged.faces)
     assert flagged.label_counts[WITH_MASK] < base.label_counts[WITH_MASK]  # more faces called non-compliant
     assert pipeline.classifier.noncompliant_threshold != 0.03  # the shared pipeline is unchanged
+
+
+FACE_THRESHOLD_PHOTOS = ("maksssksksss156", "maksssksksss223", "maksssksksss250", "maksssksksss0")
+
+
+@pytest.mark.parametrize(("detector", "threshold"), [("centerface", 0.15), ("res10", 0.2), ("res10", 0.9)])
+def test_a_pipeline_with_another_face_threshold_shares_its_models(pipeline, detector, threshold):
+    """Each step of the Face confidence threshold slider loaded the detector and the classifier again: a
+    new threshold shares them, and finds exactly the faces of a detector built at that threshold."""
+    loaded = MaskPipeline(create_detector(detector), pipeline.classifier, pipeline.margin)
+    moved = with_face_threshold(loaded, threshold)
+    network = "session" if detector == "centerface" else "net"
+    assert getattr(moved.detector, network) is getattr(loaded.detector, network)
+    assert moved.classifier is loaded.classifier and moved.detector.threshold == threshold
+    fresh = MaskPipeline(create_detector(detector, threshold), pipeline.classifier, pipeline.margin)
+    photos = [dev_photo(stem) for stem in FACE_THRESHOLD_PHOTOS]
+    moved_results, fresh_results = ([p.process(photo) for photo in photos] for p in (moved, fresh))
+    assert [r.faces for r in moved_results] == [r.faces for r in fresh_results]  # boxes, scores, labels
+    faces_moved = sum(len(r.faces) for r in moved_results)
+    assert faces_moved != sum(len(loaded.process(photo).faces) for photo in photos)  # the threshold acts
+    assert loaded.detector.threshold == DETECTOR_THRESHOLDS[detector]  # the shared pipeline is unchanged
+
+
+def test_pipelines_at_several_face_thresholds_share_one_net_safely(pipeline):
+    """Sessions on the page at different face thresholds call one res10 net (not safe from two threads at
+    once) from their own threads: each gets the results it gets alone."""
+    loaded = MaskPipeline(create_detector("res10"), pipeline.classifier, pipeline.margin)
+    pipelines = [loaded, with_face_threshold(loaded, 0.2)]
+    frames = [dev_photo(stem) for stem in FACE_THRESHOLD_PHOTOS]
+    expected = [[p.process(frame) for frame in frames] for p in pipelines]
+    results = []
+
+    def work(worker: int) -> None:
+        for round_ in range(len(frames)):
+            index = (worker + round_) % len(frames)
+            results.append((worker % 2, index, pipelines[worker % 2].process(frames[index])))
+
+    run_in_threads(work, [(w,) for w in range(4)])
+    assert len(results) == 4 * len(frames)
+    for which, index, result in results:
+        assert_same_results(result, expected[which][index])

@@ -49,7 +49,12 @@ from maskapp.events.store import DEFAULT_EVENTS_PATH, MAX_KEEP_DAYS
 from maskapp.labels import CLASS_NAMES
 from maskapp.vision.draw import label_style
 from maskapp.vision.model import missing_weights
-from maskapp.vision.pipeline import MaskPipeline, load_pipeline, with_noncompliant_threshold
+from maskapp.vision.pipeline import (
+    MaskPipeline,
+    load_pipeline,
+    with_face_threshold,
+    with_noncompliant_threshold,
+)
 from maskapp.vision.tracked import PeopleCounts
 
 logger = logging.getLogger(__name__)
@@ -71,16 +76,23 @@ def detector_names() -> tuple[str, ...]:
     return DETECTOR_NAMES
 
 
-@st.cache_resource(show_spinner="Loading the face detector and the mask classifier…", max_entries=8)
+@st.cache_resource(show_spinner="Loading the face detector and the mask classifier…", max_entries=4)
+def loaded_pipeline(config: InferenceConfig) -> MaskPipeline:
+    """The models of a weights file, detector and margin, loaded once for the whole process and shared
+    by every session (thread-safe); `get_pipeline` gives them their thresholds."""
+    logger.info("loading pipeline %s", config)
+    return load_pipeline(config)
+
+
 def get_pipeline(config: InferenceConfig) -> MaskPipeline:
-    """One pipeline per inference config for the whole process; thread-safe, shared. A non-compliant
-    threshold of its own shares the models of the checkpoint's pipeline (cached here too): each step of
-    that slider loaded them again, seconds of loading for a new decision rule."""
+    """The pipeline of an inference config, on the cached models. Neither threshold is part of the cache
+    key: each step of the face threshold slider loaded the detector and the classifier again (about 1 s
+    of loading for a new cut-off), as the non-compliant one's did."""
+    models = loaded_pipeline(replace(config, face_threshold=None, noncompliant_threshold=None))
+    pipeline = with_face_threshold(models, config.face_threshold)
     if config.noncompliant_threshold is None:
-        logger.info("loading pipeline %s", config)
-        return load_pipeline(config)
-    loaded = get_pipeline(replace(config, noncompliant_threshold=None))
-    return with_noncompliant_threshold(loaded, config.noncompliant_threshold)
+        return pipeline  # the checkpoint's decision rule, as loaded
+    return with_noncompliant_threshold(pipeline, config.noncompliant_threshold)
 
 
 def pipeline_for(config: InferenceConfig) -> MaskPipeline:

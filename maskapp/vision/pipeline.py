@@ -16,7 +16,13 @@ from maskapp.labels import check_noncompliant_threshold
 from maskapp.results import Face, FaceResult, FrameResult, StageTimings
 from maskapp.vision.classify import MaskClassifier
 from maskapp.vision.crops import crop_face
-from maskapp.vision.detect import FaceDetector, Res10Detector, check_frame, create_detector
+from maskapp.vision.detect import (
+    FaceDetector,
+    Res10Detector,
+    check_frame,
+    create_detector,
+    default_threshold,
+)
 from maskapp.vision.onnx_export import OnnxMaskClassifier
 
 
@@ -68,6 +74,16 @@ def with_noncompliant_threshold(pipeline: MaskPipeline, threshold: float | None)
     classifier = copy.copy(pipeline.classifier)
     classifier.noncompliant_threshold = check_noncompliant_threshold(threshold, ConfigError)
     return MaskPipeline(pipeline.detector, classifier, pipeline.margin, batched=pipeline.batched)
+
+
+def with_face_threshold(pipeline: MaskPipeline, threshold: float | None) -> MaskPipeline:
+    """The same detector network and classifier (sessions shared, nothing loaded) keeping the faces that
+    score above `threshold` (None: the detector's measured default). Raises DetectorError outside 0 to 1."""
+    # A shallow copy shares the network and, with it, the lock that guards a cv2 net (res10): the two
+    # pipelines still take turns on the one net, as two threads on one pipeline do.
+    detector = copy.copy(pipeline.detector)
+    detector.threshold = default_threshold(detector.name, threshold)
+    return MaskPipeline(detector, pipeline.classifier, pipeline.margin, batched=pipeline.batched)
 
 
 def load_serving_classifier(
