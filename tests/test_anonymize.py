@@ -12,7 +12,7 @@ import pytest
 
 from maskapp import SHARED_DATASETS
 from maskapp.errors import AnonymizeError, MaskappError
-from maskapp.vision.anonymize import ANONYMIZE_MODES, FILL_BGR, anonymize, hidden_region
+from maskapp.vision.anonymize import ANONYMIZE_MODES, FILL_BGR, SMOOTH_PX, anonymize, hidden_region
 
 DEV = SHARED_DATASETS / "face-mask-detection-dev"
 
@@ -41,6 +41,15 @@ def largest_bare_face() -> tuple[np.ndarray, list[int]]:
                 best = (area, filename, [x1, y1, x2, y2])
     assert best is not None
     return cv2.imread(str(DEV / "images" / best[1])), best[2]
+
+
+def big_bare_face() -> tuple[np.ndarray, list[int], float]:
+    """largest_bare_face upscaled until the face is ~1000 px across, as in a phone photo: the photo, the
+    face's box in it and the scale."""
+    photo, box = largest_bare_face()
+    scale = 1000 / max(box[2] - box[0], box[3] - box[1])
+    big = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    return big, [round(v * scale) for v in box], scale
 
 
 def crowd_photo() -> tuple[np.ndarray, list[list[int]]]:
@@ -85,11 +94,8 @@ def test_fill_leaves_no_original_face_pixel():
     assert np.array_equal(kept, (face == FILL_BGR).all(axis=2))  # equal only where the photo was that grey
 
 
-def test_blur_removes_the_detail_of_a_face():
-    photo, box = largest_bare_face()
-    out = anonymize(photo, [box], "blur")
-    x1, y1, x2, y2 = box
-    face, blurred = gray(photo[y1:y2, x1:x2]), gray(out[y1:y2, x1:x2])
+def assert_no_face_detail(face: np.ndarray, blurred: np.ndarray) -> None:
+    """`blurred` (gray) keeps none of the detail of `face` (gray, the same place in the original)."""
     energy = cv2.Laplacian(blurred, cv2.CV_64F).var() / cv2.Laplacian(face, cv2.CV_64F).var()
     assert energy < 0.10  # high-frequency energy down by more than 90%
 
@@ -98,6 +104,46 @@ def test_blur_removes_the_detail_of_a_face():
 
     assert abs(np.corrcoef(detail(face), detail(blurred))[0, 1]) < 0.1  # no eyes, mouth, edges left
     assert np.corrcoef(face.ravel(), blurred.ravel())[0, 1] < 0.8  # only the broad colour of the area
+
+
+def test_blur_removes_the_detail_of_a_face():
+    photo, box = largest_bare_face()
+    out = anonymize(photo, [box], "blur")
+    x1, y1, x2, y2 = box
+    assert_no_face_detail(gray(photo[y1:y2, x1:x2]), gray(out[y1:y2, x1:x2]))
+
+
+def test_blur_of_a_big_face_keeps_no_fine_detail():
+    photo, box, scale = big_bare_face()
+    out = anonymize(photo, [box], "blur")
+    x1, y1, x2, y2 = box
+    face, blurred = gray(photo[y1:y2, x1:x2]), gray(out[y1:y2, x1:x2])
+    # Flat to within a grey level: rounding to uint8 alone leaves about that much.
+    assert cv2.Laplacian(blurred, cv2.CV_64F).var() < 1.0
+    assert cv2.Laplacian(face, cv2.CV_64F).var() > 1.0  # the upscaled face itself is not that flat
+
+    def at_the_photos_scale(image: np.ndarray) -> np.ndarray:  # where the face's features are pixels
+        return cv2.resize(image, None, fx=1 / scale, fy=1 / scale, interpolation=cv2.INTER_AREA)
+
+    assert_no_face_detail(at_the_photos_scale(face), at_the_photos_scale(blurred))
+
+
+def test_blur_smooths_a_big_face_at_a_small_fixed_size(monkeypatch):
+    """What makes blur cheap on a big face: the Gaussian runs on a copy at most SMOOTH_PX across, not on
+    the face (a 1000 px face took seconds). The real GaussianBlur runs; the spy records its input."""
+    photo, box, _ = big_bare_face()
+    smoothed: list[tuple[int, ...]] = []
+    gaussian_blur = cv2.GaussianBlur
+
+    def recording_blur(image, *args, **kwargs):
+        smoothed.append(image.shape)
+        return gaussian_blur(image, *args, **kwargs)
+
+    monkeypatch.setattr(cv2, "GaussianBlur", recording_blur)
+    anonymize(photo, [box], "blur")
+    left, top, right, bottom = hidden_region(box, photo.shape)
+    assert max(right - left, bottom - top) > 10 * SMOOTH_PX
+    assert len(smoothed) == 1 and max(smoothed[0][:2]) <= SMOOTH_PX
 
 
 def test_boxes_reaching_past_the_frame_are_clipped():
