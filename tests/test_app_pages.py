@@ -1285,6 +1285,17 @@ def test_the_json_of_several_photos_is_the_json_detect_writes(pipeline, tmp_path
     assert page.keys() == cli.keys() and page["images"].keys() == cli["images"].keys()
 
 
+def test_the_json_of_two_uploads_of_one_name_keeps_both(pipeline):
+    """Two phones' IMG_0001.png uploaded together: the JSON kept one photo under that name while its
+    total counted the faces of both."""
+    photos = [DEV / "images" / f"maksssksksss{n}.png" for n in (156, 250)]
+    analyses = [analyze_image(pipeline, p.read_bytes(), "IMG_0001.png") for p in photos]
+    page = detection_json(analyses)
+    assert list(page["images"]) == ["IMG_0001.png", "IMG_0001.png (2)"] == list(page["summary"])
+    faces = [len(entry) for entry in page["images"].values()]
+    assert faces == [len(a.result.faces) for a in analyses] and sum(faces) == page["total"]["faces"]
+
+
 def test_moving_the_non_compliant_threshold_loads_no_model_again(app, caplog):
     """Each step of the Non-compliant threshold slider loaded the detector and the classifier again
     (seconds of 'Loading the face detector and the mask classifier…'): only the decision rule changes."""

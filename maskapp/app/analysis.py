@@ -117,12 +117,29 @@ def box_text(box) -> str:
 def detection_json(analyses: ImageAnalysis | list[ImageAnalysis]) -> dict:
     """The JSON of one image or several, in the schema of `python -m maskapp detect --json`."""
     analyses = analyses if isinstance(analyses, list) else [analyses]
+    keys = upload_keys([analysis.name for analysis in analyses])
     return {
         "classes": list(analyses[0].classes),
-        "images": {analysis.name: analysis.result.to_json() for analysis in analyses},
-        "summary": {analysis.name: analysis.result.summary() for analysis in analyses},
+        "images": {key: analysis.result.to_json() for key, analysis in zip(keys, analyses, strict=True)},
+        "summary": {key: analysis.result.summary() for key, analysis in zip(keys, analyses, strict=True)},
         "total": photos_total(analyses),
     }
+
+
+def upload_keys(names: list[str]) -> list[str]:
+    """Each upload's key in the JSON: its name, and "NAME (2)", "NAME (3)"... for later uploads of the
+    same name (two phones' IMG_0001.jpg): the JSON kept one of them while its total counted both. An
+    upload has no folder to tell them apart by, as `detect` does with paths."""
+    taken: set[str] = set()
+    keys = []
+    for name in names:
+        key, copy = name, 1
+        while key in taken:
+            copy += 1
+            key = f"{name} ({copy})"
+        taken.add(key)
+        keys.append(key)
+    return keys
 
 
 def photos_total(analyses: list[ImageAnalysis]) -> dict:
