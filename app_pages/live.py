@@ -124,10 +124,11 @@ def show_alert(stats: LiveStats, cue: ChimeCue | None) -> None:
         st.success("No alert", icon=":material/check_circle:")
         return
     st.error(f"**{stats.alert_text or NO_MASK_ALERT}**", icon=":material/masks:")
-    if cue is not None and cue.autoplay:
+    if cue is not None:
         # Once per new non-compliant person: the element stays unchanged until the next one (see
-        # AlertChime), so the refreshes never restart it.
-        ui.chime(alert_wav(cue.variant))
+        # AlertChime), so the refreshes never restart it. st.audio, not an <audio> element of our own in
+        # st.html (no player on the page): on a loaded host that one's chime at times never started.
+        st.audio(alert_wav(cue.variant), format="audio/wav", autoplay=cue.autoplay)
 
 
 def show_counts(stats: LiveStats) -> None:

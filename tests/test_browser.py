@@ -438,9 +438,6 @@ def test_live_page_annotates_the_fake_webcam_and_raises_the_alert(app_url, page,
     page.get_by_text("Please wear a face mask").wait_for()
     chime = page.locator("audio")
     chime.first.wait_for(state="attached")  # the chime, played once per alert episode
-    # With no player: st.audio's read "0:00 / 0:00" beside the alert (the chime lasts under a second).
-    assert chime.count() == 1 and not chime.first.is_visible()
-    assert page.locator('[data-testid="stAudio"]').count() == 0
     # Counted from the page's play events, not read from the element: a refresh that finds the frames
     # stale (a busy machine) removes the element, and it comes back silent for an episode already sounded.
     page.wait_for_function("window.chimes.length > 0")

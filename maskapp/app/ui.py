@@ -9,7 +9,6 @@ card in maskapp.app.model_card).
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
 import html
@@ -272,15 +271,6 @@ def metric_row(cells: list[tuple]) -> None:
 
 
 CHIP_CSS = "padding:0.1em 0.5em;border-radius:0.3em;margin-right:0.4em;white-space:nowrap"
-
-
-def chime(wav: bytes) -> None:
-    """A sound played once as it appears, with no player on the page: st.audio's player read "0:00 /
-    0:00" beside the alert (the chime lasts under a second), controls nobody needs. The same bytes keep
-    the same element, which the browser does not play again; other bytes play anew (see live.AlertChime).
-    """
-    source = base64.b64encode(wav).decode("ascii")
-    st.html(f'<audio autoplay src="data:audio/wav;base64,{source}"></audio>')
 
 
 def color_legend() -> None:
