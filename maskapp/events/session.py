@@ -180,12 +180,7 @@ class PeopleLog:
             self.recorder.close(frame)
         finally:
             hook = self._close_outputs()
-        self._summary = PeopleLogSummary(
-            None if self.settings.path is None else str(self.settings.path),
-            self.recorder.summary(),
-            hook,
-            0 if self._retention is None else self._retention.deleted,
-        )
+        self._summary = self._closed_summary(hook)
         return self._summary
 
     def discard(self) -> None:
@@ -198,7 +193,10 @@ class PeopleLog:
             self.recorder.discard()
         finally:
             hook = self._close_outputs()
-        self._summary = PeopleLogSummary(
+        self._summary = self._closed_summary(hook)
+
+    def _closed_summary(self, hook) -> PeopleLogSummary:
+        return PeopleLogSummary(
             None if self.settings.path is None else str(self.settings.path),
             self.recorder.summary(),
             hook,
