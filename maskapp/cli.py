@@ -170,6 +170,15 @@ def add_people_flags(parser: argparse.ArgumentParser) -> None:
         help="POST each violation event as JSON to this http(s) URL (a gate); never blocks the video",
     )
     add_keep_days_flag(parser, "with --events: delete rows older than N days when the run starts and hourly")
+    parser.add_argument(
+        "--recorded-at",
+        metavar="TIME",
+        help="a video file's recording start, ISO-8601 (2026-11-28T08:00:00 on this machine's clock; Z or "
+        "+01:00 accepted): events and the webhook's violations are dated start + frame / the file's frame "
+        "rate, as are --aggregate-minutes windows (default: the moment each frame is processed). Files "
+        "only; refused with a --keep-days shorter than the recording's age, whose rows would be deleted as "
+        "soon as written (a warning would leave a log that empties itself)",
+    )
 
 
 def add_keep_days_flag(parser: argparse.ArgumentParser, when: str) -> None:
@@ -206,8 +215,18 @@ def event_settings(args: argparse.Namespace):
     for flag, value in (("--aggregate-minutes", args.aggregate_minutes), ("--keep-days", args.keep_days)):
         if value is not None and not args.events:
             raise MaskappError(f"{flag} applies to an events file: add --events FILE.sqlite")
+    recorded_at = None
+    if args.recorded_at is not None:
+        if not (args.events or args.on_violation):  # it would date nothing: said, not silently ignored
+            raise MaskappError(
+                "--recorded-at dates the event log's rows and the webhook's violations: add --events "
+                "FILE.sqlite or --on-violation URL"
+            )
+        if media.video.is_live_source(args.source):  # before a stream is waited for
+            raise events.session.live_source_error(media.sources.redact_source(args.source))
+        recorded_at = events.session.recording_start(args.recorded_at)
     return events.session.EventSettings(
-        args.events, args.aggregate_minutes, args.on_violation, args.keep_days
+        args.events, args.aggregate_minutes, args.on_violation, args.keep_days, recorded_at
     )
 
 

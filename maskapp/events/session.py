@@ -10,14 +10,18 @@ the Live page's alert), storing nothing.
 pipeline, `process_video` for the frames, the annotated video (faces hidden when asked) and the people,
 closed with `person_left` when the source ends, drops or is interrupted (the Video page's file analysis
 stopped by Streamlit discards its run instead: `keep_interrupted`).
+
+Event times are when each frame is processed, except for a video file given its recording start
+(`EventSettings.recorded_at`): its events are then dated start + frame / the file's frame rate, so a
+recording processed a day later lands on the hours it shows (`RecordingTime`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +60,9 @@ class EventSettings:
     aggregate_minutes: float | None = None  # > 0: only people counts per window of this many minutes
     webhook_url: str | None = None  # POST each violation here (a gate)
     keep_days: float | None = None  # > 0: rows older than this are deleted (at the start, then hourly)
+    # A video file's recording start (UTC; naive: local time): its events are dated start + frame / fps,
+    # the hours the recording shows. None: the moment each frame is processed, as for a camera.
+    recorded_at: datetime | None = None
 
     def __post_init__(self):
         """Every setting checked here, so that a bad one leaves no events file behind."""
@@ -72,6 +79,70 @@ class EventSettings:
             )
         if self.webhook_url:
             checked_url(self.webhook_url)
+        if self.recorded_at is not None:
+            object.__setattr__(self, "recorded_at", self._checked_recording_start(self.recorded_at))
+
+    def _checked_recording_start(self, start: datetime) -> datetime:
+        """The recording start in UTC; EventStoreError where it dates nothing, lies ahead, or would date
+        rows that the days to keep delete as soon as they are written."""
+        if self.path is None and not self.webhook_url:
+            raise EventStoreError(
+                "a recording start dates the event log's rows and the webhook's violations, and neither is "
+                "on: give an events file (--events FILE.sqlite) or a webhook (--on-violation URL)"
+            )
+        start = start.astimezone(UTC)  # a naive time is read on this machine's clock
+        now = utc_now()
+        if start > now:
+            raise EventStoreError(
+                f"recording start {start:%Y-%m-%d %H:%M:%S} UTC is in the future (now {now:%Y-%m-%d %H:%M:%S}"
+                " UTC); allowed: the moment the recording started, up to now"
+            )
+        keep = retention_period(self.keep_days)
+        if keep is not None and start < now - keep:
+            age = (now - start) / timedelta(days=1)
+            raise EventStoreError(
+                f"a recording started {start:%Y-%m-%d %H:%M} UTC, {age:.1f} days ago, is older than the "
+                f"{self.keep_days:g} days to keep: its rows would be deleted as soon as written; allowed: "
+                f"days to keep above {age:.1f}, or none (keep every row)"
+            )
+        return start
+
+    def for_stream(self) -> EventSettings:
+        """These settings for a camera or stream, whose events are dated as its frames are watched: the
+        recording start (for video files) left out."""
+        return self if self.recorded_at is None else replace(self, recorded_at=None)
+
+
+@dataclass(frozen=True)
+class RecordingTime:
+    """A video file's clock: the moment its recording started, plus a frame's place in the file."""
+
+    start: datetime
+    fps: float
+
+    def at(self, frame: int) -> datetime:
+        return self.start + timedelta(seconds=frame / self.fps)
+
+
+def recording_start(text: str) -> datetime:
+    """A recording start typed as ISO-8601 ('2026-11-28T08:00:00' on this machine's clock,
+    '2026-11-28T07:00:00Z' or '...+01:00'), in UTC; EventStoreError naming what is allowed."""
+    allowed = (
+        "allowed: an ISO-8601 time such as 2026-11-28T08:00:00 (this machine's local time), "
+        "2026-11-28T07:00:00Z or 2026-11-28T08:00:00+01:00"
+    )
+    try:
+        return datetime.fromisoformat(text.strip()).astimezone(UTC)
+    except (ValueError, OverflowError, OSError):  # not a time; a year out of the clock's range
+        raise EventStoreError(f"recording start {text!r} is not a time; {allowed}") from None
+
+
+def live_source_error(source: str) -> EventStoreError:
+    """A recording start given for a camera or stream, whose frames are dated as they are watched."""
+    return EventStoreError(
+        f"{source} is a camera or stream: only a video file has a recording time; allowed: a recording "
+        "start for a video file, or none (a camera's events are dated as its frames are watched)"
+    )
 
 
 class NullEventStore:
@@ -123,6 +194,9 @@ class PeopleLog:
     ) -> None:
         settings = settings or EventSettings()
         self.settings = settings
+        self._clock = clock
+        self._recording: RecordingTime | None = None  # set by date_by for a video file's recording start
+        self._last_frame = 0
         self._store = NullEventStore() if settings.path is None else SqliteEventStore(settings.path)
         try:
             self._hook = None if not settings.webhook_url else WebhookNotifier(settings.webhook_url)
@@ -131,16 +205,31 @@ class PeopleLog:
                 source,
                 aggregate_minutes=settings.aggregate_minutes,
                 hook=self._hook,
-                clock=clock,
+                clock=self._event_time,
             )
             keep = retention_period(settings.keep_days)
+            # Now on the wall clock, not the recording's: rows older than N days before now go.
             self._retention = None if keep is None else Retention(self._store, keep, clock)
             self._apply_retention()
         except BaseException:
             self._close_outputs()
             raise
-        self._last_frame = 0
         self._summary: PeopleLogSummary | None = None
+
+    def date_by(self, frames: FrameSource) -> None:
+        """Date the events of `frames` (watch_people calls it as the source starts): with the settings'
+        recorded_at, a video file's at start + frame / its frame rate; else when each frame is
+        processed. EventStoreError for a recording start on a camera or stream."""
+        start = self.settings.recorded_at
+        if start is None:
+            return
+        if frames.is_stream:
+            raise live_source_error(frames.source)
+        self._recording = RecordingTime(start, frames.fps)
+
+    def _event_time(self) -> datetime:
+        """The recorder's clock: the recording's time of the frame being recorded, or now."""
+        return self._clock() if self._recording is None else self._recording.at(self._last_frame)
 
     def writes_to(self, path: Path | None) -> bool:
         """Whether this log stores into the events file `path` (never when either has none)."""
@@ -173,7 +262,7 @@ class PeopleLog:
         leaves with their last label. Idempotent."""
         if self._summary is not None:
             return self._summary
-        frame = self._last_frame if frame_index is None else frame_index
+        frame = self._last_frame = self._last_frame if frame_index is None else frame_index
         try:
             if ended:
                 self.recorder.observe(frame, [], ended_people(ended))
@@ -283,6 +372,12 @@ def watch_people(
     stopped by Streamlit) discards the log's run instead (PeopleLog.discard), as the page runs it again."""
     _require_tracking(track, log, events)
     log = log if log is not None else (PeopleLog(events, frames.source) if track else None)
+    if log is not None:
+        try:
+            log.date_by(frames)
+        except BaseException:
+            log.discard()  # nothing recorded yet: no row, no empty window
+            raise
     runner = TrackedPipeline(pipeline, frames.fps, second_look=second_look) if track else pipeline
     collected = _FrameCollector(log, keep_faces, on_frame)
     ended: tuple[PersonSummary, ...] = ()

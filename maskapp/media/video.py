@@ -164,6 +164,12 @@ def open_file(path: Path, shown: str | None = None) -> FrameSource:
     return FrameSource(capture, str(path), is_stream=False, first_frame=first)
 
 
+def is_live_source(source: str) -> bool:
+    """Whether open_source would read `source` as a camera index or a stream URL: frames as they happen."""
+    source = str(source).strip()
+    return source.isdigit() or source.lower().startswith(STREAM_SCHEMES)
+
+
 def open_source(source: str, timeout_s: float = STREAM_TIMEOUT_S) -> FrameSource:
     """A file path, a camera index ("0") or a stream URL; anything that cannot be read is a VideoError."""
     if not number_within(timeout_s, MAX_STREAM_TIMEOUT_S):

@@ -1,0 +1,143 @@
+"""A video file dated by its recording (`video --recorded-at`, the Video page's *Recording started at*):
+on a real clip with the shipped model, the event log's rows, its aggregate windows and the webhook's
+violations carry start + frame / the file's frame rate, not the time they were processed; bad input is
+one error line (exit 2) before anything starts."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from maskapp.errors import EventStoreError
+from maskapp.events.session import EventSettings, PeopleLog, recording_start, watch_people
+from maskapp.events.store import iso_utc
+from maskapp.media.video import open_source
+from tests.conftest import WEIGHTS, http_folder, run_cli, write_people_clip
+from tests.test_people import FRAMES, NONCOMPLIANT, PEOPLE, Gate, run_main
+
+# Read in Europe/Paris (UTC+1 in November): 08:00 there is 07:00 UTC.
+LOCAL_START, PARIS, START_UTC = "2026-11-28T08:00:00", "Europe/Paris", datetime(2026, 11, 28, 7, tzinfo=UTC)
+
+
+def rows(database: Path, sql: str) -> list[tuple]:
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def recorded(start: datetime, frame: int, fps: float) -> str:
+    """The time a row of `frame` carries, as the log writes it."""
+    return iso_utc(start + timedelta(seconds=frame / fps))
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """45 frames at 15 fps of five real people (3 without a mask): three seconds of a door camera."""
+    return write_people_clip(tmp_path_factory.mktemp("recorded") / "entrance.mp4", frames_per_scene=15)
+
+
+def frame_rate(path: Path) -> float:
+    with open_source(str(path)) as frames:
+        return frames.fps
+
+
+def test_a_recordings_events_and_webhook_carry_its_recorded_time(clip, tmp_path):
+    """Yesterday's recording processed today: every row (first and last included) and every violation
+    the gate hears of is at start + frame / fps, the start read on the machine's clock (TZ)."""
+    database, gate = tmp_path / "log.sqlite", Gate()
+    try:
+        done = run_cli(
+            "video", str(clip), "--weights", str(WEIGHTS), "--events", str(database),
+            "--on-violation", gate.url, "--recorded-at", LOCAL_START,
+            env={"TZ": PARIS, "no_proxy": "127.0.0.1,localhost", "http_proxy": "", "HTTP_PROXY": ""},
+        )  # fmt: skip
+    finally:
+        gate.stop()
+    assert done.returncode == 0, done.stderr[-2000:]
+    fps = frame_rate(clip)
+    logged = rows(database, "SELECT time, frame, kind, person FROM events ORDER BY id")
+    assert len(logged) == 2 * PEOPLE + NONCOMPLIANT
+    assert [time for time, *_ in logged] == [recorded(START_UTC, frame, fps) for _, frame, *_ in logged]
+    (first, first_frame, *_), (last, last_frame, *_) = logged[0], logged[-1]
+    assert first == recorded(START_UTC, first_frame, fps) and first.startswith("2026-11-28T07:00:00")
+    assert last_frame == FRAMES - 1 and last == recorded(START_UTC, FRAMES - 1, fps)
+    violations = {person: time for time, _, kind, person in logged if kind == "violation"}
+    assert len(gate.received) == NONCOMPLIANT
+    assert {body["person"]: body["time"] for body in gate.received} == violations
+
+
+def test_aggregate_windows_fall_on_the_recordings_hours(clip, tmp_path):
+    """A clip started two seconds before 09:00 UTC: its people fill the 08:00 and 09:00 windows, not the
+    window of the moment it was processed."""
+    database = tmp_path / "counts.sqlite"
+    status, _, err = run_main(
+        "video", str(clip), "--weights", str(WEIGHTS), "--events", str(database),
+        "--aggregate-minutes", "60", "--recorded-at", "2026-11-28T08:59:58Z",
+    )  # fmt: skip
+    assert status == 0, err
+    windows = rows(database, "SELECT window_start, window_end FROM aggregates ORDER BY window_start")
+    assert windows == [
+        ("2026-11-28T08:00:00.000+00:00", "2026-11-28T09:00:00.000+00:00"),
+        ("2026-11-28T09:00:00.000+00:00", "2026-11-28T10:00:00.000+00:00"),
+    ]
+    assert rows(database, "SELECT SUM(total) FROM aggregates") == [(PEOPLE,)]
+    assert rows(database, "SELECT COUNT(*) FROM events") == [(0,)]
+
+
+def test_a_recording_start_is_read_as_iso_8601_with_or_without_an_offset():
+    assert recording_start("2026-11-28T08:00:00Z") == datetime(2026, 11, 28, 8, tzinfo=UTC)
+    assert recording_start("2026-11-28T08:00:00+01:00") == START_UTC
+    naive = datetime(2026, 11, 28, 8)  # no offset: this machine's local time
+    assert recording_start("2026-11-28T08:00:00") == naive.astimezone(UTC)
+
+
+LOG = ["--events", "{tmp}/e.sqlite"]
+AT = "--recorded-at"
+
+
+@pytest.mark.parametrize(
+    ("source", "flags", "message"),
+    [
+        (None, [*LOG, AT, "yesterday 8am"], "is not a time; allowed: an ISO-8601"),
+        (None, [*LOG, AT, "2026-13-01T08:00"], "is not a time"),
+        ("rtsp://cam.local:554/x", [*LOG, AT, "2026-11-28T08:00Z"], "only a video file has a recording time"),
+        ("0", [*LOG, AT, "2026-11-28T08:00Z"], "only a video file has a recording time"),
+        (None, [*LOG, AT, "2999-01-01T00:00:00Z"], "is in the future"),
+        (None, [AT, "2026-11-28T08:00Z"], "add --events FILE.sqlite or --on-violation URL"),
+        (None, [*LOG, "--keep-days", "30", AT, "2020-01-01T08:00Z"], "older than the 30 days to keep"),
+    ],
+)
+def test_bad_recording_starts_are_one_error_line_before_starting(clip, tmp_path, source, flags, message):
+    argv = [flag.format(tmp=tmp_path) for flag in flags]
+    status, out, err = run_main("video", source or str(clip), "--weights", str(WEIGHTS), *argv)
+    assert status == 2 and not out
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert "allowed" in err or "add --events" in err
+    assert not (tmp_path / "e.sqlite").exists()  # refused before the events file is made
+
+
+def test_a_recording_start_is_only_for_files_in_the_library_too(clip, tmp_path, pipeline):
+    """A stream's settings drop the recording start (the Video page's stream tab); kept, a stream (the
+    clip served over HTTP) is refused by the call that dates a file, and nothing is logged."""
+    database = tmp_path / "e.sqlite"
+    settings = EventSettings(database, recorded_at=START_UTC)
+    assert settings.for_stream().recorded_at is None and settings.for_stream().path == settings.path
+    with http_folder(clip.parent) as base, open_source(base + clip.name) as frames:
+        log = PeopleLog(settings, frames.source)
+        with pytest.raises(EventStoreError, match="only a video file has a recording time"):
+            watch_people(frames, pipeline, log=log)
+    assert rows(database, "SELECT COUNT(*) FROM events") == [(0,)]
+    assert rows(database, "SELECT COUNT(*) FROM aggregates") == [(0,)]
+
+
+def test_without_a_recording_start_rows_are_at_processing_time(clip, tmp_path):
+    """Default unchanged: without --recorded-at the rows are at the moment they were processed."""
+    database = tmp_path / "now.sqlite"
+    before = datetime.now(UTC)
+    status, _, err = run_main("video", str(clip), "--weights", str(WEIGHTS), "--events", str(database))
+    assert status == 0, err
+    times = [datetime.fromisoformat(time) for (time,) in rows(database, "SELECT time FROM events")]
+    assert times and all(before - timedelta(seconds=1) <= time <= datetime.now(UTC) for time in times)
