@@ -64,7 +64,7 @@ with st.sidebar:
         "video", help="Each person keeps an id and one steady verdict over the frames, and is counted once."
     )
 anonymize = ui.privacy_sidebar("video")
-event_settings = ui.events_sidebar("video") if track else ui.no_event_log_sidebar()
+event_settings = ui.events_sidebar("video", recording_start=True) if track else ui.no_event_log_sidebar()
 ui.color_legend()
 pipeline = ui.pipeline_for(settings)  # unusable weights: one error now, before any upload
 file_tab, stream_tab = st.tabs(["Video file", "IP camera / stream"])
@@ -165,7 +165,7 @@ with stream_tab:
                 numbers = f"People so far {len(people_seen)} · in view {len(in_view)} · {numbers}"
             numbers_slot.caption(numbers)
 
-        log = ui.open_people_log(event_settings, url.strip()) if track else None
+        log = ui.open_people_log(event_settings.for_stream(), url.strip()) if track else None
         if track and log is None:
             st.stop()
         with st.spinner("Watching the stream…"):

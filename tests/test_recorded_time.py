@@ -16,8 +16,9 @@ from maskapp.errors import EventStoreError
 from maskapp.events.session import EventSettings, PeopleLog, recording_start, watch_people
 from maskapp.events.store import iso_utc
 from maskapp.media.video import open_source
-from tests.conftest import WEIGHTS, http_folder, run_cli, write_people_clip
+from tests.conftest import WEIGHTS, assert_no_exception, http_folder, open_page, run_cli, write_people_clip
 from tests.test_people import FRAMES, NONCOMPLIANT, PEOPLE, Gate, run_main
+from tests.test_people_pages import events_file, sidebar_toggle
 
 # Read in Europe/Paris (UTC+1 in November): 08:00 there is 07:00 UTC.
 LOCAL_START, PARIS, START_UTC = "2026-11-28T08:00:00", "Europe/Paris", datetime(2026, 11, 28, 7, tzinfo=UTC)
@@ -131,6 +132,43 @@ def test_a_recording_start_is_only_for_files_in_the_library_too(clip, tmp_path, 
             watch_people(frames, pipeline, log=log)
     assert rows(database, "SELECT COUNT(*) FROM events") == [(0,)]
     assert rows(database, "SELECT COUNT(*) FROM aggregates") == [(0,)]
+
+
+def recording_inputs(at):
+    (toggle,) = [t for t in at.sidebar.toggle if t.label == "Recording started at"]
+    (day,) = [d for d in at.sidebar.date_input if d.label.startswith("Recording date")]
+    (clock,) = [t for t in at.sidebar.time_input if t.label.startswith("Recording time")]
+    return toggle, day, clock
+
+
+def test_the_video_page_dates_an_uploaded_recording_by_its_start(app, tmp_path):
+    """Off by default (rows at processing time); on, with a date and a time (UTC here: AppTest has no
+    browser time zone), the rows are at start + frame / fps, through the same library call."""
+    database = tmp_path / "page.sqlite"
+    clip = write_people_clip(tmp_path / "door.avi", frames_per_scene=6)
+    at = open_page(app, "app_pages/video.py")
+    toggle, day, clock = recording_inputs(at)
+    assert not toggle.value and day.disabled and clock.disabled  # off by default, and no log yet
+    events_file(at).set_value(str(database)).run()
+    sidebar_toggle(at, "Log people to an events file").set_value(True).run()
+    toggle, _, _ = recording_inputs(at)
+    toggle.set_value(True).run()
+    _, day, clock = recording_inputs(at)
+    assert "UTC" in day.label and not day.disabled
+    day.set_value(START_UTC.date()).run()
+    _, _, clock = recording_inputs(at)
+    clock.set_value(START_UTC.time()).run()
+    at.file_uploader[0].set_value(("door.avi", clip.read_bytes(), "video/x-msvideo")).run()
+    assert_no_exception(at)
+    assert not at.error
+    fps = frame_rate(clip)
+    logged = rows(database, "SELECT time, frame FROM events ORDER BY id")
+    assert logged and [time for time, _ in logged] == [recorded(START_UTC, frame, fps) for _, frame in logged]
+    tomorrow = datetime.now(UTC).date() + timedelta(days=2)
+    _, day, _ = recording_inputs(at)
+    day.set_value(tomorrow).run()  # a start ahead of now: one clear error, no traceback
+    assert_no_exception(at)
+    assert any("is in the future" in error.value for error in at.error)
 
 
 def test_without_a_recording_start_rows_are_at_processing_time(clip, tmp_path):

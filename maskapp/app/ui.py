@@ -17,7 +17,8 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
-from datetime import UTC, date, tzinfo
+from datetime import UTC, date, datetime, tzinfo
+from datetime import time as dtime
 from pathlib import Path
 from typing import NoReturn
 
@@ -502,8 +503,11 @@ def privacy_sidebar(scope: str) -> str:
     return _keep(f"{scope}_anonymize")
 
 
-def events_sidebar(scope: str, *, keep_running: bool = False) -> EventSettings | None:
-    """The event log switch, its file, aggregate-only mode, the days to keep rows and the gate webhook.
+def events_sidebar(
+    scope: str, *, keep_running: bool = False, recording_start: bool = False
+) -> EventSettings | None:
+    """The event log switch, its file, aggregate-only mode, the days to keep rows and the gate webhook;
+    with `recording_start` (the Video page), an optional recording start for video files.
     Unusable settings end the page run with one error; with `keep_running` (the Live page, whose stream
     a stopped run would end) the error shows in the sidebar instead, and the result is None."""
     names = ("on", "path", "aggregate", "minutes", "keep_days", "webhook")
@@ -546,6 +550,8 @@ def events_sidebar(scope: str, *, keep_running: bool = False) -> EventSettings |
             placeholder="http://gate.local:8080/violation",
             help="Each violation is POSTed there as JSON, on a background thread.",
         )
+        dated_by_recording = logging_people or bool(st.session_state[keys["webhook"]].strip())
+        recorded_at = recording_start_inputs(scope, dated_by_recording) if recording_start else None
     on, path, aggregate, minutes, keep_days, webhook = (_keep(key) for key in keys.values())
     events_path = Path(path.strip()) if on and path.strip() else None  # EventSettings expands `~`
     try:
@@ -554,12 +560,43 @@ def events_sidebar(scope: str, *, keep_running: bool = False) -> EventSettings |
             float(minutes) if events_path and aggregate else None,
             webhook.strip() or None,
             float(keep_days) if events_path and keep_days else None,
+            recorded_at,
         )
     except MaskappError as error:  # a webhook URL of another scheme, without a host...
         if not keep_running:
             fail(error)
         st.sidebar.error(plain(error), icon=":material/error:")
         return None
+
+
+def recording_start_inputs(scope: str, enabled: bool) -> datetime | None:
+    """*Recording started at*, a date and a time on the browser's clock (as the Compliance log shows
+    times), for an uploaded recording; None while off, or while neither the log nor a webhook is on."""
+    zone = time_zone(st.context.timezone)
+    on = kept_toggle(
+        "Recording started at",
+        f"{scope}_events_recorded",
+        False,
+        help="For an uploaded recording: its people are dated from this moment plus their place in the "
+        "video, the hours it shows, not when it is analysed. Streams are dated as they are watched.",
+    )
+    usable = enabled and on
+    day = kept_widget(
+        st.date_input,
+        f"Recording date ({zone_name(zone)})",
+        f"{scope}_events_recorded_day",
+        datetime.now(zone).date(),
+        disabled=not usable,
+    )
+    moment = kept_widget(
+        st.time_input,
+        f"Recording time ({zone_name(zone)})",
+        f"{scope}_events_recorded_time",
+        dtime(0, 0),
+        step=60,
+        disabled=not usable,
+    )
+    return datetime.combine(day, moment, tzinfo=zone) if usable else None
 
 
 def no_event_log_sidebar() -> EventSettings:

@@ -118,8 +118,13 @@ class LoggedClips:
         if (path, webhook) == (settings.path, settings.webhook_url):
             return settings
         keep = path is not None  # the window and the days to keep belong to the file
+        dated = keep or bool(webhook)  # a recording start dates the rows or the webhook's violations
         return EventSettings(
-            path, settings.aggregate_minutes if keep else None, webhook, settings.keep_days if keep else None
+            path,
+            settings.aggregate_minutes if keep else None,
+            webhook,
+            settings.keep_days if keep else None,
+            settings.recorded_at if dated else None,
         )
 
     def remember(self, data: bytes, settings: EventSettings) -> None:
