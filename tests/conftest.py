@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import http.server
+import io
+import json
 import os
 import socket
 import sqlite3
@@ -17,9 +19,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +33,7 @@ import torch
 
 from maskapp import DEFAULT_WEIGHTS, PROJECT_ROOT, SHARED_DATASETS
 from maskapp.app import samples
+from maskapp.cli import main
 from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservation
 from maskapp.events.store import SqliteEventStore
 from maskapp.metrics.voc import ImageAnnotation, parse_annotation
@@ -369,3 +373,59 @@ def record_counts_only(path: Path, source: str = "gate") -> Path:
         recorder = EventRecorder(store, source, aggregate_minutes=5, clock=lambda: next(moments))
         record_people(recorder, [(1, "with_mask"), (2, "without_mask"), (3, "mask_worn_incorrectly")])
     return path
+
+
+# --- the gate webhook's local server, and the command line in this process -----------------
+class Gate:
+    """A local HTTP server that records what it receives and answers with scripted statuses."""
+
+    def __init__(self, statuses: list[int] | None = None, hold: threading.Event | None = None) -> None:
+        self.received: list[dict] = []
+        self.headers: list[dict] = []
+        self.statuses = list(statuses or [])
+        self.hold = hold  # when set: each request waits on it (a slow gate)
+        gate = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                gate.received.append(json.loads(body))
+                gate.headers.append(dict(self.headers))
+                if gate.hold is not None:
+                    gate.hold.wait(10)
+                status = gate.statuses.pop(0) if gate.statuses else 204
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:  # keep test output quiet
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/violation"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        if self.hold is not None:
+            self.hold.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@contextmanager
+def no_proxy():
+    """A proxy from the environment must not capture requests to 127.0.0.1."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+            patch.delenv(name, raising=False)
+        patch.setenv("no_proxy", "127.0.0.1,localhost")
+        yield
+
+
+def run_main(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        status = main(list(argv))
+    return status, out.getvalue(), err.getvalue()

@@ -4,14 +4,12 @@ bad URL; and wired to a recorder, once per non-compliant person."""
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -19,46 +17,9 @@ from maskapp.errors import HookError, MaskappError
 from maskapp.events.hooks import HookStats, WebhookNotifier
 from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservation
 from maskapp.events.store import Event, SqliteEventStore
+from tests.conftest import Gate
 
 EVENT = Event("2026-11-26T09:00:00.000+00:00", "door", "r1", 7, "violation", "without_mask", 42)
-
-
-class Gate:
-    """A local HTTP server that records what it receives and answers with scripted statuses."""
-
-    def __init__(self, statuses: list[int] | None = None, hold: threading.Event | None = None) -> None:
-        self.received: list[dict] = []
-        self.headers: list[dict] = []
-        self.statuses = list(statuses or [])
-        self.hold = hold  # when set: each request waits on it (a slow gate)
-        gate = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                gate.received.append(json.loads(body))
-                gate.headers.append(dict(self.headers))
-                if gate.hold is not None:
-                    gate.hold.wait(10)
-                status = gate.statuses.pop(0) if gate.statuses else 204
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:  # keep test output quiet
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/violation"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        if self.hold is not None:
-            self.hold.set()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(autouse=True)

@@ -52,8 +52,16 @@ from maskapp.labels import CLASS_NAMES, WITH_MASK, WITHOUT_MASK, WORN_INCORRECTL
 from maskapp.media.images import read_image
 from maskapp.results import Face, FaceResult, FrameResult, Prediction, StageTimings
 from maskapp.vision.pipeline import load_pipeline
-from tests.conftest import DEV, ILC, arriving_person_frames, free_port, letterbox, real_images, run_in_threads
-from tests.test_hooks import Gate
+from tests.conftest import (
+    DEV,
+    ILC,
+    Gate,
+    arriving_person_frames,
+    free_port,
+    letterbox,
+    real_images,
+    run_in_threads,
+)
 
 PHOTOS = DEV / "images"
 UNMASKED_PHOTO = PHOTOS / "maksssksksss609.png"  # one person, no mask, large face

@@ -7,16 +7,13 @@ person, people counts, the event log, hidden faces)."""
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import logging
 import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
@@ -26,7 +23,7 @@ import pytest
 from maskapp import PROJECT_ROOT
 from maskapp.app.live import LiveProcessor
 from maskapp.app.video import analyze_video
-from maskapp.cli import main, stop_signals_as_interrupt
+from maskapp.cli import stop_signals_as_interrupt
 from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservation
 from maskapp.events.session import EventSettings, PeopleLog, watch_people
 from maskapp.events.store import SqliteEventStore
@@ -37,11 +34,14 @@ from tests.conftest import (
     PEOPLE_IN_SCENES,
     PEOPLE_SCENES,
     WEIGHTS,
+    Gate,
     dev_photo,
     drifting_frames,
     free_port,
     http_folder,
+    no_proxy,
     run_cli,
+    run_main,
     signal_once,
     write_people_clip,
 )
@@ -50,49 +50,6 @@ FRAMES_PER_SCENE = 15
 FRAMES = FRAMES_PER_SCENE * len(PEOPLE_SCENES)
 PEOPLE = sum(len(labels) for labels in PEOPLE_IN_SCENES.values())  # 5: 3 without a mask, 2 with
 NONCOMPLIANT = sum(label != "with_mask" for labels in PEOPLE_IN_SCENES.values() for label in labels)
-
-
-class Gate:
-    """A local HTTP server that records the JSON bodies POSTed to it."""
-
-    def __init__(self) -> None:
-        self.received: list[dict] = []
-        gate = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                gate.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(204)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/violation"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@contextlib.contextmanager
-def no_proxy():
-    """A proxy from the environment must not capture requests to 127.0.0.1."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-            patch.delenv(name, raising=False)
-        patch.setenv("no_proxy", "127.0.0.1,localhost")
-        yield
-
-
-def run_main(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = main(list(argv))
-    return status, out.getvalue(), err.getvalue()
 
 
 def rows(database: Path, sql: str) -> list[tuple]:

@@ -24,6 +24,7 @@ from maskapp.media.images import encode_png
 from maskapp.vision.anonymize import FILL_BGR
 from tests.conftest import (
     DAY,
+    Gate,
     assert_no_exception,
     dev_photo,
     metrics,
@@ -33,7 +34,6 @@ from tests.conftest import (
     write_lock_held_elsewhere,
     write_people_clip,
 )
-from tests.test_hooks import Gate
 
 
 def test_compliance_log_shows_sources_charts_violations_and_a_csv(app, tmp_path):

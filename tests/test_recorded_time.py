@@ -5,8 +5,6 @@ one error line (exit 2) before anything starts."""
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,17 +14,21 @@ from maskapp.errors import EventStoreError
 from maskapp.events.session import EventSettings, PeopleLog, recording_start, watch_people
 from maskapp.events.store import iso_utc
 from maskapp.media.video import open_source
-from tests.conftest import WEIGHTS, assert_no_exception, http_folder, open_page, run_cli, write_people_clip
-from tests.test_people import FRAMES, NONCOMPLIANT, PEOPLE, Gate, run_main
+from tests.conftest import (
+    WEIGHTS,
+    Gate,
+    assert_no_exception,
+    http_folder,
+    open_page,
+    run_cli,
+    run_main,
+    write_people_clip,
+)
+from tests.test_people import FRAMES, NONCOMPLIANT, PEOPLE, rows
 from tests.test_people_pages import events_file, sidebar_toggle
 
 # Read in Europe/Paris (UTC+1 in November): 08:00 there is 07:00 UTC.
 LOCAL_START, PARIS, START_UTC = "2026-11-28T08:00:00", "Europe/Paris", datetime(2026, 11, 28, 7, tzinfo=UTC)
-
-
-def rows(database: Path, sql: str) -> list[tuple]:
-    with contextlib.closing(sqlite3.connect(database)) as conn:
-        return conn.execute(sql).fetchall()
 
 
 def recorded(start: datetime, frame: int, fps: float) -> str:
