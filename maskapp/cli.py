@@ -699,7 +699,11 @@ def events_flags(parser: argparse.ArgumentParser) -> None:
         "database", type=typed_path, metavar="FILE.sqlite", help="an events log (video --events)"
     )
     parser.add_argument(
-        "--csv", type=typed_path, metavar="OUT", help="export the event rows in the range here"
+        "--csv",
+        type=typed_path,
+        metavar="OUT",
+        help="export the event rows in the range here, for other programs: each label as stored ("
+        f"{', '.join(CLASS_NAMES)}; the summary names them as the pages do), times in UTC",
     )
     parser.add_argument(
         "--from", dest="start", type=date_or_moment, metavar="DATE", help="from this day or moment"

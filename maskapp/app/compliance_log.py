@@ -29,8 +29,7 @@ from maskapp.events.report import (
     zoned_range,
 )
 from maskapp.events.store import is_file, is_new_log, user_path
-from maskapp.labels import CLASS_NAMES, WITH_MASK, in_class_order
-from maskapp.vision.draw import label_style
+from maskapp.labels import CLASS_NAMES, WITH_MASK, in_class_order, verdict_name
 
 logger = logging.getLogger(__name__)
 
@@ -152,12 +151,6 @@ def read_log(
             first_day=_day(first, zone),
             last_day=_day(last, zone),
         )
-
-
-def verdict_name(label: str) -> str:
-    """A verdict as every page shows it, the charts' legends included ('No mask'): the table said
-    without_mask beside a chart that said No mask. The CSV keeps the stored label."""
-    return label_style(label).caption
 
 
 def source_rows(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
