@@ -745,12 +745,21 @@ def run_events(args: argparse.Namespace) -> int:
 
 def csv_leaves_out(summary: events.report.LogSummary) -> str:
     """What the events CSV does not hold: an aggregate-only log's CSV is its header alone, and 'wrote 0
-    event row(s)' under 56 people read as an export that failed."""
+    event row(s)' under 56 people read as an export that failed. Beside sources logged person by person,
+    the aggregate-only ones by name, as the Compliance log page's note does: their people are in the
+    summary above and in no row of the CSV, which read as every source's."""
     if not summary.windows:
         return ""
-    return (
+    windows = (
         f" (the {len(summary.windows)} aggregate window(s) above hold counts only, no event row: "
         "--json FILE writes them)"
+    )
+    left_out = summary.counts_only_sources
+    if not left_out or not summary.violations_logged:
+        return windows
+    return (
+        f"{windows}\nnot in the CSV: {', '.join(left_out)}, logged with aggregate counts only (people by "
+        "verdict per time window, no per-person row)"
     )
 
 

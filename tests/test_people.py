@@ -44,6 +44,7 @@ from tests.conftest import (
     drifting_frames,
     free_port,
     http_folder,
+    record_counts_only,
     record_day,
     run_cli,
     signal_once,
@@ -325,6 +326,24 @@ def test_events_command_on_an_aggregate_only_log_says_what_was_not_logged(tmp_pa
         f"wrote 0 event row(s) to {csv_path} (the 1 aggregate window(s) above hold counts only, no event "
         "row: --json FILE writes them)"
     )
+
+
+def test_events_csv_of_a_mixed_log_names_the_sources_it_leaves_out(tmp_path):
+    """`events --csv` on doors logged person by person beside a gate logged as counts alone: the CSV holds
+    no row of the gate, and nothing said which source it left out (the page's note names it); now one
+    line does."""
+    database = record_day(record_counts_only(tmp_path / "log.sqlite"))
+    csv_path = tmp_path / "log.csv"
+    status, out, err = run_main("events", str(database), "--csv", str(csv_path))
+    assert status == 0, err
+    assert {row["source"] for row in csv.DictReader(csv_path.open())} == {"door", "hall"}
+    left_out = [line for line in out.splitlines() if line.startswith("not in the CSV")]
+    assert left_out == [
+        "not in the CSV: gate, logged with aggregate counts only (people by verdict per time window, no "
+        "per-person row)"
+    ]
+    status, out, err = run_main("events", str(record_day(tmp_path / "doors.sqlite")), "--csv", str(csv_path))
+    assert status == 0 and "not in the CSV" not in out  # every source has its rows
 
 
 def test_events_command_lists_verdicts_in_the_classes_order_as_the_page_does(tmp_path):

@@ -203,7 +203,7 @@ def source_table(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
 def violations_figure(summary: LogSummary, listed: int) -> ViolationsFigure:
     """The violations `listed` (those of the sources logged person by person), and, beside sources logged
     as counts alone, that it leaves them out: a bare '3' beside them read as every source's violations."""
-    unlogged = [source.source for source in summary.sources if not source.violations_logged]
+    unlogged = summary.counts_only_sources
     if not unlogged:
         return ViolationsFigure(listed)
     if not summary.violations_logged:
@@ -220,7 +220,7 @@ def violations_figure(summary: LogSummary, listed: int) -> ViolationsFigure:
 
 def unlogged_violations_note(summary: LogSummary) -> str | None:
     """Under a list of violations that leaves out sources logged as counts alone: which, and why."""
-    unlogged = [source.source for source in summary.sources if not source.violations_logged]
+    unlogged = summary.counts_only_sources
     if not unlogged or not summary.violations_logged:
         return None
     # The CSV named too: once saved, nothing in it says whose violations it leaves out.

@@ -130,6 +130,12 @@ class LogSummary:
         """Whether any source in the range logged people one by one (and so their violations)."""
         return any(source.violations_logged for source in self.sources)
 
+    @property
+    def counts_only_sources(self) -> list[str]:
+        """The sources with no per-person row in the range (aggregate counts only): no violation of
+        theirs is listed, and no row of theirs is in an events CSV."""
+        return [source.source for source in self.sources if not source.logged_one_by_one]
+
 
 @dataclass(frozen=True)
 class PeriodCounts:
