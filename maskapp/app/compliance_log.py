@@ -33,6 +33,8 @@ from maskapp.labels import CLASS_NAMES, WITH_MASK, in_class_order, verdict_name
 
 logger = logging.getLogger(__name__)
 
+VERDICT_COLUMN = "verdict"  # the violations table's; the CSV's column is "label", with the stored labels
+
 # An aggregate-only source's violations and people still present: it stored counts alone, so a 0 there
 # would claim nobody unmasked, or everyone gone.
 NOT_LOGGED = "not logged"
@@ -139,7 +141,9 @@ def read_log(
             violations=[
                 {  # what happened first: after a long source path, the label was off a 1000 px page
                     shown: local_time(v.time, zone),
-                    "label": verdict_name(v.label),
+                    # "verdict", as the page's "People by verdict per hour": "label" was the CSV's
+                    # machine word beside verdicts named Mask and No mask (the CSV keeps it).
+                    VERDICT_COLUMN: verdict_name(v.label),
                     "person": v.person,
                     "source": v.source,
                     "run": v.run,
