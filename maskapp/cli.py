@@ -718,7 +718,11 @@ def events_flags(parser: argparse.ArgumentParser) -> None:
         "database", type=typed_path, metavar="FILE.sqlite", help="an events log (video --events)"
     )
     parser.add_argument(
-        "--csv", type=typed_path, metavar="OUT", help="export the event rows in the range here"
+        "--csv",
+        type=typed_path,
+        metavar="OUT",
+        help="export the event rows in the range here, for other programs: each label as stored ("
+        f"{', '.join(CLASS_NAMES)}; the summary names them as the pages do), times in UTC",
     )
     parser.add_argument(
         "--from", dest="start", type=date_or_moment, metavar="DATE", help="from this day or moment"
@@ -760,12 +764,21 @@ def run_events(args: argparse.Namespace) -> int:
 
 def csv_leaves_out(summary: events.report.LogSummary) -> str:
     """What the events CSV does not hold: an aggregate-only log's CSV is its header alone, and 'wrote 0
-    event row(s)' under 56 people read as an export that failed."""
+    event row(s)' under 56 people read as an export that failed. Beside sources logged person by person,
+    the aggregate-only ones by name, as the Compliance log page's note does: their people are in the
+    summary above and in no row of the CSV, which read as every source's."""
     if not summary.windows:
         return ""
-    return (
+    windows = (
         f" (the {len(summary.windows)} aggregate window(s) above hold counts only, no event row: "
         "--json FILE writes them)"
+    )
+    left_out = summary.counts_only_sources
+    if not left_out or not summary.violations_logged:
+        return windows
+    return (
+        f"{windows}\nnot in the CSV: {', '.join(left_out)}, logged with aggregate counts only (people by "
+        "verdict per time window, no per-person row)"
     )
 
 

@@ -13,6 +13,10 @@ CLASS_NAMES = (WITH_MASK, WORN_INCORRECTLY, WITHOUT_MASK)
 COMPLIANT_LABEL = WITH_MASK
 COMPLIANT_LABELS = (COMPLIANT_LABEL,)  # the default set where a caller may widen what counts as compliant
 
+# Each verdict as people read it: the pages, the boxes' captions, the charts' legends and the `events`
+# summary (which printed with_mask beside a page saying Mask). CSV and JSON keep the labels above.
+VERDICT_NAMES = {WITH_MASK: "Mask", WORN_INCORRECTLY: "Mask worn incorrectly", WITHOUT_MASK: "No mask"}
+
 # Folder and annotation names other data sets use for the same states.
 LABEL_ALIASES = {
     "mask_correct": WITH_MASK,
@@ -41,6 +45,11 @@ def in_class_order(labels) -> list[str]:
     alphabetically, mask_worn_incorrectly came before with_mask."""
     present = set(labels)
     return [name for name in CLASS_NAMES if name in present] + sorted(present - set(CLASS_NAMES))
+
+
+def verdict_name(label: str) -> str:
+    """A label as people read it ('No mask'); another model's label as it is."""
+    return VERDICT_NAMES.get(label, label)
 
 
 def is_compliant(label: str) -> bool:

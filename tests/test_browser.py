@@ -354,6 +354,42 @@ def test_the_compliance_log_of_a_mixed_log_reads_whole_and_downloads_a_named_csv
     assert download.value.suggested_filename == "violations_2026-11-24_2026-11-25_2_of_3_sources.csv"
 
 
+def css_hex(css_color: str) -> str:
+    """'rgb(31, 111, 235)' -> '#1f6feb'."""
+    red, green, blue = (int(part) for part in re.findall(r"\d+", css_color)[:3])
+    return f"#{red:02x}{green:02x}{blue:02x}"
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_focus_ring_is_the_themes_blue_not_a_verdicts_red(app_url, browser, scheme):
+    """Streamlit's default primary colour drew a red ring round the focused events-file input (and red
+    sliders, toggles, buttons, pills), in an app where red means "No mask". The ring is now the theme's
+    primary colour, far from every verdict's colour and readable on the page, light or dark."""
+    from tests.test_theme import MIN_CONTRAST, contrast, primary_colors, verdict_too_near
+
+    context = browser.new_context(viewport={"width": 1000, "height": 1000}, color_scheme=scheme)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(PAGE_WAIT_MS)
+        page.goto(f"{app_url}/compliance-log")
+        wait_for_app(page)
+        page.get_by_role("textbox", name="Events file", exact=True).focus()
+        page.wait_for_timeout(500)  # the ring's transition
+        ring = css_hex(
+            page.evaluate("() => getComputedStyle(document.activeElement.parentElement).borderTopColor")
+        )
+        background = css_hex(
+            page.evaluate(
+                "() => getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor"
+            )
+        )
+    finally:
+        context.close()
+    assert ring == primary_colors()[scheme].lower()
+    assert verdict_too_near(ring) == []
+    assert contrast(ring, background) >= MIN_CONTRAST
+
+
 def start_live(page, app_url):
     page.goto(f"{app_url}/live")
     component = page.frame_locator("iframe").first

@@ -668,7 +668,7 @@ def test_the_page_reads_days_and_shows_times_in_the_readers_zone(hand_made_log):
             "source": "door",
             "run": "r1",
             "person": 3,
-            "label": "Mask worn incorrectly",  # as the page names it; the CSV keeps the stored label
+            "verdict": "Mask worn incorrectly",  # as the page names it; the CSV keeps the stored label
             "frame": 55,
         }
     ]

@@ -7,6 +7,8 @@ person, people counts, the event log, hidden faces)."""
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import logging
 import signal
@@ -23,12 +25,14 @@ import pytest
 from maskapp import PROJECT_ROOT
 from maskapp.app.live import LiveProcessor
 from maskapp.app.video import analyze_video
-from maskapp.cli import stop_signals_as_interrupt
+from maskapp.cli import main, stop_signals_as_interrupt
 from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservation
 from maskapp.events.session import EventSettings, PeopleLog, watch_people
 from maskapp.events.store import SqliteEventStore
+from maskapp.labels import CLASS_NAMES, verdict_name
 from maskapp.media.video import open_source
 from maskapp.vision.anonymize import FILL_BGR
+from maskapp.vision.draw import label_style
 from tests.conftest import (
     DAY,
     PEOPLE_IN_SCENES,
@@ -40,6 +44,8 @@ from tests.conftest import (
     free_port,
     http_folder,
     no_proxy,
+    record_counts_only,
+    record_day,
     run_cli,
     run_main,
     signal_once,
@@ -280,13 +286,47 @@ def test_events_command_on_an_aggregate_only_log_says_what_was_not_logged(tmp_pa
     )
 
 
+def test_events_csv_of_a_mixed_log_names_the_sources_it_leaves_out(tmp_path):
+    """`events --csv` on doors logged person by person beside a gate logged as counts alone: the CSV holds
+    no row of the gate, and nothing said which source it left out (the page's note names it); now one
+    line does."""
+    database = record_day(record_counts_only(tmp_path / "log.sqlite"))
+    csv_path = tmp_path / "log.csv"
+    status, out, err = run_main("events", str(database), "--csv", str(csv_path))
+    assert status == 0, err
+    assert {row["source"] for row in csv.DictReader(csv_path.open())} == {"door", "hall"}
+    left_out = [line for line in out.splitlines() if line.startswith("not in the CSV")]
+    assert left_out == [
+        "not in the CSV: gate, logged with aggregate counts only (people by verdict per time window, no "
+        "per-person row)"
+    ]
+    status, out, err = run_main("events", str(record_day(tmp_path / "doors.sqlite")), "--csv", str(csv_path))
+    assert status == 0 and "not in the CSV" not in out  # every source has its rows
+
+
 def test_events_command_lists_verdicts_in_the_classes_order_as_the_page_does(tmp_path):
     """The summary listed verdicts alphabetically (mask_worn_incorrectly first), the Compliance log page
-    in the classes' order (with_mask first): the same figures read in two orders."""
-    status, out, err = run_main("events", str(counts_only_log(tmp_path / "counts.sqlite")))
+    in the classes' order (with_mask first): the same figures read in two orders. And it printed the
+    stored labels (with_mask, without_mask) where the page says Mask, No mask; the CSV keeps them."""
+    database, csv_path = counts_only_log(tmp_path / "counts.sqlite"), tmp_path / "counts.csv"
+    status, out, err = run_main("events", str(database))
     assert status == 0, err
-    assert "people 3 (1 with_mask, 1 mask_worn_incorrectly, 1 without_mask)" in out
-    assert out.rstrip().endswith("gate: 1 with_mask, 1 mask_worn_incorrectly, 1 without_mask")  # the window
+    shown = [verdict_name(label) for label in CLASS_NAMES]
+    assert shown == [label_style(label).caption for label in CLASS_NAMES]  # the words of the boxes and page
+    assert "people 3 (Mask 1, Mask worn incorrectly 1, No mask 1)" in out
+    assert out.rstrip().endswith("gate: Mask 1, Mask worn incorrectly 1, No mask 1")  # the window
+    assert not any(label in out for label in CLASS_NAMES)
+    status, out, err = run_main("events", str(record_day(tmp_path / "day.sqlite")), "--csv", str(csv_path))
+    assert status == 0, err
+    assert "people 2 (Mask 2, Mask worn incorrectly 0, No mask 0)" in out  # every class, as the page's table
+    labels = {row["label"] for row in csv.DictReader(csv_path.open())}
+    assert labels == set(CLASS_NAMES)  # machine-readable: the stored labels, as --help says
+    help_text = io.StringIO()
+    with contextlib.redirect_stdout(help_text), pytest.raises(SystemExit):
+        main(["events", "--help"])
+    assert "each label as stored (with_mask, mask_worn_incorrectly, without_mask" in " ".join(
+        help_text.getvalue().split()
+    )
 
 
 def test_a_stream_that_drops_midway_closes_its_people(pipeline, tmp_path):

@@ -62,7 +62,7 @@ def test_compliance_log_shows_sources_charts_violations_and_a_csv(app, tmp_path)
     assert figures["Compliance of people"] == ("25%", "100%")
     assert len(at.get("plotly_chart")) == 2  # compliance per source over time, people per hour
     violations = at.dataframe[0].value
-    assert len(violations) == 3 and set(violations["label"]) == {"No mask", "Mask worn incorrectly"}
+    assert len(violations) == 3 and set(violations["verdict"]) == {"No mask", "Mask worn incorrectly"}
     (download,) = at.get("download_button")
     assert "violations" in download.proto.label.lower()
     # The date filter: the first day only.
@@ -155,9 +155,12 @@ def test_the_compliance_log_names_each_verdict_as_its_charts_do(app, tmp_path):
     rows = [row[""] for row in at.table[0].value.to_dict("records")]
     assert [row for row in rows if row in legend] == legend
     assert not {"with_mask", "mask_worn_incorrectly", "without_mask"} & set(rows)
-    assert set(at.dataframe[0].value["label"]) <= set(legend)
-    stored = {line.split(",")[5] for line in read_log(database).violations_csv.splitlines()[1:]}
-    assert stored == {"without_mask", "mask_worn_incorrectly"}
+    # Headed "verdict", as "People by verdict per hour" above it ("label" was the CSV's machine word).
+    assert "label" not in at.dataframe[0].value.columns
+    assert set(at.dataframe[0].value["verdict"]) <= set(legend)
+    csv_lines = read_log(database).violations_csv.splitlines()
+    assert csv_lines[0].split(",")[5] == "label"  # the CSV, for other programs, keeps its column and values
+    assert {line.split(",")[5] for line in csv_lines[1:]} == {"without_mask", "mask_worn_incorrectly"}
 
 
 def test_the_source_tables_figures_are_named_in_one_style(app, tmp_path):
@@ -265,7 +268,7 @@ def test_compliance_log_with_camera_paths_for_sources_keeps_every_source_and_lab
         headers[1] == "rtsp:/\u200b/\u200bcamera.local:554/\u200bentrance_\u200bnorth_\u200bdoor/\u200bstream"
     )
     violations = at.dataframe[0].value
-    assert list(violations.columns)[:3] == ["time (UTC)", "label", "person"]
+    assert list(violations.columns)[:3] == ["time (UTC)", "verdict", "person"]
     assert set(violations["source"]) == {door}  # the data itself as stored
 
 

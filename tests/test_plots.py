@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import colorsys
 import json
 import math
 import re
@@ -13,7 +14,7 @@ import pytest
 from maskapp import WEIGHTS_DIR
 from maskapp.app import plots
 from maskapp.app.run_groups import group_runs
-from maskapp.events.report import EventLog
+from maskapp.events.report import CompliancePoint, EventLog
 from maskapp.events.store import Event, SqliteEventStore, iso_utc
 from maskapp.training.runs import (
     CONFIG_FILE,
@@ -553,3 +554,44 @@ def test_a_missing_bar_in_the_comparison_says_why(shipped_runs, tmp_path):
     notes = [(note.y, note.text) for note in figure.layout.annotations if note.text.startswith("none")]
     assert ("mobilenet_v2_3class_soup (served)", "none: averaged weights, no epochs") in notes
     assert [y for y, text in notes if text == "none: no test figure in metrics.json"] == ["bare"] * 4
+
+
+def trace_colors(figure: go.Figure) -> list[str | None]:
+    """Each trace's colour as drawn: its line's, else its markers' (one colour, or one per bar)."""
+    colors = []
+    for trace in figure.data:
+        line = getattr(trace, "line", None)
+        marker = getattr(trace, "marker", None)
+        color = (line.color if line is not None else None) or (marker.color if marker is not None else None)
+        colors.extend(color if isinstance(color, tuple | list) else [color])
+    return colors
+
+
+def test_sources_and_runs_are_drawn_in_no_verdicts_colour(shipped_runs):
+    """Plotly's palette drew the Compliance log's second source red and its third green (a hall where
+    everyone wore a mask read as "No mask"), and the Metrics page's runs likewise; Streamlit's own chart
+    colours, where a trace had none, drew the system chart's GPU line red. Every source and run now has a
+    colour of its own, and no saturated one is a verdict's."""
+    from tests.test_theme import verdict_too_near
+
+    sources = [f"camera {i}" for i in range(len(plots.PALETTE) + 1)]  # and round again
+    points = [CompliancePoint("2026-11-24T08:00:00.000+00:00", source, 2, 0.5) for source in sources]
+    figures = [
+        plots.compliance_by_source_figure(points),
+        plots.training_curves(shipped_runs),
+        plots.noncompliant_pr_figure(shipped_runs),
+        plots.comparison_figure(shipped_runs),
+        *(plots.system_usage_figure(run) for run in shipped_runs if run.system),
+    ]
+    for figure in figures:
+        colors = trace_colors(figure)
+        assert None not in colors  # left to Streamlit's colours, red among them
+        assert [c for c in colors if saturated(c) and verdict_too_near(c)] == []
+    assert len(set(plots.PALETTE)) == len(plots.PALETTE)
+
+
+def saturated(hex_color: str) -> bool:
+    """A colour with a hue to speak of (a grey's hue is 0, red's, and means nothing)."""
+    from tests.test_theme import rgb
+
+    return colorsys.rgb_to_hsv(*rgb(hex_color))[1] >= 0.25

@@ -29,10 +29,11 @@ from maskapp.events.report import (
     zoned_range,
 )
 from maskapp.events.store import is_file, is_new_log, user_path
-from maskapp.labels import CLASS_NAMES, WITH_MASK, in_class_order
-from maskapp.vision.draw import label_style
+from maskapp.labels import CLASS_NAMES, WITH_MASK, in_class_order, verdict_name
 
 logger = logging.getLogger(__name__)
+
+VERDICT_COLUMN = "verdict"  # the violations table's; the CSV's column is "label", with the stored labels
 
 # An aggregate-only source's violations and people still present: it stored counts alone, so a 0 there
 # would claim nobody unmasked, or everyone gone.
@@ -140,7 +141,9 @@ def read_log(
             violations=[
                 {  # what happened first: after a long source path, the label was off a 1000 px page
                     shown: local_time(v.time, zone),
-                    "label": verdict_name(v.label),
+                    # "verdict", as the page's "People by verdict per hour": "label" was the CSV's
+                    # machine word beside verdicts named Mask and No mask (the CSV keeps it).
+                    VERDICT_COLUMN: verdict_name(v.label),
                     "person": v.person,
                     "source": v.source,
                     "run": v.run,
@@ -152,12 +155,6 @@ def read_log(
             first_day=_day(first, zone),
             last_day=_day(last, zone),
         )
-
-
-def verdict_name(label: str) -> str:
-    """A verdict as every page shows it, the charts' legends included ('No mask'): the table said
-    without_mask beside a chart that said No mask. The CSV keeps the stored label."""
-    return label_style(label).caption
 
 
 def source_rows(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
@@ -210,7 +207,7 @@ def source_table(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
 def violations_figure(summary: LogSummary, listed: int) -> ViolationsFigure:
     """The violations `listed` (those of the sources logged person by person), and, beside sources logged
     as counts alone, that it leaves them out: a bare '3' beside them read as every source's violations."""
-    unlogged = [source.source for source in summary.sources if not source.violations_logged]
+    unlogged = summary.counts_only_sources
     if not unlogged:
         return ViolationsFigure(listed)
     if not summary.violations_logged:
@@ -227,7 +224,7 @@ def violations_figure(summary: LogSummary, listed: int) -> ViolationsFigure:
 
 def unlogged_violations_note(summary: LogSummary) -> str | None:
     """Under a list of violations that leaves out sources logged as counts alone: which, and why."""
-    unlogged = [source.source for source in summary.sources if not source.violations_logged]
+    unlogged = summary.counts_only_sources
     if not unlogged or not summary.violations_logged:
         return None
     # The CSV named too: once saved, nothing in it says whose violations it leaves out.

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import plotly.graph_objects as go
-from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from maskapp.app.text import breakable, shown_path
@@ -22,7 +21,20 @@ from maskapp.labels import CLASS_NAMES, WITH_MASK, WITHOUT_MASK, WORN_INCORRECTL
 from maskapp.training.runs import MODEL_FILE, EvalMetrics, PrecisionRecallCurve, Run
 from maskapp.vision.draw import label_style
 
-PALETTE = qualitative.Plotly
+# One colour per run or per source, none a verdict's: plotly's own palette drew the second source (or run)
+# red, the third green and the fifth orange, so a camera where everyone wore a mask read as "No mask".
+# Hues from cyan to magenta (at least 40 degrees from the verdicts' red, amber and green) and a grey, each
+# mid-light, to read on the light and the dark theme.
+PALETTE = (
+    "#1f77b4",  # blue
+    "#9467bd",  # purple
+    "#17becf",  # cyan
+    "#8c8c8c",  # grey
+    "#c04fc8",  # magenta
+    "#5a5fd6",  # indigo
+    "#6baed6",  # light blue
+    "#b39ddb",  # lavender
+)
 COMPLIANCE_COLOR = "#1f77b4"
 
 
@@ -369,11 +381,13 @@ def system_usage_figure(run: Run) -> go.Figure:
         (2, "process RSS MB", "rss_mb"),
         (2, "GPU memory MB", "gpu_memory_mb"),
     )
-    for row, name, attribute in series:
+    for index, (row, name, attribute) in enumerate(series):
         values = [_number(getattr(sample, attribute)) for sample in run.system]
         if not any(value is not None for value in values):
             continue  # e.g. no GPU on the training machine
-        figure.add_trace(go.Scatter(x=minutes, y=values, mode="lines", name=name), row=row, col=1)
+        # Coloured here: Streamlit's chart colours drew the GPU line red.
+        line = {"color": _color(index)}
+        figure.add_trace(go.Scatter(x=minutes, y=values, mode="lines", name=name, line=line), row=row, col=1)
     figure.update_xaxes(title_text="minutes since start", row=2, col=1)
     # From 0: plotly's own range began just under the lowest line and its first tick above it, so RAM at
     # 8-17% (CPU near 100%) was drawn below the axis's lowest figure, 20.

@@ -28,7 +28,15 @@ import streamlit as st
 from maskapp import DEFAULT_WEIGHTS
 from maskapp.app import plots
 from maskapp.app.analysis import ImageAnalysis, analyze_image, probability_column
-from maskapp.app.compliance_log import LogView, log_version, read_log, time_column, time_zone, zone_name
+from maskapp.app.compliance_log import (
+    VERDICT_COLUMN,
+    LogView,
+    log_version,
+    read_log,
+    time_column,
+    time_zone,
+    zone_name,
+)
 from maskapp.app.live import parse_ice_servers
 from maskapp.app.model_card import ModelCard
 from maskapp.app.model_card import model_card as read_model_card
@@ -296,7 +304,12 @@ def face_table_columns(class_names: tuple[str, ...]) -> dict:
     return {
         "face": st.column_config.NumberColumn("face", width=36),
         "crop": st.column_config.ImageColumn("crop", width=56),
-        "label": st.column_config.TextColumn("label", width=96),
+        VERDICT_COLUMN: st.column_config.TextColumn(
+            VERDICT_COLUMN,
+            width=96,
+            help="The verdict when the person was first judged non-compliant; in the CSV, the label column "
+            "(mask_worn_incorrectly, without_mask).",
+        ),
         **probability_columns(class_names),
         "face score": st.column_config.NumberColumn(
             "score", width=52, format="%.2f", help="The face detector's confidence that this is a face."
@@ -317,7 +330,12 @@ def violation_table_columns(zone: tzinfo) -> dict:
         time_column(zone): st.column_config.TextColumn(
             "time", width=96, help=f"In {zone_name(zone)}, as chosen above; the CSV download keeps UTC."
         ),
-        "label": st.column_config.TextColumn("label", width=96),
+        VERDICT_COLUMN: st.column_config.TextColumn(
+            VERDICT_COLUMN,
+            width=96,
+            help="The verdict when the person was first judged non-compliant; in the CSV, the label column "
+            "(mask_worn_incorrectly, without_mask).",
+        ),
         "person": st.column_config.NumberColumn(
             "person", width=56, help="The person's number within their run."
         ),

@@ -45,7 +45,7 @@ from maskapp.events.store import (
     sqlite_problem,
     window_start_seconds,
 )
-from maskapp.labels import in_class_order
+from maskapp.labels import CLASS_NAMES, in_class_order, verdict_name
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +129,12 @@ class LogSummary:
     def violations_logged(self) -> bool:
         """Whether any source in the range logged people one by one (and so their violations)."""
         return any(source.violations_logged for source in self.sources)
+
+    @property
+    def counts_only_sources(self) -> list[str]:
+        """The sources with no per-person row in the range (aggregate counts only): no violation of
+        theirs is listed, and no row of theirs is in an events CSV."""
+        return [source.source for source in self.sources if not source.logged_one_by_one]
 
 
 @dataclass(frozen=True)
@@ -608,9 +614,14 @@ def _share(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
 
 
-def _in_class_order(counts: dict[str, int]) -> list[tuple[str, int]]:
-    """Verdicts in the classes' order, as the Compliance log page lists them."""
-    return [(label, counts[label]) for label in in_class_order(counts)]
+def _verdicts_text(counts: dict[str, int], *, every_class: bool) -> str:
+    """'Mask 1, Mask worn incorrectly 0, No mask 2': the verdicts named and ordered as the Compliance log
+    page shows them (it printed with_mask, without_mask beside a page saying Mask, No mask); with
+    `every_class`, the three classes always, as the page's table of sources; else those with people."""
+    labels = in_class_order({*counts, *(CLASS_NAMES if every_class else ())})
+    return ", ".join(
+        f"{verdict_name(label)} {counts.get(label, 0)}" for label in labels if every_class or counts[label]
+    )
 
 
 def _violations_text(source: SourceSummary) -> str:
@@ -644,11 +655,11 @@ def format_summary(summary: LogSummary, zone: tzinfo = UTC) -> str:
     if not summary.sources:
         lines.append("no people or aggregate windows in this range")
     for source in summary.sources:
-        verdicts = ", ".join(f"{n} {label}" for label, n in _in_class_order(source.by_verdict)) or "none"
         lines += [
             "",
             f"source {source.source}",
-            f"  people {source.people} ({verdicts}), compliance {_share(source.compliance)}",
+            f"  people {source.people} ({_verdicts_text(source.by_verdict, every_class=True)}), "
+            f"compliance {_share(source.compliance)}",
             f"  {_violations_text(source)}, {_still_present_text(source)}, "
             f"aggregate windows {source.aggregate_windows}",
             f"  {_span_text(source, zone)}",
@@ -656,7 +667,7 @@ def format_summary(summary: LogSummary, zone: tzinfo = UTC) -> str:
     if summary.windows:
         lines += ["", "aggregate windows (people by verdict, no per-person rows):"]
         for window in summary.windows:
-            counts = ", ".join(f"{n} {label}" for label, n in _in_class_order(window.counts) if n) or "nobody"
+            counts = _verdicts_text(window.counts, every_class=False) or "nobody"
             span = f"{local_time(window.window_start, zone)} to {local_time(window.window_end, zone)}"
             lines.append(f"  {span}  {window.source}: {counts}")
     return "\n".join(lines)

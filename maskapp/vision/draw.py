@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from maskapp.labels import CLASS_NAMES, WITH_MASK, WITHOUT_MASK, WORN_INCORRECTLY
+from maskapp.labels import CLASS_NAMES, VERDICT_NAMES, WITH_MASK, WITHOUT_MASK, WORN_INCORRECTLY
 from maskapp.results import FaceResult, FrameResult
 
 WHITE = (255, 255, 255)
@@ -23,7 +23,7 @@ FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 @dataclass(frozen=True)
 class LabelStyle:
-    caption: str  # on a face's box
+    caption: str  # on a face's box: labels.VERDICT_NAMES, the words of every page and the `events` summary
     short: str  # in the summary line
     color: tuple[int, int, int]  # BGR
     text_color: tuple[int, int, int] = WHITE  # readable on `color`
@@ -44,9 +44,9 @@ def hex_color(bgr: tuple[int, int, int]) -> str:
 
 
 LABEL_STYLES: dict[str, LabelStyle] = {
-    WITH_MASK: LabelStyle("Mask", "Mask", (0, 200, 0)),  # green
-    WORN_INCORRECTLY: LabelStyle("Mask worn incorrectly", "Incorrect", (0, 191, 255), DARK),  # amber
-    WITHOUT_MASK: LabelStyle("No mask", "No mask", (0, 0, 255)),  # red
+    WITH_MASK: LabelStyle(VERDICT_NAMES[WITH_MASK], "Mask", (0, 200, 0)),  # green
+    WORN_INCORRECTLY: LabelStyle(VERDICT_NAMES[WORN_INCORRECTLY], "Incorrect", (0, 191, 255), DARK),  # amber
+    WITHOUT_MASK: LabelStyle(VERDICT_NAMES[WITHOUT_MASK], "No mask", (0, 0, 255)),  # red
 }
 UNKNOWN_COLOR = (160, 160, 160)  # grey: a label outside CLASS_NAMES (a checkpoint with other classes)
 
