@@ -929,6 +929,27 @@ def test_every_figure_of_the_metrics_page_reads_to_three_decimals(app):
     assert faces and all(re.fullmatch(r"\d*", cell) for cell in faces)  # 871, not 871.000
 
 
+def test_the_metrics_page_spells_precision_recall_and_f1_one_way(app):
+    """The per-class table was headed "f1" beside the comparison's "macro F1". Every header and chart
+    title now writes F1 in capitals and precision and recall in small letters, for every run shown."""
+    at = open_page(app, "app_pages/metrics.py")
+    texts = []
+    for option in at.radio[0].options:
+        at.radio[0].set_value(option).run()
+        for name in at.pills[0].options:
+            at.pills[0].set_value(name.removesuffix(" (served)")).run()
+            assert_no_exception(at)
+            texts += [str(column) for table in at.table for column in table.value.columns]
+            texts += [str(value) for table in at.table for value in table.value.to_numpy().ravel()]
+            texts += re.findall(
+                r'"text": "([^"]*)"', " ".join(chart.proto.spec for chart in at.get("plotly_chart"))
+            )
+    assert "F1" in texts and "macro F1" in texts
+    assert set(re.findall(r"\bf1\b", " | ".join(texts), flags=re.IGNORECASE)) == {"F1"}
+    words = set(re.findall(r"\b(?:precision|recall)\b", " | ".join(texts), flags=re.IGNORECASE))
+    assert words == {"precision", "recall"}
+
+
 def chart_specs(at: AppTest) -> list[dict]:
     return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
 

@@ -153,7 +153,7 @@ def test_per_class_rows_end_with_macro_average(shipped_runs):
     run = next(r for r in shipped_runs if r.metrics is not None)
     rows = plots.per_class_rows(run.metrics)
     assert [row["class"] for row in rows] == [*run.metrics.per_class, "macro average"]
-    assert rows[-1]["f1"] == pytest.approx(run.metrics.macro_f1)
+    assert rows[-1]["F1"] == pytest.approx(run.metrics.macro_f1)
 
 
 def test_comparison_covers_mobilenet_and_cnn(shipped_runs):

@@ -183,13 +183,15 @@ def confusion_matrix_figure(metrics: EvalMetrics, *, title: str = "") -> go.Figu
 
 
 def per_class_rows(metrics: EvalMetrics) -> list[dict]:
-    """One row per class: precision, recall, F1, support; then the macro average."""
+    """One row per class: precision, recall, F1, support; then the macro average. Headers as the
+    comparison writes them (words in small letters, F1 and ROC AUC in capitals): it read "f1" beside
+    the comparison's "macro F1"."""
     rows = [
         {
             "class": name,
             "precision": _number(m.precision),
             "recall": _number(m.recall),
-            "f1": _number(m.f1),
+            "F1": _number(m.f1),
             "support": m.support,
         }
         for name, m in metrics.per_class.items()
@@ -201,7 +203,7 @@ def per_class_rows(metrics: EvalMetrics) -> list[dict]:
                 "class": "macro average",
                 "precision": _number(sum(m.precision for m in metrics.per_class.values()) / count),
                 "recall": _number(sum(m.recall for m in metrics.per_class.values()) / count),
-                "f1": _number(metrics.macro_f1),
+                "F1": _number(metrics.macro_f1),
                 "support": sum(m.support for m in metrics.per_class.values()),
             }
         )
