@@ -39,8 +39,9 @@ st.caption(plain(group.description()))
 # "No mask, or a mask worn badly" only where the runs know the badly worn class (a 2-class run does not).
 noncompliant_faces = "no mask, or a mask worn badly" if WORN_INCORRECTLY in group.split.classes else "no mask"
 by_name = {run.name: run for run in group.runs}
-selected_names = st.multiselect(
-    "Runs", list(by_name), default=list(by_name), help="Pick runs to compare side by side."
+# Kept per group, as the group is (Streamlit forgets a widget's state on a page that does not draw it).
+selected_names = ui.kept_multiselect(
+    "Runs", list(by_name), f"metrics_runs_{group.label}", help="Pick runs to compare side by side."
 )
 selected = [by_name[name] for name in selected_names]
 if not selected:
@@ -71,10 +72,11 @@ st.plotly_chart(plots.training_curves(selected, served), key="curves")
 st.subheader("Test set")
 # One run at a time, as wide as the page (three side by side squeezed matrices and tables into a third
 # of it), picked from pills that wrap onto a second line: a tab row of run names scrolled sideways.
-inspected = st.pills(
+inspected = ui.kept_pills(
     "Run",
     [run.name for run in selected],
-    default=plots.reference_run(selected, served).name,
+    "metrics_test_set_run",
+    plots.reference_run(selected, served).name,
     format_func=lambda name: plots.shown_name(name, served),
 )
 run = by_name.get(inspected)

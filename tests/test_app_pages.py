@@ -902,6 +902,32 @@ def test_the_group_of_runs_picked_stays_after_another_page(app):
     assert at.radio[0].value == picked and at.multiselect[0].value == shown
 
 
+def test_the_runs_and_the_test_set_run_picked_stay_after_another_page(app):
+    """Streamlit drops the state of a widget a page run does not draw: runs taken out of the comparison
+    and the run picked for the test set came back all picked and the served run after a look at the
+    Images page. Both stay now, each group keeping its own picks."""
+    at = open_page(app, "app_pages/metrics.py")
+    served = ui.load_model_card().run_name
+    first_group, second_group = at.radio[0].options[:2]
+    runs = at.multiselect[0].value
+    kept = [name for name in runs if name != runs[0]][:2]
+    at.multiselect[0].set_value(kept).run()
+    inspected = next(name for name in kept if name != served)
+    at.pills[0].set_value(inspected).run()
+    at.radio[0].set_value(second_group).run()
+    other_runs = at.multiselect[0].value
+    at.multiselect[0].set_value(other_runs[:1]).run()
+    at.radio[0].set_value(first_group).run()
+    at.switch_page("app_pages/images.py").run()
+    at.switch_page("app_pages/metrics.py").run()
+    assert_no_exception(at)
+    assert at.multiselect[0].value == kept and at.pills[0].value == inspected
+    assert any(m.value.startswith(f"**{plain(inspected)}**") for m in at.markdown)
+    at.radio[0].set_value(second_group).run()
+    assert at.multiselect[0].value == other_runs[:1]
+    assert at.pills[0].value == other_runs[0]  # the run picked is not in this group: its first
+
+
 def runs_of_group(at: AppTest, option: str) -> list[str]:
     at.radio[0].set_value(option).run()
     return at.multiselect[0].value

@@ -486,6 +486,24 @@ def _kept_choice(
     return str(_keep(key))
 
 
+def kept_multiselect(label: str, options: list[str], key: str, **extra) -> list[str]:
+    """Picks among `options` that stay when the reader visits another page and comes back (the Metrics
+    page's runs came back all picked); all of them until the reader picks. Picks no longer offered go."""
+    picked = st.session_state.get(key, _remembered(key, list(options)))
+    st.session_state[key] = [option for option in picked if option in options]
+    st.multiselect(label, options, key=key, **extra)
+    return list(_keep(key))
+
+
+def kept_pills(label: str, options: list[str], key: str, default: str | None, **extra) -> str | None:
+    """A pill choice that stays when the reader visits another page and comes back, `default` until
+    one is picked or when the one picked is no longer offered; None once the reader unpicks it."""
+    picked = st.session_state.get(key, _remembered(key, default))
+    st.session_state[key] = picked if picked is None or picked in options else default
+    st.pills(label, options, key=key, **extra)
+    return _keep(key)
+
+
 def privacy_sidebar(scope: str) -> str:
     """The 'Hide faces' choice (none, blur, fill) for what a page shows and lets you download."""
     with st.sidebar:
