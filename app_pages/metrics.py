@@ -115,6 +115,12 @@ else:
         "threshold. Lower thresholds flag more people (recall) at the cost of more false alarms "
         "(precision). Star: the threshold each model ships with, chosen on validation data."
     )
+    floor = plots.pr_axis_floor(with_curves)
+    if floor > 0:
+        st.caption(
+            f"Both axes start at {floor:g}, not 0: the chart shows the corner where these runs differ, "
+            "so a gap between two lines looks wider than it is. Read the gap on the axes' figures."
+        )
     st.plotly_chart(plots.noncompliant_pr_figure(with_curves, served), key="noncompliant_pr")
     reference = plots.reference_run(with_curves, served)
     chosen = st.select_slider(

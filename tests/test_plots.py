@@ -383,6 +383,23 @@ def test_the_precision_recall_legend_has_one_entry_per_run_and_room_for_it(shipp
     assert_legend_at_the_bottom_edge(figure)
 
 
+def test_the_precision_recall_axes_start_at_one_round_value_and_say_so(shipped_runs, tmp_path):
+    """Plotly's own ranges began at odd values below the curves (all in 0.8-1.0) and nothing said the
+    axes did not start at 0: a gap of 0.02 read as half the chart. Both axes now start at one round
+    value below every point, and their titles say it; a curve that reaches 0 gets axes from 0."""
+    for runs in ([run for run in shipped_runs if run.metrics and len(run.metrics.labels) == 2], shipped_runs):
+        figure = plots.noncompliant_pr_figure(runs)
+        floor = plots.pr_axis_floor(runs)
+        points = [v for trace in figure.data for v in (*trace.x, *trace.y) if v is not None]
+        assert 0 < floor <= min(points) and floor * 10 == round(floor * 10)
+        for axis in (figure.layout.xaxis, figure.layout.yaxis):
+            assert axis.range[0] == floor and axis.range[1] >= 1.0
+            assert axis.title.text.endswith(f"(axis from {floor:g}, not 0)")
+    low = three_class_run(tmp_path)  # its recall falls to 0 at the highest thresholds
+    figure = plots.noncompliant_pr_figure([low])
+    assert figure.layout.xaxis.range[0] == 0 and "not 0" not in figure.layout.xaxis.title.text
+
+
 def test_runs_without_a_curve_or_threshold_are_drawn_without_one(tmp_path, shipped_runs):
     old = write_run(tmp_path, "old-format")  # metrics.json from before the compliance view
     assert plots.compliance_rows(old.metrics) == [] and plots.threshold_rows([old], 0.5) == []

@@ -314,9 +314,33 @@ def noncompliant_pr_figure(runs: Sequence[Run], served: str | None = None) -> go
                     f"<extra>{name}</extra>",
                 )
             )
-    figure.update_xaxes(title_text="non-compliant recall (people without a proper mask flagged)")
-    figure.update_yaxes(title_text="non-compliant precision")
+    floor = pr_axis_floor(runs)
+    # Both axes from one round floor, the same ticks on each, and the titles say where they start: with
+    # plotly's own ranges the curves, all in 0.8-1.0, filled the plot from odd values (0.78, 0.79) that
+    # nothing named, so a gap of 0.02 looked like half the chart.
+    from_floor = f" (axis from {floor:g}, not 0)" if floor > 0 else ""
+    axis = {"range": [floor, 1.0 + PR_AXIS_PAD], "dtick": 0.05 if floor >= 0.7 else 0.1, "tick0": 0}
+    figure.update_xaxes(
+        title_text=f"non-compliant recall: people without a proper mask flagged{from_floor}", **axis
+    )
+    figure.update_yaxes(title_text=f"non-compliant precision{from_floor}", **axis)
     return _legend_below(figure, PR_PLOT_PX + LEGEND_ROW_PX * len(runs))
+
+
+PR_AXIS_PAD = 0.01  # a curve or star at 1.0 is drawn whole, not cut by the frame
+
+
+def pr_axis_floor(runs: Sequence[Run]) -> float:
+    """Where the precision-recall chart's axes start: a round tenth below every point of every curve
+    (0 when a curve reaches that low), so the runs' differences near 1.0 still show."""
+    values = [
+        value
+        for run in runs
+        if run.metrics and run.metrics.noncompliant_pr
+        for value in (*run.metrics.noncompliant_pr.recall, *run.metrics.noncompliant_pr.precision)
+        if _number(value) is not None
+    ]
+    return max(0.0, math.floor((min(values, default=0.0) - 0.02) * 10) / 10)
 
 
 def reference_run(runs: Sequence[Run], served: str | None) -> Run:
