@@ -36,6 +36,8 @@ group = groups[
     )
 ]
 st.caption(plain(group.description()))
+if note := group.unrecorded_note():
+    st.info(note, icon=":material/help:")
 # "No mask, or a mask worn badly" only where the runs know the badly worn class (a 2-class run does not).
 noncompliant_faces = "no mask, or a mask worn badly" if WORN_INCORRECTLY in group.split.classes else "no mask"
 by_name = {run.name: run for run in group.runs}

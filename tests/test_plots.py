@@ -535,6 +535,42 @@ def test_runs_are_grouped_by_classes_and_test_split_the_served_group_first(shipp
     assert "2 classes, face-mask-ilc (1 run)" in labels
 
 
+def copy_of_run(root, run, name: str, source: dict | None):
+    """A run with `run`'s config and test figures, its metrics.json's `source` replaced (None: none)."""
+    copy = root / name
+    copy.mkdir()
+    write_json(copy / CONFIG_FILE, run.config)
+    metrics = json.loads((run.path / METRICS_FILE).read_text())
+    metrics.pop("source", None)
+    write_json(copy / METRICS_FILE, metrics if source is None else {**metrics, "source": source})
+    return load_run(copy)
+
+
+def test_runs_are_grouped_by_the_faces_their_metrics_json_says_they_were_measured_on(shipped_runs, tmp_path):
+    """Groups were made from config.json alone: a run measured on its validation split, another run's
+    split or a folder of its own was compared as if on the group's test faces. metrics.json's `source`
+    now parts them; a run whose metrics.json has none is grouped by its config and named in a note."""
+    cnn = next(run for run in shipped_runs if run.name == "cnn")
+    own = str(tmp_path / "own" / "model.pt")
+    test = {"weights": own, "data": "all", "split": "test", "split_from": own}
+    runs = [
+        copy_of_run(tmp_path, cnn, "own", test),
+        copy_of_run(tmp_path, cnn, "on_val", {**test, "split": "val"}),
+        copy_of_run(tmp_path, cnn, "on_another_split", {**test, "split_from": "weights/runs/x/model.pt"}),
+        copy_of_run(tmp_path, cnn, "on_a_folder", {"weights": own, "data": "/data/door"}),
+        copy_of_run(tmp_path, cnn, "unsaid", None),
+    ]
+    groups = {group.runs[0].name: group for group in group_runs([cnn, *runs])}
+    assert [run.name for run in groups["cnn"].runs] == ["cnn", "own", "unsaid"]
+    assert [len(group.runs) for name, group in groups.items() if name != "cnn"] == [1, 1, 1]
+    assert "the val split, not test" in groups["on_val"].label
+    assert "measured on the split of weights/runs/x/model.pt" in groups["on_another_split"].description()
+    assert "measured on the folder /data/door" in groups["on_a_folder"].description()
+    assert len({group.label for group in groups.values()}) == 4
+    assert "The test figures of unsaid do not say" in groups["cnn"].unrecorded_note()
+    assert groups["on_val"].unrecorded_note() is None
+
+
 def test_a_run_has_one_colour_in_every_chart_even_after_averaged_weights(shipped_runs):
     """The training curves counted colours among the runs with epochs: after the averaged run (no
     epochs) every run took its neighbour's colour, so a line and a bar of one colour were two runs."""
