@@ -12,7 +12,7 @@ import pytest
 
 from maskapp import WEIGHTS_DIR
 from maskapp.app import plots
-from maskapp.app.run_groups import group_runs
+from maskapp.app.run_groups import OWN_TEST_SPLIT, group_runs, measured_on, metrics_unrecorded
 from maskapp.events.report import EventLog
 from maskapp.events.store import Event, SqliteEventStore, iso_utc
 from maskapp.training.runs import (
@@ -569,6 +569,16 @@ def test_runs_are_grouped_by_the_faces_their_metrics_json_says_they_were_measure
     assert len({group.label for group in groups.values()}) == 4
     assert "The test figures of unsaid do not say" in groups["cnn"].unrecorded_note()
     assert groups["on_val"].unrecorded_note() is None
+
+
+def test_a_freshly_trained_run_says_its_figures_are_on_its_own_test_split(tiny_three_class_weights):
+    """Training wrote metrics.json without `source`, so the Metrics page named every new run as one
+    that did not say which faces it was measured on. It records its own test split now, as `evaluate
+    --split test` does."""
+    run = load_run(tiny_three_class_weights.parent)
+    assert run.metrics_source["split"] == "test" and run.metrics_source["data"] == "all"
+    assert run.metrics_source["split_from"] == str(tiny_three_class_weights)
+    assert measured_on(run) == OWN_TEST_SPLIT and not metrics_unrecorded(run)
 
 
 def test_a_run_has_one_colour_in_every_chart_even_after_averaged_weights(shipped_runs):
