@@ -79,6 +79,20 @@ def test_training_curves_show_train_and_val_of_each_shipped_run(shipped_runs):
     json.loads(figure.to_json())  # serialisable, as st.plotly_chart needs
 
 
+def test_the_training_accuracy_axis_says_where_it_starts(shipped_runs, tmp_path):
+    """Plotly began the accuracy axis at an unnamed 0.82: cnn_3class's validation dip of 0.06 fell to
+    the chart's foot, as if the run had collapsed. The axis starts at a round value below every point and
+    its title says so; loss starts at 0."""
+    figure = plots.training_curves(shipped_runs)
+    accuracy = [v for trace in figure.data if trace.yaxis == "y2" for v in trace.y if v is not None]
+    axis = figure.layout.yaxis2
+    assert 0 < axis.range[0] <= min(accuracy) and axis.range[1] >= max(accuracy)
+    assert axis.title.text == f"accuracy (axis from {axis.range[0]:g}, not 0)"
+    assert figure.layout.yaxis.rangemode == "tozero"
+    low = plots.training_curves([write_run(tmp_path, "low")])  # val accuracy 0.65
+    assert low.layout.yaxis2.range[0] == 0.6 and "from 0.6, not 0" in low.layout.yaxis2.title.text
+
+
 def assert_legend_at_the_bottom_edge(figure: go.Figure) -> None:
     """Placed at a fraction of the plot's height below it, a legend of many runs ran into the x-axis
     title (seen in a browser with the eight shipped runs); pinned to the figure's bottom edge, plotly

@@ -110,8 +110,21 @@ def training_curves(runs: Sequence[Run], served: str | None = None) -> go.Figure
                     col=column,
                 )
     figure.update_xaxes(title_text="epoch")
-    figure.update_yaxes(title_text="cross-entropy", row=1, col=1)
-    figure.update_yaxes(title_text="accuracy", row=1, col=2)  # autorange: good runs differ near 1.0
+    figure.update_yaxes(title_text="cross-entropy", rangemode="tozero", row=1, col=1)
+    # Zoomed, as good runs differ near 1.0, from a round value the title names: plotly's own range began
+    # at an unnamed 0.82, so a validation dip of 0.06 fell to the foot of the chart, read as a collapse.
+    floor = round_floor(
+        [
+            value
+            for run in runs
+            for record in run.history
+            for value in map(_number, (record.train_accuracy, record.val_accuracy))
+            if value is not None
+        ]
+    )
+    figure.update_yaxes(
+        title_text=f"accuracy{from_floor_words(floor)}", range=[floor, 1.0 + PR_AXIS_PAD], row=1, col=2
+    )
     return _legend_below(figure, 420)
 
 
@@ -318,7 +331,7 @@ def noncompliant_pr_figure(runs: Sequence[Run], served: str | None = None) -> go
     # Both axes from one round floor, the same ticks on each, and the titles say where they start: with
     # plotly's own ranges the curves, all in 0.8-1.0, filled the plot from odd values (0.78, 0.79) that
     # nothing named, so a gap of 0.02 looked like half the chart.
-    from_floor = f" (axis from {floor:g}, not 0)" if floor > 0 else ""
+    from_floor = from_floor_words(floor)
     axis = {"range": [floor, 1.0 + PR_AXIS_PAD], "dtick": 0.05 if floor >= 0.7 else 0.1, "tick0": 0}
     figure.update_xaxes(
         title_text=f"non-compliant recall: people without a proper mask flagged{from_floor}", **axis
@@ -340,7 +353,18 @@ def pr_axis_floor(runs: Sequence[Run]) -> float:
         for value in (*run.metrics.noncompliant_pr.recall, *run.metrics.noncompliant_pr.precision)
         if _number(value) is not None
     ]
-    return max(0.0, math.floor((min(values, default=0.0) - 0.02) * 10) / 10)
+    return round_floor(values)
+
+
+def round_floor(scores: Sequence[float]) -> float:
+    """A round tenth below the lowest score (0 when none, or one reaches that low): where a zoomed
+    score axis starts, so runs near 1.0 still look different; the axis then says it does not start at 0."""
+    return max(0.0, math.floor((min(scores, default=0.0) - 0.02) * 10) / 10)
+
+
+def from_floor_words(floor: float) -> str:
+    """What a zoomed axis's title adds: where it starts, and that it is not 0."""
+    return f" (axis from {floor:g}, not 0)" if floor > 0 else ""
 
 
 def reference_run(runs: Sequence[Run], served: str | None) -> Run:
@@ -497,7 +521,7 @@ COMPARED_FIGURES = ("best val accuracy", "test accuracy", "balanced accuracy", "
 def _score_floor(rows: list[dict]) -> float:
     """Bars start at a round value below the lowest score, so runs near 1.0 still look different."""
     scores = [row[key] for row in rows for key in COMPARED_FIGURES if row[key] is not None]
-    return max(0.0, math.floor((min(scores, default=0.0) - 0.02) * 10) / 10)
+    return round_floor(scores)
 
 
 COMPARISON_BAR_PX = 20
