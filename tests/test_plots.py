@@ -122,7 +122,7 @@ def test_comparison_values_each_have_a_line_of_their_own(shipped_runs):
     )
     for bars in figure.data:
         assert bars.orientation == "h" and bars.textposition == "outside" and bars.cliponaxis is False
-        assert all(re.fullmatch(r"\d\.\d{3}|", text) for text in bars.text)
+        assert all(re.fullmatch(r"\d\.\d{3}|>0\.999|", text) for text in bars.text)
     assert figure.layout.xaxis.range[1] == 1.0 and figure.layout.margin.r >= 40  # room right of a 1.0
     bottom = figure.layout[f"xaxis{len(plots.COMPARED_FIGURES)}"]
     assert f"bars start at {figure.layout.xaxis.range[0]:g}" in bottom.title.text
@@ -593,6 +593,18 @@ def test_a_freshly_trained_run_says_its_figures_are_on_its_own_test_split(tiny_t
     assert run.metrics_source["split"] == "test" and run.metrics_source["data"] == "all"
     assert run.metrics_source["split_from"] == str(tiny_three_class_weights)
     assert measured_on(run) == OWN_TEST_SPLIT and not metrics_unrecorded(run)
+
+
+def test_a_score_just_below_1_never_reads_as_a_perfect_1(shipped_runs):
+    """The served run's ROC AUC, 0.9996, read 1.000 in the comparison's table and chart, as if it never
+    ranked a face wrong; it reads >0.999, and only a score of 1 reads 1.000."""
+    assert plots.figure_text("ROC AUC", 0.99958) == ">0.999" and plots.figure_text("ROC AUC", 1.0) == "1.000"
+    assert plots.figure_text("value", 0.0004) == "<0.001" and plots.figure_text("value", 0.0) == "0.000"
+    assert plots.figure_text("threshold", 0.9999) == "1.00"  # thresholds: the grid's 0.01 steps
+    near = [run for run in shipped_runs if run.metrics and 0.9995 <= run.metrics.roc_auc < 1]
+    assert near, "expected a shipped run whose ROC AUC rounds to 1.000"
+    roc = plots.comparison_figure(near).data[plots.COMPARED_FIGURES.index("ROC AUC")]
+    assert list(roc.text) == [">0.999"] * len(near)
 
 
 def test_a_run_has_one_colour_in_every_chart_even_after_averaged_weights(shipped_runs):

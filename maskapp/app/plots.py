@@ -56,7 +56,18 @@ def figure_text(column: str, value: object) -> str:
     they are."""
     if not isinstance(value, float):
         return str(value)
-    return format(value, THRESHOLD_FORMAT if column in THRESHOLD_COLUMNS else SCORE_FORMAT)
+    return format(value, THRESHOLD_FORMAT) if column in THRESHOLD_COLUMNS else score_text(value)
+
+
+def score_text(score: float) -> str:
+    """A score to three decimals, but never a perfect 1.000 (or a 0.000) for one that is not: the
+    served run's ROC AUC of 0.9996 read 1.000, as if it never ranked a face wrong; it reads >0.999."""
+    text = format(score, SCORE_FORMAT)
+    if text == format(1.0, SCORE_FORMAT) and score < 1:
+        return ">0.999"
+    if text == format(0.0, SCORE_FORMAT) and score > 0:
+        return "<0.001"
+    return text
 
 
 def shown_name(name: str, served: str | None) -> str:
@@ -554,7 +565,7 @@ def comparison_figure(runs: Sequence[Run], served: str | None = None) -> go.Figu
                 y=names,
                 orientation="h",
                 marker_color=[_color(index) for index in range(len(rows))],
-                text=["" if value is None else format(value, SCORE_FORMAT) for value in values],
+                text=["" if value is None else score_text(value) for value in values],
                 textposition="outside",
                 constraintext="none",
                 cliponaxis=False,  # a value at 1.0 stands in the right margin
