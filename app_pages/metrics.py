@@ -43,7 +43,11 @@ noncompliant_faces = "no mask, or a mask worn badly" if WORN_INCORRECTLY in grou
 by_name = {run.name: run for run in group.runs}
 # Kept per group, as the group is (Streamlit forgets a widget's state on a page that does not draw it).
 selected_names = ui.kept_multiselect(
-    "Runs", list(by_name), f"metrics_runs_{group.label}", help="Pick runs to compare side by side."
+    "Runs",
+    list(by_name),
+    f"metrics_runs_{group.label}",
+    help="Pick runs to compare side by side.",
+    format_func=lambda name: plots.shown_name(name, served),
 )
 selected = [by_name[name] for name in selected_names]
 if not selected:

@@ -870,8 +870,8 @@ def test_metrics_test_set_shows_one_run_at_full_width_picked_from_pills_and_tabl
 
 def test_the_served_run_is_named_so_in_every_chart_and_table_of_the_metrics_page(app):
     """Only the comparison table marked the served run: the precision-recall chart's legend, the
-    threshold table and the system charts named it like any other run, and the 2-class group's caption
-    named the served 3-class run as if it were among them."""
+    threshold table, the system charts and the *Runs* picker named it like any other run, and the
+    2-class group's caption named the served 3-class run as if it were among them."""
     served = ui.load_model_card().run_name
     marked = f"{served} (served)"
     at = open_page(app, "app_pages/metrics.py")
@@ -882,6 +882,7 @@ def test_the_served_run_is_named_so_in_every_chart_and_table_of_the_metrics_page
     assert marked in list(thresholds["run"]) and served not in list(thresholds["run"])
     assert plain(marked) in [expander.label for expander in at.expander]
     assert marked in at.pills[0].options
+    assert marked in at.multiselect[0].options and served in at.multiselect[0].value  # picked as named
     other = next(option for option in at.radio[0].options if served not in runs_of_group(at, option))
     at.radio[0].set_value(other).run()
     assert any("which is not in this group" in caption.value for caption in at.caption)
