@@ -607,6 +607,13 @@ def test_a_score_just_below_1_never_reads_as_a_perfect_1(shipped_runs):
     assert list(roc.text) == [">0.999"] * len(near)
 
 
+def test_table_cells_are_escaped_for_the_markdown_st_table_reads(shipped_runs):
+    """st.table drew >0.999 as a quote and a name with * or _ around a word in italics."""
+    assert plots.cell_text("ROC AUC", 0.99958) == "\\>0.999"
+    assert plots.cell_text("run", "run_*best*") == "run\\_\\*best\\*"
+    assert plots.cell_text("test acc.", 0.9759) == "0.976" and plots.cell_text("faces", 871) == "871"
+
+
 def test_a_run_has_one_colour_in_every_chart_even_after_averaged_weights(shipped_runs):
     """The training curves counted colours among the runs with epochs: after the averaged run (no
     epochs) every run took its neighbour's colour, so a line and a bar of one colour were two runs."""

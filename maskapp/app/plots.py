@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from maskapp.app.text import breakable, shown_path
+from maskapp.app.text import breakable, plain, shown_path
 from maskapp.labels import CLASS_NAMES, WITH_MASK, WITHOUT_MASK, WORN_INCORRECTLY
 from maskapp.training.runs import MODEL_FILE, EvalMetrics, PrecisionRecallCurve, Run
 from maskapp.vision.draw import label_style
@@ -57,6 +57,13 @@ def figure_text(column: str, value: object) -> str:
     if not isinstance(value, float):
         return str(value)
     return format(value, THRESHOLD_FORMAT) if column in THRESHOLD_COLUMNS else score_text(value)
+
+
+def cell_text(column: str, value: object) -> str:
+    """A table cell as `figure_text` writes it, escaped for markdown: st.table reads every cell as
+    markdown, so the served run's ROC AUC, >0.999, was drawn as a grey quote bar beside 0.999, and a run
+    or data set named with * or _ around a word came out in italics."""
+    return plain(figure_text(column, value))
 
 
 def score_text(score: float) -> str:

@@ -352,11 +352,11 @@ def probability_columns(class_names: tuple[str, ...]) -> dict:
 # --- tables ----------------------------------------------------------------------------------------
 def figures_table(rows: list[dict]) -> None:
     """A small table shown whole: headers wrap and every row and column shows, where st.dataframe's grid
-    hid the last columns of a narrow page behind a scroll bar. Figures read by `plots.figure_text`; a
-    missing one is blank."""
+    hid the last columns of a narrow page behind a scroll bar. Cells read by `plots.cell_text` (figures
+    as `plots.figure_text` writes them, shown literally, not as markdown); a missing one is blank."""
     # Objects, not numpy columns: a column of counts with a blank (faces: 871, None) became floats.
     frame = pd.DataFrame(rows, dtype=object)
-    formats = {column: functools.partial(plots.figure_text, column) for column in frame.columns}
+    formats = {column: functools.partial(plots.cell_text, column) for column in frame.columns}
     st.table(frame.style.format(formats, na_rep=""), hide_index=True)
 
 
