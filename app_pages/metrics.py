@@ -150,4 +150,6 @@ for index, run in enumerate(selected):
         if not run.system:
             st.info("No system samples in this run.")
             continue
+        if note := plots.system_usage_note(run):
+            st.caption(note)
         st.plotly_chart(plots.system_usage_figure(run), key=f"system_{index}")

@@ -805,6 +805,19 @@ def test_metrics_system_usage_opens_the_served_run(app):
     assert opened == [plain(plots.shown_name(expected, served))]
 
 
+def test_an_averaged_runs_system_usage_says_it_is_not_training(app):
+    """The served run (averaged weights) showed 1.3 minutes at full CPU under "System usage during
+    training", read as a model trained in 1.3 minutes: the samples are of `average-weights`."""
+    runs = {run.name: run for run in load_runs().runs}
+    served = ui.load_model_card().run_name
+    assert runs[served].config.get("averaged_from") and runs[served].system
+    at = open_page(app, "app_pages/metrics.py")
+    (opened,) = [expander for expander in at.expander if expander.label == plain(f"{served} (served)")]
+    assert any("samples are of `average-weights`" in caption.value for caption in opened.caption)
+    trained = [e for e in at.expander if runs[e.label.replace("\\", "").removesuffix(" (served)")].history]
+    assert trained and not any("average-weights" in c.value for e in trained for c in e.caption)
+
+
 def test_metrics_threshold_starts_at_the_served_runs_threshold(app):
     """The slider and its 'Serve with it' command started at the first run's threshold (cnn: 0.50)
     while the app serves another run with its own (0.32): the page told people to serve at 0.50."""

@@ -451,6 +451,17 @@ def system_usage_figure(run: Run) -> go.Figure:
     return figure
 
 
+def system_usage_note(run: Run) -> str | None:
+    """What a run's system samples are of, where it is not training: an averaged run's 1.3 minutes at
+    full CPU, under "System usage during training", read as a model trained in 1.3 minutes."""
+    if not _averaged_from(run) or run.history:
+        return None
+    return (
+        f"Averaged weights (mean of {_averaged_from(run)} runs'): no training of its own. These samples are "
+        "of `average-weights`: preparing the validation and test faces, choosing the threshold, measuring."
+    )
+
+
 def _best(values) -> float | None:
     finite = [v for v in map(_number, values) if v is not None]
     return max(finite) if finite else None
