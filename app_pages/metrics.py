@@ -128,19 +128,23 @@ else:
             "so a gap between two lines looks wider than it is. Read the gap on the axes' figures."
         )
     st.plotly_chart(plots.noncompliant_pr_figure(with_curves, served), key="noncompliant_pr")
-    reference = plots.reference_run(with_curves, served)
+    reference = plots.threshold_run(with_curves, inspected, served)
     chosen = st.select_slider(
         "Threshold to consider",
         options=reference.metrics.noncompliant_pr.thresholds,
         value=plots.point_at(
             reference.metrics.noncompliant_pr, plots.decision_threshold(reference.metrics) or 0.5
         ).threshold,
-        help=plain(f"Starts at the threshold of {reference.name}, the run the app serves.")
-        if reference.name == served
-        else None,
+        help=plain(
+            f"Starts at the threshold of {plots.shown_name(reference.name, served)}, the run picked under "
+            "Test set: pick another there to start from its threshold and serve it."
+        ),
     )
     ui.figures_table(plots.threshold_rows(with_curves, chosen, served))
-    st.caption(f"Serve {plain(reference.name)} with it: `{plots.serve_command(reference, served, chosen)}`.")
+    st.caption(
+        f"Serve {plain(reference.name)} (picked under *Test set*) with it: "
+        f"`{plots.serve_command(reference, served, chosen)}`."
+    )
 
 st.subheader("System usage during training")
 # Opened: the served run's samples, else the first run that has any (an averaged run has none).

@@ -918,6 +918,28 @@ def test_the_serve_command_of_a_group_without_the_served_run_names_its_weights(a
     assert f"--weights {weights} --noncompliant-threshold {at.select_slider[0].value:.2f}`" in command
 
 
+def test_the_threshold_and_serve_command_follow_the_run_picked_under_test_set(app):
+    """The 2-class group's slider and 'Serve ... with it' command were always its first run's, cnn, the
+    weaker model, whichever run the reader looked at: read as the page proposing cnn. They follow the
+    run picked under Test set."""
+    runs = {run.name: run for run in load_runs().runs}
+    at = open_page(app, "app_pages/metrics.py")
+    served = ui.load_model_card().run_name
+    for option in at.radio[0].options:
+        at.radio[0].set_value(option).run()
+        for name in [n for n in at.multiselect[0].value if n != served]:
+            at.pills[0].set_value(name).run()
+            run = runs[name]
+            expected = plots.point_at(
+                run.metrics.noncompliant_pr, plots.decision_threshold(run.metrics) or 0.5
+            )
+            assert at.select_slider[0].value == pytest.approx(expected.threshold)
+            (command,) = [c.value for c in at.caption if "--noncompliant-threshold" in c.value]
+            weights = run.path.relative_to(PROJECT_ROOT) / "model.pt"
+            assert command.startswith(f"Serve {plain(name)} (picked under *Test set*)")
+            assert f"--weights {weights} --noncompliant-threshold {expected.threshold:.2f}`" in command
+
+
 def test_the_group_of_runs_picked_stays_after_another_page(app):
     """Streamlit drops the state of a widget a page run does not draw: the 2-class group picked, a look
     at the Images page, and the Metrics page came back on the 3-class group."""

@@ -391,6 +391,13 @@ def reference_run(runs: Sequence[Run], served: str | None) -> Run:
     return next((run for run in runs if run.name == served), runs[0])
 
 
+def threshold_run(runs: Sequence[Run], inspected: str | None, served: str | None) -> Run:
+    """The run whose threshold the slider starts from and whose serve command the page writes: the one
+    picked under Test set, else `reference_run`. The 2-class group's command always served its first
+    run, cnn, the weaker model, as if the page proposed it, whichever run the reader was looking at."""
+    return next((run for run in runs if run.name == inspected), reference_run(runs, served))
+
+
 def serve_command(reference: Run, served: str | None, threshold: float) -> str:
     """The command that flags people at `threshold` with `reference`'s model: the app's own weights only
     when that run is the one served. Without --weights, the 2-class group's command ran the served 3-class
