@@ -132,6 +132,7 @@ else:
     chosen = st.select_slider(
         "Threshold to consider",
         options=reference.metrics.noncompliant_pr.thresholds,
+        format_func=plots.threshold_text,  # 0.50, as the table below it reads, not 0.5
         value=plots.point_at(
             reference.metrics.noncompliant_pr, plots.decision_threshold(reference.metrics) or 0.5
         ).threshold,

@@ -991,8 +991,8 @@ def shown_cells(table) -> pd.DataFrame:
 
 def test_every_figure_of_the_metrics_page_reads_to_three_decimals(app):
     """The comparison read 0.976 and 0.96, the per-class and threshold tables 0.9759 and 0.9629: the
-    same score at two precisions, and 0.97 beside 0.9759. Scores now read to three decimals everywhere,
-    thresholds to two, counts whole."""
+    same score at two precisions, and 0.97 beside 0.9759; the threshold slider read 0.5 above a table of
+    0.50. Scores now read to three decimals everywhere, thresholds to two, counts whole."""
     at = open_page(app, "app_pages/metrics.py")
     decimals = {}
     for table in at.table:
@@ -1001,6 +1001,9 @@ def test_every_figure_of_the_metrics_page_reads_to_three_decimals(app):
                 if re.fullmatch(r"-?\d+\.\d+", cell):
                     decimals.setdefault(len(cell.split(".")[1]), set()).add(column)
     assert set(decimals) == {2, 3} and decimals[2] == {"threshold", "its own threshold"}
+    for option in at.radio[0].options:  # the slider above the thresholds' table too: 0.50, not 0.5
+        at.radio[0].set_value(option).run()
+        assert all(re.fullmatch(r"0\.\d\d", text) for text in at.select_slider[0].options)
     assert {"test acc.", "precision", "value", "accuracy", "non-compliant recall"} <= decimals[3]
     faces = [cell for table in at.table for cell in shown_cells(table).get("faces", [])]
     assert faces and all(re.fullmatch(r"\d*", cell) for cell in faces)  # 871, not 871.000

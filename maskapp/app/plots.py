@@ -51,12 +51,17 @@ THRESHOLD_FORMAT = ".2f"
 THRESHOLD_COLUMNS = frozenset({"threshold", "its own threshold"})
 
 
+def threshold_text(threshold: float) -> str:
+    """A threshold as every figure of the Metrics page reads it (0.50, not 0.5)."""
+    return format(threshold, THRESHOLD_FORMAT)
+
+
 def figure_text(column: str, value: object) -> str:
     """A table cell by the rule above: scores to three decimals, thresholds to two, counts and words as
     they are."""
     if not isinstance(value, float):
         return str(value)
-    return format(value, THRESHOLD_FORMAT) if column in THRESHOLD_COLUMNS else score_text(value)
+    return threshold_text(value) if column in THRESHOLD_COLUMNS else score_text(value)
 
 
 def cell_text(column: str, value: object) -> str:
