@@ -36,11 +36,18 @@ group = groups[
     )
 ]
 st.caption(plain(group.description()))
+if note := group.unrecorded_note():
+    st.info(note, icon=":material/help:")
 # "No mask, or a mask worn badly" only where the runs know the badly worn class (a 2-class run does not).
 noncompliant_faces = "no mask, or a mask worn badly" if WORN_INCORRECTLY in group.split.classes else "no mask"
 by_name = {run.name: run for run in group.runs}
-selected_names = st.multiselect(
-    "Runs", list(by_name), default=list(by_name), help="Pick runs to compare side by side."
+# Kept per group, as the group is (Streamlit forgets a widget's state on a page that does not draw it).
+selected_names = ui.kept_multiselect(
+    "Runs",
+    list(by_name),
+    f"metrics_runs_{group.label}",
+    help="Pick runs to compare side by side.",
+    format_func=lambda name: plots.shown_name(name, served),
 )
 selected = [by_name[name] for name in selected_names]
 if not selected:
@@ -71,10 +78,11 @@ st.plotly_chart(plots.training_curves(selected, served), key="curves")
 st.subheader("Test set")
 # One run at a time, as wide as the page (three side by side squeezed matrices and tables into a third
 # of it), picked from pills that wrap onto a second line: a tab row of run names scrolled sideways.
-inspected = st.pills(
+inspected = ui.kept_pills(
     "Run",
     [run.name for run in selected],
-    default=plots.reference_run(selected, served).name,
+    "metrics_test_set_run",
+    plots.reference_run(selected, served).name,
     format_func=lambda name: plots.shown_name(name, served),
 )
 run = by_name.get(inspected)
@@ -113,20 +121,31 @@ else:
         "threshold. Lower thresholds flag more people (recall) at the cost of more false alarms "
         "(precision). Star: the threshold each model ships with, chosen on validation data."
     )
+    floor = plots.pr_axis_floor(with_curves)
+    if floor > 0:
+        st.caption(
+            f"Both axes start at {floor:g}, not 0: the chart shows the corner where these runs differ, "
+            "so a gap between two lines looks wider than it is. Read the gap on the axes' figures."
+        )
     st.plotly_chart(plots.noncompliant_pr_figure(with_curves, served), key="noncompliant_pr")
-    reference = plots.reference_run(with_curves, served)
+    reference = plots.threshold_run(with_curves, inspected, served)
     chosen = st.select_slider(
         "Threshold to consider",
         options=reference.metrics.noncompliant_pr.thresholds,
+        format_func=plots.threshold_text,  # 0.50, as the table below it reads, not 0.5
         value=plots.point_at(
             reference.metrics.noncompliant_pr, plots.decision_threshold(reference.metrics) or 0.5
         ).threshold,
-        help=plain(f"Starts at the threshold of {reference.name}, the run the app serves.")
-        if reference.name == served
-        else None,
+        help=plain(
+            f"Starts at the threshold of {plots.shown_name(reference.name, served)}, the run picked under "
+            "Test set: pick another there to start from its threshold and serve it."
+        ),
     )
     ui.figures_table(plots.threshold_rows(with_curves, chosen, served))
-    st.caption(f"Serve {plain(reference.name)} with it: `{plots.serve_command(reference, served, chosen)}`.")
+    st.caption(
+        f"Serve {plain(reference.name)} (picked under *Test set*) with it: "
+        f"`{plots.serve_command(reference, served, chosen)}`."
+    )
 
 st.subheader("System usage during training")
 # Opened: the served run's samples, else the first run that has any (an averaged run has none).
@@ -136,4 +155,6 @@ for index, run in enumerate(selected):
         if not run.system:
             st.info("No system samples in this run.")
             continue
+        if note := plots.system_usage_note(run):
+            st.caption(note)
         st.plotly_chart(plots.system_usage_figure(run), key=f"system_{index}")

@@ -756,6 +756,21 @@ def test_metrics_page_compares_only_runs_of_one_class_set_on_one_test_split(app)
         assert all(plain(name) in split for name in compared[0].config["class_names"])
 
 
+def test_the_metrics_page_names_runs_whose_metrics_json_does_not_say_what_it_measured(app):
+    """Runs were grouped by config.json alone; a metrics.json without `source` (which faces its figures
+    are on) was compared with no word. The page names such runs and what it takes them for."""
+    unsaid = [run.name for run in load_runs().runs if run.metrics and run.metrics_source is None]
+    assert unsaid, "expected shipped runs whose metrics.json has no source"
+    at = open_page(app, "app_pages/metrics.py")
+    notes = []
+    for option in at.radio[0].options:
+        at.radio[0].set_value(option).run()
+        shown = [i.value for i in at.info if "do not say which faces" in i.value or "does not" in i.value]
+        assert bool(shown) == any(name in at.multiselect[0].value for name in unsaid)
+        notes += shown
+    assert all(plain(name) in " ".join(notes) for name in unsaid)
+
+
 def test_metrics_page_speaks_of_badly_worn_masks_only_for_runs_that_know_them(app):
     """The 2-class group's captions said a face is flagged for "no mask, or a mask worn badly", a class
     its runs do not have; the page's title read "Training runs" under a navigation entry "Metrics"."""
@@ -788,6 +803,19 @@ def test_metrics_system_usage_opens_the_served_run(app):
         served if runs[served].system else next(name for name in at.multiselect[0].value if runs[name].system)
     )
     assert opened == [plain(plots.shown_name(expected, served))]
+
+
+def test_an_averaged_runs_system_usage_says_it_is_not_training(app):
+    """The served run (averaged weights) showed 1.3 minutes at full CPU under "System usage during
+    training", read as a model trained in 1.3 minutes: the samples are of `average-weights`."""
+    runs = {run.name: run for run in load_runs().runs}
+    served = ui.load_model_card().run_name
+    assert runs[served].config.get("averaged_from") and runs[served].system
+    at = open_page(app, "app_pages/metrics.py")
+    (opened,) = [expander for expander in at.expander if expander.label == plain(f"{served} (served)")]
+    assert any("samples are of `average-weights`" in caption.value for caption in opened.caption)
+    trained = [e for e in at.expander if runs[e.label.replace("\\", "").removesuffix(" (served)")].history]
+    assert trained and not any("average-weights" in c.value for e in trained for c in e.caption)
 
 
 def test_metrics_threshold_starts_at_the_served_runs_threshold(app):
@@ -850,13 +878,13 @@ def test_metrics_test_set_shows_one_run_at_full_width_picked_from_pills_and_tabl
         assert len(heatmaps) == 1 and heatmaps[0]["x"] == run.metrics.labels
         assert len([table for table in at.table if "support" in table.value.columns]) == 1
     at.pills[0].set_value(None).run()  # the picked pill clicked again: none picked
-    assert "Pick a run" in at.info[0].value
+    assert any("Pick a run" in info.value for info in at.info)
 
 
 def test_the_served_run_is_named_so_in_every_chart_and_table_of_the_metrics_page(app):
     """Only the comparison table marked the served run: the precision-recall chart's legend, the
-    threshold table and the system charts named it like any other run, and the 2-class group's caption
-    named the served 3-class run as if it were among them."""
+    threshold table, the system charts and the *Runs* picker named it like any other run, and the
+    2-class group's caption named the served 3-class run as if it were among them."""
     served = ui.load_model_card().run_name
     marked = f"{served} (served)"
     at = open_page(app, "app_pages/metrics.py")
@@ -867,6 +895,7 @@ def test_the_served_run_is_named_so_in_every_chart_and_table_of_the_metrics_page
     assert marked in list(thresholds["run"]) and served not in list(thresholds["run"])
     assert plain(marked) in [expander.label for expander in at.expander]
     assert marked in at.pills[0].options
+    assert marked in at.multiselect[0].options and served in at.multiselect[0].value  # picked as named
     other = next(option for option in at.radio[0].options if served not in runs_of_group(at, option))
     at.radio[0].set_value(other).run()
     assert any("which is not in this group" in caption.value for caption in at.caption)
@@ -889,6 +918,28 @@ def test_the_serve_command_of_a_group_without_the_served_run_names_its_weights(a
     assert f"--weights {weights} --noncompliant-threshold {at.select_slider[0].value:.2f}`" in command
 
 
+def test_the_threshold_and_serve_command_follow_the_run_picked_under_test_set(app):
+    """The 2-class group's slider and 'Serve ... with it' command were always its first run's, cnn, the
+    weaker model, whichever run the reader looked at: read as the page proposing cnn. They follow the
+    run picked under Test set."""
+    runs = {run.name: run for run in load_runs().runs}
+    at = open_page(app, "app_pages/metrics.py")
+    served = ui.load_model_card().run_name
+    for option in at.radio[0].options:
+        at.radio[0].set_value(option).run()
+        for name in [n for n in at.multiselect[0].value if n != served]:
+            at.pills[0].set_value(name).run()
+            run = runs[name]
+            expected = plots.point_at(
+                run.metrics.noncompliant_pr, plots.decision_threshold(run.metrics) or 0.5
+            )
+            assert at.select_slider[0].value == pytest.approx(expected.threshold)
+            (command,) = [c.value for c in at.caption if "--noncompliant-threshold" in c.value]
+            weights = run.path.relative_to(PROJECT_ROOT) / "model.pt"
+            assert command.startswith(f"Serve {plain(name)} (picked under *Test set*)")
+            assert f"--weights {weights} --noncompliant-threshold {expected.threshold:.2f}`" in command
+
+
 def test_the_group_of_runs_picked_stays_after_another_page(app):
     """Streamlit drops the state of a widget a page run does not draw: the 2-class group picked, a look
     at the Images page, and the Metrics page came back on the 3-class group."""
@@ -900,6 +951,32 @@ def test_the_group_of_runs_picked_stays_after_another_page(app):
     at.switch_page("app_pages/metrics.py").run()
     assert_no_exception(at)
     assert at.radio[0].value == picked and at.multiselect[0].value == shown
+
+
+def test_the_runs_and_the_test_set_run_picked_stay_after_another_page(app):
+    """Streamlit drops the state of a widget a page run does not draw: runs taken out of the comparison
+    and the run picked for the test set came back all picked and the served run after a look at the
+    Images page. Both stay now, each group keeping its own picks."""
+    at = open_page(app, "app_pages/metrics.py")
+    served = ui.load_model_card().run_name
+    first_group, second_group = at.radio[0].options[:2]
+    runs = at.multiselect[0].value
+    kept = [name for name in runs if name != runs[0]][:2]
+    at.multiselect[0].set_value(kept).run()
+    inspected = next(name for name in kept if name != served)
+    at.pills[0].set_value(inspected).run()
+    at.radio[0].set_value(second_group).run()
+    other_runs = at.multiselect[0].value
+    at.multiselect[0].set_value(other_runs[:1]).run()
+    at.radio[0].set_value(first_group).run()
+    at.switch_page("app_pages/images.py").run()
+    at.switch_page("app_pages/metrics.py").run()
+    assert_no_exception(at)
+    assert at.multiselect[0].value == kept and at.pills[0].value == inspected
+    assert any(m.value.startswith(f"**{plain(inspected)}**") for m in at.markdown)
+    at.radio[0].set_value(second_group).run()
+    assert at.multiselect[0].value == other_runs[:1]
+    assert at.pills[0].value == other_runs[0]  # the run picked is not in this group: its first
 
 
 def runs_of_group(at: AppTest, option: str) -> list[str]:
@@ -914,8 +991,8 @@ def shown_cells(table) -> pd.DataFrame:
 
 def test_every_figure_of_the_metrics_page_reads_to_three_decimals(app):
     """The comparison read 0.976 and 0.96, the per-class and threshold tables 0.9759 and 0.9629: the
-    same score at two precisions, and 0.97 beside 0.9759. Scores now read to three decimals everywhere,
-    thresholds to two, counts whole."""
+    same score at two precisions, and 0.97 beside 0.9759; the threshold slider read 0.5 above a table of
+    0.50. Scores now read to three decimals everywhere, thresholds to two, counts whole."""
     at = open_page(app, "app_pages/metrics.py")
     decimals = {}
     for table in at.table:
@@ -924,9 +1001,33 @@ def test_every_figure_of_the_metrics_page_reads_to_three_decimals(app):
                 if re.fullmatch(r"-?\d+\.\d+", cell):
                     decimals.setdefault(len(cell.split(".")[1]), set()).add(column)
     assert set(decimals) == {2, 3} and decimals[2] == {"threshold", "its own threshold"}
+    for option in at.radio[0].options:  # the slider above the thresholds' table too: 0.50, not 0.5
+        at.radio[0].set_value(option).run()
+        assert all(re.fullmatch(r"0\.\d\d", text) for text in at.select_slider[0].options)
     assert {"test acc.", "precision", "value", "accuracy", "non-compliant recall"} <= decimals[3]
     faces = [cell for table in at.table for cell in shown_cells(table).get("faces", [])]
     assert faces and all(re.fullmatch(r"\d*", cell) for cell in faces)  # 871, not 871.000
+
+
+def test_the_metrics_page_spells_precision_recall_and_f1_one_way(app):
+    """The per-class table was headed "f1" beside the comparison's "macro F1". Every header and chart
+    title now writes F1 in capitals and precision and recall in small letters, for every run shown."""
+    at = open_page(app, "app_pages/metrics.py")
+    texts = []
+    for option in at.radio[0].options:
+        at.radio[0].set_value(option).run()
+        for name in at.pills[0].options:
+            at.pills[0].set_value(name.removesuffix(" (served)")).run()
+            assert_no_exception(at)
+            texts += [str(column) for table in at.table for column in table.value.columns]
+            texts += [str(value) for table in at.table for value in table.value.to_numpy().ravel()]
+            texts += re.findall(
+                r'"text": "([^"]*)"', " ".join(chart.proto.spec for chart in at.get("plotly_chart"))
+            )
+    assert "F1" in texts and "macro F1" in texts
+    assert set(re.findall(r"\bf1\b", " | ".join(texts), flags=re.IGNORECASE)) == {"F1"}
+    words = set(re.findall(r"\b(?:precision|recall)\b", " | ".join(texts), flags=re.IGNORECASE))
+    assert words == {"precision", "recall"}
 
 
 def chart_specs(at: AppTest) -> list[dict]:

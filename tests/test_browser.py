@@ -682,6 +682,32 @@ def test_every_table_of_the_metrics_page_shows_whole(app_url, page, width):
     assert wide == []
 
 
+def test_the_metrics_pages_tables_show_their_cells_as_written(app_url, page):
+    """st.table reads its cells as markdown: mobilenet_v2's ROC AUC, >0.999, was drawn as a quote (a grey
+    bar and 0.999) in the 2-class comparison. Every cell now shows its text as written."""
+    from maskapp.training.runs import load_runs
+
+    near = [
+        r.name
+        for r in load_runs().runs
+        if r.metrics and r.metrics.roc_auc and 0.9995 <= r.metrics.roc_auc < 1
+    ]
+    assert "mobilenet_v2" in near, "expected the 2-class MobileNetV2's ROC AUC to round to 1.000"
+    page.set_viewport_size({"width": 1000, "height": 1000})
+    page.goto(f"{app_url}/metrics")
+    page.get_by_text("Training curves").wait_for()
+    wait_for_app(page)
+    page.get_by_text("2 classes (").click()
+    page.get_by_text("which is not in this group").wait_for()
+    wait_for_app(page)
+    tables = page.locator('[data-testid="stTable"]')
+    comparison = tables.filter(has_text="ROC AUC").first
+    row = comparison.locator("tr").filter(has_text="mobilenet").first
+    assert ">0.999" in row.inner_text()
+    formatted = page.locator('[data-testid="stTable"] td :is(blockquote, em, strong, code, del, a)')
+    assert formatted.count() == 0
+
+
 def sideways_scrollers(page) -> list[str]:
     """The start of the text of each element of the page's main column wider than its box, behind a
     horizontal scroll bar (a table's grid, a tab row, ...)."""

@@ -235,6 +235,7 @@ def test_split_reproduces_the_test_figures_training_wrote(tmp_path, tiny_three_c
         "split": "test",
         "split_from": str(tiny_three_class_weights),
     }
+    assert written["source"] == figures["source"]  # training records what it measured, as evaluate does
     one_folder = run_json(tmp_path, str(ILC), "--split", "test", "--weights", str(tiny_three_class_weights))
     assert one_folder["confusion_matrix"] == figures["confusion_matrix"]
 

@@ -13,7 +13,7 @@ import pytest
 
 from maskapp import WEIGHTS_DIR
 from maskapp.app import plots
-from maskapp.app.run_groups import group_runs
+from maskapp.app.run_groups import OWN_TEST_SPLIT, group_runs, measured_on, metrics_unrecorded
 from maskapp.events.report import CompliancePoint, EventLog
 from maskapp.events.store import Event, SqliteEventStore, iso_utc
 from maskapp.training.runs import (
@@ -80,6 +80,20 @@ def test_training_curves_show_train_and_val_of_each_shipped_run(shipped_runs):
     json.loads(figure.to_json())  # serialisable, as st.plotly_chart needs
 
 
+def test_the_training_accuracy_axis_says_where_it_starts(shipped_runs, tmp_path):
+    """Plotly began the accuracy axis at an unnamed 0.82: cnn_3class's validation dip of 0.06 fell to
+    the chart's foot, as if the run had collapsed. The axis starts at a round value below every point and
+    its title says so; loss starts at 0."""
+    figure = plots.training_curves(shipped_runs)
+    accuracy = [v for trace in figure.data if trace.yaxis == "y2" for v in trace.y if v is not None]
+    axis = figure.layout.yaxis2
+    assert 0 < axis.range[0] <= min(accuracy) and axis.range[1] >= max(accuracy)
+    assert axis.title.text == f"accuracy (axis from {axis.range[0]:g}, not 0)"
+    assert figure.layout.yaxis.rangemode == "tozero"
+    low = plots.training_curves([write_run(tmp_path, "low")])  # val accuracy 0.65
+    assert low.layout.yaxis2.range[0] == 0.6 and "from 0.6, not 0" in low.layout.yaxis2.title.text
+
+
 def assert_legend_at_the_bottom_edge(figure: go.Figure) -> None:
     """Placed at a fraction of the plot's height below it, a legend of many runs ran into the x-axis
     title (seen in a browser with the eight shipped runs); pinned to the figure's bottom edge, plotly
@@ -109,7 +123,7 @@ def test_comparison_values_each_have_a_line_of_their_own(shipped_runs):
     )
     for bars in figure.data:
         assert bars.orientation == "h" and bars.textposition == "outside" and bars.cliponaxis is False
-        assert all(re.fullmatch(r"\d\.\d{3}|", text) for text in bars.text)
+        assert all(re.fullmatch(r"\d\.\d{3}|>0\.999|", text) for text in bars.text)
     assert figure.layout.xaxis.range[1] == 1.0 and figure.layout.margin.r >= 40  # room right of a 1.0
     bottom = figure.layout[f"xaxis{len(plots.COMPARED_FIGURES)}"]
     assert f"bars start at {figure.layout.xaxis.range[0]:g}" in bottom.title.text
@@ -154,7 +168,7 @@ def test_per_class_rows_end_with_macro_average(shipped_runs):
     run = next(r for r in shipped_runs if r.metrics is not None)
     rows = plots.per_class_rows(run.metrics)
     assert [row["class"] for row in rows] == [*run.metrics.per_class, "macro average"]
-    assert rows[-1]["f1"] == pytest.approx(run.metrics.macro_f1)
+    assert rows[-1]["F1"] == pytest.approx(run.metrics.macro_f1)
 
 
 def test_comparison_covers_mobilenet_and_cnn(shipped_runs):
@@ -384,6 +398,23 @@ def test_the_precision_recall_legend_has_one_entry_per_run_and_room_for_it(shipp
     assert_legend_at_the_bottom_edge(figure)
 
 
+def test_the_precision_recall_axes_start_at_one_round_value_and_say_so(shipped_runs, tmp_path):
+    """Plotly's own ranges began at odd values below the curves (all in 0.8-1.0) and nothing said the
+    axes did not start at 0: a gap of 0.02 read as half the chart. Both axes now start at one round
+    value below every point, and their titles say it; a curve that reaches 0 gets axes from 0."""
+    for runs in ([run for run in shipped_runs if run.metrics and len(run.metrics.labels) == 2], shipped_runs):
+        figure = plots.noncompliant_pr_figure(runs)
+        floor = plots.pr_axis_floor(runs)
+        points = [v for trace in figure.data for v in (*trace.x, *trace.y) if v is not None]
+        assert 0 < floor <= min(points) and floor * 10 == round(floor * 10)
+        for axis in (figure.layout.xaxis, figure.layout.yaxis):
+            assert axis.range[0] == floor and axis.range[1] >= 1.0
+            assert axis.title.text.endswith(f"(axis from {floor:g}, not 0)")
+    low = three_class_run(tmp_path)  # its recall falls to 0 at the highest thresholds
+    figure = plots.noncompliant_pr_figure([low])
+    assert figure.layout.xaxis.range[0] == 0 and "not 0" not in figure.layout.xaxis.title.text
+
+
 def test_runs_without_a_curve_or_threshold_are_drawn_without_one(tmp_path, shipped_runs):
     old = write_run(tmp_path, "old-format")  # metrics.json from before the compliance view
     assert plots.compliance_rows(old.metrics) == [] and plots.threshold_rows([old], 0.5) == []
@@ -517,6 +548,71 @@ def test_runs_are_grouped_by_classes_and_test_split_the_served_group_first(shipp
     labels = [group.label for group in group_runs([*shipped_runs, load_run(other)])]
     assert len(labels) == len(set(labels)) == len(groups) + 1
     assert "2 classes, face-mask-ilc (1 run)" in labels
+
+
+def copy_of_run(root, run, name: str, source: dict | None):
+    """A run with `run`'s config and test figures, its metrics.json's `source` replaced (None: none)."""
+    copy = root / name
+    copy.mkdir()
+    write_json(copy / CONFIG_FILE, run.config)
+    metrics = json.loads((run.path / METRICS_FILE).read_text())
+    metrics.pop("source", None)
+    write_json(copy / METRICS_FILE, metrics if source is None else {**metrics, "source": source})
+    return load_run(copy)
+
+
+def test_runs_are_grouped_by_the_faces_their_metrics_json_says_they_were_measured_on(shipped_runs, tmp_path):
+    """Groups were made from config.json alone: a run measured on its validation split, another run's
+    split or a folder of its own was compared as if on the group's test faces. metrics.json's `source`
+    now parts them; a run whose metrics.json has none is grouped by its config and named in a note."""
+    cnn = next(run for run in shipped_runs if run.name == "cnn")
+    own = str(tmp_path / "own" / "model.pt")
+    test = {"weights": own, "data": "all", "split": "test", "split_from": own}
+    runs = [
+        copy_of_run(tmp_path, cnn, "own", test),
+        copy_of_run(tmp_path, cnn, "on_val", {**test, "split": "val"}),
+        copy_of_run(tmp_path, cnn, "on_another_split", {**test, "split_from": "weights/runs/x/model.pt"}),
+        copy_of_run(tmp_path, cnn, "on_a_folder", {"weights": own, "data": "/data/door"}),
+        copy_of_run(tmp_path, cnn, "unsaid", None),
+    ]
+    groups = {group.runs[0].name: group for group in group_runs([cnn, *runs])}
+    assert [run.name for run in groups["cnn"].runs] == ["cnn", "own", "unsaid"]
+    assert [len(group.runs) for name, group in groups.items() if name != "cnn"] == [1, 1, 1]
+    assert "the val split, not test" in groups["on_val"].label
+    assert "measured on the split of weights/runs/x/model.pt" in groups["on_another_split"].description()
+    assert "measured on the folder /data/door" in groups["on_a_folder"].description()
+    assert len({group.label for group in groups.values()}) == 4
+    assert "The test figures of unsaid do not say" in groups["cnn"].unrecorded_note()
+    assert groups["on_val"].unrecorded_note() is None
+
+
+def test_a_freshly_trained_run_says_its_figures_are_on_its_own_test_split(tiny_three_class_weights):
+    """Training wrote metrics.json without `source`, so the Metrics page named every new run as one
+    that did not say which faces it was measured on. It records its own test split now, as `evaluate
+    --split test` does."""
+    run = load_run(tiny_three_class_weights.parent)
+    assert run.metrics_source["split"] == "test" and run.metrics_source["data"] == "all"
+    assert run.metrics_source["split_from"] == str(tiny_three_class_weights)
+    assert measured_on(run) == OWN_TEST_SPLIT and not metrics_unrecorded(run)
+
+
+def test_a_score_just_below_1_never_reads_as_a_perfect_1(shipped_runs):
+    """The served run's ROC AUC, 0.9996, read 1.000 in the comparison's table and chart, as if it never
+    ranked a face wrong; it reads >0.999, and only a score of 1 reads 1.000."""
+    assert plots.figure_text("ROC AUC", 0.99958) == ">0.999" and plots.figure_text("ROC AUC", 1.0) == "1.000"
+    assert plots.figure_text("value", 0.0004) == "<0.001" and plots.figure_text("value", 0.0) == "0.000"
+    assert plots.figure_text("threshold", 0.9999) == "1.00"  # thresholds: the grid's 0.01 steps
+    near = [run for run in shipped_runs if run.metrics and 0.9995 <= run.metrics.roc_auc < 1]
+    assert near, "expected a shipped run whose ROC AUC rounds to 1.000"
+    roc = plots.comparison_figure(near).data[plots.COMPARED_FIGURES.index("ROC AUC")]
+    assert list(roc.text) == [">0.999"] * len(near)
+
+
+def test_table_cells_are_escaped_for_the_markdown_st_table_reads(shipped_runs):
+    """st.table drew >0.999 as a quote and a name with * or _ around a word in italics."""
+    assert plots.cell_text("ROC AUC", 0.99958) == "\\>0.999"
+    assert plots.cell_text("run", "run_*best*") == "run\\_\\*best\\*"
+    assert plots.cell_text("test acc.", 0.9759) == "0.976" and plots.cell_text("faces", 871) == "871"
 
 
 def test_a_run_has_one_colour_in_every_chart_even_after_averaged_weights(shipped_runs):

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from maskapp.app.text import breakable, shown_path
+from maskapp.app.text import breakable, plain, shown_path
 from maskapp.labels import CLASS_NAMES, WITH_MASK, WITHOUT_MASK, WORN_INCORRECTLY
 from maskapp.training.runs import MODEL_FILE, EvalMetrics, PrecisionRecallCurve, Run
 from maskapp.vision.draw import label_style
@@ -63,12 +63,35 @@ THRESHOLD_FORMAT = ".2f"
 THRESHOLD_COLUMNS = frozenset({"threshold", "its own threshold"})
 
 
+def threshold_text(threshold: float) -> str:
+    """A threshold as every figure of the Metrics page reads it (0.50, not 0.5)."""
+    return format(threshold, THRESHOLD_FORMAT)
+
+
 def figure_text(column: str, value: object) -> str:
     """A table cell by the rule above: scores to three decimals, thresholds to two, counts and words as
     they are."""
     if not isinstance(value, float):
         return str(value)
-    return format(value, THRESHOLD_FORMAT if column in THRESHOLD_COLUMNS else SCORE_FORMAT)
+    return threshold_text(value) if column in THRESHOLD_COLUMNS else score_text(value)
+
+
+def cell_text(column: str, value: object) -> str:
+    """A table cell as `figure_text` writes it, escaped for markdown: st.table reads every cell as
+    markdown, so the served run's ROC AUC, >0.999, was drawn as a grey quote bar beside 0.999, and a run
+    or data set named with * or _ around a word came out in italics."""
+    return plain(figure_text(column, value))
+
+
+def score_text(score: float) -> str:
+    """A score to three decimals, but never a perfect 1.000 (or a 0.000) for one that is not: the
+    served run's ROC AUC of 0.9996 read 1.000, as if it never ranked a face wrong; it reads >0.999."""
+    text = format(score, SCORE_FORMAT)
+    if text == format(1.0, SCORE_FORMAT) and score < 1:
+        return ">0.999"
+    if text == format(0.0, SCORE_FORMAT) and score > 0:
+        return "<0.001"
+    return text
 
 
 def shown_name(name: str, served: str | None) -> str:
@@ -122,8 +145,21 @@ def training_curves(runs: Sequence[Run], served: str | None = None) -> go.Figure
                     col=column,
                 )
     figure.update_xaxes(title_text="epoch")
-    figure.update_yaxes(title_text="cross-entropy", row=1, col=1)
-    figure.update_yaxes(title_text="accuracy", row=1, col=2)  # autorange: good runs differ near 1.0
+    figure.update_yaxes(title_text="cross-entropy", rangemode="tozero", row=1, col=1)
+    # Zoomed, as good runs differ near 1.0, from a round value the title names: plotly's own range began
+    # at an unnamed 0.82, so a validation dip of 0.06 fell to the foot of the chart, read as a collapse.
+    floor = round_floor(
+        [
+            value
+            for run in runs
+            for record in run.history
+            for value in map(_number, (record.train_accuracy, record.val_accuracy))
+            if value is not None
+        ]
+    )
+    figure.update_yaxes(
+        title_text=f"accuracy{from_floor_words(floor)}", range=[floor, 1.0 + PR_AXIS_PAD], row=1, col=2
+    )
     return _legend_below(figure, 420)
 
 
@@ -195,13 +231,15 @@ def confusion_matrix_figure(metrics: EvalMetrics, *, title: str = "") -> go.Figu
 
 
 def per_class_rows(metrics: EvalMetrics) -> list[dict]:
-    """One row per class: precision, recall, F1, support; then the macro average."""
+    """One row per class: precision, recall, F1, support; then the macro average. Headers as the
+    comparison writes them (words in small letters, F1 and ROC AUC in capitals): it read "f1" beside
+    the comparison's "macro F1"."""
     rows = [
         {
             "class": name,
             "precision": _number(m.precision),
             "recall": _number(m.recall),
-            "f1": _number(m.f1),
+            "F1": _number(m.f1),
             "support": m.support,
         }
         for name, m in metrics.per_class.items()
@@ -213,7 +251,7 @@ def per_class_rows(metrics: EvalMetrics) -> list[dict]:
                 "class": "macro average",
                 "precision": _number(sum(m.precision for m in metrics.per_class.values()) / count),
                 "recall": _number(sum(m.recall for m in metrics.per_class.values()) / count),
-                "f1": _number(metrics.macro_f1),
+                "F1": _number(metrics.macro_f1),
                 "support": sum(m.support for m in metrics.per_class.values()),
             }
         )
@@ -324,15 +362,57 @@ def noncompliant_pr_figure(runs: Sequence[Run], served: str | None = None) -> go
                     f"<extra>{name}</extra>",
                 )
             )
-    figure.update_xaxes(title_text="non-compliant recall (people without a proper mask flagged)")
-    figure.update_yaxes(title_text="non-compliant precision")
+    floor = pr_axis_floor(runs)
+    # Both axes from one round floor, the same ticks on each, and the titles say where they start: with
+    # plotly's own ranges the curves, all in 0.8-1.0, filled the plot from odd values (0.78, 0.79) that
+    # nothing named, so a gap of 0.02 looked like half the chart.
+    from_floor = from_floor_words(floor)
+    axis = {"range": [floor, 1.0 + PR_AXIS_PAD], "dtick": 0.05 if floor >= 0.7 else 0.1, "tick0": 0}
+    figure.update_xaxes(
+        title_text=f"non-compliant recall: people without a proper mask flagged{from_floor}", **axis
+    )
+    figure.update_yaxes(title_text=f"non-compliant precision{from_floor}", **axis)
     return _legend_below(figure, PR_PLOT_PX + LEGEND_ROW_PX * len(runs))
+
+
+PR_AXIS_PAD = 0.01  # a curve or star at 1.0 is drawn whole, not cut by the frame
+
+
+def pr_axis_floor(runs: Sequence[Run]) -> float:
+    """Where the precision-recall chart's axes start: a round tenth below every point of every curve
+    (0 when a curve reaches that low), so the runs' differences near 1.0 still show."""
+    values = [
+        value
+        for run in runs
+        if run.metrics and run.metrics.noncompliant_pr
+        for value in (*run.metrics.noncompliant_pr.recall, *run.metrics.noncompliant_pr.precision)
+        if _number(value) is not None
+    ]
+    return round_floor(values)
+
+
+def round_floor(scores: Sequence[float]) -> float:
+    """A round tenth below the lowest score (0 when none, or one reaches that low): where a zoomed
+    score axis starts, so runs near 1.0 still look different; the axis then says it does not start at 0."""
+    return max(0.0, math.floor((min(scores, default=0.0) - 0.02) * 10) / 10)
+
+
+def from_floor_words(floor: float) -> str:
+    """What a zoomed axis's title adds: where it starts, and that it is not 0."""
+    return f" (axis from {floor:g}, not 0)" if floor > 0 else ""
 
 
 def reference_run(runs: Sequence[Run], served: str | None) -> Run:
     """The run whose threshold the page starts from: the served one when it is among `runs` (the app
     flags with its threshold), else the first."""
     return next((run for run in runs if run.name == served), runs[0])
+
+
+def threshold_run(runs: Sequence[Run], inspected: str | None, served: str | None) -> Run:
+    """The run whose threshold the slider starts from and whose serve command the page writes: the one
+    picked under Test set, else `reference_run`. The 2-class group's command always served its first
+    run, cnn, the weaker model, as if the page proposed it, whichever run the reader was looking at."""
+    return next((run for run in runs if run.name == inspected), reference_run(runs, served))
 
 
 def serve_command(reference: Run, served: str | None, threshold: float) -> str:
@@ -395,6 +475,17 @@ def system_usage_figure(run: Run) -> go.Figure:
     figure.update_yaxes(title_text="MB", rangemode="tozero", row=2, col=1)
     figure.update_layout(height=460, margin={"t": 40, "b": 40})
     return figure
+
+
+def system_usage_note(run: Run) -> str | None:
+    """What a run's system samples are of, where it is not training: an averaged run's 1.3 minutes at
+    full CPU, under "System usage during training", read as a model trained in 1.3 minutes."""
+    if not _averaged_from(run) or run.history:
+        return None
+    return (
+        f"Averaged weights (mean of {_averaged_from(run)} runs'): no training of its own. These samples are "
+        "of `average-weights`: preparing the validation and test faces, choosing the threshold, measuring."
+    )
 
 
 def _best(values) -> float | None:
@@ -485,7 +576,7 @@ COMPARED_FIGURES = ("best val accuracy", "test accuracy", "balanced accuracy", "
 def _score_floor(rows: list[dict]) -> float:
     """Bars start at a round value below the lowest score, so runs near 1.0 still look different."""
     scores = [row[key] for row in rows for key in COMPARED_FIGURES if row[key] is not None]
-    return max(0.0, math.floor((min(scores, default=0.0) - 0.02) * 10) / 10)
+    return round_floor(scores)
 
 
 COMPARISON_BAR_PX = 20
@@ -518,7 +609,7 @@ def comparison_figure(runs: Sequence[Run], served: str | None = None) -> go.Figu
                 y=names,
                 orientation="h",
                 marker_color=[_color(index) for index in range(len(rows))],
-                text=["" if value is None else format(value, SCORE_FORMAT) for value in values],
+                text=["" if value is None else score_text(value) for value in values],
                 textposition="outside",
                 constraintext="none",
                 cliponaxis=False,  # a value at 1.0 stands in the right margin

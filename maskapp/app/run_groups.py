@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from maskapp.training.runs import Run
+from maskapp.app.text import plain
+from maskapp.config import project_path
+from maskapp.training.runs import MODEL_FILE, Run
+
+# What a run's figures are on when metrics.json says its own test split, or says nothing (training wrote
+# its figures on that split without a `source` before).
+OWN_TEST_SPLIT = "its own test split"
+EVERY_FOLDER = "all"  # evaluate.ALL_FOLDERS, not imported: that module loads torch
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,9 @@ class TestSplit:
     seed: object = None
     hash_distance: object = None
     max_per_class: object = None
+    # metrics.json's `source` read in words: another split, folder, run's split or class selection means
+    # other faces, whatever the config says.
+    measured_on: str = OWN_TEST_SPLIT
 
     @classmethod
     def of(cls, run: Run) -> TestSplit:
@@ -42,7 +52,43 @@ class TestSplit:
             config.get("seed"),
             config.get("hash_distance"),
             config.get("max_per_class"),
+            measured_on(run),
         )
+
+
+def measured_on(run: Run) -> str:
+    """What metrics.json says its figures were measured on, in words; OWN_TEST_SPLIT for the run's own
+    test split of all its training folders, or when it does not say (`metrics_unrecorded`)."""
+    source = run.metrics_source or {}
+    split, data, split_from = source.get("split"), source.get("data"), source.get("split_from")
+    if not source or run.metrics is None:
+        return OWN_TEST_SPLIT
+    if not split:
+        return f"the folder {data}"
+    words = [] if split == "test" else [f"the {split} split, not test"]
+    if split_from and not _is_file_of(split_from, run):
+        words.append(f"the split of {split_from}")
+    if data != EVERY_FOLDER:
+        words.append(f"of {data} only")
+    if source.get("classes"):
+        words.append(f"classes {', '.join(map(str, source['classes']))} only")
+    if source.get("worn_incorrectly_as_noncompliant"):
+        words.append("badly worn masks counted as non-compliant")
+    return "; ".join(words) or OWN_TEST_SPLIT
+
+
+def _is_file_of(path: object, run: Run) -> bool:
+    """Whether `path` (as metrics.json recorded it: absolute, or from the project folder) is the run's
+    own checkpoint."""
+    try:
+        return project_path(str(path)).resolve() == (run.path / MODEL_FILE).resolve()
+    except (OSError, ValueError):
+        return False
+
+
+def metrics_unrecorded(run: Run) -> bool:
+    """Test figures whose metrics.json does not say what they were measured on."""
+    return run.metrics is not None and run.metrics_source is None
 
 
 @dataclass(frozen=True)
@@ -65,10 +111,25 @@ class RunGroup:
         share = f"{split.test_share:.0%} of " if split.test_share is not None else ""
         data = ", ".join(split.data) or "data sets not recorded"
         seed = f", seed {split.seed}" if split.seed is not None else ""
+        measured = "" if split.measured_on == OWN_TEST_SPLIT else f", measured on {split.measured_on}"
         return (
             f"{len(split.classes)} classes ({classes}). Every test figure below is on this group's test "
-            f"split: {faces} faces, {share}{data}{seed}. Runs with other classes were tested on other "
-            "faces, so they are compared in their own group."
+            f"split: {faces} faces, {share}{data}{seed}{measured}. Runs with other classes, or measured on "
+            "other faces, are compared in their own group."
+        )
+
+    def unrecorded_note(self) -> str | None:
+        """Which runs' metrics.json does not say what they were measured on, and what is assumed: markdown,
+        the run names shown literally."""
+        names = [plain(run.name) for run in self.runs if metrics_unrecorded(run)]
+        if not names:
+            return None
+        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        return (
+            f"The test figures of {listed} do not say which faces they were measured on (metrics.json "
+            "has no `source`): they are grouped as if on each run's own test split, where training "
+            "measures them. To be sure, measure again: `python -m maskapp evaluate --split test "
+            "--weights RUN/model.pt --json RUN/metrics.json`."
         )
 
 
@@ -91,11 +152,13 @@ def group_runs(runs: Sequence[Run], served: str | None = None) -> list[RunGroup]
 def _label(split: TestSplit, splits: list[TestSplit], by_split: dict[TestSplit, list[Run]]) -> str:
     """'3 classes (6 runs)'; with the data sets (and seed) where another group has the same classes."""
     label = f"{len(split.classes)} classes"
-    if any(other.classes == split.classes for other in splits if other != split):
+    same_classes = [other for other in splits if other != split and other.classes == split.classes]
+    if any(other.data != split.data for other in same_classes):
         label += f", {' + '.join(split.data) or 'unrecorded data'}"
-        if any(
-            other.classes == split.classes and other.data == split.data for other in splits if other != split
-        ):
-            label += f", seed {split.seed}"
+    same_data = [other for other in same_classes if other.data == split.data]
+    if any(other.seed != split.seed for other in same_data):
+        label += f", seed {split.seed}"
+    if any(other.measured_on != split.measured_on for other in same_data):
+        label += f", {split.measured_on}"
     count = len(by_split[split])
     return f"{label} ({count} run{'s' if count != 1 else ''})"

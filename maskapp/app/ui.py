@@ -371,11 +371,11 @@ def probability_columns(class_names: tuple[str, ...]) -> dict:
 # --- tables ----------------------------------------------------------------------------------------
 def figures_table(rows: list[dict]) -> None:
     """A small table shown whole: headers wrap and every row and column shows, where st.dataframe's grid
-    hid the last columns of a narrow page behind a scroll bar. Figures read by `plots.figure_text`; a
-    missing one is blank."""
+    hid the last columns of a narrow page behind a scroll bar. Cells read by `plots.cell_text` (figures
+    as `plots.figure_text` writes them, shown literally, not as markdown); a missing one is blank."""
     # Objects, not numpy columns: a column of counts with a blank (faces: 871, None) became floats.
     frame = pd.DataFrame(rows, dtype=object)
-    formats = {column: functools.partial(plots.figure_text, column) for column in frame.columns}
+    formats = {column: functools.partial(plots.cell_text, column) for column in frame.columns}
     st.table(frame.style.format(formats, na_rep=""), hide_index=True)
 
 
@@ -503,6 +503,24 @@ def _kept_choice(
         _remember(key, first)
     widget(label, options, key=_kept(key, first), **extra)
     return str(_keep(key))
+
+
+def kept_multiselect(label: str, options: list[str], key: str, **extra) -> list[str]:
+    """Picks among `options` that stay when the reader visits another page and comes back (the Metrics
+    page's runs came back all picked); all of them until the reader picks. Picks no longer offered go."""
+    picked = st.session_state.get(key, _remembered(key, list(options)))
+    st.session_state[key] = [option for option in picked if option in options]
+    st.multiselect(label, options, key=key, **extra)
+    return list(_keep(key))
+
+
+def kept_pills(label: str, options: list[str], key: str, default: str | None, **extra) -> str | None:
+    """A pill choice that stays when the reader visits another page and comes back, `default` until
+    one is picked or when the one picked is no longer offered; None once the reader unpicks it."""
+    picked = st.session_state.get(key, _remembered(key, default))
+    st.session_state[key] = picked if picked is None or picked in options else default
+    st.pills(label, options, key=key, **extra)
+    return _keep(key)
 
 
 def privacy_sidebar(scope: str) -> str:

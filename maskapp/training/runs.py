@@ -179,6 +179,9 @@ class Run:
     system: list[SystemSample]
     metrics: EvalMetrics | None
     warnings: list[str] = field(default_factory=list)
+    # metrics.json's `source`: what the figures were measured on (weights, data, split, split_from, ...),
+    # as `evaluate --json` and training record it; None where the file does not say.
+    metrics_source: dict | None = None
 
     @property
     def name(self) -> str:
@@ -253,15 +256,18 @@ def load_run(path: str | Path) -> Run:
     warnings: list[str] = []
     history = _read_jsonl(path / HISTORY_FILE, EpochRecord, warnings)
     system = _read_jsonl(path / SYSTEM_FILE, SystemSample, warnings)
-    metrics = None
+    metrics, source = None, None
     if (path / METRICS_FILE).is_file():
         try:
-            metrics = EvalMetrics.from_dict(_read_json(path / METRICS_FILE))
+            data = _read_json(path / METRICS_FILE)
+            metrics = EvalMetrics.from_dict(data)
         except (KeyError, TypeError, ValueError, AttributeError, RunFormatError) as error:
             warnings.append(f"{METRICS_FILE} is malformed: {error}")
+        else:
+            source = data.get("source") if isinstance(data.get("source"), dict) else None
     else:
         warnings.append(f"{METRICS_FILE} is missing")
-    return Run(path, config, history, system, metrics, warnings)
+    return Run(path, config, history, system, metrics, warnings, source)
 
 
 def find_runs(*roots: str | Path) -> list[Path]:

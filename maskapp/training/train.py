@@ -38,7 +38,7 @@ from maskapp.labels import WITHOUT_MASK
 from maskapp.outputs import ensure_writable_file, ensure_writable_folder, require_new_folder
 from maskapp.training.augment import AugmentConfig, augment
 from maskapp.training.data import split_for
-from maskapp.training.evaluate import choose_noncompliant_threshold, compute_metrics, predict_rgb
+from maskapp.training.evaluate import ALL_FOLDERS, choose_noncompliant_threshold, compute_metrics, predict_rgb
 from maskapp.training.pack import TrainingData, check_pack_settings, read_pack, training_data, write_pack
 from maskapp.training.prepare import PreparedSet, detector_cropper, prepare
 from maskapp.training.runs import (
@@ -455,7 +455,11 @@ def write_test_metrics(run_dir, model, class_names, spec, test: PreparedSet | No
         logger.info("no test split; run written to %s", run_dir)
         return
     metrics = test_metrics(model, class_names, spec, test, threshold)
-    write_json(run_dir / METRICS_FILE, metrics)
+    # What `evaluate --split test` records: the run's own test split of all its training folders. The
+    # Metrics page groups runs by it, and named every freshly trained run as one that did not say.
+    weights = str(Path(run_dir) / MODEL_FILE)
+    source = {"weights": weights, "data": ALL_FOLDERS, "split": "test", "split_from": weights}
+    write_json(run_dir / METRICS_FILE, {**metrics, "source": source})
     logger.info("test accuracy %.4f, run written to %s", metrics["accuracy"], run_dir)
 
 
