@@ -16,7 +16,6 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import replace
 from datetime import UTC, date, tzinfo
 from pathlib import Path
 from typing import NoReturn
@@ -46,11 +45,13 @@ from maskapp.events.recorder import MAX_WINDOW_MINUTES
 from maskapp.events.session import EventSettings, PeopleLog
 from maskapp.events.store import DEFAULT_EVENTS_PATH, MAX_KEEP_DAYS
 from maskapp.labels import CLASS_NAMES
+from maskapp.vision.classify import MaskClassifier
+from maskapp.vision.detect import FaceDetector, create_detector
 from maskapp.vision.draw import label_style
 from maskapp.vision.model import missing_weights
 from maskapp.vision.pipeline import (
     MaskPipeline,
-    load_pipeline,
+    load_serving_classifier,
     with_face_threshold,
     with_noncompliant_threshold,
 )
@@ -75,19 +76,28 @@ def detector_names() -> tuple[str, ...]:
     return DETECTOR_NAMES
 
 
-@st.cache_resource(show_spinner="Loading the face detector and the mask classifier…", max_entries=4)
-def loaded_pipeline(config: InferenceConfig) -> MaskPipeline:
-    """The models of a weights file, detector and margin, loaded once for the whole process and shared
-    by every session (thread-safe); `get_pipeline` gives them their thresholds."""
-    logger.info("loading pipeline %s", config)
-    return load_pipeline(config)
+@st.cache_resource(show_spinner="Loading the face detector…", max_entries=4)
+def loaded_detector(name: str) -> FaceDetector:
+    """A detector's network, loaded once for the whole process and shared by every session (each
+    detector guards its own non-thread-safe parts); `get_pipeline` gives it its threshold."""
+    logger.info("loading detector %s", name)
+    return create_detector(name)
+
+
+@st.cache_resource(show_spinner="Loading the mask classifier…", max_entries=4)
+def loaded_classifier(weights: Path) -> MaskClassifier:
+    """A checkpoint's classifier (its ONNX export and session), loaded once for the whole process and
+    shared by every session; `get_pipeline` gives it its non-compliant threshold."""
+    logger.info("loading classifier %s", weights)
+    return load_serving_classifier(weights)
 
 
 def get_pipeline(config: InferenceConfig) -> MaskPipeline:
-    """The pipeline of an inference config, on the cached models. Neither threshold is part of the cache
-    key: each step of the face threshold slider loaded the detector and the classifier again (about 1 s
-    of loading for a new cut-off), as the non-compliant one's did."""
-    models = loaded_pipeline(replace(config, face_threshold=None, noncompliant_threshold=None))
+    """The pipeline of an inference config, on the cached models. The detector and the classifier are
+    cached apart: as one pipeline, a change of detector in the sidebar exported and loaded the
+    classifier again too (seconds), and a change of weights the detector. Neither threshold is part of a
+    cache key: each step of a threshold slider loaded both models again."""
+    models = MaskPipeline(loaded_detector(config.detector), loaded_classifier(config.weights), config.margin)
     pipeline = with_face_threshold(models, config.face_threshold)
     if config.noncompliant_threshold is None:
         return pipeline  # the checkpoint's decision rule, as loaded
