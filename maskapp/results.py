@@ -20,7 +20,8 @@ NO_MASK_LABEL = WITHOUT_MASK
 class Face:
     # x1, y1, x2, y2 in pixels, clipped to the frame: the face as people box it (what is drawn and reported)
     box: tuple[int, int, int, int]
-    score: float
+    # the detector's confidence; None where no detector ran (the whole image classified as one face)
+    score: float | None
     landmarks: tuple[tuple[float, float], ...] | None = None
     # The detector's own box where it differs from `box`: the classifier's crop is cut there, as its
     # training crops were. None: `box`.
@@ -81,16 +82,19 @@ class FaceResult:
 
     @property
     def score(self) -> float:
-        """Ranks detections for average precision: a sure face with a sure label ranks first."""
+        """Ranks detections for average precision: a sure face with a sure label ranks first (the label's
+        alone where no detector ran)."""
+        if self.face.score is None:
+            return self.prediction.probability
         return self.face.score * self.prediction.probability
 
     def to_dict(self) -> dict:
-        """One entry of the `detect --json` output."""
+        """One entry of the `detect --json` output; `face_score` is null where no detector ran."""
         return {
             "box": [int(v) for v in self.box],
             "label": self.label,
             "score": float(self.score),
-            "face_score": float(self.face.score),
+            "face_score": None if self.face.score is None else float(self.face.score),
             "probs": {name: float(p) for name, p in self.prediction.probs.items()},
             "compliant": self.compliant,
         }

@@ -23,7 +23,7 @@ from streamlit.testing.v1 import AppTest
 
 from maskapp import PROJECT_ROOT
 from maskapp.app import plots, samples, ui
-from maskapp.app.analysis import analyze_image, detection_json, probability_column
+from maskapp.app.analysis import analyze_image, detection_json, face_rows, probability_column
 from maskapp.app.live import alert_wav
 from maskapp.app.text import plain
 from maskapp.config import DETECTOR_NAMES, DETECTOR_THRESHOLDS, LIVE_DETECTOR, InferenceConfig
@@ -423,6 +423,30 @@ def test_one_face_switch_classifies_a_face_crop_without_detection(app):
     assert_no_exception(at)
     assert metrics(at)["Faces"] == "1"
     assert len(at.dataframe[0].value) == 1
+
+
+def test_a_picture_taken_as_one_face_has_no_face_score_in_the_table_or_the_json(app):
+    """'This image is one face' runs no detector, yet the table and the JSON gave the face a detector
+    score of 1.00, a certainty nobody measured: the table says 'whole image', the JSON null (`score`,
+    which ranks faces, is then the label's probability alone)."""
+    crop = sorted(FACE_CROPS.glob("*.jpg"))[0]
+    at = open_page(app, "app_pages/images.py")
+    at.file_uploader[0].set_value((crop.name, crop.read_bytes(), "image/jpeg"))
+    (one_face,) = [t for t in at.toggle if t.label == "This image is one face"]
+    one_face.set_value(True).run()
+    assert_no_exception(at)
+    assert list(at.dataframe[0].value["face score"]) == ["whole image"]
+    pipeline = ui.get_pipeline(InferenceConfig(weights=ui.weights_path(), detector="centerface"))
+    analysis = analyze_image(pipeline, crop.read_bytes(), crop.name, one_face=True)
+    (entry,) = json.loads(json.dumps(detection_json(analysis)))["images"][crop.name]
+    assert set(entry) == {"box", "label", "score", "face_score", "probs", "compliant"}
+    assert entry["face_score"] is None
+    assert entry["score"] == pytest.approx(entry["probs"][entry["label"]])
+    photo = analyze_image(pipeline, STREET_PHOTO.read_bytes(), "street.png")  # detected faces keep theirs
+    assert all(
+        row["face score"] == f"{face.face.score:.2f}"
+        for row, face in zip(face_rows(photo), photo.result.faces, strict=True)
+    )
 
 
 def test_json_download_follows_the_detect_command_schema():

@@ -101,11 +101,20 @@ def face_rows(analysis: ImageAnalysis) -> list[dict]:
                 "crop": png_data_url(crop),
                 "label": label_style(face.label).caption,  # words, which wrap: 'Mask worn incorrectly'
                 **{probability_column(name): round(float(probs[name]), 4) for name in analysis.classes},
-                "face score": round(float(face.face.score), 4),
+                "face score": score_text(face.face.score),
                 "box": box_text(face.box),
             }
         )
     return rows
+
+
+WHOLE_IMAGE = "whole image"
+
+
+def score_text(score: float | None) -> str:
+    """The detector's score as '0.93', or 'whole image' where no detector ran ('This image is one face'):
+    it read 1.00 there, a certainty no detector gave."""
+    return WHOLE_IMAGE if score is None else f"{score:.2f}"
 
 
 def box_text(box) -> str:

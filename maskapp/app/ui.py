@@ -307,8 +307,11 @@ def face_table_columns(class_names: tuple[str, ...]) -> dict:
         "crop": st.column_config.ImageColumn("crop", width=56),
         "label": st.column_config.TextColumn("label", width=96),
         **probability_columns(class_names),
-        "face score": st.column_config.NumberColumn(
-            "score", width=52, format="%.2f", help="The face detector's confidence that this is a face."
+        "face score": st.column_config.TextColumn(
+            "score",
+            width=52,
+            help="The face detector's confidence that this is a face; 'whole image' where no detector ran "
+            "('This image is one face').",
         ),
         "box": st.column_config.TextColumn(
             "box", width=76, help="The face's corners in the picture, in pixels: left,top and right,bottom."
