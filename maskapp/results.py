@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from operator import attrgetter
 
-from maskapp.labels import CLASS_NAMES, WITH_MASK, WITHOUT_MASK, is_compliant
+from maskapp.labels import CLASS_NAMES, COMPLIANT_LABEL, WITH_MASK, WITHOUT_MASK, is_compliant
 
 # The 2-class names, kept for the 2-class compliance view of detection metrics.
 MASK_LABEL = WITH_MASK
@@ -55,6 +55,22 @@ class Prediction:
     def compliant(self) -> bool:
         """Only a mask worn over nose and mouth is compliant."""
         return is_compliant(self.label)
+
+    @property
+    def verdict_probability(self) -> float:
+        """How likely the verdict is: P(with_mask) for a compliant face, P(non-compliant) = 1 - P(with_mask)
+        for the others, the figure the non-compliant threshold is read against. P(label) alone read as a
+        contradiction: 'No mask 37%' on a face whose P(with_mask) was 51% (flagged, rightly, at 0.32).
+        A model without with_mask: P(label)."""
+        if COMPLIANT_LABEL not in self.probs:
+            return self.probability
+        masked = self.probs[COMPLIANT_LABEL]
+        return masked if self.compliant else 1.0 - masked
+
+    @property
+    def likeliest(self) -> str:
+        """The class the model finds likeliest, which the verdict need not be (a threshold decides it)."""
+        return max(self.probs, key=self.probs.get)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from maskapp.errors import ImageError
+from maskapp.labels import is_compliant
 from maskapp.media.images import decode_image, encode_png
 from maskapp.results import FrameResult, combine_summaries
 from maskapp.vision.anonymize import anonymize_faces
@@ -36,6 +37,7 @@ class ImageAnalysis:
     annotated: np.ndarray
     crops: tuple[np.ndarray, ...] = field(default_factory=tuple)
     classes: tuple[str, ...] = ()  # the classifier's classes
+    noncompliant_threshold: float | None = None  # the rule the verdicts follow (None: the likeliest class)
 
 
 def analyze_image(
@@ -56,8 +58,9 @@ def analyze_image(
         for face in result.faces
     )
     classes = tuple(pipeline.classifier.class_names)
+    threshold = pipeline.classifier.noncompliant_threshold
     logger.info("analysed %s: %d face(s) in %.0f ms", name, len(result.faces), result.timings.total_ms)
-    return ImageAnalysis(name, image, result, annotate(shown, result), crops, classes)
+    return ImageAnalysis(name, image, result, annotate(shown, result), crops, classes, threshold)
 
 
 def _check_showable(image: np.ndarray, name: str) -> None:
@@ -115,6 +118,37 @@ def score_text(score: float | None) -> str:
     """The detector's score as '0.93', or 'whole image' where no detector ran ('This image is one face'):
     it read 1.00 there, a certainty no detector gave."""
     return WHOLE_IMAGE if score is None else f"{score:.2f}"
+
+
+def noncompliant_sum(classes: tuple[str, ...]) -> str:
+    """P(non-compliant) in the classes' own words: 'P(Mask worn incorrectly) + P(No mask)'."""
+    return " + ".join(f"P({label_style(name).caption})" for name in classes if not is_compliant(name))
+
+
+def verdict_notes(analysis: ImageAnalysis) -> list[str]:
+    """Why, for each face whose verdict is not its likeliest class (the non-compliant threshold decided
+    it): its row alone read as a contradiction, 'No mask' beside a Mask bar at 51%."""
+    threshold, notes = analysis.noncompliant_threshold, []
+    if threshold is None:
+        return notes  # the likeliest class wins: nothing to explain
+    for index, face in enumerate(analysis.result.faces, start=1):
+        prediction = face.prediction
+        likeliest = prediction.likeliest
+        if prediction.label == likeliest:
+            continue
+        said = f"Face {index} is called {label_style(face.label).caption}"
+        chance = prediction.probs[likeliest]
+        though = f"though {label_style(likeliest).caption} is its likeliest class ({chance:.0%})"
+        rule, its = noncompliant_sum(analysis.classes), prediction.verdict_probability
+        if prediction.compliant:
+            why = f"its {rule}, {1 - its:.0%}, is under the *Non-compliant threshold*, {threshold:.2f}"
+        else:
+            why = (
+                f"a face is not compliant once {rule} reaches the *Non-compliant threshold*, "
+                f"{threshold:.2f}, and this one's is {its:.0%}"
+            )
+        notes.append(f"{said} {though}: {why}.")
+    return notes
 
 
 def box_text(box) -> str:

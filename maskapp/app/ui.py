@@ -25,7 +25,7 @@ import streamlit as st
 
 from maskapp import DEFAULT_WEIGHTS
 from maskapp.app import plots
-from maskapp.app.analysis import ImageAnalysis, analyze_image, probability_column
+from maskapp.app.analysis import ImageAnalysis, analyze_image, noncompliant_sum, probability_column
 from maskapp.app.compliance_log import LogView, log_version, read_log, time_column, time_zone, zone_name
 from maskapp.app.live import parse_ice_servers
 from maskapp.app.model_card import ModelCard
@@ -44,7 +44,7 @@ from maskapp.errors import MaskappError
 from maskapp.events.recorder import MAX_WINDOW_MINUTES
 from maskapp.events.session import EventSettings, PeopleLog
 from maskapp.events.store import DEFAULT_EVENTS_PATH, MAX_KEEP_DAYS
-from maskapp.labels import CLASS_NAMES
+from maskapp.labels import CLASS_NAMES, COMPLIANT_LABEL
 from maskapp.vision.classify import MaskClassifier
 from maskapp.vision.detect import FaceDetector, create_detector
 from maskapp.vision.draw import label_style
@@ -291,6 +291,12 @@ def color_legend() -> None:
         css = f"background:{style.hex};color:{style.text_hex};" + CHIP_CSS
         chips.append(f'<span style="{css}">{html.escape(style.caption)}</span>')
     st.markdown("Box colours: " + "".join(chips), unsafe_allow_html=True)
+    # The rule in words: a red 'No mask 49%' read as a contradiction to anyone who had not been told.
+    st.caption(
+        f"The percentage on a box is how likely its verdict is: P({label_style(COMPLIANT_LABEL).caption}) "
+        f"on a green box; on the others the chance of not being compliant, {noncompliant_sum(CLASS_NAMES)}, "
+        "which calls a face not compliant once it reaches the *Non-compliant threshold* (sidebar)."
+    )
 
 
 # The face table's rows are this tall so that a cell's text may take two lines (Streamlit wraps text
