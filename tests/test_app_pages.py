@@ -473,6 +473,19 @@ def test_a_face_flagged_though_mask_is_its_likeliest_class_is_explained_on_the_p
     assert any("percentage on a box is how likely its verdict is" in c.value for c in at.caption)
 
 
+def test_a_picture_taken_as_one_face_says_no_detector_ran_in_its_timing(app):
+    """The timing under a picture taken as one face read '4 ms (detect 0 ms)', as if a detector had found
+    its face in no time; it says no detection ran, and a detected photo still gives its detector's time."""
+    at = open_page(app, "app_pages/images.py")
+    at.file_uploader[0].set_value((STREET_PHOTO.name, STREET_PHOTO.read_bytes(), "image/png")).run()
+    assert any(re.fullmatch(r"\d+ ms \(detect \d+ ms\)", c.value) for c in at.caption)
+    (one_face,) = [t for t in at.toggle if t.label == "This image is one face"]
+    one_face.set_value(True).run()
+    assert_no_exception(at)
+    timings = [c.value for c in at.caption if re.match(r"\d+ ms ", c.value)]
+    assert len(timings) == 1 and timings[0].endswith("(no face detection: the whole image is the face)")
+
+
 def test_json_download_follows_the_detect_command_schema():
     pipeline = ui.get_pipeline(InferenceConfig(weights=ui.weights_path(), detector="centerface"))
     analysis = analyze_image(pipeline, STREET_PHOTO.read_bytes(), "street.png")

@@ -151,6 +151,15 @@ def verdict_notes(analysis: ImageAnalysis) -> list[str]:
     return notes
 
 
+def timing_text(analysis: ImageAnalysis) -> str:
+    """How long the photo took, and its detection's share: '92 ms (detect 71 ms)'. A picture taken as one
+    face says that no detector ran ('detect 0 ms' read as a detector that found its face in no time)."""
+    timings = analysis.result.timings
+    if any(face.face.score is None for face in analysis.result.faces):
+        return f"{timings.total_ms:.0f} ms (no face detection: the whole image is the face)"
+    return f"{timings.total_ms:.0f} ms (detect {timings.detect_ms:.0f} ms)"
+
+
 def box_text(box) -> str:
     """A face box as 'x1,y1 x2,y2': short, and in a narrow column each corner takes a line."""
     x1, y1, x2, y2 = (int(v) for v in box)
