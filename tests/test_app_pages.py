@@ -187,7 +187,7 @@ def test_the_face_table_shows_each_class_probability_in_its_box_colour(app, monk
     assert_no_exception(at)
     table = at.dataframe[0].value
     columns = [probability_column(name) for name in CLASS_NAMES]
-    assert np.allclose(table[columns].sum(axis=1), 1.0, atol=1e-3)
+    assert np.allclose(table[columns].sum(axis=1), 100.0, atol=0.1)  # in percent
     bars = {name: configs[0][probability_column(name)] for name in CLASS_NAMES}
     assert {name: bar["type_config"]["color"] for name, bar in bars.items()} == {
         name: style.hex for name, style in LABEL_STYLES.items()
@@ -465,7 +465,7 @@ def test_a_face_flagged_though_mask_is_its_likeliest_class_is_explained_on_the_p
     notes = [c.value for c in at.caption if re.match(r"Face \d+ is called", c.value)]
     assert len(notes) == len(flipped)
     for row, note in zip(flipped, notes, strict=True):
-        masked = float(table.loc[row, probability_column(CLASS_NAMES[0])])
+        masked = float(table.loc[row, probability_column(CLASS_NAMES[0])]) / 100
         assert note.startswith(
             f"Face {table.loc[row, 'face']} is called {table.loc[row, 'label']} though Mask"
         )

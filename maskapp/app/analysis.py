@@ -89,7 +89,7 @@ def png_data_url(image_bgr: np.ndarray, max_side: int = 96) -> str:
 
 
 def probability_column(class_name: str) -> str:
-    """The face table's column of one class's probability."""
+    """The face table's column of one class's probability, in percent (0 to 100)."""
     return f"P({class_name})"
 
 
@@ -103,7 +103,7 @@ def face_rows(analysis: ImageAnalysis) -> list[dict]:
                 "face": index,
                 "crop": png_data_url(crop),
                 "label": label_style(face.label).caption,  # words, which wrap: 'Mask worn incorrectly'
-                **{probability_column(name): round(float(probs[name]), 4) for name in analysis.classes},
+                **{probability_column(name): round(100 * float(probs[name]), 2) for name in analysis.classes},
                 "face score": score_text(face.face.score),
                 "box": box_text(face.box),
             }

@@ -360,10 +360,12 @@ def probability_columns(class_names: tuple[str, ...]) -> dict:
             style.short,
             help=f"P({style.caption})",
             min_value=0.0,
-            max_value=1.0,
-            format="percent",
+            max_value=100.0,
+            # Whole percents: at 1000 px "99.93%" took the column and left the bar a dot; the JSON
+            # download keeps every digit.
+            format="%.0f%%",
             color=style.hex,
-            width=max(72, 7 * len(style.short) + 8),  # room for a bar beside "97.31%", and the header
+            width=max(72, 7 * len(style.short) + 8),  # room for a bar beside "97%", and the header
         )
     return columns
 
