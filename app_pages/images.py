@@ -5,7 +5,7 @@ import json
 import streamlit as st
 
 from maskapp.app import samples, ui
-from maskapp.app.analysis import detection_json, face_rows, photos_total
+from maskapp.app.analysis import detection_json, face_rows, photos_total, timing_text, verdict_notes
 from maskapp.app.text import plain, stem
 from maskapp.errors import MaskappError
 from maskapp.media.images import DEFAULT_MAX_BYTES, IMAGE_FORMATS, encode_png
@@ -63,7 +63,7 @@ for index, (name, analysis) in enumerate(analyses):
     with numbers:
         st.metric("Faces", len(result.faces))
         ui.count_metrics(result.label_counts, result.compliance)
-        st.caption(f"{result.timings.total_ms:.0f} ms (detect {result.timings.detect_ms:.0f} ms)")
+        st.caption(timing_text(analysis))
     if result.faces:
         st.dataframe(
             face_rows(analysis),
@@ -72,6 +72,8 @@ for index, (name, analysis) in enumerate(analyses):
             row_height=ui.FACE_ROW_HEIGHT,
             height="content",  # every face: the default height showed 5 of these tall rows
         )
+        for note in verdict_notes(analysis):
+            st.caption(note)
     else:
         st.info("No face found. Lower the face threshold in the sidebar, or use 'This image is one face'.")
     file_stem = stem(name)

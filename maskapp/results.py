@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from operator import attrgetter
 
-from maskapp.labels import CLASS_NAMES, WITH_MASK, WITHOUT_MASK, is_compliant
+from maskapp.labels import CLASS_NAMES, COMPLIANT_LABEL, WITH_MASK, WITHOUT_MASK, is_compliant
 
 # The 2-class names, kept for the 2-class compliance view of detection metrics.
 MASK_LABEL = WITH_MASK
@@ -20,7 +20,8 @@ NO_MASK_LABEL = WITHOUT_MASK
 class Face:
     # x1, y1, x2, y2 in pixels, clipped to the frame: the face as people box it (what is drawn and reported)
     box: tuple[int, int, int, int]
-    score: float
+    # the detector's confidence; None where no detector ran (the whole image classified as one face)
+    score: float | None
     landmarks: tuple[tuple[float, float], ...] | None = None
     # The detector's own box where it differs from `box`: the classifier's crop is cut there, as its
     # training crops were. None: `box`.
@@ -55,6 +56,22 @@ class Prediction:
         """Only a mask worn over nose and mouth is compliant."""
         return is_compliant(self.label)
 
+    @property
+    def verdict_probability(self) -> float:
+        """How likely the verdict is: P(with_mask) for a compliant face, P(non-compliant) = 1 - P(with_mask)
+        for the others, the figure the non-compliant threshold is read against. P(label) alone read as a
+        contradiction: 'No mask 37%' on a face whose P(with_mask) was 51% (flagged, rightly, at 0.32).
+        A model without with_mask: P(label)."""
+        if COMPLIANT_LABEL not in self.probs:
+            return self.probability
+        masked = self.probs[COMPLIANT_LABEL]
+        return masked if self.compliant else 1.0 - masked
+
+    @property
+    def likeliest(self) -> str:
+        """The class the model finds likeliest, which the verdict need not be (a threshold decides it)."""
+        return max(self.probs, key=self.probs.get)
+
 
 @dataclass(frozen=True)
 class StageTimings:
@@ -81,16 +98,19 @@ class FaceResult:
 
     @property
     def score(self) -> float:
-        """Ranks detections for average precision: a sure face with a sure label ranks first."""
+        """Ranks detections for average precision: a sure face with a sure label ranks first (the label's
+        alone where no detector ran)."""
+        if self.face.score is None:
+            return self.prediction.probability
         return self.face.score * self.prediction.probability
 
     def to_dict(self) -> dict:
-        """One entry of the `detect --json` output."""
+        """One entry of the `detect --json` output; `face_score` is null where no detector ran."""
         return {
             "box": [int(v) for v in self.box],
             "label": self.label,
             "score": float(self.score),
-            "face_score": float(self.face.score),
+            "face_score": None if self.face.score is None else float(self.face.score),
             "probs": {name: float(p) for name, p in self.prediction.probs.items()},
             "compliant": self.compliant,
         }

@@ -307,6 +307,9 @@ def test_the_face_table_shows_every_column_without_scrolling(app_url, page, widt
     shot = cv2.imdecode(np.frombuffer(table.screenshot(), np.uint8), cv2.IMREAD_COLOR)
     crops_end = int(table.evaluate("t => t.getBoundingClientRect().width")) // 4  # past the thumbnails
     assert red_pixels(shot[:, crops_end:]) > 0
+    # A bar of a face the model is sure of is long enough to read: at 1000 px "99.99%" took its column and
+    # left each bar a dot of a few pixels.
+    assert longest_run(red_mask(shot[:, crops_end:])) >= PROBABILITY_COLUMN_WIDTH // 4
 
 
 @pytest.mark.parametrize("width", [1000, 1400])
@@ -427,6 +430,25 @@ def alert_episodes(page) -> int:
     """'... N alerts' under the live counts: alerts raised since START (one per non-compliant person)."""
     caption = page.get_by_text(re.compile(r"\d+ alerts?$")).first.inner_text()
     return int(re.search(r"(\d+) alerts?$", caption).group(1))
+
+
+PROBABILITY_COLUMN_WIDTH = 72  # ui.probability_columns: the narrowest bar's column, in pixels
+
+
+def red_mask(bgr: np.ndarray) -> np.ndarray:
+    blue, green, red = (bgr[..., i].astype(int) for i in range(3))
+    return (red > 170) & (green < 70) & (blue < 70)
+
+
+def longest_run(mask: np.ndarray) -> int:
+    """The longest horizontal run of True pixels in any row."""
+    best = 0
+    for row in mask:
+        run = 0
+        for value in row:
+            run = run + 1 if value else 0
+            best = max(best, run)
+    return best
 
 
 def red_pixels(bgr: np.ndarray) -> int:

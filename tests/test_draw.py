@@ -65,25 +65,44 @@ def test_one_colour_per_class_green_amber_red():
 
 def test_a_label_the_app_does_not_know_is_grey_and_written_as_it_is():
     face = face_result((185, 100, 227, 145), "hat", 0.7)
-    assert label_style("hat").color == UNKNOWN_COLOR and face_caption(face) == "hat 70%"
+    assert (
+        label_style("hat").color == UNKNOWN_COLOR and face_caption(face) == "hat 90%"
+    )  # not compliant: 1 - P(with_mask)
     out = annotate(dev_photo(), FrameResult((face,), TIMINGS, 512, 366))
     np.testing.assert_array_equal(left_edge(out, face), UNKNOWN_COLOR)
 
 
 def test_captions_and_counts():
     result = street_result()
+    # The verdict's probability: P(with_mask) on a masked face, 1 - P(with_mask) on the others.
     assert [face_caption(face) for face in result.faces] == [
-        "No mask 91%",
+        "No mask 96%",
         "Mask 97%",
-        "Mask worn incorrectly 88%",
+        "Mask worn incorrectly 94%",
     ]
     assert summary_caption(result) == "Mask 1 · Incorrect 1 · No mask 1 · Compliance 33%"
     empty = FrameResult((), TIMINGS, 512, 366)
     assert summary_caption(empty) == "Mask 0 · Incorrect 0 · No mask 0 · Compliance -"
 
 
+def test_a_face_flagged_by_the_threshold_shows_the_probability_its_verdict_rests_on():
+    """A face with P(with_mask) 51% is non-compliant at the threshold 0.32, and its box read 'No mask 37%'
+    (P(without_mask)): a contradiction to anyone reading the table's Mask 51% beside it. The caption's
+    percentage is the verdict's, P(non-compliant) = 49%; a masked face's stays P(with_mask)."""
+    probs = {WITH_MASK: 0.51, WORN_INCORRECTLY: 0.12, WITHOUT_MASK: 0.37}
+    flagged = FaceResult(Face((0, 0, 40, 40), 0.9), Prediction(WITHOUT_MASK, 0.37, probs))
+    assert face_caption(flagged) == "No mask 49%"
+    kept = FaceResult(Face((0, 0, 40, 40), 0.9), Prediction(WITH_MASK, 0.51, probs))
+    assert face_caption(kept) == "Mask 51%"
+    two_class = {WITH_MASK: 0.2, WITHOUT_MASK: 0.8}  # two classes: P(without_mask) as before
+    assert (
+        face_caption(FaceResult(Face((0, 0, 9, 9), 0.9), Prediction(WITHOUT_MASK, 0.8, two_class)))
+        == "No mask 80%"
+    )
+
+
 def test_a_tracked_face_shows_its_person_id():
-    assert face_caption(face_result((0, 0, 40, 40), WITHOUT_MASK, 0.91, person=7)) == "#7 No mask 91%"
+    assert face_caption(face_result((0, 0, 40, 40), WITHOUT_MASK, 0.91, person=7)) == "#7 No mask 96%"
     assert face_caption(face_result((0, 0, 40, 40), WITH_MASK, 0.6, person=0)) == "#0 Mask 60%"
 
 

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from maskapp.errors import ImageError
+from maskapp.labels import is_compliant
 from maskapp.media.images import decode_image, encode_png
 from maskapp.results import FrameResult, combine_summaries
 from maskapp.vision.anonymize import anonymize_faces
@@ -36,6 +37,7 @@ class ImageAnalysis:
     annotated: np.ndarray
     crops: tuple[np.ndarray, ...] = field(default_factory=tuple)
     classes: tuple[str, ...] = ()  # the classifier's classes
+    noncompliant_threshold: float | None = None  # the rule the verdicts follow (None: the likeliest class)
 
 
 def analyze_image(
@@ -56,8 +58,9 @@ def analyze_image(
         for face in result.faces
     )
     classes = tuple(pipeline.classifier.class_names)
+    threshold = pipeline.classifier.noncompliant_threshold
     logger.info("analysed %s: %d face(s) in %.0f ms", name, len(result.faces), result.timings.total_ms)
-    return ImageAnalysis(name, image, result, annotate(shown, result), crops, classes)
+    return ImageAnalysis(name, image, result, annotate(shown, result), crops, classes, threshold)
 
 
 def _check_showable(image: np.ndarray, name: str) -> None:
@@ -86,7 +89,7 @@ def png_data_url(image_bgr: np.ndarray, max_side: int = 96) -> str:
 
 
 def probability_column(class_name: str) -> str:
-    """The face table's column of one class's probability."""
+    """The face table's column of one class's probability, in percent (0 to 100)."""
     return f"P({class_name})"
 
 
@@ -100,12 +103,61 @@ def face_rows(analysis: ImageAnalysis) -> list[dict]:
                 "face": index,
                 "crop": png_data_url(crop),
                 "label": label_style(face.label).caption,  # words, which wrap: 'Mask worn incorrectly'
-                **{probability_column(name): round(float(probs[name]), 4) for name in analysis.classes},
-                "face score": round(float(face.face.score), 4),
+                **{probability_column(name): round(100 * float(probs[name]), 2) for name in analysis.classes},
+                "face score": score_text(face.face.score),
                 "box": box_text(face.box),
             }
         )
     return rows
+
+
+WHOLE_IMAGE = "whole image"
+
+
+def score_text(score: float | None) -> str:
+    """The detector's score as '0.93', or 'whole image' where no detector ran ('This image is one face'):
+    it read 1.00 there, a certainty no detector gave."""
+    return WHOLE_IMAGE if score is None else f"{score:.2f}"
+
+
+def noncompliant_sum(classes: tuple[str, ...]) -> str:
+    """P(non-compliant) in the classes' own words: 'P(Mask worn incorrectly) + P(No mask)'."""
+    return " + ".join(f"P({label_style(name).caption})" for name in classes if not is_compliant(name))
+
+
+def verdict_notes(analysis: ImageAnalysis) -> list[str]:
+    """Why, for each face whose verdict is not its likeliest class (the non-compliant threshold decided
+    it): its row alone read as a contradiction, 'No mask' beside a Mask bar at 51%."""
+    threshold, notes = analysis.noncompliant_threshold, []
+    if threshold is None:
+        return notes  # the likeliest class wins: nothing to explain
+    for index, face in enumerate(analysis.result.faces, start=1):
+        prediction = face.prediction
+        likeliest = prediction.likeliest
+        if prediction.label == likeliest:
+            continue
+        said = f"Face {index} is called {label_style(face.label).caption}"
+        chance = prediction.probs[likeliest]
+        though = f"though {label_style(likeliest).caption} is its likeliest class ({chance:.0%})"
+        rule, its = noncompliant_sum(analysis.classes), prediction.verdict_probability
+        if prediction.compliant:
+            why = f"its {rule}, {1 - its:.0%}, is under the *Non-compliant threshold*, {threshold:.2f}"
+        else:
+            why = (
+                f"a face is not compliant once {rule} reaches the *Non-compliant threshold*, "
+                f"{threshold:.2f}, and this one's is {its:.0%}"
+            )
+        notes.append(f"{said} {though}: {why}.")
+    return notes
+
+
+def timing_text(analysis: ImageAnalysis) -> str:
+    """How long the photo took, and its detection's share: '92 ms (detect 71 ms)'. A picture taken as one
+    face says that no detector ran ('detect 0 ms' read as a detector that found its face in no time)."""
+    timings = analysis.result.timings
+    if any(face.face.score is None for face in analysis.result.faces):
+        return f"{timings.total_ms:.0f} ms (no face detection: the whole image is the face)"
+    return f"{timings.total_ms:.0f} ms (detect {timings.detect_ms:.0f} ms)"
 
 
 def box_text(box) -> str:

@@ -16,7 +16,6 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import replace
 from datetime import UTC, date, datetime, tzinfo
 from datetime import time as dtime
 from pathlib import Path
@@ -27,7 +26,7 @@ import streamlit as st
 
 from maskapp import DEFAULT_WEIGHTS
 from maskapp.app import plots
-from maskapp.app.analysis import ImageAnalysis, analyze_image, probability_column
+from maskapp.app.analysis import ImageAnalysis, analyze_image, noncompliant_sum, probability_column
 from maskapp.app.compliance_log import (
     VERDICT_COLUMN,
     LogView,
@@ -54,12 +53,14 @@ from maskapp.errors import MaskappError
 from maskapp.events.recorder import MAX_WINDOW_MINUTES
 from maskapp.events.session import EventSettings, PeopleLog
 from maskapp.events.store import DEFAULT_EVENTS_PATH, MAX_KEEP_DAYS
-from maskapp.labels import CLASS_NAMES
+from maskapp.labels import CLASS_NAMES, COMPLIANT_LABEL
+from maskapp.vision.classify import MaskClassifier
+from maskapp.vision.detect import FaceDetector, create_detector
 from maskapp.vision.draw import label_style
 from maskapp.vision.model import missing_weights
 from maskapp.vision.pipeline import (
     MaskPipeline,
-    load_pipeline,
+    load_serving_classifier,
     with_face_threshold,
     with_noncompliant_threshold,
 )
@@ -84,19 +85,28 @@ def detector_names() -> tuple[str, ...]:
     return DETECTOR_NAMES
 
 
-@st.cache_resource(show_spinner="Loading the face detector and the mask classifier…", max_entries=4)
-def loaded_pipeline(config: InferenceConfig) -> MaskPipeline:
-    """The models of a weights file, detector and margin, loaded once for the whole process and shared
-    by every session (thread-safe); `get_pipeline` gives them their thresholds."""
-    logger.info("loading pipeline %s", config)
-    return load_pipeline(config)
+@st.cache_resource(show_spinner="Loading the face detector…", max_entries=4)
+def loaded_detector(name: str) -> FaceDetector:
+    """A detector's network, loaded once for the whole process and shared by every session (each
+    detector guards its own non-thread-safe parts); `get_pipeline` gives it its threshold."""
+    logger.info("loading detector %s", name)
+    return create_detector(name)
+
+
+@st.cache_resource(show_spinner="Loading the mask classifier…", max_entries=4)
+def loaded_classifier(weights: Path) -> MaskClassifier:
+    """A checkpoint's classifier (its ONNX export and session), loaded once for the whole process and
+    shared by every session; `get_pipeline` gives it its non-compliant threshold."""
+    logger.info("loading classifier %s", weights)
+    return load_serving_classifier(weights)
 
 
 def get_pipeline(config: InferenceConfig) -> MaskPipeline:
-    """The pipeline of an inference config, on the cached models. Neither threshold is part of the cache
-    key: each step of the face threshold slider loaded the detector and the classifier again (about 1 s
-    of loading for a new cut-off), as the non-compliant one's did."""
-    models = loaded_pipeline(replace(config, face_threshold=None, noncompliant_threshold=None))
+    """The pipeline of an inference config, on the cached models. The detector and the classifier are
+    cached apart: as one pipeline, a change of detector in the sidebar exported and loaded the
+    classifier again too (seconds), and a change of weights the detector. Neither threshold is part of a
+    cache key: each step of a threshold slider loaded both models again."""
+    models = MaskPipeline(loaded_detector(config.detector), loaded_classifier(config.weights), config.margin)
     pipeline = with_face_threshold(models, config.face_threshold)
     if config.noncompliant_threshold is None:
         return pipeline  # the checkpoint's decision rule, as loaded
@@ -290,6 +300,12 @@ def color_legend() -> None:
         css = f"background:{style.hex};color:{style.text_hex};" + CHIP_CSS
         chips.append(f'<span style="{css}">{html.escape(style.caption)}</span>')
     st.markdown("Box colours: " + "".join(chips), unsafe_allow_html=True)
+    # The rule in words: a red 'No mask 49%' read as a contradiction to anyone who had not been told.
+    st.caption(
+        f"The percentage on a box is how likely its verdict is: P({label_style(COMPLIANT_LABEL).caption}) "
+        f"on a green box; on the others the chance of not being compliant, {noncompliant_sum(CLASS_NAMES)}, "
+        "which calls a face not compliant once it reaches the *Non-compliant threshold* (sidebar)."
+    )
 
 
 # The face table's rows are this tall so that a cell's text may take two lines (Streamlit wraps text
@@ -304,15 +320,13 @@ def face_table_columns(class_names: tuple[str, ...]) -> dict:
     return {
         "face": st.column_config.NumberColumn("face", width=36),
         "crop": st.column_config.ImageColumn("crop", width=56),
-        VERDICT_COLUMN: st.column_config.TextColumn(
-            VERDICT_COLUMN,
-            width=96,
-            help="The verdict when the person was first judged non-compliant; in the CSV, the label column "
-            "(mask_worn_incorrectly, without_mask).",
-        ),
+        "label": st.column_config.TextColumn("label", width=96),
         **probability_columns(class_names),
-        "face score": st.column_config.NumberColumn(
-            "score", width=52, format="%.2f", help="The face detector's confidence that this is a face."
+        "face score": st.column_config.TextColumn(
+            "score",
+            width=52,
+            help="The face detector's confidence that this is a face; 'whole image' where no detector ran "
+            "('This image is one face').",
         ),
         "box": st.column_config.TextColumn(
             "box", width=76, help="The face's corners in the picture, in pixels: left,top and right,bottom."
@@ -360,10 +374,12 @@ def probability_columns(class_names: tuple[str, ...]) -> dict:
             style.short,
             help=f"P({style.caption})",
             min_value=0.0,
-            max_value=1.0,
-            format="percent",
+            max_value=100.0,
+            # Whole percents: at 1000 px "99.93%" took the column and left the bar a dot; the JSON
+            # download keeps every digit.
+            format="%.0f%%",
             color=style.hex,
-            width=max(72, 7 * len(style.short) + 8),  # room for a bar beside "97.31%", and the header
+            width=max(72, 7 * len(style.short) + 8),  # room for a bar beside "97%", and the header
         )
     return columns
 

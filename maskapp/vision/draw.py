@@ -57,9 +57,11 @@ def label_style(label: str) -> LabelStyle:
 
 
 def face_caption(face: FaceResult) -> str:
-    """'Mask 97%', 'Mask worn incorrectly 88%', 'No mask 91%'; a tracked face starts with '#id'."""
+    """'Mask 97%', 'Mask worn incorrectly 93%', 'No mask 96%': the verdict and how likely it is (P(with_mask),
+    or P(non-compliant) = 1 - P(with_mask) for the others, see Prediction.verdict_probability); a
+    tracked face starts with '#id'."""
     person = "" if face.person is None else f"#{face.person} "
-    return f"{person}{label_style(face.label).caption} {face.probability:.0%}"
+    return f"{person}{label_style(face.label).caption} {face.prediction.verdict_probability:.0%}"
 
 
 def summary_parts(result: FrameResult) -> list[tuple[str, LabelStyle | None]]:

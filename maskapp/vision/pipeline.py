@@ -59,12 +59,13 @@ class MaskPipeline:
         return FrameResult(results, timings, width, height)
 
     def classify_whole(self, image_bgr: np.ndarray) -> FrameResult:
-        """The image is one face (an already cropped face): no detection, the box is the whole image."""
+        """The image is one face (an already cropped face): no detection, the box is the whole image and
+        there is no face score (it read 1.00, a detector's certainty no detector gave)."""
         width, height = check_frame(image_bgr)
         start = time.perf_counter()
         (prediction,) = self.classifier.classify([image_bgr])
         elapsed = _ms_since(start)
-        face = FaceResult(Face((0, 0, width, height), 1.0), prediction)
+        face = FaceResult(Face((0, 0, width, height), None), prediction)
         return FrameResult((face,), StageTimings(0.0, elapsed, elapsed), width, height)
 
 
