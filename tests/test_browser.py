@@ -873,3 +873,43 @@ def test_four_cameras_each_read_in_the_compliance_per_source_chart(app_url, page
     legend, axis_title = chart.locator(".legend").bounding_box(), chart.locator(".xtitle").bounding_box()
     assert not covers(legend, axis_title) and not covers(legend, plot_area)
     no_exception_on(page)
+
+
+def grid_rows_in_view(table) -> tuple[float, float]:
+    """(rows visible in a table's box, rows in all) for rows of FACE_ROW_HEIGHT: the grid's scroller's
+    visible and whole heights, its header left out."""
+    from maskapp.app.compliance_log import TABLE_HEADER_PX
+    from maskapp.app.ui import FACE_ROW_HEIGHT
+
+    visible, whole = table.evaluate(
+        """t => {
+            const s = [...t.querySelectorAll('*')].find(e => e.scrollHeight > 0
+                && ['auto', 'scroll'].includes(getComputedStyle(e).overflowY));
+            return [s.clientHeight, s.scrollHeight];
+        }"""
+    )
+    return (visible - TABLE_HEADER_PX) / FACE_ROW_HEIGHT, (whole - TABLE_HEADER_PX) / FACE_ROW_HEIGHT
+
+
+@pytest.mark.parametrize("width", [1000, 1400])
+def test_the_violations_table_shows_a_dozen_rows_before_it_scrolls(app_url, page, tmp_path, width):
+    """A day's 48 violations (rows 72 px tall, so that a camera's URL wraps) were read five at a time in
+    Streamlit's 400 px box. The box now holds twelve whole rows and scrolls the rest; three violations
+    fill a box of their own size, no empty rows below."""
+    for database, violations in (
+        (record_four_cameras(tmp_path / "four.sqlite"), 48),
+        (record_day(tmp_path / "day.sqlite"), 3),
+    ):
+        page.set_viewport_size({"width": width, "height": 1400})
+        page.goto(f"{app_url}/compliance-log")
+        wait_for_app(page)
+        enter_events_file(page, database)
+        page.get_by_text("Download violations (CSV)").wait_for()
+        wait_for_app(page)
+        table = page.locator('[data-testid="stDataFrame"]').first
+        table.wait_for()
+        page.wait_for_timeout(1000)  # the grid is drawn a moment after its box
+        visible, whole = grid_rows_in_view(table)
+        assert round(whole) == violations
+        assert abs(visible - min(violations, 12)) < 0.5, (visible, whole)
+        no_exception_on(page)

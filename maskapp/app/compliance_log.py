@@ -157,6 +157,19 @@ def read_log(
         )
 
 
+# The violations table shows up to this many rows before it scrolls: Streamlit's default box (400 px) held
+# about five rows of 72 px, so a day's 48 violations were read five at a time in a small box; a box of
+# every row made the page endless.
+VIOLATION_ROWS_SHOWN = 12
+TABLE_HEADER_PX = 35  # Streamlit's header row, whatever the rows' height
+TABLE_BORDER_PX = 2
+
+
+def table_height(rows: int, row_height: int, most: int = VIOLATION_ROWS_SHOWN) -> int:
+    """The pixel height of a table box that shows `rows` rows of `row_height` whole, up to `most`."""
+    return TABLE_HEADER_PX + min(max(rows, 1), most) * row_height + TABLE_BORDER_PX
+
+
 def source_rows(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
     """One table row per source: people by verdict, violations, compliance of people, the time span.
 
