@@ -22,6 +22,7 @@ from maskapp.events.report import (
     PeriodCounts,
     compliance_points,
     csv_text,
+    gaps_text,
     local_time,
     parse_zone,
     span_time,
@@ -191,7 +192,8 @@ def source_rows(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
                 "Violations": source.violations if source.violations_logged else NOT_LOGGED,
                 "Compliance of people": "n/a" if source.compliance is None else f"{source.compliance:.0%}",
                 "Still present": source.still_present if source.still_present_logged else NOT_LOGGED,
-                "Aggregate windows": source.aggregate_windows,
+                # As `events` says it: a stretch with no window is a camera sending no frame, not idle.
+                "Aggregate windows": f"{source.aggregate_windows}{gaps_text(source.window_gaps)}",
                 f"From ({name})": span_time(source.first_time, source.first_window, zone),
                 f"To ({name})": span_time(source.last_time, source.last_window, zone),
             }
