@@ -11,6 +11,7 @@ from maskapp.app.compliance_log import (
     flagged_then_compliant_note,
     log_days,
     source_table,
+    table_height,
     unlogged_violations_note,
     violations_figure,
     violations_file_name,
@@ -92,6 +93,7 @@ if view.violations:
         hide_index=True,
         column_config=ui.violation_table_columns(zone),
         row_height=ui.FACE_ROW_HEIGHT,
+        height=table_height(len(view.violations), ui.FACE_ROW_HEIGHT),
     )
     if note := unlogged_violations_note(summary):
         st.caption(note)

@@ -375,6 +375,37 @@ def record_counts_only(path: Path, source: str = "gate") -> Path:
     return path
 
 
+FOUR_CAMERAS = {  # source: (people per hour, of them non-compliant); None: aggregate-only
+    "rtsp://cam-entrance-north.site.local:554/Streaming/Channels/101": (4, 1),  # 75%
+    "rtsp://cam-loading-dock-east.site.local:554/Streaming/Channels/102": (4, 3),  # 25%
+    "lobby": (8, 4),  # 50%
+    "gate": (4, 0),  # 100%, counts per 15-minute window only
+}
+FOUR_CAMERAS_HOURS = 6  # 08:00 to 14:00 of DAY: 8 violations an hour, 48 in all
+
+
+def record_four_cameras(path: Path) -> Path:
+    """A day from four cameras, each at its own compliance every hour (their points never meet): two with
+    long RTSP names, a short one, and an aggregate-only gate (15-minute windows)."""
+    with SqliteEventStore(path) as store:
+        for source, (people, noncompliant) in FOUR_CAMERAS.items():
+            now = [DAY]
+            aggregate = 15 if source == "gate" else None
+            recorder = EventRecorder(store, source, aggregate_minutes=aggregate, clock=lambda now=now: now[0])
+            frame = 0
+            for hour in range(FOUR_CAMERAS_HOURS):
+                now[0] = DAY + timedelta(hours=hour, minutes=10)
+                ids = range(hour * people + 1, (hour + 1) * people + 1)
+                mine = [(p, "without_mask" if i < noncompliant else "with_mask") for i, p in enumerate(ids)]
+                for step in range(3):
+                    recorder.observe(frame, [PersonObservation(p, label, step > 0) for p, label in mine])
+                    frame += 1
+                recorder.observe(frame, [], [EndedPerson(p, label) for p, label in mine])
+                frame += 1
+            recorder.close(frame)
+    return path
+
+
 # --- the gate webhook's local server, and the command line in this process -----------------
 class Gate:
     """A local HTTP server that records what it receives and answers with scripted statuses."""

@@ -26,7 +26,16 @@ import pytest
 
 from maskapp import PROJECT_ROOT
 from maskapp.app import samples
-from tests.conftest import DEV, arriving_person_frames, free_port, letterbox, record_counts_only, record_day
+from tests.conftest import (
+    DEV,
+    FOUR_CAMERAS,
+    arriving_person_frames,
+    free_port,
+    letterbox,
+    record_counts_only,
+    record_day,
+    record_four_cameras,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -820,3 +829,87 @@ def test_the_stacked_over_time_charts_list_their_legend_as_the_bands_stack(brows
             page.close()
         assert shown == [trace.name for trace in figure.data]  # the bands from the bottom, then compliance
         assert shown[0] in ("Mask", "compliant people")
+
+
+def colour_ink(shot: np.ndarray, hex_colour: str, tolerance: int = 40) -> int:
+    """How many pixels of a screenshot (BGR) are within `tolerance` of a colour on every channel."""
+    rgb = [int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)]
+    return int((np.abs(shot.astype(int) - np.array(rgb[::-1])).max(axis=2) <= tolerance).sum())
+
+
+def covers(a: dict, b: dict) -> bool:
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and (b["y"] < a["y"] + a["height"])
+    )
+
+
+@pytest.mark.parametrize("width", [1000, 1400])
+def test_four_cameras_each_read_in_the_compliance_per_source_chart(app_url, page, tmp_path, width):
+    """Four cameras (two long RTSP names, one aggregate-only), each at its own compliance every hour: the
+    first source was drawn with 27 px dots and an 8 px line (sizes that stack sources at one point as
+    rings), so it took most of the chart's ink and buried the others; and the legend of four names, two
+    lines long, covered the hour axis's title. Now no source takes more than three times the ink of
+    another with as many points, and the legend stays clear of the axis."""
+    from maskapp.app.plots import PALETTE
+
+    database = record_four_cameras(tmp_path / "four.sqlite")
+    page.set_viewport_size({"width": width, "height": 2400})
+    page.goto(f"{app_url}/compliance-log")
+    wait_for_app(page)
+    enter_events_file(page, database)
+    page.get_by_text("Download violations (CSV)").wait_for()
+    wait_for_app(page)
+    chart = page.locator('[data-testid="stPlotlyChart"]').first
+    chart.locator(".legend .legendtext").first.wait_for()
+    page.wait_for_timeout(1000)  # the chart is drawn a moment after its box
+    assert chart.locator(".legend .legendtext").all_text_contents() == sorted(FOUR_CAMERAS)
+    plot_area = chart.locator(".nsewdrag").first.bounding_box()
+    shot = cv2.imdecode(np.frombuffer(page.screenshot(clip=plot_area), np.uint8), cv2.IMREAD_COLOR)
+    ink = [colour_ink(shot, colour) for colour in PALETTE[: len(FOUR_CAMERAS)]]
+    assert min(ink) > 0 and max(ink) <= 3 * min(ink), ink
+    legend, axis_title = chart.locator(".legend").bounding_box(), chart.locator(".xtitle").bounding_box()
+    assert not covers(legend, axis_title) and not covers(legend, plot_area)
+    no_exception_on(page)
+
+
+def grid_rows_in_view(table) -> tuple[float, float]:
+    """(rows visible in a table's box, rows in all) for rows of FACE_ROW_HEIGHT: the grid's scroller's
+    visible and whole heights, its header left out."""
+    from maskapp.app.compliance_log import TABLE_HEADER_PX
+    from maskapp.app.ui import FACE_ROW_HEIGHT
+
+    visible, whole = table.evaluate(
+        """t => {
+            const s = [...t.querySelectorAll('*')].find(e => e.scrollHeight > 0
+                && ['auto', 'scroll'].includes(getComputedStyle(e).overflowY));
+            return [s.clientHeight, s.scrollHeight];
+        }"""
+    )
+    return (visible - TABLE_HEADER_PX) / FACE_ROW_HEIGHT, (whole - TABLE_HEADER_PX) / FACE_ROW_HEIGHT
+
+
+@pytest.mark.parametrize("width", [1000, 1400])
+def test_the_violations_table_shows_a_dozen_rows_before_it_scrolls(app_url, page, tmp_path, width):
+    """A day's 48 violations (rows 72 px tall, so that a camera's URL wraps) were read five at a time in
+    Streamlit's 400 px box. The box now holds twelve whole rows and scrolls the rest; three violations
+    fill a box of their own size, no empty rows below."""
+    for database, violations in (
+        (record_four_cameras(tmp_path / "four.sqlite"), 48),
+        (record_day(tmp_path / "day.sqlite"), 3),
+    ):
+        page.set_viewport_size({"width": width, "height": 1400})
+        page.goto(f"{app_url}/compliance-log")
+        wait_for_app(page)
+        enter_events_file(page, database)
+        page.get_by_text("Download violations (CSV)").wait_for()
+        wait_for_app(page)
+        table = page.locator('[data-testid="stDataFrame"]').first
+        table.wait_for()
+        page.wait_for_timeout(1000)  # the grid is drawn a moment after its box
+        visible, whole = grid_rows_in_view(table)
+        assert round(whole) == violations
+        assert abs(visible - min(violations, 12)) < 0.5, (visible, whole)
+        no_exception_on(page)

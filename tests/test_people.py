@@ -15,7 +15,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cv2
@@ -587,3 +587,30 @@ def test_live_view_hides_faces_when_asked(pipeline):
     shown = processor.process(webcam("maksssksksss609", 2)[1])
     assert np.abs(shown[y1 + 5 : y2 - 5, x1 + 5 : x2 - 5].astype(int) - np.array(FILL_BGR)).mean() > 25
     assert cv2.countNonZero(cv2.absdiff(frame, frame)[..., 0]) == 0  # the input is never changed
+
+
+def test_events_and_the_page_tell_an_idle_window_from_a_camera_that_sent_no_frame(tmp_path):
+    """A 15-minute window with frames and nobody in them is stored ('nobody'); one with no frame at all
+    is not, and `events` skipped it without a word, so it read as an idle window dropped, against the
+    README. `events` now lists that stretch as no window (not running), and the Compliance log's table
+    of sources counts such gaps beside the source's windows."""
+    from maskapp.app.compliance_log import source_rows
+    from maskapp.events.report import EventLog
+
+    database = tmp_path / "gate.sqlite"
+    now = [DAY]
+    with SqliteEventStore(database) as store:
+        recorder = EventRecorder(store, "gate", aggregate_minutes=15, clock=lambda: now[0])
+        for frame, minute in enumerate((0, 20, 25, 50)):  # frames at 08:00, 08:20, 08:25; none 08:30-08:45
+            now[0] = DAY + timedelta(minutes=minute)
+            recorder.observe(frame, [PersonObservation(1, "with_mask", True)] if minute == 0 else [])
+        recorder.observe(4, [], [EndedPerson(1, "with_mask")])
+        recorder.close(5)
+    status, out, err = run_main("events", str(database))
+    assert status == 0, err
+    assert "2026-11-24 08:15:00 to 2026-11-24 08:30:00  gate: nobody" in out
+    assert "2026-11-24 08:30:00 to 2026-11-24 08:45:00  gate: no window (no frame came in" in out
+    assert "aggregate windows 3 (1 gap with no window: not running)" in out
+    with EventLog(database) as log:
+        (row,) = source_rows(log.summary())
+    assert row["Aggregate windows"] == "3 (1 gap with no window: not running)"

@@ -22,6 +22,7 @@ from maskapp.events.report import (
     PeriodCounts,
     compliance_points,
     csv_text,
+    gaps_text,
     local_time,
     parse_zone,
     span_time,
@@ -157,6 +158,19 @@ def read_log(
         )
 
 
+# The violations table shows up to this many rows before it scrolls: Streamlit's default box (400 px) held
+# about five rows of 72 px, so a day's 48 violations were read five at a time in a small box; a box of
+# every row made the page endless.
+VIOLATION_ROWS_SHOWN = 12
+TABLE_HEADER_PX = 35  # Streamlit's header row, whatever the rows' height
+TABLE_BORDER_PX = 2
+
+
+def table_height(rows: int, row_height: int, most: int = VIOLATION_ROWS_SHOWN) -> int:
+    """The pixel height of a table box that shows `rows` rows of `row_height` whole, up to `most`."""
+    return TABLE_HEADER_PX + min(max(rows, 1), most) * row_height + TABLE_BORDER_PX
+
+
 def source_rows(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
     """One table row per source: people by verdict, violations, compliance of people, the time span.
 
@@ -178,7 +192,8 @@ def source_rows(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
                 "Violations": source.violations if source.violations_logged else NOT_LOGGED,
                 "Compliance of people": "n/a" if source.compliance is None else f"{source.compliance:.0%}",
                 "Still present": source.still_present if source.still_present_logged else NOT_LOGGED,
-                "Aggregate windows": source.aggregate_windows,
+                # As `events` says it: a stretch with no window is a camera sending no frame, not idle.
+                "Aggregate windows": f"{source.aggregate_windows}{gaps_text(source.window_gaps)}",
                 f"From ({name})": span_time(source.first_time, source.first_window, zone),
                 f"To ({name})": span_time(source.last_time, source.last_window, zone),
             }

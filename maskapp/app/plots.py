@@ -838,8 +838,10 @@ def compliance_by_source_figure(points: Sequence, zone: str = "UTC") -> go.Figur
     for index, source in enumerate(sources):
         mine = _with_gaps([point for point in points if point.source == source])
         # Two cameras at one compliance in one hour (both 100%, say) drew one point and one line, the later
-        # over the earlier: each source is drawn smaller than the one before, so every one shows as a ring.
-        rings_inside = min(len(sources) - 1 - index, 5)  # a site's few cameras; beyond, no giant dots
+        # over the earlier: each source is drawn as an open ring larger than the next, its line a little
+        # wider, so every one shows around the next. Filled dots growing 6 px a source (27 px, lines 8 px
+        # wide, for the first of four) buried the other cameras' lines under the first one's.
+        rings_inside = min(len(sources) - 1 - index, 3)  # a site's few cameras; beyond, the same ring
         figure.add_trace(
             go.Scatter(
                 x=[None if p is None else _wall_clock(p.start) + HOUR / 2 for p in mine],
@@ -848,15 +850,18 @@ def compliance_by_source_figure(points: Sequence, zone: str = "UTC") -> go.Figur
                 hovertemplate=f"%{{customdata[1]}} {zone}<br>%{{y:.0%}} of %{{customdata[0]}} people",
                 name=_label(source),
                 mode="lines+markers",
-                marker={"size": 9 + 6 * rings_inside},  # one hour of data is one point: make it seen
-                line={"color": _color(index), "width": 2 + 2 * rings_inside},
+                # One hour of data is one point: a ring of 9 px at least, so it is seen. Rings 4 px apart
+                # and 1.5 px wide leave a gap between two sources at one point.
+                marker={"symbol": "circle-open", "size": 9 + 4 * rings_inside, "line": {"width": 1.5}},
+                line={"color": _color(index), "width": 1.5 + 0.5 * rings_inside},
             )
         )
     # Below 0 and above 1 a little, so that a 0% or 100% marker is not cut by the frame.
     figure.update_yaxes(title_text="compliance of people", range=[-0.05, 1.05], tickformat=".0%")
     _hours_axis(figure, [point.start for point in points], f"hour ({zone})")
-    figure.update_layout(height=340, margin={"t": 30, "b": 40}, legend={"orientation": "h", "y": -0.3})
-    return figure
+    # Four cameras' names (two long stream URLs) wrap the legend onto several lines: placed in plot
+    # fractions it covered the hour axis's title.
+    return _legend_below(figure, 420)
 
 
 def people_per_hour_figure(periods: Sequence, zone: str = "UTC") -> go.Figure:

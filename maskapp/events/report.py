@@ -84,6 +84,9 @@ class SourceSummary:
     # window (start, end) it bounds, so that the span is shown as that window.
     first_window: tuple[str, str] | None = None
     last_window: tuple[str, str] | None = None
+    # Stretches between two of its aggregate windows with no window at all: a window is stored when a frame
+    # comes in (nobody in view included), so these are times the camera sent no frame, not idle windows.
+    window_gaps: int = 0
 
     @property
     def compliance(self) -> float | None:
@@ -429,6 +432,7 @@ class EventLog:
             flagged_then_compliant=sum(p.violation and p.label in self._compliant for p in mine),
             first_window=_bounds(first_window),
             last_window=_bounds(last_window),
+            window_gaps=len(window_gaps(own_windows)),
         )
 
     def _compliant_count(self, counts: Counter[str]) -> int:
@@ -439,6 +443,18 @@ class EventLog:
             return self._conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise read_problem(self.path, exc) from exc
+
+
+def window_gaps(windows: Iterable[AggregateWindow]) -> list[tuple[str, str, str]]:
+    """(source, start, end) of each stretch between a source's windows that no window covers: no frame
+    came in then (a window where frames came and nobody was seen is stored, with its zero people)."""
+    gaps, reached = [], {}
+    for window in sorted(windows, key=lambda w: w.window_start):
+        end = reached.get(window.source)
+        if end is not None and window.window_start > end:
+            gaps.append((window.source, end, window.window_start))
+        reached[window.source] = max(end or window.window_end, window.window_end)
+    return gaps
 
 
 def _bounds(window: AggregateWindow | None) -> tuple[str, str] | None:
@@ -610,6 +626,9 @@ def _counts(raw: str) -> dict[str, int]:
 # --- text --------------------------------------------------------------------------------------------------
 
 
+NO_WINDOW = "no window (no frame came in: the camera was not running)"
+
+
 def _share(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
 
@@ -638,6 +657,11 @@ def _still_present_text(source: SourceSummary) -> str:
     return "still present not logged"  # '0' read as everyone gone: counts alone say nothing of who left
 
 
+def gaps_text(gaps: int) -> str:
+    """Beside a source's number of windows: its stretches with none (the camera sent no frame)."""
+    return f" ({gaps} gap{'s' if gaps != 1 else ''} with no window: not running)" if gaps else ""
+
+
 def _span_text(source: SourceSummary, zone: tzinfo) -> str:
     first = span_time(source.first_time, source.first_window, zone) or "-"
     if source.first_window is not None and source.first_window == source.last_window:
@@ -661,13 +685,17 @@ def format_summary(summary: LogSummary, zone: tzinfo = UTC) -> str:
             f"  people {source.people} ({_verdicts_text(source.by_verdict, every_class=True)}), "
             f"compliance {_share(source.compliance)}",
             f"  {_violations_text(source)}, {_still_present_text(source)}, "
-            f"aggregate windows {source.aggregate_windows}",
+            f"aggregate windows {source.aggregate_windows}{gaps_text(source.window_gaps)}",
             f"  {_span_text(source, zone)}",
         ]
     if summary.windows:
         lines += ["", "aggregate windows (people by verdict, no per-person rows):"]
-        for window in summary.windows:
-            counts = _verdicts_text(window.counts, every_class=False) or "nobody"
-            span = f"{local_time(window.window_start, zone)} to {local_time(window.window_end, zone)}"
-            lines.append(f"  {span}  {window.source}: {counts}")
+        # A stretch without a window listed as such: skipped silently, it read as an idle window dropped.
+        rows = [
+            (w.window_start, w.window_end, w.source, _verdicts_text(w.counts, every_class=False) or "nobody")
+            for w in summary.windows
+        ]
+        rows += [(start, end, source, NO_WINDOW) for source, start, end in window_gaps(summary.windows)]
+        for start, end, source, counts in sorted(rows, key=lambda row: row[0]):
+            lines.append(f"  {local_time(start, zone)} to {local_time(end, zone)}  {source}: {counts}")
     return "\n".join(lines)
