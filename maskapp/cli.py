@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -973,6 +975,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return run_command(argv)
+    except BrokenPipeError:  # `maskapp events LOG | head`: the reader left; a traceback helps no one
+        quiet_stdout()
+        return 128 + signal.SIGPIPE
+
+
+def quiet_stdout() -> None:
+    """Standard output to /dev/null, so that the interpreter's last flush into the closed pipe does not
+    print an error of its own at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):  # not a real file (in-process callers)
+        pass
+
+
+def run_command(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import logging
+import os
 import signal
 import sqlite3
 import subprocess
@@ -49,6 +50,7 @@ from tests.conftest import (
     run_cli,
     run_main,
     signal_once,
+    with_project_on_path,
     write_people_clip,
 )
 
@@ -268,6 +270,24 @@ def counts_only_log(path: Path) -> Path:
         recorder.observe(1, [], [EndedPerson(p, label) for p, label in people])
         recorder.close(1)
     return path
+
+
+def test_a_reader_that_leaves_before_the_output_gets_no_traceback(tmp_path):
+    """`python -m maskapp events LOG | head` ended in a BrokenPipeError traceback once head had its
+    lines. Here the reader leaves before the first line: the command ends quietly, as a pipe's writer does
+    (status 128 + SIGPIPE), with nothing on stderr about the pipe."""
+    log = record_day(tmp_path / "log.sqlite")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "maskapp", "events", str(log)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "PYTHONPATH": with_project_on_path()},
+    )
+    process.stdout.close()
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 128 + signal.SIGPIPE, err
+    assert "Traceback" not in err and "BrokenPipe" not in err and "Broken pipe" not in err
 
 
 def test_events_command_on_an_aggregate_only_log_says_what_was_not_logged(tmp_path):
