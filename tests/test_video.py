@@ -500,3 +500,14 @@ def test_the_video_pages_analysis_finds_the_clis_people_and_counts(paced_run, pe
     page_counts = [{**asdict(c), "latency_ms": None} for c in run.summary.counts]
     assert page_counts == [{**c, "latency_ms": None} for c in cli["counts"]]
     assert run.people.second_looks == cli["second_looks"]
+
+
+def test_bench_video_page_runs_the_page_and_the_command_in_turns_on_one_file(clip, tmp_path, capsys):
+    """Figures, not times, are checked: both paths saw the file's frames and found the same people."""
+    out = tmp_path / "pace.json"
+    argv = ["bench-video-page", str(clip), "--repeats", "2", "--json", str(out), "--weights", str(WEIGHTS)]
+    assert main(argv) == 0
+    data = json.loads(out.read_text())
+    assert data["frames"] == FRAMES and data["same_people"] and len(data["rounds"]) == 2
+    assert set(data["medians"]) >= {"page_s", "cli_s", "ratio"}
+    assert "page / command" in capsys.readouterr().out
