@@ -336,12 +336,11 @@ def test_video_json_from_a_two_class_checkpoint_keeps_its_keys_and_counts_no_bad
 @pytest.mark.parametrize("size", [(1, 1), (1, 200), (3, 5)])
 def test_a_video_one_pixel_wide_still_plays_in_the_browser(tmp_path, size):
     """H.264 in yuv420p needs even sides: a side of 1 pixel becomes 2, not 0."""
-    clip = tmp_path / "thin.avi"
-    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, size)
+    writer = video_page.BrowserVideoWriter(tmp_path / "thin.mp4", 10.0)
     for _ in range(3):
         writer.write(np.full((size[1], size[0], 3), 128, np.uint8))
-    writer.release()
-    video_page.to_browser_mp4(clip, tmp_path / "thin.mp4", 10.0)
+    writer.close()
+    assert writer.mp4 == (tmp_path / "thin.mp4").read_bytes()
     with av.open(str(tmp_path / "thin.mp4")) as played:
         frames = list(played.decode(video=0))
     assert len(frames) == 3
