@@ -159,7 +159,7 @@ class BrowserVideoWriter:
     wrote an MJPG file and re-encoded it after the last frame: 0.83x the `video` command's rate end to end,
     0.91x now (README, The Video page's pace). PyAV lets go of the GIL while it encodes, so the encoder
     runs beside the detector. Opened on the first frame (its size is known only then); `close` finishes
-    the file and keeps its bytes (`mp4`)."""
+    the file and keeps its bytes (`mp4`). Any failure of the encoder or the file is a VideoError."""
 
     # Frames waiting for the encoder: a bound, so a slow encoder holds back the loop, not memory.
     QUEUE_FRAMES = 8
@@ -191,7 +191,10 @@ class BrowserVideoWriter:
             self._thread.join()
             self._thread = None
             self._raise_failure()
-            self.mp4 = self.path.read_bytes()
+            try:
+                self.mp4 = self.path.read_bytes()
+            except OSError as exc:
+                raise self._error(exc) from None
 
     def _encode(self, height: int, width: int) -> None:
         last_frame_taken = False
@@ -211,14 +214,20 @@ class BrowserVideoWriter:
                     container.mux(stream.encode(frame))
                 last_frame_taken = True
                 container.mux(stream.encode(None))
-        except Exception as exc:  # FFmpeg's errors, a full disk: raised in the loop, at the next frame
+        except Exception as exc:  # FFmpeg's errors, a full disk: the loop raises them at its next frame
             self._failure = exc
             while not last_frame_taken:  # a writer waiting on a full queue goes on, to close
                 last_frame_taken = self._queue.get() is None
 
     def _raise_failure(self) -> None:
         if self._failure is not None:
-            raise self._failure
+            raise self._error(self._failure) from None
+
+    def _error(self, cause: BaseException) -> VideoError:
+        return VideoError(
+            f"the annotated video could not be written ({cause}); allowed: a temporary folder with room "
+            "for it (about a megabyte a minute of video)"
+        )
 
 
 def analyze_video(
