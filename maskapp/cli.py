@@ -24,7 +24,7 @@ from pathlib import Path
 
 # Packages only (their __init__ files import nothing): the modules a command uses are imported when it
 # runs (`Command.modules`) and reached as attributes, e.g. `vision.pipeline.load_pipeline`.
-from maskapp import PROJECT_ROOT, events, media, metrics, training, vision
+from maskapp import PROJECT_ROOT, app, events, media, metrics, training, vision
 from maskapp.config import (
     ALLOWED_SOURCES,
     ANONYMIZE_MODES,
@@ -841,6 +841,25 @@ def run_bench(args: argparse.Namespace) -> int:
     return print_and_write(metrics.report.format_bench(report), args.json, report.to_dict())
 
 
+def bench_video_page_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "file", type=typed_path, metavar="FILE", help="a video file (e.g. evaluate-tracking --write-clip)"
+    )
+    parser.add_argument(
+        "--repeats", type=whole_number(1, "number of rounds"), default=3, help="rounds, each timing both once"
+    )
+    add_json_flag(parser, "every round and the medians")
+    add_inference_flags(parser)
+
+
+def run_bench_video_page(args: argparse.Namespace) -> int:
+    config = inference_config(args)
+    media.video.open_file(args.file).close()  # an unreadable file fails before the models load
+    pipeline = vision.pipeline.load_pipeline(config)
+    report = app.video_pace.compare_page_with_cli(pipeline, args.file, args.repeats)
+    return print_and_write("\n".join(report.lines()), args.json, report.to_dict())
+
+
 # --- the commands ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Command:
@@ -961,6 +980,15 @@ COMMANDS = {
         bench_flags,
         run_bench,
         ("maskapp.metrics.bench", "maskapp.metrics.bench_results", "maskapp.metrics.report"),
+    ),
+    "bench-video-page": Command(
+        "the Video page's analysis of a file against the video command's, in turns",
+        "The Video page's analysis of FILE (from the uploaded bytes to its browser MP4) and `video FILE`, "
+        "one after the other for --repeats rounds on one pipeline: each one's time and FPS figure, the "
+        "median of the rounds' ratios, and whether both found the same people and counts.",
+        bench_video_page_flags,
+        run_bench_video_page,
+        ("maskapp.app.video_pace", "maskapp.media.video", "maskapp.vision.pipeline"),
     ),
 }
 

@@ -12,10 +12,12 @@ import io
 import json
 import logging
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from maskapp import PROJECT_ROOT
 from maskapp.app.live import LiveProcessor
 from maskapp.app.video import analyze_video
 from maskapp.cli import main, stop_signals_as_interrupt
+from maskapp.errors import VideoError
 from maskapp.events.recorder import EndedPerson, EventRecorder, PersonObservation
 from maskapp.events.session import EventSettings, PeopleLog, watch_people
 from maskapp.events.store import SqliteEventStore
@@ -410,6 +413,32 @@ def test_a_video_page_analysis_stopped_midway_then_run_again_logs_each_person_on
         assert rows(database, "SELECT COUNT(DISTINCT run) FROM events") == [(1,)]
         for kind in ("person_seen", "person_left"):
             assert rows(database, f"SELECT COUNT(*) FROM events WHERE kind = '{kind}'") == [(people,)]
+
+
+def test_a_video_page_analysis_failing_after_its_last_frame_logs_nobody_and_says_why(
+    pipeline, clip, tmp_path, monkeypatch
+):
+    """The annotated video is finished after the last frame (the browser MP4's last frames, the file read
+    back). An analysis failing there (its temporary folder cleaned meanwhile, a full disk) kept its people
+    in the events file, though the page showed no result and its next run logs them again, and the page
+    showed FFmpeg's traceback: now it ends as a stop inside the loop does (its run discarded), with a
+    VideoError (the page's st.error)."""
+    database = tmp_path / "events.sqlite"
+    scratch = tmp_path / "scratch"  # this analysis's temporary folder, and no other's
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+
+    def clean_temporary_folder(fraction, preview):
+        if fraction == 1.0:  # the last frame: its people are all in the log by now
+            assert people_seen(database) > 0
+            for folder in scratch.glob("maskapp-video-*"):
+                shutil.rmtree(folder)
+
+    log = PeopleLog(EventSettings(database), clip.name, clock=lambda: DAY)
+    with pytest.raises(VideoError, match="the annotated video could not be written"):
+        analyze_video(pipeline, clip.read_bytes(), clip.name, clean_temporary_folder, log=log)
+    assert rows(database, "SELECT COUNT(*) FROM events") == [(0,)]
+    assert rows(database, "SELECT COUNT(*) FROM aggregates") == [(0,)]
 
 
 @pytest.mark.parametrize(

@@ -336,12 +336,11 @@ def test_video_json_from_a_two_class_checkpoint_keeps_its_keys_and_counts_no_bad
 @pytest.mark.parametrize("size", [(1, 1), (1, 200), (3, 5)])
 def test_a_video_one_pixel_wide_still_plays_in_the_browser(tmp_path, size):
     """H.264 in yuv420p needs even sides: a side of 1 pixel becomes 2, not 0."""
-    clip = tmp_path / "thin.avi"
-    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, size)
+    writer = video_page.BrowserVideoWriter(tmp_path / "thin.mp4", 10.0)
     for _ in range(3):
         writer.write(np.full((size[1], size[0], 3), 128, np.uint8))
-    writer.release()
-    video_page.to_browser_mp4(clip, tmp_path / "thin.mp4", 10.0)
+    writer.close()
+    assert writer.mp4 == (tmp_path / "thin.mp4").read_bytes()
     with av.open(str(tmp_path / "thin.mp4")) as played:
         frames = list(played.decode(video=0))
     assert len(frames) == 3
@@ -500,3 +499,14 @@ def test_the_video_pages_analysis_finds_the_clis_people_and_counts(paced_run, pe
     page_counts = [{**asdict(c), "latency_ms": None} for c in run.summary.counts]
     assert page_counts == [{**c, "latency_ms": None} for c in cli["counts"]]
     assert run.people.second_looks == cli["second_looks"]
+
+
+def test_bench_video_page_runs_the_page_and_the_command_in_turns_on_one_file(clip, tmp_path, capsys):
+    """Figures, not times, are checked: both paths saw the file's frames and found the same people."""
+    out = tmp_path / "pace.json"
+    argv = ["bench-video-page", str(clip), "--repeats", "2", "--json", str(out), "--weights", str(WEIGHTS)]
+    assert main(argv) == 0
+    data = json.loads(out.read_text())
+    assert data["frames"] == FRAMES and data["same_people"] and len(data["rounds"]) == 2
+    assert set(data["medians"]) >= {"page_s", "cli_s", "ratio"}
+    assert "page / command" in capsys.readouterr().out

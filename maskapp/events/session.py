@@ -45,7 +45,7 @@ from maskapp.events.store import (
     user_path,
     utc_now,
 )
-from maskapp.media.video import FrameSource, VideoSummary, process_video
+from maskapp.media.video import AnnotatedVideoWriter, FrameSource, VideoSummary, process_video
 from maskapp.vision.track import PersonSummary
 from maskapp.vision.tracked import PeopleCounts, TrackedPipeline, TrackedResult, frame_entries
 
@@ -363,13 +363,15 @@ def watch_people(
     log: PeopleLog | None = None,
     second_look: bool = True,
     keep_interrupted: bool = True,
+    writer: AnnotatedVideoWriter | None = None,
 ) -> PeopleVideo:
     """Every frame of `frames` through `pipeline` (tracked unless `track` is False; `second_look`: see
     TrackedPipeline); see the module docstring. `log`: an already opened PeopleLog (opened before the
     models load, so that a bad events path fails first); else one is opened from `events`.
     `on_frame(index, frame, result)` as in process_video. The log and the people are closed whatever
     happens; with `keep_interrupted` False, an exception out of the frame loop (the Video page's run
-    stopped by Streamlit) discards the log's run instead (PeopleLog.discard), as the page runs it again."""
+    stopped by Streamlit) discards the log's run instead (PeopleLog.discard), as the page runs it again.
+    `writer` (process_video's) is closed inside the loop's scope: its failure counts as the loop's."""
     _require_tracking(track, log, events)
     log = log if log is not None else (PeopleLog(events, frames.source) if track else None)
     if log is not None:
@@ -391,6 +393,7 @@ def watch_people(
             on_frame=collected.handle,
             max_frames=max_frames,
             anonymize=anonymize,
+            writer=writer,
         )
         finished = True  # Ctrl-C too: process_video keeps the frames done and returns
     finally:

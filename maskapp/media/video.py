@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import cv2
@@ -274,6 +275,18 @@ def check_video_out(path: Path) -> Path:
     return path
 
 
+class AnnotatedVideoWriter(Protocol):
+    """Where process_video sends its annotated frames: a file (VideoFileWriter) or the Video page's
+    browser MP4 (maskapp.app.video.BrowserVideoWriter)."""
+
+    @property
+    def wants_frames(self) -> bool: ...
+
+    def write(self, image: np.ndarray) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class VideoFileWriter:
     """A video file writer opened on the first frame (its size is known only then); .avi is MJPG."""
 
@@ -283,6 +296,10 @@ class VideoFileWriter:
         if path is not None:
             check_video_out(path)
         self.path, self.fps, self.writer = path, fps, None
+
+    @property
+    def wants_frames(self) -> bool:
+        return self.path is not None
 
     def write(self, image: np.ndarray) -> None:
         if self.path is None:
@@ -336,22 +353,28 @@ def process_video(
     on_frame: Callable[[int, np.ndarray, object], bool | None] | None = None,
     max_frames: int | None = None,
     anonymize: str = "none",
+    writer: AnnotatedVideoWriter | None = None,
 ) -> VideoSummary:
     """Run the pipeline on every frame. `on_frame(index, frame, result)` returning False stops early.
     Ctrl-C stops too; the frames done so far are kept (video written, counts returned).
-    `anonymize` (none, blur, fill): how the faces are hidden in the annotated video."""
+    `anonymize` (none, blur, fill): how the faces are hidden in the annotated video. `writer`: where the
+    annotated frames go instead of a file at `out_path` (the Video page's browser MP4); closed here,
+    after the last frame, so that its failure is the loop's."""
     check_mode(anonymize)
     if max_frames is not None and max_frames < 1:
         raise VideoError(f"the frame limit must be 1 or more, got {max_frames}")
+    if writer is not None and out_path is not None:
+        raise VideoError("an annotated video goes to one place: give out_path or a writer, not both")
     frames = source if isinstance(source, FrameSource) else open_source(source)
-    writer = VideoFileWriter(Path(out_path) if out_path else None, frames.fps)
+    if writer is None:
+        writer = VideoFileWriter(Path(out_path) if out_path else None, frames.fps)
     counts, stopped, start = [], None, time.perf_counter()
     bar = tqdm(total=frames.frame_count, desc="video", unit="frame", disable=not progress)
     try:
         for index, frame in enumerate(frames):
             result = pipeline.process(frame)
             counts.append(_counts(index, result))
-            if writer.path is not None:  # drawing costs time: only for the video asked for
+            if writer.wants_frames:  # drawing costs time: only for the video asked for
                 shown = anonymize_faces(frame, result, anonymize)
                 writer.write(annotate(shown, result, overlay=f"{result.timings.total_ms:.0f} ms/frame"))
             bar.update()
@@ -366,8 +389,10 @@ def process_video(
         stopped = f"interrupted ({stop.signal_name if isinstance(stop, Terminated) else 'Ctrl-C'})"
     finally:
         bar.close()
-        writer.close()
-        frames.close()
+        try:
+            writer.close()  # the browser MP4's last frames are encoded here: inside the figure below
+        finally:
+            frames.close()
     elapsed = time.perf_counter() - start
     if stopped is None:
         stopped = _early_end(frames, len(counts))
