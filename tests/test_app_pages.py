@@ -10,6 +10,7 @@ import re
 import socket
 import struct
 import zlib
+from datetime import UTC
 from pathlib import Path
 
 import cv2
@@ -24,6 +25,7 @@ from streamlit.testing.v1 import AppTest
 from maskapp import PROJECT_ROOT
 from maskapp.app import plots, samples, ui
 from maskapp.app.analysis import analyze_image, detection_json, face_rows, probability_column
+from maskapp.app.compliance_log import VERDICT_COLUMN
 from maskapp.app.live import alert_wav
 from maskapp.app.model_card import model_card
 from maskapp.app.text import plain
@@ -109,7 +111,7 @@ def test_uploaded_photo_gives_annotated_image_face_table_and_downloads(app):
     assert len(at.image) >= 1  # the annotated picture
     table = at.dataframe[0].value
     assert len(table) == faces
-    assert set(table["label"]) <= {style.caption for style in LABEL_STYLES.values()}
+    assert set(table[VERDICT_COLUMN]) <= {style.caption for style in LABEL_STYLES.values()}
     assert all(str(url).startswith("data:image/png;base64,") for url in table["crop"])
     labels = [button.label for button in at.download_button]
     assert labels == ["Download annotated PNG", "Download JSON"]
@@ -199,6 +201,18 @@ def test_the_face_table_shows_each_class_probability_in_its_box_colour(app, monk
         name: style.hex for name, style in LABEL_STYLES.items()
     }
     assert "probability" not in table.columns
+
+
+def test_the_face_tables_verdict_column_is_named_as_the_violations_tables(app, monkeypatch):
+    """The Images page's face table headed its verdicts "label" while the Compliance log's violations table
+    headed the same words "verdict": one word on every page (the JSON keeps `label`)."""
+    configs = spy_on_dataframe_configs(monkeypatch)
+    at = open_page(app, "app_pages/images.py")
+    at.file_uploader[0].set_value(("street.png", STREET_PHOTO.read_bytes(), "image/png")).run()
+    assert_no_exception(at)
+    headers = [configs[0][column]["label"] for column in at.dataframe[0].value.columns]
+    assert VERDICT_COLUMN in headers and "label" not in headers
+    assert ui.violation_table_columns(UTC)[VERDICT_COLUMN]["label"] == VERDICT_COLUMN
 
 
 # The width of the page's main column in a 1000 px browser window, beside the sidebar (measured in
@@ -466,14 +480,14 @@ def test_a_face_flagged_though_mask_is_its_likeliest_class_is_explained_on_the_p
     table = at.dataframe[0].value
     columns = {probability_column(name): LABEL_STYLES[name].caption for name in CLASS_NAMES}
     likeliest = table[list(columns)].astype(float).idxmax(axis=1).map(columns)
-    flipped = table.index[table["label"] != likeliest]
+    flipped = table.index[table[VERDICT_COLUMN] != likeliest]
     assert len(flipped) >= 1
     notes = [c.value for c in at.caption if re.match(r"Face \d+ is called", c.value)]
     assert len(notes) == len(flipped)
     for row, note in zip(flipped, notes, strict=True):
         masked = float(table.loc[row, probability_column(CLASS_NAMES[0])]) / 100
         assert note.startswith(
-            f"Face {table.loc[row, 'face']} is called {table.loc[row, 'label']} though Mask"
+            f"Face {table.loc[row, 'face']} is called {table.loc[row, VERDICT_COLUMN]} though Mask"
         )
         assert f"({masked:.0%})" in note and f"{1 - masked:.0%}" in note and "0.32" in note
     assert any("percentage on a box is how likely its verdict is" in c.value for c in at.caption)
@@ -1207,7 +1221,7 @@ def test_images_page_shows_three_counts_the_legend_and_the_checkpoints_threshold
     counts = class_counts(shown)
     assert sum(counts.values()) == int(shown["Faces"]) >= 3
     assert shown["Compliance"] == f"{counts['with_mask'] / int(shown['Faces']):.0%}"
-    assert set(at.dataframe[0].value["label"]) <= {style.caption for style in LABEL_STYLES.values()}
+    assert set(at.dataframe[0].value[VERDICT_COLUMN]) <= {style.caption for style in LABEL_STYLES.values()}
     assert_legend(at)
     default = ui.model_card(
         str(three_class_weights), three_class_weights.stat().st_mtime

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from maskapp.app.compliance_log import VERDICT_COLUMN
 from maskapp.errors import ImageError
 from maskapp.labels import is_compliant
 from maskapp.media.images import decode_image, encode_png
@@ -94,7 +95,9 @@ def probability_column(class_name: str) -> str:
 
 
 def face_rows(analysis: ImageAnalysis) -> list[dict]:
-    """One table row per face: thumbnail, label, each class's probability, detector score, box."""
+    """One table row per face: thumbnail, verdict, each class's probability, detector score, box. The
+    verdict's column is named as the Compliance log's violations table names its own (it read "label"
+    here and "verdict" there); the JSON keeps `label`."""
     rows = []
     for index, (face, crop) in enumerate(zip(analysis.result.faces, analysis.crops, strict=True), start=1):
         probs = face.prediction.probs
@@ -102,7 +105,7 @@ def face_rows(analysis: ImageAnalysis) -> list[dict]:
             {
                 "face": index,
                 "crop": png_data_url(crop),
-                "label": label_style(face.label).caption,  # words, which wrap: 'Mask worn incorrectly'
+                VERDICT_COLUMN: label_style(face.label).caption,  # words, which wrap: 'Mask worn incorrectly'
                 **{probability_column(name): round(100 * float(probs[name]), 2) for name in analysis.classes},
                 "face score": score_text(face.face.score),
                 "box": box_text(face.box),
