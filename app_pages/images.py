@@ -5,7 +5,14 @@ import json
 import streamlit as st
 
 from maskapp.app import samples, ui
-from maskapp.app.analysis import detection_json, face_rows, photos_total, timing_text, verdict_notes
+from maskapp.app.analysis import (
+    NO_FACE_HINT,
+    detection_json,
+    face_rows,
+    photos_total,
+    timing_text,
+    verdict_notes,
+)
 from maskapp.app.text import plain, stem
 from maskapp.errors import MaskappError
 from maskapp.media.images import DEFAULT_MAX_BYTES, IMAGE_FORMATS, encode_png
@@ -75,7 +82,7 @@ for index, (name, analysis) in enumerate(analyses):
         for note in verdict_notes(analysis):
             st.caption(note)
     else:
-        st.info("No face found. Lower the face threshold in the sidebar, or use 'This image is one face'.")
+        st.info(NO_FACE_HINT)
     file_stem = stem(name)
     left, right = st.columns(2)
     left.download_button(

@@ -432,7 +432,10 @@ def test_no_face_sample_says_so(app):
     sample_box.set_value("No faces").run()
     assert_no_exception(at)
     assert metrics(at)["Faces"] == "0"
-    assert any("No face found" in info.value for info in at.info)
+    (hint,) = [info.value for info in at.info if "No face found" in info.value]
+    # 'This image is one face' is offered for a close-up crop of one face only: it was offered for any
+    # picture, this one of no face included, where its verdict means nothing.
+    assert "This image is one face" in hint and "close-up crop of one face" in hint
 
 
 def test_one_face_switch_classifies_a_face_crop_without_detection(app):

@@ -114,6 +114,14 @@ def face_rows(analysis: ImageAnalysis) -> list[dict]:
     return rows
 
 
+# The switch only for what it is made for: offered for any photo, it classified a street scene or a
+# blank wall as one face and gave it a verdict that meant nothing.
+NO_FACE_HINT = (
+    "No face found. Lower the *Face confidence threshold* in the sidebar to find fainter faces. Only if the "
+    "picture is a close-up crop of one face, switch on *This image is one face*: on any other its verdict "
+    "means nothing."
+)
+
 WHOLE_IMAGE = "whole image"
 
 
