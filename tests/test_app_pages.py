@@ -35,7 +35,7 @@ from maskapp.media.images import DEFAULT_MAX_BYTES
 from maskapp.training.runs import CONFIG_FILE, HISTORY_FILE, RUN_DIRS_ENV, find_runs, load_runs, write_json
 from maskapp.vision.crops import crop_face
 from maskapp.vision.detect import create_detector
-from maskapp.vision.draw import LABEL_STYLES
+from maskapp.vision.draw import LABEL_STYLES, annotate, face_captions
 from tests.conftest import (
     APP_TIMEOUT,
     DEV,
@@ -519,6 +519,22 @@ def test_json_download_follows_the_detect_command_schema():
     assert payload["classes"] == list(pipeline.classifier.class_names)
     assert payload["summary"]["street.png"]["faces"] == len(faces)
     assert payload["total"] == {"images": 1, **payload["summary"]["street.png"]}
+
+
+def test_the_annotated_photo_numbers_its_faces_as_the_face_table_does():
+    """In a crowd (maksssksksss104, about ten faces) the face table's rows, numbered 1, 2, ..., and the
+    note 'Face 4 is called ...' could not be matched to the boxes: each box's caption now starts with
+    its row's number."""
+    pipeline = ui.get_pipeline(InferenceConfig(weights=ui.weights_path(), detector="centerface"))
+    photo = DEV / "images" / "maksssksksss104.png"
+    analysis = analyze_image(pipeline, photo.read_bytes(), photo.name)
+    faces = analysis.result.faces
+    assert len(faces) >= 8
+    assert [row["face"] for row in face_rows(analysis)] == list(range(1, len(faces) + 1))
+    numbered = annotate(analysis.image, analysis.result, numbered=True)
+    assert np.array_equal(analysis.annotated, numbered)
+    assert not np.array_equal(analysis.annotated, annotate(analysis.image, analysis.result))
+    assert face_captions(faces, numbered=True)[3].startswith("4: ")
 
 
 def test_face_thumbnails_are_cut_with_the_pipelines_margin():

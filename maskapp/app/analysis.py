@@ -61,7 +61,9 @@ def analyze_image(
     classes = tuple(pipeline.classifier.class_names)
     threshold = pipeline.classifier.noncompliant_threshold
     logger.info("analysed %s: %d face(s) in %.0f ms", name, len(result.faces), result.timings.total_ms)
-    return ImageAnalysis(name, image, result, annotate(shown, result), crops, classes, threshold)
+    # Numbered as the face table's rows: in a crowd a row could not be matched to its box.
+    annotated = annotate(shown, result, numbered=True)
+    return ImageAnalysis(name, image, result, annotated, crops, classes, threshold)
 
 
 def _check_showable(image: np.ndarray, name: str) -> None:
