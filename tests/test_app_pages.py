@@ -24,7 +24,15 @@ from streamlit.testing.v1 import AppTest
 
 from maskapp import PROJECT_ROOT
 from maskapp.app import plots, samples, ui
-from maskapp.app.analysis import analyze_image, detection_json, face_rows, probability_column
+from maskapp.app.analysis import (
+    MAX_PICTURE_HEIGHT,
+    MAX_PICTURE_ZOOM,
+    analyze_image,
+    detection_json,
+    face_rows,
+    page_picture,
+    probability_column,
+)
 from maskapp.app.compliance_log import VERDICT_COLUMN
 from maskapp.app.live import alert_wav
 from maskapp.app.model_card import model_card
@@ -535,6 +543,18 @@ def test_the_annotated_photo_numbers_its_faces_as_the_face_table_does():
     assert np.array_equal(analysis.annotated, numbered)
     assert not np.array_equal(analysis.annotated, annotate(analysis.image, analysis.result))
     assert face_captions(faces, numbered=True)[3].startswith("4: ")
+
+
+def test_the_images_page_shows_a_small_photo_larger_and_a_tall_one_no_taller_than_a_screen():
+    """The street photos are 400 px wide: shown as they are, their captions could not be read; a phone's
+    portrait photo as wide as the page was three screens tall. The download keeps the picture as it is."""
+    street = cv2.imread(str(STREET_PHOTO))
+    shown = page_picture(street)
+    height, width = street.shape[:2]
+    assert shown.shape[1] > width
+    assert shown.shape[0] == min(round(height * MAX_PICTURE_ZOOM), MAX_PICTURE_HEIGHT)
+    portrait = np.zeros((4000, 3000, 3), np.uint8)
+    assert page_picture(portrait).shape[:2] == (MAX_PICTURE_HEIGHT, 540)
 
 
 def test_face_thumbnails_are_cut_with_the_pipelines_margin():

@@ -77,6 +77,26 @@ def _check_showable(image: np.ndarray, name: str) -> None:
         )
 
 
+# A picture on the Images page is drawn at most this tall (CSS pixels), with its table under it, and at
+# most this many times its own size: a 400 px street photo, shown as it is, had captions too small to
+# read; a phone's portrait photo, as wide as the page, was three screens tall.
+MAX_PICTURE_HEIGHT = 720
+MAX_PICTURE_ZOOM = 2.5
+
+
+def page_picture(image_bgr: np.ndarray) -> np.ndarray:
+    """The annotated picture resized for the Images page (the download keeps it as it is): Streamlit
+    shows an image at its own width, shrunk to the page where wider, while a width asked for in pixels
+    ran past the page's edge."""
+    height, width = image_bgr.shape[:2]
+    zoom = min(MAX_PICTURE_ZOOM, MAX_PICTURE_HEIGHT / max(height, 1))
+    size = (max(1, round(width * zoom)), max(1, round(height * zoom)))
+    if size == (width, height):
+        return image_bgr
+    interpolation = cv2.INTER_LINEAR if zoom > 1 else cv2.INTER_AREA
+    return cv2.resize(image_bgr, size, interpolation=interpolation)
+
+
 def png_data_url(image_bgr: np.ndarray, max_side: int = 96) -> str:
     """A small PNG thumbnail as a data: URL, for an image column of a table."""
 
