@@ -543,6 +543,8 @@ def test_the_annotated_photo_numbers_its_faces_as_the_face_table_does():
     assert np.array_equal(analysis.annotated, numbered)
     assert not np.array_equal(analysis.annotated, annotate(analysis.image, analysis.result))
     assert face_captions(faces, numbered=True)[3].startswith("4: ")
+    # The table says where its numbers are: nothing told a reader to look for them on the picture.
+    assert "picture" in ui.face_table_columns(analysis.classes)["face"]["help"]
 
 
 def test_the_images_page_shows_a_small_photo_larger_and_a_tall_one_no_taller_than_a_screen():

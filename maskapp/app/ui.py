@@ -318,7 +318,11 @@ def face_table_columns(class_names: tuple[str, ...]) -> dict:
     without scrolling (the face score and the box were behind the scroll bar): the verdict as its caption
     on up to two lines, each bar headed by the class's short name, the box's corners on two lines."""
     return {
-        "face": st.column_config.NumberColumn("face", width=36),
+        "face": st.column_config.NumberColumn(
+            "face",
+            width=36,
+            help="The number its caption starts with in the picture above, '4: No mask 96%'.",
+        ),
         "crop": st.column_config.ImageColumn("crop", width=56),
         VERDICT_COLUMN: st.column_config.TextColumn(
             VERDICT_COLUMN,
