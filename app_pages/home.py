@@ -3,6 +3,7 @@
 import streamlit as st
 
 from maskapp.app import ui
+from maskapp.app.plots import score_text
 from maskapp.app.text import plain, shown_path
 from maskapp.errors import MaskappError
 
@@ -41,11 +42,12 @@ else:
             ("Input size", f"{card.input_size} px"),
             (
                 "Test accuracy",
-                "n/a" if card.test_accuracy is None else f"{card.test_accuracy:.1%}",
+                # As the Metrics page writes it: "98.6%" here read as another figure than its 0.986.
+                "n/a" if card.test_accuracy is None else score_text(card.test_accuracy),
                 "On the held-out test split of the run's own data folders. Photos from other sources score "
                 "lower: the README's Results give per-class figures on real street and web photos.",
             ),
-            ("Macro F1", "n/a" if card.macro_f1 is None else f"{card.macro_f1:.3f}"),
+            ("Macro F1", "n/a" if card.macro_f1 is None else score_text(card.macro_f1)),
             (
                 "Non-compliant threshold",
                 "none" if threshold is None else f"{threshold:.2f}",

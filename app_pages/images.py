@@ -5,7 +5,15 @@ import json
 import streamlit as st
 
 from maskapp.app import samples, ui
-from maskapp.app.analysis import detection_json, face_rows, photos_total, timing_text, verdict_notes
+from maskapp.app.analysis import (
+    NO_FACE_HINT,
+    detection_json,
+    face_rows,
+    page_picture,
+    photos_total,
+    timing_text,
+    verdict_notes,
+)
 from maskapp.app.text import plain, stem
 from maskapp.errors import MaskappError
 from maskapp.media.images import DEFAULT_MAX_BYTES, IMAGE_FORMATS, encode_png
@@ -57,13 +65,11 @@ for index, (name, analysis) in enumerate(analyses):
         continue
     result = analysis.result
     shown.append(analysis)
-    # The numbers' third: in a quarter, 'Mask worn incorrectly' was cut at 1000 px.
-    picture, numbers = st.columns([2, 1])
-    picture.image(analysis.annotated, channels="BGR", caption=f"{len(result.faces)} face(s)")
-    with numbers:
-        st.metric("Faces", len(result.faces))
-        ui.count_metrics(result.label_counts, result.compliance)
-        st.caption(timing_text(analysis))
+    # The figures in one row above the picture, as the photos' total reads: stacked beside it, five
+    # figures stood taller than the picture and pushed it into two thirds of the page.
+    ui.count_metrics(result.label_counts, result.compliance, in_row=True, faces=len(result.faces))
+    st.caption(timing_text(analysis))
+    st.image(page_picture(analysis.annotated), channels="BGR", caption=f"{len(result.faces)} face(s)")
     if result.faces:
         st.dataframe(
             face_rows(analysis),
@@ -75,7 +81,7 @@ for index, (name, analysis) in enumerate(analyses):
         for note in verdict_notes(analysis):
             st.caption(note)
     else:
-        st.info("No face found. Lower the face threshold in the sidebar, or use 'This image is one face'.")
+        st.info(NO_FACE_HINT)
     file_stem = stem(name)
     left, right = st.columns(2)
     left.download_button(

@@ -26,6 +26,7 @@ import pytest
 
 from maskapp import PROJECT_ROOT
 from maskapp.app import samples
+from maskapp.app.analysis import MAX_PICTURE_HEIGHT
 from tests.conftest import (
     DEV,
     FOUR_CAMERAS,
@@ -319,6 +320,38 @@ def test_the_face_table_shows_every_column_without_scrolling(app_url, page, widt
     # A bar of a face the model is sure of is long enough to read: at 1000 px "99.99%" took its column and
     # left each bar a dot of a few pixels.
     assert longest_run(red_mask(shot[:, crops_end:])) >= PROBABILITY_COLUMN_WIDTH // 4
+
+
+CROWD_PHOTO = DEV / "images" / "maksssksksss104.png"
+
+
+@pytest.mark.parametrize("width", [1000, 1400])
+def test_each_photos_figures_read_in_one_row_over_a_picture_as_wide_as_the_page(app_url, page, width):
+    """Each photo's five figures were stacked in a column beside a small picture, taller than it (a
+    400 px street photo shown 400 px wide, its captions too small to read, at 1400 px). The figures now
+    read in one row, as the photos' total does, over the picture as wide as the page and at most
+    MAX_PICTURE_HEIGHT tall."""
+    page.set_viewport_size({"width": width, "height": 1000})
+    page.goto(f"{app_url}/images")
+    photos = [STREET_PHOTO, CROWD_PHOTO]
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
+        [str(p) for p in photos]
+    )
+    page.get_by_text("Download annotated PNG").nth(len(photos) - 1).wait_for()
+    wait_for_app(page)
+    no_exception_on(page)
+    metrics = page.locator('[data-testid="stMetric"]')
+    metrics.nth(5 * (len(photos) + 1) - 1).wait_for()  # the total's five, then each photo's
+    tops = [round(metrics.nth(i).bounding_box()["y"]) for i in range(metrics.count())]
+    assert len(tops) == 5 * (len(photos) + 1)
+    for first in range(0, len(tops), 5):  # each five in one row
+        assert max(tops[first : first + 5]) - min(tops[first : first + 5]) <= 2, tops
+    table_width = page.locator('[data-testid="stDataFrame"]').first.bounding_box()["width"]
+    pictures = page.locator('[data-testid="stImage"] img')
+    assert pictures.count() == len(photos)
+    for index in range(len(photos)):
+        shown = pictures.nth(index).bounding_box()
+        assert shown["width"] >= table_width - 4 and shown["height"] <= MAX_PICTURE_HEIGHT + 1, shown
 
 
 @pytest.mark.parametrize("width", [1000, 1400])

@@ -15,8 +15,10 @@ from maskapp.vision.draw import (
     LABEL_STYLES,
     UNKNOWN_COLOR,
     annotate,
+    caption_layout,
     caption_places,
     face_caption,
+    face_captions,
     label_style,
     summary_caption,
 )
@@ -151,14 +153,34 @@ def test_a_caption_that_would_cover_its_neighbours_goes_below_its_face():
     assert second[1] >= 140 and not any(covering(second, face.box) for face in faces)  # the second below
 
 
-def test_captions_in_a_real_crowd_cover_far_fewer_of_each_other(pipeline):
+def test_numbered_captions_start_with_the_faces_numbers_in_order():
+    """The Images page's face table numbers its faces 1, 2, ... while the picture showed no number: in a
+    crowd a row could not be matched to its box. Numbered, each caption starts with its row's number."""
+    faces = street_result().faces
+    assert face_captions(faces, numbered=True) == [
+        "1: No mask 96%",
+        "2: Mask 97%",
+        "3: Mask worn incorrectly 94%",
+    ]
+    assert face_captions(faces) == [face_caption(face) for face in faces]  # video keeps its captions
+    frame = dev_photo()
+    numbered, plain = annotate(frame, street_result(), numbered=True), annotate(frame, street_result())
+    assert (numbered != plain).any()
+
+
+@pytest.mark.parametrize("numbered", [False, True])
+def test_captions_in_a_real_crowd_cover_far_fewer_of_each_other(pipeline, numbered):
     """Faces side by side in a street photo, through the real pipeline: above every box, captions were
-    drawn over their neighbours'; placed, they cover each other far less, and stay in the image."""
+    drawn over their neighbours'; placed, they cover each other far less, and stay in the image; so do
+    the Images page's captions, longer by the face's number."""
     photo = dev_photo("maksssksksss104")
     faces = list(pipeline.process(photo).faces)
     assert len(faces) >= 8
-    above = [caption_places(photo.shape, [face], 0.8, 1)[0] for face in faces]  # each on its own: above
-    placed = caption_places(photo.shape, faces, 0.8, 1)
+    # each on its own: above its box
+    above = [
+        caption_places(photo.shape, faces[i : i + 1], 0.8, 1, numbered=numbered)[0] for i in range(len(faces))
+    ]
+    placed = caption_places(photo.shape, faces, 0.8, 1, numbered=numbered)
 
     def pairs_covering(rects) -> int:
         return sum(covering(a, b) for a, b in itertools.combinations(rects, 2))
@@ -169,6 +191,24 @@ def test_captions_in_a_real_crowd_cover_far_fewer_of_each_other(pipeline):
         0 <= left < right <= width and 0 <= top < bottom <= height for left, top, right, bottom in placed
     )
     assert annotate(photo, pipeline.process(photo)).shape == photo.shape
+
+
+def test_numbered_captions_in_a_real_crowd_keep_every_number_and_cover_no_more_than_plain_ones(pipeline):
+    """The Images page numbers its captions ('4: No mask 96%'), longer than a video frame's: in a crowd
+    they covered each other more often, numbers first. Where the whole caption fits nowhere, a shorter
+    one ('4: 96%', '4') goes there: every number shows, and they cover each other no more than plain ones."""
+    photo = dev_photo("maksssksksss104")
+    faces = list(pipeline.process(photo).faces)
+    numbered = caption_layout(photo.shape, faces, 0.8, 1, numbered=True)
+    assert [caption.text.split(":")[0] for caption in numbered] == [str(i) for i in range(1, len(faces) + 1)]
+    whole = face_captions(faces, numbered=True)
+    assert any(caption.text == text for caption, text in zip(numbered, whole, strict=True))  # where room
+
+    def pairs_covering(rects) -> int:
+        return sum(covering(a, b) for a, b in itertools.combinations(rects, 2))
+
+    plain = caption_places(photo.shape, faces, 0.8, 1)
+    assert pairs_covering([caption.rect for caption in numbered]) <= pairs_covering(plain)
 
 
 def test_a_caption_near_the_top_is_not_hidden_under_the_summary_chips():

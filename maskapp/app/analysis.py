@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from maskapp.app.compliance_log import VERDICT_COLUMN
 from maskapp.errors import ImageError
 from maskapp.labels import is_compliant
 from maskapp.media.images import decode_image, encode_png
@@ -60,7 +61,9 @@ def analyze_image(
     classes = tuple(pipeline.classifier.class_names)
     threshold = pipeline.classifier.noncompliant_threshold
     logger.info("analysed %s: %d face(s) in %.0f ms", name, len(result.faces), result.timings.total_ms)
-    return ImageAnalysis(name, image, result, annotate(shown, result), crops, classes, threshold)
+    # Numbered as the face table's rows: in a crowd a row could not be matched to its box.
+    annotated = annotate(shown, result, numbered=True)
+    return ImageAnalysis(name, image, result, annotated, crops, classes, threshold)
 
 
 def _check_showable(image: np.ndarray, name: str) -> None:
@@ -72,6 +75,26 @@ def _check_showable(image: np.ndarray, name: str) -> None:
             f"{name} is {width}x{height} pixels, too wide to show; allowed: an image at most "
             f"{MAX_WIDTH_PER_ROW} times as wide as it is tall."
         )
+
+
+# A picture on the Images page is drawn at most this tall (CSS pixels), with its table under it, and at
+# most this many times its own size: a 400 px street photo, shown as it is, had captions too small to
+# read; a phone's portrait photo, as wide as the page, was three screens tall.
+MAX_PICTURE_HEIGHT = 720
+MAX_PICTURE_ZOOM = 2.5
+
+
+def page_picture(image_bgr: np.ndarray) -> np.ndarray:
+    """The annotated picture resized for the Images page (the download keeps it as it is): Streamlit
+    shows an image at its own width, shrunk to the page where wider, while a width asked for in pixels
+    ran past the page's edge."""
+    height, width = image_bgr.shape[:2]
+    zoom = min(MAX_PICTURE_ZOOM, MAX_PICTURE_HEIGHT / max(height, 1))
+    size = (max(1, round(width * zoom)), max(1, round(height * zoom)))
+    if size == (width, height):
+        return image_bgr
+    interpolation = cv2.INTER_LINEAR if zoom > 1 else cv2.INTER_AREA
+    return cv2.resize(image_bgr, size, interpolation=interpolation)
 
 
 def png_data_url(image_bgr: np.ndarray, max_side: int = 96) -> str:
@@ -94,7 +117,9 @@ def probability_column(class_name: str) -> str:
 
 
 def face_rows(analysis: ImageAnalysis) -> list[dict]:
-    """One table row per face: thumbnail, label, each class's probability, detector score, box."""
+    """One table row per face: thumbnail, verdict, each class's probability, detector score, box. The
+    verdict's column is named as the Compliance log's violations table names its own (it read "label"
+    here and "verdict" there); the JSON keeps `label`."""
     rows = []
     for index, (face, crop) in enumerate(zip(analysis.result.faces, analysis.crops, strict=True), start=1):
         probs = face.prediction.probs
@@ -102,7 +127,7 @@ def face_rows(analysis: ImageAnalysis) -> list[dict]:
             {
                 "face": index,
                 "crop": png_data_url(crop),
-                "label": label_style(face.label).caption,  # words, which wrap: 'Mask worn incorrectly'
+                VERDICT_COLUMN: label_style(face.label).caption,  # words, which wrap: 'Mask worn incorrectly'
                 **{probability_column(name): round(100 * float(probs[name]), 2) for name in analysis.classes},
                 "face score": score_text(face.face.score),
                 "box": box_text(face.box),
@@ -110,6 +135,14 @@ def face_rows(analysis: ImageAnalysis) -> list[dict]:
         )
     return rows
 
+
+# The switch only for what it is made for: offered for any photo, it classified a street scene or a
+# blank wall as one face and gave it a verdict that meant nothing.
+NO_FACE_HINT = (
+    "No face found. Lower the *Face confidence threshold* in the sidebar to find fainter faces. Only if the "
+    "picture is a close-up crop of one face, switch on *This image is one face*: on any other its verdict "
+    "means nothing."
+)
 
 WHOLE_IMAGE = "whole image"
 

@@ -315,12 +315,21 @@ FACE_ROW_HEIGHT = 72
 
 def face_table_columns(class_names: tuple[str, ...]) -> dict:
     """The Images page's face table: every column narrow (pixels), so that at 1000 px they all show
-    without scrolling (the face score and the box were behind the scroll bar): the label as its caption
+    without scrolling (the face score and the box were behind the scroll bar): the verdict as its caption
     on up to two lines, each bar headed by the class's short name, the box's corners on two lines."""
     return {
-        "face": st.column_config.NumberColumn("face", width=36),
+        "face": st.column_config.NumberColumn(
+            "face",
+            width=36,
+            help="The number its caption starts with in the picture above, '4: No mask 96%'.",
+        ),
         "crop": st.column_config.ImageColumn("crop", width=56),
-        "label": st.column_config.TextColumn("label", width=96),
+        VERDICT_COLUMN: st.column_config.TextColumn(
+            VERDICT_COLUMN,
+            width=96,
+            help="The verdict on this face: its likeliest class, or not compliant once the *Non-compliant "
+            "threshold* says so (notes under the table); in the JSON, `label`.",
+        ),
         **probability_columns(class_names),
         "face score": st.column_config.TextColumn(
             "score",

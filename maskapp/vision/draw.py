@@ -56,12 +56,20 @@ def label_style(label: str) -> LabelStyle:
     return LABEL_STYLES.get(label) or LabelStyle(label, label, UNKNOWN_COLOR, DARK)
 
 
-def face_caption(face: FaceResult) -> str:
+def face_caption(face: FaceResult, number: int | None = None) -> str:
     """'Mask 97%', 'Mask worn incorrectly 93%', 'No mask 96%': the verdict and how likely it is (P(with_mask),
     or P(non-compliant) = 1 - P(with_mask) for the others, see Prediction.verdict_probability); a
-    tracked face starts with '#id'."""
+    tracked face starts with '#id', a `number`ed one with its row's number in a table, '4: No mask 96%'."""
+    if number is not None:
+        return f"{number}: {face_caption(face)}"
     person = "" if face.person is None else f"#{face.person} "
     return f"{person}{label_style(face.label).caption} {face.prediction.verdict_probability:.0%}"
+
+
+def face_captions(faces: Sequence[FaceResult], numbered: bool = False) -> list[str]:
+    """Every face's caption; `numbered` from 1 in the faces' order, the order of the Images page's face
+    table, whose rows a reader could not match to boxes in a crowd."""
+    return [face_caption(face, index if numbered else None) for index, face in enumerate(faces, start=1)]
 
 
 def summary_parts(result: FrameResult) -> list[tuple[str, LabelStyle | None]]:
@@ -115,46 +123,109 @@ def _overlap_area(a: Rect, b: Rect) -> int:
     return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
 
 
+@dataclass(frozen=True)
+class Caption:
+    text: str
+    rect: Rect
+
+
+def caption_texts(face: FaceResult, number: int | None = None) -> list[str]:
+    """A face's caption, longest first: its full caption, then, `number`ed, shorter ones for a crowd,
+    '4: 96%' (the box's colour says the verdict) and '4', so that the number shows where the full
+    caption would cover a neighbour's (numbered captions, longer, covered each other more often)."""
+    full = face_caption(face, number)
+    if number is None:
+        return [full]
+    return [full, f"{number}: {face.prediction.verdict_probability:.0%}", str(number)]
+
+
+def _caption_spots(
+    shape: tuple[int, ...], box: tuple[int, int, int, int], text: str, scale: float, thickness: int
+) -> list[Rect]:
+    """Where a caption may go, in order of preference: above the box, below it (left-aligned, right-aligned,
+    centred), beside it, inside its top."""
+    x1, y1, x2, y2 = box
+    (text_w, text_h), baseline = cv2.getTextSize(text, FONT, scale, thickness)
+    tall = text_h + baseline + 4
+    below, right_aligned, centred = y2 + tall, x2 - text_w - 4, (x1 + x2 - text_w - 4) // 2
+    spots = [
+        (x1, y1),
+        (right_aligned, y1),
+        (x1, below),
+        (right_aligned, below),
+        (centred, y1),
+        (centred, below),
+        (x2, y1 + tall),
+        (x1 - text_w - 4, y1 + tall),
+        (x1, y1 + tall),
+    ]
+    return [_label_rect(shape, text, x, y, scale, thickness) for x, y in spots]
+
+
+def caption_layout(
+    shape: tuple[int, ...],
+    faces: list[FaceResult],
+    scale: float,
+    thickness: int,
+    reserved: Sequence[Rect] = (),
+    *,
+    numbered: bool = False,
+) -> list[Caption]:
+    """Each face's caption and its box: the first spot (see _caption_spots) that covers neither the
+    captions placed before, another face nor a `reserved` area (the summary chips, drawn over it), or
+    the one covering least of them (in a crowd, a caption was drawn over its neighbour's). `numbered`:
+    captions start with the faces' numbers, shortened (caption_texts) where the whole one fits nowhere."""
+    placed: list[Caption] = []
+    for index, face in enumerate(faces):
+        others = [other.box for other in faces[:index] + faces[index + 1 :]]
+        obstacles = [*reserved, *(caption.rect for caption in placed), *others]
+        best: tuple[int, Caption] | None = None
+        for text in caption_texts(face, index + 1 if numbered else None):
+            for rect in _caption_spots(shape, face.box, text, scale, thickness):
+                covered = sum(_overlap_area(rect, obstacle) for obstacle in obstacles)
+                if best is None or covered < best[0]:
+                    best = (covered, Caption(text, rect))
+            if best[0] == 0:
+                break  # the longest text that covers nothing
+        placed.append(best[1])
+    return placed
+
+
 def caption_places(
     shape: tuple[int, ...],
     faces: list[FaceResult],
     scale: float,
     thickness: int,
     reserved: Sequence[Rect] = (),
+    *,
+    numbered: bool = False,
 ) -> list[Rect]:
-    """Each face's caption box: above the face's box, else below it (left-aligned, then right-aligned),
-    else inside its top; the first that covers neither the captions placed before, another face nor a
-    `reserved` area (the summary chips, drawn over it), or the one covering least of them (in a crowd,
-    a caption was drawn over its neighbour's)."""
-    placed: list[Rect] = []
-    for index, face in enumerate(faces):
-        x1, y1, x2, y2 = face.box
-        text = face_caption(face)
-        (text_w, text_h), baseline = cv2.getTextSize(text, FONT, scale, thickness)
-        below, right_aligned = y2 + text_h + baseline + 4, x2 - text_w - 4
-        spots = [(x1, y1), (right_aligned, y1), (x1, below), (right_aligned, below), (x1, below - (y2 - y1))]
-        candidates = [_label_rect(shape, text, x, y, scale, thickness) for x, y in spots]
-        obstacles = [*reserved, *placed] + [other.box for other in faces[:index] + faces[index + 1 :]]
-        placed.append(min(candidates, key=lambda rect: sum(_overlap_area(rect, o) for o in obstacles)))
-    return placed
+    """The boxes of caption_layout's captions."""
+    layout = caption_layout(shape, faces, scale, thickness, reserved, numbered=numbered)
+    return [caption.rect for caption in layout]
 
 
 def _draw_faces(
-    image: np.ndarray, faces: list[FaceResult], scale: float, thickness: int, reserved: Sequence[Rect] = ()
+    image: np.ndarray,
+    faces: list[FaceResult],
+    scale: float,
+    thickness: int,
+    reserved: Sequence[Rect] = (),
+    numbered: bool = False,
 ):
     """Every box first, then the captions, placed clear of each other and of `reserved` where they can be."""
     for face in faces:
         x1, y1, x2, y2 = face.box
         cv2.rectangle(image, (x1, y1), (x2 - 1, y2 - 1), label_style(face.label).color, thickness)
     caption_scale, caption_thickness = scale * 0.8, max(1, thickness - 1)
-    places = caption_places(image.shape, faces, caption_scale, caption_thickness, reserved)
-    for face, (left, _, _, bottom) in zip(faces, places, strict=True):
+    layout = caption_layout(image.shape, faces, caption_scale, caption_thickness, reserved, numbered=numbered)
+    for face, caption in zip(faces, layout, strict=True):
         style = label_style(face.label)
         _put_label(
             image,
-            face_caption(face),
-            left,
-            bottom,
+            caption.text,
+            caption.rect[0],
+            caption.rect[3],
             style.color,
             caption_scale,
             caption_thickness,
@@ -200,11 +271,15 @@ def _draw_summary(image: np.ndarray, chips: list[SummaryChip], scale: float, thi
         _put_label(image, chip.text, chip.rect[0], chip.rect[3], color, scale, thickness, text_color)
 
 
-def annotate(frame_bgr: np.ndarray, result: FrameResult, *, overlay: str | None = None) -> np.ndarray:
-    """A new annotated image; `frame_bgr` is left untouched. `overlay` is an extra line (FPS, latency)."""
+def annotate(
+    frame_bgr: np.ndarray, result: FrameResult, *, overlay: str | None = None, numbered: bool = False
+) -> np.ndarray:
+    """A new annotated image; `frame_bgr` is left untouched. `overlay` is an extra line (FPS, latency).
+    `numbered`: each caption starts with its face's number, for a picture shown beside a table of its
+    faces (not for video, whose faces have no table)."""
     image = frame_bgr.copy()
     scale, thickness = _style(*image.shape[:2])
     chips = summary_places(image.shape, result, overlay, scale, thickness)
-    _draw_faces(image, list(result.faces), scale, thickness, [chip.rect for chip in chips])
+    _draw_faces(image, list(result.faces), scale, thickness, [chip.rect for chip in chips], numbered)
     _draw_summary(image, chips, scale, thickness)
     return image
