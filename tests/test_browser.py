@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 
 import cv2
@@ -27,6 +28,7 @@ import pytest
 from maskapp import PROJECT_ROOT
 from maskapp.app import samples
 from tests.conftest import (
+    DAY,
     DEV,
     FOUR_CAMERAS,
     arriving_person_frames,
@@ -912,4 +914,43 @@ def test_the_violations_table_shows_a_dozen_rows_before_it_scrolls(app_url, page
         visible, whole = grid_rows_in_view(table)
         assert round(whole) == violations
         assert abs(visible - min(violations, 12)) < 0.5, (visible, whole)
+        no_exception_on(page)
+
+
+def tick_labels(chart) -> list[dict]:
+    """The hour axis's tick labels: text, box on the page and the angle plotly turned them by."""
+    return chart.locator(".xtick text").evaluate_all(
+        """texts => texts.map(t => {
+            const box = t.getBoundingClientRect();
+            const turn = /rotate\\(([-\\d.]+)/.exec(t.getAttribute('transform') || '');
+            return {text: t.textContent, angle: turn ? Number(turn[1]) : 0,
+                    x: box.x, y: box.y, width: box.width, height: box.height};
+        })"""
+    )
+
+
+@pytest.mark.parametrize("width", [1000, 1400])
+def test_the_hour_ticks_of_both_log_charts_stay_horizontal_and_apart(app_url, page, tmp_path, width):
+    """At 1000 px plotly turned the hour ticks of both hourly charts 90 degrees (a dozen ticks, one of them
+    'Nov 27, 2026' a line long), hard to read. Over a day and over two days the ticks now stay level and
+    apart: eight at most, '08:00', the day under a day's first tick alone and in the axis's title."""
+    one_day = record_four_cameras(tmp_path / "day.sqlite")
+    # The walk's log: the day before at two doors, then yesterday at four cameras (08:00 to 14:00).
+    two_days = record_four_cameras(record_day(tmp_path / "days.sqlite"), day=DAY + timedelta(days=1))
+    page.set_viewport_size({"width": width, "height": 2400})
+    for database, days in ((two_days, "2026-11-24 to 2026-11-25"), (one_day, "2026-11-24")):
+        page.goto(f"{app_url}/compliance-log")
+        wait_for_app(page)
+        enter_events_file(page, database)
+        page.get_by_text("Download violations (CSV)").wait_for()
+        wait_for_app(page)
+        charts = page.locator('[data-testid="stPlotlyChart"]')
+        charts.nth(1).locator(".xtick text").first.wait_for()
+        page.wait_for_timeout(1000)  # the charts are drawn a moment after their boxes
+        for chart in (charts.nth(0), charts.nth(1)):
+            ticks = tick_labels(chart)
+            assert len(ticks) >= 2 and all(tick["angle"] == 0 for tick in ticks), ticks
+            for left, right in itertools.pairwise(sorted(ticks, key=lambda tick: tick["x"])):
+                assert left["x"] + left["width"] < right["x"], (left, right)
+            assert chart.locator(".xtitle").text_content().endswith(days)
         no_exception_on(page)

@@ -792,10 +792,41 @@ def _hour_text(start: str) -> str:
 
 
 # Ticks at whole hours, every 1, 2, 3, 6 or 12 hours or every 1, 2 or 7 days, the first step that keeps
-# to about a dozen: plotly's own ticks fell on the half hours, right under the points and bars at each
-# hour's middle (a lone '08:30' under a day of bars), as if each hour's people were an event at 08:30.
+# to MAX_TICKS: plotly's own ticks fell on the half hours, right under the points and bars at each hour's
+# middle (a lone '08:30' under a day of bars), as if each hour's people were an event at 08:30.
 TICK_HOURS = (1, 2, 3, 6, 12, 24, 48, 168)
-MAX_TICKS = 12
+# Eight short labels ('08:00', the day under a day's first tick alone): a dozen ticks each headed
+# 'Nov 27, 2026' on a new day left plotly too little room at 1000 px, so it turned every label 90 degrees.
+MAX_TICKS = 8
+
+
+@dataclass(frozen=True)
+class HourTicks:
+    values: list[datetime]  # wall-clock times of the zone the hours were cut in
+    texts: list[str]
+    days: str  # the day or days the axis spans, said once in its title
+
+
+def hour_ticks(first: datetime, end: datetime, step_hours: int) -> HourTicks:
+    """Ticks every `step_hours` from midnight within [first, end]: '08:00' (or 'Nov 27' for steps of a
+    day or more), the day under the first tick and under each midnight when the axis spans days."""
+    last_day = (end - timedelta(microseconds=1)).date()
+    several_days = last_day > first.date()
+    values, tick = [], first.replace(hour=0, minute=0, second=0, microsecond=0)
+    while tick <= end:
+        if tick >= first:
+            values.append(tick)
+        tick += step_hours * HOUR
+    texts = []
+    for index, tick in enumerate(values):
+        if step_hours >= 24:
+            texts.append(f"{tick:%b %d}")
+        elif several_days and (index == 0 or tick.hour == 0):
+            texts.append(f"{tick:%H:%M}<br>{tick:%b %d}")
+        else:
+            texts.append(f"{tick:%H:%M}")
+    days = f"{first:%Y-%m-%d} to {last_day:%Y-%m-%d}" if several_days else f"{first:%Y-%m-%d}"
+    return HourTicks(values, texts, days)
 
 
 def _hours_axis(figure: go.Figure, starts: Sequence[str], title: str) -> None:
@@ -808,9 +839,11 @@ def _hours_axis(figure: go.Figure, starts: Sequence[str], title: str) -> None:
     first, end = min(hours), max(hours) + HOUR
     figure.update_xaxes(range=[first, end])
     step = next((h for h in TICK_HOURS if (end - first) / (h * HOUR) <= MAX_TICKS), None)
-    if step is not None:  # over 12 weeks plotly's ticks are days or months
-        midnight = first.replace(hour=0)  # a multiple of every step: ticks at 00:00, 06:00, ...
-        figure.update_xaxes(tick0=midnight, dtick=step * HOUR.total_seconds() * 1000)  # ms on a date axis
+    if step is not None:  # over 8 weeks plotly's ticks are days or months
+        ticks = hour_ticks(first, end, step)
+        figure.update_xaxes(
+            title_text=f"{title}, {ticks.days}", tickmode="array", tickvals=ticks.values, ticktext=ticks.texts
+        )
 
 
 def _with_gaps(points: Sequence) -> list:
