@@ -855,7 +855,7 @@ def test_four_cameras_each_read_in_the_compliance_per_source_chart(app_url, page
     rings), so it took most of the chart's ink and buried the others; and the legend of four names, two
     lines long, covered the hour axis's title. Now no source takes more than three times the ink of
     another with as many points, and the legend stays clear of the axis."""
-    from maskapp.app.plots import PALETTE
+    from maskapp.app.plots import PALETTE, legend_names
 
     database = record_four_cameras(tmp_path / "four.sqlite")
     page.set_viewport_size({"width": width, "height": 2400})
@@ -867,7 +867,8 @@ def test_four_cameras_each_read_in_the_compliance_per_source_chart(app_url, page
     chart = page.locator('[data-testid="stPlotlyChart"]').first
     chart.locator(".legend .legendtext").first.wait_for()
     page.wait_for_timeout(1000)  # the chart is drawn a moment after its box
-    assert chart.locator(".legend .legendtext").all_text_contents() == sorted(FOUR_CAMERAS)
+    shown = [legend_names(sorted(FOUR_CAMERAS))[source] for source in sorted(FOUR_CAMERAS)]
+    assert chart.locator(".legend .legendtext").all_text_contents() == shown
     plot_area = chart.locator(".nsewdrag").first.bounding_box()
     shot = cv2.imdecode(np.frombuffer(page.screenshot(clip=plot_area), np.uint8), cv2.IMREAD_COLOR)
     ink = [colour_ink(shot, colour) for colour in PALETTE[: len(FOUR_CAMERAS)]]
@@ -954,3 +955,31 @@ def test_the_hour_ticks_of_both_log_charts_stay_horizontal_and_apart(app_url, pa
                 assert left["x"] + left["width"] < right["x"], (left, right)
             assert chart.locator(".xtitle").text_content().endswith(days)
         no_exception_on(page)
+
+
+@pytest.mark.parametrize("width", [1000, 1400])
+def test_four_cameras_legend_leaves_the_compliance_chart_most_of_its_height(app_url, page, tmp_path, width):
+    """At 1000 px the legend of four cameras (two long RTSP names) took four lines, leaving the chart of
+    420 px a short strip to plot in. Long names are cut in the legend (the host's name and the stream's
+    last part, the full name on hover), so four cameras take two lines at most and the plot area at
+    least half the chart."""
+    database = record_four_cameras(tmp_path / "four.sqlite")
+    page.set_viewport_size({"width": width, "height": 2400})
+    page.goto(f"{app_url}/compliance-log")
+    wait_for_app(page)
+    enter_events_file(page, database)
+    page.get_by_text("Download violations (CSV)").wait_for()
+    wait_for_app(page)
+    chart = page.locator('[data-testid="stPlotlyChart"]').first
+    chart.locator(".legend .legendtext").first.wait_for()
+    page.wait_for_timeout(1000)  # the chart is drawn a moment after its box
+    entries = chart.locator(".legend .traces").evaluate_all(
+        "ts => ts.map(t => Math.round(t.getBoundingClientRect().y))"
+    )
+    assert len(entries) == len(FOUR_CAMERAS) and len(set(entries)) <= 2, entries
+    plot_area, whole = (
+        chart.locator(".nsewdrag").first.bounding_box(),
+        chart.locator(".main-svg").first.bounding_box(),
+    )
+    assert plot_area["height"] >= whole["height"] / 2, (plot_area, whole)
+    no_exception_on(page)

@@ -698,3 +698,27 @@ def saturated(hex_color: str) -> bool:
     from tests.test_theme import rgb
 
     return colorsys.rgb_to_hsv(*rgb(hex_color))[1] >= 0.25
+
+
+def test_long_source_names_are_cut_in_the_legend_and_whole_on_hover(tmp_path):
+    """Two long RTSP names each took a legend line of their own: the legend names a stream by its host's
+    name and its last part, a file by its name; short names stay, and names cut alike stay whole."""
+    from maskapp.app.text import short_source
+
+    north = "rtsp://cam-entrance-north.site.local:554/Streaming/Channels/101"
+    assert short_source(north) == "cam-entrance-north/…/101"
+    assert short_source("rtsp://admin:secret@10.0.0.12:554/Streaming/Channels/101") == "10.0.0.12/…/101"
+    assert short_source("/data/videos/2026-11-24/entrance_north_door_camera.mp4").endswith("door_camera.mp4")
+    assert short_source("lobby") == "lobby"
+    twin = "rtsp://cam-entrance-north.other-site.local:554/Streaming/Channels/101"
+    assert plots.legend_names([north, twin, "lobby"]) == {north: north, twin: twin, "lobby": "lobby"}
+    path = tmp_path / "two.sqlite"
+    when = iso_utc(datetime(2026, 11, 27, 12, 58, 3, tzinfo=UTC))
+    with SqliteEventStore(path) as store:
+        for source in (north, "lobby"):
+            store.write_events([Event(when, source, "run1", 1, "person_left", "with_mask", 3)])
+    with EventLog(path) as log:
+        figure = plots.compliance_by_source_figure(log.compliance_over_time())
+    assert [trace.name for trace in figure.data] == ["lobby", "cam-entrance-north/…/101"]
+    assert figure.data[1].hovertemplate.endswith(f"<extra>{north}</extra>")  # the whole name on hover
+    assert figure.layout.hoverlabel.namelength == -1

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from maskapp.app.text import breakable, plain, shown_path
+from maskapp.app.text import breakable, plain, short_source, shown_path
 from maskapp.labels import CLASS_NAMES, WITH_MASK, WITHOUT_MASK, WORN_INCORRECTLY
 from maskapp.training.runs import MODEL_FILE, EvalMetrics, PrecisionRecallCurve, Run
 from maskapp.vision.draw import label_style
@@ -868,6 +868,7 @@ def compliance_by_source_figure(points: Sequence, zone: str = "UTC") -> go.Figur
     (12:00–13:00); `zone` names the time zone the hours were cut in."""
     figure = go.Figure()
     sources = sorted({point.source for point in points})
+    names = legend_names(sources)
     for index, source in enumerate(sources):
         mine = _with_gaps([point for point in points if point.source == source])
         # Two cameras at one compliance in one hour (both 100%, say) drew one point and one line, the later
@@ -880,8 +881,10 @@ def compliance_by_source_figure(points: Sequence, zone: str = "UTC") -> go.Figur
                 x=[None if p is None else _wall_clock(p.start) + HOUR / 2 for p in mine],
                 y=[None if p is None else p.compliance for p in mine],
                 customdata=[[None, None] if p is None else [p.people, _hour_text(p.start)] for p in mine],
-                hovertemplate=f"%{{customdata[1]}} {zone}<br>%{{y:.0%}} of %{{customdata[0]}} people",
-                name=_label(source),
+                # The full name on hover: the legend's may be cut.
+                hovertemplate=f"%{{customdata[1]}} {zone}<br>%{{y:.0%}} of %{{customdata[0]}} people"
+                f"<extra>{_label(source)}</extra>",
+                name=_label(names[source]),
                 mode="lines+markers",
                 # One hour of data is one point: a ring of 9 px at least, so it is seen. Rings 4 px apart
                 # and 1.5 px wide leave a gap between two sources at one point.
@@ -894,7 +897,16 @@ def compliance_by_source_figure(points: Sequence, zone: str = "UTC") -> go.Figur
     _hours_axis(figure, [point.start for point in points], f"hour ({zone})")
     # Four cameras' names (two long stream URLs) wrap the legend onto several lines: placed in plot
     # fractions it covered the hour axis's title.
+    figure.update_layout(hoverlabel={"namelength": -1})  # plotly cut a hover's name at 15 characters
     return _legend_below(figure, 420)
+
+
+def legend_names(sources: Sequence[str]) -> dict[str, str]:
+    """Each source's name in a legend, long ones cut (`text.short_source`) unless that makes two alike:
+    two long RTSP names each took a legend line of their own, and four lines left the chart a strip."""
+    short = {source: short_source(source) for source in sources}
+    taken = list(short.values())
+    return {source: name if taken.count(name) == 1 else source for source, name in short.items()}
 
 
 def people_per_hour_figure(periods: Sequence, zone: str = "UTC") -> go.Figure:
