@@ -335,10 +335,10 @@ def face_table_columns(class_names: tuple[str, ...]) -> dict:
 
 
 def violation_table_columns(zone: tzinfo) -> dict:
-    """The Compliance log's violations: every column narrow (pixels), so that at 1000 px the run and the
-    frame show without scrolling (they were behind the scroll bar): the time's day and clock, the label
-    and a camera's path each on up to two lines (rows of FACE_ROW_HEIGHT), the run's twelve digits
-    whole."""
+    """The Compliance log's violations: every column narrow (pixels), so that at 1000 px the person and
+    the frame show without scrolling (they were behind the scroll bar): the time's day and clock, the
+    label and a camera's path each on up to two lines (rows of FACE_ROW_HEIGHT), the person's run (twelve
+    digits) and number whole."""
     return {
         # Its zone in the help: "time (Europe/Paris)" was cut to "time (Europe/P" over a column this wide.
         time_column(zone): st.column_config.TextColumn(
@@ -350,15 +350,18 @@ def violation_table_columns(zone: tzinfo) -> dict:
             help="The verdict when the person was first judged non-compliant; in the CSV, the label column "
             "(mask_worn_incorrectly, without_mask).",
         ),
-        "person": st.column_config.NumberColumn(
-            "person", width=56, help="The person's number within their run."
+        "person": st.column_config.TextColumn(
+            "person",
+            width=120,
+            help="Their run (one per start of a camera or video) and their number in it: numbers start at 1 "
+            "in each run, so #1 of two runs, or of two cameras, are two people. The CSV has them in its "
+            "run and person columns.",
         ),
-        "source": st.column_config.TextColumn("source", width=132),
-        "run": st.column_config.TextColumn(
-            "run", width=104, help="One run per start of a camera or video: a person is a run and a number."
-        ),
+        "source": st.column_config.TextColumn("source", width=168),
         "frame": st.column_config.NumberColumn(
-            "frame", width=52, help="The frame of the run in which the person was first judged non-compliant."
+            "frame",
+            width=52,
+            help="The frame of the person's run in which they were first judged non-compliant.",
         ),
     }
 
