@@ -983,3 +983,45 @@ def test_four_cameras_legend_leaves_the_compliance_chart_most_of_its_height(app_
     )
     assert plot_area["height"] >= whole["height"] / 2, (plot_area, whole)
     no_exception_on(page)
+
+
+def lines_of_each_date(table) -> list[int]:
+    """For every date (2026-11-24) in a table's cells: on how many lines the browser drew it."""
+    return table.evaluate(
+        """t => {
+            const counts = [];
+            for (const cell of t.querySelectorAll('td, th')) {
+                const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+                for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                    for (const match of node.data.matchAll(/\\d{4}-\\d{2}-\\d{2}/g)) {
+                        const range = document.createRange();
+                        range.setStart(node, match.index);
+                        range.setEnd(node, match.index + match[0].length);
+                        counts.push(new Set([...range.getClientRects()].map(r => Math.round(r.top))).size);
+                    }
+                }
+            }
+            return counts;
+        }"""
+    )
+
+
+@pytest.mark.parametrize("width", [1000, 1400])
+def test_the_table_of_sources_keeps_each_date_on_one_line(app_url, page, tmp_path, width):
+    """A short source name (lobby) got a column so narrow at 1000 px that its From and To times wrapped
+    over three lines ('2026-11-' / '24' / '08:00:00'). Every source's column is now wide enough for a
+    date on one line, and the table still fits the page."""
+    north = next(source for source in FOUR_CAMERAS if "north" in source)
+    database = record_day(record_four_cameras(tmp_path / "four.sqlite"), door="lobby", hall=north)
+    page.set_viewport_size({"width": width, "height": 2400})
+    page.goto(f"{app_url}/compliance-log")
+    wait_for_app(page)
+    enter_events_file(page, database)
+    page.get_by_text("Download violations (CSV)").wait_for()
+    wait_for_app(page)
+    table = page.locator('[data-testid="stTable"]').first
+    table.wait_for()
+    dates = lines_of_each_date(table)
+    assert len(dates) >= 2 * len(FOUR_CAMERAS) and set(dates) == {1}, dates  # each source's From and To
+    assert not scrolls_sideways(table)
+    no_exception_on(page)

@@ -209,6 +209,12 @@ def source_rows(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
     return rows
 
 
+# The table of sources' columns are at least this wide (CSS, the cell's padding included): a date,
+# '2026-11-27', on one line. A short name (lobby) gave its source a column so narrow that its From and To
+# times took three lines each.
+SOURCE_COLUMN_MIN_WIDTH = "calc(10ch + 1rem)"
+
+
 def source_table(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
     """source_rows turned on its side for the page: one row per figure, one column per source. With a
     row per source, the eleven columns of long unbreakable headers (mask_worn_incorrectly) and times

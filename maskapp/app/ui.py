@@ -388,14 +388,18 @@ def probability_columns(class_names: tuple[str, ...]) -> dict:
 
 
 # --- tables ----------------------------------------------------------------------------------------
-def figures_table(rows: list[dict]) -> None:
+def figures_table(rows: list[dict], *, min_column_width: str | None = None) -> None:
     """A small table shown whole: headers wrap and every row and column shows, where st.dataframe's grid
     hid the last columns of a narrow page behind a scroll bar. Cells read by `plots.cell_text` (figures
-    as `plots.figure_text` writes them, shown literally, not as markdown); a missing one is blank."""
+    as `plots.figure_text` writes them, shown literally, not as markdown); a missing one is blank.
+    `min_column_width` (CSS) keeps every column after the first at least that wide."""
     # Objects, not numpy columns: a column of counts with a blank (faces: 871, None) became floats.
     frame = pd.DataFrame(rows, dtype=object)
     formats = {column: functools.partial(plots.cell_text, column) for column in frame.columns}
-    st.table(frame.style.format(formats, na_rep=""), hide_index=True)
+    styler = frame.style.format(formats, na_rep="")
+    if min_column_width is not None and len(frame.columns) > 1:
+        styler = styler.set_properties(subset=list(frame.columns[1:]), **{"min-width": min_column_width})
+    st.table(styler, hide_index=True)
 
 
 # --- people, events, privacy -----------------------------------------------------------------------
