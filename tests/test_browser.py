@@ -1025,3 +1025,47 @@ def test_the_table_of_sources_keeps_each_date_on_one_line(app_url, page, tmp_pat
     assert len(dates) >= 2 * len(FOUR_CAMERAS) and set(dates) == {1}, dates  # each source's From and To
     assert not scrolls_sideways(table)
     no_exception_on(page)
+
+
+@pytest.mark.parametrize("width", [1000, 1400])
+def test_the_first_and_last_hours_rings_are_drawn_whole_at_the_charts_frame(app_url, page, tmp_path, width):
+    """Over two days at 1000 px half an hour is a few pixels: the rings of the first and last hours (the
+    gate's 21 px ring at 13:30, the day before's doors at 08:30) were cut in half by the plot's frame.
+    They are now drawn whole, into the margin."""
+    from maskapp.app.plots import PALETTE
+
+    database = record_four_cameras(record_day(tmp_path / "days.sqlite"), day=DAY + timedelta(days=1))
+    page.set_viewport_size({"width": width, "height": 2400})
+    page.goto(f"{app_url}/compliance-log")
+    wait_for_app(page)
+    enter_events_file(page, database)
+    page.get_by_text("Download violations (CSV)").wait_for()
+    wait_for_app(page)
+    chart = page.locator('[data-testid="stPlotlyChart"]').first
+    chart.locator(".legend .legendtext").first.wait_for()
+    page.wait_for_timeout(1000)  # the chart is drawn a moment after its box
+    plot = chart.locator(".nsewdrag").first.bounding_box()
+    rings = [
+        chart.locator(".scatterlayer .trace .point").nth(i)
+        for i in range(chart.locator(".scatterlayer .trace .point").count())
+    ]
+    edges = (plot["x"], plot["x"] + plot["width"])
+    at_edge = [
+        box
+        for box in (ring.bounding_box() for ring in rings)
+        if box["x"] < edges[0] or box["x"] + box["width"] > edges[1]
+    ]
+    strips = [
+        {"x": plot["x"] - 12, "y": plot["y"] - 12, "width": 12, "height": plot["height"] + 24},
+        {"x": plot["x"] + plot["width"], "y": plot["y"] - 12, "width": 12, "height": plot["height"] + 24},
+    ]
+    outside = 0
+    for strip in strips:
+        shot = cv2.imdecode(np.frombuffer(page.screenshot(clip=strip), np.uint8), cv2.IMREAD_COLOR)
+        # The blue, purple and cyan cameras: the grey one is the axis text's colour.
+        outside += sum(colour_ink(shot, colour) for colour in PALETTE[:3])
+    if width == 1000:  # half an hour is 8 px: the rings of the first and last hours reach past the frame
+        assert at_edge and outside > 0, (at_edge, outside)
+    else:
+        assert not at_edge or outside > 0, (at_edge, outside)
+    no_exception_on(page)

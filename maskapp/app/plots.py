@@ -890,6 +890,9 @@ def compliance_by_source_figure(points: Sequence, zone: str = "UTC") -> go.Figur
                 # and 1.5 px wide leave a gap between two sources at one point.
                 marker={"symbol": "circle-open", "size": 9 + 4 * rings_inside, "line": {"width": 1.5}},
                 line={"color": _color(index), "width": 1.5 + 0.5 * rings_inside},
+                # Drawn whole at the frame: the first and last hours' rings, half an hour from it, were
+                # cut in half over two days at 1000 px, and a 100% ring lost its top.
+                cliponaxis=False,
             )
         )
     # Below 0 and above 1 a little, so that a 0% or 100% marker is not cut by the frame.
