@@ -58,6 +58,7 @@ picked = ui.kept_date_range(
     f"compliance_log_dates_{path}",  # per log: another log starts with all its days
     (first_day, last_day),
     help="Both days included. A person counts on the day of their last event (normally when they left).",
+    format=ui.DATE_FORMAT,
 )
 start, end = date_range(picked)
 try:

@@ -654,3 +654,15 @@ def test_the_violations_table_names_each_person_with_their_run(app, tmp_path):
     assert shown["person"].is_unique
     person = next(c for c in json.loads(at.dataframe[0].proto.columns).values() if c.get("label") == "person")
     assert "two people" in person["help"]
+
+
+def test_the_compliance_logs_date_filter_writes_days_as_the_page_does(app, tmp_path):
+    """The date filter read 2026/11/24 – 2026/11/25 above a table and charts that write 2026-11-24:
+    it now writes its days the same way."""
+    database = record_day(tmp_path / "log.sqlite")
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    assert_no_exception(at)
+    (dates,) = at.date_input
+    assert dates.proto.format == "YYYY-MM-DD"
+    assert "2026-11-24" in read_log(database).violations[0]["time (UTC)"]  # the page's own style

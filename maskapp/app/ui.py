@@ -490,6 +490,11 @@ def kept_number_input(label: str, key: str, default: int, **options) -> int:
     return int(kept_widget(st.number_input, label, key, default, **options))
 
 
+# Days as the page's tables and charts write them (2026-11-27): Streamlit's own 2026/11/27 in the date
+# filter read as a second style beside the From and To times just under it.
+DATE_FORMAT = "YYYY-MM-DD"
+
+
 def kept_date_range(label: str, key: str, default: tuple[date, date], **options):
     """A date range that stays, once the reader has picked one, when they visit another page and come
     back (the Compliance log's filter came back as the whole log). Until then it follows `default`, so
