@@ -1069,3 +1069,27 @@ def test_the_first_and_last_hours_rings_are_drawn_whole_at_the_charts_frame(app_
     else:
         assert not at_edge or outside > 0, (at_edge, outside)
     no_exception_on(page)
+
+
+@pytest.mark.parametrize("width", [1000, 1400])
+def test_the_hour_that_ends_the_log_charts_is_labelled(app_url, page, tmp_path, width):
+    """Yesterday's four cameras, 08:00 to 14:00: both hourly charts ended at 14:00 with no label there
+    (plotly hid a label past the chart's right edge, and Streamlit leaves no margin), so the last hour's
+    bar had a start, 13:00, and no end. The closing hour is now labelled, inside the chart."""
+    database = record_four_cameras(tmp_path / "day.sqlite")
+    page.set_viewport_size({"width": width, "height": 2400})
+    page.goto(f"{app_url}/compliance-log")
+    wait_for_app(page)
+    enter_events_file(page, database)
+    page.get_by_text("Download violations (CSV)").wait_for()
+    wait_for_app(page)
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    charts.nth(1).locator(".xtick text").first.wait_for()
+    page.wait_for_timeout(1000)  # the charts are drawn a moment after their boxes
+    for chart in (charts.nth(0), charts.nth(1)):
+        ticks = tick_labels(chart)
+        shown = [tick for tick in ticks if tick["width"] > 0]  # plotly hides a label past the edge
+        assert shown[-1]["text"] == "14:00", ticks
+        right = chart.bounding_box()["x"] + chart.bounding_box()["width"]
+        assert shown[-1]["x"] + shown[-1]["width"] <= right
+    no_exception_on(page)

@@ -798,6 +798,7 @@ TICK_HOURS = (1, 2, 3, 6, 12, 24, 48, 168)
 # Eight short labels ('08:00', the day under a day's first tick alone): a dozen ticks each headed
 # 'Nov 27, 2026' on a new day left plotly too little room at 1000 px, so it turned every label 90 degrees.
 MAX_TICKS = 8
+HOUR_AXIS_RIGHT_PX = 24  # half a tick label ('14:00'), and more than a ring's radius
 
 
 @dataclass(frozen=True)
@@ -832,6 +833,9 @@ def hour_ticks(first: datetime, end: datetime, step_hours: int) -> HourTicks:
 def _hours_axis(figure: go.Figure, starts: Sequence[str], title: str) -> None:
     """The whole hours from the first bucket to the end of the last: one hour of data fills the plot as an
     hour, where plotly alone would zoom a single point onto a sub-millisecond axis."""
+    # Room right of the plot for the closing tick's label: with none (Streamlit's theme), plotly hid the
+    # '14:00' that ends the last hour, so the last bar had a start and no end.
+    figure.update_layout(margin={"r": HOUR_AXIS_RIGHT_PX})
     figure.update_xaxes(title_text=title)
     if not starts:
         return
