@@ -6,6 +6,7 @@ import streamlit as st
 from maskapp.app import plots, ui
 from maskapp.app.compliance_log import (
     AGGREGATE_ONLY,
+    SOURCE_COLUMN_MIN_WIDTH,
     date_range,
     existing_log,
     flagged_then_compliant_note,
@@ -57,6 +58,7 @@ picked = ui.kept_date_range(
     f"compliance_log_dates_{path}",  # per log: another log starts with all its days
     (first_day, last_day),
     help="Both days included. A person counts on the day of their last event (normally when they left).",
+    format=ui.DATE_FORMAT,
 )
 start, end = date_range(picked)
 try:
@@ -77,7 +79,7 @@ ui.metric_row(
 if not summary.sources:
     st.info("Nobody in this date range.", icon=":material/info:")
     st.stop()
-ui.figures_table(source_table(summary, zone))
+ui.figures_table(source_table(summary, zone), min_column_width=SOURCE_COLUMN_MIN_WIDTH)
 if note := flagged_then_compliant_note(summary):
     st.caption(note)
 

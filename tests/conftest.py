@@ -384,17 +384,17 @@ FOUR_CAMERAS = {  # source: (people per hour, of them non-compliant); None: aggr
 FOUR_CAMERAS_HOURS = 6  # 08:00 to 14:00 of DAY: 8 violations an hour, 48 in all
 
 
-def record_four_cameras(path: Path) -> Path:
+def record_four_cameras(path: Path, day: datetime = DAY) -> Path:
     """A day from four cameras, each at its own compliance every hour (their points never meet): two with
-    long RTSP names, a short one, and an aggregate-only gate (15-minute windows)."""
+    long RTSP names, a short one, and an aggregate-only gate (15-minute windows); from 08:00 of `day`."""
     with SqliteEventStore(path) as store:
         for source, (people, noncompliant) in FOUR_CAMERAS.items():
-            now = [DAY]
+            now = [day]
             aggregate = 15 if source == "gate" else None
             recorder = EventRecorder(store, source, aggregate_minutes=aggregate, clock=lambda now=now: now[0])
             frame = 0
             for hour in range(FOUR_CAMERAS_HOURS):
-                now[0] = DAY + timedelta(hours=hour, minutes=10)
+                now[0] = day + timedelta(hours=hour, minutes=10)
                 ids = range(hour * people + 1, (hour + 1) * people + 1)
                 mine = [(p, "without_mask" if i < noncompliant else "with_mask") for i, p in enumerate(ids)]
                 for step in range(3):

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 
 import cv2
@@ -28,6 +29,7 @@ from maskapp import PROJECT_ROOT
 from maskapp.app import samples
 from maskapp.app.analysis import MAX_PICTURE_HEIGHT
 from tests.conftest import (
+    DAY,
     DEV,
     FOUR_CAMERAS,
     arriving_person_frames,
@@ -886,7 +888,7 @@ def test_four_cameras_each_read_in_the_compliance_per_source_chart(app_url, page
     rings), so it took most of the chart's ink and buried the others; and the legend of four names, two
     lines long, covered the hour axis's title. Now no source takes more than three times the ink of
     another with as many points, and the legend stays clear of the axis."""
-    from maskapp.app.plots import PALETTE
+    from maskapp.app.plots import PALETTE, legend_names
 
     database = record_four_cameras(tmp_path / "four.sqlite")
     page.set_viewport_size({"width": width, "height": 2400})
@@ -898,7 +900,8 @@ def test_four_cameras_each_read_in_the_compliance_per_source_chart(app_url, page
     chart = page.locator('[data-testid="stPlotlyChart"]').first
     chart.locator(".legend .legendtext").first.wait_for()
     page.wait_for_timeout(1000)  # the chart is drawn a moment after its box
-    assert chart.locator(".legend .legendtext").all_text_contents() == sorted(FOUR_CAMERAS)
+    shown = [legend_names(sorted(FOUR_CAMERAS))[source] for source in sorted(FOUR_CAMERAS)]
+    assert chart.locator(".legend .legendtext").all_text_contents() == shown
     plot_area = chart.locator(".nsewdrag").first.bounding_box()
     shot = cv2.imdecode(np.frombuffer(page.screenshot(clip=plot_area), np.uint8), cv2.IMREAD_COLOR)
     ink = [colour_ink(shot, colour) for colour in PALETTE[: len(FOUR_CAMERAS)]]
@@ -946,3 +949,180 @@ def test_the_violations_table_shows_a_dozen_rows_before_it_scrolls(app_url, page
         assert round(whole) == violations
         assert abs(visible - min(violations, 12)) < 0.5, (visible, whole)
         no_exception_on(page)
+
+
+def tick_labels(chart) -> list[dict]:
+    """The hour axis's tick labels: text, box on the page and the angle plotly turned them by."""
+    return chart.locator(".xtick text").evaluate_all(
+        """texts => texts.map(t => {
+            const box = t.getBoundingClientRect();
+            const turn = /rotate\\(([-\\d.]+)/.exec(t.getAttribute('transform') || '');
+            return {text: t.textContent, angle: turn ? Number(turn[1]) : 0,
+                    x: box.x, y: box.y, width: box.width, height: box.height};
+        })"""
+    )
+
+
+@pytest.mark.parametrize("width", [1000, 1400])
+def test_the_hour_ticks_of_both_log_charts_stay_horizontal_and_apart(app_url, page, tmp_path, width):
+    """At 1000 px plotly turned the hour ticks of both hourly charts 90 degrees (a dozen ticks, one of them
+    'Nov 27, 2026' a line long), hard to read. Over a day and over two days the ticks now stay level and
+    apart: eight at most, '08:00', the day under a day's first tick alone and in the axis's title."""
+    one_day = record_four_cameras(tmp_path / "day.sqlite")
+    # The walk's log: the day before at two doors, then yesterday at four cameras (08:00 to 14:00).
+    two_days = record_four_cameras(record_day(tmp_path / "days.sqlite"), day=DAY + timedelta(days=1))
+    page.set_viewport_size({"width": width, "height": 2400})
+    for database, days in ((two_days, "2026-11-24 to 2026-11-25"), (one_day, "2026-11-24")):
+        page.goto(f"{app_url}/compliance-log")
+        wait_for_app(page)
+        enter_events_file(page, database)
+        page.get_by_text("Download violations (CSV)").wait_for()
+        wait_for_app(page)
+        charts = page.locator('[data-testid="stPlotlyChart"]')
+        charts.nth(1).locator(".xtick text").first.wait_for()
+        page.wait_for_timeout(1000)  # the charts are drawn a moment after their boxes
+        for chart in (charts.nth(0), charts.nth(1)):
+            ticks = tick_labels(chart)
+            assert len(ticks) >= 2 and all(tick["angle"] == 0 for tick in ticks), ticks
+            for left, right in itertools.pairwise(sorted(ticks, key=lambda tick: tick["x"])):
+                assert left["x"] + left["width"] < right["x"], (left, right)
+            assert chart.locator(".xtitle").text_content().endswith(days)
+        no_exception_on(page)
+
+
+@pytest.mark.parametrize("width", [1000, 1400])
+def test_four_cameras_legend_leaves_the_compliance_chart_most_of_its_height(app_url, page, tmp_path, width):
+    """At 1000 px the legend of four cameras (two long RTSP names) took four lines, leaving the chart of
+    420 px a short strip to plot in. Long names are cut in the legend (the host's name and the stream's
+    last part, the full name on hover), so four cameras take two lines at most and the plot area at
+    least half the chart."""
+    database = record_four_cameras(tmp_path / "four.sqlite")
+    page.set_viewport_size({"width": width, "height": 2400})
+    page.goto(f"{app_url}/compliance-log")
+    wait_for_app(page)
+    enter_events_file(page, database)
+    page.get_by_text("Download violations (CSV)").wait_for()
+    wait_for_app(page)
+    chart = page.locator('[data-testid="stPlotlyChart"]').first
+    chart.locator(".legend .legendtext").first.wait_for()
+    page.wait_for_timeout(1000)  # the chart is drawn a moment after its box
+    entries = chart.locator(".legend .traces").evaluate_all(
+        "ts => ts.map(t => Math.round(t.getBoundingClientRect().y))"
+    )
+    assert len(entries) == len(FOUR_CAMERAS) and len(set(entries)) <= 2, entries
+    plot_area, whole = (
+        chart.locator(".nsewdrag").first.bounding_box(),
+        chart.locator(".main-svg").first.bounding_box(),
+    )
+    assert plot_area["height"] >= whole["height"] / 2, (plot_area, whole)
+    no_exception_on(page)
+
+
+def lines_of_each_date(table) -> list[int]:
+    """For every date (2026-11-24) in a table's cells: on how many lines the browser drew it."""
+    return table.evaluate(
+        """t => {
+            const counts = [];
+            for (const cell of t.querySelectorAll('td, th')) {
+                const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+                for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                    for (const match of node.data.matchAll(/\\d{4}-\\d{2}-\\d{2}/g)) {
+                        const range = document.createRange();
+                        range.setStart(node, match.index);
+                        range.setEnd(node, match.index + match[0].length);
+                        counts.push(new Set([...range.getClientRects()].map(r => Math.round(r.top))).size);
+                    }
+                }
+            }
+            return counts;
+        }"""
+    )
+
+
+@pytest.mark.parametrize("width", [1000, 1400])
+def test_the_table_of_sources_keeps_each_date_on_one_line(app_url, page, tmp_path, width):
+    """A short source name (lobby) got a column so narrow at 1000 px that its From and To times wrapped
+    over three lines ('2026-11-' / '24' / '08:00:00'). Every source's column is now wide enough for a
+    date on one line, and the table still fits the page."""
+    north = next(source for source in FOUR_CAMERAS if "north" in source)
+    database = record_day(record_four_cameras(tmp_path / "four.sqlite"), door="lobby", hall=north)
+    page.set_viewport_size({"width": width, "height": 2400})
+    page.goto(f"{app_url}/compliance-log")
+    wait_for_app(page)
+    enter_events_file(page, database)
+    page.get_by_text("Download violations (CSV)").wait_for()
+    wait_for_app(page)
+    table = page.locator('[data-testid="stTable"]').first
+    table.wait_for()
+    dates = lines_of_each_date(table)
+    assert len(dates) >= 2 * len(FOUR_CAMERAS) and set(dates) == {1}, dates  # each source's From and To
+    assert not scrolls_sideways(table)
+    no_exception_on(page)
+
+
+@pytest.mark.parametrize("width", [1000, 1400])
+def test_the_first_and_last_hours_rings_are_drawn_whole_at_the_charts_frame(app_url, page, tmp_path, width):
+    """Over two days at 1000 px half an hour is a few pixels: the rings of the first and last hours (the
+    gate's 21 px ring at 13:30, the day before's doors at 08:30) were cut in half by the plot's frame.
+    They are now drawn whole, into the margin."""
+    from maskapp.app.plots import PALETTE
+
+    database = record_four_cameras(record_day(tmp_path / "days.sqlite"), day=DAY + timedelta(days=1))
+    page.set_viewport_size({"width": width, "height": 2400})
+    page.goto(f"{app_url}/compliance-log")
+    wait_for_app(page)
+    enter_events_file(page, database)
+    page.get_by_text("Download violations (CSV)").wait_for()
+    wait_for_app(page)
+    chart = page.locator('[data-testid="stPlotlyChart"]').first
+    chart.locator(".legend .legendtext").first.wait_for()
+    page.wait_for_timeout(1000)  # the chart is drawn a moment after its box
+    plot = chart.locator(".nsewdrag").first.bounding_box()
+    rings = [
+        chart.locator(".scatterlayer .trace .point").nth(i)
+        for i in range(chart.locator(".scatterlayer .trace .point").count())
+    ]
+    edges = (plot["x"], plot["x"] + plot["width"])
+    at_edge = [
+        box
+        for box in (ring.bounding_box() for ring in rings)
+        if box["x"] < edges[0] or box["x"] + box["width"] > edges[1]
+    ]
+    strips = [
+        {"x": plot["x"] - 12, "y": plot["y"] - 12, "width": 12, "height": plot["height"] + 24},
+        {"x": plot["x"] + plot["width"], "y": plot["y"] - 12, "width": 12, "height": plot["height"] + 24},
+    ]
+    outside = 0
+    for strip in strips:
+        shot = cv2.imdecode(np.frombuffer(page.screenshot(clip=strip), np.uint8), cv2.IMREAD_COLOR)
+        # The blue, purple and cyan cameras: the grey one is the axis text's colour.
+        outside += sum(colour_ink(shot, colour) for colour in PALETTE[:3])
+    if width == 1000:  # half an hour is 8 px: the rings of the first and last hours reach past the frame
+        assert at_edge and outside > 0, (at_edge, outside)
+    else:
+        assert not at_edge or outside > 0, (at_edge, outside)
+    no_exception_on(page)
+
+
+@pytest.mark.parametrize("width", [1000, 1400])
+def test_the_hour_that_ends_the_log_charts_is_labelled(app_url, page, tmp_path, width):
+    """Yesterday's four cameras, 08:00 to 14:00: both hourly charts ended at 14:00 with no label there
+    (plotly hid a label past the chart's right edge, and Streamlit leaves no margin), so the last hour's
+    bar had a start, 13:00, and no end. The closing hour is now labelled, inside the chart."""
+    database = record_four_cameras(tmp_path / "day.sqlite")
+    page.set_viewport_size({"width": width, "height": 2400})
+    page.goto(f"{app_url}/compliance-log")
+    wait_for_app(page)
+    enter_events_file(page, database)
+    page.get_by_text("Download violations (CSV)").wait_for()
+    wait_for_app(page)
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    charts.nth(1).locator(".xtick text").first.wait_for()
+    page.wait_for_timeout(1000)  # the charts are drawn a moment after their boxes
+    for chart in (charts.nth(0), charts.nth(1)):
+        ticks = tick_labels(chart)
+        shown = [tick for tick in ticks if tick["width"] > 0]  # plotly hides a label past the edge
+        assert shown[-1]["text"] == "14:00", ticks
+        right = chart.bounding_box()["x"] + chart.bounding_box()["width"]
+        assert shown[-1]["x"] + shown[-1]["width"] <= right
+    no_exception_on(page)

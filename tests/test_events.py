@@ -666,8 +666,7 @@ def test_the_page_reads_days_and_shows_times_in_the_readers_zone(hand_made_log):
         {
             "time (Pacific/Kiritimati)": "2026-11-27 00:31:00",
             "source": "door",
-            "run": "r1",
-            "person": 3,
+            "person": "r1 #3",  # run-qualified: person 3 of another run is someone else
             "verdict": "Mask worn incorrectly",  # as the page names it; the CSV keeps the stored label
             "frame": 55,
         }

@@ -5,6 +5,8 @@ event-log settings, the Video page with the event log on; and hidden faces on th
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
 import sqlite3
@@ -31,6 +33,7 @@ from tests.conftest import (
     open_page,
     record_counts_only,
     record_day,
+    record_four_cameras,
     write_lock_held_elsewhere,
     write_people_clip,
 )
@@ -634,3 +637,32 @@ def test_a_new_webhook_does_not_log_the_video_again_to_the_same_events_file(app,
 def webhook(at: AppTest):
     (text,) = [t for t in at.sidebar.text_input if t.label == "Violation webhook (optional)"]
     return text
+
+
+def test_the_violations_table_names_each_person_with_their_run(app, tmp_path):
+    """Person numbers start at 1 in each run, so the violations table showed 'person 1' at two cameras
+    (and in two runs of one) with nothing saying they were two people. Each person now reads as their
+    run and number ('f39e55fdd1de #1'), the column's help says why; the CSV keeps its run and person."""
+    database = record_day(record_four_cameras(tmp_path / "four.sqlite"), door="lobby")
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    assert_no_exception(at)
+    shown = at.dataframe[0].value
+    stored = list(csv.DictReader(io.StringIO(read_log(database).violations_csv)))
+    assert len({row["person"] for row in stored}) < len(stored)  # the same numbers, in several runs
+    assert sorted(shown["person"]) == sorted(f"{row['run']} #{row['person']}" for row in stored)
+    assert shown["person"].is_unique
+    person = next(c for c in json.loads(at.dataframe[0].proto.columns).values() if c.get("label") == "person")
+    assert "two people" in person["help"]
+
+
+def test_the_compliance_logs_date_filter_writes_days_as_the_page_does(app, tmp_path):
+    """The date filter read 2026/11/24 – 2026/11/25 above a table and charts that write 2026-11-24:
+    it now writes its days the same way."""
+    database = record_day(tmp_path / "log.sqlite")
+    at = open_page(app, "app_pages/compliance_log.py")
+    at.text_input[0].set_value(str(database)).run()
+    assert_no_exception(at)
+    (dates,) = at.date_input
+    assert dates.proto.format == "YYYY-MM-DD"
+    assert "2026-11-24" in read_log(database).violations[0]["time (UTC)"]  # the page's own style

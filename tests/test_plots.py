@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import colorsys
+import itertools
 import json
 import math
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import plotly.graph_objects as go
 import pytest
@@ -461,8 +462,9 @@ def test_each_hour_of_the_log_charts_reads_as_its_hour_not_as_the_half_hour_its_
     points, hours = one_hour_of_log(tmp_path)
     for figure in (plots.compliance_by_source_figure(points), plots.people_per_hour_figure(hours)):
         axis = figure.layout.xaxis
-        assert (axis.tick0, axis.dtick) == (datetime(2026, 11, 27, 0, 0), 3_600_000)  # whole hours
-        assert axis.title.text == "hour (UTC)"
+        assert axis.tickvals == (datetime(2026, 11, 27, 12, 0), datetime(2026, 11, 27, 13, 0))  # whole hours
+        assert axis.ticktext == ("12:00", "13:00")
+        assert axis.title.text == "hour (UTC), 2026-11-27"  # the day said once
         for trace in figure.data:
             hour = re.search(r"%\{customdata(\[\d\])?\} UTC<br>", trace.hovertemplate)
             assert hour and "one hour" not in trace.hovertemplate
@@ -472,7 +474,8 @@ def test_each_hour_of_the_log_charts_reads_as_its_hour_not_as_the_half_hour_its_
 
 def test_a_day_of_log_charts_has_ticks_at_whole_hours_not_under_the_hours_middles(tmp_path):
     """Over two days of a door (08:00 one day, 08:00 the next) plotly's own ticks under the bars read a
-    lone '08:30': the ticks now step over whole hours from midnight, a dozen at most."""
+    lone '08:30': the ticks now step over whole hours from midnight, eight at most, each day named once
+    (under its first tick) and the days in the axis's title."""
     path = tmp_path / "days.sqlite"
     with SqliteEventStore(path) as store:
         for day in (24, 25):
@@ -482,8 +485,12 @@ def test_a_day_of_log_charts_has_ticks_at_whole_hours_not_under_the_hours_middle
         points, hours = log.compliance_over_time(), log.people_per_hour()
     for figure in (plots.compliance_by_source_figure(points), plots.people_per_hour_figure(hours)):
         axis = figure.layout.xaxis
-        assert axis.tick0 == datetime(2026, 11, 24, 0, 0) and axis.dtick % 3_600_000 == 0
-        assert (axis.range[1] - axis.range[0]).total_seconds() * 1000 / axis.dtick <= 12
+        steps = {later - earlier for earlier, later in itertools.pairwise(axis.tickvals)}
+        assert len(steps) == 1 and steps.pop() % timedelta(hours=1) == timedelta(0)
+        assert all(tick.minute == 0 and tick.hour % 3 == 0 for tick in axis.tickvals)  # from midnight
+        assert len(axis.tickvals) <= plots.MAX_TICKS == 8
+        assert [text for text in axis.ticktext if "<br>" in text] == ["12:00<br>Nov 24", "00:00<br>Nov 25"]
+        assert axis.title.text == "hour (UTC), 2026-11-24 to 2026-11-25"
 
 
 def test_a_sources_compliance_line_breaks_over_hours_nobody_was_seen(tmp_path):
@@ -691,3 +698,27 @@ def saturated(hex_color: str) -> bool:
     from tests.test_theme import rgb
 
     return colorsys.rgb_to_hsv(*rgb(hex_color))[1] >= 0.25
+
+
+def test_long_source_names_are_cut_in_the_legend_and_whole_on_hover(tmp_path):
+    """Two long RTSP names each took a legend line of their own: the legend names a stream by its host's
+    name and its last part, a file by its name; short names stay, and names cut alike stay whole."""
+    from maskapp.app.text import short_source
+
+    north = "rtsp://cam-entrance-north.site.local:554/Streaming/Channels/101"
+    assert short_source(north) == "cam-entrance-north/…/101"
+    assert short_source("rtsp://admin:secret@10.0.0.12:554/Streaming/Channels/101") == "10.0.0.12/…/101"
+    assert short_source("/data/videos/2026-11-24/entrance_north_door_camera.mp4").endswith("door_camera.mp4")
+    assert short_source("lobby") == "lobby"
+    twin = "rtsp://cam-entrance-north.other-site.local:554/Streaming/Channels/101"
+    assert plots.legend_names([north, twin, "lobby"]) == {north: north, twin: twin, "lobby": "lobby"}
+    path = tmp_path / "two.sqlite"
+    when = iso_utc(datetime(2026, 11, 27, 12, 58, 3, tzinfo=UTC))
+    with SqliteEventStore(path) as store:
+        for source in (north, "lobby"):
+            store.write_events([Event(when, source, "run1", 1, "person_left", "with_mask", 3)])
+    with EventLog(path) as log:
+        figure = plots.compliance_by_source_figure(log.compliance_over_time())
+    assert [trace.name for trace in figure.data] == ["lobby", "cam-entrance-north/…/101"]
+    assert figure.data[1].hovertemplate.endswith(f"<extra>{north}</extra>")  # the whole name on hover
+    assert figure.layout.hoverlabel.namelength == -1

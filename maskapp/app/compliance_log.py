@@ -119,6 +119,12 @@ def log_version(path: Path | str) -> tuple[tuple[int, int], ...]:
     return tuple((f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists())
 
 
+def person_id(run: str, person: int) -> str:
+    """A person as the violations table names them, 'f39e55fdd1de #1': their run (one per start of a
+    camera or video) and their number in it, the two that tell one person from all others."""
+    return f"{run} #{person}"
+
+
 def time_column(zone: tzinfo) -> str:
     """The violations table's time header: the zone its times are in."""
     return f"time ({zone_name(zone)})"
@@ -145,9 +151,11 @@ def read_log(
                     # "verdict", as the page's "People by verdict per hour": "label" was the CSV's
                     # machine word beside verdicts named Mask and No mask (the CSV keeps it).
                     VERDICT_COLUMN: verdict_name(v.label),
-                    "person": v.person,
+                    # Run-qualified: numbers start at 1 in each run, so a bare 'person 1' stood on two
+                    # cameras (or two runs of one) with nothing saying they were two people. The CSV keeps
+                    # its run and person columns.
+                    "person": person_id(v.run, v.person),
                     "source": v.source,
-                    "run": v.run,
                     "frame": v.frame,
                 }
                 for v in violations
@@ -199,6 +207,12 @@ def source_rows(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:
             }
         )
     return rows
+
+
+# The table of sources' columns are at least this wide (CSS, the cell's padding included): a date,
+# '2026-11-27', on one line. A short name (lobby) gave its source a column so narrow that its From and To
+# times took three lines each.
+SOURCE_COLUMN_MIN_WIDTH = "calc(10ch + 1rem)"
 
 
 def source_table(summary: LogSummary, zone: tzinfo = UTC) -> list[dict]:

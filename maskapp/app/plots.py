@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from maskapp.app.text import breakable, plain, shown_path
+from maskapp.app.text import breakable, plain, short_source, shown_path
 from maskapp.labels import CLASS_NAMES, WITH_MASK, WITHOUT_MASK, WORN_INCORRECTLY
 from maskapp.training.runs import MODEL_FILE, EvalMetrics, PrecisionRecallCurve, Run
 from maskapp.vision.draw import label_style
@@ -792,15 +792,50 @@ def _hour_text(start: str) -> str:
 
 
 # Ticks at whole hours, every 1, 2, 3, 6 or 12 hours or every 1, 2 or 7 days, the first step that keeps
-# to about a dozen: plotly's own ticks fell on the half hours, right under the points and bars at each
-# hour's middle (a lone '08:30' under a day of bars), as if each hour's people were an event at 08:30.
+# to MAX_TICKS: plotly's own ticks fell on the half hours, right under the points and bars at each hour's
+# middle (a lone '08:30' under a day of bars), as if each hour's people were an event at 08:30.
 TICK_HOURS = (1, 2, 3, 6, 12, 24, 48, 168)
-MAX_TICKS = 12
+# Eight short labels ('08:00', the day under a day's first tick alone): a dozen ticks each headed
+# 'Nov 27, 2026' on a new day left plotly too little room at 1000 px, so it turned every label 90 degrees.
+MAX_TICKS = 8
+HOUR_AXIS_RIGHT_PX = 24  # half a tick label ('14:00'), and more than a ring's radius
+
+
+@dataclass(frozen=True)
+class HourTicks:
+    values: list[datetime]  # wall-clock times of the zone the hours were cut in
+    texts: list[str]
+    days: str  # the day or days the axis spans, said once in its title
+
+
+def hour_ticks(first: datetime, end: datetime, step_hours: int) -> HourTicks:
+    """Ticks every `step_hours` from midnight within [first, end]: '08:00' (or 'Nov 27' for steps of a
+    day or more), the day under the first tick and under each midnight when the axis spans days."""
+    last_day = (end - timedelta(microseconds=1)).date()
+    several_days = last_day > first.date()
+    values, tick = [], first.replace(hour=0, minute=0, second=0, microsecond=0)
+    while tick <= end:
+        if tick >= first:
+            values.append(tick)
+        tick += step_hours * HOUR
+    texts = []
+    for index, tick in enumerate(values):
+        if step_hours >= 24:
+            texts.append(f"{tick:%b %d}")
+        elif several_days and (index == 0 or tick.hour == 0):
+            texts.append(f"{tick:%H:%M}<br>{tick:%b %d}")
+        else:
+            texts.append(f"{tick:%H:%M}")
+    days = f"{first:%Y-%m-%d} to {last_day:%Y-%m-%d}" if several_days else f"{first:%Y-%m-%d}"
+    return HourTicks(values, texts, days)
 
 
 def _hours_axis(figure: go.Figure, starts: Sequence[str], title: str) -> None:
     """The whole hours from the first bucket to the end of the last: one hour of data fills the plot as an
     hour, where plotly alone would zoom a single point onto a sub-millisecond axis."""
+    # Room right of the plot for the closing tick's label: with none (Streamlit's theme), plotly hid the
+    # '14:00' that ends the last hour, so the last bar had a start and no end.
+    figure.update_layout(margin={"r": HOUR_AXIS_RIGHT_PX})
     figure.update_xaxes(title_text=title)
     if not starts:
         return
@@ -808,9 +843,11 @@ def _hours_axis(figure: go.Figure, starts: Sequence[str], title: str) -> None:
     first, end = min(hours), max(hours) + HOUR
     figure.update_xaxes(range=[first, end])
     step = next((h for h in TICK_HOURS if (end - first) / (h * HOUR) <= MAX_TICKS), None)
-    if step is not None:  # over 12 weeks plotly's ticks are days or months
-        midnight = first.replace(hour=0)  # a multiple of every step: ticks at 00:00, 06:00, ...
-        figure.update_xaxes(tick0=midnight, dtick=step * HOUR.total_seconds() * 1000)  # ms on a date axis
+    if step is not None:  # over 8 weeks plotly's ticks are days or months
+        ticks = hour_ticks(first, end, step)
+        figure.update_xaxes(
+            title_text=f"{title}, {ticks.days}", tickmode="array", tickvals=ticks.values, ticktext=ticks.texts
+        )
 
 
 def _with_gaps(points: Sequence) -> list:
@@ -835,6 +872,7 @@ def compliance_by_source_figure(points: Sequence, zone: str = "UTC") -> go.Figur
     (12:00–13:00); `zone` names the time zone the hours were cut in."""
     figure = go.Figure()
     sources = sorted({point.source for point in points})
+    names = legend_names(sources)
     for index, source in enumerate(sources):
         mine = _with_gaps([point for point in points if point.source == source])
         # Two cameras at one compliance in one hour (both 100%, say) drew one point and one line, the later
@@ -847,13 +885,18 @@ def compliance_by_source_figure(points: Sequence, zone: str = "UTC") -> go.Figur
                 x=[None if p is None else _wall_clock(p.start) + HOUR / 2 for p in mine],
                 y=[None if p is None else p.compliance for p in mine],
                 customdata=[[None, None] if p is None else [p.people, _hour_text(p.start)] for p in mine],
-                hovertemplate=f"%{{customdata[1]}} {zone}<br>%{{y:.0%}} of %{{customdata[0]}} people",
-                name=_label(source),
+                # The full name on hover: the legend's may be cut.
+                hovertemplate=f"%{{customdata[1]}} {zone}<br>%{{y:.0%}} of %{{customdata[0]}} people"
+                f"<extra>{_label(source)}</extra>",
+                name=_label(names[source]),
                 mode="lines+markers",
                 # One hour of data is one point: a ring of 9 px at least, so it is seen. Rings 4 px apart
                 # and 1.5 px wide leave a gap between two sources at one point.
                 marker={"symbol": "circle-open", "size": 9 + 4 * rings_inside, "line": {"width": 1.5}},
                 line={"color": _color(index), "width": 1.5 + 0.5 * rings_inside},
+                # Drawn whole at the frame: the first and last hours' rings, half an hour from it, were
+                # cut in half over two days at 1000 px, and a 100% ring lost its top.
+                cliponaxis=False,
             )
         )
     # Below 0 and above 1 a little, so that a 0% or 100% marker is not cut by the frame.
@@ -861,7 +904,16 @@ def compliance_by_source_figure(points: Sequence, zone: str = "UTC") -> go.Figur
     _hours_axis(figure, [point.start for point in points], f"hour ({zone})")
     # Four cameras' names (two long stream URLs) wrap the legend onto several lines: placed in plot
     # fractions it covered the hour axis's title.
+    figure.update_layout(hoverlabel={"namelength": -1})  # plotly cut a hover's name at 15 characters
     return _legend_below(figure, 420)
+
+
+def legend_names(sources: Sequence[str]) -> dict[str, str]:
+    """Each source's name in a legend, long ones cut (`text.short_source`) unless that makes two alike:
+    two long RTSP names each took a legend line of their own, and four lines left the chart a strip."""
+    short = {source: short_source(source) for source in sources}
+    taken = list(short.values())
+    return {source: name if taken.count(name) == 1 else source for source, name in short.items()}
 
 
 def people_per_hour_figure(periods: Sequence, zone: str = "UTC") -> go.Figure:

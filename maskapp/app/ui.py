@@ -344,10 +344,10 @@ def face_table_columns(class_names: tuple[str, ...]) -> dict:
 
 
 def violation_table_columns(zone: tzinfo) -> dict:
-    """The Compliance log's violations: every column narrow (pixels), so that at 1000 px the run and the
-    frame show without scrolling (they were behind the scroll bar): the time's day and clock, the label
-    and a camera's path each on up to two lines (rows of FACE_ROW_HEIGHT), the run's twelve digits
-    whole."""
+    """The Compliance log's violations: every column narrow (pixels), so that at 1000 px the person and
+    the frame show without scrolling (they were behind the scroll bar): the time's day and clock, the
+    label and a camera's path each on up to two lines (rows of FACE_ROW_HEIGHT), the person's run (twelve
+    digits) and number whole."""
     return {
         # Its zone in the help: "time (Europe/Paris)" was cut to "time (Europe/P" over a column this wide.
         time_column(zone): st.column_config.TextColumn(
@@ -359,15 +359,18 @@ def violation_table_columns(zone: tzinfo) -> dict:
             help="The verdict when the person was first judged non-compliant; in the CSV, the label column "
             "(mask_worn_incorrectly, without_mask).",
         ),
-        "person": st.column_config.NumberColumn(
-            "person", width=56, help="The person's number within their run."
+        "person": st.column_config.TextColumn(
+            "person",
+            width=120,
+            help="Their run (one per start of a camera or video) and their number in it: numbers start at 1 "
+            "in each run, so #1 of two runs, or of two cameras, are two people. The CSV has them in its "
+            "run and person columns.",
         ),
-        "source": st.column_config.TextColumn("source", width=132),
-        "run": st.column_config.TextColumn(
-            "run", width=104, help="One run per start of a camera or video: a person is a run and a number."
-        ),
+        "source": st.column_config.TextColumn("source", width=168),
         "frame": st.column_config.NumberColumn(
-            "frame", width=52, help="The frame of the run in which the person was first judged non-compliant."
+            "frame",
+            width=52,
+            help="The frame of the person's run in which they were first judged non-compliant.",
         ),
     }
 
@@ -394,14 +397,18 @@ def probability_columns(class_names: tuple[str, ...]) -> dict:
 
 
 # --- tables ----------------------------------------------------------------------------------------
-def figures_table(rows: list[dict]) -> None:
+def figures_table(rows: list[dict], *, min_column_width: str | None = None) -> None:
     """A small table shown whole: headers wrap and every row and column shows, where st.dataframe's grid
     hid the last columns of a narrow page behind a scroll bar. Cells read by `plots.cell_text` (figures
-    as `plots.figure_text` writes them, shown literally, not as markdown); a missing one is blank."""
+    as `plots.figure_text` writes them, shown literally, not as markdown); a missing one is blank.
+    `min_column_width` (CSS) keeps every column after the first at least that wide."""
     # Objects, not numpy columns: a column of counts with a blank (faces: 871, None) became floats.
     frame = pd.DataFrame(rows, dtype=object)
     formats = {column: functools.partial(plots.cell_text, column) for column in frame.columns}
-    st.table(frame.style.format(formats, na_rep=""), hide_index=True)
+    styler = frame.style.format(formats, na_rep="")
+    if min_column_width is not None and len(frame.columns) > 1:
+        styler = styler.set_properties(subset=list(frame.columns[1:]), **{"min-width": min_column_width})
+    st.table(styler, hide_index=True)
 
 
 # --- people, events, privacy -----------------------------------------------------------------------
@@ -490,6 +497,11 @@ def kept_number_input(label: str, key: str, default: int, **options) -> int:
     """A whole number that stays when the reader visits another page and comes back (the Video page's
     'Stop after' came back as 60 s)."""
     return int(kept_widget(st.number_input, label, key, default, **options))
+
+
+# Days as the page's tables and charts write them (2026-11-27): Streamlit's own 2026/11/27 in the date
+# filter read as a second style beside the From and To times just under it.
+DATE_FORMAT = "YYYY-MM-DD"
 
 
 def kept_date_range(label: str, key: str, default: tuple[date, date], **options):
