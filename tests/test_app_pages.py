@@ -46,6 +46,7 @@ from maskapp.training.runs import (
     HISTORY_FILE,
     METRICS_FILE,
     RUN_DIRS_ENV,
+    SYSTEM_FILE,
     find_runs,
     load_runs,
     write_json,
@@ -1151,6 +1152,96 @@ def test_every_figure_of_the_metrics_page_reads_to_three_decimals(app):
     assert {"test acc.", "precision", "value", "accuracy", "non-compliant recall"} <= decimals[3]
     faces = [cell for table in at.table for cell in shown_cells(table).get("faces", [])]
     assert faces and all(re.fullmatch(r"\d*", cell) for cell in faces)  # 871, not 871.000
+
+
+NEAR_ONE = 0.9996  # reads 1.000 to three decimals, as the served run's ROC AUC did
+
+
+def nearly_perfect_run(folder: Path, name: str = "nearly-perfect") -> Path:
+    """A copy of the shipped cnn_3class run whose every score is just below 1 (0.9996) and each of whose
+    true classes has one face of 2500 called another: what a chart rounding to three decimals reads as
+    perfect."""
+    shipped = SHIPPED_RUNS / "cnn_3class"
+    run = folder / name
+    run.mkdir(parents=True)
+    for file in (CONFIG_FILE, SYSTEM_FILE):
+        shutil.copy(shipped / file, run / file)
+    history = [json.loads(line) for line in (shipped / HISTORY_FILE).read_text().splitlines() if line]
+    for record in history:
+        record.update(train_accuracy=NEAR_ONE, val_accuracy=NEAR_ONE, train_loss=0.0004, val_loss=0.0004)
+    (run / HISTORY_FILE).write_text("".join(json.dumps(record) + "\n" for record in history))
+    metrics = json.loads((shipped / METRICS_FILE).read_text())
+    metrics.update(accuracy=NEAR_ONE, balanced_accuracy=NEAR_ONE, roc_auc=NEAR_ONE)
+    metrics["confusion_matrix"] = [[2499, 1, 0], [0, 2499, 1], [1, 0, 2499]]
+    for figures in metrics["per_class"].values():
+        figures.update(precision=NEAR_ONE, recall=NEAR_ONE, f1=NEAR_ONE, support=2500)
+    metrics["compliance"].update(
+        {key: NEAR_ONE for key, value in metrics["compliance"].items() if isinstance(value, float)}
+    )
+    curve = metrics["noncompliant_pr"]
+    curve["precision"] = [NEAR_ONE] * len(curve["thresholds"])
+    curve["recall"] = [NEAR_ONE] * len(curve["thresholds"])
+    write_json(run / METRICS_FILE, metrics)
+    return run
+
+
+def hover_texts(trace: dict) -> list[str]:
+    """What plotly.js writes on hovering each point of a trace: its hovertemplate with each %{field} or
+    %{field:format} filled in (d3's '.3f' and '.1%' write as Python's do)."""
+    template = trace.get("hovertemplate")
+    if not template:
+        return []
+    x, y, z = trace.get("x"), trace.get("y"), trace.get("z")
+    points = (
+        [(i, j) for i in range(len(z)) for j in range(len(z[i]))]
+        if z is not None
+        else [(i,) for i in range(len(x))]
+    )
+
+    def field(point, name: str):
+        if len(point) == 2:  # a heatmap's cell: row i (y), column j (x)
+            i, j = point
+            values = {"x": x[j], "y": y[i], "z": z[i][j]}
+            per_point = {k: trace[k][i][j] for k in ("customdata", "text") if trace.get(k) is not None}
+        else:
+            (i,) = point
+            values = {"x": x[i], "y": y[i]}
+            per_point = {k: trace[k][i] for k in ("customdata", "text") if trace.get(k) is not None}
+        values.update(per_point)
+        base, _, index = name.partition("[")
+        value = values[base]
+        return value[int(index.rstrip("]"))] if index else value
+
+    def fill(point) -> str:
+        return re.sub(
+            r"%\{([^}:]+)(?::([^}]*))?\}",
+            lambda m: format(field(point, m[1]), m[2]) if m[2] else str(field(point, m[1])),
+            template,
+        )
+
+    return [fill(point) for point in points]
+
+
+def test_every_chart_of_the_metrics_page_hovers_its_figures_as_the_tables_write_them(
+    app, monkeypatch, tmp_path
+):
+    """The tables and the bars read >0.999 for a score just below 1, but hovering the charts read 1.000
+    (plotly's own '.3f'), and the confusion matrix 100.0% and 0.0% for one face of 2500: a model that
+    misses faces hovered as perfect. Every chart's hover now writes figures by the tables' rule."""
+    nearly_perfect_run(tmp_path)
+    monkeypatch.setenv(RUN_DIRS_ENV, str(tmp_path))
+    at = open_page(app, "app_pages/metrics.py")
+    group = next(option for option in at.radio[0].options if "nearly-perfect" in runs_of_group(at, option))
+    at.radio[0].set_value(group).run()
+    at.multiselect[0].set_value(["nearly-perfect"]).run()
+    assert_no_exception(at)
+    specs = chart_specs(at)
+    assert len(specs) == 5  # comparison, training curves, confusion matrix, precision-recall, system usage
+    hovers = [text for spec in specs for trace in spec["data"] for text in hover_texts(trace)]
+    assert any(">0.999" in text for text in hovers) and any(">99.9%" in text for text in hovers)
+    assert any("<0.1%" in text for text in hovers) and any("<0.001" in text for text in hovers)
+    rounded = [text for text in hovers if re.search(r"\b1\.000\b|\b100(\.0)?%|\b0\.0%|\b0\.000\b", text)]
+    assert rounded == []
 
 
 def test_the_metrics_page_spells_precision_recall_and_f1_one_way(app):

@@ -94,6 +94,12 @@ def score_text(score: float) -> str:
     return text
 
 
+def _hover_scores(scores: Sequence[float | None]) -> list[str]:
+    """Scores as a chart's hover writes them, by `score_text`: plotly's own '.3f' hovered 1.000 over the
+    served run's 0.9996, where its table and bar read >0.999."""
+    return ["" if score is None else score_text(score) for score in scores]
+
+
 def shown_name(name: str, served: str | None) -> str:
     """A run's name as every chart and table names it: the served run says so wherever it appears (it
     was marked in the comparison table alone, so a reader of the precision-recall chart or the threshold
@@ -130,15 +136,17 @@ def training_curves(runs: Sequence[Run], served: str | None = None) -> go.Figure
         epochs = [record.epoch for record in run.history]
         for column, metric in ((1, "loss"), (2, "accuracy")):
             for split, dash in (("train", "solid"), ("val", "dash")):
+                values = [_number(getattr(record, f"{split}_{metric}")) for record in run.history]
                 figure.add_trace(
                     go.Scatter(
                         x=epochs,
-                        y=[_number(getattr(record, f"{split}_{metric}")) for record in run.history],
+                        y=values,
+                        customdata=_hover_scores(values),
                         mode="lines+markers",
                         name=_label(shown_name(run.name, served)),
                         legendgroup=_label(run.name),
                         showlegend=column == 1 and split == "train",
-                        hovertemplate=f"{split} %{{y:{SCORE_FORMAT}}}<br>epoch %{{x}}",
+                        hovertemplate=f"{split} %{{customdata}}<br>epoch %{{x}}",
                         line={"color": _color(index), "dash": dash},
                     ),
                     row=1,
@@ -178,9 +186,15 @@ def _tick_label(name: str) -> str:
 
 
 def share_text(share: float) -> str:
-    """A share in whole per cent, but never a '0%' for faces that are there: 2 of 1084 without a mask
-    called masked read as none."""
-    return f"{share:.1%}" if 0 < share < 0.005 else f"{share:.0%}"
+    """A share in whole per cent, but never a '0%' for faces that are there (2 of 1084 without a mask
+    called masked read as none), nor a '100%' for a row with a face missed: there a tenth of a per cent,
+    and '<0.1%' or '>99.9%' beyond it, as a score is never 1.000 when it is not."""
+    if 0 < share < 0.005 or 0.995 <= share < 1:
+        text = f"{share:.1%}"
+        if text == f"{1:.1%}":
+            return ">99.9%"
+        return "<0.1%" if text == f"{0:.1%}" else text
+    return f"{share:.0%}"
 
 
 def confusion_matrix_figure(metrics: EvalMetrics, *, title: str = "") -> go.Figure:
@@ -209,9 +223,12 @@ def confusion_matrix_figure(metrics: EvalMetrics, *, title: str = "") -> go.Figu
             zmin=0,
             zmax=1,
             showscale=False,  # the counts are printed; hover gives the row share
-            customdata=counts,
-            hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata} faces, %{z:.1%} of the true class"
-            "<extra></extra>",
+            customdata=[
+                [[count, share_text(share)] for count, share in zip(row, row_shares, strict=True)]
+                for row, row_shares in zip(counts, shares, strict=True)
+            ],
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata[0]} faces, %{customdata[1]} of the "
+            "true class<extra></extra>",
         )
     )
     class_ticks = {
@@ -335,14 +352,18 @@ def noncompliant_pr_figure(runs: Sequence[Run], served: str | None = None) -> go
             go.Scatter(
                 x=curve.recall,
                 y=[_number(p) for p in curve.precision],
-                customdata=curve.thresholds,
+                customdata=[
+                    [threshold_text(threshold), *_hover_scores([recall, _number(precision)])]
+                    for threshold, recall, precision in zip(
+                        curve.thresholds, curve.recall, curve.precision, strict=True
+                    )
+                ],
                 mode="lines",
                 name=name,
                 legendgroup=name,
                 line={"color": _color(index)},
-                hovertemplate=f"threshold %{{customdata:{THRESHOLD_FORMAT}}}<br>recall %{{x:{SCORE_FORMAT}}}"
-                f"<br>precision %{{y:{SCORE_FORMAT}}}"
-                f"<extra>{name}</extra>",
+                hovertemplate="threshold %{customdata[0]}<br>recall %{customdata[1]}"
+                f"<br>precision %{{customdata[2]}}<extra>{name}</extra>",
             )
         )
         shipped = decision_threshold(run.metrics)
@@ -352,13 +373,14 @@ def noncompliant_pr_figure(runs: Sequence[Run], served: str | None = None) -> go
                 go.Scatter(
                     x=[point.recall],
                     y=[_number(point.precision)],
+                    customdata=[_hover_scores([point.recall, _number(point.precision)])],
                     mode="markers",
                     marker={"symbol": "star", "size": 14, "color": _color(index)},
                     name=f"{name}: its threshold",
                     legendgroup=name,
                     showlegend=False,
-                    hovertemplate=f"its threshold {shipped:{THRESHOLD_FORMAT}}"
-                    f"<br>recall %{{x:{SCORE_FORMAT}}}<br>precision %{{y:{SCORE_FORMAT}}}"
+                    hovertemplate=f"its threshold {threshold_text(shipped)}"
+                    "<br>recall %{customdata[0]}<br>precision %{customdata[1]}"
                     f"<extra>{name}</extra>",
                 )
             )
@@ -614,7 +636,7 @@ def comparison_figure(runs: Sequence[Run], served: str | None = None) -> go.Figu
                 constraintext="none",
                 cliponaxis=False,  # a value at 1.0 stands in the right margin
                 showlegend=False,
-                hovertemplate=f"%{{y}}<br>{key} %{{x:{SCORE_FORMAT}}}<extra></extra>",
+                hovertemplate=f"%{{y}}<br>{key} %{{text}}<extra></extra>",  # the bar's value, as written
             ),
             row=panel,
             col=1,
