@@ -46,7 +46,6 @@ from maskapp.training.runs import (
     HISTORY_FILE,
     METRICS_FILE,
     RUN_DIRS_ENV,
-    SYSTEM_FILE,
     find_runs,
     load_runs,
     write_json,
@@ -66,6 +65,7 @@ from tests.conftest import (
     http_folder,
     letterbox,
     metrics,
+    nearly_perfect_run,
     open_page,
     run_cli,
 )
@@ -1010,7 +1010,7 @@ def test_metrics_test_set_shows_one_run_at_full_width_picked_from_pills_and_tabl
     runs = [run for run in load_runs().runs if run.name in at.multiselect[0].value]
     picker = at.pills[0]
     assert picker.value == served  # shown as 'NAME (served)'
-    assert picker.options == [run.name + (" (served)" if run.name == served else "") for run in runs]
+    assert picker.options == [plain(plots.shown_name(run.name, served)) for run in runs]  # shown as written
     assert len(at.dataframe) == 0  # no scrolling grid on this page
     (comparison,) = [table.value for table in at.table if "ROC AUC" in table.value.columns]
     names = [name.replace("\u200b", "").removesuffix(" (served)") for name in comparison["run"]]
@@ -1039,7 +1039,7 @@ def test_the_served_run_is_named_so_in_every_chart_and_table_of_the_metrics_page
     (thresholds,) = [table.value for table in at.table if "its own threshold" in table.value.columns]
     assert marked in list(thresholds["run"]) and served not in list(thresholds["run"])
     assert plain(marked) in [expander.label for expander in at.expander]
-    assert marked in at.pills[0].options
+    assert plain(marked) in at.pills[0].options
     assert marked in at.multiselect[0].options and served in at.multiselect[0].value  # picked as named
     other = next(option for option in at.radio[0].options if served not in runs_of_group(at, option))
     at.radio[0].set_value(other).run()
@@ -1124,9 +1124,35 @@ def test_the_runs_and_the_test_set_run_picked_stay_after_another_page(app):
     assert at.pills[0].value == other_runs[0]  # the run picked is not in this group: its first
 
 
+def test_the_metrics_pages_pickers_show_run_names_as_written(app, monkeypatch, tmp_path):
+    """st.radio and st.pills draw their options as markdown: a run named `*bold*_run_` read as two words
+    in italics among the *Test set* pills, one named with backticks as code, and a group measured on a
+    folder named with _ around a word had that word in italics. They are escaped there now (st.multiselect
+    draws text as it is: no escaping, or the backslashes would show)."""
+    for name in ("*bold*_run_", "`tick`_x"):
+        nearly_perfect_run(tmp_path, name)
+    odd_folder = nearly_perfect_run(tmp_path, "odd-folder")
+    metrics = json.loads((odd_folder / METRICS_FILE).read_text())
+    metrics["source"]["data"] = "my_own_faces_"
+    write_json(odd_folder / METRICS_FILE, metrics)
+    monkeypatch.setenv(RUN_DIRS_ENV, str(tmp_path))
+    at = open_page(app, "app_pages/metrics.py")
+    # their group picked: the first whose runs include them
+    assert any("*bold*_run_" in runs_of_group(at, option) for option in at.radio[0].options)
+    assert {"*bold*_run_", "`tick`_x"} <= set(at.multiselect[0].options)  # as written, unescaped
+    assert {plain("*bold*_run_"), plain("`tick`_x")} <= set(at.pills[0].options)
+    assert any(plain("of my_own_faces_ only") in option for option in at.radio[0].options)
+    assert all(option == plain(as_written(option)) for option in at.radio[0].options)
+
+
 def runs_of_group(at: AppTest, option: str) -> list[str]:
-    at.radio[0].set_value(option).run()
+    at.radio[0].set_value(as_written(option)).run()
     return at.multiselect[0].value
+
+
+def as_written(shown: str) -> str:
+    """A radio's or pill's option as the page gave it: AppTest lists the text drawn, escaped (`plain`)."""
+    return re.sub(r"\\(.)", r"\1", shown)
 
 
 def shown_cells(table) -> pd.DataFrame:
@@ -1152,37 +1178,6 @@ def test_every_figure_of_the_metrics_page_reads_to_three_decimals(app):
     assert {"test acc.", "precision", "value", "accuracy", "non-compliant recall"} <= decimals[3]
     faces = [cell for table in at.table for cell in shown_cells(table).get("faces", [])]
     assert faces and all(re.fullmatch(r"\d*", cell) for cell in faces)  # 871, not 871.000
-
-
-NEAR_ONE = 0.9996  # reads 1.000 to three decimals, as the served run's ROC AUC did
-
-
-def nearly_perfect_run(folder: Path, name: str = "nearly-perfect") -> Path:
-    """A copy of the shipped cnn_3class run whose every score is just below 1 (0.9996) and each of whose
-    true classes has one face of 2500 called another: what a chart rounding to three decimals reads as
-    perfect."""
-    shipped = SHIPPED_RUNS / "cnn_3class"
-    run = folder / name
-    run.mkdir(parents=True)
-    for file in (CONFIG_FILE, SYSTEM_FILE):
-        shutil.copy(shipped / file, run / file)
-    history = [json.loads(line) for line in (shipped / HISTORY_FILE).read_text().splitlines() if line]
-    for record in history:
-        record.update(train_accuracy=NEAR_ONE, val_accuracy=NEAR_ONE, train_loss=0.0004, val_loss=0.0004)
-    (run / HISTORY_FILE).write_text("".join(json.dumps(record) + "\n" for record in history))
-    metrics = json.loads((shipped / METRICS_FILE).read_text())
-    metrics.update(accuracy=NEAR_ONE, balanced_accuracy=NEAR_ONE, roc_auc=NEAR_ONE)
-    metrics["confusion_matrix"] = [[2499, 1, 0], [0, 2499, 1], [1, 0, 2499]]
-    for figures in metrics["per_class"].values():
-        figures.update(precision=NEAR_ONE, recall=NEAR_ONE, f1=NEAR_ONE, support=2500)
-    metrics["compliance"].update(
-        {key: NEAR_ONE for key, value in metrics["compliance"].items() if isinstance(value, float)}
-    )
-    curve = metrics["noncompliant_pr"]
-    curve["precision"] = [NEAR_ONE] * len(curve["thresholds"])
-    curve["recall"] = [NEAR_ONE] * len(curve["thresholds"])
-    write_json(run / METRICS_FILE, metrics)
-    return run
 
 
 def hover_texts(trace: dict) -> list[str]:
@@ -1232,7 +1227,7 @@ def test_every_chart_of_the_metrics_page_hovers_its_figures_as_the_tables_write_
     monkeypatch.setenv(RUN_DIRS_ENV, str(tmp_path))
     at = open_page(app, "app_pages/metrics.py")
     group = next(option for option in at.radio[0].options if "nearly-perfect" in runs_of_group(at, option))
-    at.radio[0].set_value(group).run()
+    at.radio[0].set_value(as_written(group)).run()
     at.multiselect[0].set_value(["nearly-perfect"]).run()
     assert_no_exception(at)
     specs = chart_specs(at)
@@ -1251,8 +1246,8 @@ def test_the_metrics_page_spells_precision_recall_and_f1_one_way(app):
     texts = []
     for option in at.radio[0].options:
         at.radio[0].set_value(option).run()
-        for name in at.pills[0].options:
-            at.pills[0].set_value(name.removesuffix(" (served)")).run()
+        for name in at.multiselect[0].value:  # each run of the Test set's pills
+            at.pills[0].set_value(name).run()
             assert_no_exception(at)
             texts += [str(column) for table in at.table for column in table.value.columns]
             texts += [str(value) for table in at.table for value in table.value.to_numpy().ravel()]
