@@ -1145,6 +1145,34 @@ def test_the_metrics_pages_pickers_show_run_names_as_written(app, monkeypatch, t
     assert all(option == plain(as_written(option)) for option in at.radio[0].options)
 
 
+def test_the_precision_recall_chart_zooms_to_the_runs_in_contention_and_names_the_one_off_it(app):
+    """In the 3-class group cnn_3class (down to 0.59) began both axes at 0.5, and the good runs, all
+    above 0.94 where they ship, crowded one corner. The axes now start below the curves of the served
+    run and those near the best, cnn_3class's curve runs off below them, named in a caption and its
+    legend entry; *Every curve whole* shows it whole."""
+    runs = {run.name: run for run in load_runs().runs}
+    served = ui.load_model_card().run_name
+    at = open_page(app, "app_pages/metrics.py")
+    assert "cnn_3class" in at.multiselect[0].value and served in at.multiselect[0].value
+    weak = plots.point_at(runs["cnn_3class"].metrics.noncompliant_pr, 0.5)
+
+    def pr_axis() -> tuple[float, list[str]]:
+        (spec,) = [s for s in chart_specs(at) if "non-compliant precision" in json.dumps(s["layout"])]
+        return spec["layout"]["yaxis"]["range"][0], [t["name"] for t in spec["data"] if t["mode"] == "lines"]
+
+    floor, names = pr_axis()
+    assert weak.recall > floor or (weak.precision or 0) > floor  # its figures still named in the table
+    assert min(runs["cnn_3class"].metrics.noncompliant_pr.precision) < floor  # its curve runs off
+    curve = runs[served].metrics.noncompliant_pr
+    assert min(*curve.recall, *curve.precision) >= floor  # the served run's whole curve in view
+    assert f"cnn_3class (runs off below {floor:g})" in names
+    assert any("cnn" in c.value and f"runs off below {floor:g}" in c.value for c in at.caption)
+    at.toggle(key="metrics_pr_whole_" + as_written(at.radio[0].value)).set_value(True).run()
+    whole_floor, names = pr_axis()
+    assert whole_floor < floor and "cnn_3class" in names
+    assert not any("runs off below" in c.value for c in at.caption)
+
+
 def runs_of_group(at: AppTest, option: str) -> list[str]:
     at.radio[0].set_value(as_written(option)).run()
     return at.multiselect[0].value

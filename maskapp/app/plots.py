@@ -336,18 +336,23 @@ PR_PLOT_PX = 320
 LEGEND_ROW_PX = 20  # room for one legend line per run, should a narrow page stack them
 
 
-def noncompliant_pr_figure(runs: Sequence[Run], served: str | None = None) -> go.Figure:
+def noncompliant_pr_figure(
+    runs: Sequence[Run], served: str | None = None, zoom: PrZoom | None = None
+) -> go.Figure:
     """Non-compliant precision against recall as the threshold on 1 - P(with_mask) moves, one line per
     run (hover: the threshold), each run's own threshold starred: a site that must not miss anyone
     picks a point further right. A star shares its run's legend entry and tells its threshold on hover:
     printed beside the stars, the thresholds piled up where the good runs meet near (1, 1), and with
-    entries of their own the legend outgrew the figure."""
+    entries of their own the legend outgrew the figure. `zoom`: where the axes start (`pr_zoom`; by
+    default every curve whole)."""
+    zoom = zoom or pr_zoom(runs, served, whole=True)
     figure = go.Figure()
     for index, run in enumerate(runs):
         curve = run.metrics.noncompliant_pr if run.metrics else None
         if curve is None:
             continue
         name = _label(shown_name(run.name, served))
+        off = f" (runs off below {zoom.floor:g})" if run.name in zoom.off_chart else ""
         figure.add_trace(
             go.Scatter(
                 x=curve.recall,
@@ -359,7 +364,7 @@ def noncompliant_pr_figure(runs: Sequence[Run], served: str | None = None) -> go
                     )
                 ],
                 mode="lines",
-                name=name,
+                name=name + off,
                 legendgroup=name,
                 line={"color": _color(index)},
                 hovertemplate="threshold %{customdata[0]}<br>recall %{customdata[1]}"
@@ -384,7 +389,7 @@ def noncompliant_pr_figure(runs: Sequence[Run], served: str | None = None) -> go
                     f"<extra>{name}</extra>",
                 )
             )
-    floor = pr_axis_floor(runs)
+    floor = zoom.floor
     # Both axes from one round floor, the same ticks on each, and the titles say where they start: with
     # plotly's own ranges the curves, all in 0.8-1.0, filled the plot from odd values (0.78, 0.79) that
     # nothing named, so a gap of 0.02 looked like half the chart.
@@ -411,6 +416,59 @@ def pr_axis_floor(runs: Sequence[Run]) -> float:
         if _number(value) is not None
     ]
     return round_floor(values)
+
+
+# How far behind the best run, at its own threshold, a run's curve may be and still set the zoom: further
+# behind, it is no contender to serve, and its curve may run off the chart.
+CONTENDER_MARGIN = 0.02
+
+
+@dataclass(frozen=True)
+class PrZoom:
+    """Where the precision-recall chart's axes start, and the runs whose curves run off below it."""
+
+    floor: float
+    off_chart: tuple[str, ...] = ()
+
+
+def pr_zoom(runs: Sequence[Run], served: str | None = None, *, whole: bool = False) -> PrZoom:
+    """The precision-recall chart's axes from a round tenth below the curves of the runs a site chooses
+    between: the served run and each run whose worse figure at its own threshold (recall or precision) is
+    within CONTENDER_MARGIN of the best run's. A weaker run's curve runs off below the labelled axis, and
+    is named (`off_chart`). With every curve in (cnn_3class down to 0.59) both axes began at 0.5 and the
+    good runs, all above 0.94 where they ship, crowded one corner. `whole`: every curve whole."""
+    curves = [run for run in runs if run.metrics and run.metrics.noncompliant_pr]
+    levels = {run.name: _level_at_own_threshold(run) for run in curves}
+    best = max(levels.values(), default=0.0)
+    contenders = [
+        run for run in curves if whole or run.name == served or levels[run.name] >= best - CONTENDER_MARGIN
+    ]
+    floor = pr_axis_floor(contenders)
+    off = tuple(run.name for run in curves if min(_curve_values(run), default=1.0) < floor)
+    return PrZoom(floor, off)
+
+
+def off_chart_note(zoom: PrZoom, served: str | None = None) -> str:
+    """Which runs' curves run off the zoomed chart, and why they may."""
+    names = [shown_name(name, served) for name in zoom.off_chart]
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    one = len(names) == 1
+    return (
+        f"The curve{'' if one else 's'} of {listed} run{'s' if one else ''} off below {zoom.floor:g}: at "
+        f"{'its' if one else 'their'} own threshold {'it is' if one else 'each is'} more than "
+        f"{CONTENDER_MARGIN:g} behind the best run (recall or precision), so the axes zoom to the others."
+    )
+
+
+def _curve_values(run: Run) -> list[float]:
+    curve = run.metrics.noncompliant_pr
+    return [v for v in map(_number, (*curve.recall, *curve.precision)) if v is not None]
+
+
+def _level_at_own_threshold(run: Run) -> float:
+    """The worse of a run's non-compliant recall and precision where it ships (0.5 without a threshold)."""
+    point = point_at(run.metrics.noncompliant_pr, decision_threshold(run.metrics) or 0.5)
+    return min(point.recall, _number(point.precision) or 0.0)
 
 
 def round_floor(scores: Sequence[float]) -> float:
