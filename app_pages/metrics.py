@@ -121,13 +121,25 @@ else:
         "threshold. Lower thresholds flag more people (recall) at the cost of more false alarms "
         "(precision). Star: the threshold each model ships with, chosen on validation data."
     )
-    floor = plots.pr_axis_floor(with_curves)
-    if floor > 0:
+    whole = ui.kept_toggle(
+        "Every curve whole",
+        f"metrics_pr_whole_{group.label}",
+        False,
+        help="Off: the axes zoom to the runs in contention (the served run and those near the best where "
+        "they ship); a weaker run's curve runs off below them. On: every curve whole.",
+    )
+    zoom = plots.pr_zoom(with_curves, served, whole=whole)
+    if zoom.floor > 0:
         st.caption(
-            f"Both axes start at {floor:g}, not 0: the chart shows the corner where these runs differ, "
+            f"Both axes start at {zoom.floor:g}, not 0: the chart shows the corner where these runs differ, "
             "so a gap between two lines looks wider than it is. Read the gap on the axes' figures."
         )
-    st.plotly_chart(plots.noncompliant_pr_figure(with_curves, served), key="noncompliant_pr")
+    if zoom.off_chart:
+        st.caption(
+            plain(plots.off_chart_note(zoom, served))
+            + " Switch on *Every curve whole* to see the whole curve; the table below gives its figures."
+        )
+    st.plotly_chart(plots.noncompliant_pr_figure(with_curves, served, zoom), key="noncompliant_pr")
     reference = plots.threshold_run(with_curves, inspected, served)
     chosen = st.select_slider(
         "Threshold to consider",

@@ -65,6 +65,7 @@ from tests.conftest import (
     http_folder,
     letterbox,
     metrics,
+    nearly_perfect_run,
     open_page,
     run_cli,
 )
@@ -1009,7 +1010,7 @@ def test_metrics_test_set_shows_one_run_at_full_width_picked_from_pills_and_tabl
     runs = [run for run in load_runs().runs if run.name in at.multiselect[0].value]
     picker = at.pills[0]
     assert picker.value == served  # shown as 'NAME (served)'
-    assert picker.options == [run.name + (" (served)" if run.name == served else "") for run in runs]
+    assert picker.options == [plain(plots.shown_name(run.name, served)) for run in runs]  # shown as written
     assert len(at.dataframe) == 0  # no scrolling grid on this page
     (comparison,) = [table.value for table in at.table if "ROC AUC" in table.value.columns]
     names = [name.replace("\u200b", "").removesuffix(" (served)") for name in comparison["run"]]
@@ -1038,7 +1039,7 @@ def test_the_served_run_is_named_so_in_every_chart_and_table_of_the_metrics_page
     (thresholds,) = [table.value for table in at.table if "its own threshold" in table.value.columns]
     assert marked in list(thresholds["run"]) and served not in list(thresholds["run"])
     assert plain(marked) in [expander.label for expander in at.expander]
-    assert marked in at.pills[0].options
+    assert plain(marked) in at.pills[0].options
     assert marked in at.multiselect[0].options and served in at.multiselect[0].value  # picked as named
     other = next(option for option in at.radio[0].options if served not in runs_of_group(at, option))
     at.radio[0].set_value(other).run()
@@ -1123,9 +1124,63 @@ def test_the_runs_and_the_test_set_run_picked_stay_after_another_page(app):
     assert at.pills[0].value == other_runs[0]  # the run picked is not in this group: its first
 
 
+def test_the_metrics_pages_pickers_show_run_names_as_written(app, monkeypatch, tmp_path):
+    """st.radio and st.pills draw their options as markdown: a run named `*bold*_run_` read as two words
+    in italics among the *Test set* pills, one named with backticks as code, and a group measured on a
+    folder named with _ around a word had that word in italics. They are escaped there now (st.multiselect
+    draws text as it is: no escaping, or the backslashes would show)."""
+    for name in ("*bold*_run_", "`tick`_x"):
+        nearly_perfect_run(tmp_path, name)
+    odd_folder = nearly_perfect_run(tmp_path, "odd-folder")
+    metrics = json.loads((odd_folder / METRICS_FILE).read_text())
+    metrics["source"]["data"] = "my_own_faces_"
+    write_json(odd_folder / METRICS_FILE, metrics)
+    monkeypatch.setenv(RUN_DIRS_ENV, str(tmp_path))
+    at = open_page(app, "app_pages/metrics.py")
+    # their group picked: the first whose runs include them
+    assert any("*bold*_run_" in runs_of_group(at, option) for option in at.radio[0].options)
+    assert {"*bold*_run_", "`tick`_x"} <= set(at.multiselect[0].options)  # as written, unescaped
+    assert {plain("*bold*_run_"), plain("`tick`_x")} <= set(at.pills[0].options)
+    assert any(plain("of my_own_faces_ only") in option for option in at.radio[0].options)
+    assert all(option == plain(as_written(option)) for option in at.radio[0].options)
+
+
+def test_the_precision_recall_chart_zooms_to_the_runs_in_contention_and_names_the_one_off_it(app):
+    """In the 3-class group cnn_3class (down to 0.59) began both axes at 0.5, and the good runs, all
+    above 0.94 where they ship, crowded one corner. The axes now start below the curves of the served
+    run and those near the best, cnn_3class's curve runs off below them, named in a caption and its
+    legend entry; *Every curve whole* shows it whole."""
+    runs = {run.name: run for run in load_runs().runs}
+    served = ui.load_model_card().run_name
+    at = open_page(app, "app_pages/metrics.py")
+    assert "cnn_3class" in at.multiselect[0].value and served in at.multiselect[0].value
+    weak = plots.point_at(runs["cnn_3class"].metrics.noncompliant_pr, 0.5)
+
+    def pr_axis() -> tuple[float, list[str]]:
+        (spec,) = [s for s in chart_specs(at) if "non-compliant precision" in json.dumps(s["layout"])]
+        return spec["layout"]["yaxis"]["range"][0], [t["name"] for t in spec["data"] if t["mode"] == "lines"]
+
+    floor, names = pr_axis()
+    assert weak.recall > floor or (weak.precision or 0) > floor  # its figures still named in the table
+    assert min(runs["cnn_3class"].metrics.noncompliant_pr.precision) < floor  # its curve runs off
+    curve = runs[served].metrics.noncompliant_pr
+    assert min(*curve.recall, *curve.precision) >= floor  # the served run's whole curve in view
+    assert f"cnn_3class (runs off below {floor:g})" in names
+    assert any("cnn" in c.value and f"runs off below {floor:g}" in c.value for c in at.caption)
+    at.toggle(key="metrics_pr_whole_" + as_written(at.radio[0].value)).set_value(True).run()
+    whole_floor, names = pr_axis()
+    assert whole_floor < floor and "cnn_3class" in names
+    assert not any("runs off below" in c.value for c in at.caption)
+
+
 def runs_of_group(at: AppTest, option: str) -> list[str]:
-    at.radio[0].set_value(option).run()
+    at.radio[0].set_value(as_written(option)).run()
     return at.multiselect[0].value
+
+
+def as_written(shown: str) -> str:
+    """A radio's or pill's option as the page gave it: AppTest lists the text drawn, escaped (`plain`)."""
+    return re.sub(r"\\(.)", r"\1", shown)
 
 
 def shown_cells(table) -> pd.DataFrame:
@@ -1153,6 +1208,65 @@ def test_every_figure_of_the_metrics_page_reads_to_three_decimals(app):
     assert faces and all(re.fullmatch(r"\d*", cell) for cell in faces)  # 871, not 871.000
 
 
+def hover_texts(trace: dict) -> list[str]:
+    """What plotly.js writes on hovering each point of a trace: its hovertemplate with each %{field} or
+    %{field:format} filled in (d3's '.3f' and '.1%' write as Python's do)."""
+    template = trace.get("hovertemplate")
+    if not template:
+        return []
+    x, y, z = trace.get("x"), trace.get("y"), trace.get("z")
+    points = (
+        [(i, j) for i in range(len(z)) for j in range(len(z[i]))]
+        if z is not None
+        else [(i,) for i in range(len(x))]
+    )
+
+    def field(point, name: str):
+        if len(point) == 2:  # a heatmap's cell: row i (y), column j (x)
+            i, j = point
+            values = {"x": x[j], "y": y[i], "z": z[i][j]}
+            per_point = {k: trace[k][i][j] for k in ("customdata", "text") if trace.get(k) is not None}
+        else:
+            (i,) = point
+            values = {"x": x[i], "y": y[i]}
+            per_point = {k: trace[k][i] for k in ("customdata", "text") if trace.get(k) is not None}
+        values.update(per_point)
+        base, _, index = name.partition("[")
+        value = values[base]
+        return value[int(index.rstrip("]"))] if index else value
+
+    def fill(point) -> str:
+        return re.sub(
+            r"%\{([^}:]+)(?::([^}]*))?\}",
+            lambda m: format(field(point, m[1]), m[2]) if m[2] else str(field(point, m[1])),
+            template,
+        )
+
+    return [fill(point) for point in points]
+
+
+def test_every_chart_of_the_metrics_page_hovers_its_figures_as_the_tables_write_them(
+    app, monkeypatch, tmp_path
+):
+    """The tables and the bars read >0.999 for a score just below 1, but hovering the charts read 1.000
+    (plotly's own '.3f'), and the confusion matrix 100.0% and 0.0% for one face of 2500: a model that
+    misses faces hovered as perfect. Every chart's hover now writes figures by the tables' rule."""
+    nearly_perfect_run(tmp_path)
+    monkeypatch.setenv(RUN_DIRS_ENV, str(tmp_path))
+    at = open_page(app, "app_pages/metrics.py")
+    group = next(option for option in at.radio[0].options if "nearly-perfect" in runs_of_group(at, option))
+    at.radio[0].set_value(as_written(group)).run()
+    at.multiselect[0].set_value(["nearly-perfect"]).run()
+    assert_no_exception(at)
+    specs = chart_specs(at)
+    assert len(specs) == 5  # comparison, training curves, confusion matrix, precision-recall, system usage
+    hovers = [text for spec in specs for trace in spec["data"] for text in hover_texts(trace)]
+    assert any(">0.999" in text for text in hovers) and any(">99.9%" in text for text in hovers)
+    assert any("<0.1%" in text for text in hovers) and any("<0.001" in text for text in hovers)
+    rounded = [text for text in hovers if re.search(r"\b1\.000\b|\b100(\.0)?%|\b0\.0%|\b0\.000\b", text)]
+    assert rounded == []
+
+
 def test_the_metrics_page_spells_precision_recall_and_f1_one_way(app):
     """The per-class table was headed "f1" beside the comparison's "macro F1". Every header and chart
     title now writes F1 in capitals and precision and recall in small letters, for every run shown."""
@@ -1160,8 +1274,8 @@ def test_the_metrics_page_spells_precision_recall_and_f1_one_way(app):
     texts = []
     for option in at.radio[0].options:
         at.radio[0].set_value(option).run()
-        for name in at.pills[0].options:
-            at.pills[0].set_value(name.removesuffix(" (served)")).run()
+        for name in at.multiselect[0].value:  # each run of the Test set's pills
+            at.pills[0].set_value(name).run()
             assert_no_exception(at)
             texts += [str(column) for table in at.table for column in table.value.columns]
             texts += [str(value) for table in at.table for value in table.value.to_numpy().ravel()]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import re
 import shutil
@@ -35,6 +36,7 @@ from tests.conftest import (
     arriving_person_frames,
     free_port,
     letterbox,
+    nearly_perfect_run,
     record_counts_only,
     record_day,
     record_four_cameras,
@@ -82,8 +84,15 @@ def fake_webcam(tmp_path_factory, webcam_frame) -> Path:
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     """`streamlit run streamlit_app.py` on a free port; killed (its whole process group) at the end."""
+    with running_app(tmp_path_factory.mktemp("streamlit") / "streamlit.log") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def running_app(log_path: Path, **environment: str):
+    """The app served on a free port (with `environment` added to this process's), its URL; its server's
+    log checked for errors of the app's own code at the end."""
     port = free_port()
-    log_path = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
     command = [
         sys.executable,
         "-m",
@@ -101,7 +110,7 @@ def app_url(tmp_path_factory):
         "--server.fileWatcherType",
         "none",
     ]
-    env = {k: v for k, v in os.environ.items() if k != "MASKAPP_ICE_SERVERS"}
+    env = {k: v for k, v in os.environ.items() if k != "MASKAPP_ICE_SERVERS"} | environment
     with log_path.open("wb") as log:
         server = subprocess.Popen(
             command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
@@ -772,6 +781,42 @@ def test_the_metrics_pages_tables_show_their_cells_as_written(app_url, page):
     assert ">0.999" in row.inner_text()
     formatted = page.locator('[data-testid="stTable"] td :is(blockquote, em, strong, code, del, a)')
     assert formatted.count() == 0
+
+
+def test_the_metrics_pages_pickers_show_run_names_as_written(browser, tmp_path):
+    """st.radio and st.pills draw their options as markdown: among the Test set's pills a run named
+    `*bold*_run_` read as two words in italics, `tick`_x as code, and a group measured on a folder named
+    my_own_faces_ lost its underscores to italics. Each picker now shows the names as written."""
+    for name in ("*bold*_run_", "`tick`_x"):
+        nearly_perfect_run(tmp_path / "runs", name)
+    odd_folder = nearly_perfect_run(tmp_path / "runs", "odd-folder")
+    metrics = json.loads((odd_folder / "metrics.json").read_text())
+    metrics["source"]["data"] = "my_own_faces_"
+    (odd_folder / "metrics.json").write_text(json.dumps(metrics))
+    with running_app(tmp_path / "streamlit.log", MASKAPP_RUN_DIRS=str(tmp_path / "runs")) as url:
+        context = browser.new_context(viewport={"width": 1000, "height": 1000})
+        page = context.new_page()
+        page.set_default_timeout(PAGE_WAIT_MS)
+        page.goto(f"{url}/metrics")
+        page.get_by_text("Training curves").wait_for()
+        wait_for_app(page)
+        radio = page.locator('[data-testid="stRadio"]').first
+        assert "of my_own_faces_ only" in radio.inner_text()
+        radio.locator("label").filter(has_text="the split of", has_not_text="my_own").first.click()
+        page.get_by_text("*bold*_run_").first.wait_for()
+        wait_for_app(page)
+        pills = page.locator('[data-testid="stButtonGroup"]').first
+        pills.locator("button").first.wait_for()
+        chips = page.locator('[data-testid="stMultiSelect"]').first
+        shown = [text.strip() for text in pills.locator("button").all_inner_texts()]
+        for name in ("*bold*_run_", "`tick`_x"):
+            assert name in shown
+            assert chips.get_by_text(name, exact=True).count() == 1  # st.multiselect: text as it is
+        formatted = page.locator(
+            ':is([data-testid="stRadio"], [data-testid="stButtonGroup"]) :is(em, strong, code, del)'
+        )
+        assert formatted.count() == 0
+        context.close()
 
 
 def sideways_scrollers(page) -> list[str]:

@@ -374,7 +374,9 @@ def test_the_precision_recall_figure_stars_each_runs_threshold(tmp_path):
     run = three_class_run(tmp_path)
     figure = plots.noncompliant_pr_figure([run])
     line, star = figure.data
-    assert list(line.customdata) == run.metrics.noncompliant_pr.thresholds
+    assert [row[0] for row in line.customdata] == list(
+        map(plots.threshold_text, run.metrics.noncompliant_pr.thresholds)
+    )
     # printed beside the star, the thresholds of the good runs piled up near (1, 1): hover tells it
     assert star.mode == "markers" and "its threshold 0.30" in star.hovertemplate
     point = plots.point_at(run.metrics.noncompliant_pr, 0.3)

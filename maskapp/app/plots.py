@@ -94,6 +94,12 @@ def score_text(score: float) -> str:
     return text
 
 
+def _hover_scores(scores: Sequence[float | None]) -> list[str]:
+    """Scores as a chart's hover writes them, by `score_text`: plotly's own '.3f' hovered 1.000 over the
+    served run's 0.9996, where its table and bar read >0.999."""
+    return ["" if score is None else score_text(score) for score in scores]
+
+
 def shown_name(name: str, served: str | None) -> str:
     """A run's name as every chart and table names it: the served run says so wherever it appears (it
     was marked in the comparison table alone, so a reader of the precision-recall chart or the threshold
@@ -130,15 +136,17 @@ def training_curves(runs: Sequence[Run], served: str | None = None) -> go.Figure
         epochs = [record.epoch for record in run.history]
         for column, metric in ((1, "loss"), (2, "accuracy")):
             for split, dash in (("train", "solid"), ("val", "dash")):
+                values = [_number(getattr(record, f"{split}_{metric}")) for record in run.history]
                 figure.add_trace(
                     go.Scatter(
                         x=epochs,
-                        y=[_number(getattr(record, f"{split}_{metric}")) for record in run.history],
+                        y=values,
+                        customdata=_hover_scores(values),
                         mode="lines+markers",
                         name=_label(shown_name(run.name, served)),
                         legendgroup=_label(run.name),
                         showlegend=column == 1 and split == "train",
-                        hovertemplate=f"{split} %{{y:{SCORE_FORMAT}}}<br>epoch %{{x}}",
+                        hovertemplate=f"{split} %{{customdata}}<br>epoch %{{x}}",
                         line={"color": _color(index), "dash": dash},
                     ),
                     row=1,
@@ -178,9 +186,15 @@ def _tick_label(name: str) -> str:
 
 
 def share_text(share: float) -> str:
-    """A share in whole per cent, but never a '0%' for faces that are there: 2 of 1084 without a mask
-    called masked read as none."""
-    return f"{share:.1%}" if 0 < share < 0.005 else f"{share:.0%}"
+    """A share in whole per cent, but never a '0%' for faces that are there (2 of 1084 without a mask
+    called masked read as none), nor a '100%' for a row with a face missed: there a tenth of a per cent,
+    and '<0.1%' or '>99.9%' beyond it, as a score is never 1.000 when it is not."""
+    if 0 < share < 0.005 or 0.995 <= share < 1:
+        text = f"{share:.1%}"
+        if text == f"{1:.1%}":
+            return ">99.9%"
+        return "<0.1%" if text == f"{0:.1%}" else text
+    return f"{share:.0%}"
 
 
 def confusion_matrix_figure(metrics: EvalMetrics, *, title: str = "") -> go.Figure:
@@ -209,9 +223,12 @@ def confusion_matrix_figure(metrics: EvalMetrics, *, title: str = "") -> go.Figu
             zmin=0,
             zmax=1,
             showscale=False,  # the counts are printed; hover gives the row share
-            customdata=counts,
-            hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata} faces, %{z:.1%} of the true class"
-            "<extra></extra>",
+            customdata=[
+                [[count, share_text(share)] for count, share in zip(row, row_shares, strict=True)]
+                for row, row_shares in zip(counts, shares, strict=True)
+            ],
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata[0]} faces, %{customdata[1]} of the "
+            "true class<extra></extra>",
         )
     )
     class_ticks = {
@@ -319,30 +336,39 @@ PR_PLOT_PX = 320
 LEGEND_ROW_PX = 20  # room for one legend line per run, should a narrow page stack them
 
 
-def noncompliant_pr_figure(runs: Sequence[Run], served: str | None = None) -> go.Figure:
+def noncompliant_pr_figure(
+    runs: Sequence[Run], served: str | None = None, zoom: PrZoom | None = None
+) -> go.Figure:
     """Non-compliant precision against recall as the threshold on 1 - P(with_mask) moves, one line per
     run (hover: the threshold), each run's own threshold starred: a site that must not miss anyone
     picks a point further right. A star shares its run's legend entry and tells its threshold on hover:
     printed beside the stars, the thresholds piled up where the good runs meet near (1, 1), and with
-    entries of their own the legend outgrew the figure."""
+    entries of their own the legend outgrew the figure. `zoom`: where the axes start (`pr_zoom`; by
+    default every curve whole)."""
+    zoom = zoom or pr_zoom(runs, served, whole=True)
     figure = go.Figure()
     for index, run in enumerate(runs):
         curve = run.metrics.noncompliant_pr if run.metrics else None
         if curve is None:
             continue
         name = _label(shown_name(run.name, served))
+        off = f" (runs off below {zoom.floor:g})" if run.name in zoom.off_chart else ""
         figure.add_trace(
             go.Scatter(
                 x=curve.recall,
                 y=[_number(p) for p in curve.precision],
-                customdata=curve.thresholds,
+                customdata=[
+                    [threshold_text(threshold), *_hover_scores([recall, _number(precision)])]
+                    for threshold, recall, precision in zip(
+                        curve.thresholds, curve.recall, curve.precision, strict=True
+                    )
+                ],
                 mode="lines",
-                name=name,
+                name=name + off,
                 legendgroup=name,
                 line={"color": _color(index)},
-                hovertemplate=f"threshold %{{customdata:{THRESHOLD_FORMAT}}}<br>recall %{{x:{SCORE_FORMAT}}}"
-                f"<br>precision %{{y:{SCORE_FORMAT}}}"
-                f"<extra>{name}</extra>",
+                hovertemplate="threshold %{customdata[0]}<br>recall %{customdata[1]}"
+                f"<br>precision %{{customdata[2]}}<extra>{name}</extra>",
             )
         )
         shipped = decision_threshold(run.metrics)
@@ -352,17 +378,18 @@ def noncompliant_pr_figure(runs: Sequence[Run], served: str | None = None) -> go
                 go.Scatter(
                     x=[point.recall],
                     y=[_number(point.precision)],
+                    customdata=[_hover_scores([point.recall, _number(point.precision)])],
                     mode="markers",
                     marker={"symbol": "star", "size": 14, "color": _color(index)},
                     name=f"{name}: its threshold",
                     legendgroup=name,
                     showlegend=False,
-                    hovertemplate=f"its threshold {shipped:{THRESHOLD_FORMAT}}"
-                    f"<br>recall %{{x:{SCORE_FORMAT}}}<br>precision %{{y:{SCORE_FORMAT}}}"
+                    hovertemplate=f"its threshold {threshold_text(shipped)}"
+                    "<br>recall %{customdata[0]}<br>precision %{customdata[1]}"
                     f"<extra>{name}</extra>",
                 )
             )
-    floor = pr_axis_floor(runs)
+    floor = zoom.floor
     # Both axes from one round floor, the same ticks on each, and the titles say where they start: with
     # plotly's own ranges the curves, all in 0.8-1.0, filled the plot from odd values (0.78, 0.79) that
     # nothing named, so a gap of 0.02 looked like half the chart.
@@ -389,6 +416,59 @@ def pr_axis_floor(runs: Sequence[Run]) -> float:
         if _number(value) is not None
     ]
     return round_floor(values)
+
+
+# How far behind the best run, at its own threshold, a run's curve may be and still set the zoom: further
+# behind, it is no contender to serve, and its curve may run off the chart.
+CONTENDER_MARGIN = 0.02
+
+
+@dataclass(frozen=True)
+class PrZoom:
+    """Where the precision-recall chart's axes start, and the runs whose curves run off below it."""
+
+    floor: float
+    off_chart: tuple[str, ...] = ()
+
+
+def pr_zoom(runs: Sequence[Run], served: str | None = None, *, whole: bool = False) -> PrZoom:
+    """The precision-recall chart's axes from a round tenth below the curves of the runs a site chooses
+    between: the served run and each run whose worse figure at its own threshold (recall or precision) is
+    within CONTENDER_MARGIN of the best run's. A weaker run's curve runs off below the labelled axis, and
+    is named (`off_chart`). With every curve in (cnn_3class down to 0.59) both axes began at 0.5 and the
+    good runs, all above 0.94 where they ship, crowded one corner. `whole`: every curve whole."""
+    curves = [run for run in runs if run.metrics and run.metrics.noncompliant_pr]
+    levels = {run.name: _level_at_own_threshold(run) for run in curves}
+    best = max(levels.values(), default=0.0)
+    contenders = [
+        run for run in curves if whole or run.name == served or levels[run.name] >= best - CONTENDER_MARGIN
+    ]
+    floor = pr_axis_floor(contenders)
+    off = tuple(run.name for run in curves if min(_curve_values(run), default=1.0) < floor)
+    return PrZoom(floor, off)
+
+
+def off_chart_note(zoom: PrZoom, served: str | None = None) -> str:
+    """Which runs' curves run off the zoomed chart, and why they may."""
+    names = [shown_name(name, served) for name in zoom.off_chart]
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    one = len(names) == 1
+    return (
+        f"The curve{'' if one else 's'} of {listed} run{'s' if one else ''} off below {zoom.floor:g}: at "
+        f"{'its' if one else 'their'} own threshold {'it is' if one else 'each is'} more than "
+        f"{CONTENDER_MARGIN:g} behind the best run (recall or precision), so the axes zoom to the others."
+    )
+
+
+def _curve_values(run: Run) -> list[float]:
+    curve = run.metrics.noncompliant_pr
+    return [v for v in map(_number, (*curve.recall, *curve.precision)) if v is not None]
+
+
+def _level_at_own_threshold(run: Run) -> float:
+    """The worse of a run's non-compliant recall and precision where it ships (0.5 without a threshold)."""
+    point = point_at(run.metrics.noncompliant_pr, decision_threshold(run.metrics) or 0.5)
+    return min(point.recall, _number(point.precision) or 0.0)
 
 
 def round_floor(scores: Sequence[float]) -> float:
@@ -614,7 +694,7 @@ def comparison_figure(runs: Sequence[Run], served: str | None = None) -> go.Figu
                 constraintext="none",
                 cliponaxis=False,  # a value at 1.0 stands in the right margin
                 showlegend=False,
-                hovertemplate=f"%{{y}}<br>{key} %{{x:{SCORE_FORMAT}}}<extra></extra>",
+                hovertemplate=f"%{{y}}<br>{key} %{{text}}<extra></extra>",  # the bar's value, as written
             ),
             row=panel,
             col=1,

@@ -518,8 +518,17 @@ def kept_date_range(label: str, key: str, default: tuple[date, date], **options)
 
 
 def kept_radio(label: str, options: list[str], key: str, **extra) -> str:
-    """A horizontal choice that stays when the reader visits another page and comes back."""
+    """A horizontal choice that stays when the reader visits another page and comes back; its options
+    shown as written (`literally`)."""
+    extra["format_func"] = literally(extra.get("format_func", str))
     return _kept_choice(st.radio, label, options, key, None, horizontal=True, **extra)
+
+
+def literally(format_func: Callable[[str], object] = str) -> Callable[[str], str]:
+    """A format_func for st.radio and st.pills, which draw each option as markdown: a run named
+    `*bold*_run_` read as two words in italics, and one with backticks as code. st.multiselect and
+    st.selectbox draw their options as text: escaped there, they would show the backslashes."""
+    return lambda option: plain(format_func(option))
 
 
 def kept_selectbox(
@@ -553,9 +562,11 @@ def kept_multiselect(label: str, options: list[str], key: str, **extra) -> list[
 
 def kept_pills(label: str, options: list[str], key: str, default: str | None, **extra) -> str | None:
     """A pill choice that stays when the reader visits another page and comes back, `default` until
-    one is picked or when the one picked is no longer offered; None once the reader unpicks it."""
+    one is picked or when the one picked is no longer offered; None once the reader unpicks it. Its
+    options shown as written (`literally`)."""
     picked = st.session_state.get(key, _remembered(key, default))
     st.session_state[key] = picked if picked is None or picked in options else default
+    extra["format_func"] = literally(extra.get("format_func", str))
     st.pills(label, options, key=key, **extra)
     return _keep(key)
 
