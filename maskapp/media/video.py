@@ -345,6 +345,20 @@ def _early_end(frames: FrameSource, done: int) -> str | None:
     return None
 
 
+def _close_after_loop(writer: AnnotatedVideoWriter, frames: FrameSource, loop_raised: bool) -> None:
+    """Close the writer, then the source. After a loop that raised (Streamlit stopping the page's run, a
+    failure), a writer failing too is logged, not raised: raised, it replaced Streamlit's stop, and the page
+    showed an error about a video nobody would see in a run Streamlit meant to end."""
+    try:
+        writer.close()
+    except Exception:
+        if not loop_raised:
+            raise
+        logger.warning("the annotated video was not finished after the run ended early", exc_info=True)
+    finally:
+        frames.close()
+
+
 def process_video(
     source: str | FrameSource,
     pipeline,
@@ -370,6 +384,7 @@ def process_video(
         writer = VideoFileWriter(Path(out_path) if out_path else None, frames.fps)
     counts, stopped, start = [], None, time.perf_counter()
     bar = tqdm(total=frames.frame_count, desc="video", unit="frame", disable=not progress)
+    loop_raised = True  # until the loop ends or Ctrl-C stops it: Streamlit's stop, a failure
     try:
         for index, frame in enumerate(frames):
             result = pipeline.process(frame)
@@ -385,14 +400,13 @@ def process_video(
                 # A limit equal to the clip's length stopped nothing: only a frame left unread does.
                 stopped = f"reached the {max_frames}-frame limit" if frames.has_more_frames() else None
                 break
+        loop_raised = False
     except KeyboardInterrupt as stop:
         stopped = f"interrupted ({stop.signal_name if isinstance(stop, Terminated) else 'Ctrl-C'})"
+        loop_raised = False
     finally:
         bar.close()
-        try:
-            writer.close()  # the browser MP4's last frames are encoded here: inside the figure below
-        finally:
-            frames.close()
+        _close_after_loop(writer, frames, loop_raised)  # the browser MP4's last frames: inside the figure
     elapsed = time.perf_counter() - start
     if stopped is None:
         stopped = _early_end(frames, len(counts))
