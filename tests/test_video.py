@@ -347,6 +347,22 @@ def test_a_video_one_pixel_wide_still_plays_in_the_browser(tmp_path, size):
     assert (frames[0].width, frames[0].height) == tuple(max(2, side // 2 * 2) for side in size)
 
 
+@pytest.mark.parametrize(("size", "waiting"), [((3840, 2160), 2), ((640, 480), 8)], ids=["4K", "VGA"])
+def test_the_browser_encoders_queue_holds_a_bounded_number_of_bytes(tmp_path, size, waiting):
+    """Eight frames waited for the encoder whatever their size: 200 MB of 4K video held while a slow encoder
+    caught up. The queue is now bounded by bytes too (64 MiB, at least one frame); small frames keep 8."""
+    frame = cv2.resize(dev_photo(), size)
+    writer = video_page.BrowserVideoWriter(tmp_path / "big.mp4", 10.0)
+    for _ in range(3):
+        writer.write(frame)
+    assert writer._queue.maxsize == waiting
+    assert writer._queue.maxsize * frame.nbytes <= 64 * 2**20
+    writer.close()
+    with av.open(str(tmp_path / "big.mp4")) as played:
+        frames = list(played.decode(video=0))
+    assert len(frames) == 3 and (frames[0].width, frames[0].height) == size
+
+
 def write_phone_clip(path, upright: np.ndarray, display_rotation: int, frames: int = 3):
     """A clip as a phone records it: the sensor's frames stored turned, and a display matrix (the
     rotation tag) that turns them upright, `display_rotation` degrees counter-clockwise."""

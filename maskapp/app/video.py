@@ -166,13 +166,16 @@ class BrowserVideoWriter:
     runs beside the detector. Opened on the first frame (its size is known only then); `close` finishes
     the file and keeps its bytes (`mp4`). Any failure of the encoder or the file is a VideoError."""
 
-    # Frames waiting for the encoder: a bound, so a slow encoder holds back the loop, not memory.
+    # Frames waiting for the encoder: a bound, so a slow encoder holds back the loop, not memory. Eight
+    # frames were 200 MB of 4K video: the bytes are bounded too, keeping at least one frame (2 of 4K, 8
+    # of 1080p).
     QUEUE_FRAMES = 8
+    QUEUE_BYTES = 64 * 2**20
 
     def __init__(self, path: Path, fps: float):
         self.path, self.rate = path, max(1, round(fps))
         self.mp4: bytes | None = None
-        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(self.QUEUE_FRAMES)
+        self._queue: queue.Queue[np.ndarray | None] | None = None  # sized by the first frame
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
 
@@ -183,11 +186,17 @@ class BrowserVideoWriter:
     def write(self, image: np.ndarray) -> None:
         self._raise_failure()
         if self._thread is None:
+            self._queue = queue.Queue(self.queue_frames(image.nbytes))
             self._thread = threading.Thread(
                 target=self._encode, args=image.shape[:2], name="browser-mp4", daemon=True
             )
             self._thread.start()
         self._queue.put(image)
+
+    @classmethod
+    def queue_frames(cls, frame_bytes: int) -> int:
+        """How many frames of `frame_bytes` may wait for the encoder: QUEUE_FRAMES, fewer for large frames."""
+        return max(1, min(cls.QUEUE_FRAMES, cls.QUEUE_BYTES // max(1, frame_bytes)))
 
     def close(self) -> None:
         """Encode the frames still queued, finish the file and read it back. Idempotent."""
