@@ -15,7 +15,7 @@ import pytest
 
 from maskapp.app import video as video_page
 from maskapp.cli import main
-from maskapp.errors import VideoError
+from maskapp.errors import MaskappError, VideoError
 from maskapp.labels import CLASS_NAMES, WITH_MASK, WITHOUT_MASK, WORN_INCORRECTLY
 from maskapp.media import video
 from maskapp.media.video import FrameSource, open_source, process_video
@@ -361,6 +361,30 @@ def test_the_browser_encoders_queue_holds_a_bounded_number_of_bytes(tmp_path, si
     with av.open(str(tmp_path / "big.mp4")) as played:
         frames = list(played.decode(video=0))
     assert len(frames) == 3 and (frames[0].width, frames[0].height) == size
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"out_path": "annotated.mp4", "writer": "browser"}, "give out_path or a writer, not both"),
+        ({"anonymize": "pixelate"}, "pixelate"),
+        ({"out_path": "."}, "it is a folder"),
+    ],
+    ids=["out-path-and-writer", "bad-anonymize", "out-path-a-folder"],
+)
+def test_process_video_refusing_its_arguments_closes_the_source_and_writer_it_was_given(
+    clip, tmp_path, pipeline, arguments, message
+):
+    """process_video closes the source and the writer it is given; refusing its arguments it left them
+    open (a capture on the upload, with its file handle), for a caller that had handed them over."""
+    source = open_source(str(clip))
+    writer = video_page.BrowserVideoWriter(tmp_path / "browser.mp4", source.fps)
+    given = {**arguments, "writer": writer} if "writer" in arguments else dict(arguments)
+    if "out_path" in given:
+        given["out_path"] = tmp_path / given["out_path"]
+    with pytest.raises(MaskappError, match=message):
+        process_video(source, pipeline, progress=False, **given)
+    assert not source.capture.isOpened()
 
 
 def write_phone_clip(path, upright: np.ndarray, display_rotation: int, frames: int = 3):
