@@ -11,16 +11,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import tzinfo
 from pathlib import Path
 
 import av
 import numpy as np
 
+from maskapp.app.compliance_log import zone_name
 from maskapp.app.live import PeoplePoint
 from maskapp.app.plots import CountSample
 from maskapp.config import STREAM_SCHEMES, STREAM_TIMEOUT_S
 from maskapp.errors import VideoError
-from maskapp.events.session import EventSettings, PeopleLog, PeopleVideo, watch_people
+from maskapp.events.session import EventSettings, PeopleLog, PeopleLogSummary, PeopleVideo, watch_people
 from maskapp.media.sources import redact_source
 from maskapp.media.video import VideoSummary, open_file, open_source
 from maskapp.vision.anonymize import anonymize_faces
@@ -156,6 +158,33 @@ def not_logged_again(asked: EventSettings, used: EventSettings) -> str | None:
         f"This video's people were logged {' and '.join(skipped)} by an earlier run in this session: "
         "shown again, not logged again there."
     )
+
+
+def event_log_caption(log: PeopleLogSummary, zone: tzinfo) -> str | None:
+    """Where a run's people were logged and on which clock: the recording's hours (from its start, shown
+    in `zone`, the clock it was typed on) or the moment of the analysis. The page said only where, and a
+    reader of yesterday's recording could not tell which hours the Compliance log would show it on."""
+    if log.path is None:
+        return None
+    recorder = log.recorder
+    stored = (
+        f"{recorder.windows_written} aggregate window(s)"
+        if recorder.aggregate_minutes
+        else f"{recorder.events_written} event(s)"
+    )
+    if log.recorded_at is not None:
+        start = log.recorded_at.astimezone(zone)
+        dated = (
+            f"dated by the recording, from its start {start:%Y-%m-%d %H:%M} ({zone_name(zone)}) plus each "
+            "frame's place in the video"
+        )
+    else:
+        dated = (
+            "dated when analysed, now ('Recording started at' in the sidebar dates a recording by its "
+            "own hours)"
+        )
+    deleted = f" {log.rows_deleted} row(s) past the days to keep deleted." if log.rows_deleted else ""
+    return f"Event log: {stored} written to {log.path}, {dated}; {recorder.violations} violation(s).{deleted}"
 
 
 class BrowserVideoWriter:
