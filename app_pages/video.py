@@ -10,6 +10,7 @@ from maskapp.app.video import (
     ShownVideo,
     VideoRun,
     analyze_video,
+    event_log_caption,
     not_logged_again,
     watch_stream,
 )
@@ -40,18 +41,9 @@ def show_people(run: VideoRun, key: str) -> None:
     ui.people_metrics(run.people.counts)
     st.plotly_chart(plots.people_over_time_figure(run.people_points()), key=key)
     log = run.people.events
-    if log is not None and log.path is not None:
-        stored = (
-            f"{log.recorder.windows_written} aggregate window(s)"
-            if log.recorder.aggregate_minutes
-            else f"{log.recorder.events_written} event(s)"
-        )
-        deleted = f" {log.rows_deleted} row(s) past the days to keep deleted." if log.rows_deleted else ""
-        st.caption(
-            plain(
-                f"Event log: {stored} written to {log.path}; {log.recorder.violations} violation(s).{deleted}"
-            )
-        )
+    logged = None if log is None else event_log_caption(log, ui.browser_time_zone())
+    if logged:
+        st.caption(plain(logged))
     if log is not None and log.hook is not None:
         st.caption(f"Webhook: {log.hook.sent} sent, {log.hook.failed} failed, {log.hook.dropped} dropped.")
 

@@ -441,6 +441,33 @@ def test_a_video_page_analysis_failing_after_its_last_frame_logs_nobody_and_says
     assert rows(database, "SELECT COUNT(*) FROM aggregates") == [(0,)]
 
 
+@pytest.mark.parametrize("aggregate", [False, True], ids=["rerun", "stop"])
+def test_a_video_page_analysis_stopped_while_its_video_fails_ends_as_the_stop(
+    pipeline, clip, tmp_path, monkeypatch, caplog, aggregate
+):
+    """Streamlit stops the run (a setting changed, Stop) while the browser MP4 cannot be finished (its
+    temporary folder cleaned, a full disk): the writer's VideoError, raised as the loop closed it, replaced
+    Streamlit's stop, so the page showed an error about a video nobody would see and went on in a run
+    Streamlit meant to end. The stop goes on now (the run discarded as for any stop), the failure logged."""
+    database = tmp_path / "events.sqlite"
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+
+    def clean_then_stop(fraction, preview):
+        if fraction == 1.0:
+            for folder in scratch.glob("maskapp-video-*"):
+                shutil.rmtree(folder)
+            raise stopped_by_streamlit(aggregate)
+
+    log = PeopleLog(EventSettings(database), clip.name, clock=lambda: DAY)
+    with pytest.raises(BaseException) as stopped:
+        analyze_video(pipeline, clip.read_bytes(), clip.name, clean_then_stop, log=log)
+    assert type(stopped.value).__name__ in ("RerunException", "StopException")
+    assert "the annotated video was not finished" in caplog.text
+    assert rows(database, "SELECT COUNT(*) FROM events") == [(0,)]
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [

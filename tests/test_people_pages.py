@@ -544,7 +544,8 @@ def test_video_page_counts_people_and_logs_them(app, tmp_path):
     with contextlib.closing(sqlite3.connect(database)) as conn:
         kinds = dict(conn.execute("SELECT kind, COUNT(*) FROM events GROUP BY kind").fetchall())
     assert kinds == {"person_seen": 5, "violation": 3, "person_left": 5}
-    assert any("Event log" in caption.value for caption in at.caption)
+    (said,) = [c.value for c in at.caption if c.value.startswith("Event log:")]
+    assert "13 event(s) written to" in said and "dated when analysed, now" in said  # not the recording's
 
 
 def test_a_mistyped_events_file_corrected_does_not_log_the_video_twice(app, tmp_path):

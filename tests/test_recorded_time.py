@@ -166,6 +166,10 @@ def test_the_video_page_dates_an_uploaded_recording_by_its_start(app, tmp_path):
     fps = frame_rate(clip)
     logged = rows(database, "SELECT time, frame FROM events ORDER BY id")
     assert logged and [time for time, _ in logged] == [recorded(START_UTC, frame, fps) for _, frame in logged]
+    # The page says which hours the rows went on, on the clock the start was typed on (it said only where).
+    (said,) = [c.value for c in at.caption if c.value.startswith("Event log:")]
+    assert f"{len(logged)} event(s) written to" in said
+    assert "dated by the recording, from its start 2026-11-28 07:00 (UTC)" in said
     tomorrow = datetime.now(UTC).date() + timedelta(days=2)
     _, day, _ = recording_inputs(at)
     day.set_value(tomorrow).run()  # a start ahead of now: one clear error, no traceback

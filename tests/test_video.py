@@ -15,7 +15,7 @@ import pytest
 
 from maskapp.app import video as video_page
 from maskapp.cli import main
-from maskapp.errors import VideoError
+from maskapp.errors import MaskappError, VideoError
 from maskapp.labels import CLASS_NAMES, WITH_MASK, WITHOUT_MASK, WORN_INCORRECTLY
 from maskapp.media import video
 from maskapp.media.video import FrameSource, open_source, process_video
@@ -345,6 +345,46 @@ def test_a_video_one_pixel_wide_still_plays_in_the_browser(tmp_path, size):
         frames = list(played.decode(video=0))
     assert len(frames) == 3
     assert (frames[0].width, frames[0].height) == tuple(max(2, side // 2 * 2) for side in size)
+
+
+@pytest.mark.parametrize(("size", "waiting"), [((3840, 2160), 2), ((640, 480), 8)], ids=["4K", "VGA"])
+def test_the_browser_encoders_queue_holds_a_bounded_number_of_bytes(tmp_path, size, waiting):
+    """Eight frames waited for the encoder whatever their size: 200 MB of 4K video held while a slow encoder
+    caught up. The queue is now bounded by bytes too (64 MiB, at least one frame); small frames keep 8."""
+    frame = cv2.resize(dev_photo(), size)
+    writer = video_page.BrowserVideoWriter(tmp_path / "big.mp4", 10.0)
+    for _ in range(3):
+        writer.write(frame)
+    assert writer._queue.maxsize == waiting
+    assert writer._queue.maxsize * frame.nbytes <= 64 * 2**20
+    writer.close()
+    with av.open(str(tmp_path / "big.mp4")) as played:
+        frames = list(played.decode(video=0))
+    assert len(frames) == 3 and (frames[0].width, frames[0].height) == size
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"out_path": "annotated.mp4", "writer": "browser"}, "give out_path or a writer, not both"),
+        ({"anonymize": "pixelate"}, "pixelate"),
+        ({"out_path": "."}, "it is a folder"),
+    ],
+    ids=["out-path-and-writer", "bad-anonymize", "out-path-a-folder"],
+)
+def test_process_video_refusing_its_arguments_closes_the_source_and_writer_it_was_given(
+    clip, tmp_path, pipeline, arguments, message
+):
+    """process_video closes the source and the writer it is given; refusing its arguments it left them
+    open (a capture on the upload, with its file handle), for a caller that had handed them over."""
+    source = open_source(str(clip))
+    writer = video_page.BrowserVideoWriter(tmp_path / "browser.mp4", source.fps)
+    given = {**arguments, "writer": writer} if "writer" in arguments else dict(arguments)
+    if "out_path" in given:
+        given["out_path"] = tmp_path / given["out_path"]
+    with pytest.raises(MaskappError, match=message):
+        process_video(source, pipeline, progress=False, **given)
+    assert not source.capture.isOpened()
 
 
 def write_phone_clip(path, upright: np.ndarray, display_rotation: int, frames: int = 3):

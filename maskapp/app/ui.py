@@ -653,10 +653,15 @@ def events_sidebar(
         return None
 
 
+def browser_time_zone() -> tzinfo:
+    """The browser's time zone (UTC when it tells none): the clock a recording start is typed on."""
+    return time_zone(st.context.timezone)
+
+
 def recording_start_inputs(scope: str, enabled: bool) -> datetime | None:
     """*Recording started at*, a date and a time on the browser's clock (as the Compliance log shows
     times), for an uploaded recording; None while off, or while neither the log nor a webhook is on."""
-    zone = time_zone(st.context.timezone)
+    zone = browser_time_zone()
     on = kept_toggle(
         "Recording started at",
         f"{scope}_events_recorded",

@@ -11,16 +11,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import tzinfo
 from pathlib import Path
 
 import av
 import numpy as np
 
+from maskapp.app.compliance_log import zone_name
 from maskapp.app.live import PeoplePoint
 from maskapp.app.plots import CountSample
 from maskapp.config import STREAM_SCHEMES, STREAM_TIMEOUT_S
 from maskapp.errors import VideoError
-from maskapp.events.session import EventSettings, PeopleLog, PeopleVideo, watch_people
+from maskapp.events.session import EventSettings, PeopleLog, PeopleLogSummary, PeopleVideo, watch_people
 from maskapp.media.sources import redact_source
 from maskapp.media.video import VideoSummary, open_file, open_source
 from maskapp.vision.anonymize import anonymize_faces
@@ -158,6 +160,33 @@ def not_logged_again(asked: EventSettings, used: EventSettings) -> str | None:
     )
 
 
+def event_log_caption(log: PeopleLogSummary, zone: tzinfo) -> str | None:
+    """Where a run's people were logged and on which clock: the recording's hours (from its start, shown
+    in `zone`, the clock it was typed on) or the moment of the analysis. The page said only where, and a
+    reader of yesterday's recording could not tell which hours the Compliance log would show it on."""
+    if log.path is None:
+        return None
+    recorder = log.recorder
+    stored = (
+        f"{recorder.windows_written} aggregate window(s)"
+        if recorder.aggregate_minutes
+        else f"{recorder.events_written} event(s)"
+    )
+    if log.recorded_at is not None:
+        start = log.recorded_at.astimezone(zone)
+        dated = (
+            f"dated by the recording, from its start {start:%Y-%m-%d %H:%M} ({zone_name(zone)}) plus each "
+            "frame's place in the video"
+        )
+    else:
+        dated = (
+            "dated when analysed, now ('Recording started at' in the sidebar dates a recording by its "
+            "own hours)"
+        )
+    deleted = f" {log.rows_deleted} row(s) past the days to keep deleted." if log.rows_deleted else ""
+    return f"Event log: {stored} written to {log.path}, {dated}; {recorder.violations} violation(s).{deleted}"
+
+
 class BrowserVideoWriter:
     """The annotated video as every browser plays it, H.264 in MP4 (yuv420p; OpenCV writes MPEG-4 part 2,
     which browsers do not), encoded while the frames are processed, on a thread of its own. The page
@@ -166,13 +195,16 @@ class BrowserVideoWriter:
     runs beside the detector. Opened on the first frame (its size is known only then); `close` finishes
     the file and keeps its bytes (`mp4`). Any failure of the encoder or the file is a VideoError."""
 
-    # Frames waiting for the encoder: a bound, so a slow encoder holds back the loop, not memory.
+    # Frames waiting for the encoder: a bound, so a slow encoder holds back the loop, not memory. Eight
+    # frames were 200 MB of 4K video: the bytes are bounded too, keeping at least one frame (2 of 4K, 8
+    # of 1080p).
     QUEUE_FRAMES = 8
+    QUEUE_BYTES = 64 * 2**20
 
     def __init__(self, path: Path, fps: float):
         self.path, self.rate = path, max(1, round(fps))
         self.mp4: bytes | None = None
-        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(self.QUEUE_FRAMES)
+        self._queue: queue.Queue[np.ndarray | None] | None = None  # sized by the first frame
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
 
@@ -183,11 +215,17 @@ class BrowserVideoWriter:
     def write(self, image: np.ndarray) -> None:
         self._raise_failure()
         if self._thread is None:
+            self._queue = queue.Queue(self.queue_frames(image.nbytes))
             self._thread = threading.Thread(
                 target=self._encode, args=image.shape[:2], name="browser-mp4", daemon=True
             )
             self._thread.start()
         self._queue.put(image)
+
+    @classmethod
+    def queue_frames(cls, frame_bytes: int) -> int:
+        """How many frames of `frame_bytes` may wait for the encoder: QUEUE_FRAMES, fewer for large frames."""
+        return max(1, min(cls.QUEUE_FRAMES, cls.QUEUE_BYTES // max(1, frame_bytes)))
 
     def close(self) -> None:
         """Encode the frames still queued, finish the file and read it back. Idempotent."""

@@ -173,6 +173,7 @@ class PeopleLogSummary:
     recorder: RecorderSummary
     hook: HookStats | None
     rows_deleted: int = 0  # older than the days to keep (EventSettings.keep_days)
+    recorded_at: datetime | None = None  # the recording start that dated the events (UTC); None: processed
 
     def to_dict(self) -> dict:
         recorder = asdict(self.recorder)
@@ -290,6 +291,7 @@ class PeopleLog:
             self.recorder.summary(),
             hook,
             0 if self._retention is None else self._retention.deleted,
+            None if self._recording is None else self._recording.start,
         )
 
     def _apply_retention(self) -> None:

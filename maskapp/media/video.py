@@ -345,6 +345,52 @@ def _early_end(frames: FrameSource, done: int) -> str | None:
     return None
 
 
+def _close_after_loop(writer: AnnotatedVideoWriter, frames: FrameSource, loop_raised: bool) -> None:
+    """Close the writer, then the source. After a loop that raised (Streamlit stopping the page's run, a
+    failure), a writer failing too is logged, not raised: raised, it replaced Streamlit's stop, and the page
+    showed an error about a video nobody would see in a run Streamlit meant to end."""
+    try:
+        writer.close()
+    except Exception:
+        if not loop_raised:
+            raise
+        logger.warning("the annotated video was not finished after the run ended early", exc_info=True)
+    finally:
+        frames.close()
+
+
+def _opened(
+    source: str | FrameSource,
+    out_path: str | Path | None,
+    writer: AnnotatedVideoWriter | None,
+    anonymize: str,
+    max_frames: int | None,
+) -> tuple[FrameSource, AnnotatedVideoWriter]:
+    """process_video's arguments checked, its source opened and its writer made; on any error the source
+    and the writer given (or opened) are closed, as the loop would have: a caller that handed them over
+    (the Video page: an uploaded file, a browser MP4 encoder) does not close them again."""
+    frames = source if isinstance(source, FrameSource) else None
+    try:
+        check_mode(anonymize)
+        if max_frames is not None and max_frames < 1:
+            raise VideoError(f"the frame limit must be 1 or more, got {max_frames}")
+        if writer is not None and out_path is not None:
+            raise VideoError("an annotated video goes to one place: give out_path or a writer, not both")
+        if frames is None:
+            frames = open_source(source)
+        if writer is None:
+            writer = VideoFileWriter(Path(out_path) if out_path else None, frames.fps)
+        return frames, writer
+    except BaseException:
+        try:
+            if writer is not None:
+                writer.close()
+        finally:
+            if frames is not None:
+                frames.close()
+        raise
+
+
 def process_video(
     source: str | FrameSource,
     pipeline,
@@ -358,18 +404,13 @@ def process_video(
     """Run the pipeline on every frame. `on_frame(index, frame, result)` returning False stops early.
     Ctrl-C stops too; the frames done so far are kept (video written, counts returned).
     `anonymize` (none, blur, fill): how the faces are hidden in the annotated video. `writer`: where the
-    annotated frames go instead of a file at `out_path` (the Video page's browser MP4); closed here,
-    after the last frame, so that its failure is the loop's."""
-    check_mode(anonymize)
-    if max_frames is not None and max_frames < 1:
-        raise VideoError(f"the frame limit must be 1 or more, got {max_frames}")
-    if writer is not None and out_path is not None:
-        raise VideoError("an annotated video goes to one place: give out_path or a writer, not both")
-    frames = source if isinstance(source, FrameSource) else open_source(source)
-    if writer is None:
-        writer = VideoFileWriter(Path(out_path) if out_path else None, frames.fps)
+    annotated frames go instead of a file at `out_path` (the Video page's browser MP4). A FrameSource and a
+    writer given are closed here whatever happens, a bad argument too: the writer after the last frame,
+    so that its failure is the loop's."""
+    frames, writer = _opened(source, out_path, writer, anonymize, max_frames)
     counts, stopped, start = [], None, time.perf_counter()
     bar = tqdm(total=frames.frame_count, desc="video", unit="frame", disable=not progress)
+    loop_raised = True  # until the loop ends or Ctrl-C stops it: Streamlit's stop, a failure
     try:
         for index, frame in enumerate(frames):
             result = pipeline.process(frame)
@@ -385,14 +426,13 @@ def process_video(
                 # A limit equal to the clip's length stopped nothing: only a frame left unread does.
                 stopped = f"reached the {max_frames}-frame limit" if frames.has_more_frames() else None
                 break
+        loop_raised = False
     except KeyboardInterrupt as stop:
         stopped = f"interrupted ({stop.signal_name if isinstance(stop, Terminated) else 'Ctrl-C'})"
+        loop_raised = False
     finally:
         bar.close()
-        try:
-            writer.close()  # the browser MP4's last frames are encoded here: inside the figure below
-        finally:
-            frames.close()
+        _close_after_loop(writer, frames, loop_raised)  # the browser MP4's last frames: inside the figure
     elapsed = time.perf_counter() - start
     if stopped is None:
         stopped = _early_end(frames, len(counts))
