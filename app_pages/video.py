@@ -7,6 +7,7 @@ from maskapp.app.text import plain, stem
 from maskapp.app.video import (
     VIDEO_SUFFIXES,
     LoggedClips,
+    LoggedRun,
     ShownVideo,
     VideoRun,
     analyze_video,
@@ -46,6 +47,17 @@ def show_people(run: VideoRun, key: str) -> None:
         st.caption(plain(logged))
     if log is not None and log.hook is not None:
         st.caption(f"Webhook: {log.hook.sent} sent, {log.hook.failed} failed, {log.hook.dropped} dropped.")
+
+
+def replace_logged_rows(earlier: LoggedRun) -> None:
+    """The button's work, before the page runs again: the earlier rows deleted and the result forgotten,
+    so that the run that follows logs the people once, dated as the sidebar now says."""
+    try:
+        st.session_state["video_clips_logged"].replace(earlier)
+    except MaskappError as error:
+        st.session_state["video_replace_error"] = plain(error)
+        return
+    st.session_state.pop("video_file_run", None)
 
 
 st.title("Video & IP camera")
@@ -97,7 +109,9 @@ with file_tab:
             data = upload.getvalue()
             logged = st.session_state.setdefault("video_clips_logged", LoggedClips())
             log_settings = logged.settings_for(data, event_settings)
-            repeat = not_logged_again(event_settings, log_settings) if track else None
+            redate = logged.dated_otherwise(data, event_settings) if track else None
+            zone = ui.browser_time_zone()
+            repeat = not_logged_again(event_settings, log_settings, redate, zone) if track else None
             # An events file or webhook that cannot be used: its error shows, and nothing is processed.
             log = ui.open_people_log(log_settings, upload.name) if track else None
             try:
@@ -105,9 +119,9 @@ with file_tab:
                     run = analyze_video(
                         pipeline, data, upload.name, on_progress, track=track, log=log, anonymize=anonymize
                     )
-                    cached = ShownVideo(key, upload.name, run, repeat)
+                    cached = ShownVideo(key, upload.name, run, repeat, redate)
                     if track:
-                        logged.remember(data, log_settings)
+                        logged.remember(data, log_settings, run.people.events)
             except MaskappError as error:
                 st.error(plain(error), icon=":material/error:")
             finally:
@@ -119,6 +133,15 @@ with file_tab:
         run = cached.run
         if cached.not_logged_again:
             st.info(plain(cached.not_logged_again), icon=":material/info:")
+        if cached.redate is not None and cached.redate.run is not None and upload is not None:
+            st.button(
+                "Replace this video's rows, re-dated",
+                icon=":material/event_repeat:",
+                on_click=replace_logged_rows,
+                args=(cached.redate,),
+            )
+        if replace_error := st.session_state.pop("video_replace_error", None):
+            st.error(replace_error, icon=":material/error:")
         player, _ = st.columns([3, 1])
         player.video(run.video_mp4, format="video/mp4")
         st.download_button(

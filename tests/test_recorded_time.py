@@ -185,3 +185,40 @@ def test_without_a_recording_start_rows_are_at_processing_time(clip, tmp_path):
     assert status == 0, err
     times = [datetime.fromisoformat(time) for (time,) in rows(database, "SELECT time FROM events")]
     assert times and all(before - timedelta(seconds=1) <= time <= datetime.now(UTC) for time in times)
+
+
+def test_a_corrected_recording_start_re_dates_the_videos_rows_once_replaced(app, tmp_path):
+    """Analysed with a wrong start, then corrected: the page says plainly that the rows logged first keep
+    their dating (the correction silently changed nothing: the clip was not logged again), and its
+    button replaces them, re-dated, with each person still logged once."""
+    database = tmp_path / "page.sqlite"
+    clip = write_people_clip(tmp_path / "door.avi", frames_per_scene=6)
+    wrong, right = START_UTC - timedelta(days=1), START_UTC
+    at = open_page(app, "app_pages/video.py")
+    events_file(at).set_value(str(database)).run()
+    sidebar_toggle(at, "Log people to an events file").set_value(True).run()
+    recording_inputs(at)[0].set_value(True).run()
+    recording_inputs(at)[1].set_value(wrong.date()).run()
+    recording_inputs(at)[2].set_value(wrong.time()).run()
+    at.file_uploader[0].set_value(("door.avi", clip.read_bytes(), "video/x-msvideo")).run()
+    fps = frame_rate(clip)
+    assert not replace_buttons(at)  # logged the first time: nothing to replace
+    recording_inputs(at)[1].set_value(right.date()).run()  # the start corrected
+    assert_no_exception(at)
+    (said,) = [i.value for i in at.info if "not logged again" in i.value]
+    assert "stay dated from the recording start 2026-11-27 07:00 (UTC)" in said and "replace them" in said
+    first = rows(database, "SELECT time, frame FROM events ORDER BY id")
+    assert [time for time, _ in first] == [recorded(wrong, frame, fps) for _, frame in first]  # unchanged
+    (replace,) = replace_buttons(at)
+    replace.click().run()
+    assert_no_exception(at)
+    assert not at.error
+    logged = rows(database, "SELECT time, frame FROM events ORDER BY id")
+    assert len(logged) == len(first)
+    assert [time for time, _ in logged] == [recorded(right, frame, fps) for _, frame in logged]
+    assert rows(database, "SELECT COUNT(*) FROM events WHERE kind = 'person_seen'") == [(5,)]
+    assert not replace_buttons(at)
+
+
+def replace_buttons(at):
+    return [b for b in at.button if b.label == "Replace this video's rows, re-dated"]

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import tzinfo
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 import av
@@ -21,8 +21,9 @@ from maskapp.app.compliance_log import zone_name
 from maskapp.app.live import PeoplePoint
 from maskapp.app.plots import CountSample
 from maskapp.config import STREAM_SCHEMES, STREAM_TIMEOUT_S
-from maskapp.errors import VideoError
+from maskapp.errors import EventStoreError, VideoError
 from maskapp.events.session import EventSettings, PeopleLog, PeopleLogSummary, PeopleVideo, watch_people
+from maskapp.events.store import SqliteEventStore
 from maskapp.media.sources import redact_source
 from maskapp.media.video import VideoSummary, open_file, open_source
 from maskapp.vision.anonymize import anonymize_faces
@@ -91,6 +92,22 @@ class ProgressPacer:
 
 
 @dataclass(frozen=True)
+class LoggedRun:
+    """An earlier run that logged a video file's people to an events file, and how it dated them."""
+
+    digest: str  # the file's bytes (LoggedClips)
+    path: Path  # the events file, resolved
+    run: str | None  # its run id; None: aggregate windows, which hold no run and cannot be told apart
+    recorded_at: datetime | None  # the recording start that dated its rows (UTC); None: when analysed
+
+    def dated(self, zone: tzinfo) -> str:
+        if self.recorded_at is None:
+            return "dated when analysed"
+        start = self.recorded_at.astimezone(zone)
+        return f"dated from the recording start {start:%Y-%m-%d %H:%M} ({zone_name(zone)})"
+
+
+@dataclass(frozen=True)
 class ShownVideo:
     """The Video page's last result, kept over reruns and visits to other pages."""
 
@@ -98,6 +115,9 @@ class ShownVideo:
     name: str  # the uploaded file's name
     run: VideoRun
     not_logged_again: str | None  # where an earlier run already logged its people (see LoggedClips)
+    # The earlier run whose rows keep their dating though the recording start asked now differs (the
+    # reader corrected it): the page offers to replace them (LoggedClips.replace).
+    redate: LoggedRun | None = None
 
 
 @dataclass
@@ -106,9 +126,11 @@ class LoggedClips:
     again (other settings, the log switched off and on), a file is shown again without its people going
     to the same events file, or the same webhook, a second time, where the Compliance log would count
     them twice and the gate hear of them twice. The file and the webhook are remembered apart: a new
-    webhook does not log the people to the same file again, nor a new file tell the same gate again."""
+    webhook does not log the people to the same file again, nor a new file tell the same gate again.
+    A recording start corrected afterwards does not re-date the rows by itself: `replace` deletes the
+    earlier run's rows, and the next run logs the people once more, dated afresh."""
 
-    _files: set[tuple[str, Path]] = field(default_factory=set)
+    _files: dict[tuple[str, Path], LoggedRun] = field(default_factory=dict)
     _webhooks: set[tuple[str, str]] = field(default_factory=set)
 
     def settings_for(self, data: bytes, settings: EventSettings) -> EventSettings:
@@ -132,12 +154,46 @@ class LoggedClips:
             settings.recorded_at if dated else None,
         )
 
-    def remember(self, data: bytes, settings: EventSettings) -> None:
+    def dated_otherwise(self, data: bytes, settings: EventSettings) -> LoggedRun | None:
+        """The earlier run that logged this file to `settings`' events file dated otherwise than
+        `settings` asks (a recording start set, corrected or cleared since); None if there is none."""
+        if settings.path is None:
+            return None
+        earlier = self._files.get((self._digest(data), settings.path.resolve()))
+        if earlier is None or earlier.recorded_at == settings.recorded_at:
+            return None
+        return earlier
+
+    def remember(self, data: bytes, settings: EventSettings, log: PeopleLogSummary | None = None) -> None:
+        """`log`: the run's summary (its run id, its dating), for `replace`."""
         digest = self._digest(data)
         if settings.path is not None:
-            self._files.add((digest, settings.path.resolve()))
+            path = settings.path.resolve()
+            run = None if log is None or log.recorder.aggregate_minutes else log.recorder.run
+            recorded_at = None if log is None else log.recorded_at
+            self._files[(digest, path)] = LoggedRun(digest, path, run, recorded_at)
         if settings.webhook_url:
             self._webhooks.add((digest, settings.webhook_url))
+
+    def replace(self, earlier: LoggedRun) -> int:
+        """Delete `earlier`'s rows from its events file and forget it there, so that the next run logs
+        the file's people to it again (once: the old rows are gone first). The webhook is not told again.
+        The number of rows deleted. EventStoreError where they cannot be told apart (aggregate windows)
+        or deleted; the file is then still remembered, and nobody is logged twice."""
+        if earlier.run is None:
+            raise EventStoreError(
+                f"this video's counts in {earlier.path} are aggregate windows, which hold no run to tell "
+                "them from other counts and cannot be replaced; allowed: a new events file, dated afresh"
+            )
+        with SqliteEventStore(earlier.path) as store:
+            deleted = store.discard_run(earlier.run)
+        if deleted is None:
+            raise EventStoreError(
+                f"the earlier rows of this video in {earlier.path} could not be deleted (see the server's "
+                "log); they stay as first dated; allowed: an events file that can be written"
+            )
+        self._files.pop((earlier.digest, earlier.path), None)
+        return deleted
 
     @staticmethod
     def _digest(data: bytes) -> str:
@@ -145,8 +201,12 @@ class LoggedClips:
         return hashlib.sha256(data).hexdigest()
 
 
-def not_logged_again(asked: EventSettings, used: EventSettings) -> str | None:
-    """What the page says when `used` (LoggedClips.settings_for) left out some of what was `asked`."""
+def not_logged_again(
+    asked: EventSettings, used: EventSettings, earlier: LoggedRun | None = None, zone: tzinfo = UTC
+) -> str | None:
+    """What the page says when `used` (LoggedClips.settings_for) left out some of what was `asked`; with
+    `earlier` (LoggedClips.dated_otherwise), that its rows keep their first dating, and how to re-date
+    them: a corrected recording start silently changed nothing."""
     skipped = []
     if asked.path is not None and used.path is None:
         skipped.append(f"to {asked.path}")
@@ -154,9 +214,21 @@ def not_logged_again(asked: EventSettings, used: EventSettings) -> str | None:
         skipped.append("to the webhook")
     if not skipped:
         return None
-    return (
+    said = (
         f"This video's people were logged {' and '.join(skipped)} by an earlier run in this session: "
         "shown again, not logged again there."
+    )
+    if earlier is None:
+        return said
+    if earlier.run is None:
+        how = (
+            "Its counts are aggregate windows, which cannot be replaced: a new events file dates them afresh."
+        )
+    else:
+        how = "To re-date them, replace them (button below): they are deleted, then logged once, re-dated."
+    return (
+        f"{said} Its rows there stay {earlier.dated(zone)}: the 'Recording started at' set now does not "
+        f"change them. {how}"
     )
 
 
