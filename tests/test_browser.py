@@ -19,8 +19,10 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
@@ -29,6 +31,7 @@ import pytest
 from maskapp import PROJECT_ROOT
 from maskapp.app import samples
 from maskapp.app.analysis import MAX_PICTURE_HEIGHT
+from maskapp.events.store import iso_utc
 from tests.conftest import (
     DAY,
     DEV,
@@ -40,6 +43,7 @@ from tests.conftest import (
     record_counts_only,
     record_day,
     record_four_cameras,
+    write_people_clip,
 )
 
 pytestmark = pytest.mark.browser
@@ -1171,3 +1175,73 @@ def test_the_hour_that_ends_the_log_charts_is_labelled(app_url, page, tmp_path, 
         right = chart.bounding_box()["x"] + chart.bounding_box()["width"]
         assert shown[-1]["x"] + shown[-1]["width"] <= right
     no_exception_on(page)
+
+
+EVENT_LOG_LABELS = [
+    "Log people to an events file",
+    "Events file",
+    "Aggregate counts only",
+    "Window (minutes)",
+    "Keep rows for (days; 0: keep all)",
+    "Violation webhook (optional)",
+    "Recording started at",
+    "Recording date (Europe/Paris)",
+    "Recording time (Europe/Paris)",
+]
+
+
+def sidebar_labels_after(page, heading: str) -> list[str]:
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    texts = [text.strip() for text in sidebar.locator('h2, [data-testid="stWidgetLabel"]').all_inner_texts()]
+    assert heading in texts, texts
+    return texts[texts.index(heading) + 1 :]
+
+
+def type_into_segments(field, first_segment: str, digits: str) -> None:
+    """Typed as a keyboard user does: the first part clicked, the digits typed (each part filled moves
+    to the next), Enter to apply."""
+    field.get_by_role("spinbutton", name=re.compile(f"^{first_segment}")).click()
+    field.page.keyboard.type(digits)
+    field.page.keyboard.press("Enter")
+
+
+def test_a_recordings_start_typed_at_0830_dates_its_rows_at_0830(browser, app_url, tmp_path):
+    """At 1000 px in Paris: the Event log settings read in order, *Recording started at* off until the
+    log is on, its date written as the page writes days; a start typed as 08:30 (a time input's usual
+    keys, no 15-minute list to scroll) dates the first row at 08:30 Paris time."""
+    database = tmp_path / "recorded.sqlite"
+    clip = write_people_clip(tmp_path / "door.avi", frames_per_scene=6)
+    day = (datetime.now(ZoneInfo("Europe/Paris")) - timedelta(days=1)).date()
+    start = datetime.combine(day, dtime(8, 30), tzinfo=ZoneInfo("Europe/Paris"))
+    context, page = open_in_new_context(browser, f"{app_url}/video", timezone_id="Europe/Paris")
+    try:
+        page.set_viewport_size({"width": 1000, "height": 1000})
+        page.get_by_text("Recording started at", exact=True).wait_for()
+        assert sidebar_labels_after(page, "Event log") == EVENT_LOG_LABELS
+        recording = page.locator('[data-testid="stSidebar"] [data-testid="stCheckbox"]').filter(
+            has_text="Recording started at"
+        )
+        assert recording.locator("input").is_disabled()  # it dates the log's rows: off without a log
+        enter_events_file(page, database)
+        wait_for_app(page)
+        page.get_by_text("Log people to an events file", exact=True).click()
+        wait_for_app(page)
+        page.get_by_text("Recording started at", exact=True).click()
+        wait_for_app(page)
+        date_field = page.locator('[data-testid="stDateInput"]')
+        assert re.search(r"\d{4}-\d{2}-\d{2}", date_field.inner_text().replace("\n", ""))
+        type_into_segments(date_field, "year", day.strftime("%Y%m%d"))
+        wait_for_app(page)
+        type_into_segments(page.locator('[data-testid="stTimeInput"]'), "hour", "0830")
+        wait_for_app(page)
+        page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(clip))
+        page.get_by_text(re.compile("^Event log: .* dated by the recording")).wait_for()
+        no_exception_on(page)
+        with contextlib.closing(sqlite3.connect(database)) as conn:
+            first, frame = conn.execute("SELECT time, frame FROM events ORDER BY id LIMIT 1").fetchone()
+        fps = cv2.VideoCapture(str(clip)).get(cv2.CAP_PROP_FPS)
+        assert first == iso_utc(
+            start + timedelta(seconds=frame / fps)
+        )  # 06:30 or 07:30 UTC, as the log writes
+    finally:
+        context.close()

@@ -662,12 +662,17 @@ def recording_start_inputs(scope: str, enabled: bool) -> datetime | None:
     """*Recording started at*, a date and a time on the browser's clock (as the Compliance log shows
     times), for an uploaded recording; None while off, or while neither the log nor a webhook is on."""
     zone = browser_time_zone()
-    on = kept_toggle(
+    # Off with neither the log nor a webhook, as the log's other settings are: it was the one switch
+    # that moved while the date and time under it stayed greyed out, with no word why.
+    on = kept_widget(
+        st.toggle,
         "Recording started at",
         f"{scope}_events_recorded",
         False,
+        disabled=not enabled,
         help="For an uploaded recording: its people are dated from this moment plus their place in the "
-        "video, the hours it shows, not when it is analysed. Streams are dated as they are watched.",
+        "video, the hours it shows, not when it is analysed. Streams are dated as they are watched. "
+        "It dates the events file's rows and the webhook's violations: on with either of them.",
     )
     usable = enabled and on
     day = kept_widget(
@@ -675,6 +680,7 @@ def recording_start_inputs(scope: str, enabled: bool) -> datetime | None:
         f"Recording date ({zone_name(zone)})",
         f"{scope}_events_recorded_day",
         datetime.now(zone).date(),
+        format=DATE_FORMAT,  # as the caption after the run and the Compliance log write days
         disabled=not usable,
     )
     moment = kept_widget(
