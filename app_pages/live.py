@@ -49,6 +49,12 @@ with st.sidebar:
         help="When not following people: no mask or a badly worn one. Debouncing: a face misread for a "
         "frame or two does not raise the alert.",
     )
+    if track:
+        # Greyed out with its reason behind the "?", the slider read as broken to anyone moving it.
+        st.caption(
+            "Off while *Follow people* is on: each person's alert comes once their verdict has settled. "
+            "Switch it off to set the delay in frames."
+        )
     muted = ui.kept_toggle("Mute the sound", "live_muted", False)
 anonymize = ui.privacy_sidebar("live")
 # A mistyped webhook keeps the stream and its log as they are: the error shows in the sidebar.
