@@ -104,12 +104,12 @@ def show_live_stats() -> None:
     """Counts and the alert, read from the holder the callback writes (re-run every REFRESH_SECONDS)."""
     stats = processor.latest()
     chime = st.session_state.setdefault("live_chime", AlertChime())
-    mode = panel_mode(stats, context.state.playing)
+    mode = panel_mode(stats, context.state.playing, connecting=context.state.signalling)
     if mode != "live":
         chime.off()
-    if mode == "off":
+    if mode in ("off", "connecting"):
         processor.end_stream()  # the people leave (person_left in the log); a new START starts afresh
-        st.info("The camera is off. Press START.")
+        st.info("Connecting to the camera…" if mode == "connecting" else "The camera is off. Press START.")
         return
     if mode == "waiting":
         st.info("Waiting for frames…")

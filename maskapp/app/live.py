@@ -304,18 +304,22 @@ class LatestResult:
             self._value = None
 
 
-PanelMode = Literal["off", "waiting", "stale", "live"]
+PanelMode = Literal["off", "connecting", "waiting", "stale", "live"]
 
 
-def panel_mode(stats: LiveStats | None, playing: bool, now: float | None = None) -> PanelMode:
-    """What the Live page's panel shows: "off" (camera stopped), "waiting" (no frame yet in this stream),
+def panel_mode(
+    stats: LiveStats | None, playing: bool, now: float | None = None, *, connecting: bool = False
+) -> PanelMode:
+    """What the Live page's panel shows: "off" (camera stopped), "connecting" (START pressed, the stream
+    not up yet: `connecting` is the component's signalling), "waiting" (no frame yet in this stream),
     "stale" (the last frame's counts, older than STALE_SECONDS; no alert), "live" (counts and alert).
 
     Stale counts stay on screen: on a busy machine (two sessions on two cores) a session's frames can come
     slower than one per STALE_SECONDS while its video still shows the last annotated frame, and hiding the
     counts then left that page's panel empty for as long as the machine stayed busy."""
     if not playing:
-        return "off"
+        # "The camera is off. Press START." under a START just pressed read as if the press was lost.
+        return "connecting" if connecting else "off"
     if stats is None:
         return "waiting"
     return "stale" if stats.age(now) > STALE_SECONDS else "live"
