@@ -49,6 +49,12 @@ with st.sidebar:
         help="When not following people: no mask or a badly worn one. Debouncing: a face misread for a "
         "frame or two does not raise the alert.",
     )
+    if track:
+        # Greyed out with its reason behind the "?", the slider read as broken to anyone moving it.
+        st.caption(
+            "Off while *Follow people* is on: each person's alert comes once their verdict has settled. "
+            "Switch it off to set the delay in frames."
+        )
     muted = ui.kept_toggle("Mute the sound", "live_muted", False)
 anonymize = ui.privacy_sidebar("live")
 # A mistyped webhook keeps the stream and its log as they are: the error shows in the sidebar.
@@ -98,12 +104,12 @@ def show_live_stats() -> None:
     """Counts and the alert, read from the holder the callback writes (re-run every REFRESH_SECONDS)."""
     stats = processor.latest()
     chime = st.session_state.setdefault("live_chime", AlertChime())
-    mode = panel_mode(stats, context.state.playing)
+    mode = panel_mode(stats, context.state.playing, connecting=context.state.signalling)
     if mode != "live":
         chime.off()
-    if mode == "off":
+    if mode in ("off", "connecting"):
         processor.end_stream()  # the people leave (person_left in the log); a new START starts afresh
-        st.info("The camera is off. Press START.")
+        st.info("Connecting to the camera…" if mode == "connecting" else "The camera is off. Press START.")
         return
     if mode == "waiting":
         st.info("Waiting for frames…")

@@ -1541,6 +1541,20 @@ def test_the_live_pages_mute_and_alert_delay_stay_after_another_page(app):
     assert (mute.value, delay.value) == (True, 25)
 
 
+def test_the_live_pages_greyed_alert_delay_says_why(app):
+    """*Follow people* on (the default) greys the alert delay out: the reason sat behind the slider's "?",
+    and a demo moving the delay found a slider that did nothing and no word why."""
+    at = open_page(app, "app_pages/live.py")
+    (delay,) = [s for s in at.sidebar.slider if s.label.startswith("Alert after")]
+    assert delay.disabled
+    assert [c for c in at.sidebar.caption if c.value.startswith("Off while *Follow people* is on")]
+    (follow,) = [t for t in at.sidebar.toggle if t.label == "Follow people"]
+    follow.set_value(False).run()
+    (delay,) = [s for s in at.sidebar.slider if s.label.startswith("Alert after")]
+    assert not delay.disabled
+    assert not [c for c in at.sidebar.caption if c.value.startswith("Off while *Follow people* is on")]
+
+
 def test_every_move_of_the_face_threshold_and_detector_counts(app):
     """The face threshold slider and the detector box were drawn with the last remembered value as their
     default, so each move gave them a new identity and Streamlit dropped the next move: a slider moved

@@ -537,7 +537,9 @@ def wait_for_annotated_video(component, baseline_red: int) -> None:
 CHIME_LOG = """
 window.chimes = [];
 document.addEventListener("play", (event) => {
-  if (event.target.tagName === "AUDIO") window.chimes.push(event.target.currentSrc);
+  if (event.target.tagName !== "AUDIO") return;
+  window.chimes.push(event.target.currentSrc);
+  window.chimeSeconds = event.target.duration;
 }, true);
 """
 
@@ -556,6 +558,8 @@ def test_live_page_annotates_the_fake_webcam_and_raises_the_alert(app_url, page,
     # Counted from the page's play events, not read from the element: a refresh that finds the frames
     # stale (a busy machine) removes the element, and it comes back silent for an episode already sounded.
     page.wait_for_function("window.chimes.length > 0")
+    # The player counts whole seconds: a shorter chime read "0:00 / 0:00", as if it held no sound.
+    assert page.evaluate("window.chimeSeconds") >= 1
     # Once, not a flood: half-second page refreshes must not restart the ~1 s chime.
     page.wait_for_timeout(3000)
     chimes = page.evaluate("window.chimes")

@@ -608,6 +608,14 @@ def test_the_panel_keeps_a_slow_streams_last_counts_and_drops_them_when_the_came
     assert processor.latest() is None and panel_mode(processor.latest(), playing=True) == "waiting"
 
 
+def test_the_panel_says_the_camera_is_connecting_between_start_and_its_first_frame():
+    """START pressed, the stream not up yet (the component signalling): the panel said "The camera is off.
+    Press START." under the START just pressed."""
+    assert panel_mode(None, playing=False, connecting=True) == "connecting"
+    assert panel_mode(None, playing=False) == "off"
+    assert panel_mode(None, playing=True, connecting=True) == "waiting"
+
+
 def test_event_settings_changed_while_streaming_tell_the_gate_of_each_person_once(
     pipeline, tmp_path, monkeypatch
 ):

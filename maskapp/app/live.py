@@ -116,7 +116,7 @@ class ChimeCue:
     """The alert sound as the page renders it on one refresh."""
 
     variant: int  # which of the two byte-different copies (`alert_wav(variant)`) to render
-    autoplay: bool  # False: not rendered (its chime was already played: the page shows no player)
+    autoplay: bool  # False: its chime was already played; the player shows, silent until pressed
 
 
 class AlertChime:
@@ -126,8 +126,8 @@ class AlertChime:
 
     Why a cue and not a flag: a browser plays an autoplaying audio element once, when it is mounted or its
     source changes, so the page keeps the element unchanged while a chime is due no more, switches to the
-    other copy of the sound for a new one, and renders none when it would be remounted for an
-    episode already sounded. Page side, one per browser session."""
+    other copy of the sound for a new one, and renders it without autoplay when it would be remounted
+    for an episode already sounded. Page side, one per browser session."""
 
     def __init__(self):
         self._sounded: int | None = None  # the episode last sounded (or consumed while muted)
@@ -304,18 +304,22 @@ class LatestResult:
             self._value = None
 
 
-PanelMode = Literal["off", "waiting", "stale", "live"]
+PanelMode = Literal["off", "connecting", "waiting", "stale", "live"]
 
 
-def panel_mode(stats: LiveStats | None, playing: bool, now: float | None = None) -> PanelMode:
-    """What the Live page's panel shows: "off" (camera stopped), "waiting" (no frame yet in this stream),
+def panel_mode(
+    stats: LiveStats | None, playing: bool, now: float | None = None, *, connecting: bool = False
+) -> PanelMode:
+    """What the Live page's panel shows: "off" (camera stopped), "connecting" (START pressed, the stream
+    not up yet: `connecting` is the component's signalling), "waiting" (no frame yet in this stream),
     "stale" (the last frame's counts, older than STALE_SECONDS; no alert), "live" (counts and alert).
 
     Stale counts stay on screen: on a busy machine (two sessions on two cores) a session's frames can come
     slower than one per STALE_SECONDS while its video still shows the last annotated frame, and hiding the
     counts then left that page's panel empty for as long as the machine stayed busy."""
     if not playing:
-        return "off"
+        # "The camera is off. Press START." under a START just pressed read as if the press was lost.
+        return "connecting" if connecting else "off"
     if stats is None:
         return "waiting"
     return "stale" if stats.age(now) > STALE_SECONDS else "live"
@@ -752,8 +756,10 @@ def alert_wav(variant: int = 0, sample_rate: int = 8_000, volume: float = 0.5) -
     """A short two-tone chime (high, low, high) as a 16-bit mono WAV, generated here (no asset file).
     `variant` adds that many silent samples at the end: the same sound in other bytes, which the page
     renders as another source so that the browser plays it again (see `AlertChime`). 8 kHz holds its
-    tones (up to 880 Hz) and halves what the page sends on each refresh while the alert is on."""
-    notes = ((880.0, 0.18), (660.0, 0.18), (880.0, 0.30))
+    tones (up to 880 Hz) and halves what the page sends on each refresh while the alert is on.
+    Over a second long: the page's player counts whole seconds, and a 0.78 s chime read "0:00 / 0:00"
+    before and after it played, as if the player held no sound."""
+    notes = ((880.0, 0.25), (660.0, 0.25), (880.0, 0.50))
     parts = []
     for frequency, seconds in notes:
         t = np.arange(int(sample_rate * seconds)) / sample_rate
