@@ -39,7 +39,7 @@ from maskapp.app.live import alert_wav
 from maskapp.app.model_card import model_card
 from maskapp.app.text import plain
 from maskapp.config import DETECTOR_NAMES, DETECTOR_THRESHOLDS, LIVE_DETECTOR, InferenceConfig
-from maskapp.labels import CLASS_NAMES, WORN_INCORRECTLY
+from maskapp.labels import CLASS_NAMES, VERDICT_NAMES, WORN_INCORRECTLY
 from maskapp.media.images import DEFAULT_MAX_BYTES
 from maskapp.training.runs import (
     CONFIG_FILE,
@@ -109,6 +109,16 @@ def test_home_shows_the_shipped_model_and_its_test_accuracy(app):
     assert shown["Test accuracy"] == plots.figure_text("test accuracy", card.test_accuracy)
     assert shown["Macro F1"] == plots.figure_text("macro F1", card.macro_f1)
     assert len(at.get("page_link")) == 5  # every other page, the Compliance log included
+
+
+def test_home_names_the_verdicts_as_its_legend_and_the_pages_do(app):
+    """Home described the classifier's verdicts as `with_mask`, `mask_worn_incorrectly` and `without_mask`
+    right above its legend's chips, *Mask*, *Mask worn incorrectly*, *No mask*, the names every page shows."""
+    at = app.run()
+    assert_no_exception(at)
+    (intro,) = [m.value for m in at.markdown if "labels each face crop" in m.value]
+    for label, name in VERDICT_NAMES.items():
+        assert f"*{name}*" in intro and f"`{label}`" not in intro
 
 
 def test_home_without_weights_warns_instead_of_failing(app, monkeypatch, tmp_path):
