@@ -121,6 +121,18 @@ def test_home_names_the_verdicts_as_its_legend_and_the_pages_do(app):
         assert f"*{name}*" in intro and f"`{label}`" not in intro
 
 
+def test_home_puts_the_alert_on_the_live_page_and_compliance_on_people(app):
+    """Home said that on the Live and Video pages the alert sounds once per non-compliant person, while
+    only the Live page alerts (the Video page logs and posts to a webhook), and that compliance is a share
+    of faces, while those pages give the compliance of people first."""
+    at = app.run()
+    assert_no_exception(at)
+    (intro,) = [m.value for m in at.markdown if "labels each face crop" in m.value]
+    assert "the Live page alerts once per non-compliant person" in intro
+    assert "the alert sounds" not in intro
+    assert "(of people, where people are followed)" in intro
+
+
 def test_home_without_weights_warns_instead_of_failing(app, monkeypatch, tmp_path):
     monkeypatch.setenv(ui.WEIGHTS_ENV, str(tmp_path / "missing.pt"))
     at = app.run()
