@@ -146,7 +146,7 @@ def _usable_int8_file(path: Path | None) -> Path | None:
     if path is None or path.is_file():
         return path
     logger.warning(
-        "the live detector's int8 network %s is missing; using the float one (about 1.7x slower). "
+        "the live detector's int8 network %s is missing; using the float one (about 1.5x slower). "
         "Rebuild it with `python -m maskapp quantize-detector`.",
         path,
     )
