@@ -133,6 +133,18 @@ def test_home_puts_the_alert_on_the_live_page_and_compliance_on_people(app):
     assert "(of people, where people are followed)" in intro
 
 
+def test_the_readme_app_table_names_each_figure_home_shows(app):
+    """The README's Home row named the architecture, classes and test accuracy, while Home also shows the
+    input size, the macro F1, the non-compliant threshold and the legend of box colours."""
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    (home_row,) = [line for line in readme.splitlines() if line.startswith("| Home |")]
+    at = app.run()
+    assert_no_exception(at)
+    for label in metrics(at):
+        assert label.lower() in home_row.lower(), label
+    assert any(m.value.startswith("Box colours") for m in at.markdown) and "box colours" in home_row
+
+
 def test_home_without_weights_warns_instead_of_failing(app, monkeypatch, tmp_path):
     monkeypatch.setenv(ui.WEIGHTS_ENV, str(tmp_path / "missing.pt"))
     at = app.run()
