@@ -88,5 +88,7 @@ st.page_link(
     icon=":material/fact_check:",
 )
 st.page_link(
-    "app_pages/metrics.py", label="Metrics: training curves, test figures", icon=":material/monitoring:"
+    "app_pages/metrics.py",
+    label="Metrics: the training runs compared on the same test faces, the threshold to serve",
+    icon=":material/monitoring:",
 )

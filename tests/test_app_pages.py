@@ -145,6 +145,18 @@ def test_the_readme_app_table_names_each_figure_home_shows(app):
     assert any(m.value.startswith("Box colours") for m in at.markdown) and "box colours" in home_row
 
 
+def test_home_links_the_metrics_page_by_what_it_now_does(app):
+    """Home's link read *Metrics: training curves, test figures*, while the page's first sections compare
+    the runs, one group of runs tested on the same faces at a time, and end with a threshold picker."""
+    at = app.run()
+    assert_no_exception(at)
+    (link,) = [link.label for link in at.get("page_link") if link.proto.page == "metrics"]
+    assert "compared on the same test faces" in link and "threshold" in link
+    at.switch_page("app_pages/metrics.py").run()
+    assert "Comparison" in [header.value for header in at.subheader]
+    assert any(slider.label == "Threshold to consider" for slider in at.select_slider)
+
+
 def test_home_without_weights_warns_instead_of_failing(app, monkeypatch, tmp_path):
     monkeypatch.setenv(ui.WEIGHTS_ENV, str(tmp_path / "missing.pt"))
     at = app.run()
