@@ -4,6 +4,7 @@ imported only by the Streamlit glue."""
 
 from __future__ import annotations
 
+import argparse
 import ast
 import re
 import subprocess
@@ -186,3 +187,20 @@ def test_the_readme_layout_names_every_module_of_each_folder():
         words = set(re.findall(r"\w+", " ".join(lines[start:end])))
         modules = {path.stem for path in folder.glob("*.py") if path.stem != "__init__"}
         assert modules <= words, f"{folder.name}/: {sorted(modules - words)} not in the README's Layout"
+
+
+def test_every_flag_with_a_default_names_it_in_its_help():
+    """`bench --repeats` (the README's "50 repeats"), `bench-video-page --repeats` and `video --timeout`
+    said nothing of their defaults, while every other flag's help does."""
+    from maskapp.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    unnamed = [
+        f"{name} {action.option_strings[0]}"
+        for name, parser in commands.items()
+        for action in parser._actions
+        if action.option_strings
+        and action.default not in (None, False, argparse.SUPPRESS)
+        and "default" not in (action.help or "")
+    ]
+    assert unnamed == []
