@@ -20,8 +20,8 @@ st.markdown(
     "On the Live and Video pages each **person** is followed from frame to frame and gets one steady "
     "verdict: people are counted once, the Live page alerts once per non-compliant person, and an optional "
     "event log (read back on the Compliance log page) records who came and who was not compliant, never "
-    "an image. *Hide faces* (in each page's sidebar) blurs or fills every face in what the app shows "
-    "and saves: the pictures, their downloads and the annotated videos."
+    "an image. *Hide faces* (in the sidebar of the Images, Live and Video pages) blurs or fills every face "
+    "in what the app shows and saves: the pictures, their downloads, the live view and the annotated videos."
 )
 ui.color_legend()
 

@@ -1731,6 +1731,20 @@ def test_home_says_what_hide_faces_does(app):
     assert {ui.ANONYMIZE_LABELS["blur"], ui.ANONYMIZE_LABELS["fill"]} <= set(hide.options)
 
 
+def test_home_names_the_pages_whose_sidebar_has_hide_faces(app):
+    """Home put *Hide faces* in each page's sidebar, while the Compliance log and Metrics pages have none."""
+    at = app.run()
+    assert_no_exception(at)
+    (intro,) = [m.value for m in at.markdown if "*Hide faces*" in m.value]
+    where = re.search(r"\*Hide faces\* \(([^)]*)\)", intro).group(1)
+    pages = {"Images": "images", "Live": "live", "Video": "video", "Compliance log": "compliance_log"}
+    pages |= {"Metrics": "metrics"}
+    for name, page in pages.items():
+        at.switch_page(f"app_pages/{page}.py").run()
+        has_it = any(box.label == "Hide faces" for box in at.sidebar.selectbox)
+        assert has_it == (name in where), (name, where)
+
+
 def test_moving_the_face_threshold_loads_no_model_again(app, caplog):
     """Each step of the Face confidence threshold slider loaded the detector and the classifier again
     (about 1 s of 'Loading the face detector and the mask classifier…'): only the cut-off changes, and the
