@@ -13,14 +13,15 @@ st.markdown(
     "a mask, and wears it properly. Two models work in turn:\n\n"
     "1. a **face detector** finds every face and its box;\n"
     "2. a **mask classifier** (MobileNetV2 fine-tuned from ImageNet, or a small baseline CNN) labels "
-    "each face crop `with_mask`, `mask_worn_incorrectly` (nose or mouth uncovered, mask under the chin) "
-    "or `without_mask` (a hand, scarf or phone over the mouth is no mask), with its probability.\n\n"
-    "Only a mask over nose and mouth is compliant; compliance is the share of faces wearing one.\n\n"
+    "each face crop *Mask*, *Mask worn incorrectly* (nose or mouth uncovered, mask under the chin) "
+    "or *No mask* (a hand, scarf or phone over the mouth is no mask), with its probability.\n\n"
+    "Only a mask over nose and mouth is compliant; compliance is the share of faces wearing one (of "
+    "people, where people are followed).\n\n"
     "On the Live and Video pages each **person** is followed from frame to frame and gets one steady "
-    "verdict: people are counted once, the alert sounds once per non-compliant person, and an optional "
+    "verdict: people are counted once, the Live page alerts once per non-compliant person, and an optional "
     "event log (read back on the Compliance log page) records who came and who was not compliant, never "
-    "an image. *Hide faces* (in each page's sidebar) blurs or fills every face in what the app shows "
-    "and saves: the pictures, their downloads and the annotated videos."
+    "an image. *Hide faces* (in the sidebar of the Images, Live and Video pages) blurs or fills every face "
+    "in what the app shows and saves: the pictures, their downloads, the live view and the annotated videos."
 )
 ui.color_legend()
 
@@ -87,5 +88,7 @@ st.page_link(
     icon=":material/fact_check:",
 )
 st.page_link(
-    "app_pages/metrics.py", label="Metrics: training curves, test figures", icon=":material/monitoring:"
+    "app_pages/metrics.py",
+    label="Metrics: the training runs compared on the same test faces, the threshold to serve",
+    icon=":material/monitoring:",
 )

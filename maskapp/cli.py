@@ -544,7 +544,10 @@ def video_flags(parser: argparse.ArgumentParser) -> None:
         "--max-frames", type=whole_number(1, "frame count"), default=None, help="stop after this many frames"
     )
     parser.add_argument(
-        "--timeout", type=float, default=STREAM_TIMEOUT_S, help="stream open timeout, seconds"
+        "--timeout",
+        type=float,
+        default=STREAM_TIMEOUT_S,
+        help=f"stream open timeout, seconds (default: {STREAM_TIMEOUT_S:g})",
     )
     add_people_flags(parser)
     add_anonymize_flag(parser)
@@ -791,7 +794,7 @@ def bench_flags(parser: argparse.ArgumentParser) -> None:
         "--repeats",
         type=whole_number(1, "number of timed runs"),
         default=50,
-        help="timed runs per measurement",
+        help="timed runs per measurement (default: 50)",
     )
     add_inference_flags(parser, only=("weights",))
     parser.add_argument(
@@ -846,7 +849,10 @@ def bench_video_page_flags(parser: argparse.ArgumentParser) -> None:
         "file", type=typed_path, metavar="FILE", help="a video file (e.g. evaluate-tracking --write-clip)"
     )
     parser.add_argument(
-        "--repeats", type=whole_number(1, "number of rounds"), default=3, help="rounds, each timing both once"
+        "--repeats",
+        type=whole_number(1, "number of rounds"),
+        default=3,
+        help="rounds, each timing both once (default: 3)",
     )
     add_json_flag(parser, "every round and the medians")
     add_inference_flags(parser)
@@ -904,7 +910,8 @@ COMMANDS = {
         "make the live detector's int8 network (calibrated on real photos)",
         "CenterFace quantized to int8 (weights per channel, activations calibrated on frames tiled from "
         "real face photos, fed as the live detector feeds it), written where the centerface-fast detector "
-        "loads it: about 1.7x faster than the float network at the same AP on faces >= 32 px.",
+        "loads it: about 1.5x faster than the float network for one look (README: Detection), at about the "
+        "same AP on faces >= 32 px.",
         quantize_detector_flags,
         run_quantize_detector,
         ("maskapp.training.quantize",),

@@ -39,7 +39,7 @@ from maskapp.app.live import alert_wav
 from maskapp.app.model_card import model_card
 from maskapp.app.text import plain
 from maskapp.config import DETECTOR_NAMES, DETECTOR_THRESHOLDS, LIVE_DETECTOR, InferenceConfig
-from maskapp.labels import CLASS_NAMES, WORN_INCORRECTLY
+from maskapp.labels import CLASS_NAMES, VERDICT_NAMES, WORN_INCORRECTLY
 from maskapp.media.images import DEFAULT_MAX_BYTES
 from maskapp.training.runs import (
     CONFIG_FILE,
@@ -109,6 +109,52 @@ def test_home_shows_the_shipped_model_and_its_test_accuracy(app):
     assert shown["Test accuracy"] == plots.figure_text("test accuracy", card.test_accuracy)
     assert shown["Macro F1"] == plots.figure_text("macro F1", card.macro_f1)
     assert len(at.get("page_link")) == 5  # every other page, the Compliance log included
+
+
+def test_home_names_the_verdicts_as_its_legend_and_the_pages_do(app):
+    """Home described the classifier's verdicts as `with_mask`, `mask_worn_incorrectly` and `without_mask`
+    right above its legend's chips, *Mask*, *Mask worn incorrectly*, *No mask*, the names every page shows."""
+    at = app.run()
+    assert_no_exception(at)
+    (intro,) = [m.value for m in at.markdown if "labels each face crop" in m.value]
+    for label, name in VERDICT_NAMES.items():
+        assert f"*{name}*" in intro and f"`{label}`" not in intro
+
+
+def test_home_puts_the_alert_on_the_live_page_and_compliance_on_people(app):
+    """Home said that on the Live and Video pages the alert sounds once per non-compliant person, while
+    only the Live page alerts (the Video page logs and posts to a webhook), and that compliance is a share
+    of faces, while those pages give the compliance of people first."""
+    at = app.run()
+    assert_no_exception(at)
+    (intro,) = [m.value for m in at.markdown if "labels each face crop" in m.value]
+    assert "the Live page alerts once per non-compliant person" in intro
+    assert "the alert sounds" not in intro
+    assert "(of people, where people are followed)" in intro
+
+
+def test_the_readme_app_table_names_each_figure_home_shows(app):
+    """The README's Home row named the architecture, classes and test accuracy, while Home also shows the
+    input size, the macro F1, the non-compliant threshold and the legend of box colours."""
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    (home_row,) = [line for line in readme.splitlines() if line.startswith("| Home |")]
+    at = app.run()
+    assert_no_exception(at)
+    for label in metrics(at):
+        assert label.lower() in home_row.lower(), label
+    assert any(m.value.startswith("Box colours") for m in at.markdown) and "box colours" in home_row
+
+
+def test_home_links_the_metrics_page_by_what_it_now_does(app):
+    """Home's link read *Metrics: training curves, test figures*, while the page's first sections compare
+    the runs, one group of runs tested on the same faces at a time, and end with a threshold picker."""
+    at = app.run()
+    assert_no_exception(at)
+    (link,) = [link.label for link in at.get("page_link") if link.proto.page == "metrics"]
+    assert "compared on the same test faces" in link and "threshold" in link
+    at.switch_page("app_pages/metrics.py").run()
+    assert "Comparison" in [header.value for header in at.subheader]
+    assert any(slider.label == "Threshold to consider" for slider in at.select_slider)
 
 
 def test_home_without_weights_warns_instead_of_failing(app, monkeypatch, tmp_path):
@@ -1697,6 +1743,20 @@ def test_home_says_what_hide_faces_does(app):
     at.switch_page("app_pages/images.py").run()
     (hide,) = [box for box in at.sidebar.selectbox if box.label == "Hide faces"]
     assert {ui.ANONYMIZE_LABELS["blur"], ui.ANONYMIZE_LABELS["fill"]} <= set(hide.options)
+
+
+def test_home_names_the_pages_whose_sidebar_has_hide_faces(app):
+    """Home put *Hide faces* in each page's sidebar, while the Compliance log and Metrics pages have none."""
+    at = app.run()
+    assert_no_exception(at)
+    (intro,) = [m.value for m in at.markdown if "*Hide faces*" in m.value]
+    where = re.search(r"\*Hide faces\* \(([^)]*)\)", intro).group(1)
+    pages = {"Images": "images", "Live": "live", "Video": "video", "Compliance log": "compliance_log"}
+    pages |= {"Metrics": "metrics"}
+    for name, page in pages.items():
+        at.switch_page(f"app_pages/{page}.py").run()
+        has_it = any(box.label == "Hide faces" for box in at.sidebar.selectbox)
+        assert has_it == (name in where), (name, where)
 
 
 def test_moving_the_face_threshold_loads_no_model_again(app, caplog):

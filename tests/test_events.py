@@ -830,3 +830,21 @@ def test_an_edited_time_outside_the_chosen_days_is_still_a_clear_error(hand_made
         conn.execute("UPDATE events SET time = 'zz-garbage' WHERE id = (SELECT MAX(id) FROM events)")
     with pytest.raises(EventStoreError, match="'zz-garbage'; allowed: ISO-8601"):
         read_log(hand_made_log, date(2026, 11, 26), date(2026, 11, 26))
+
+
+def test_the_readme_quotes_both_forms_of_an_aggregate_sources_time_span(tmp_path):
+    """The README quoted only `within window ...`, while a source counted in several windows reads
+    `from window ... to window ...` (the hall of the hand-made log, its two windows; one window: within)."""
+    readme = " ".join((PROJECT_ROOT / "README.md").read_text(encoding="utf-8").split())
+    quoted = re.findall(r"`((?:within|from) window \.\.\.(?: to window \.\.\.)?)`", readme)
+    for windows in (HAND_WINDOWS, HAND_WINDOWS[:1]):
+        path = tmp_path / f"hall{len(windows)}.sqlite"
+        with SqliteEventStore(path) as store:
+            for window in windows:
+                assert store.write_window(window)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(["events", str(path)]) == 0
+        (span,) = [line.strip() for line in out.getvalue().splitlines() if " window " in line and "–" in line]
+        form = re.sub(r"window [^–]+–\S+", "window ...", span)
+        assert form in quoted, (span, quoted)

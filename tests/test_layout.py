@@ -4,7 +4,9 @@ imported only by the Streamlit glue."""
 
 from __future__ import annotations
 
+import argparse
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -170,3 +172,35 @@ def test_the_command_line_imports_nothing_heavy_before_a_command_runs():
         [sys.executable, "-m", "maskapp", "--help"], cwd=PROJECT_ROOT, capture_output=True, text=True
     )
     assert done.returncode == 0 and "evaluate-detection" in done.stdout
+
+
+def test_the_readme_layout_names_every_module_of_each_folder():
+    """The README's Layout left out `training/occlude`, `media/sources` and `media/opencv_paths`: a reader
+    looking there for where the occluders are drawn, or a stream's password is cut, found no module."""
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    layout = readme.split("## Layout", 1)[1].split("```")[1]
+    lines = layout.splitlines()
+    for folder in sorted(path for path in PACKAGE.iterdir() if (path / "__init__.py").is_file()):
+        start = next(i for i, line in enumerate(lines) if line.strip().startswith(f"{folder.name}/"))
+        # A folder's entry runs on over the indented lines that name no other folder or file.
+        end = next((i for i in range(start + 1, len(lines)) if not lines[i].startswith(" " * 23)), len(lines))
+        words = set(re.findall(r"\w+", " ".join(lines[start:end])))
+        modules = {path.stem for path in folder.glob("*.py") if path.stem != "__init__"}
+        assert modules <= words, f"{folder.name}/: {sorted(modules - words)} not in the README's Layout"
+
+
+def test_every_flag_with_a_default_names_it_in_its_help():
+    """`bench --repeats` (the README's "50 repeats"), `bench-video-page --repeats` and `video --timeout`
+    said nothing of their defaults, while every other flag's help does."""
+    from maskapp.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    unnamed = [
+        f"{name} {action.option_strings[0]}"
+        for name, parser in commands.items()
+        for action in parser._actions
+        if action.option_strings
+        and action.default not in (None, False, argparse.SUPPRESS)
+        and "default" not in (action.help or "")
+    ]
+    assert unnamed == []

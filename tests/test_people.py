@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -254,6 +255,11 @@ def test_aggregate_mode_stores_no_per_person_row_and_a_closed_gate_does_not_stop
         )
     assert status == 0, err
     assert f"{FRAMES} frames" in out and f"webhook: 0 sent, {NONCOMPLIANT} failed" in out
+    # The README quoted "webhook: 0 sent, 3 failed", without the dropped count the line ends with.
+    quoted = re.search(
+        r"`(webhook: [^`]*)` at the end of `video`", PROJECT_ROOT.joinpath("README.md").read_text()
+    )
+    assert re.search("^" + re.sub(r"\d+", r"\\d+", quoted.group(1)) + "$", out, re.MULTILINE), quoted.group(1)
     assert rows(database, "SELECT COUNT(*) FROM events") == [(0,)]  # never a per-person row
     # "N violation(s)" after the windows read as stored, where `events` and the page say "not logged".
     assert f"(counts only: the {NONCOMPLIANT} violation(s) seen are in no row)" in out

@@ -3,7 +3,8 @@ per-channel weights), the activation ranges calibrated on frames tiled from real
 the live detector feeds its network (`CenterFaceDetector.network_input`).
 
 Static int8 is onnxruntime's fast path on CPUs with 8-bit dot products (x86 AVX2 / AVX-512 VNNI, ARM
-NEON): measured here 1.7x faster than float for one look and 2x for the second look's batch of two.
+NEON): measured here 1.5x faster than float for one look and 1.6x for the second look's batch of two
+(medians of three `bench` runs, README).
 """
 
 from __future__ import annotations

@@ -146,7 +146,7 @@ def _usable_int8_file(path: Path | None) -> Path | None:
     if path is None or path.is_file():
         return path
     logger.warning(
-        "the live detector's int8 network %s is missing; using the float one (about 1.7x slower). "
+        "the live detector's int8 network %s is missing; using the float one (about 1.5x slower). "
         "Rebuild it with `python -m maskapp quantize-detector`.",
         path,
     )
@@ -280,7 +280,7 @@ class FastCenterFaceDetector(CenterFaceDetector):
     # as before; clips 5-9: coverage -0.1 to +2.6, verdicts +3, false people +2; dev-set 2-class mAP
     # over faces >= 32 px 0.937 -> 0.943 (README).
     sharpen = 0.5
-    # Quantized to int8 (`python -m maskapp quantize-detector`): 1.7x faster alone, 2x on the second look's
+    # Quantized to int8 (`python -m maskapp quantize-detector`): 1.5x faster alone, 1.6x on the second look's
     # batch of two, the float network's 2-class mAP on faces >= 32 px within 0.004 (README).
     int8_file = LIVE_DETECTOR_INT8
 
