@@ -185,6 +185,8 @@ def caption_layout(
                 covered = sum(_overlap_area(rect, obstacle) for obstacle in obstacles)
                 if best is None or covered < best[0]:
                     best = (covered, Caption(text, rect))
+                if covered == 0:
+                    break  # spots come in order of preference: the first clear one is taken
             if best[0] == 0:
                 break  # the longest text that covers nothing
         placed.append(best[1])
